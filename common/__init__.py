@@ -1,0 +1,1 @@
+"""The contract producers and workers share: models, signing, sealing, topology, errors."""

@@ -1,0 +1,127 @@
+"""Short synchronous broker operations: declare the topology, inspect and drain queues.
+
+These use pika's BlockingConnection: fine for administration, tools and subscribers, never for
+the worker's hot path (common/amqp/session.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pika
+import pika.exceptions
+
+from common.amqp.convert import connection_parameters, inbound_from, properties_for, redact
+from common.envelope import InboundMessage, OutboundMessage
+from common.errors import BrokerUnavailable, PublishFailed, Unroutable
+from common.topology import Topology
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    name: str
+    messages: int
+    consumers: int
+
+
+class BrokerAdmin:
+    """One blocking connection and channel; use as a context manager."""
+
+    def __init__(self, url: str, *, name: str = "paymq-admin", connect_timeout_s: float = 10.0):
+        params = connection_parameters(
+            url, heartbeat_s=60, connect_timeout_s=connect_timeout_s, name=name
+        )
+        try:
+            self._connection = pika.BlockingConnection(params)
+        except pika.exceptions.AMQPError as exc:
+            raise BrokerUnavailable(f"cannot reach RabbitMQ at {redact(url)}: {exc!r}") from None
+        self._channel = self._connection.channel()
+
+    def __enter__(self) -> BrokerAdmin:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(pika.exceptions.AMQPError):
+            if self._connection.is_open:
+                self._connection.close()
+
+    def declare(self, topology: Topology) -> None:
+        """Declare every exchange, queue and binding; idempotent for the same topology."""
+        ch = self._channel
+        for exchange in topology.exchanges():
+            ch.exchange_declare(exchange.name, exchange.type, durable=True)
+        for queue in topology.queues():
+            ch.queue_declare(queue.name, durable=True, arguments=queue.arguments)
+        for binding in topology.bindings():
+            ch.queue_bind(binding.queue, binding.exchange, routing_key=binding.routing_key)
+
+    def delete(self, topology: Topology) -> None:
+        """Remove every exchange and queue of the topology (tests, demo clean-up)."""
+        ch = self._channel
+        for queue in topology.queues():
+            ch.queue_delete(queue.name)
+        for exchange in topology.exchanges():
+            ch.exchange_delete(exchange.name)
+
+    def stats(self, queue: str) -> QueueStats:
+        frame = self._channel.queue_declare(queue, passive=True)
+        return QueueStats(queue, frame.method.message_count, frame.method.consumer_count)
+
+    def get(self, queue: str, *, ack: bool = True) -> InboundMessage | None:
+        """Take one message (basic.get); None if the queue is empty."""
+        method, properties, body = self._channel.basic_get(queue, auto_ack=False)
+        if method is None:
+            return None
+        message = inbound_from(method, properties, body)
+        if ack:
+            self._channel.basic_ack(method.delivery_tag)
+        else:
+            self._channel.basic_nack(method.delivery_tag, requeue=True)
+        return message
+
+    def purge(self, queue: str) -> int:
+        return int(self._channel.queue_purge(queue).method.message_count)
+
+    def publish(self, message: OutboundMessage) -> None:
+        """Publish one message and wait for its confirm (tools and tests, not throughput)."""
+        if not getattr(self, "_confirming", False):
+            self._channel.confirm_delivery()
+            self._confirming = True
+        try:
+            self._channel.basic_publish(
+                message.exchange,
+                message.routing_key,
+                message.body,
+                properties_for(message),
+                mandatory=message.mandatory,
+            )
+        except pika.exceptions.UnroutableError:
+            raise Unroutable(f"no queue bound for {message.routing_key!r}") from None
+        except pika.exceptions.NackError:
+            raise PublishFailed("the broker refused the message (nack)") from None
+
+    def private_queue(self, exchange: str, routing_key: str = "#") -> str:
+        """A server-named exclusive queue bound to `exchange`: gone when this connection is."""
+        name = self._channel.queue_declare("", exclusive=True).method.queue
+        self._channel.queue_bind(name, exchange, routing_key=routing_key)
+        return str(name)
+
+    def consume(
+        self, queue: str, *, prefetch: int = 200, inactivity_timeout_s: float = 1.0
+    ) -> Iterator[InboundMessage | None]:
+        """Yield messages as they arrive, acking each after the caller resumes the generator;
+        yields None after `inactivity_timeout_s` of silence so callers can check deadlines."""
+        self._channel.basic_qos(prefetch_count=prefetch)
+        for method, properties, body in self._channel.consume(
+            queue, inactivity_timeout=inactivity_timeout_s
+        ):
+            if method is None:
+                yield None
+                continue
+            yield inbound_from(method, properties, body)
+            self._channel.basic_ack(method.delivery_tag)

@@ -1,0 +1,59 @@
+"""pika's types <-> paymq's plain messages, and connection parameters from a URL."""
+
+from __future__ import annotations
+
+import pika
+from pika.spec import Basic, BasicProperties
+
+from common.envelope import InboundMessage, OutboundMessage
+
+
+def properties_for(message: OutboundMessage) -> BasicProperties:
+    return BasicProperties(
+        content_type=message.content_type,
+        delivery_mode=pika.DeliveryMode.Persistent,
+        message_id=message.message_id,
+        type=message.message_type,
+        timestamp=message.timestamp_s,
+        headers=dict(message.headers),
+    )
+
+
+def inbound_from(
+    method: Basic.Deliver | Basic.GetOk, properties: BasicProperties, body: bytes
+) -> InboundMessage:
+    return InboundMessage(
+        body=body,
+        exchange=method.exchange,
+        routing_key=method.routing_key,
+        content_type=properties.content_type,
+        message_id=properties.message_id,
+        message_type=properties.type,
+        headers=dict(properties.headers or {}),
+        redelivered=bool(method.redelivered),
+    )
+
+
+def connection_parameters(
+    url: str, *, heartbeat_s: int, connect_timeout_s: float, name: str
+) -> pika.URLParameters:
+    params = pika.URLParameters(url)
+    params.heartbeat = heartbeat_s
+    params.socket_timeout = connect_timeout_s
+    params.stack_timeout = connect_timeout_s
+    params.connection_attempts = 1
+    # A broker memory/disk alarm blocks publishers; past this, the connection is dropped and
+    # unconfirmed messages are republished with the same message id on a new one.
+    params.blocked_connection_timeout = 60
+    params.client_properties = {"connection_name": name}
+    return params
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"

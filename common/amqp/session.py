@@ -1,0 +1,282 @@
+"""One broker session that survives the broker: connect, open channels, reconnect with back-off.
+
+Runs pika's asynchronous SelectConnection on an IOLoop that outlives each connection, so other
+threads can always hand work to it with `call_threadsafe` (acks must be sent from this thread,
+on the channel the message came from). Heartbeats are answered by the loop itself: no callback
+here ever blocks, and slow work runs in the caller's threads.
+
+State machine:
+
+    connecting -> open (publish channel in confirm mode) -> [consuming] -> closed -> back-off ->
+    connecting ...                                                          \\-> stopped (stop())
+
+Any channel closed under us (consumer_timeout, a 404 on publish, a queue deleted) or a broker
+cancel closes the whole connection, so the session reconnects instead of becoming a consumer
+that receives nothing. CONNECTION_FORCED (broker restart, close_all_connections) reconnects too.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pika.adapters.select_connection import IOLoop, SelectConnection
+from pika.channel import Channel
+from pika.spec import Basic, BasicProperties
+
+from common.amqp.confirms import ConfirmTracker, OnConfirm
+from common.amqp.convert import connection_parameters, inbound_from, properties_for, redact
+from common.envelope import InboundMessage, OutboundMessage
+from common.errors import PublishFailed
+
+logger = logging.getLogger("paymq.amqp")
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryToken:
+    """Identifies a delivery on the channel it came from; useless after that channel closes."""
+
+    generation: int
+    delivery_tag: int
+
+
+OnMessage = Callable[[InboundMessage, DeliveryToken], None]
+
+
+class SessionListener(Protocol):
+    def session_ready(self) -> None:
+        """The connection and the publish channel are open (runs on the I/O thread)."""
+
+    def session_lost(self, reason: str) -> None:
+        """The connection is gone; unconfirmed publishes have already failed."""
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    url: str
+    name: str
+    heartbeat_s: int = 30
+    connect_timeout_s: float = 10.0
+    reconnect_max_delay_s: float = 30.0
+
+
+class AmqpSession:
+    def __init__(self, options: SessionOptions, listener: SessionListener) -> None:
+        self._options = options
+        self._listener = listener
+        self._ioloop = IOLoop()
+        self._connection: SelectConnection | None = None
+        self._publish_channel: Channel | None = None
+        self._consume_channel: Channel | None = None
+        self._consumer_tag: str | None = None
+        self._generation = 0
+        self._confirms = ConfirmTracker()
+        self._outbox: deque[tuple[OutboundMessage, OnConfirm]] = deque()
+        self._ready = False
+        self._stopping = False
+        self._failures = 0
+        self.last_error: str | None = None
+
+    # --- any thread ---------------------------------------------------------------------------
+
+    def call_threadsafe(self, callback: Callable[[], None]) -> None:
+        self._ioloop.add_callback_threadsafe(callback)
+
+    def stop(self) -> None:
+        """Close the connection and make `run()` return. Safe from any thread."""
+        self._ioloop.add_callback_threadsafe(self._begin_stop)
+
+    def run(self) -> None:
+        """Connect and run the I/O loop in this thread until `stop()`."""
+        self._ioloop.add_callback_threadsafe(self._connect)
+        self._ioloop.start()
+        self._ioloop.close()
+
+    # --- I/O thread only ----------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> object:
+        return self._ioloop.call_later(delay_s, callback)
+
+    def publish(self, message: OutboundMessage, on_confirm: OnConfirm) -> None:
+        """Publish persistently with confirms; `on_confirm` runs once on this thread with None
+        or the error. While disconnected, messages wait for the next connection."""
+        if not self._ready or self._publish_channel is None:
+            self._outbox.append((message, on_confirm))
+            return
+        self._publish_channel.basic_publish(
+            message.exchange,
+            message.routing_key,
+            message.body,
+            properties_for(message),
+            mandatory=message.mandatory,
+        )
+        self._confirms.published(message.message_id, message.routing_key, on_confirm)
+
+    def consume(self, queue: str, prefetch: int, on_message: OnMessage) -> None:
+        """Start consuming `queue` on a channel of its own with manual acks."""
+        if self._connection is None:
+            return  # not connected: session_ready will ask again
+
+        def on_open(channel: Channel) -> None:
+            self._consume_channel = channel
+            channel.add_on_close_callback(self._on_channel_closed)
+            channel.add_on_cancel_callback(self._on_broker_cancel)
+            generation = self._generation
+
+            def deliver(
+                _ch: Channel, method: Basic.Deliver, props: BasicProperties, body: bytes
+            ) -> None:
+                on_message(
+                    inbound_from(method, props, body),
+                    DeliveryToken(generation, method.delivery_tag),
+                )
+
+            def start(_frame: Any) -> None:
+                self._consumer_tag = channel.basic_consume(queue, deliver, auto_ack=False)
+                logger.info("consuming %s (prefetch %d)", queue, prefetch)
+
+            channel.basic_qos(prefetch_count=prefetch, callback=start)
+
+        self._connection.channel(on_open_callback=on_open)
+
+    def cancel_consumer(self, on_cancelled: Callable[[], None]) -> None:
+        channel, tag = self._consume_channel, self._consumer_tag
+        if channel is None or tag is None or not channel.is_open:
+            on_cancelled()
+            return
+        self._consumer_tag = None
+        channel.basic_cancel(tag, callback=lambda _frame: on_cancelled())
+
+    def ack(self, token: DeliveryToken) -> bool:
+        """Ack on the delivery's own channel; False if that channel is gone (the broker will
+        redeliver the message)."""
+        channel = self._consume_channel
+        if token.generation != self._generation or channel is None or not channel.is_open:
+            return False
+        channel.basic_ack(token.delivery_tag)
+        return True
+
+    def reject(self, token: DeliveryToken) -> bool:
+        """Return the delivery to its queue (counts towards the queue's delivery limit)."""
+        channel = self._consume_channel
+        if token.generation != self._generation or channel is None or not channel.is_open:
+            return False
+        channel.basic_nack(token.delivery_tag, requeue=True)
+        return True
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        if self._stopping:
+            self._ioloop.stop()
+            return
+        o = self._options
+        params = connection_parameters(
+            o.url, heartbeat_s=o.heartbeat_s, connect_timeout_s=o.connect_timeout_s, name=o.name
+        )
+        self._connection = SelectConnection(
+            params,
+            on_open_callback=self._on_connection_open,
+            on_open_error_callback=self._on_connection_open_error,
+            on_close_callback=self._on_connection_closed,
+            custom_ioloop=self._ioloop,
+        )
+
+    def _on_connection_open(self, connection: SelectConnection) -> None:
+        connection.channel(on_open_callback=self._on_publish_channel_open)
+
+    def _on_publish_channel_open(self, channel: Channel) -> None:
+        self._publish_channel = channel
+        channel.add_on_close_callback(self._on_channel_closed)
+        channel.add_on_return_callback(self._on_return)
+        channel.confirm_delivery(self._on_confirm, callback=self._on_confirm_mode)
+
+    def _on_confirm_mode(self, _frame: Any) -> None:
+        self._ready = True
+        self._failures = 0
+        self.last_error = None
+        logger.info("connected to %s", redact(self._options.url))
+        outbox, self._outbox = self._outbox, deque()
+        for message, on_confirm in outbox:
+            self.publish(message, on_confirm)
+        self._listener.session_ready()
+
+    def _on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        if isinstance(method, Basic.Ack):
+            self._confirms.acked(method.delivery_tag, multiple=method.multiple)
+        else:
+            self._confirms.nacked(method.delivery_tag, multiple=method.multiple)
+
+    def _on_return(
+        self, _ch: Channel, _method: Basic.Return, properties: BasicProperties, _body: bytes
+    ) -> None:
+        self._confirms.returned(properties.message_id)
+
+    def _on_channel_closed(self, channel: Channel, reason: Exception) -> None:
+        if self._stopping:
+            return
+        logger.warning("channel %s closed: %s; reconnecting", channel.channel_number, reason)
+        self.last_error = str(reason)
+        self._confirms.fail_all(PublishFailed(f"channel closed before confirm: {reason}"))
+        if self._connection is not None and self._connection.is_open:
+            self._connection.close()
+
+    def _on_broker_cancel(self, _frame: Any) -> None:
+        logger.warning("the broker cancelled the consumer; reconnecting")
+        if self._connection is not None and self._connection.is_open:
+            self._connection.close()
+
+    def _on_connection_open_error(
+        self, _connection: SelectConnection, error: BaseException
+    ) -> None:
+        self.last_error = str(error) or type(error).__name__
+        self._after_close(f"cannot connect to {redact(self._options.url)}: {self.last_error}")
+
+    def _on_connection_closed(self, _connection: SelectConnection, reason: BaseException) -> None:
+        self._after_close(f"connection closed: {reason}")
+
+    def _after_close(self, reason: str) -> None:
+        self._ready = False
+        self._generation += 1
+        self._publish_channel = self._consume_channel = None
+        self._consumer_tag = None
+        self._confirms.fail_all(PublishFailed(f"{reason} (before confirm)"))
+        if self._stopping:
+            self._finish_stop()
+            return
+        self._listener.session_lost(reason)
+        self._failures += 1
+        # Exponential back-off with jitter: a restarted broker is not hit by all clients at once.
+        delay_s = min(self._options.reconnect_max_delay_s, 0.25 * 2 ** min(self._failures, 10))
+        delay_s *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+        logger.warning("%s; reconnecting in %.1f s", reason, delay_s)
+        self._ioloop.call_later(delay_s, self._connect)
+
+    def _begin_stop(self) -> None:
+        self._stopping = True
+        connection = self._connection
+        if connection is not None and (connection.is_open or connection.is_closing):
+            if connection.is_open:
+                connection.close()
+            return
+        self._finish_stop()
+
+    def _finish_stop(self) -> None:
+        self._confirms.fail_all(PublishFailed("session stopped before confirm"))
+        outbox, self._outbox = self._outbox, deque()
+        for _message, on_confirm in outbox:
+            on_confirm(PublishFailed("session stopped before the message was sent"))
+        self._ioloop.stop()

@@ -1,0 +1,72 @@
+"""Channel-specific payment details: one model per channel, a discriminated union on `type`.
+
+The `type` of the details *is* the payment's channel (and its routing key). To add a channel, add
+its details model here and to `PaymentDetails`, then its worker module in `workers/channels/`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+Base64 = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]+={0,2}$", max_length=4096)]
+
+
+class CardToken(BaseModel):
+    """A card the provider already holds, referred to by its token (preferred: no PAN travels)."""
+
+    model_config = _FROZEN
+
+    type: Literal["token"] = "token"
+    token: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,255}$")]
+
+
+class SealedCard(BaseModel):
+    """Card data encrypted for the card workers only (see common/sealing.py and
+    docs/protocol.md#card-data-sealing). Nothing here reveals the card number."""
+
+    model_config = _FROZEN
+
+    type: Literal["sealed"] = "sealed"
+    alg: Literal["HPKE-X25519-SHA256-A256GCM+A256GCM"] = "HPKE-X25519-SHA256-A256GCM+A256GCM"
+    kid: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:\-]{1,64}$")]
+    #: HPKE output (32-byte encapsulated key + the wrapped 32-byte data key + 16-byte tag), base64.
+    wrapped_key: Base64
+    #: 12-byte AES-GCM nonce, base64.
+    nonce: Base64
+    #: AES-256-GCM ciphertext and tag of the card data JSON, base64.
+    ciphertext: Base64
+
+
+CardSource = Annotated[CardToken | SealedCard, Field(discriminator="type")]
+
+
+class CardDetails(BaseModel):
+    model_config = _FROZEN
+
+    type: Literal["card"] = "card"
+    source: CardSource
+
+
+#: Known digital-currency networks and the address format each uses.
+EVM_NETWORKS = ("ethereum", "ethereum-sepolia")
+
+
+class DigitalCurrencyDetails(BaseModel):
+    """A payout of `amount` (in the asset's minor units) to an address on a network."""
+
+    model_config = _FROZEN
+
+    type: Literal["digital_currency"] = "digital_currency"
+    network: Literal["ethereum", "ethereum-sepolia"]
+    asset: Literal["ETH", "USDC"]
+    destination_address: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
+
+
+PaymentDetails = Annotated[CardDetails | DigitalCurrencyDetails, Field(discriminator="type")]
+
+#: Every channel name, in a stable order.
+CHANNELS: tuple[str, ...] = ("card", "digital_currency")

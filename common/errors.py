@@ -1,0 +1,177 @@
+"""paymq's one error taxonomy.
+
+Every failure a payment can meet is one of three kinds, and the kind alone decides what a worker
+does with it:
+
+    PaymqError
+    ├── PermanentError              retrying cannot help: publish a terminal result, never retry
+    │   ├── MessageRejected         not executed: the message has no authority or no meaning (I3)
+    │   │   ├── BodyTooLarge
+    │   │   ├── UnsupportedContentType
+    │   │   ├── MalformedMessage    bad JSON, duplicate keys, NaN, floats in amounts, schema errors
+    │   │   ├── SignatureInvalid    missing, truncated or wrong signature; tampered bytes
+    │   │   ├── UnknownKey          key id not in the keyring
+    │   │   ├── KeyNotAllowed       key retired, or not allowed for this channel or role
+    │   │   ├── WrongChannel        signed for another channel than the queue it arrived on
+    │   │   └── SealedDataInvalid   card data that does not open with our key and header
+    │   ├── MessageExpired          signed expiry passed before execution
+    │   ├── PaymentDeclined         the provider said no (insufficient funds, do not honor...)
+    │   ├── ProviderRejected        the provider refused the request itself (4xx, not a decline)
+    │   └── Unroutable              the broker had no queue for the routing key
+    ├── RetryableError              surely did not happen: safe to try again later
+    │   ├── ProviderUnavailable     refused or failed before the request was sent; 503 before effect
+    │   ├── RateLimited             429; carries the provider's Retry-After
+    │   ├── BrokerUnavailable       cannot connect to RabbitMQ
+    │   └── PublishFailed           nacked, unconfirmed at connection loss, or timed out
+    └── OutcomeUnknown              may have happened (timeout after sending, 5xx, reset):
+        ├── ProviderTimeout         retry only with the same idempotency key, never mark failed
+        ├── ProviderServerError
+        └── ProviderConnectionLost
+
+Foreign exceptions (pika, urllib3, cryptography, pydantic) are translated at the module that
+talks to them, to the most specific class here.
+"""
+
+from __future__ import annotations
+
+
+class PaymqError(Exception):
+    """Base of every error paymq raises on purpose."""
+
+    #: A short machine-readable reason, carried in result events and dead-letter headers.
+    code: str = "error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def reason(self) -> str:
+        """Human-readable reason, safe to log and publish (never carries secrets)."""
+        return str(self)
+
+
+# --- permanent -------------------------------------------------------------------------------
+
+
+class PermanentError(PaymqError):
+    """Retrying cannot change the outcome."""
+
+
+class MessageRejected(PermanentError):
+    """The message has no authority or no meaning; it is never executed."""
+
+    code = "rejected"
+
+
+class BodyTooLarge(MessageRejected):
+    code = "body_too_large"
+
+
+class UnsupportedContentType(MessageRejected):
+    code = "unsupported_content_type"
+
+
+class MalformedMessage(MessageRejected):
+    code = "malformed"
+
+
+class SignatureInvalid(MessageRejected):
+    code = "signature_invalid"
+
+
+class UnknownKey(MessageRejected):
+    code = "unknown_key"
+
+
+class KeyNotAllowed(MessageRejected):
+    code = "key_not_allowed"
+
+
+class WrongChannel(MessageRejected):
+    code = "wrong_channel"
+
+
+class SealedDataInvalid(MessageRejected):
+    code = "sealed_data_invalid"
+
+
+class MessageExpired(PermanentError):
+    code = "expired"
+
+
+class PaymentDeclined(PermanentError):
+    """The provider declined; `code` is the provider's decline code."""
+
+    def __init__(self, message: str, *, code: str, provider_reference: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.provider_reference = provider_reference
+
+
+class ProviderRejected(PermanentError):
+    """The provider refused the request as invalid (a 4xx that is not a decline)."""
+
+    code = "provider_rejected"
+
+
+class Unroutable(PermanentError):
+    code = "unroutable"
+
+
+# --- retryable -------------------------------------------------------------------------------
+
+
+class RetryableError(PaymqError):
+    """Surely did not happen; safe to try again after a delay."""
+
+
+class ProviderUnavailable(RetryableError):
+    code = "provider_unavailable"
+
+
+class RateLimited(RetryableError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class BrokerUnavailable(RetryableError):
+    code = "broker_unavailable"
+
+
+class PublishFailed(RetryableError):
+    code = "publish_failed"
+
+
+# --- outcome unknown -------------------------------------------------------------------------
+
+
+class OutcomeUnknown(PaymqError):
+    """The provider may have acted. Never mark failed on a guess: retry with the same
+    idempotency key or ask the provider, and if still unknown, the payment is in doubt."""
+
+    code = "outcome_unknown"
+
+
+class ProviderTimeout(OutcomeUnknown):
+    code = "provider_timeout"
+
+
+class ProviderServerError(OutcomeUnknown):
+    code = "provider_server_error"
+
+
+class ProviderConnectionLost(OutcomeUnknown):
+    code = "provider_connection_lost"
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+class ConfigurationError(PaymqError):
+    """A key, keyring, or setting is missing or unusable; raised at start-up, never per message."""
+
+    code = "configuration"

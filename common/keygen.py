@@ -1,0 +1,111 @@
+"""Key generation: a private key file (0600) and its trusted public key entry.
+
+Layout under a keys directory:
+
+    private/<key id>.pem     PKCS#8 PEM private key, readable by its owner only
+    trusted/<key id>.json    the public key with owner, role, channels, status (the keyring)
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from common.details import CHANNELS
+from common.errors import ConfigurationError
+from common.keyring import (
+    PRIVATE_DIR,
+    TRUSTED_DIR,
+    KeyRole,
+    KeyStatus,
+    TrustedKey,
+    write_trusted_key,
+)
+
+
+@dataclass(frozen=True)
+class GeneratedKey:
+    key_id: str
+    private_path: Path
+    trusted_path: Path
+
+
+def _write_private(path: Path, pem: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Create with 0600 from the start: never a moment where the key is world-readable.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+
+
+def generate_key(
+    keys_dir: Path, *, key_id: str, owner: str, role: KeyRole, channels: tuple[str, ...]
+) -> GeneratedKey:
+    """Create a key pair; refuses to overwrite an existing private key."""
+    private_path = keys_dir / PRIVATE_DIR / f"{key_id}.pem"
+    if private_path.exists():
+        raise ConfigurationError(f"{private_path} already exists; choose another key id")
+    unknown = set(channels) - set(CHANNELS)
+    if unknown:
+        raise ConfigurationError(f"unknown channels {sorted(unknown)}; known: {list(CHANNELS)}")
+    private: Ed25519PrivateKey | X25519PrivateKey
+    if role is KeyRole.SEALING:
+        private, algorithm = X25519PrivateKey.generate(), "x25519"
+    else:
+        private, algorithm = Ed25519PrivateKey.generate(), "ed25519"
+    raw_public = private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    trusted = TrustedKey(
+        key_id=key_id,
+        owner=owner,
+        role=role,
+        algorithm=algorithm,
+        public_key=base64.b64encode(raw_public).decode(),
+        channels=channels,
+        status=KeyStatus.ACTIVE,
+    )
+    # Validate everything before writing anything.
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    _write_private(private_path, pem)
+    trusted_path = write_trusted_key(keys_dir / TRUSTED_DIR, trusted)
+    return GeneratedKey(key_id=key_id, private_path=private_path, trusted_path=trusted_path)
+
+
+def init_keys(
+    keys_dir: Path, *, producer_key_id: str, worker_key_id: str, sealing_key_id: str
+) -> list[GeneratedKey]:
+    """A working set for one deployment: a producer key, a worker key and a card sealing key.
+    Keys that already exist are kept, so this is safe to run at every start."""
+    wanted = [
+        (producer_key_id, "producer", KeyRole.PRODUCER, CHANNELS),
+        (worker_key_id, "worker", KeyRole.WORKER, CHANNELS),
+        (sealing_key_id, "card-workers", KeyRole.SEALING, ("card",)),
+    ]
+    created = []
+    for key_id, owner, role, channels in wanted:
+        if (keys_dir / PRIVATE_DIR / f"{key_id}.pem").exists():
+            continue
+        created.append(
+            generate_key(keys_dir, key_id=key_id, owner=owner, role=role, channels=channels)
+        )
+    return created
+
+
+def set_status(keys_dir: Path, key_id: str, status: KeyStatus) -> Path:
+    """Retire (or reactivate) a trusted key; signatures by a retired key are refused."""
+    path = keys_dir / TRUSTED_DIR / f"{key_id}.json"
+    if not path.exists():
+        raise ConfigurationError(f"no trusted key {path}")
+    key = TrustedKey.model_validate_json(path.read_bytes())
+    return write_trusted_key(path.parent, key.model_copy(update={"status": status}))

@@ -1,0 +1,137 @@
+"""Trusted public keys: who may sign what.
+
+A keyring is a directory of JSON files, one per key (docs/protocol.md#keyring). Each key has an
+owner, a role (a producer signs requests, a worker signs results, a sealing key receives card
+data), the channels it is allowed for, and a status. Several keys per owner make rotation safe:
+trust the new public key everywhere, switch the signer, then mark the old key `retired`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from common.errors import ConfigurationError, KeyNotAllowed, UnknownKey
+
+KeyId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:\-]{1,64}$")]
+TRUSTED_DIR = "trusted"
+PRIVATE_DIR = "private"
+
+
+class KeyRole(StrEnum):
+    PRODUCER = "producer"
+    WORKER = "worker"
+    SEALING = "sealing"
+
+
+class KeyStatus(StrEnum):
+    ACTIVE = "active"
+    RETIRED = "retired"
+
+
+class TrustedKey(BaseModel):
+    """One public key and what it is allowed to do."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key_id: KeyId
+    owner: Annotated[str, Field(min_length=1, max_length=64)]
+    role: KeyRole
+    algorithm: Literal["ed25519", "x25519"]
+    #: The raw 32-byte public key, standard base64.
+    public_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{43}=$")]
+    channels: tuple[str, ...]
+    status: KeyStatus = KeyStatus.ACTIVE
+
+    def raw_public_key(self) -> bytes:
+        return base64.b64decode(self.public_key)
+
+
+class Keyring:
+    """An immutable set of trusted keys with their public-key objects loaded once."""
+
+    def __init__(self, keys: Iterable[TrustedKey]) -> None:
+        self._keys: dict[str, TrustedKey] = {}
+        self._ed25519: dict[str, Ed25519PublicKey] = {}
+        for key in keys:
+            if key.key_id in self._keys:
+                raise ConfigurationError(f"key id {key.key_id!r} appears twice in the keyring")
+            expected = "x25519" if key.role is KeyRole.SEALING else "ed25519"
+            if key.algorithm != expected:
+                raise ConfigurationError(f"{key.role} key {key.key_id!r} must be {expected}")
+            self._keys[key.key_id] = key
+            if key.algorithm == "ed25519":
+                self._ed25519[key.key_id] = Ed25519PublicKey.from_public_bytes(key.raw_public_key())
+
+    @classmethod
+    def load(cls, directory: Path) -> Keyring:
+        """Load every `*.json` in `directory`; a malformed file stops start-up."""
+        if not directory.is_dir():
+            raise ConfigurationError(
+                f"keyring directory {directory} does not exist (create keys with "
+                "`paymq keys init` or `paymq keys generate`)"
+            )
+        keys = []
+        for path in sorted(directory.glob("*.json")):
+            try:
+                keys.append(TrustedKey.model_validate_json(path.read_bytes()))
+            except ValidationError as exc:
+                raise ConfigurationError(f"{path}: not a valid trusted key: {exc}") from None
+        return cls(keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def trusted_keys(self) -> list[TrustedKey]:
+        return list(self._keys.values())
+
+    def get(self, key_id: str) -> TrustedKey:
+        try:
+            return self._keys[key_id]
+        except KeyError:
+            raise UnknownKey(f"key {key_id!r} is not in the keyring") from None
+
+    def verification_key(self, key_id: str) -> Ed25519PublicKey:
+        self.get(key_id)
+        try:
+            return self._ed25519[key_id]
+        except KeyError:
+            raise KeyNotAllowed(f"key {key_id!r} is not a signing key") from None
+
+    def authorize(self, key_id: str, *, role: KeyRole, channel: str) -> TrustedKey:
+        """The key, if it is active, has `role` and is allowed for `channel`."""
+        key = self.get(key_id)
+        if key.status is not KeyStatus.ACTIVE:
+            raise KeyNotAllowed(f"key {key_id!r} is {key.status.value}")
+        if key.role is not role:
+            raise KeyNotAllowed(f"key {key_id!r} is a {key.role.value} key, not {role.value}")
+        if channel not in key.channels:
+            raise KeyNotAllowed(f"key {key_id!r} is not allowed for channel {channel!r}")
+        return key
+
+    def sealing_key(self, channel: str) -> tuple[str, X25519PublicKey]:
+        """The active sealing key for `channel` (the newest by key id if several are active)."""
+        candidates = sorted(
+            (k for k in self._keys.values() if k.role is KeyRole.SEALING),
+            key=lambda k: k.key_id,
+        )
+        active = [k for k in candidates if k.status is KeyStatus.ACTIVE and channel in k.channels]
+        if not active:
+            raise ConfigurationError(f"no active sealing key for channel {channel!r}")
+        key = active[-1]
+        return key.key_id, X25519PublicKey.from_public_bytes(key.raw_public_key())
+
+
+def write_trusted_key(directory: Path, key: TrustedKey) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{key.key_id}.json"
+    path.write_text(json.dumps(key.model_dump(mode="json"), indent=2) + "\n")
+    return path

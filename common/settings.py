@@ -1,0 +1,121 @@
+"""paymq's configuration: one class, read once at the entry point and passed down.
+
+Every field reads from the environment variable `PAYMQ_<FIELD>` (and from a `.env` file in the
+working directory). The broker URL also honours the conventional `AMQP_URL` and `RABBITMQ_URL`.
+docs/configuration.md is generated from this class (`paymq config docs`) and a test keeps it
+current.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.details import CHANNELS
+from common.topology import Topology
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PAYMQ_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # --- broker ---
+    amqp_url: str = Field(
+        DEFAULT_AMQP_URL,
+        validation_alias=AliasChoices("PAYMQ_AMQP_URL", "AMQP_URL", "RABBITMQ_URL"),
+        description="RabbitMQ URL (amqp:// or amqps://). Also read from AMQP_URL or RABBITMQ_URL.",
+    )
+    topology_prefix: str = Field(
+        "paymq",
+        pattern=r"^[a-z0-9][a-z0-9_.\-]{0,40}$",
+        description="Prefix of every exchange and queue name.",
+    )
+    heartbeat_s: PositiveInt = Field(30, description="AMQP heartbeat interval.")
+    connect_timeout_s: PositiveFloat = Field(10.0, description="Broker connect timeout.")
+    publish_timeout_s: PositiveFloat = Field(
+        30.0, description="How long a publish waits for its confirm before it is retried."
+    )
+    publish_attempts: PositiveInt = Field(
+        5, description="Publishes of one message (same message id) before giving up."
+    )
+    reconnect_max_delay_s: PositiveFloat = Field(
+        30.0, description="Cap of the exponential back-off between reconnection attempts."
+    )
+    retry_delays_ms: tuple[PositiveInt, ...] = Field(
+        (1_000, 5_000, 30_000, 120_000, 600_000),
+        description="Retry tiers (one delay queue each), used in order: capped exponential "
+        "back-off. JSON list in the environment, e.g. [1000,5000].",
+    )
+    delivery_limit: PositiveInt = Field(
+        10, description="Deliveries of one message before the queue dead-letters it as poison."
+    )
+
+    # --- keys ---
+    keys_dir: Path = Field(
+        Path("keys"),
+        description="Directory holding trusted/ (public keys: the keyring) and private/.",
+    )
+    producer_key_id: str = Field("producer-1", description="Key that signs payment requests.")
+    worker_key_id: str = Field("worker-1", description="Key that signs result events.")
+
+    # --- messages ---
+    max_body_bytes: PositiveInt = Field(
+        65_536, description="Larger message bodies are rejected before parsing."
+    )
+    request_ttl_s: PositiveInt = Field(
+        86_400,
+        description="Default lifetime of a payment request: long enough to cover backlogs, "
+        "retries and broker outages.",
+    )
+    max_clock_skew_s: PositiveInt = Field(
+        300, description="A request created further in the future than this is rejected."
+    )
+
+    # --- workers ---
+    worker_concurrency: PositiveInt = Field(
+        32, description="Provider calls in flight per worker process (thread pool size)."
+    )
+    worker_prefetch: PositiveInt | None = Field(
+        None, description="Unacked deliveries per worker; default: worker_concurrency."
+    )
+    max_attempts: PositiveInt = Field(
+        5, description="Provider attempts for one payment before it is `failed` (or in doubt)."
+    )
+    shutdown_grace_s: PositiveFloat = Field(
+        30.0, description="On SIGTERM, how long in-flight payments may take to finish."
+    )
+    health_file: Path | None = Field(
+        None, description="If set, a worker touches this file while it is consuming."
+    )
+
+    # --- provider ---
+    provider_url: str = Field(
+        "http://127.0.0.1:8099", description="Base URL of the payment provider (the sandbox)."
+    )
+    provider_connect_timeout_s: PositiveFloat = Field(3.0, description="Provider connect timeout.")
+    provider_read_timeout_s: PositiveFloat = Field(
+        10.0, description="Provider read timeout; a timeout after sending is in doubt."
+    )
+
+    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR.")
+
+    @property
+    def prefetch(self) -> int:
+        return self.worker_prefetch or self.worker_concurrency
+
+    def topology(self) -> Topology:
+        return Topology(
+            prefix=self.topology_prefix,
+            channels=CHANNELS,
+            retry_delays_ms=tuple(self.retry_delays_ms),
+            delivery_limit=self.delivery_limit,
+        )

@@ -1,0 +1,72 @@
+"""Strict JSON: the checks pydantic's parser does not make.
+
+pydantic keeps the last of two duplicate keys and can be told to accept NaN; a payment must never
+mean one thing to us and another to the producer's parser. This pass runs on the exact verified
+bytes before the models see them, and refuses:
+
+- bodies larger than the configured limit (checked on the length, before any parsing),
+- bytes that are not UTF-8, and JSON that is not an object,
+- duplicate keys at any depth,
+- NaN, Infinity and -Infinity,
+- any floating-point number: no field of the contract carries one, and amounts are integers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NoReturn
+
+from common.errors import BodyTooLarge, MalformedMessage, UnsupportedContentType
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+def check_size(body: bytes, max_body_bytes: int) -> None:
+    if len(body) > max_body_bytes:
+        raise BodyTooLarge(f"body is {len(body)} bytes; the limit is {max_body_bytes}")
+
+
+def check_content_type(content_type: str | None) -> None:
+    """Accept `application/json`, optionally with `charset=utf-8`."""
+    if content_type is None:
+        raise UnsupportedContentType("content type is missing; expected application/json")
+    media_type, _, params = content_type.partition(";")
+    charset = params.strip().lower()
+    if media_type.strip().lower() != JSON_CONTENT_TYPE or charset not in ("", "charset=utf-8"):
+        raise UnsupportedContentType(f"content type {content_type!r}; expected application/json")
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise MalformedMessage(f"duplicate JSON key {key!r}")
+        obj[key] = value
+    return obj
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise MalformedMessage(f"{name} is not allowed in JSON")
+
+
+def _reject_float(text: str) -> NoReturn:
+    raise MalformedMessage(f"floating-point number {text} is not allowed; amounts are integers")
+
+
+def check_strict_json(body: bytes) -> None:
+    """Raise MalformedMessage unless `body` is a strict JSON object (see module docstring)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedMessage("body is not valid UTF-8") from None
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_reject_duplicates,
+            parse_constant=_reject_constant,
+            parse_float=_reject_float,
+        )
+    except json.JSONDecodeError as exc:
+        raise MalformedMessage(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    if not isinstance(value, dict):
+        raise MalformedMessage("body must be a JSON object")

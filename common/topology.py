@@ -1,0 +1,143 @@
+"""Every exchange, queue and binding paymq uses: names and arguments in one place.
+
+Redeclaring a queue with other arguments is a channel error (406), so nothing else in paymq
+spells a queue argument. The arguments are ones RabbitMQ 3.10 and 4.x both accept.
+
+    <p>.requests (direct) -<channel>-> <p>.work.<channel>  quorum, delivery limit, DLX
+    <p>.retry.<N>ms (fanout) --------> <p>.retry.<N>ms     quorum, TTL N ms, DLX <p>.requests
+                                          (the routing key, i.e. the channel, survives expiry)
+    <p>.dead-letter (fanout) --------> <p>.dead-letter     quorum
+    <p>.results (topic) -----#-------> <p>.notifications   quorum; key <channel>.<status>
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from common.details import CHANNELS
+
+
+@dataclass(frozen=True)
+class ExchangeSpec:
+    name: str
+    type: str  # "direct" | "fanout" | "topic"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    arguments: dict[str, str | int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BindingSpec:
+    queue: str
+    exchange: str
+    routing_key: str
+
+
+# at-least-once dead-lettering needs reject-publish overflow; without it quorum queues
+# dead-letter at most once and a message can vanish between the two queues.
+_AT_LEAST_ONCE = {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+
+
+@dataclass(frozen=True)
+class Topology:
+    prefix: str = "paymq"
+    channels: tuple[str, ...] = CHANNELS
+    #: One retry queue per delay: per-message TTL only expires at the queue head.
+    retry_delays_ms: tuple[int, ...] = (1_000, 5_000, 30_000, 120_000, 600_000)
+    #: Deliveries of one message before the quorum queue dead-letters it as poison.
+    delivery_limit: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.retry_delays_ms or any(d <= 0 for d in self.retry_delays_ms):
+            raise ValueError("retry_delays_ms must be positive and non-empty")
+        if list(self.retry_delays_ms) != sorted(set(self.retry_delays_ms)):
+            raise ValueError("retry_delays_ms must be strictly increasing")
+
+    @property
+    def requests_exchange(self) -> str:
+        return f"{self.prefix}.requests"
+
+    @property
+    def results_exchange(self) -> str:
+        return f"{self.prefix}.results"
+
+    @property
+    def dead_letter_exchange(self) -> str:
+        return f"{self.prefix}.dead-letter"
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self.prefix}.dead-letter"
+
+    @property
+    def notifications_queue(self) -> str:
+        return f"{self.prefix}.notifications"
+
+    def work_queue(self, channel: str) -> str:
+        if channel not in self.channels:
+            raise ValueError(f"unknown channel {channel!r}; known: {', '.join(self.channels)}")
+        return f"{self.prefix}.work.{channel}"
+
+    def retry_exchange(self, delay_ms: int) -> str:
+        if delay_ms not in self.retry_delays_ms:
+            raise ValueError(f"no retry tier of {delay_ms} ms")
+        return f"{self.prefix}.retry.{delay_ms}ms"
+
+    @staticmethod
+    def result_routing_key(channel: str, status: str) -> str:
+        return f"{channel}.{status}"
+
+    def exchanges(self) -> list[ExchangeSpec]:
+        return [
+            ExchangeSpec(self.requests_exchange, "direct"),
+            ExchangeSpec(self.results_exchange, "topic"),
+            ExchangeSpec(self.dead_letter_exchange, "fanout"),
+            *(ExchangeSpec(self.retry_exchange(d), "fanout") for d in self.retry_delays_ms),
+        ]
+
+    def queues(self) -> list[QueueSpec]:
+        quorum: dict[str, str | int] = {"x-queue-type": "quorum"}
+        work = [
+            QueueSpec(
+                self.work_queue(channel),
+                {
+                    **quorum,
+                    "x-delivery-limit": self.delivery_limit,
+                    "x-dead-letter-exchange": self.dead_letter_exchange,
+                    **_AT_LEAST_ONCE,
+                },
+            )
+            for channel in self.channels
+        ]
+        retry = [
+            QueueSpec(
+                self.retry_exchange(delay_ms),
+                {
+                    **quorum,
+                    "x-message-ttl": delay_ms,
+                    "x-dead-letter-exchange": self.requests_exchange,
+                    **_AT_LEAST_ONCE,
+                },
+            )
+            for delay_ms in self.retry_delays_ms
+        ]
+        return [
+            *work,
+            *retry,
+            QueueSpec(self.dead_letter_queue, dict(quorum)),
+            QueueSpec(self.notifications_queue, dict(quorum)),
+        ]
+
+    def bindings(self) -> list[BindingSpec]:
+        return [
+            *(BindingSpec(self.work_queue(c), self.requests_exchange, c) for c in self.channels),
+            *(
+                BindingSpec(self.retry_exchange(d), self.retry_exchange(d), "")
+                for d in self.retry_delays_ms
+            ),
+            BindingSpec(self.dead_letter_queue, self.dead_letter_exchange, ""),
+            BindingSpec(self.notifications_queue, self.results_exchange, "#"),
+        ]

@@ -1,0 +1,186 @@
+"""The producer library: payments in, confirmed messages on the broker out.
+
+    with Producer.from_settings(settings) as producer:
+        message = producer.prepare(Draft(amount=Money.from_major("10.50", "USD"), ...))
+        producer.publish(message)                 # raises unless confirmed
+        outcomes = producer.publish_many(messages)  # pipelined confirms, one outcome each
+
+Every message is persistent and mandatory. A message is done only when the broker confirmed
+it; an unroutable channel or a refusal is an error, never a silent drop. A message left
+unconfirmed (connection lost, timeout, nack) is published again, the same bytes under the same
+message id, so consumers can deduplicate; after `publish_attempts` it is reported failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, as_completed
+from dataclasses import dataclass
+
+from common.amqp.publisher import ThreadedPublisher
+from common.amqp.session import SessionOptions
+from common.clock import Clock, SystemClock
+from common.envelope import OutboundMessage
+from common.errors import PaymqError, PermanentError, PublishFailed
+from common.keyring import TRUSTED_DIR, Keyring
+from common.models import PaymentRequest
+from common.settings import Settings
+from common.signing import Signer
+from common.topology import Topology
+from producer.encode import Draft, SealingKey, encode_request
+
+logger = logging.getLogger("paymq.producer")
+
+OnProgress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    message_id: str
+    ok: bool
+    attempts: int
+    error: PaymqError | None = None
+
+
+@dataclass(frozen=True)
+class ProducerOptions:
+    topology: Topology
+    request_ttl_s: int
+    publish_timeout_s: float
+    publish_attempts: int
+
+
+class Producer:
+    def __init__(
+        self,
+        publisher: ThreadedPublisher,
+        signer: Signer,
+        options: ProducerOptions,
+        *,
+        sealing_key: SealingKey | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._publisher = publisher
+        self._signer = signer
+        self._options = options
+        self._sealing_key = sealing_key
+        self._clock = clock or SystemClock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, name: str = "paymq-producer") -> Producer:
+        keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
+        try:
+            kid, public_key = keyring.sealing_key("card")
+            sealing_key: SealingKey | None = SealingKey(kid, public_key)
+        except PaymqError:
+            sealing_key = None  # token-only producers need no sealing key
+        publisher = ThreadedPublisher(
+            SessionOptions(
+                url=settings.amqp_url,
+                name=name,
+                heartbeat_s=settings.heartbeat_s,
+                connect_timeout_s=settings.connect_timeout_s,
+                reconnect_max_delay_s=settings.reconnect_max_delay_s,
+            )
+        )
+        options = ProducerOptions(
+            topology=settings.topology(),
+            request_ttl_s=settings.request_ttl_s,
+            publish_timeout_s=settings.publish_timeout_s,
+            publish_attempts=settings.publish_attempts,
+        )
+        return cls(
+            publisher,
+            Signer.load(settings.keys_dir, settings.producer_key_id),
+            options,
+            sealing_key=sealing_key,
+        )
+
+    def __enter__(self) -> Producer:
+        self._publisher.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._publisher.close()
+
+    def prepare(
+        self, draft: Draft, *, ttl_s: int | None = None
+    ) -> tuple[PaymentRequest, OutboundMessage]:
+        """Validate, seal and sign a payment; nothing is sent yet."""
+        now_ms = self._clock.now_ms()
+        return encode_request(
+            draft,
+            signer=self._signer,
+            topology=self._options.topology,
+            created_at_ms=now_ms,
+            expires_at_ms=now_ms + (ttl_s or self._options.request_ttl_s) * 1000,
+            sealing_key=self._sealing_key,
+        )
+
+    def publish(self, message: OutboundMessage) -> None:
+        """Publish one message; returns once confirmed, raises the reason otherwise."""
+        outcome = self.publish_many([message])[0]
+        if outcome.error is not None:
+            raise outcome.error
+
+    def publish_many(
+        self, messages: Sequence[OutboundMessage], on_progress: OnProgress | None = None
+    ) -> list[PublishOutcome]:
+        """Publish a batch with confirms pipelined; one outcome per message, in order."""
+        total = len(messages)
+        outcomes: list[PublishOutcome | None] = [None] * total
+        pending = list(range(total))
+        errors: dict[int, PaymqError] = {}
+        done = 0
+        for attempt in range(1, self._options.publish_attempts + 1):
+            if not pending:
+                break
+            if attempt > 1:
+                self._publisher.wait_connected(self._options.publish_timeout_s)
+            futures = self._publisher.publish_many([messages[i] for i in pending])
+            by_future = dict(zip(futures, pending, strict=True))
+            retry: list[int] = []
+            for future in self._completed(futures):
+                index = by_future.pop(future)
+                error = _error_of(future)
+                if error is None or isinstance(error, PermanentError):
+                    outcomes[index] = PublishOutcome(
+                        messages[index].message_id, error is None, attempt, error
+                    )
+                    done += 1
+                    if on_progress is not None:
+                        on_progress(done, total)
+                else:
+                    errors[index] = error
+                    retry.append(index)
+            for index in by_future.values():  # no confirm within the timeout
+                errors[index] = PublishFailed("no confirm within the publish timeout")
+                retry.append(index)
+            if retry:
+                logger.warning(
+                    "%d of %d messages unconfirmed (%s); republishing with the same ids",
+                    len(retry),
+                    len(pending),
+                    errors[retry[0]],
+                )
+            pending = sorted(retry)
+        for index in pending:
+            outcomes[index] = PublishOutcome(
+                messages[index].message_id, False, self._options.publish_attempts, errors[index]
+            )
+        return [o for o in outcomes if o is not None]
+
+    def _completed(self, futures: list[Future[None]]) -> Iterator[Future[None]]:
+        """Futures as they complete, until all did or the publish timeout ran out."""
+        try:
+            yield from as_completed(futures, timeout=self._options.publish_timeout_s)
+        except TimeoutError:
+            return
+
+
+def _error_of(future: Future[None]) -> PaymqError | None:
+    error = future.exception()
+    if error is None or isinstance(error, PaymqError):
+        return error
+    return PublishFailed(f"publish failed: {error!r}")

@@ -1,0 +1,1 @@
+"""Per-channel payment workers: consume -> verify -> execute -> publish result -> ack."""

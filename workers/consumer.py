@@ -1,0 +1,161 @@
+"""The worker's I/O shell: deliveries in, provider work out to a thread pool, acks back.
+
+Threads (pika's threading rule):
+- the I/O thread runs the AMQP session: receives deliveries, publishes, acks, heartbeats;
+- pool threads run `Handler.handle` (verification and the provider call) and hand the
+  resulting `Disposition` back with `call_threadsafe`; they never touch pika.
+
+Per delivery: every message of the disposition is published with confirms, and only when all
+are confirmed is the delivery acked, on its own channel. If that channel is gone meanwhile, the
+ack is skipped and the broker redelivers: at least once, never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.amqp.session import AmqpSession, DeliveryToken, SessionOptions
+from common.envelope import InboundMessage
+from common.errors import PaymqError
+from workers.handler import Disposition
+
+logger = logging.getLogger("paymq.worker")
+
+HEALTH_INTERVAL_S = 5.0
+
+
+@dataclass(frozen=True)
+class ConsumerOptions:
+    queue: str
+    concurrency: int
+    prefetch: int
+    shutdown_grace_s: float
+    health_file: Path | None = None
+
+
+class Consumer:
+    def __init__(
+        self,
+        session_options: SessionOptions,
+        options: ConsumerOptions,
+        handle: Callable[[InboundMessage], Disposition],
+    ) -> None:
+        self._options = options
+        self._handle = handle
+        self._session = AmqpSession(session_options, self)
+        self._pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="paymq-work")
+        self._in_flight = 0
+        self._draining = False
+        self.processed = 0
+
+    # --- public, any thread -------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Consume until `shutdown()` has drained in-flight payments (or the grace ran out)."""
+        self._session.call_threadsafe(self._tick)
+        try:
+            self._session.run()
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            logger.info("worker stopped after %d messages", self.processed)
+
+    def shutdown(self) -> None:
+        """Stop consuming, finish what is in flight, ack, close. Safe from signal handlers."""
+        self._session.call_threadsafe(self._drain)
+
+    # --- SessionListener (I/O thread) -----------------------------------------------------------
+
+    def session_ready(self) -> None:
+        if not self._draining:
+            self._session.consume(self._options.queue, self._options.prefetch, self._on_message)
+
+    def session_lost(self, reason: str) -> None:
+        # Deliveries in flight belong to the dead channel; their results will be dropped and the
+        # broker redelivers them. Nothing else to do until the session reconnects.
+        if self._draining:
+            self._session.stop()
+
+    # --- I/O thread -------------------------------------------------------------------------------
+
+    def _on_message(self, message: InboundMessage, token: DeliveryToken) -> None:
+        self._in_flight += 1
+        future = self._pool.submit(self._handle, message)
+        future.add_done_callback(
+            lambda f: self._session.call_threadsafe(lambda: self._settle(token, f))
+        )
+
+    def _settle(self, token: DeliveryToken, future: Future[Disposition]) -> None:
+        try:
+            disposition = future.result()
+        except Exception:
+            # Handler bugs surface here; no ack, so the delivery comes back (and, past the
+            # queue's delivery limit, is dead-lettered as poison).
+            logger.exception("handler failed; the message will be redelivered")
+            self._finish()
+            return
+        if token.generation != self._session.generation:
+            logger.info("%s: channel lost meanwhile, awaiting redelivery", disposition.summary)
+            self._finish()
+            return
+        remaining = len(disposition.publish)
+        failed: list[PaymqError] = []
+
+        def confirmed(error: PaymqError | None) -> None:
+            nonlocal remaining
+            remaining -= 1
+            if error is not None:
+                failed.append(error)
+            if remaining == 0:
+                self._after_publish(token, disposition, failed)
+
+        for outbound in disposition.publish:
+            self._session.publish(outbound, confirmed)
+
+    def _after_publish(
+        self, token: DeliveryToken, disposition: Disposition, failed: list[PaymqError]
+    ) -> None:
+        if failed:
+            logger.warning("%s: publish failed (%s); not acked", disposition.summary, failed[0])
+            self._session.reject(token)
+        elif self._session.ack(token):
+            logger.info("%s", disposition.summary)
+            self.processed += 1
+        else:
+            logger.info("%s: channel lost before the ack, awaiting redelivery", disposition.summary)
+        self._finish()
+
+    def _finish(self) -> None:
+        self._in_flight -= 1
+        if self._draining and self._in_flight == 0:
+            self._session.stop()
+
+    def _drain(self) -> None:
+        if self._draining:
+            return
+        self._draining = True
+        logger.info("shutting down: %d payments in flight", self._in_flight)
+        self._session.call_later(self._options.shutdown_grace_s, self._grace_expired)
+
+        def cancelled() -> None:
+            if self._in_flight == 0:
+                self._session.stop()
+
+        self._session.cancel_consumer(cancelled)
+
+    def _grace_expired(self) -> None:
+        logger.warning(
+            "%d payments still in flight after the grace period; they will be redelivered",
+            self._in_flight,
+        )
+        self._session.stop()
+
+    def _tick(self) -> None:
+        health = self._options.health_file
+        if health is not None and self._session.ready and not self._draining:
+            # The file's mtime tells a health check the worker is alive and connected.
+            health.touch()
+        self._session.call_later(HEALTH_INTERVAL_S, self._tick)

@@ -1,0 +1,53 @@
+"""What a channel asks of a provider. Providers raise common.errors classes only: a decline is
+PaymentDeclined, a clean refusal to talk RetryableError, anything that may have moved money
+OutcomeUnknown."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from common.money import Money
+from common.sealing import CardData
+
+
+@dataclass(frozen=True)
+class CardCharge:
+    #: Our reference for the payment (its payment id): how the provider finds it again.
+    reference: str
+    amount: Money
+    token: str | None = None
+    card: CardData | None = field(default=None, repr=False)
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Payout:
+    reference: str
+    amount: Money
+    network: str
+    asset: str
+    destination_address: str
+
+
+@dataclass(frozen=True)
+class ProviderReceipt:
+    provider: str
+    #: The provider's id for the effect (charge id, transaction hash...).
+    reference: str
+    #: False when the provider accepted the payment but settles it later (pending).
+    settled: bool = True
+    card_last4: str | None = None
+
+
+class CardProvider(Protocol):
+    name: str
+
+    def charge(self, charge: CardCharge, *, idempotency_key: str) -> ProviderReceipt: ...
+
+
+class PayoutProvider(Protocol):
+    name: str
+
+    def payout(self, payout: Payout, *, idempotency_key: str) -> ProviderReceipt: ...

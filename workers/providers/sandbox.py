@@ -1,0 +1,163 @@
+"""The sandbox provider over HTTP (docs/sandbox.md).
+
+urllib3's connection pool directly, not requests: on this path requests costs about three times
+the CPU per call (PERFORMANCE.md), and a worker makes one call per payment. Retries are off: the
+worker's retry policy, with the same idempotency key, decides.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
+
+from common.errors import (
+    OutcomeUnknown,
+    PaymentDeclined,
+    PaymqError,
+    ProviderConnectionLost,
+    ProviderRejected,
+    ProviderServerError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+)
+from workers.providers.base import CardCharge, Payout, ProviderReceipt
+
+NAME = "sandbox"
+
+
+class SandboxProvider:
+    """Card charges and digital-currency payouts against `paymq sandbox`."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+        max_connections: int,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._pool = urllib3.PoolManager(
+            num_pools=4,
+            maxsize=max_connections,
+            block=False,
+            retries=False,
+            timeout=urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s),
+        )
+
+    def charge(self, charge: CardCharge, *, idempotency_key: str) -> ProviderReceipt:
+        source: dict[str, Any]
+        if charge.card is not None:
+            card = charge.card
+            source = {
+                "type": "card",
+                "number": card.number,
+                "exp_month": card.exp_month,
+                "exp_year": card.exp_year,
+            }
+            if card.cvc is not None:
+                source["cvc"] = card.cvc
+        else:
+            source = {"type": "token", "token": charge.token}
+        body = {
+            "reference": charge.reference,
+            "amount_minor": charge.amount.amount_minor,
+            "currency": charge.amount.currency,
+            "source": source,
+            "metadata": dict(charge.metadata),
+        }
+        answer = self._post("/v1/charges", body, idempotency_key)
+        return ProviderReceipt(
+            provider=NAME, reference=str(answer["id"]), card_last4=answer.get("last4")
+        )
+
+    def payout(self, payout: Payout, *, idempotency_key: str) -> ProviderReceipt:
+        body = {
+            "reference": payout.reference,
+            "network": payout.network,
+            "asset": payout.asset,
+            "amount_minor": str(payout.amount.amount_minor),
+            "destination_address": payout.destination_address,
+        }
+        answer = self._post("/v1/payouts", body, idempotency_key)
+        return ProviderReceipt(provider=NAME, reference=str(answer.get("tx_hash") or answer["id"]))
+
+    def _post(self, path: str, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        try:
+            response = self._pool.request(
+                "POST",
+                self._base_url + path,
+                body=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key},
+            )
+        except Exception as exc:
+            raise translate_transport_error(exc) from None
+        return _interpret(response.status, response.data, response.headers.get("Retry-After"))
+
+    def close(self) -> None:
+        self._pool.clear()
+
+
+def translate_transport_error(exc: BaseException) -> PaymqError:
+    """Map urllib3's failures: only a connection that never opened surely did nothing."""
+    if isinstance(exc, NewConnectionError | ConnectTimeoutError):
+        return ProviderUnavailable(f"provider unreachable: {type(exc).__name__}")
+    if isinstance(exc, ReadTimeoutError):
+        return ProviderTimeout("provider did not answer in time after the request was sent")
+    if isinstance(exc, ProtocolError):
+        return ProviderConnectionLost("connection to the provider broke before an answer")
+    if isinstance(exc, HTTPError):
+        return OutcomeUnknown(f"provider call failed: {type(exc).__name__}")
+    raise exc
+
+
+def _error_fields(data: bytes) -> tuple[str, str, str | None]:
+    try:
+        error = json.loads(data)["error"]
+        return str(error.get("code")), str(error.get("message", "")), error.get("decline_code")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return "unknown", "", None
+
+
+def _interpret(status: int, data: bytes, retry_after: str | None) -> dict[str, Any]:
+    if status in (200, 201):
+        try:
+            answer = json.loads(data)
+        except ValueError:
+            # The provider acted but we cannot read how: that is an unknown outcome.
+            raise ProviderServerError("provider answered success with an unreadable body") from None
+        if not isinstance(answer, dict) or "id" not in answer:
+            raise ProviderServerError("provider answered success without an id")
+        return answer
+    code, message, decline_code = _error_fields(data)
+    if status == 402:
+        raise PaymentDeclined(message or "declined", code=decline_code or code)
+    if status == 429:
+        raise RateLimited("provider rate limit", retry_after_s=_seconds(retry_after))
+    if status == 503 and code == "processing_error":
+        # Documented by the sandbox as refused before any effect: safe to retry, then fail.
+        raise ProviderUnavailable("provider processing error (no effect)", code=code)
+    if status == 409:
+        raise OutcomeUnknown("the provider is still processing this key", code=code)
+    if status >= 500:
+        raise ProviderServerError(f"provider answered {status} ({code})")
+    raise ProviderRejected(f"provider refused the request: {status} {code}", code=code)
+
+
+def _seconds(value: str | None) -> float:
+    try:
+        return max(0.0, float(value)) if value is not None else 1.0
+    except ValueError:
+        return 1.0
