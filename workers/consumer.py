@@ -13,6 +13,8 @@ ack is skipped and the broker redelivers: at least once, never lost.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,13 +45,19 @@ class Consumer:
         session_options: SessionOptions,
         options: ConsumerOptions,
         handle: Callable[[InboundMessage], Disposition],
+        *,
+        on_stopped: Callable[[], None] | None = None,
     ) -> None:
         self._options = options
         self._handle = handle
+        self._on_stopped = on_stopped
         self._session = AmqpSession(session_options, self)
         self._pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="paymq-work")
         self._in_flight = 0
         self._draining = False
+        self._done: deque[tuple[DeliveryToken, Future[Disposition]]] = deque()
+        self._wake_lock = threading.Lock()
+        self._wake_pending = False
         self.processed = 0
 
     # --- public, any thread -------------------------------------------------------------------
@@ -60,7 +68,10 @@ class Consumer:
         try:
             self._session.run()
         finally:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            # Calls still running past the grace period end within the provider timeouts.
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            if self._on_stopped is not None:
+                self._on_stopped()
             logger.info("worker stopped after %d messages", self.processed)
 
     def shutdown(self) -> None:
@@ -84,9 +95,24 @@ class Consumer:
     def _on_message(self, message: InboundMessage, token: DeliveryToken) -> None:
         self._in_flight += 1
         future = self._pool.submit(self._handle, message)
-        future.add_done_callback(
-            lambda f: self._session.call_threadsafe(lambda: self._settle(token, f))
-        )
+        future.add_done_callback(lambda f: self._completed(token, f))
+
+    def _completed(self, token: DeliveryToken, future: Future[Disposition]) -> None:
+        """Pool thread: queue the disposition for the I/O thread, waking it only if it is not
+        already due to run: under load one wake-up settles many payments."""
+        self._done.append((token, future))
+        with self._wake_lock:
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        self._session.call_threadsafe(self._settle_completed)
+
+    def _settle_completed(self) -> None:
+        with self._wake_lock:
+            self._wake_pending = False
+        while self._done:
+            token, future = self._done.popleft()
+            self._settle(token, future)
 
     def _settle(self, token: DeliveryToken, future: Future[Disposition]) -> None:
         try:

@@ -32,7 +32,6 @@ def build_consumer(settings: Settings, channel_name: str, *, name: str | None = 
         settings.provider_url,
         connect_timeout_s=settings.provider_connect_timeout_s,
         read_timeout_s=settings.provider_read_timeout_s,
-        max_connections=settings.worker_concurrency,
     )
     deps = ChannelDeps(
         card_provider=provider,
@@ -66,7 +65,7 @@ def build_consumer(settings: Settings, channel_name: str, *, name: str | None = 
         shutdown_grace_s=settings.shutdown_grace_s,
         health_file=settings.health_file,
     )
-    return Consumer(session, options, handler.handle)
+    return Consumer(session, options, handler.handle, on_stopped=provider.close)
 
 
 def run_worker(settings: Settings, channel_name: str) -> None:

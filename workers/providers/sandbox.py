@@ -1,8 +1,6 @@
 """The sandbox provider over HTTP (docs/sandbox.md).
 
-urllib3's connection pool directly, not requests: on this path requests costs about three times
-the CPU per call (PERFORMANCE.md), and a worker makes one call per payment. Retries are off: the
-worker's retry policy, with the same idempotency key, decides.
+No retries here: the worker's retry policy, with the same idempotency key, decides.
 """
 
 from __future__ import annotations
@@ -10,27 +8,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import urllib3
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-)
-
 from common.errors import (
     OutcomeUnknown,
     PaymentDeclined,
-    PaymqError,
-    ProviderConnectionLost,
     ProviderRejected,
     ProviderServerError,
-    ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
 )
 from workers.providers.base import CardCharge, Payout, ProviderReceipt
+from workers.providers.http import HttpTransport
 
 NAME = "sandbox"
 
@@ -46,15 +33,9 @@ class SandboxProvider:
         *,
         connect_timeout_s: float,
         read_timeout_s: float,
-        max_connections: int,
     ) -> None:
-        self._base_url = base_url.rstrip("/")
-        self._pool = urllib3.PoolManager(
-            num_pools=4,
-            maxsize=max_connections,
-            block=False,
-            retries=False,
-            timeout=urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s),
+        self._transport = HttpTransport(
+            base_url, connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s
         )
 
     def charge(self, charge: CardCharge, *, idempotency_key: str) -> ProviderReceipt:
@@ -95,32 +76,15 @@ class SandboxProvider:
         return ProviderReceipt(provider=NAME, reference=str(answer.get("tx_hash") or answer["id"]))
 
     def _post(self, path: str, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
-        try:
-            response = self._pool.request(
-                "POST",
-                self._base_url + path,
-                body=json.dumps(body).encode(),
-                headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key},
-            )
-        except Exception as exc:
-            raise translate_transport_error(exc) from None
-        return _interpret(response.status, response.data, response.headers.get("Retry-After"))
+        response = self._transport.post(
+            path,
+            json.dumps(body, separators=(",", ":")).encode(),
+            {"Content-Type": "application/json", "Idempotency-Key": idempotency_key},
+        )
+        return interpret(response.status, response.body, response.retry_after)
 
     def close(self) -> None:
-        self._pool.clear()
-
-
-def translate_transport_error(exc: BaseException) -> PaymqError:
-    """Map urllib3's failures: only a connection that never opened surely did nothing."""
-    if isinstance(exc, NewConnectionError | ConnectTimeoutError):
-        return ProviderUnavailable(f"provider unreachable: {type(exc).__name__}")
-    if isinstance(exc, ReadTimeoutError):
-        return ProviderTimeout("provider did not answer in time after the request was sent")
-    if isinstance(exc, ProtocolError):
-        return ProviderConnectionLost("connection to the provider broke before an answer")
-    if isinstance(exc, HTTPError):
-        return OutcomeUnknown(f"provider call failed: {type(exc).__name__}")
-    raise exc
+        self._transport.close()
 
 
 def _error_fields(data: bytes) -> tuple[str, str, str | None]:
@@ -131,7 +95,7 @@ def _error_fields(data: bytes) -> tuple[str, str, str | None]:
         return "unknown", "", None
 
 
-def _interpret(status: int, data: bytes, retry_after: str | None) -> dict[str, Any]:
+def interpret(status: int, data: bytes, retry_after: str | None) -> dict[str, Any]:
     if status in (200, 201):
         try:
             answer = json.loads(data)

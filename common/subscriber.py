@@ -1,0 +1,112 @@
+"""The subscriber library: receive result events and trust only those a worker key signed.
+
+    verifier = ResultVerifier(Keyring.load(Path("keys/trusted")))
+    with ResultStream(settings.amqp_url, settings.topology(), verifier) as stream:
+        for event in stream.events():
+            if event is None: continue       # quiet for a second
+            if event.result is not None:
+                record(event.result)      # verified, parsed PaymentResult
+            else:
+                alert(event.error)        # forged or malformed: never acted upon
+
+Copies of one event (redeliveries) are byte-identical and share `event_id`: deduplicate on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from common.amqp.admin import BrokerAdmin
+from common.envelope import InboundMessage, open_message
+from common.errors import MalformedMessage, MessageRejected
+from common.keyring import Keyring, KeyRole
+from common.models import PaymentResult
+from common.signing import RESULT_TYPE
+from common.strictjson import check_strict_json
+from common.topology import Topology
+
+
+class ResultVerifier:
+    def __init__(self, keyring: Keyring, *, max_body_bytes: int = 65_536) -> None:
+        self._keyring = keyring
+        self._max_body_bytes = max_body_bytes
+
+    def verify(self, message: InboundMessage) -> PaymentResult:
+        """The parsed result, or a MessageRejected subclass saying why it cannot be trusted."""
+        channel = message.routing_key.partition(".")[0]
+        verified = open_message(
+            message,
+            self._keyring,
+            expected_type=RESULT_TYPE,
+            role=KeyRole.WORKER,
+            channel=channel,
+            route=message.routing_key,
+            max_body_bytes=self._max_body_bytes,
+        )
+        check_strict_json(verified.body)
+        try:
+            result = PaymentResult.model_validate_json(verified.body)
+        except ValidationError as exc:
+            raise MalformedMessage(f"invalid result event: {exc.error_count()} errors") from None
+        if Topology.result_routing_key(result.channel, result.status.value) != message.routing_key:
+            raise MalformedMessage("result body disagrees with its routing key")
+        if str(result.event_id) != verified.fields.message_id:
+            raise MalformedMessage("result event id differs from its signed message id")
+        return result
+
+
+@dataclass(frozen=True)
+class ResultEvent:
+    message: InboundMessage
+    result: PaymentResult | None
+    error: MessageRejected | None
+
+
+class ResultStream:
+    """Result events as they arrive, from the moment the stream is opened.
+
+    By default a private queue (exclusive, gone with the connection) receives a copy of every
+    result, leaving the durable notifications queue to its consumers; open the stream before
+    publishing to miss nothing. With `durable=True` the notifications queue itself is consumed,
+    each event acked once the caller asks for the next. One thread per stream (pika's
+    blocking connection is not thread-safe).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        topology: Topology,
+        verifier: ResultVerifier,
+        *,
+        durable: bool = False,
+        routing_key: str = "#",
+    ) -> None:
+        self._admin = BrokerAdmin(url, name="paymq-subscriber")
+        self._verifier = verifier
+        if durable:
+            self.queue = topology.notifications_queue
+        else:
+            self.queue = self._admin.private_queue(topology.results_exchange, routing_key)
+
+    def __enter__(self) -> ResultStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._admin.close()
+
+    def events(self, *, inactivity_timeout_s: float = 1.0) -> Iterator[ResultEvent | None]:
+        """Verified events; None after each quiet `inactivity_timeout_s`, to check deadlines."""
+        for message in self._admin.consume(self.queue, inactivity_timeout_s=inactivity_timeout_s):
+            if message is None:
+                yield None
+                continue
+            try:
+                yield ResultEvent(message, self._verifier.verify(message), None)
+            except MessageRejected as exc:
+                yield ResultEvent(message, None, exc)
