@@ -1,0 +1,3 @@
+from paymq.cli import main
+
+main()

@@ -1,0 +1,231 @@
+"""`paymq bench`: payments/s and publish-to-result latency through the real pipeline.
+
+Real processes on the configured broker: the sandbox provider with the given latency, N worker
+processes for the card channel, this process as producer and as a verifying result subscriber.
+Latency is measured from the moment a payment is handed to the publisher to the moment its
+verified result event is received; throughput is payments / (last result - first publish).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from common.amqp.admin import BrokerAdmin
+from common.errors import PaymqError
+from common.keygen import init_keys
+from common.keyring import TRUSTED_DIR, Keyring
+from common.money import Money
+from common.settings import Settings
+from common.subscriber import ResultStream, ResultVerifier
+from paymq.broker import ensure_broker
+from paymq.processes import (
+    Fleet,
+    child_environment,
+    free_port,
+    settings_env,
+    wait_for_consumers,
+    wait_for_http,
+)
+from producer.encode import Draft
+from producer.producer import Producer
+
+console = Console(stderr=True, highlight=False)
+CHUNK = 250
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    payments: int
+    provider_latency_ms: int
+    workers: int
+    concurrency: int
+    rate_per_s: int
+    as_json: bool
+
+
+class BenchFailed(PaymqError):
+    code = "bench_failed"
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), 0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _percentile(sorted_ms: list[float], q: float) -> float:
+    if not sorted_ms:
+        return 0.0
+    index = min(len(sorted_ms) - 1, max(0, round(q * len(sorted_ms)) - 1))
+    return sorted_ms[index]
+
+
+class Collector(threading.Thread):
+    """Receives and verifies result events on its own connection."""
+
+    def __init__(self, settings: Settings, verifier: ResultVerifier, expected: int) -> None:
+        super().__init__(name="bench-collector", daemon=True)
+        self._settings = settings
+        self._verifier = verifier
+        self._expected = expected
+        self.ready = threading.Event()
+        self.done = threading.Event()
+        self.received_at: dict[str, float] = {}
+        self.statuses: dict[str, str] = {}
+        self.untrusted = 0
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            with ResultStream(
+                self._settings.amqp_url, self._settings.topology(), self._verifier
+            ) as stream:
+                self.ready.set()
+                for event in stream.events(inactivity_timeout_s=0.5):
+                    if self.done.is_set():
+                        return
+                    if event is None:
+                        continue
+                    if event.result is None:
+                        self.untrusted += 1
+                        continue
+                    message_id = event.result.request_message_id or ""
+                    self.received_at.setdefault(message_id, time.monotonic())
+                    self.statuses[message_id] = event.result.status.value
+                    if len(self.received_at) >= self._expected:
+                        return
+        except Exception as exc:
+            self.error = exc
+            self.ready.set()
+
+
+def run_bench(settings: Settings, options: BenchOptions) -> int:
+    ensure_broker(settings.amqp_url, say=console.print)
+    work_dir = Path(tempfile.mkdtemp(prefix="paymq-bench-"))
+    settings = settings.model_copy(
+        update={
+            "topology_prefix": f"paymq-bench-{uuid.uuid4().hex[:6]}",
+            "keys_dir": work_dir / "keys",
+            "provider_url": f"http://127.0.0.1:{free_port()}",
+            "worker_concurrency": options.concurrency,
+            "worker_prefetch": options.concurrency,
+            "log_level": "WARNING",
+        }
+    )
+    init_keys(
+        settings.keys_dir,
+        producer_key_id=settings.producer_key_id,
+        worker_key_id=settings.worker_key_id,
+        sealing_key_id="card-seal-1",
+    )
+    topology = settings.topology()
+    with BrokerAdmin(settings.amqp_url) as admin:
+        admin.declare(topology)
+    fleet = Fleet(work_dir, settings_env(settings, child_environment()))
+    try:
+        port = settings.provider_url.rsplit(":", 1)[1]
+        fleet.start(
+            "sandbox", "sandbox", "--port", port, "--latency-ms", str(options.provider_latency_ms)
+        )
+        wait_for_http(f"{settings.provider_url}/health", fleet)
+        for index in range(options.workers):
+            fleet.start(f"worker-{index}", "worker", "card")
+        wait_for_consumers(settings.amqp_url, {topology.work_queue("card"): options.workers}, fleet)
+        figures = _measure(settings, options, fleet)
+    finally:
+        fleet.stop()
+        with BrokerAdmin(settings.amqp_url) as admin:
+            admin.delete(topology)
+    if options.as_json:
+        print(json.dumps(figures))
+    else:
+        for key, value in figures.items():
+            console.print(f"{key:>32}: {value}")
+    return 0 if figures["succeeded"] == options.payments else 1
+
+
+def _measure(settings: Settings, options: BenchOptions, fleet: Fleet) -> dict[str, float | int]:
+    keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
+    collector = Collector(settings, ResultVerifier(keyring), options.payments)
+    collector.start()
+    collector.ready.wait(30)
+    if collector.error is not None:
+        raise BenchFailed(f"result collector failed: {collector.error}")
+    published_at: dict[str, float] = {}
+    worker_pids = [p.pid for n, p in fleet.processes.items() if n.startswith("worker")]
+    sandbox_pid = fleet.processes["sandbox"].pid
+    with Producer.from_settings(settings, name="paymq-bench") as producer:
+        console.print(f"signing {options.payments} payments...")
+        messages = [
+            producer.prepare(
+                Draft(
+                    amount=Money(amount_minor=1000 + i, currency="USD"),
+                    merchant_reference=f"bench-{i}",
+                    idempotency_key=f"bench-{uuid.uuid4().hex}",
+                    card_token="tok_visa",
+                )
+            )[1]
+            for i in range(options.payments)
+        ]
+        cpu_before = {pid: _cpu_s(pid) for pid in [*worker_pids, sandbox_pid]}
+        console.print(
+            f"publishing to {options.workers} workers x {options.concurrency} "
+            f"in flight, provider latency {options.provider_latency_ms} ms..."
+        )
+        start = time.monotonic()
+        chunk = CHUNK if options.rate_per_s == 0 else max(1, options.rate_per_s // 20)
+        for offset in range(0, len(messages), chunk):
+            batch = messages[offset : offset + chunk]
+            now = time.monotonic()
+            for message in batch:
+                published_at[message.message_id] = now
+            failed = [o for o in producer.publish_many(batch) if not o.ok]
+            if failed:
+                raise BenchFailed(f"{len(failed)} publishes failed: {failed[0].error}")
+            if options.rate_per_s:
+                target = start + (offset + len(batch)) / options.rate_per_s
+                time.sleep(max(0.0, target - time.monotonic()))
+        collector.join(timeout=120 + options.payments * options.provider_latency_ms / 1000)
+        collector.done.set()
+    cpu_after = {pid: _cpu_s(pid) for pid in cpu_before}
+    received = collector.received_at
+    latencies = sorted(
+        (received[m] - published_at[m]) * 1000 for m in received if m in published_at
+    )
+    elapsed_s = (max(received.values()) - start) if received else float("inf")
+    worker_cpu_s = sum(cpu_after[p] - cpu_before[p] for p in worker_pids)
+    count = len(latencies)
+    return {
+        "payments": options.payments,
+        "payments_per_s": round(count / elapsed_s, 1) if count else 0.0,
+        "p50_ms": round(_percentile(latencies, 0.50), 1),
+        "p95_ms": round(_percentile(latencies, 0.95), 1),
+        "p99_ms": round(_percentile(latencies, 0.99), 1),
+        "provider_latency_ms": options.provider_latency_ms,
+        "workers": options.workers,
+        "concurrency_per_worker": options.concurrency,
+        "payments_per_s_per_worker": round(count / elapsed_s / options.workers, 1)
+        if count
+        else 0.0,
+        "mean_ms": round(statistics.fmean(latencies), 1) if latencies else 0.0,
+        "worker_cpu_ms_per_payment": round(worker_cpu_s * 1000 / max(count, 1), 3),
+        "sandbox_cpu_ms_per_payment": round(
+            (cpu_after[sandbox_pid] - cpu_before[sandbox_pid]) * 1000 / max(count, 1), 3
+        ),
+        "results": count,
+        "succeeded": sum(1 for s in collector.statuses.values() if s == "succeeded"),
+        "elapsed_s": round(elapsed_s, 2),
+    }

@@ -1,0 +1,225 @@
+"""`paymq demo`: the whole system, end to end, on the configured broker.
+
+Starts the sandbox provider and one worker process per channel (unless --external), publishes a
+mixed batch (successes, declines, retries, in-doubt outcomes, a forged, a tampered, an expired and
+a misrouted message), waits for every signed result, checks each against what it should be and
+the provider's ledger for exactly one effect per successful payment, and prints a summary.
+Exit code 0 only when everything matched.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from common.amqp.admin import BrokerAdmin
+from common.amqp.convert import redact
+from common.clock import SystemClock
+from common.keygen import init_keys
+from common.keyring import TRUSTED_DIR, Keyring
+from common.models import PaymentResult
+from common.settings import Settings
+from common.signing import Signer
+from common.subscriber import ResultStream, ResultVerifier
+from paymq.broker import ensure_broker
+from paymq.democases import Case, CaseKit, build_cases
+from paymq.processes import (
+    Fleet,
+    child_environment,
+    free_port,
+    settings_env,
+    wait_for_consumers,
+    wait_for_http,
+)
+from producer.encode import SealingKey
+from producer.producer import Producer
+from sandbox.client import SandboxControl
+
+console = Console(highlight=False)
+
+#: Short retry tiers so the demo's retried payments finish in seconds.
+DEMO_RETRY_DELAYS_MS = (250, 500, 1000)
+DEMO_MAX_ATTEMPTS = 4
+
+
+def _progress(label: str) -> Progress:
+    return Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
+
+
+def run_demo(settings: Settings, *, external: bool, keep: bool) -> int:
+    ensure_broker(settings.amqp_url, say=console.print)
+    work_dir = Path(tempfile.mkdtemp(prefix="paymq-demo-"))
+    fleet: Fleet | None = None
+    if not external:
+        settings = settings.model_copy(
+            update={
+                "topology_prefix": f"paymq-demo-{uuid.uuid4().hex[:6]}",
+                "keys_dir": work_dir / "keys",
+                "retry_delays_ms": DEMO_RETRY_DELAYS_MS,
+                "max_attempts": DEMO_MAX_ATTEMPTS,
+                "provider_url": f"http://127.0.0.1:{free_port()}",
+            }
+        )
+        init_keys(
+            settings.keys_dir,
+            producer_key_id=settings.producer_key_id,
+            worker_key_id=settings.worker_key_id,
+            sealing_key_id="card-seal-1",
+        )
+    console.print(
+        f"[bold]paymq demo[/bold]: broker {redact(settings.amqp_url)}, "
+        f"topology [cyan]{settings.topology_prefix}[/cyan]"
+    )
+    try:
+        with BrokerAdmin(settings.amqp_url) as admin:
+            admin.declare(settings.topology())
+        if not external:
+            fleet = _start_fleet(settings, work_dir)
+        return _run_batch(settings)
+    finally:
+        if fleet is not None:
+            codes = fleet.stop()
+            console.print(f"stopped {', '.join(f'{n} ({c})' for n, c in codes.items())}")
+        if not external and not keep:
+            with BrokerAdmin(settings.amqp_url) as admin:
+                admin.delete(settings.topology())
+            shutil.rmtree(work_dir, ignore_errors=True)
+        elif not external:
+            console.print(f"kept topology {settings.topology_prefix} and {work_dir}")
+
+
+def _start_fleet(settings: Settings, work_dir: Path) -> Fleet:
+    fleet = Fleet(work_dir, settings_env(settings, child_environment()))
+    port = settings.provider_url.rsplit(":", 1)[1]
+    fleet.start("sandbox", "sandbox", "--port", port)
+    wait_for_http(f"{settings.provider_url}/health", fleet)
+    console.print(f"[green]✓[/green] sandbox provider on {settings.provider_url}")
+    topology = settings.topology()
+    for channel in topology.channels:
+        fleet.start(f"worker-{channel}", "worker", channel)
+    wait_for_consumers(
+        settings.amqp_url, {topology.work_queue(c): 1 for c in topology.channels}, fleet
+    )
+    console.print(f"[green]✓[/green] workers consuming: {', '.join(topology.channels)}")
+    return fleet
+
+
+def _run_batch(settings: Settings) -> int:
+    keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
+    kid, public_key = keyring.sealing_key("card")
+    kit = CaseKit(
+        signer=Signer.load(settings.keys_dir, settings.producer_key_id),
+        topology=settings.topology(),
+        sealing_key=SealingKey(kid, public_key),
+        now_ms=SystemClock().now_ms(),
+    )
+    cases = build_cases(kit)
+    control = SandboxControl(settings.provider_url)
+    for case in cases:
+        if case.fault is not None and case.payment_id is not None:
+            control.add_fault(
+                case.fault.action,
+                times=case.fault.times,
+                reference=case.payment_id,
+                retry_after_s=case.fault.retry_after_s,
+            )
+    verifier = ResultVerifier(keyring, max_body_bytes=settings.max_body_bytes)
+    # Listen before publishing, so no result can slip past.
+    with ResultStream(settings.amqp_url, settings.topology(), verifier) as stream:
+        _publish(settings, cases)
+        results = _collect(stream, cases, _results_timeout_s(settings))
+    effects = Counter(e["reference"] for e in control.effects())
+    return _report(cases, results, effects)
+
+
+def _publish(settings: Settings, cases: list[Case]) -> None:
+    with (
+        Producer.from_settings(settings, name="paymq-demo") as producer,
+        _progress(f"publishing {len(cases)} payments") as progress,
+    ):
+        task = progress.add_task("publish", total=len(cases))
+        outcomes = producer.publish_many(
+            [c.message for c in cases],
+            on_progress=lambda done, _t: progress.update(task, completed=done),
+        )
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        raise RuntimeError(f"{len(failed)} messages were not confirmed: {failed[0].error}")
+
+
+def _results_timeout_s(settings: Settings) -> float:
+    delays = settings.retry_delays_ms[: settings.max_attempts - 1]
+    return 30.0 + sum(delays) / 1000 * 2
+
+
+def _collect(stream: ResultStream, cases: list[Case], timeout_s: float) -> dict[str, PaymentResult]:
+    wanted = {c.message.message_id for c in cases}
+    results: dict[str, PaymentResult] = {}
+    deadline = time.monotonic() + timeout_s
+    with _progress("waiting for results") as progress:
+        task = progress.add_task("results", total=len(wanted))
+        for event in stream.events(inactivity_timeout_s=0.5):
+            if event is not None and event.result is not None:
+                message_id = event.result.request_message_id
+                if message_id in wanted and event.result.status.terminal:
+                    results[message_id] = event.result
+                    progress.update(task, completed=len(results))
+            if len(results) == len(wanted) or time.monotonic() > deadline:
+                break
+    return results
+
+
+def _report(cases: list[Case], results: dict[str, PaymentResult], effects: Counter[str]) -> int:
+    table = Table(title="payments by channel and status")
+    for column in ("channel", "status", "count"):
+        table.add_column(column)
+    tally = Counter((r.channel, r.status.value) for r in results.values())
+    for (channel, status), count in sorted(tally.items()):
+        table.add_row(channel, status, str(count))
+    console.print(table)
+    problems = []
+    for case in cases:
+        got = results.get(case.message.message_id)
+        seen = f"{got.status.value}/{got.code}" if got else "no result"
+        if (
+            got is None
+            or got.status.value != case.expect_status
+            or (case.expect_code is not None and got.code != case.expect_code)
+        ):
+            problems.append(
+                f"{case.name}: expected {case.expect_status}/{case.expect_code}, got {seen}"
+            )
+        if case.payment_id is not None and effects[case.payment_id] != case.expect_effects:
+            problems.append(
+                f"{case.name}: provider ledger shows {effects[case.payment_id]} "
+                f"effects, expected {case.expect_effects}"
+            )
+    for case in cases:
+        got = results.get(case.message.message_id)
+        mark = (
+            "[green]✓[/green]" if got and got.status.value == case.expect_status else "[red]✗[/red]"
+        )
+        detail = f" ({got.code})" if got and got.code else ""
+        console.print(f" {mark} {case.name:42} {got.status.value if got else '—'}{detail}")
+    moved = sum(effects[c.payment_id] for c in cases if c.payment_id)
+    console.print(
+        f"provider ledger: {moved} effects for "
+        f"{sum(c.expect_effects for c in cases)} payments that should move money"
+    )
+    if problems:
+        console.print(f"[red]{len(problems)} problems:[/red]")
+        for problem in problems:
+            console.print(f"  - {problem}")
+        return 1
+    console.print(f"[bold green]all {len(cases)} payments got the result they should[/bold green]")
+    return 0

@@ -1,0 +1,123 @@
+"""`paymq publish`: one payment from options, or a JSON Lines file with progress and a summary."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from common.envelope import OutboundMessage
+from common.settings import Settings
+from producer.orders import PaymentOrder, read_orders
+from producer.producer import Producer
+
+console = Console()
+
+
+@dataclass(frozen=True)
+class OrderOptions:
+    channel: str
+    amount: str | None
+    currency: str
+    token: str | None
+    card_number: str | None
+    expiry: str | None
+    cvc: str | None
+    address: str | None
+    network: str
+    reference: str | None
+    idempotency_key: str | None
+
+
+def _order(options: OrderOptions) -> PaymentOrder:
+
+    card = None
+    if options.card_number is not None:
+        month, _, year = (options.expiry or "").partition("/")
+        card = {
+            "number": options.card_number,
+            "exp_month": int(month) if month.isdigit() else 0,
+            "exp_year": int(year) if year.isdigit() else 0,
+            "cvc": options.cvc,
+        }
+    return PaymentOrder.model_validate(
+        {
+            "channel": options.channel,
+            "amount": options.amount,
+            "currency": options.currency,
+            "merchant_reference": options.reference or f"cli-{uuid.uuid4().hex[:12]}",
+            "idempotency_key": options.idempotency_key,
+            "token": options.token,
+            "card": card,
+            "network": options.network,
+            "destination_address": options.address,
+        }
+    )
+
+
+def publish_one(settings: Settings, options: OrderOptions) -> int:
+    try:
+        draft = _order(options).draft()
+    except ValidationError as exc:
+        for e in exc.errors(include_input=False, include_url=False):
+            where = ".".join(str(p) for p in e["loc"]) or "payment"
+            console.print(f"[red]invalid:[/red] {where}: {e['msg']}", highlight=False)
+        return 1
+    except ValueError as exc:
+        console.print(f"[red]invalid:[/red] {exc}", highlight=False)
+        return 1
+    with Producer.from_settings(settings) as producer:
+        request, message = producer.prepare(draft)
+        producer.publish(message)
+    console.print(
+        f"published payment {request.payment_id} ({request.amount.format()}, {request.channel}) "
+        f"as message {message.message_id}",
+        highlight=False,
+    )
+    return 0
+
+
+def publish_file(settings: Settings, path: Path) -> int:
+    if not path.is_file():
+        console.print(f"[red]error:[/red] no such file {path}")
+        return 1
+    failures: list[tuple[str, str]] = []
+    messages: list[tuple[str, OutboundMessage]] = []
+    with Producer.from_settings(settings) as producer:
+        for line in read_orders(path):
+            if line.draft is None:
+                failures.append((f"line {line.line_number}", line.error or "invalid"))
+                continue
+            try:
+                _, message = producer.prepare(line.draft)
+            except (ValueError, ValidationError) as exc:
+                failures.append((f"line {line.line_number}", str(exc).splitlines()[0]))
+                continue
+            messages.append((f"line {line.line_number}", message))
+        columns = (
+            TextColumn("publishing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("publish", total=len(messages))
+            outcomes = producer.publish_many(
+                [m for _, m in messages],
+                on_progress=lambda done, _total: progress.update(task, completed=done),
+            )
+    for (where, _), outcome in zip(messages, outcomes, strict=True):
+        if not outcome.ok:
+            failures.append((where, str(outcome.error)))
+    published = sum(o.ok for o in outcomes)
+    console.print(f"published {published}, failed {len(failures)}", highlight=False)
+    for reason, count in Counter(reason for _, reason in failures).most_common():
+        console.print(f"  {count} x {reason}", highlight=False)
+    for where, reason in failures[:20]:
+        console.print(f"  {where}: {reason}", highlight=False)
+    return 0 if not failures else 1

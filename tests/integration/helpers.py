@@ -1,0 +1,143 @@
+"""Waiting for real things with deadlines (never a bare sleep), and reading queues."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from common.amqp.admin import BrokerAdmin
+from common.envelope import InboundMessage
+from common.models import PaymentResult
+from common.subscriber import ResultStream
+
+T = TypeVar("T")
+
+
+def wait_until(check: Callable[[], T], *, timeout_s: float = 15.0, what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy; fail with `what` after the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def collect_results(
+    stream: ResultStream, count: int, *, timeout_s: float = 20.0, terminal_only: bool = True
+) -> list[PaymentResult]:
+    """The next `count` verified results (untrusted events fail the test)."""
+    results: list[PaymentResult] = []
+    deadline = time.monotonic() + timeout_s
+    for event in stream.events(inactivity_timeout_s=0.2):
+        if event is not None:
+            assert event.result is not None, f"untrusted result event: {event.error}"
+            if event.result.status.terminal or not terminal_only:
+                results.append(event.result)
+        if len(results) >= count:
+            return results
+        if time.monotonic() > deadline:
+            raise AssertionError(f"got {len(results)} of {count} results in {timeout_s} s")
+    raise AssertionError("result stream ended")
+
+
+def drain(admin: BrokerAdmin, queue: str) -> list[InboundMessage]:
+    """Every message currently in `queue`, removed from it."""
+    messages = []
+    while (message := admin.get(queue)) is not None:
+        messages.append(message)
+    return messages
+
+
+def rabbitmqctl() -> str | None:
+    return shutil.which("rabbitmqctl")
+
+
+def close_connections(name_prefix: str) -> int:
+    """Force-close (CONNECTION_FORCED) every broker connection whose client-provided name starts
+    with `name_prefix`, the way a broker restart or `close_all_connections` does."""
+    ctl = rabbitmqctl()
+    assert ctl is not None
+    listing = subprocess.run(
+        [ctl, "-q", "list_connections", "pid", "client_properties"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    closed = 0
+    for line in listing.splitlines():
+        pid, _, properties = line.partition("\t")
+        if f'"connection_name","{name_prefix}' in properties.replace("<<", '"').replace(">>", '"'):
+            subprocess.run(
+                [ctl, "-q", "close_connection", pid, "closed by the test"],
+                capture_output=True,
+                timeout=60,
+                check=True,
+            )
+            closed += 1
+    return closed
+
+
+def require_rabbitmqctl() -> None:
+    """Skip a test that needs rabbitmqctl where it is missing; in CI, fail instead: a silent
+    skip in CI would be a lie."""
+    if rabbitmqctl() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but rabbitmqctl is not on PATH", pytrace=False)
+        pytest.skip("rabbitmqctl is not on PATH")
+
+
+def bound_queues(exchange: str) -> list[str]:
+    """The queues bound to `exchange` right now, as the broker lists them."""
+    ctl = rabbitmqctl()
+    assert ctl is not None
+    listing = subprocess.run(
+        [ctl, "-q", "list_bindings", "source_name", "destination_name"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    pairs = (line.split("\t") for line in listing.splitlines())
+    return [pair[1] for pair in pairs if len(pair) == 2 and pair[0] == exchange]
+
+
+def cli_env(**values: str) -> dict[str, str]:
+    """This process's environment without any paymq setting or broker URL, plus `values`: a
+    child process gets exactly the configuration a test means to give it."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("PAYMQ_") and name not in ("AMQP_URL", "RABBITMQ_URL")
+    }
+    # Wide enough that rich never wraps a line a test looks for.
+    env["COLUMNS"] = "200"
+    env.update(values)
+    return env
+
+
+def run_cli(
+    *args: str, env: dict[str, str], cwd: Path, timeout_s: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """`python -m paymq <args>` to completion, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "paymq", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
