@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
+_FROZEN = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 Base64 = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]+={0,2}$", max_length=4096)]
 
@@ -31,7 +31,8 @@ class SealedCard(BaseModel):
     model_config = _FROZEN
 
     type: Literal["sealed"] = "sealed"
-    alg: Literal["HPKE-X25519-SHA256-A256GCM+A256GCM"] = "HPKE-X25519-SHA256-A256GCM+A256GCM"
+    #: Required, so a future algorithm can never be mistaken for this one.
+    alg: Literal["HPKE-X25519-SHA256-A256GCM+A256GCM"]
     kid: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:\-]{1,64}$")]
     #: HPKE output (32-byte encapsulated key + the wrapped 32-byte data key + 16-byte tag), base64.
     wrapped_key: Base64

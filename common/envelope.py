@@ -29,8 +29,12 @@ HEADER_ROUTE = "paymq-route"
 HEADER_CREATED_AT_MS = "paymq-created-at-ms"
 HEADER_EXPIRES_AT_MS = "paymq-expires-at-ms"
 HEADER_SIGNATURE = "paymq-signature"
-#: Unsigned, added by workers: provider attempts made so far (retries republish the same bytes).
+#: Added by workers to retry copies, signed by the worker (workers/retrystate.py).
 HEADER_ATTEMPTS = "paymq-attempts"
+HEADER_OUTCOME_UNKNOWN = "paymq-outcome-unknown"
+HEADER_NOT_BEFORE_MS = "paymq-not-before-ms"
+HEADER_RETRY_KEY_ID = "paymq-retry-key-id"
+HEADER_RETRY_SIGNATURE = "paymq-retry-signature"
 #: Unsigned, added on dead-lettering: why the message is there.
 HEADER_DEAD_LETTER_CODE = "paymq-dead-letter-code"
 HEADER_DEAD_LETTER_REASON = "paymq-dead-letter-reason"
@@ -130,7 +134,7 @@ def signed_fields(message: InboundMessage, expected_type: str) -> tuple[SignedFi
     headers = message.headers
     try:
         signature = base64.b64decode(str(_header(headers, HEADER_SIGNATURE, str)), validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII text
         raise SignatureInvalid("header paymq-signature is not base64") from None
     fields = SignedFields(
         message_type=expected_type,

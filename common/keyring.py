@@ -117,16 +117,25 @@ class Keyring:
             raise KeyNotAllowed(f"key {key_id!r} is not allowed for channel {channel!r}")
         return key
 
-    def sealing_key(self, channel: str) -> tuple[str, X25519PublicKey]:
-        """The active sealing key for `channel` (the newest by key id if several are active)."""
-        candidates = sorted(
-            (k for k in self._keys.values() if k.role is KeyRole.SEALING),
-            key=lambda k: k.key_id,
-        )
-        active = [k for k in candidates if k.status is KeyStatus.ACTIVE and channel in k.channels]
+    def sealing_key(self, channel: str, key_id: str | None = None) -> tuple[str, X25519PublicKey]:
+        """The sealing key to encrypt card data with: `key_id` if given, else the only active
+        sealing key for `channel`. During a rotation two are active; then name one."""
+        active = [
+            k
+            for k in self._keys.values()
+            if k.role is KeyRole.SEALING and k.status is KeyStatus.ACTIVE and channel in k.channels
+        ]
+        if key_id is not None:
+            active = [k for k in active if k.key_id == key_id]
         if not active:
-            raise ConfigurationError(f"no active sealing key for channel {channel!r}")
-        key = active[-1]
+            wanted = f"{key_id!r}" if key_id else "any"
+            raise ConfigurationError(f"no active sealing key ({wanted}) for channel {channel!r}")
+        if len(active) > 1:
+            ids = ", ".join(sorted(k.key_id for k in active))
+            raise ConfigurationError(
+                f"several active sealing keys for {channel!r} ({ids}): set PAYMQ_SEALING_KEY_ID"
+            )
+        key = active[0]
         return key.key_id, X25519PublicKey.from_public_bytes(key.raw_public_key())
 
 

@@ -6,12 +6,21 @@ been verified and which passed the strict JSON checks (common/strictjson.py).
 
 from __future__ import annotations
 
-import json
+import re
 import uuid
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from common.details import CardDetails, DigitalCurrencyDetails, PaymentDetails
 from common.money import Money, is_fiat
@@ -22,23 +31,58 @@ MAX_METADATA_VALUE_CHARS = 500
 MAX_METADATA_BYTES = 4096
 
 IdempotencyKey = Annotated[str, Field(pattern=r"^[\x21-\x7e]{1,255}$")]
+
+_UUID_TEXT = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+# Text is parsed here, so the strict validation behind sees UUID and datetime objects.
+
+
+def _uuid_text(value: object) -> object:
+    # One spelling on the wire (RFC 9562 text form), so every parser reads the same id.
+    if isinstance(value, str):
+        if not _UUID_TEXT.fullmatch(value):
+            raise ValueError("must be a UUID in its 8-4-4-4-12 hexadecimal form")
+        return uuid.UUID(value)
+    return value
+
+
+def _rfc3339_text(value: object) -> object:
+    if isinstance(value, str):
+        if not _RFC3339.fullmatch(value):
+            raise ValueError(
+                "must be an RFC 3339 timestamp with a time zone, e.g. 2025-11-24T16:00:00Z"
+            )
+        return datetime.fromisoformat(value)
+    return value
+
+
+Uuid = Annotated[uuid.UUID, BeforeValidator(_uuid_text)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+#: Strict: JSON types are taken as they are ("12" is not 12), unknown fields are refused.
+CONTRACT = ConfigDict(frozen=True, extra="forbid", strict=True)
 MerchantReference = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class PaymentRequest(BaseModel):
     """What an upstream system asks paymq to execute."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = CONTRACT
 
-    payment_id: uuid.UUID
+    payment_id: Uuid
     #: Deduplicates the payment end to end; the same key with another payload is a conflict.
     idempotency_key: IdempotencyKey
     merchant_reference: MerchantReference
     amount: Money
     details: PaymentDetails
-    created_at: AwareDatetime
+    created_at: Timestamp
     #: After this instant the payment is never executed; it gets an `expired` result.
-    expires_at: AwareDatetime
+    expires_at: Timestamp
     metadata: dict[str, str] = Field(default_factory=dict)
 
     @property
@@ -55,9 +99,10 @@ class PaymentRequest(BaseModel):
                 raise ValueError(f"metadata keys must be 1-{MAX_METADATA_KEY_CHARS} characters")
             if len(value) > MAX_METADATA_VALUE_CHARS:
                 raise ValueError(f"metadata value of {key!r} exceeds {MAX_METADATA_VALUE_CHARS}")
-        encoded = json.dumps(metadata, ensure_ascii=False).encode()
-        if len(encoded) > MAX_METADATA_BYTES:
-            raise ValueError(f"metadata is {len(encoded)} bytes; at most {MAX_METADATA_BYTES}")
+        # Counted on the UTF-8 text of keys and values, so every language counts the same.
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())
+        if size > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata holds {size} bytes of text; at most {MAX_METADATA_BYTES}")
         return metadata
 
     @model_validator(mode="after")
@@ -97,11 +142,11 @@ class PaymentResult(BaseModel):
     only `request_message_id` identifies it and the payment fields are null.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = CONTRACT
 
     #: Stable per payment and status, so subscribers can deduplicate redelivered copies.
-    event_id: uuid.UUID
-    payment_id: uuid.UUID | None
+    event_id: Uuid
+    payment_id: Uuid | None
     request_message_id: str | None
     idempotency_key: IdempotencyKey | None
     merchant_reference: MerchantReference | None
@@ -117,8 +162,8 @@ class PaymentResult(BaseModel):
     card_last4: Annotated[str, Field(pattern=r"^[0-9]{4}$")] | None = None
     #: Provider attempts made for this payment (0 when it was never executed).
     attempts: Annotated[int, Field(ge=0)]
-    payment_created_at: AwareDatetime | None
-    occurred_at: AwareDatetime
+    payment_created_at: Timestamp | None
+    occurred_at: Timestamp
 
 
 RESULT_EVENT_NAMESPACE = uuid.UUID("6f1c1f5e-2b0e-4d5b-9a57-0c1e5a7b9d11")

@@ -11,7 +11,7 @@ exactly) and a string of decimal digits otherwise (wei amounts routinely exceed 
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Annotated, Any
 
 import iso4217
@@ -20,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     PlainSerializer,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
 )
@@ -33,6 +34,8 @@ MAX_AMOUNT_MINOR = 10**38 - 1
 DIGITAL_ASSETS: dict[str, int] = {"ETH": 18, "USDC": 6, "USDT": 6, "BTC": 8}
 
 _DIGITS = re.compile(r"[1-9][0-9]{0,37}")
+#: Enough digits for any amount at any exponent: arithmetic here never rounds.
+_EXACT = Context(prec=80)
 
 
 def _iso_exponent(code: str) -> int | None:
@@ -58,10 +61,13 @@ def is_fiat(code: str) -> bool:
     return code not in DIGITAL_ASSETS and _iso_exponent(code) is not None
 
 
-def _parse_amount_minor(value: Any) -> int:
+def _parse_amount_minor(value: Any, info: ValidationInfo) -> int:
     # bool is an int subclass and floats may carry hidden precision: accept neither.
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError("amount_minor must be a JSON integer or a string of decimal digits")
+    if info.mode == "json" and isinstance(value, int) and value > MAX_SAFE_JSON_INT:
+        # Many JSON parsers hold numbers as doubles: past 2^53 they would change the amount.
+        raise ValueError("amount_minor above 2^53-1 must be a string of decimal digits")
     if isinstance(value, str):
         if not _DIGITS.fullmatch(value):
             raise ValueError("amount_minor string must be decimal digits without sign or zeros")
@@ -96,7 +102,7 @@ AmountMinor = Annotated[
 class Money(BaseModel):
     """An amount in integer minor units of a currency."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     amount_minor: AmountMinor
     currency: Annotated[str, _Field(pattern=r"^[A-Z]{3,5}$")]
@@ -118,8 +124,8 @@ class Money(BaseModel):
             raise ValueError(f"{amount!r} is not a decimal amount") from None
         if not value.is_finite() or value <= 0:
             raise ValueError(f"{amount!r} must be a positive finite amount")
-        scaled = value.scaleb(exponent)
-        if scaled != scaled.to_integral_value():
+        scaled = value.scaleb(exponent, context=_EXACT)
+        if scaled != scaled.to_integral_value(context=_EXACT):
             raise ValueError(
                 f"{currency} allows {exponent} decimal places; {amount} has more precision"
             )
@@ -128,5 +134,5 @@ class Money(BaseModel):
     def format(self) -> str:
         """Human form, e.g. "10.50 USD", exact for any exponent."""
         exponent = currency_exponent(self.currency)
-        major = Decimal(self.amount_minor).scaleb(-exponent)
+        major = Decimal(self.amount_minor).scaleb(-exponent, context=_EXACT)
         return f"{major:.{exponent}f} {self.currency}"

@@ -1,13 +1,21 @@
 """Last line of defence for text that leaves the process: mask anything shaped like a card
 number to its last four digits. Code never puts card data in messages on purpose; this catches
-what a producer may have put where it does not belong (a PAN in a merchant reference)."""
+what a producer may have put where it does not belong (a PAN in a merchant reference).
+
+A card number is any Luhn-valid sequence of 12 to 19 digits, written in one piece or in groups
+separated by spaces or dashes, even after other digit groups ("qty 12 4111 1111 1111 1111").
+Luhn-valid numbers that are not cards (some timestamps) are masked too: a false alarm costs
+nothing, a missed card number does.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 
-_PAN = re.compile(r"(?<![0-9])(?:[0-9][ -]?){8,15}([0-9]{4})(?![0-9])")
+_RUN = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
+_GROUP = re.compile(r"[0-9]+")
+_MIN_DIGITS, _MAX_DIGITS = 12, 19
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -18,22 +26,51 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _mask(match: re.Match[str]) -> str:
-    digits = re.sub(r"[ -]", "", match.group(0))
-    return "****" + match.group(1) if _luhn_ok(digits) else match.group(0)
+def _card_spans(run: str) -> list[tuple[int, int, str]]:
+    """(start, end, last4) of card numbers in a run, made of whole digit groups: a number is
+    either written in one piece or grouped, never cut inside a group."""
+    groups = [(m.start(), m.end(), m.group(0)) for m in _GROUP.finditer(run)]
+    spans: list[tuple[int, int, str]] = []
+    index = 0
+    while index < len(groups):
+        best = None
+        digits = ""
+        for end in range(index, len(groups)):
+            digits += groups[end][2]
+            if len(digits) > _MAX_DIGITS:
+                break
+            if len(digits) >= _MIN_DIGITS and _luhn_ok(digits):
+                best = (groups[index][0], groups[end][1], digits[-4:], end)
+        if best is None:
+            index += 1
+            continue
+        spans.append(best[:3])
+        index = best[3] + 1
+    return spans
+
+
+def _mask_run(run: str) -> str:
+    for start, end, last4 in reversed(_card_spans(run)):
+        run = f"{run[:start]}****{last4}{run[end:]}"
+    return run
 
 
 def mask_pans(text: str) -> str:
-    """Replace every Luhn-valid 12-19 digit number (spaces or dashes allowed) by ****last4."""
-    return _PAN.sub(_mask, text)
+    """Replace every possible card number by ****<last four digits>."""
+    return _RUN.sub(lambda m: _mask_run(m.group(0)), text)
 
 
 class PanMaskingFilter(logging.Filter):
-    """A logging filter that masks card numbers in every formatted record."""
+    """Masks card numbers in every record: its message and any exception text."""
+
+    _formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = mask_pans(message)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse exc_text when set, so the traceback is printed masked.
+            record.exc_text = mask_pans(self._formatter.formatException(record.exc_info))
         return True

@@ -26,18 +26,20 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.details import SealedCard
-from common.errors import ConfigurationError, SealedDataInvalid
+from common.errors import ConfigurationError, MalformedMessage, SealedDataInvalid
 from common.keyring import PRIVATE_DIR, Keyring, KeyRole
+from common.strictjson import check_strict_json
 
 HPKE_INFO_PREFIX = b"paymq.card_data.v1\n"
 NONCE_BYTES = 12
+SEALING_ALGORITHM = "HPKE-X25519-SHA256-A256GCM+A256GCM"
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 
 
 class CardData(BaseModel):
     """The sealed plaintext. Its repr never shows the number or the CVC."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     number: Annotated[str, Field(pattern=r"^[0-9]{12,19}$", repr=False)]
     exp_month: Annotated[int, Field(ge=1, le=12)]
@@ -74,7 +76,11 @@ def seal_card(card: CardData, *, kid: str, public_key: X25519PublicKey, aad: byt
     ciphertext = AESGCM(data_key).encrypt(nonce, plaintext, aad)
     wrapped_key = _SUITE.encrypt(data_key, public_key, info=_info(kid))
     return SealedCard(
-        kid=kid, wrapped_key=_b64(wrapped_key), nonce=_b64(nonce), ciphertext=_b64(ciphertext)
+        alg=SEALING_ALGORITHM,
+        kid=kid,
+        wrapped_key=_b64(wrapped_key),
+        nonce=_b64(nonce),
+        ciphertext=_b64(ciphertext),
     )
 
 
@@ -96,8 +102,9 @@ def open_card(
     except (InvalidTag, ValueError):
         raise SealedDataInvalid("sealed card data does not open with this key and header") from None
     try:
+        check_strict_json(plaintext)
         return CardData.model_validate_json(plaintext)
-    except ValidationError:
+    except (MalformedMessage, ValidationError):
         raise SealedDataInvalid("sealed card data is not valid card data") from None
 
 

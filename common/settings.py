@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     )
     producer_key_id: str = Field("producer-1", description="Key that signs payment requests.")
     worker_key_id: str = Field("worker-1", description="Key that signs result events.")
+    sealing_key_id: str | None = Field(
+        None,
+        description="Card-worker key that producers seal card data for; needed only while "
+        "several are active (rotation).",
+    )
 
     # --- messages ---
     max_body_bytes: PositiveInt = Field(

@@ -73,6 +73,10 @@ class Signer:
     def __repr__(self) -> str:  # never show key material
         return f"Signer(key_id={self.key_id!r})"
 
+    def sign_raw(self, data: bytes) -> bytes:
+        """Sign bytes that carry their own context prefix (e.g. a worker's retry state)."""
+        return self._private_key.sign(data)
+
     def sign(self, fields: SignedFields, body: bytes) -> bytes:
         if fields.key_id != self.key_id:
             raise ValueError(f"fields name key {fields.key_id!r}; this signer is {self.key_id!r}")

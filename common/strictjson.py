@@ -68,5 +68,10 @@ def check_strict_json(body: bytes) -> None:
         )
     except json.JSONDecodeError as exc:
         raise MalformedMessage(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    except ValueError:
+        # int() refuses integer literals past Python's digit limit: no amount is that long.
+        raise MalformedMessage("body holds an integer too long to be an amount") from None
+    except RecursionError:
+        raise MalformedMessage("body is nested too deeply") from None
     if not isinstance(value, dict):
         raise MalformedMessage("body must be a JSON object")

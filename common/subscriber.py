@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from common.amqp.admin import BrokerAdmin
+from common.clock import to_ms
 from common.envelope import InboundMessage, open_message
 from common.errors import MalformedMessage, MessageRejected
 from common.keyring import Keyring, KeyRole
@@ -53,8 +54,11 @@ class ResultVerifier:
             raise MalformedMessage(f"invalid result event: {exc.error_count()} errors") from None
         if Topology.result_routing_key(result.channel, result.status.value) != message.routing_key:
             raise MalformedMessage("result body disagrees with its routing key")
-        if str(result.event_id) != verified.fields.message_id:
+        fields = verified.fields
+        if str(result.event_id) != fields.message_id:
             raise MalformedMessage("result event id differs from its signed message id")
+        if to_ms(result.occurred_at) != fields.created_at_ms or fields.expires_at_ms != 0:
+            raise MalformedMessage("result times differ from its signed header")
         return result
 
 

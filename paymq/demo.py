@@ -116,7 +116,7 @@ def _start_fleet(settings: Settings, work_dir: Path) -> Fleet:
 
 def _run_batch(settings: Settings) -> int:
     keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
-    kid, public_key = keyring.sealing_key("card")
+    kid, public_key = keyring.sealing_key("card", settings.sealing_key_id)
     kit = CaseKit(
         signer=Signer.load(settings.keys_dir, settings.producer_key_id),
         topology=settings.topology(),

@@ -61,7 +61,7 @@ class PaymentOrder(BaseModel):
     def money(self) -> Money:
         if self.amount is not None:
             return Money.from_major(self.amount, self.currency)
-        return Money(amount_minor=self.amount_minor, currency=self.currency)
+        return Money(amount_minor=int(self.amount_minor or 0), currency=self.currency)
 
     def draft(self) -> Draft:
         """The validated draft; raises ValueError/ValidationError with a readable reason."""

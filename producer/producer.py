@@ -71,7 +71,7 @@ class Producer:
     def from_settings(cls, settings: Settings, *, name: str = "paymq-producer") -> Producer:
         keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
         try:
-            kid, public_key = keyring.sealing_key("card")
+            kid, public_key = keyring.sealing_key("card", settings.sealing_key_id)
             sealing_key: SealingKey | None = SealingKey(kid, public_key)
         except PaymqError:
             sealing_key = None  # token-only producers need no sealing key

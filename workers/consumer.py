@@ -118,9 +118,11 @@ class Consumer:
         try:
             disposition = future.result()
         except Exception:
-            # Handler bugs surface here; no ack, so the delivery comes back (and, past the
-            # queue's delivery limit, is dead-lettered as poison).
-            logger.exception("handler failed; the message will be redelivered")
+            # A handler bug after the provider call (checks have their own net): return the
+            # delivery; redeliveries reach the provider with the same idempotency key, and past
+            # the queue's delivery limit the message is dead-lettered as poison.
+            logger.exception("handler failed; the message goes back to the queue")
+            self._session.reject(token)
             self._finish()
             return
         if token.generation != self._session.generation:

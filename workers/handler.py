@@ -19,7 +19,6 @@ from pydantic import ValidationError
 
 from common.clock import Clock, to_ms
 from common.envelope import (
-    HEADER_ATTEMPTS,
     HEADER_DEAD_LETTER_CODE,
     HEADER_DEAD_LETTER_REASON,
     HEADER_DEAD_LETTERED_AT_MS,
@@ -46,12 +45,10 @@ from common.strictjson import check_strict_json
 from common.topology import Topology
 from workers.channels.base import ExecutionContext, PaymentChannel
 from workers.results import Outcome, build_result, sign_result
-from workers.retry import GiveUp, RetryPolicy, decide
+from workers.retry import GiveUp, RetryPolicy, decide, tier_for
+from workers.retrystate import RetryState, read_state, state_headers
 
 logger = logging.getLogger("paymq.worker")
-
-#: Unsigned header set on retries once any attempt's outcome was unknown.
-HEADER_OUTCOME_UNKNOWN = "paymq-outcome-unknown"
 
 
 _DEAD_LETTERED = (PaymentStatus.REJECTED, PaymentStatus.EXPIRED, PaymentStatus.IN_DOUBT)
@@ -106,9 +103,29 @@ class Handler:
         self._clock = clock
 
     def handle(self, message: InboundMessage) -> Disposition:
-        attempts_before = _int_header(message, HEADER_ATTEMPTS)
-        earlier_unknown = _int_header(message, HEADER_OUTCOME_UNKNOWN) > 0
+        try:
+            checked = self._check(message)
+        except Exception:
+            # A bug in checking, never in executing: nothing was sent to the provider, so the
+            # message is refused and kept in the dead-letter queue for a replay after the fix.
+            logger.exception("unexpected error checking message %s", message.message_id)
+            error = MessageRejected(
+                "internal error while checking the message", code="internal_error"
+            )
+            return self._terminal(message, None, Outcome(PaymentStatus.REJECTED, 0, error=error))
+        if isinstance(checked, Disposition):
+            return checked
+        verified, request, state = checked
+        if state.not_before_ms > self._clock.now_ms():
+            return self._wait(message, request, state)
+        return self._execute(message, verified, request, state)
+
+    def _check(
+        self, message: InboundMessage
+    ) -> Disposition | tuple[VerifiedMessage, PaymentRequest, RetryState]:
+        """Everything before the provider: a Disposition for a message that stops here."""
         cfg = self._config
+        state = read_state(message, self._keyring, cfg.channel)
         try:
             verified = open_message(
                 message,
@@ -123,18 +140,20 @@ class Handler:
             return self._terminal(message, None, Outcome(PaymentStatus.REJECTED, 0, error=exc))
         now_ms = self._clock.now_ms()
         if now_ms >= verified.fields.expires_at_ms:
-            request = self._parse_quietly(verified)
-            status = PaymentStatus.IN_DOUBT if earlier_unknown else PaymentStatus.EXPIRED
+            parsed = self._parse_quietly(verified)
+            unknown = state.outcome_unknown
+            status = PaymentStatus.IN_DOUBT if unknown else PaymentStatus.EXPIRED
             error = MessageExpired(
                 f"expired {now_ms - verified.fields.expires_at_ms} ms before execution"
-                + (" after an attempt with an unknown outcome" if earlier_unknown else "")
+                + (" after an attempt with an unknown outcome" if unknown else "")
             )
-            return self._terminal(message, request, Outcome(status, attempts_before, error=error))
+            outcome = Outcome(status, state.attempts, error=error)
+            return self._terminal(message, parsed, outcome)
         try:
             request = self._parse(verified, now_ms)
         except MessageRejected as exc:
             return self._terminal(message, None, Outcome(PaymentStatus.REJECTED, 0, error=exc))
-        return self._execute(message, verified, request, attempts_before, earlier_unknown)
+        return verified, request, state
 
     # --- steps --------------------------------------------------------------------------------
 
@@ -168,9 +187,9 @@ class Handler:
         message: InboundMessage,
         verified: VerifiedMessage,
         request: PaymentRequest,
-        attempts_before: int,
-        earlier_unknown: bool,
+        state: RetryState,
     ) -> Disposition:
+        attempts_before = state.attempts
         attempts = attempts_before + 1
         context = ExecutionContext(
             idempotency_key=provider_idempotency_key(verified.key.owner, request.idempotency_key),
@@ -191,12 +210,12 @@ class Handler:
                 message, request, Outcome(PaymentStatus.FAILED, attempts, error=exc)
             )
         except (RetryableError, OutcomeUnknown) as exc:
-            return self._after_transient(message, request, exc, attempts, earlier_unknown)
+            return self._after_transient(message, request, exc, attempts, state)
         except Exception as exc:
             # A bug, not a provider answer. The call may have gone out: treat as unknown.
             logger.exception("unexpected error executing payment %s", request.payment_id)
             unknown = OutcomeUnknown(f"internal error: {type(exc).__name__}", code="internal_error")
-            return self._after_transient(message, request, unknown, attempts, earlier_unknown)
+            return self._after_transient(message, request, unknown, attempts, state)
         status = PaymentStatus.SUCCEEDED if receipt.settled else PaymentStatus.PENDING
         return self._terminal(message, request, Outcome(status, attempts, receipt=receipt))
 
@@ -206,23 +225,40 @@ class Handler:
         request: PaymentRequest,
         error: PaymqError,
         attempts: int,
-        earlier_unknown: bool,
+        state: RetryState,
     ) -> Disposition:
-        unknown = earlier_unknown or isinstance(error, OutcomeUnknown)
+        earlier_unknown = state.outcome_unknown
         decision = decide(error, attempts, self._config.retry, earlier_unknown=earlier_unknown)
         if isinstance(decision, GiveUp):
             status = PaymentStatus.IN_DOUBT if decision.in_doubt else PaymentStatus.FAILED
             return self._terminal(message, request, Outcome(status, attempts, error=error))
-        topology = self._config.topology
+        waits_longer = decision.wait_ms > decision.delay_ms
+        new_state = RetryState(
+            attempts=attempts,
+            outcome_unknown=earlier_unknown or isinstance(error, OutcomeUnknown),
+            not_before_ms=self._clock.now_ms() + decision.wait_ms if waits_longer else 0,
+        )
         retry = message.resend(
-            topology.retry_exchange(decision.delay_ms),
+            self._config.topology.retry_exchange(decision.delay_ms),
             self._config.channel,
-            {HEADER_ATTEMPTS: attempts, HEADER_OUTCOME_UNKNOWN: int(unknown)},
+            state_headers(message, new_state, self._signer),
         )
         summary = (
             f"payment {request.payment_id} attempt {attempts} {error.code}; "
-            f"retry in {decision.delay_ms} ms"
+            f"retry in {decision.wait_ms} ms"
         )
+        return Disposition(publish=(retry,), status=None, summary=summary)
+
+    def _wait(
+        self, message: InboundMessage, request: PaymentRequest, state: RetryState
+    ) -> Disposition:
+        """Back through a retry tier, untouched, until the provider's Retry-After has passed."""
+        remaining_ms = state.not_before_ms - self._clock.now_ms()
+        delay_ms = tier_for(remaining_ms, self._config.retry.delays_ms)
+        retry = message.resend(
+            self._config.topology.retry_exchange(delay_ms), self._config.channel, {}
+        )
+        summary = f"payment {request.payment_id} waits {remaining_ms} ms more (Retry-After)"
         return Disposition(publish=(retry,), status=None, summary=summary)
 
     def _terminal(
@@ -256,8 +292,3 @@ class Handler:
         return Disposition(
             publish=tuple(publish), status=outcome.status, summary=f"{who} {outcome.status}{detail}"
         )
-
-
-def _int_header(message: InboundMessage, name: str) -> int:
-    value = message.headers.get(name)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

@@ -2,7 +2,9 @@
 
 Delays come from fixed tiers (one delay queue each): attempt n waits tier n, and every later
 attempt the last tier, which makes the back-off exponential when the tiers are, and capped.
-A 429 waits at least as long as the provider asked, rounded up to a tier.
+A 429 waits at least as long as the provider asked: the next tier at or above the wait, and
+when the wait is longer than the last tier, the message cycles through the last tier until its
+not-before time (see workers/retrystate.py). Waits are capped at MAX_WAIT_MS.
 """
 
 from __future__ import annotations
@@ -19,9 +21,16 @@ class RetryPolicy:
     max_attempts: int
 
 
+#: A provider asking for more than a day is treated as asking for a day.
+MAX_WAIT_MS = 86_400_000
+
+
 @dataclass(frozen=True)
 class Retry:
+    #: The retry tier to go through.
     delay_ms: int
+    #: How long to wait before the next attempt; more than `delay_ms` only for long Retry-After.
+    wait_ms: int
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,15 @@ def decide(
         return GiveUp(in_doubt=earlier_unknown or isinstance(error, OutcomeUnknown))
     tiers = policy.delays_ms
     delay_ms = tiers[min(attempts_made - 1, len(tiers) - 1)]
+    wait_ms = delay_ms
     if isinstance(error, RateLimited):
-        asked_ms = int(error.retry_after_s * 1000)
-        delay_ms = next((t for t in tiers if t >= max(asked_ms, delay_ms)), tiers[-1])
-    return Retry(delay_ms)
+        asked_s = error.retry_after_s
+        asked_ms = MAX_WAIT_MS if not asked_s < MAX_WAIT_MS / 1000 else int(asked_s * 1000)
+        wait_ms = max(asked_ms, delay_ms)
+        delay_ms = tier_for(wait_ms, tiers)
+    return Retry(delay_ms, wait_ms)
+
+
+def tier_for(wait_ms: int, tiers: tuple[int, ...]) -> int:
+    """The shortest tier that waits at least `wait_ms`, or the longest tier."""
+    return next((t for t in tiers if t >= wait_ms), tiers[-1])

@@ -103,7 +103,9 @@ def test_digital_currency_payout_succeeds(
     [result] = collect_results(results, 1)
     assert result.status == "succeeded"
     assert result.channel == "digital_currency"
-    assert result.amount is not None and result.amount.amount_minor == 25 * 10**17
-    assert result.provider_reference and result.provider_reference.startswith("0x")
+    assert result.amount is not None
+    assert result.amount.amount_minor == 25 * 10**17
+    assert result.provider_reference is not None
+    assert result.provider_reference.startswith("0x")
     [effect] = control.effects(str(request.payment_id))
     assert effect["amount_minor"] == str(25 * 10**17)

@@ -54,7 +54,7 @@ class HttpTransport:
         connection = self._connection()
         try:
             connection.request("POST", self._base_path + path, body=body, headers=headers)
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             # Nothing of the request reached the provider in a usable form.
             self._discard()
             raise ProviderUnavailable(f"could not send to the provider: {exc!r}") from None

@@ -6,6 +6,7 @@ No retries here: the worker's retry policy, with the same idempotency key, decid
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from common.errors import (
@@ -90,7 +91,12 @@ class SandboxProvider:
 def _error_fields(data: bytes) -> tuple[str, str, str | None]:
     try:
         error = json.loads(data)["error"]
-        return str(error.get("code")), str(error.get("message", "")), error.get("decline_code")
+        decline_code = error.get("decline_code")
+        return (
+            str(error.get("code")),
+            str(error.get("message", "")),
+            None if decline_code is None else str(decline_code),
+        )
     except (ValueError, KeyError, TypeError, AttributeError):
         return "unknown", "", None
 
@@ -117,11 +123,17 @@ def interpret(status: int, data: bytes, retry_after: str | None) -> dict[str, An
         raise OutcomeUnknown("the provider is still processing this key", code=code)
     if status >= 500:
         raise ProviderServerError(f"provider answered {status} ({code})")
-    raise ProviderRejected(f"provider refused the request: {status} {code}", code=code)
+    if 400 <= status < 500:
+        raise ProviderRejected(f"provider refused the request: {status} {code}", code=code)
+    # 202, 3xx and anything else unexpected: we cannot tell whether money moved.
+    raise ProviderServerError(f"provider answered an unexpected {status}")
 
 
 def _seconds(value: str | None) -> float:
+    """Retry-After in seconds; an HTTP date or garbage counts as 1 s, infinity as very long
+    (the retry policy caps every wait)."""
     try:
-        return max(0.0, float(value)) if value is not None else 1.0
+        seconds = float(value) if value is not None else 1.0
     except ValueError:
         return 1.0
+    return 1.0 if math.isnan(seconds) else max(0.0, seconds)
