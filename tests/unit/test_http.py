@@ -1,0 +1,209 @@
+"""The provider HTTP transport decides, once, what a failed call may have done.
+
+The connection is faked at the transport's own seam (`_connection`): no socket is opened.
+"""
+
+from __future__ import annotations
+
+import http.client
+from typing import Any
+
+import pytest
+
+from common.errors import (
+    PaymqError,
+    ProviderConnectionLost,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from workers.providers.http import HttpResponse, HttpTransport
+
+
+class FakeResponse:
+    def __init__(self, status: int, body: bytes, headers: dict[str, str], will_close: bool):
+        self.status, self._body, self._headers, self.will_close = status, body, headers, will_close
+        self.read_error: BaseException | None = None
+
+    def read(self) -> bytes:
+        if self.read_error is not None:
+            raise self.read_error
+        return self._body
+
+    def getheader(self, name: str) -> str | None:
+        return self._headers.get(name)
+
+
+class FakeConnection:
+    def __init__(self, response: FakeResponse) -> None:
+        self.response = response
+        self.request_error: BaseException | None = None
+        self.response_error: BaseException | None = None
+        self.sent: list[tuple[str, str, bytes, dict[str, str]]] = []
+        self.closed = False
+
+    def request(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
+        if self.request_error is not None:
+            raise self.request_error
+        self.sent.append((method, url, body, headers))
+
+    def getresponse(self) -> FakeResponse:
+        if self.response_error is not None:
+            raise self.response_error
+        return self.response
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeTransport(HttpTransport):
+    def __init__(self, base_url: str, connection: FakeConnection) -> None:
+        super().__init__(base_url, connect_timeout_s=1.0, read_timeout_s=2.0)
+        self.fake = connection
+
+    def _connection(self) -> Any:
+        self._local.connection = self.fake
+        return self.fake
+
+
+def transport(
+    *,
+    status: int = 201,
+    body: bytes = b'{"id": "ch_1"}',
+    headers: dict[str, str] | None = None,
+    will_close: bool = False,
+    base_url: str = "http://provider:8099",
+) -> FakeTransport:
+    response = FakeResponse(status, body, headers or {}, will_close)
+    return FakeTransport(base_url, FakeConnection(response))
+
+
+def post(transport: HttpTransport) -> HttpResponse:
+    return transport.post("/v1/charges", b"{}", {"Idempotency-Key": "k"})
+
+
+def test_an_answer_is_returned_with_status_body_and_retry_after():
+    fake = transport(status=429, body=b"{}", headers={"Retry-After": "3"})
+    assert post(fake) == HttpResponse(429, b"{}", "3")
+    assert fake.fake.sent == [("POST", "/v1/charges", b"{}", {"Idempotency-Key": "k"})]
+    assert not fake.fake.closed
+
+
+def test_the_base_url_path_prefixes_every_request():
+    fake = transport(base_url="https://provider.example/api/")
+    post(fake)
+    assert fake.fake.sent[0][1] == "/api/v1/charges"
+
+
+def test_a_connection_the_server_will_close_is_not_kept():
+    fake = transport(will_close=True)
+    post(fake)
+    assert fake.fake.closed
+
+
+@pytest.mark.parametrize("url", ["ftp://provider", "http://", "provider:8099"])
+def test_a_provider_url_that_is_not_http_is_refused(url: str):
+    with pytest.raises(ValueError, match="provider URL"):
+        HttpTransport(url, connect_timeout_s=1, read_timeout_s=1)
+
+
+@pytest.mark.parametrize("error", [ConnectionRefusedError(), BrokenPipeError(), OSError("x")])
+def test_a_request_that_could_not_be_sent_surely_had_no_effect(error: OSError):
+    fake = transport()
+    fake.fake.request_error = error
+    with pytest.raises(ProviderUnavailable):
+        post(fake)
+    assert fake.fake.closed
+
+
+def test_a_timeout_after_sending_is_a_provider_timeout():
+    fake = transport()
+    fake.fake.response_error = TimeoutError("timed out")
+    with pytest.raises(ProviderTimeout):
+        post(fake)
+    assert fake.fake.closed
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionResetError(),
+        http.client.RemoteDisconnected("closed"),
+        http.client.BadStatusLine("x"),
+        http.client.IncompleteRead(b"", 10),
+    ],
+)
+def test_a_connection_broken_before_the_answer_is_connection_lost(error: Exception):
+    fake = transport()
+    fake.fake.response_error = error
+    with pytest.raises(ProviderConnectionLost):
+        post(fake)
+    assert fake.fake.closed
+
+
+def test_a_body_cut_short_is_connection_lost():
+    fake = transport()
+    fake.fake.response.read_error = http.client.IncompleteRead(b"{", 10)
+    with pytest.raises(ProviderConnectionLost):
+        post(fake)
+
+
+def subclasses(root: type[BaseException]) -> list[type[BaseException]]:
+    found, stack = set(), [root]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub.__module__ in ("builtins", "http.client", "ssl", "socket") and sub not in found:
+                found.add(sub)
+                stack.append(sub)
+    return sorted(found | {root}, key=lambda cls: f"{cls.__module__}.{cls.__qualname__}")
+
+
+FAILURES = sorted(
+    set(subclasses(OSError) + subclasses(http.client.HTTPException)),
+    key=lambda cls: f"{cls.__module__}.{cls.__qualname__}",
+)
+
+
+def instance(cls: type[BaseException]) -> BaseException:
+    """An instance whose repr works, whatever the constructor's arguments."""
+    for args in [(), ("failure",), (b"", 10)]:
+        try:
+            error = cls(*args)
+            repr(error)
+        except (TypeError, AttributeError):
+            continue
+        return error
+    raise AssertionError(f"cannot build {cls!r}")
+
+
+@pytest.mark.parametrize("cls", FAILURES, ids=lambda cls: cls.__qualname__)
+def test_no_failure_while_awaiting_the_answer_escapes_untranslated(cls: type[BaseException]):
+    fake = transport()
+    fake.fake.response_error = instance(cls)
+    with pytest.raises(PaymqError):
+        post(fake)
+
+
+@pytest.mark.parametrize(
+    "cls", [c for c in FAILURES if issubclass(c, OSError)], ids=lambda cls: cls.__qualname__
+)
+def test_no_os_error_while_sending_escapes_untranslated(cls: type[BaseException]):
+    fake = transport()
+    fake.fake.request_error = instance(cls)
+    with pytest.raises(ProviderUnavailable):
+        post(fake)
+
+
+def test_no_http_client_error_while_sending_escapes_untranslated():
+    for cls in FAILURES:
+        if issubclass(cls, http.client.HTTPException) and not issubclass(cls, OSError):
+            fake = transport()
+            fake.fake.request_error = instance(cls)
+            with pytest.raises(PaymqError):
+                post(fake)
+            assert fake.fake.closed
+
+
+def test_the_walk_covers_the_failures_that_matter():
+    names = {cls.__name__ for cls in FAILURES}
+    assert {"TimeoutError", "ConnectionResetError", "RemoteDisconnected", "SSLError"} <= names
+    assert {OSError, http.client.HTTPException} <= set(FAILURES)
