@@ -112,10 +112,11 @@ class AmqpSession:
     def publish(self, message: OutboundMessage, on_confirm: OnConfirm) -> None:
         """Publish persistently with confirms; `on_confirm` runs once on this thread with None
         or the error. While disconnected, messages wait for the next connection."""
-        if not self._ready or self._publish_channel is None:
+        channel = self._publish_channel
+        if not self._ready or channel is None or not channel.is_open:
             self._outbox.append((message, on_confirm))
             return
-        self._publish_channel.basic_publish(
+        channel.basic_publish(
             message.exchange,
             message.routing_key,
             message.body,
@@ -199,6 +200,9 @@ class AmqpSession:
 
     def _on_publish_channel_open(self, channel: Channel) -> None:
         self._publish_channel = channel
+        # Delivery tags restart at 1 on every channel: a tracker of its own, so no confirm on
+        # this channel can ever resolve a publish made on an earlier one.
+        self._confirms = ConfirmTracker()
         channel.add_on_close_callback(self._on_channel_closed)
         channel.add_on_return_callback(self._on_return)
         channel.confirm_delivery(self._on_confirm, callback=self._on_confirm_mode)
@@ -226,6 +230,10 @@ class AmqpSession:
         self._confirms.returned(properties.message_id)
 
     def _on_channel_closed(self, channel: Channel, reason: Exception) -> None:
+        # Nothing more goes out on this connection: new publishes wait in the outbox.
+        self._ready = False
+        if channel is self._publish_channel:
+            self._publish_channel = None
         if self._stopping:
             return
         logger.warning("channel %s closed: %s; reconnecting", channel.channel_number, reason)
