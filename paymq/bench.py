@@ -66,6 +66,17 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _local_broker_pid() -> int | None:
+    """The RabbitMQ node's process on this machine, if there is one (for CPU accounting)."""
+    for stat in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if stat.read_text().strip() == "beam.smp":
+                return int(stat.parent.name)
+        except OSError:
+            continue
+    return None
+
+
 def _percentile(sorted_ms: list[float], q: float) -> float:
     if not sorted_ms:
         return 0.0
@@ -90,8 +101,10 @@ class Collector(threading.Thread):
 
     def run(self) -> None:
         try:
+            # The bench's own durable notifications queue is the subscriber's queue, as in
+            # production: every result is routed to one queue only.
             with ResultStream(
-                self._settings.amqp_url, self._settings.topology(), self._verifier
+                self._settings.amqp_url, self._settings.topology(), self._verifier, durable=True
             ) as stream:
                 self.ready.set()
                 for event in stream.events(inactivity_timeout_s=0.5):
@@ -157,7 +170,7 @@ def run_bench(settings: Settings, options: BenchOptions) -> int:
     return 0 if figures["succeeded"] == options.payments else 1
 
 
-def _measure(settings: Settings, options: BenchOptions, fleet: Fleet) -> dict[str, float | int]:
+def _measure(settings: Settings, options: BenchOptions, fleet: Fleet) -> dict[str, float | int | None]:
     keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
     collector = Collector(settings, ResultVerifier(keyring), options.payments)
     collector.start()
@@ -180,7 +193,9 @@ def _measure(settings: Settings, options: BenchOptions, fleet: Fleet) -> dict[st
             )[1]
             for i in range(options.payments)
         ]
-        cpu_before = {pid: _cpu_s(pid) for pid in [*worker_pids, sandbox_pid]}
+        broker_pid = _local_broker_pid()
+        others = [pid for pid in (broker_pid, os.getpid()) if pid is not None]
+        cpu_before = {pid: _cpu_s(pid) for pid in [*worker_pids, sandbox_pid, *others]}
         console.print(
             f"publishing to {options.workers} workers x {options.concurrency} "
             f"in flight, provider latency {options.provider_latency_ms} ms..."
@@ -201,6 +216,7 @@ def _measure(settings: Settings, options: BenchOptions, fleet: Fleet) -> dict[st
         collector.join(timeout=120 + options.payments * options.provider_latency_ms / 1000)
         collector.done.set()
     cpu_after = {pid: _cpu_s(pid) for pid in cpu_before}
+
     received = collector.received_at
     latencies = sorted(
         (received[m] - published_at[m]) * 1000 for m in received if m in published_at
@@ -208,6 +224,12 @@ def _measure(settings: Settings, options: BenchOptions, fleet: Fleet) -> dict[st
     elapsed_s = (max(received.values()) - start) if received else float("inf")
     worker_cpu_s = sum(cpu_after[p] - cpu_before[p] for p in worker_pids)
     count = len(latencies)
+
+    def per_payment_ms(pid: int | None) -> float | None:
+        if pid is None:
+            return None
+        return round((cpu_after[pid] - cpu_before[pid]) * 1000 / max(count, 1), 3)
+
     return {
         "payments": options.payments,
         "payments_per_s": round(count / elapsed_s, 1) if count else 0.0,
@@ -222,9 +244,10 @@ def _measure(settings: Settings, options: BenchOptions, fleet: Fleet) -> dict[st
         else 0.0,
         "mean_ms": round(statistics.fmean(latencies), 1) if latencies else 0.0,
         "worker_cpu_ms_per_payment": round(worker_cpu_s * 1000 / max(count, 1), 3),
-        "sandbox_cpu_ms_per_payment": round(
-            (cpu_after[sandbox_pid] - cpu_before[sandbox_pid]) * 1000 / max(count, 1), 3
-        ),
+        "sandbox_cpu_ms_per_payment": per_payment_ms(sandbox_pid),
+        "broker_cpu_ms_per_payment": per_payment_ms(broker_pid),
+        # This process: publishing, and receiving and verifying every result.
+        "bench_cpu_ms_per_payment": per_payment_ms(os.getpid()),
         "results": count,
         "succeeded": sum(1 for s in collector.statuses.values() if s == "succeeded"),
         "elapsed_s": round(elapsed_s, 2),

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -14,9 +15,20 @@ from typing import TypeVar
 import pytest
 
 from common.amqp.admin import BrokerAdmin
-from common.envelope import InboundMessage
+from common.envelope import (
+    HEADER_CREATED_AT_MS,
+    HEADER_EXPIRES_AT_MS,
+    HEADER_KEY_ID,
+    HEADER_ROUTE,
+    InboundMessage,
+    OutboundMessage,
+    sign_message,
+)
 from common.models import PaymentResult
-from common.subscriber import ResultStream
+from common.money import Money
+from common.signing import REQUEST_TYPE, SignedFields, Signer
+from common.subscriber import ResultEvent, ResultStream
+from producer.encode import Draft
 
 T = TypeVar("T")
 
@@ -141,3 +153,47 @@ def run_cli(
         check=False,
     )
 
+
+def collect_events(
+    stream: ResultStream, count: int, *, timeout_s: float = 20.0
+) -> list[ResultEvent]:
+    """The next `count` result events as received (raw message and verified result)."""
+    events: list[ResultEvent] = []
+    deadline = time.monotonic() + timeout_s
+    for event in stream.events(inactivity_timeout_s=0.2):
+        if event is not None:
+            assert event.result is not None, f"untrusted result event: {event.error}"
+            events.append(event)
+        if len(events) >= count:
+            return events
+        if time.monotonic() > deadline:
+            raise AssertionError(f"got {len(events)} of {count} result events in {timeout_s} s")
+    raise AssertionError("result stream ended")
+
+
+def resign(signer: Signer, message: OutboundMessage, body: bytes) -> OutboundMessage:
+    """Other body bytes under the same signed header, validly signed: a well-signed message
+    whose payload is whatever a test needs it to be."""
+    headers = message.headers
+    fields = SignedFields(
+        message_type=REQUEST_TYPE,
+        key_id=str(headers[HEADER_KEY_ID]),
+        route=str(headers[HEADER_ROUTE]),
+        message_id=message.message_id,
+        created_at_ms=int(headers[HEADER_CREATED_AT_MS]),
+        expires_at_ms=int(headers[HEADER_EXPIRES_AT_MS]),
+    )
+    return sign_message(
+        signer, fields, body, exchange=message.exchange, routing_key=message.routing_key
+    )
+
+
+def card_draft(card: str = "tok_visa", *, amount: str = "12.34", currency: str = "USD") -> Draft:
+    """A card payment by one of the sandbox's test tokens, under fresh ids."""
+    reference = f"order-{uuid.uuid4().hex[:10]}"
+    return Draft(
+        amount=Money.from_major(amount, currency),
+        merchant_reference=reference,
+        idempotency_key=reference,
+        card_token=card,
+    )

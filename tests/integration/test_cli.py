@@ -1,0 +1,157 @@
+"""The `paymq` command as an operator runs it: real subprocesses, explicit environments."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from common.amqp.admin import BrokerAdmin
+from common.models import PaymentResult
+from common.settings import Settings
+from paymq.processes import settings_env
+from producer.producer import Producer
+from tests.integration.conftest import RunningWorker
+from tests.integration.helpers import (
+    bound_queues,
+    card_draft,
+    cli_env,
+    require_rabbitmqctl,
+    run_cli,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _output(completed: subprocess.CompletedProcess[str]) -> str:
+    return completed.stdout + completed.stderr
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    completed = run_cli("--help", env=cli_env(), cwd=tmp_path)
+    assert completed.returncode == 0, _output(completed)
+    for command in ("worker", "sandbox", "publish", "demo", "keys", "topology", "results"):
+        assert command in completed.stdout
+
+
+def test_demo_runs_end_to_end_and_every_payment_gets_its_result(
+    amqp_url: str, tmp_path: Path
+) -> None:
+    completed = run_cli("demo", env=cli_env(AMQP_URL=amqp_url), cwd=tmp_path, timeout_s=180)
+    assert completed.returncode == 0, _output(completed)
+    assert "got the result they should" in completed.stdout
+    assert "Traceback" not in _output(completed)
+
+
+def test_demo_without_a_broker_says_how_to_get_one_and_exits_2(tmp_path: Path) -> None:
+    # Given no broker at the URL, and neither docker nor rabbitmq-server on the PATH
+    env = cli_env(
+        PAYMQ_AMQP_URL="amqp://guest:guest@127.0.0.1:1/%2F",
+        PATH=str(Path(sys.executable).parent),
+    )
+    # When the demo starts
+    completed = run_cli("demo", env=env, cwd=tmp_path, timeout_s=60)
+    # Then it explains what to do, without a traceback
+    assert completed.returncode == 2, _output(completed)
+    assert "No RabbitMQ answers" in _output(completed)
+    assert "Traceback" not in _output(completed)
+
+
+def test_results_tail_prints_a_result_published_after_it_started(
+    topology: Settings,
+    start_worker: Callable[..., RunningWorker],
+    producer: Producer,
+    tmp_path: Path,
+) -> None:
+    require_rabbitmqctl()
+    start_worker("card")
+    results_exchange = topology.topology().results_exchange
+    before = set(bound_queues(results_exchange))
+    # Given `paymq results tail` listening
+    args = ("results", "tail", "--json", "--count", "1", "--timeout-s", "20")
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "paymq", *args],
+        env=settings_env(topology, dict(os.environ)),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # (its private queue bound to the results exchange is what listening means)
+        wait_until(
+            lambda: tail.poll() is not None or set(bound_queues(results_exchange)) - before,
+            timeout_s=30,
+            what="the tail's queue",
+        )
+        assert tail.poll() is None, tail.communicate()
+        # When a payment is paid
+        request, message = producer.prepare(card_draft())
+        producer.publish(message)
+        stdout, stderr = tail.communicate(timeout=30)
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+            tail.communicate()
+    # Then the tail printed its verified result as one JSON line, and stopped
+    assert tail.returncode == 0, stderr
+    [line] = stdout.splitlines()
+    result = PaymentResult.model_validate_json(line)
+    assert (result.payment_id, result.status) == (request.payment_id, "succeeded")
+
+
+def test_keys_init_creates_a_key_set_once(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    env = cli_env(PAYMQ_KEYS_DIR=str(keys_dir))
+    # When keys are initialised in an empty directory
+    first = run_cli("keys", "init", env=env, cwd=tmp_path)
+    assert first.returncode == 0, _output(first)
+    # Then the producer, worker and card sealing keys exist, the private ones owner-only
+    for key_id in ("producer-1", "worker-1", "card-seal-1"):
+        assert f"created {key_id}" in first.stdout
+        assert (keys_dir / "private" / f"{key_id}.pem").stat().st_mode & 0o777 == 0o600
+        assert json.loads((keys_dir / "trusted" / f"{key_id}.json").read_text())["status"] == (
+            "active"
+        )
+    files = {path: path.read_bytes() for path in keys_dir.rglob("*") if path.is_file()}
+    # and initialising again changes nothing
+    again = run_cli("keys", "init", env=env, cwd=tmp_path)
+    assert again.returncode == 0, _output(again)
+    assert "keys already present" in again.stdout
+    assert {path: path.read_bytes() for path in keys_dir.rglob("*") if path.is_file()} == files
+
+
+def test_publish_refuses_an_amount_more_precise_than_its_currency(
+    topology: Settings, admin: BrokerAdmin, tmp_path: Path
+) -> None:
+    env = settings_env(topology, dict(os.environ))
+    args = ("publish", "--amount", "10.505", "--currency", "USD", "--token", "tok_visa")
+    completed = run_cli(*args, env={**env, "COLUMNS": "200"}, cwd=tmp_path)
+    assert completed.returncode != 0
+    output = " ".join(_output(completed).split())
+    assert "USD allows 2 decimal places; 10.505 has more precision" in output
+    assert "Traceback" not in output
+    assert admin.stats(topology.topology().work_queue("card")).messages == 0
+
+
+def test_topology_show_prints_every_name_and_argument(tmp_path: Path) -> None:
+    prefix = "cli-show"
+    env = cli_env(PAYMQ_TOPOLOGY_PREFIX=prefix, PAYMQ_RETRY_DELAYS_MS="[100,2000]")
+    completed = run_cli("topology", "show", env=env, cwd=tmp_path)
+    assert completed.returncode == 0, _output(completed)
+    lines = completed.stdout.splitlines()
+    assert f"exchange {prefix}.requests (direct)" in lines
+    assert f"exchange {prefix}.retry.2000ms (fanout)" in lines
+    assert f"binding  {prefix}.requests -[card]-> {prefix}.work.card" in lines
+    [work] = [line for line in lines if line.startswith(f"queue    {prefix}.work.card ")]
+    assert "'x-queue-type': 'quorum'" in work
+    assert "'x-delivery-limit': 10" in work
+    [retry] = [line for line in lines if line.startswith(f"queue    {prefix}.retry.2000ms ")]
+    assert "'x-message-ttl': 2000" in retry
+    assert f"'x-dead-letter-exchange': '{prefix}.requests'" in retry
