@@ -21,6 +21,7 @@ from pathlib import Path
 from rich.console import Console
 
 from common.amqp.admin import BrokerAdmin
+from common.envelope import OutboundMessage
 from common.errors import PaymqError
 from common.keygen import init_keys
 from common.keyring import TRUSTED_DIR, Keyring
@@ -125,6 +126,41 @@ class Collector(threading.Thread):
             self.ready.set()
 
 
+def _publish_flat_out(
+    producer: Producer, messages: list[OutboundMessage], published_at: dict[str, float]
+) -> None:
+    """As fast as confirms allow, in pipelined chunks."""
+    for offset in range(0, len(messages), CHUNK):
+        batch = messages[offset : offset + CHUNK]
+        now = time.monotonic()
+        for message in batch:
+            published_at[message.message_id] = now
+        failed = [o for o in producer.publish_many(batch) if not o.ok]
+        if failed:
+            raise BenchFailed(f"{len(failed)} publishes failed: {failed[0].error}")
+
+
+def _publish_paced(
+    producer: Producer,
+    messages: list[OutboundMessage],
+    rate_per_s: int,
+    published_at: dict[str, float],
+) -> None:
+    """One message every 1/rate seconds, confirms checked at the end: latency below capacity."""
+    start = time.monotonic()
+    futures = []
+    for index, message in enumerate(messages):
+        delay_s = start + index / rate_per_s - time.monotonic()
+        if delay_s > 0:
+            time.sleep(delay_s)
+        published_at[message.message_id] = time.monotonic()
+        futures.extend(producer.submit([message]))
+    errors = [f.exception(timeout=60) for f in futures]
+    failed = [e for e in errors if e is not None]
+    if failed:
+        raise BenchFailed(f"{len(failed)} publishes failed: {failed[0]}")
+
+
 def run_bench(settings: Settings, options: BenchOptions) -> int:
     ensure_broker(settings.amqp_url, say=console.print)
     work_dir = Path(tempfile.mkdtemp(prefix="paymq-bench-"))
@@ -170,7 +206,9 @@ def run_bench(settings: Settings, options: BenchOptions) -> int:
     return 0 if figures["succeeded"] == options.payments else 1
 
 
-def _measure(settings: Settings, options: BenchOptions, fleet: Fleet) -> dict[str, float | int | None]:
+def _measure(
+    settings: Settings, options: BenchOptions, fleet: Fleet
+) -> dict[str, float | int | None]:
     keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
     collector = Collector(settings, ResultVerifier(keyring), options.payments)
     collector.start()
@@ -201,18 +239,10 @@ def _measure(settings: Settings, options: BenchOptions, fleet: Fleet) -> dict[st
             f"in flight, provider latency {options.provider_latency_ms} ms..."
         )
         start = time.monotonic()
-        chunk = CHUNK if options.rate_per_s == 0 else max(1, options.rate_per_s // 20)
-        for offset in range(0, len(messages), chunk):
-            batch = messages[offset : offset + chunk]
-            now = time.monotonic()
-            for message in batch:
-                published_at[message.message_id] = now
-            failed = [o for o in producer.publish_many(batch) if not o.ok]
-            if failed:
-                raise BenchFailed(f"{len(failed)} publishes failed: {failed[0].error}")
-            if options.rate_per_s:
-                target = start + (offset + len(batch)) / options.rate_per_s
-                time.sleep(max(0.0, target - time.monotonic()))
+        if options.rate_per_s:
+            _publish_paced(producer, messages, options.rate_per_s, published_at)
+        else:
+            _publish_flat_out(producer, messages, published_at)
         collector.join(timeout=120 + options.payments * options.provider_latency_ms / 1000)
         collector.done.set()
     cpu_after = {pid: _cpu_s(pid) for pid in cpu_before}

@@ -124,6 +124,12 @@ class Producer:
         if outcome.error is not None:
             raise outcome.error
 
+    def submit(self, messages: Sequence[OutboundMessage]) -> list[Future[None]]:
+        """Hand messages to the connection and return at once: one future per message, done
+        when the broker confirmed it (or with the error). No republishing: for callers that
+        pace their own publishing and check every future (the benchmark)."""
+        return self._publisher.publish_many(messages)
+
     def publish_many(
         self, messages: Sequence[OutboundMessage], on_progress: OnProgress | None = None
     ) -> list[PublishOutcome]:

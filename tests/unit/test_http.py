@@ -16,7 +16,7 @@ from common.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from workers.providers.http import HttpResponse, HttpTransport
+from workers.providers.http import HttpResponse, HttpTransport, _Connection
 
 
 class FakeResponse:
@@ -41,7 +41,11 @@ class FakeConnection:
         self.sent: list[tuple[str, str, bytes, dict[str, str]]] = []
         self.closed = False
 
-    def request(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
+        self.last_used_s = 0.0
+
+    def request_in_one_write(
+        self, method: str, url: str, body: bytes, headers: dict[str, str]
+    ) -> None:
         if self.request_error is not None:
             raise self.request_error
         self.sent.append((method, url, body, headers))
@@ -207,3 +211,21 @@ def test_the_walk_covers_the_failures_that_matter():
     names = {cls.__name__ for cls in FAILURES}
     assert {"TimeoutError", "ConnectionResetError", "RemoteDisconnected", "SSLError"} <= names
     assert {OSError, http.client.HTTPException} <= set(FAILURES)
+
+
+class RecordingSocket:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def sendall(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+
+def test_a_request_leaves_in_a_single_write():
+    connection = _Connection("provider.test", 80)
+    sock = RecordingSocket()
+    connection.sock = sock  # type: ignore[assignment]
+    connection.request_in_one_write("POST", "/v1/charges", b'{"a":1}', {"X-Test": "1"})
+    [write] = sock.writes
+    assert write.startswith(b"POST /v1/charges HTTP/1.1\r\n")
+    assert write.endswith(b'\r\n\r\n{"a":1}')
