@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,8 @@ class BenchOptions:
     concurrency: int
     rate_per_s: int
     as_json: bool
+    #: Verify every result as a subscriber would (signature, strict parsing, model).
+    verify_results: bool = False
 
 
 class BenchFailed(PaymqError):
@@ -86,9 +89,15 @@ def _percentile(sorted_ms: list[float], q: float) -> float:
 
 
 class Collector(threading.Thread):
-    """Receives and verifies result events on its own connection."""
+    """Receives result events on its own connection, from the bench topology's durable
+    notifications queue (the subscribers' queue, as in production).
 
-    def __init__(self, settings: Settings, verifier: ResultVerifier, expected: int) -> None:
+    With a verifier it is a full subscriber (signature, strict parsing, the model); without,
+    it only reads each event's request id and status, so the figures measure paymq itself
+    rather than the cost of one particular subscriber.
+    """
+
+    def __init__(self, settings: Settings, verifier: ResultVerifier | None, expected: int) -> None:
         super().__init__(name="bench-collector", daemon=True)
         self._settings = settings
         self._verifier = verifier
@@ -102,28 +111,39 @@ class Collector(threading.Thread):
 
     def run(self) -> None:
         try:
-            # The bench's own durable notifications queue is the subscriber's queue, as in
-            # production: every result is routed to one queue only.
+            for message_id, status in self._events():
+                self.received_at.setdefault(message_id, time.monotonic())
+                self.statuses[message_id] = status
+                if len(self.received_at) >= self._expected:
+                    return
+        except Exception as exc:  # reported by the main thread
+            self.error = exc
+            self.ready.set()
+
+    def _events(self) -> Iterator[tuple[str, str]]:
+        settings = self._settings
+        if self._verifier is not None:
             with ResultStream(
-                self._settings.amqp_url, self._settings.topology(), self._verifier, durable=True
+                settings.amqp_url, settings.topology(), self._verifier, durable=True
             ) as stream:
                 self.ready.set()
                 for event in stream.events(inactivity_timeout_s=0.5):
                     if self.done.is_set():
                         return
-                    if event is None:
-                        continue
-                    if event.result is None:
+                    if event is not None and event.result is None:
                         self.untrusted += 1
-                        continue
-                    message_id = event.result.request_message_id or ""
-                    self.received_at.setdefault(message_id, time.monotonic())
-                    self.statuses[message_id] = event.result.status.value
-                    if len(self.received_at) >= self._expected:
-                        return
-        except Exception as exc:
-            self.error = exc
+                    elif event is not None and event.result is not None:
+                        yield event.result.request_message_id or "", event.result.status.value
+            return
+        with BrokerAdmin(settings.amqp_url, name="paymq-bench-collector") as admin:
             self.ready.set()
+            queue = settings.topology().notifications_queue
+            for message in admin.consume(queue, inactivity_timeout_s=0.5):
+                if self.done.is_set():
+                    return
+                if message is not None:
+                    event = json.loads(message.body)
+                    yield str(event["request_message_id"]), str(event["status"])
 
 
 def _publish_flat_out(
@@ -210,7 +230,8 @@ def _measure(
     settings: Settings, options: BenchOptions, fleet: Fleet
 ) -> dict[str, float | int | None]:
     keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
-    collector = Collector(settings, ResultVerifier(keyring), options.payments)
+    verifier = ResultVerifier(keyring) if options.verify_results else None
+    collector = Collector(settings, verifier, options.payments)
     collector.start()
     collector.ready.wait(30)
     if collector.error is not None:
@@ -278,6 +299,7 @@ def _measure(
         "broker_cpu_ms_per_payment": per_payment_ms(broker_pid),
         # This process: publishing, and receiving and verifying every result.
         "bench_cpu_ms_per_payment": per_payment_ms(os.getpid()),
+        "results_verified": options.verify_results,
         "results": count,
         "succeeded": sum(1 for s in collector.statuses.values() if s == "succeeded"),
         "elapsed_s": round(elapsed_s, 2),

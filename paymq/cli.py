@@ -307,6 +307,9 @@ def bench(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     concurrency: Annotated[int, typer.Option(help="Payments in flight per worker.")] = 64,
     rate: Annotated[int, typer.Option(help="Publish rate per second (0: all at once).")] = 0,
+    verify_results: Annotated[
+        bool, typer.Option(help="Collect results as a verifying subscriber would.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Measure payments/s and publish-to-result latency through the real pipeline."""
@@ -319,6 +322,7 @@ def bench(
         concurrency=concurrency,
         rate_per_s=rate,
         as_json=as_json,
+        verify_results=verify_results,
     )
     raise typer.Exit(run_bench(load_settings(), options))
 

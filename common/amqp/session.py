@@ -28,6 +28,7 @@ from pika.adapters.select_connection import IOLoop, SelectConnection
 from pika.channel import Channel
 from pika.spec import Basic, BasicProperties
 
+from common.amqp.acks import AckBatcher
 from common.amqp.confirms import ConfirmTracker, OnConfirm
 from common.amqp.convert import connection_parameters, inbound_from, properties_for, redact
 from common.envelope import InboundMessage, OutboundMessage
@@ -73,6 +74,8 @@ class AmqpSession:
         self._publish_channel: Channel | None = None
         self._consume_channel: Channel | None = None
         self._consumer_tag: str | None = None
+        self._acks = AckBatcher()
+        self._ack_flush_due = False
         self._generation = 0
         self._confirms = ConfirmTracker()
         self._outbox: deque[tuple[OutboundMessage, OnConfirm]] = deque()
@@ -132,6 +135,7 @@ class AmqpSession:
 
         def on_open(channel: Channel) -> None:
             self._consume_channel = channel
+            self._acks = AckBatcher()  # tags restart at 1 on every channel
             channel.add_on_close_callback(self._on_channel_closed)
             channel.add_on_cancel_callback(self._on_broker_cancel)
             generation = self._generation
@@ -139,6 +143,7 @@ class AmqpSession:
             def deliver(
                 _ch: Channel, method: Basic.Deliver, props: BasicProperties, body: bytes
             ) -> None:
+                self._acks.delivered(method.delivery_tag)
                 on_message(
                     inbound_from(method, props, body),
                     DeliveryToken(generation, method.delivery_tag),
@@ -161,19 +166,34 @@ class AmqpSession:
         channel.basic_cancel(tag, callback=lambda _frame: on_cancelled())
 
     def ack(self, token: DeliveryToken) -> bool:
-        """Ack on the delivery's own channel; False if that channel is gone (the broker will
-        redeliver the message)."""
+        """Ack on the delivery's own channel, at the end of this loop turn together with the
+        turn's other acks; False if that channel is gone (the broker will redeliver)."""
         channel = self._consume_channel
         if token.generation != self._generation or channel is None or not channel.is_open:
             return False
-        channel.basic_ack(token.delivery_tag)
+        self._acks.finished(token.delivery_tag)
+        if not self._ack_flush_due:
+            self._ack_flush_due = True
+            self._ioloop.call_later(0, self._flush_acks)
         return True
+
+    def _flush_acks(self) -> None:
+        self._ack_flush_due = False
+        channel = self._consume_channel
+        if channel is None or not channel.is_open or not self._acks.pending:
+            return
+        up_to, singles = self._acks.flush()
+        if up_to is not None:
+            channel.basic_ack(up_to, multiple=True)
+        for tag in singles:
+            channel.basic_ack(tag)
 
     def reject(self, token: DeliveryToken) -> bool:
         """Return the delivery to its queue (counts towards the queue's delivery limit)."""
         channel = self._consume_channel
         if token.generation != self._generation or channel is None or not channel.is_open:
             return False
+        self._acks.forget(token.delivery_tag)
         channel.basic_nack(token.delivery_tag, requeue=True)
         return True
 
@@ -274,6 +294,7 @@ class AmqpSession:
         self._ioloop.call_later(delay_s, self._connect)
 
     def _begin_stop(self) -> None:
+        self._flush_acks()  # finished payments are acked before the connection closes
         self._stopping = True
         connection = self._connection
         if connection is not None and (connection.is_open or connection.is_closing):
