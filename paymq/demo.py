@@ -18,11 +18,12 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from common.amqp.admin import BrokerAdmin
 from common.amqp.convert import redact
 from common.clock import SystemClock
+from common.envelope import InboundMessage
+from common.errors import PublishFailed
 from common.keygen import init_keys
 from common.keyring import TRUSTED_DIR, Keyring
 from common.models import PaymentResult
@@ -31,6 +32,7 @@ from common.signing import Signer
 from common.subscriber import ResultStream, ResultVerifier
 from paymq.broker import ensure_broker
 from paymq.democases import Case, CaseKit, build_cases
+from paymq.demoreport import Observed, report
 from paymq.processes import (
     Fleet,
     child_environment,
@@ -85,7 +87,7 @@ def run_demo(settings: Settings, *, external: bool, keep: bool) -> int:
             admin.declare(settings.topology())
         if not external:
             fleet = _start_fleet(settings, work_dir)
-        return _run_batch(settings)
+        return _run_batch(settings, external=external)
     finally:
         if fleet is not None:
             codes = fleet.stop()
@@ -114,7 +116,7 @@ def _start_fleet(settings: Settings, work_dir: Path) -> Fleet:
     return fleet
 
 
-def _run_batch(settings: Settings) -> int:
+def _run_batch(settings: Settings, *, external: bool) -> int:
     keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
     kid, public_key = keyring.sealing_key("card", settings.sealing_key_id)
     kit = CaseKit(
@@ -139,7 +141,18 @@ def _run_batch(settings: Settings) -> int:
         _publish(settings, cases)
         results = _collect(stream, cases, _results_timeout_s(settings))
     effects = Counter(e["reference"] for e in control.effects())
-    return _report(cases, results, effects)
+    dead_letters = None
+    if not external:  # the demo's own topology: its dead-letter queue holds only this batch
+        with BrokerAdmin(settings.amqp_url) as admin:
+            dead_letters = _drain(admin, settings.topology().dead_letter_queue)
+    return report(cases, Observed(results, effects, dead_letters))
+
+
+def _drain(admin: BrokerAdmin, queue: str) -> list[InboundMessage]:
+    messages = []
+    while (message := admin.get(queue)) is not None:
+        messages.append(message)
+    return messages
 
 
 def _publish(settings: Settings, cases: list[Case]) -> None:
@@ -154,7 +167,7 @@ def _publish(settings: Settings, cases: list[Case]) -> None:
         )
     failed = [o for o in outcomes if not o.ok]
     if failed:
-        raise RuntimeError(f"{len(failed)} messages were not confirmed: {failed[0].error}")
+        raise PublishFailed(f"{len(failed)} messages were not confirmed: {failed[0].error}")
 
 
 def _results_timeout_s(settings: Settings) -> float:
@@ -177,49 +190,3 @@ def _collect(stream: ResultStream, cases: list[Case], timeout_s: float) -> dict[
             if len(results) == len(wanted) or time.monotonic() > deadline:
                 break
     return results
-
-
-def _report(cases: list[Case], results: dict[str, PaymentResult], effects: Counter[str]) -> int:
-    table = Table(title="payments by channel and status")
-    for column in ("channel", "status", "count"):
-        table.add_column(column)
-    tally = Counter((r.channel, r.status.value) for r in results.values())
-    for (channel, status), count in sorted(tally.items()):
-        table.add_row(channel, status, str(count))
-    console.print(table)
-    problems = []
-    for case in cases:
-        got = results.get(case.message.message_id)
-        seen = f"{got.status.value}/{got.code}" if got else "no result"
-        if (
-            got is None
-            or got.status.value != case.expect_status
-            or (case.expect_code is not None and got.code != case.expect_code)
-        ):
-            problems.append(
-                f"{case.name}: expected {case.expect_status}/{case.expect_code}, got {seen}"
-            )
-        if case.payment_id is not None and effects[case.payment_id] != case.expect_effects:
-            problems.append(
-                f"{case.name}: provider ledger shows {effects[case.payment_id]} "
-                f"effects, expected {case.expect_effects}"
-            )
-    for case in cases:
-        got = results.get(case.message.message_id)
-        mark = (
-            "[green]✓[/green]" if got and got.status.value == case.expect_status else "[red]✗[/red]"
-        )
-        detail = f" ({got.code})" if got and got.code else ""
-        console.print(f" {mark} {case.name:42} {got.status.value if got else '—'}{detail}")
-    moved = sum(effects[c.payment_id] for c in cases if c.payment_id)
-    console.print(
-        f"provider ledger: {moved} effects for "
-        f"{sum(c.expect_effects for c in cases)} payments that should move money"
-    )
-    if problems:
-        console.print(f"[red]{len(problems)} problems:[/red]")
-        for problem in problems:
-            console.print(f"  - {problem}")
-        return 1
-    console.print(f"[bold green]all {len(cases)} payments got the result they should[/bold green]")
-    return 0

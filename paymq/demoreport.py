@@ -1,0 +1,96 @@
+"""The demo's verdict: every payment's result, the provider's ledger and the dead-letter queue
+checked against what each case should produce. Printing only; the checks are plain functions."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.table import Table
+
+from common.envelope import HEADER_DEAD_LETTER_CODE, InboundMessage
+from common.models import PaymentResult
+from paymq.democases import Case
+
+console = Console(highlight=False)
+
+#: Statuses whose message is kept in the dead-letter queue with its reason.
+DEAD_LETTERED = ("rejected", "expired", "in_doubt")
+
+
+@dataclass(frozen=True)
+class Observed:
+    results: dict[str, PaymentResult]  # by request message id
+    effects: Counter[str]  # provider effects by payment id
+    dead_letters: list[InboundMessage] | None  # None: not inspected (shared topology)
+
+
+def problems(cases: list[Case], seen: Observed) -> list[str]:
+    found = []
+    for case in cases:
+        got = seen.results.get(case.message.message_id)
+        if got is None:
+            found.append(f"{case.name}: no result")
+        elif got.status.value != case.expect_status or (
+            case.expect_code is not None and got.code != case.expect_code
+        ):
+            found.append(
+                f"{case.name}: expected {case.expect_status}/{case.expect_code}, "
+                f"got {got.status.value}/{got.code}"
+            )
+        if case.payment_id is not None and seen.effects[case.payment_id] != case.expect_effects:
+            found.append(
+                f"{case.name}: the provider moved money {seen.effects[case.payment_id]} "
+                f"times, expected {case.expect_effects}"
+            )
+    if seen.dead_letters is not None:
+        found.extend(_dead_letter_problems(cases, seen.dead_letters))
+    return found
+
+
+def _dead_letter_problems(cases: list[Case], dead_letters: list[InboundMessage]) -> list[str]:
+    codes = {m.message_id: m.headers.get(HEADER_DEAD_LETTER_CODE) for m in dead_letters}
+    found = []
+    for case in cases:
+        expected = case.expect_status in DEAD_LETTERED
+        if expected and codes.get(case.message.message_id) != case.expect_code:
+            found.append(f"{case.name}: not in the dead-letter queue with its reason")
+        if not expected and case.message.message_id in codes:
+            found.append(f"{case.name}: dead-lettered but should not be")
+    return found
+
+
+def report(cases: list[Case], seen: Observed) -> int:
+    table = Table(title="payments by channel and status")
+    for column in ("channel", "status", "count"):
+        table.add_column(column)
+    tally = Counter((r.channel, r.status.value) for r in seen.results.values())
+    for (channel, status), count in sorted(tally.items()):
+        table.add_row(channel, status, str(count))
+    console.print(table)
+    for case in cases:
+        got = seen.results.get(case.message.message_id)
+        ok = got is not None and got.status.value == case.expect_status
+        mark = "[green]✓[/green]" if ok else "[red]✗[/red]"
+        if got is None:
+            console.print(f" {mark} {case.name:38} —")
+            continue
+        detail = f" ({got.code})" if got.code else ""
+        tries = f", {got.attempts} attempts" if got.attempts > 1 else ""
+        console.print(f" {mark} {case.name:38} {got.status.value}{detail}{tries}")
+    moved = sum(seen.effects[c.payment_id] for c in cases if c.payment_id)
+    should = sum(c.expect_effects for c in cases)
+    console.print(f"provider ledger: {moved} charges/payouts for {should} payments that should pay")
+    if seen.dead_letters is not None:
+        reasons = Counter(str(m.headers.get(HEADER_DEAD_LETTER_CODE)) for m in seen.dead_letters)
+        listed = ", ".join(f"{code} {n}" for code, n in sorted(reasons.items()))
+        console.print(f"dead-letter queue: {len(seen.dead_letters)} ({listed})")
+    found = problems(cases, seen)
+    if found:
+        console.print(f"[red]{len(found)} problems:[/red]")
+        for problem in found:
+            console.print(f"  - {problem}")
+        return 1
+    console.print(f"[bold green]all {len(cases)} payments got the result they should[/bold green]")
+    return 0
