@@ -1,27 +1,12 @@
 """Fault injection over real HTTP: each action, matching, counting, and what a retry then sees."""
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
 from sandbox.client import SandboxControl, SandboxControlError
-from sandbox.server import SandboxThread
-
-
-@pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    with SandboxThread() as sandbox:
-        yield sandbox.url
-
-
-@pytest.fixture(autouse=True)
-def control(sandbox_url: str) -> SandboxControl:
-    control = SandboxControl(sandbox_url)
-    control.reset()
-    return control
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 import threading
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -10,21 +9,6 @@ import pytest
 import requests
 
 from sandbox.client import SandboxControl
-from sandbox.server import SandboxThread
-
-
-@pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    with SandboxThread() as sandbox:
-        yield sandbox.url
-
-
-@pytest.fixture(autouse=True)
-def control(sandbox_url: str) -> Iterator[SandboxControl]:
-    control = SandboxControl(sandbox_url)
-    control.reset()
-    yield control
-    control.set_latency(0)
 
 
 def charge_body(test_value: str = "tok_visa", **overrides: Any) -> dict[str, Any]:

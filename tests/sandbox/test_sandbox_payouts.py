@@ -1,29 +1,14 @@
 """Digital-currency payouts over real HTTP: test addresses, wei-sized amounts, validation."""
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
 from sandbox.client import SandboxControl
-from sandbox.server import SandboxThread
 
 ADDRESS = "0x52908400098527886E0F7030069857D2E4169EE7"
-
-
-@pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    with SandboxThread() as sandbox:
-        yield sandbox.url
-
-
-@pytest.fixture(autouse=True)
-def control(sandbox_url: str) -> SandboxControl:
-    control = SandboxControl(sandbox_url)
-    control.reset()
-    return control
 
 
 def payout_body(**overrides: Any) -> dict[str, Any]:

@@ -1,29 +1,14 @@
 """Card charges over real HTTP: every test card and token, validation, and no card number leaks."""
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
 from sandbox.client import SandboxControl
-from sandbox.server import SandboxThread
 
 VISA = "4242424242424242"
-
-
-@pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    with SandboxThread() as sandbox:
-        yield sandbox.url
-
-
-@pytest.fixture(autouse=True)
-def control(sandbox_url: str) -> SandboxControl:
-    control = SandboxControl(sandbox_url)
-    control.reset()
-    return control
 
 
 def card(number: str = VISA, **overrides: Any) -> dict[str, Any]:

@@ -1,28 +1,12 @@
 """The ledger and lookups over real HTTP: effects by reference, objects by id, reset, config."""
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
 from sandbox.client import SandboxControl
-from sandbox.server import SandboxThread
-
-
-@pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    with SandboxThread() as sandbox:
-        yield sandbox.url
-
-
-@pytest.fixture(autouse=True)
-def control(sandbox_url: str) -> Iterator[SandboxControl]:
-    control = SandboxControl(sandbox_url)
-    control.reset()
-    yield control
-    control.set_latency(0)
 
 
 def create(url: str, kind: str, reference: str, key: str | None = None) -> dict[str, Any]:
