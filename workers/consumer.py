@@ -195,5 +195,8 @@ class Consumer:
         health = self._options.health_file
         if health is not None and self._session.ready and not self._draining:
             # The file's mtime tells a health check the worker is alive and connected.
-            health.touch()
+            try:
+                health.touch()
+            except OSError as exc:  # a health file must never stop payments
+                logger.warning("cannot touch health file %s: %s", health, exc)
         self._session.call_later(HEALTH_INTERVAL_S, self._tick)
