@@ -22,7 +22,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from common.amqp.admin import BrokerAdmin
 from common.amqp.convert import redact
 from common.clock import SystemClock
-from common.envelope import InboundMessage
 from common.errors import PublishFailed
 from common.keygen import init_keys
 from common.keyring import TRUSTED_DIR, Keyring
@@ -144,15 +143,8 @@ def _run_batch(settings: Settings, *, external: bool) -> int:
     dead_letters = None
     if not external:  # the demo's own topology: its dead-letter queue holds only this batch
         with BrokerAdmin(settings.amqp_url) as admin:
-            dead_letters = _drain(admin, settings.topology().dead_letter_queue)
+            dead_letters = admin.drain(settings.topology().dead_letter_queue)
     return report(cases, Observed(results, effects, dead_letters))
-
-
-def _drain(admin: BrokerAdmin, queue: str) -> list[InboundMessage]:
-    messages = []
-    while (message := admin.get(queue)) is not None:
-        messages.append(message)
-    return messages
 
 
 def _publish(settings: Settings, cases: list[Case]) -> None:

@@ -38,6 +38,7 @@ class BrokerAdmin:
         except pika.exceptions.AMQPError as exc:
             raise BrokerUnavailable(f"cannot reach RabbitMQ at {redact(url)}: {exc!r}") from None
         self._channel = self._connection.channel()
+        self._confirming = False
 
     def __enter__(self) -> BrokerAdmin:
         return self
@@ -84,12 +85,19 @@ class BrokerAdmin:
             self._channel.basic_nack(method.delivery_tag, requeue=True)
         return message
 
+    def drain(self, queue: str) -> list[InboundMessage]:
+        """Every message currently in `queue`, taken out of it (inspection, demo, tests)."""
+        messages = []
+        while (message := self.get(queue)) is not None:
+            messages.append(message)
+        return messages
+
     def purge(self, queue: str) -> int:
         return int(self._channel.queue_purge(queue).method.message_count)
 
     def publish(self, message: OutboundMessage) -> None:
         """Publish one message and wait for its confirm (tools and tests, not throughput)."""
-        if not getattr(self, "_confirming", False):
+        if not self._confirming:
             self._channel.confirm_delivery()
             self._confirming = True
         try:

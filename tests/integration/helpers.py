@@ -65,10 +65,7 @@ def collect_results(
 
 def drain(admin: BrokerAdmin, queue: str) -> list[InboundMessage]:
     """Every message currently in `queue`, removed from it."""
-    messages = []
-    while (message := admin.get(queue)) is not None:
-        messages.append(message)
-    return messages
+    return admin.drain(queue)
 
 
 def rabbitmqctl() -> str | None:
