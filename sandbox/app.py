@@ -75,7 +75,7 @@ class Lookups:
         payout = self._state.ledger.payout(request.match_info["id"])
         if payout is None:
             raise not_found("resource_missing", "No such payout.")
-        return json_response(200, payout.as_object())
+        return json_response(200, payout.as_object(self._state.now()))
 
     async def list_charges(self, request: web.Request) -> web.Response:
         await pause(self._state.latency_ms)
@@ -85,7 +85,8 @@ class Lookups:
     async def list_payouts(self, request: web.Request) -> web.Response:
         await pause(self._state.latency_ms)
         payouts = self._state.ledger.payouts(request.query.get("reference"))
-        return _listing("data", [payout.as_object() for payout in payouts])
+        now = self._state.now()
+        return _listing("data", [payout.as_object(now) for payout in payouts])
 
     async def list_effects(self, request: web.Request) -> web.Response:
         await pause(self._state.latency_ms)

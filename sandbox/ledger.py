@@ -4,6 +4,7 @@ One record is one effect. Tests count effects per reference to prove "exactly on
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +54,19 @@ class Payout:
     tx_hash: str
     idempotency_key: str
     created_at: str
+    #: When a pending payout (a transfer waiting for confirmations) settles; None: at once.
+    settles_at: datetime | None = None
 
-    def as_object(self) -> dict[str, object]:
+    def status(self, now: datetime | None) -> str:
+        if self.settles_at is not None and (now is None or now < self.settles_at):
+            return "pending"
+        return "succeeded"
+
+    def as_object(self, now: datetime | None = None) -> dict[str, object]:
         return {
             "id": self.id,
             "object": "payout",
-            "status": "succeeded",
+            "status": self.status(now),
             "reference": self.reference,
             "network": self.network,
             "asset": self.asset,

@@ -9,7 +9,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sandbox import testvalues
 from sandbox.errors import card_declined, payout_declined, processing_error
@@ -81,9 +81,15 @@ class SandboxState:
         claim.release()
         return processing_error().reply()
 
+    def now(self) -> datetime:
+        return self._clock()
+
     def payout(self, request: PayoutRequest, claim: Claim) -> Reply:
         outcome = testvalues.payout_address_outcome(request.destination_address)
-        if outcome.kind is OutcomeKind.SUCCEEDED:
+        if outcome.kind in (OutcomeKind.SUCCEEDED, OutcomeKind.PENDING):
+            now = self._clock()
+            pending = outcome.kind is OutcomeKind.PENDING
+            settles_at = now + timedelta(seconds=testvalues.PENDING_SETTLE_S) if pending else None
             payout = Payout(
                 id="po_" + self._new_hex(12),
                 reference=request.reference,
@@ -93,10 +99,11 @@ class SandboxState:
                 destination_address=request.destination_address,
                 tx_hash="0x" + self._new_hex(32),
                 idempotency_key=claim.key,
-                created_at=iso_utc(self._clock()),
+                created_at=iso_utc(now),
+                settles_at=settles_at,
             )
             self.ledger.record(payout)
-            return _settled(claim, json_reply(201, payout.as_object()))
+            return _settled(claim, json_reply(202 if pending else 201, payout.as_object(now)))
         if outcome.kind is OutcomeKind.DECLINED:
             return _settled(claim, payout_declined(str(outcome.decline_code)).reply())
         claim.release()

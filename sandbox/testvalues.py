@@ -14,6 +14,8 @@ class OutcomeKind(StrEnum):
     DECLINED = "declined"
     # The provider failed before moving money: answered 503 and not stored, so a retry tries again.
     PROCESSING_ERROR = "processing_error"
+    # Accepted and under way (a transfer waiting for confirmations): 202, settles later.
+    PENDING = "pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,9 @@ class Outcome:
 
 
 SUCCEEDED = Outcome(OutcomeKind.SUCCEEDED)
+PENDING = Outcome(OutcomeKind.PENDING)
+#: A pending payout reports `succeeded` this long after it was made.
+PENDING_SETTLE_S = 2.0
 PROCESSING_ERROR = Outcome(OutcomeKind.PROCESSING_ERROR)
 
 
@@ -53,6 +58,7 @@ CARD_TOKENS: Mapping[str, Outcome] = {
 PAYOUT_ADDRESSES: Mapping[str, Outcome] = {
     "0x000000000000000000000000000000000000dead": declined("address_blocked"),
     "0x0000000000000000000000000000000000000bad": declined("insufficient_balance"),
+    "0x000000000000000000000000000000000000beef": PENDING,
 }
 
 

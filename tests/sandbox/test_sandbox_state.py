@@ -2,7 +2,7 @@
 
 import gc
 import types
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +12,8 @@ from sandbox.faults import FaultBook, parse_fault_rule
 from sandbox.idempotency import Claim, IdempotencyStore, Replay
 from sandbox.replies import json_reply
 from sandbox.state import SandboxState
-from sandbox.validation import parse_charge
+from sandbox.testvalues import PENDING_SETTLE_S
+from sandbox.validation import parse_charge, parse_payout
 
 MARCH_2030 = datetime(2030, 3, 15, 12, 0, tzinfo=UTC)
 
@@ -134,3 +135,27 @@ def test_fault_book_takes_rules_in_creation_order_until_used_up() -> None:
     taken = [book.take("/v1/charges", "r") for _ in range(4)]
     assert [rule.id if rule else None for rule in taken] == ["f1", "f1", "f2", None]
     assert book.take("/v1/charges", None) is None
+
+
+def test_a_payout_to_the_pending_address_is_accepted_then_settles():
+    # Given a sandbox whose clock the test moves
+    now = [MARCH_2030]
+    state = SandboxState(clock=lambda: now[0], new_hex=counting_hex())
+    body = {
+        "reference": "p",
+        "network": "ethereum",
+        "asset": "ETH",
+        "amount_minor": "5",
+        "destination_address": "0x000000000000000000000000000000000000BEEF",
+    }
+    admission = state.idempotency.begin("/v1/payouts", "k", state.fingerprint(body))
+    assert isinstance(admission, Claim)
+    # When it is paid out, the provider accepts it as pending (202) and records the effect
+    with admission:
+        reply = state.payout(parse_payout(body), admission)
+    assert reply.status == 202
+    [payout] = state.ledger.payouts("p")
+    assert payout.status(now[0]) == "pending"
+    # Then it reports succeeded once its settle time has passed
+    now[0] += timedelta(seconds=PENDING_SETTLE_S)
+    assert payout.status(now[0]) == "succeeded"
