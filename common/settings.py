@@ -102,6 +102,39 @@ class Settings(BaseSettings):
         None, description="If set, a worker touches this file while it is consuming."
     )
 
+    # --- payment store ---
+    database_url: str = Field(
+        "sqlite:///paymq.db",
+        description="Payment store: a SQLite file (zero set-up, one host) or a PostgreSQL URL "
+        "(postgresql+psycopg://user@host/db) for several worker hosts.",
+    )
+    claim_lease_s: PositiveFloat = Field(
+        60.0,
+        description="How long a worker's claim on a payment lasts; a worker that died "
+        "mid-payment holds it no longer than this. Keep it above the provider timeouts.",
+    )
+    reconcile_schedule_s: tuple[PositiveFloat, ...] = Field(
+        (60.0, 300.0, 1800.0, 7200.0, 21600.0),
+        description="When the reconciler looks at a pending or in-doubt payment again: minutes, "
+        "then hours. An in-doubt payment the provider never heard of by the last check failed.",
+    )
+    reconcile_interval_s: PositiveFloat = Field(
+        5.0, description="How often a reconciler looks for payments due for a check."
+    )
+    worker_reconciles: bool = Field(
+        True, description="Workers also run the reconciler (besides `paymq reconcile`)."
+    )
+
+    # --- fault injection (tests only) ---
+    crash_at: str | None = Field(
+        None,
+        description="Fault injection only: a worker exits at this step of a payment "
+        "(after_provider_call, after_store_commit, after_result_publish, before_ack).",
+    )
+    crash_every: PositiveInt = Field(
+        1, description="Fault injection only: crash on every n-th payment reaching crash_at."
+    )
+
     # --- provider ---
     provider_url: str = Field(
         "http://127.0.0.1:8099", description="Base URL of the payment provider (the sandbox)."

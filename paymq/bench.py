@@ -188,6 +188,7 @@ def run_bench(settings: Settings, options: BenchOptions) -> int:
         update={
             "topology_prefix": f"paymq-bench-{uuid.uuid4().hex[:6]}",
             "keys_dir": work_dir / "keys",
+            "database_url": f"sqlite:///{work_dir / 'paymq.db'}",
             "provider_url": f"http://127.0.0.1:{free_port()}",
             "worker_concurrency": options.concurrency,
             "worker_prefetch": options.concurrency,

@@ -49,6 +49,8 @@ console = Console(highlight=False)
 #: Short retry tiers so the demo's retried payments finish in seconds.
 DEMO_RETRY_DELAYS_MS = (250, 500, 1000)
 DEMO_MAX_ATTEMPTS = 4
+#: The reconciler looks at pending and in-doubt payments after 1, 2 and 4 s (production: minutes).
+DEMO_RECONCILE_SCHEDULE_S = (1.0, 2.0, 4.0)
 
 
 def _progress(label: str) -> Progress:
@@ -68,6 +70,9 @@ def run_demo(settings: Settings, *, external: bool, keep: bool) -> int:
                 "keys_dir": work_dir / "keys",
                 "retry_delays_ms": DEMO_RETRY_DELAYS_MS,
                 "max_attempts": DEMO_MAX_ATTEMPTS,
+                "database_url": f"sqlite:///{work_dir / 'paymq.db'}",
+                "reconcile_schedule_s": DEMO_RECONCILE_SCHEDULE_S,
+                "reconcile_interval_s": 0.5,
                 "provider_url": f"http://127.0.0.1:{free_port()}",
             }
         )
@@ -164,7 +169,7 @@ def _publish(settings: Settings, cases: list[Case]) -> None:
 
 def _results_timeout_s(settings: Settings) -> float:
     delays = settings.retry_delays_ms[: settings.max_attempts - 1]
-    return 30.0 + sum(delays) / 1000 * 2
+    return 30.0 + sum(delays) / 1000 * 2 + sum(settings.reconcile_schedule_s[:2])
 
 
 def _collect(stream: ResultStream, cases: list[Case], timeout_s: float) -> dict[str, PaymentResult]:

@@ -181,6 +181,13 @@ def build_cases(kit: CaseKit, *, seed: int = 7) -> list[Case]:
         fault=Fault("reset_after_effect"),
     )
     add(
+        "500 after the charge, every time: reconciled",
+        _draft("82.00", "USD", card_token="tok_visa"),
+        "succeeded",
+        effects=1,
+        fault=Fault("error_after_effect", times=20),
+    )
+    add(
         "rate limited (429), then success",
         _draft("15.00", "USD", card_token="tok_visa"),
         "succeeded",
@@ -195,6 +202,17 @@ def build_cases(kit: CaseKit, *, seed: int = 7) -> list[Case]:
             destination_address=_address(rng),
         )
         add(f"payout {asset}", _draft(amount, asset, payout=payout), "succeeded", effects=1)
+    confirming = DigitalCurrencyDetails(
+        network="ethereum",
+        asset="ETH",
+        destination_address="0x000000000000000000000000000000000000bEEF",
+    )
+    add(
+        "payout pending confirmations, settled",
+        _draft("0.20", "ETH", payout=confirming),
+        "succeeded",
+        effects=1,
+    )
     blocked = DigitalCurrencyDetails(
         network="ethereum",
         asset="ETH",

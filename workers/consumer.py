@@ -23,6 +23,7 @@ from pathlib import Path
 from common.amqp.session import AmqpSession, DeliveryToken, SessionOptions
 from common.envelope import InboundMessage
 from common.errors import PaymqError
+from workers.crashpoints import NEVER, CrashPoints
 from workers.handler import Disposition
 
 logger = logging.getLogger("paymq.worker")
@@ -51,10 +52,12 @@ class Consumer:
         handle: Callable[[InboundMessage], Disposition],
         *,
         on_stopped: Callable[[], None] | None = None,
+        crash: CrashPoints = NEVER,
     ) -> None:
         self._options = options
         self._handle = handle
         self._on_stopped = on_stopped
+        self._crash = crash
         self._session = AmqpSession(session_options, self)
         self._pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="paymq-work")
         self._in_flight = 0
@@ -141,6 +144,9 @@ class Consumer:
             return
         remaining = len(disposition.publish)
         failed: list[PaymqError] = []
+        if remaining == 0:  # nothing to publish (another worker owns the payment now)
+            self._after_publish(token, disposition, failed)
+            return
 
         def confirmed(error: PaymqError | None) -> None:
             nonlocal remaining
@@ -159,7 +165,12 @@ class Consumer:
         if failed:
             logger.warning("%s: publish failed (%s); not acked", disposition.summary, failed[0])
             self._session.reject(token)
-        elif self._session.ack(token):
+            self._finish()
+            return
+        if disposition.publish:
+            self._crash.reached("after_result_publish")
+        self._crash.reached("before_ack")
+        if self._session.ack(token):
             logger.info("%s", disposition.summary)
             self.processed += 1
         else:

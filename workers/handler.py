@@ -1,34 +1,28 @@
 """The decision core of a worker: one message in, the messages to publish before the ack out.
 
-No pika and no sockets here: the provider sits behind the channel, time behind the clock.
-Order of checks (I3: nothing without authority is executed):
+No pika and no sockets here: the provider sits behind the channel, time behind the clock, and
+the payment store behind its class. Order (I3: nothing without authority is executed):
 
-    size, content type -> signature, key, route -> expiry -> strict JSON, payload -> execute
+    size, content type -> signature, key, route -> strict JSON, payload      (checks.py)
+    -> claim in the store: repeat a stored result, wait for another worker, or go on
+    -> expiry -> Retry-After wait -> execute -> record the outcome and its result, atomically
 
 Every path ends in a `Disposition`. The shell publishes all of its messages with confirms and
-only then acks the delivery, so a crash anywhere means a redelivery, never a loss.
+only then acks the delivery, so a crash anywhere means a redelivery, never a loss; and since the
+result is stored before it is published, a redelivery repeats it byte for byte.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-
-from common.clock import Clock, to_ms
-from common.envelope import (
-    HEADER_DEAD_LETTER_CODE,
-    HEADER_DEAD_LETTER_REASON,
-    HEADER_DEAD_LETTERED_AT_MS,
-    InboundMessage,
-    OutboundMessage,
-    VerifiedMessage,
-    open_message,
-)
+from common.clock import Clock
+from common.details import CardDetails, CardToken
+from common.envelope import InboundMessage, OutboundMessage, VerifiedMessage
 from common.errors import (
-    MalformedMessage,
     MessageExpired,
     MessageRejected,
     OutcomeUnknown,
@@ -37,21 +31,33 @@ from common.errors import (
     PermanentError,
     RetryableError,
 )
-from common.keyring import Keyring, KeyRole
+from common.keyring import Keyring
 from common.models import PaymentRequest, PaymentStatus
 from common.redact import mask_pans
-from common.signing import REQUEST_TYPE, Signer
-from common.strictjson import check_strict_json
+from common.signing import Signer
 from common.topology import Topology
 from workers.channels.base import ExecutionContext, PaymentChannel
+from workers.checks import Checker, dead_letter_copy
+from workers.crashpoints import NEVER, CrashPoints
+from workers.providers.base import ProviderReceipt
 from workers.results import Outcome, build_result, sign_result
 from workers.retry import GiveUp, RetryPolicy, decide, tier_for
 from workers.retrystate import RetryState, read_state, state_headers
+from workers.store.payments import (
+    Acquired,
+    AlreadyDone,
+    Attempt,
+    Busy,
+    ClaimLost,
+    Conflict,
+    NewPayment,
+    PaymentStore,
+    StoredResult,
+)
+from workers.store.payments import Outcome as StoreOutcome
+from workers.store.states import State
 
 logger = logging.getLogger("paymq.worker")
-
-
-_DEAD_LETTERED = (PaymentStatus.REJECTED, PaymentStatus.EXPIRED, PaymentStatus.IN_DOUBT)
 
 
 @dataclass(frozen=True)
@@ -61,13 +67,15 @@ class HandlerConfig:
     retry: RetryPolicy
     max_body_bytes: int
     max_clock_skew_ms: int
+    #: Delay before the reconciler first looks at a pending or in-doubt payment.
+    first_check_ms: int = 60_000
 
 
 @dataclass(frozen=True)
 class Disposition:
     #: Everything to publish, confirmed, before the delivery is acked.
     publish: tuple[OutboundMessage, ...]
-    #: None when the payment was sent to a retry tier.
+    #: None when the payment went to a retry tier or is in another worker's hands.
     status: PaymentStatus | None
     summary: str
 
@@ -79,11 +87,25 @@ def provider_idempotency_key(owner: str, idempotency_key: str) -> str:
     return f"paymq_{digest[:48]}"
 
 
-def _validation_reason(exc: ValidationError) -> str:
-    # Never echo input values: a misplaced card number must not reach a result or a log.
-    errors = exc.errors(include_input=False, include_url=False)
-    parts = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors[:5]]
-    return "invalid payment request: " + "; ".join(parts)
+def request_fingerprint(request: PaymentRequest) -> str:
+    """What the payment asks for, independent of when it was signed and how its card data was
+    sealed: the same idempotency key with another fingerprint is a conflict."""
+    details = request.details
+    if isinstance(details, CardDetails) and not isinstance(details.source, CardToken):
+        described: object = {"type": "card", "source": "sealed"}
+    else:
+        described = details.model_dump(mode="json")
+    canonical = {
+        "payment_id": str(request.payment_id),
+        "merchant_reference": request.merchant_reference,
+        "amount": request.amount.model_dump(mode="json"),
+        "details": described,
+        "metadata": request.metadata,
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+_STATE_OF = {status: State(status.value) for status in PaymentStatus}
 
 
 class Handler:
@@ -95,16 +117,28 @@ class Handler:
         keyring: Keyring,
         signer: Signer,
         clock: Clock,
+        store: PaymentStore,
+        crash: CrashPoints = NEVER,
     ) -> None:
         self._config = config
         self._channel = channel
         self._keyring = keyring
         self._signer = signer
         self._clock = clock
+        self._store = store
+        self._crash = crash
+        self._checker = Checker(
+            channel=config.channel,
+            keyring=keyring,
+            max_body_bytes=config.max_body_bytes,
+            max_clock_skew_ms=config.max_clock_skew_ms,
+        )
 
     def handle(self, message: InboundMessage) -> Disposition:
         try:
-            checked = self._check(message)
+            checked = self._checker.check(message, self._clock.now_ms())
+        except MessageRejected as exc:
+            return self._unstored(message, None, exc)
         except Exception:
             # A bug in checking, never in executing: nothing was sent to the provider, so the
             # message is refused and kept in the dead-letter queue for a replay after the fix.
@@ -112,85 +146,62 @@ class Handler:
             error = MessageRejected(
                 "internal error while checking the message", code="internal_error"
             )
-            return self._terminal(message, None, Outcome(PaymentStatus.REJECTED, 0, error=error))
-        if isinstance(checked, Disposition):
-            return checked
-        verified, request, state = checked
-        if state.not_before_ms > self._clock.now_ms():
-            return self._wait(message, request, state)
-        return self._execute(message, verified, request, state)
-
-    def _check(
-        self, message: InboundMessage
-    ) -> Disposition | tuple[VerifiedMessage, PaymentRequest, RetryState]:
-        """Everything before the provider: a Disposition for a message that stops here."""
-        cfg = self._config
-        state = read_state(message, self._keyring, cfg.channel)
-        try:
-            verified = open_message(
-                message,
-                self._keyring,
-                expected_type=REQUEST_TYPE,
-                role=KeyRole.PRODUCER,
-                channel=cfg.channel,
-                route=cfg.channel,
-                max_body_bytes=cfg.max_body_bytes,
+            return self._unstored(message, None, error)
+        verified, request = checked
+        claim = self._store.claim(self._new_payment(message, verified, request))
+        if isinstance(claim, AlreadyDone):
+            return self._repeat(request, claim.state, claim.result)
+        if isinstance(claim, Busy):
+            return self._later(message, request, claim.until_ms, "being handled by another worker")
+        if isinstance(claim, Conflict):
+            error = MessageRejected(
+                f"idempotency key already used by payment {claim.existing_payment_id} with "
+                "another request",
+                code="idempotency_conflict",
             )
-        except MessageRejected as exc:
-            return self._terminal(message, None, Outcome(PaymentStatus.REJECTED, 0, error=exc))
+            return self._unstored(message, request, error)
+        return self._with_claim(message, verified, request, claim)
+
+    # --- with the claim held -------------------------------------------------------------------
+
+    def _with_claim(
+        self,
+        message: InboundMessage,
+        verified: VerifiedMessage,
+        request: PaymentRequest,
+        claim: Acquired,
+    ) -> Disposition:
         now_ms = self._clock.now_ms()
-        if now_ms >= verified.fields.expires_at_ms:
-            parsed = self._parse_quietly(verified)
-            unknown = state.outcome_unknown
-            status = PaymentStatus.IN_DOUBT if unknown else PaymentStatus.EXPIRED
+        expires_at_ms = verified.fields.expires_at_ms
+        if now_ms >= expires_at_ms:
+            unknown = claim.outcome_unknown
             error = MessageExpired(
-                f"expired {now_ms - verified.fields.expires_at_ms} ms before execution"
+                f"expired {now_ms - expires_at_ms} ms before execution"
                 + (" after an attempt with an unknown outcome" if unknown else "")
             )
-            outcome = Outcome(status, state.attempts, error=error)
-            return self._terminal(message, parsed, outcome)
-        try:
-            request = self._parse(verified, now_ms)
-        except MessageRejected as exc:
-            return self._terminal(message, None, Outcome(PaymentStatus.REJECTED, 0, error=exc))
-        return verified, request, state
-
-    # --- steps --------------------------------------------------------------------------------
-
-    def _parse(self, verified: VerifiedMessage, now_ms: int) -> PaymentRequest:
-        check_strict_json(verified.body)
-        try:
-            request = PaymentRequest.model_validate_json(verified.body)
-        except ValidationError as exc:
-            raise MalformedMessage(_validation_reason(exc)) from None
-        fields = verified.fields
-        if request.channel != fields.route:
-            raise MalformedMessage(f"details are {request.channel!r}, signed for {fields.route!r}")
-        if (to_ms(request.created_at), to_ms(request.expires_at)) != (
-            fields.created_at_ms,
-            fields.expires_at_ms,
-        ):
-            raise MalformedMessage("body timestamps differ from the signed header")
-        if fields.created_at_ms > now_ms + self._config.max_clock_skew_ms:
-            raise MalformedMessage("created in the future beyond the allowed clock skew")
-        return request
-
-    def _parse_quietly(self, verified: VerifiedMessage) -> PaymentRequest | None:
-        """Best effort, to name the payment in its `expired` result."""
-        try:
-            return self._parse(verified, now_ms=verified.fields.created_at_ms)
-        except MessageRejected:
-            return None
+            status = PaymentStatus.IN_DOUBT if unknown else PaymentStatus.EXPIRED
+            return self._record(
+                message, request, Outcome(status, claim.attempts, error=error), claim
+            )
+        retry_state = read_state(message, self._keyring, self._config.channel)
+        if retry_state.not_before_ms > now_ms:
+            self._store.retry_later(
+                str(request.payment_id),
+                attempts=claim.attempts,
+                outcome_unknown=claim.outcome_unknown,
+                attempt=None,
+            )
+            return self._later(message, request, retry_state.not_before_ms, "waits for Retry-After")
+        return self._execute(message, verified, request, claim)
 
     def _execute(
         self,
         message: InboundMessage,
         verified: VerifiedMessage,
         request: PaymentRequest,
-        state: RetryState,
+        claim: Acquired,
     ) -> Disposition:
-        attempts_before = state.attempts
-        attempts = attempts_before + 1
+        attempts = claim.attempts + 1
         context = ExecutionContext(
             idempotency_key=provider_idempotency_key(verified.key.owner, request.idempotency_key),
             signed_prefix=verified.fields.prefix(),
@@ -198,26 +209,28 @@ class Handler:
         try:
             receipt = self._channel.execute(request, context)
         except MessageRejected as exc:  # e.g. sealed card data that does not open
-            return self._terminal(
-                message, request, Outcome(PaymentStatus.REJECTED, attempts_before, error=exc)
-            )
+            outcome = Outcome(PaymentStatus.REJECTED, claim.attempts, error=exc)
+            return self._record(message, request, outcome, claim)
         except PaymentDeclined as exc:
-            return self._terminal(
-                message, request, Outcome(PaymentStatus.DECLINED, attempts, error=exc)
-            )
+            self._crash.reached("after_provider_call")
+            outcome = Outcome(PaymentStatus.DECLINED, attempts, error=exc)
+            return self._record(message, request, outcome, claim, _attempt(attempts, exc))
         except PermanentError as exc:
-            return self._terminal(
-                message, request, Outcome(PaymentStatus.FAILED, attempts, error=exc)
-            )
+            self._crash.reached("after_provider_call")
+            outcome = Outcome(PaymentStatus.FAILED, attempts, error=exc)
+            return self._record(message, request, outcome, claim, _attempt(attempts, exc))
         except (RetryableError, OutcomeUnknown) as exc:
-            return self._after_transient(message, request, exc, attempts, state)
+            self._crash.reached("after_provider_call")
+            return self._after_transient(message, request, exc, attempts, claim)
         except Exception as exc:
             # A bug, not a provider answer. The call may have gone out: treat as unknown.
             logger.exception("unexpected error executing payment %s", request.payment_id)
             unknown = OutcomeUnknown(f"internal error: {type(exc).__name__}", code="internal_error")
-            return self._after_transient(message, request, unknown, attempts, state)
+            return self._after_transient(message, request, unknown, attempts, claim)
+        self._crash.reached("after_provider_call")
         status = PaymentStatus.SUCCEEDED if receipt.settled else PaymentStatus.PENDING
-        return self._terminal(message, request, Outcome(status, attempts, receipt=receipt))
+        outcome = Outcome(status, attempts, receipt=receipt)
+        return self._record(message, request, outcome, claim, _attempt(attempts, None, receipt))
 
     def _after_transient(
         self,
@@ -225,23 +238,33 @@ class Handler:
         request: PaymentRequest,
         error: PaymqError,
         attempts: int,
-        state: RetryState,
+        claim: Acquired,
     ) -> Disposition:
-        earlier_unknown = state.outcome_unknown
+        earlier_unknown = claim.outcome_unknown
+        unknown = earlier_unknown or isinstance(error, OutcomeUnknown)
+        attempt = _attempt(attempts, error)
         decision = decide(error, attempts, self._config.retry, earlier_unknown=earlier_unknown)
         if isinstance(decision, GiveUp):
             status = PaymentStatus.IN_DOUBT if decision.in_doubt else PaymentStatus.FAILED
-            return self._terminal(message, request, Outcome(status, attempts, error=error))
+            outcome = Outcome(status, attempts, error=error)
+            return self._record(message, request, outcome, claim, attempt, unknown=unknown)
         waits_longer = decision.wait_ms > decision.delay_ms
-        new_state = RetryState(
+        state = RetryState(
             attempts=attempts,
-            outcome_unknown=earlier_unknown or isinstance(error, OutcomeUnknown),
+            outcome_unknown=unknown,
             not_before_ms=self._clock.now_ms() + decision.wait_ms if waits_longer else 0,
         )
+        try:
+            self._store.retry_later(
+                str(request.payment_id), attempts=attempts, outcome_unknown=unknown, attempt=attempt
+            )
+        except ClaimLost:
+            return self._lost(request)
+        self._crash.reached("after_store_commit")
         retry = message.resend(
             self._config.topology.retry_exchange(decision.delay_ms),
             self._config.channel,
-            state_headers(message, new_state, self._signer),
+            state_headers(message, state, self._signer),
         )
         summary = (
             f"payment {request.payment_id} attempt {attempts} {error.code}; "
@@ -249,21 +272,17 @@ class Handler:
         )
         return Disposition(publish=(retry,), status=None, summary=summary)
 
-    def _wait(
-        self, message: InboundMessage, request: PaymentRequest, state: RetryState
+    def _record(
+        self,
+        message: InboundMessage,
+        request: PaymentRequest,
+        outcome: Outcome,
+        claim: Acquired,
+        attempt: Attempt | None = None,
+        *,
+        unknown: bool | None = None,
     ) -> Disposition:
-        """Back through a retry tier, untouched, until the provider's Retry-After has passed."""
-        remaining_ms = state.not_before_ms - self._clock.now_ms()
-        delay_ms = tier_for(remaining_ms, self._config.retry.delays_ms)
-        retry = message.resend(
-            self._config.topology.retry_exchange(delay_ms), self._config.channel, {}
-        )
-        summary = f"payment {request.payment_id} waits {remaining_ms} ms more (Retry-After)"
-        return Disposition(publish=(retry,), status=None, summary=summary)
-
-    def _terminal(
-        self, message: InboundMessage, request: PaymentRequest | None, outcome: Outcome
-    ) -> Disposition:
+        """Store the outcome with its signed result event, then publish that event."""
         now_ms = self._clock.now_ms()
         result = build_result(
             channel=self._config.channel,
@@ -272,23 +291,120 @@ class Handler:
             outcome=outcome,
             now_ms=now_ms,
         )
-        publish = [sign_result(result, self._signer, self._config.topology)]
-        error = outcome.error
-        # Refused, expired and in-doubt messages are kept, with their reason, for an operator.
-        if error is not None and outcome.status in _DEAD_LETTERED:
-            publish.append(
-                message.resend(
-                    self._config.topology.dead_letter_exchange,
-                    message.routing_key,
-                    {
-                        HEADER_DEAD_LETTER_CODE: error.code,
-                        HEADER_DEAD_LETTER_REASON: mask_pans(error.reason)[:500],
-                        HEADER_DEAD_LETTERED_AT_MS: now_ms,
-                    },
-                )
+        event = sign_result(result, self._signer, self._config.topology)
+        receipt, error = outcome.receipt, outcome.error
+        state = _STATE_OF[outcome.status]
+        needs_check = state in (State.PENDING, State.IN_DOUBT)
+        try:
+            self._store.finish(
+                str(request.payment_id),
+                StoreOutcome(
+                    state=state,
+                    attempts=outcome.attempts,
+                    outcome_unknown=claim.outcome_unknown if unknown is None else unknown,
+                    reason=result.reason,
+                    code=result.code,
+                    provider=receipt.provider if receipt else None,
+                    provider_reference=receipt.reference if receipt else None,
+                    result=StoredResult.of(event),
+                    next_check_ms=now_ms + self._config.first_check_ms if needs_check else None,
+                ),
+                attempt,
             )
-        who = f"payment {request.payment_id}" if request else f"message {message.message_id}"
-        detail = f" ({error.code}: {mask_pans(error.reason)})" if error else ""
-        return Disposition(
-            publish=tuple(publish), status=outcome.status, summary=f"{who} {outcome.status}{detail}"
+        except ClaimLost:
+            return self._lost(request)
+        self._crash.reached("after_store_commit")
+        publish = [event]
+        # Refused and expired messages are kept for an operator; in-doubt ones are the
+        # reconciler's, which the store tells about.
+        if error is not None and state in (State.REJECTED, State.EXPIRED):
+            publish.append(dead_letter_copy(message, self._config.topology, error, now_ms))
+        return Disposition(tuple(publish), outcome.status, _summary(request, outcome))
+
+    # --- without the claim -----------------------------------------------------------------
+
+    def _unstored(
+        self, message: InboundMessage, request: PaymentRequest | None, error: MessageRejected
+    ) -> Disposition:
+        """Refused before any claim: a result and a dead-letter copy, nothing stored (the
+        payment id, if any, may belong to someone else's payment)."""
+        now_ms = self._clock.now_ms()
+        outcome = Outcome(PaymentStatus.REJECTED, 0, error=error)
+        result = build_result(
+            channel=self._config.channel,
+            message=message,
+            request=request,
+            outcome=outcome,
+            now_ms=now_ms,
         )
+        topology = self._config.topology
+        publish = (
+            sign_result(result, self._signer, topology),
+            dead_letter_copy(message, topology, error, now_ms),
+        )
+        who = f"payment {request.payment_id}" if request else f"message {message.message_id}"
+        return Disposition(publish, PaymentStatus.REJECTED, f"{who} rejected ({error.code})")
+
+    def _repeat(self, request: PaymentRequest, state: State, result: StoredResult) -> Disposition:
+        """Already has a result: publish the stored event again, byte for byte (I5)."""
+        status = PaymentStatus(state.value)
+        summary = f"payment {request.payment_id} already {state}: result repeated"
+        return Disposition((result.message(),), status, summary)
+
+    def _later(
+        self, message: InboundMessage, request: PaymentRequest, until_ms: int, why: str
+    ) -> Disposition:
+        """Back through a retry tier, untouched, to look again once `until_ms` has passed."""
+        wait_ms = max(0, until_ms - self._clock.now_ms())
+        delay_ms = tier_for(wait_ms, self._config.retry.delays_ms)
+        retry = message.resend(
+            self._config.topology.retry_exchange(delay_ms), self._config.channel, {}
+        )
+        summary = f"payment {request.payment_id} {why}; looking again in {delay_ms} ms"
+        return Disposition((retry,), None, summary)
+
+    def _lost(self, request: PaymentRequest) -> Disposition:
+        """Our claim ran out and another worker took the payment over: its delivery will
+        publish the result; this one is done."""
+        summary = f"payment {request.payment_id}: claim lost to another worker; nothing to do"
+        return Disposition((), None, summary)
+
+    def _new_payment(
+        self, message: InboundMessage, verified: VerifiedMessage, request: PaymentRequest
+    ) -> NewPayment:
+        return NewPayment(
+            payment_id=str(request.payment_id),
+            scope=verified.key.owner,
+            idempotency_key=request.idempotency_key,
+            request_hash=request_fingerprint(request),
+            request_message_id=message.message_id or "",
+            channel=self._config.channel,
+            merchant_reference=request.merchant_reference,
+            amount_minor=request.amount.amount_minor,
+            currency=request.amount.currency,
+            payment_created_ms=verified.fields.created_at_ms,
+        )
+
+
+def _attempt(
+    number: int, error: PaymqError | None, receipt: ProviderReceipt | None = None
+) -> Attempt:
+    if error is None:
+        outcome = "succeeded" if receipt is None or receipt.settled else "pending"
+        return Attempt(number, outcome, provider_reference=receipt.reference if receipt else None)
+    kind = (
+        "declined"
+        if isinstance(error, PaymentDeclined)
+        else "unknown"
+        if isinstance(error, OutcomeUnknown)
+        else "retryable"
+        if isinstance(error, RetryableError)
+        else "refused"
+    )
+    return Attempt(number, kind, code=error.code)
+
+
+def _summary(request: PaymentRequest, outcome: Outcome) -> str:
+    error = outcome.error
+    detail = f" ({error.code}: {mask_pans(error.reason)})" if error else ""
+    return f"payment {request.payment_id} {outcome.status}{detail}"

@@ -1,28 +1,76 @@
-"""The worker's entry point: builds everything from settings and runs one channel's consumer."""
+"""Entry points: build everything from settings, then run a worker or a reconciler."""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
 from types import FrameType
 
 from common.amqp.admin import BrokerAdmin
+from common.amqp.publisher import ThreadedPublisher
 from common.amqp.session import SessionOptions
 from common.clock import SystemClock
+from common.envelope import OutboundMessage
+from common.errors import PublishFailed
 from common.keyring import TRUSTED_DIR, Keyring
 from common.sealing import load_sealing_private_keys
 from common.settings import Settings
 from common.signing import Signer
 from workers.channels import ChannelDeps, build_channel
 from workers.consumer import Consumer, ConsumerOptions
+from workers.crashpoints import CrashPoints
 from workers.handler import Handler, HandlerConfig
 from workers.providers.sandbox import SandboxProvider
+from workers.reconciler import Reconciler
 from workers.retry import RetryPolicy
+from workers.store.database import create_store_engine, upgrade
+from workers.store.payments import PaymentStore
 
 logger = logging.getLogger("paymq.worker")
 
 
-def build_consumer(settings: Settings, channel_name: str, *, name: str | None = None) -> Consumer:
+def process_name() -> str:
+    """Who holds a claim: readable in the store, unique per process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def build_store(settings: Settings, *, owner: str | None = None) -> PaymentStore:
+    """The payment store, its schema brought up to date first (safe to race)."""
+    engine = create_store_engine(
+        settings.database_url, pool_size=min(16, settings.worker_concurrency)
+    )
+    upgrade(engine)
+    return PaymentStore(
+        engine,
+        SystemClock(),
+        owner=owner or process_name(),
+        lease_ms=int(settings.claim_lease_s * 1000),
+    )
+
+
+def session_options(settings: Settings, name: str) -> SessionOptions:
+    return SessionOptions(
+        url=settings.amqp_url,
+        name=name,
+        heartbeat_s=settings.heartbeat_s,
+        connect_timeout_s=settings.connect_timeout_s,
+        reconnect_max_delay_s=settings.reconnect_max_delay_s,
+    )
+
+
+def build_consumer(
+    settings: Settings,
+    channel_name: str,
+    *,
+    name: str | None = None,
+    store: PaymentStore | None = None,
+) -> Consumer:
     """Everything a worker needs, from settings; raises ConfigurationError early."""
     topology = settings.topology()
     queue = topology.work_queue(channel_name)
@@ -38,6 +86,7 @@ def build_consumer(settings: Settings, channel_name: str, *, name: str | None = 
         payout_provider=provider,
         sealing_keys=load_sealing_private_keys(settings.keys_dir, keyring),
     )
+    crash = CrashPoints(settings.crash_at, settings.crash_every)
     handler = Handler(
         HandlerConfig(
             channel=channel_name,
@@ -45,18 +94,14 @@ def build_consumer(settings: Settings, channel_name: str, *, name: str | None = 
             retry=RetryPolicy(settings.retry_delays_ms, settings.max_attempts),
             max_body_bytes=settings.max_body_bytes,
             max_clock_skew_ms=settings.max_clock_skew_s * 1000,
+            first_check_ms=int(settings.reconcile_schedule_s[0] * 1000),
         ),
         build_channel(channel_name, deps),
         keyring=keyring,
         signer=signer,
         clock=SystemClock(),
-    )
-    session = SessionOptions(
-        url=settings.amqp_url,
-        name=name or f"paymq-worker-{channel_name}",
-        heartbeat_s=settings.heartbeat_s,
-        connect_timeout_s=settings.connect_timeout_s,
-        reconnect_max_delay_s=settings.reconnect_max_delay_s,
+        store=store or build_store(settings),
+        crash=crash,
     )
     options = ConsumerOptions(
         queue=queue,
@@ -65,26 +110,117 @@ def build_consumer(settings: Settings, channel_name: str, *, name: str | None = 
         shutdown_grace_s=settings.shutdown_grace_s,
         health_file=settings.health_file,
     )
-    return Consumer(session, options, handler.handle, on_stopped=provider.close)
+    return Consumer(
+        session_options(settings, name or f"paymq-worker-{channel_name}"),
+        options,
+        handler.handle,
+        on_stopped=provider.close,
+        crash=crash,
+    )
+
+
+class ReconcilerThread(threading.Thread):
+    """Runs reconciliation passes every `reconcile_interval_s` until stopped."""
+
+    def __init__(self, settings: Settings, store: PaymentStore, name: str) -> None:
+        super().__init__(name="paymq-reconciler", daemon=True)
+        self._settings = settings
+        self._store = store
+        self._publisher = ThreadedPublisher(session_options(settings, name))
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        settings = self._settings
+        provider = SandboxProvider(
+            settings.provider_url,
+            connect_timeout_s=settings.provider_connect_timeout_s,
+            read_timeout_s=settings.provider_read_timeout_s,
+        )
+        reconciler = Reconciler(
+            self._store,
+            provider,
+            signer=Signer.load(settings.keys_dir, settings.worker_key_id),
+            topology=settings.topology(),
+            publish=_confirmed(self._publisher, settings.publish_timeout_s),
+            clock=SystemClock(),
+            schedule_s=tuple(settings.reconcile_schedule_s),
+        )
+        try:
+            self._publisher.start()
+            while not self._stopping.wait(settings.reconcile_interval_s):
+                try:
+                    done = reconciler.run_once()
+                except Exception:  # a bad pass must not end reconciliation
+                    logger.exception("reconciliation pass failed")
+                    continue
+                if done.checked or done.republished:
+                    logger.info(
+                        "reconciled: %d checked, %d settled, %d later, %d republished",
+                        done.checked,
+                        done.resolved,
+                        done.rescheduled,
+                        done.republished,
+                    )
+        finally:
+            provider.close()
+            self._publisher.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
+def _confirmed(publisher: ThreadedPublisher, timeout_s: float) -> Callable[[OutboundMessage], None]:
+    def publish(message: OutboundMessage) -> None:
+        try:
+            publisher.publish(message).result(timeout_s)
+        except FutureTimeout:
+            raise PublishFailed("no confirm within the publish timeout") from None
+
+    return publish
+
+
+def _on_signals(stop: Callable[[], None]) -> None:
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        logger.info("received %s", signal.Signals(signum).name)
+        stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
 
 
 def run_worker(settings: Settings, channel_name: str) -> None:
     """Declare the topology, then consume until SIGTERM or SIGINT has drained the worker."""
     with BrokerAdmin(settings.amqp_url, connect_timeout_s=settings.connect_timeout_s) as admin:
         admin.declare(settings.topology())
-    consumer = build_consumer(settings, channel_name)
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logger.info("received %s", signal.Signals(signum).name)
-        consumer.shutdown()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    store = build_store(settings)
+    consumer = build_consumer(settings, channel_name, store=store)
+    reconciler = None
+    if settings.worker_reconciles:
+        reconciler = ReconcilerThread(settings, store, f"paymq-reconciler-{channel_name}")
+        reconciler.start()
+    _on_signals(consumer.shutdown)
     logger.info(
-        "worker for %s: %d in flight, prefetch %d, provider %s",
+        "worker for %s: %d in flight, prefetch %d, provider %s, store %s",
         channel_name,
         settings.worker_concurrency,
         settings.prefetch,
         settings.provider_url,
+        store.engine.url.render_as_string(hide_password=True),
     )
-    consumer.run()
+    try:
+        consumer.run()
+    finally:
+        if reconciler is not None:
+            reconciler.stop()
+            reconciler.join(timeout=10)
+
+
+def run_reconciler(settings: Settings) -> None:
+    """`paymq reconcile`: reconciliation passes until SIGTERM or SIGINT."""
+    with BrokerAdmin(settings.amqp_url, connect_timeout_s=settings.connect_timeout_s) as admin:
+        admin.declare(settings.topology())
+    reconciler = ReconcilerThread(settings, build_store(settings), "paymq-reconciler")
+    _on_signals(reconciler.stop)
+    reconciler.start()
+    while reconciler.is_alive():
+        reconciler.join(timeout=1.0)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from common.clock import from_ms, to_ms
 from common.envelope import InboundMessage, OutboundMessage, sign_message
 from common.errors import PaymqError
 from common.models import PaymentRequest, PaymentResult, PaymentStatus, result_event_id
+from common.money import Money
 from common.redact import mask_pans
 from common.signing import RESULT_TYPE, SignedFields, Signer
 from common.topology import Topology
@@ -25,6 +28,59 @@ class Outcome:
     error: PaymqError | None = None
 
 
+@dataclass(frozen=True)
+class Subject:
+    """Whom a result is about: a trusted payment, or only an untrusted message."""
+
+    #: What the event id is derived from: the payment id, or the exact untrusted message.
+    event_key: str
+    request_message_id: str | None
+    payment_id: uuid.UUID | None = None
+    idempotency_key: str | None = None
+    merchant_reference: str | None = None
+    amount: Money | None = None
+    payment_created_at: datetime | None = None
+
+    @classmethod
+    def of(cls, message: InboundMessage, request: PaymentRequest | None) -> Subject:
+        if request is None:
+            # Untrusted bytes: bind the id to the exact message, so a forged copy of a real
+            # message id can never collide with that payment's events.
+            digest = hashlib.sha256(message.body).hexdigest()
+            return cls(f"message:{message.message_id}:{digest}", message.message_id)
+        return cls(
+            event_key=str(request.payment_id),
+            request_message_id=message.message_id,
+            payment_id=request.payment_id,
+            idempotency_key=request.idempotency_key,
+            merchant_reference=request.merchant_reference,
+            amount=request.amount,
+            payment_created_at=request.created_at,
+        )
+
+
+def result_for(channel: str, subject: Subject, outcome: Outcome, now_ms: int) -> PaymentResult:
+    receipt, error = outcome.receipt, outcome.error
+    return PaymentResult(
+        event_id=result_event_id(subject.event_key, outcome.status),
+        payment_id=subject.payment_id,
+        request_message_id=subject.request_message_id,
+        idempotency_key=subject.idempotency_key,
+        merchant_reference=subject.merchant_reference,
+        channel=channel,
+        status=outcome.status,
+        amount=subject.amount,
+        provider=receipt.provider if receipt else None,
+        provider_reference=receipt.reference if receipt else None,
+        code=error.code if error else None,
+        reason=mask_pans(error.reason)[:500] if error else None,
+        card_last4=receipt.card_last4 if receipt else None,
+        attempts=outcome.attempts,
+        payment_created_at=subject.payment_created_at,
+        occurred_at=from_ms(now_ms),
+    )
+
+
 def build_result(
     *,
     channel: str,
@@ -33,31 +89,7 @@ def build_result(
     outcome: Outcome,
     now_ms: int,
 ) -> PaymentResult:
-    if request is not None:
-        subject = str(request.payment_id)
-    else:
-        # Untrusted bytes: bind the id to the exact message, so a forged copy of a real
-        # message id can never collide with that payment's events.
-        subject = f"message:{message.message_id}:{hashlib.sha256(message.body).hexdigest()}"
-    receipt, error = outcome.receipt, outcome.error
-    return PaymentResult(
-        event_id=result_event_id(subject, outcome.status),
-        payment_id=request.payment_id if request else None,
-        request_message_id=message.message_id,
-        idempotency_key=request.idempotency_key if request else None,
-        merchant_reference=request.merchant_reference if request else None,
-        channel=channel,
-        status=outcome.status,
-        amount=request.amount if request else None,
-        provider=receipt.provider if receipt else None,
-        provider_reference=receipt.reference if receipt else None,
-        code=error.code if error else None,
-        reason=mask_pans(error.reason)[:500] if error else None,
-        card_last4=receipt.card_last4 if receipt else None,
-        attempts=outcome.attempts,
-        payment_created_at=request.created_at if request else None,
-        occurred_at=from_ms(now_ms),
-    )
+    return result_for(channel, Subject.of(message, request), outcome, now_ms)
 
 
 def sign_result(result: PaymentResult, signer: Signer, topology: Topology) -> OutboundMessage:

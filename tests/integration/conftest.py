@@ -53,7 +53,9 @@ def keyring(keys_dir: Path) -> Keyring:
 
 
 @pytest.fixture
-def settings(amqp_url: str, prefix: str, keys_dir: Path, sandbox: SandboxThread) -> Settings:
+def settings(
+    amqp_url: str, prefix: str, keys_dir: Path, sandbox: SandboxThread, tmp_path: Path
+) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         amqp_url=amqp_url,
@@ -68,6 +70,11 @@ def settings(amqp_url: str, prefix: str, keys_dir: Path, sandbox: SandboxThread)
         reconnect_max_delay_s=1.0,
         shutdown_grace_s=10.0,
         worker_concurrency=8,
+        database_url=f"sqlite:///{tmp_path / 'paymq.db'}",
+        claim_lease_s=5.0,
+        reconcile_schedule_s=(0.5, 1.0, 2.0),
+        reconcile_interval_s=0.2,
+        worker_reconciles=False,
     )
 
 

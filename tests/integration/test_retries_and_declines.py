@@ -161,7 +161,7 @@ def test_processing_error_fails_after_max_attempts_without_effect(
     assert control.effects(str(run.request.payment_id)) == []
 
 
-def test_persistent_server_errors_leave_the_payment_in_doubt_and_dead_lettered(
+def test_persistent_server_errors_leave_the_payment_in_doubt_for_the_reconciler(
     pay: Callable[..., Run], topology: Settings, admin: BrokerAdmin, control: SandboxControl
 ) -> None:
     # Given a provider answering 500 to every attempt: each may have moved money
@@ -169,7 +169,7 @@ def test_persistent_server_errors_leave_the_payment_in_doubt_and_dead_lettered(
     # Then the worker never guesses "failed": the payment is in doubt, kept for a reconciler
     assert (run.result.status, run.result.code) == ("in_doubt", "provider_server_error")
     assert run.result.attempts == topology.max_attempts
-    assert _dead_letters(admin, topology) == ["provider_server_error"]
+    assert _dead_letters(admin, topology) == []
     assert control.effects(str(run.request.payment_id)) == []
 
 

@@ -215,13 +215,6 @@ def test_a_payment_published_twice_gets_two_results_but_moves_money_once(
     assert len(control.effects(str(request.payment_id))) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="I5 across re-executions needs the payment store: a redelivered request is handled "
-    "again (the provider replays its answer), and the new result event has the same event id "
-    "but its own occurred_at, attempts and signature; republishing the stored first result "
-    "is the exactly-once issue's work",
-)
 def test_a_redelivered_payment_gets_a_byte_identical_result(
     topology: Settings,
     start_worker: Callable[..., RunningWorker],

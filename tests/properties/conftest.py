@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from common.clock import SystemClock
 from common.keygen import init_keys
 from common.keyring import TRUSTED_DIR, Keyring
 from common.signing import Signer
 from producer.encode import SealingKey
+from workers.store.database import create_store_engine, upgrade
+from workers.store.payments import PaymentStore
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +56,11 @@ class Keys:
 @pytest.fixture(scope="session")
 def keys(keyring: Keyring, producer: Signer, worker: Signer, sealing_key: SealingKey) -> Keys:
     return Keys(keyring, producer, worker, sealing_key)
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory: pytest.TempPathFactory) -> PaymentStore:
+    """A real payment store; tampered requests must never reach it."""
+    engine = create_store_engine(f"sqlite:///{tmp_path_factory.mktemp('store') / 'paymq.db'}")
+    upgrade(engine)
+    return PaymentStore(engine, SystemClock(), owner="property-test", lease_ms=60_000)

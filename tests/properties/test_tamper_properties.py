@@ -34,6 +34,7 @@ from workers.channels.base import ExecutionContext
 from workers.handler import Handler, HandlerConfig
 from workers.providers.base import ProviderReceipt
 from workers.retry import RetryPolicy
+from workers.store.payments import PaymentStore
 
 if TYPE_CHECKING:
     from tests.properties.conftest import Keys
@@ -199,7 +200,7 @@ class RecordingChannel:
 @settings(max_examples=200, deadline=None)
 @given(spec=requests(), flip=flips)
 def test_a_tampered_request_is_rejected_by_the_worker_without_provider_call(
-    keys: Keys, spec: dict[str, Any], flip: tuple[str, int, int]
+    keys: Keys, store: PaymentStore, spec: dict[str, Any], flip: tuple[str, int, int]
 ):
     channel = RecordingChannel(spec["draft"].channel)
     config = HandlerConfig(
@@ -210,7 +211,9 @@ def test_a_tampered_request_is_rejected_by_the_worker_without_provider_call(
         max_clock_skew_ms=0,
     )
     clock = FixedClock(spec["created_at_ms"])
-    handler = Handler(config, channel, keyring=keys.keyring, signer=keys.worker, clock=clock)
+    handler = Handler(
+        config, channel, keyring=keys.keyring, signer=keys.worker, clock=clock, store=store
+    )
     disposition = handler.handle(tamper(encode(spec, keys.producer, keys.sealing_key), *flip))
     assert disposition.status is PaymentStatus.REJECTED
     assert channel.calls == []

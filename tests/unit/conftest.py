@@ -34,6 +34,8 @@ from workers.channels.base import ExecutionContext
 from workers.handler import Disposition, Handler, HandlerConfig
 from workers.providers.base import CardCharge, ProviderReceipt
 from workers.retry import RetryPolicy
+from workers.store.database import create_store_engine, upgrade
+from workers.store.payments import PaymentStore
 
 NOW_MS = 1_900_000_000_000  # 2030-03-17T17:46:40Z
 MAX_BODY_BYTES = 65_536
@@ -226,8 +228,10 @@ class Worker:
         signer: Signer,
         clock: FixedClock,
         topology: Topology,
+        store: PaymentStore,
     ) -> None:
         self.channel = channel
+        self.store = store
         self.clock = clock
         self.topology = topology
         self._keyring = keyring
@@ -238,7 +242,9 @@ class Worker:
             max_body_bytes=MAX_BODY_BYTES,
             max_clock_skew_ms=300_000,
         )
-        self.handler = Handler(config, channel, keyring=keyring, signer=signer, clock=clock)
+        self.handler = Handler(
+            config, channel, keyring=keyring, signer=signer, clock=clock, store=store
+        )
 
     def handle(self, message: InboundMessage) -> Handled:
         handled = Handled(self.handler.handle(message))
@@ -268,11 +274,28 @@ class Worker:
 
 @pytest.fixture
 def make_worker(
-    keyring: Keyring, signer: Callable[[str], Signer], clock: FixedClock, topology: Topology
+    keyring: Keyring,
+    signer: Callable[[str], Signer],
+    clock: FixedClock,
+    topology: Topology,
+    store: PaymentStore,
 ) -> Callable[[Any], Worker]:
     return lambda channel: Worker(
-        channel, keyring=keyring, signer=signer("worker-1"), clock=clock, topology=topology
+        channel,
+        keyring=keyring,
+        signer=signer("worker-1"),
+        clock=clock,
+        topology=topology,
+        store=store,
     )
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: FixedClock) -> PaymentStore:
+    """A real payment store (SQLite in the test's own directory) on the test's clock."""
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'paymq.db'}")
+    upgrade(engine)
+    return PaymentStore(engine, clock, owner="test-worker", lease_ms=60_000)
 
 
 @pytest.fixture

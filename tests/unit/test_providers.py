@@ -15,7 +15,7 @@ from common.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from workers.providers.sandbox import interpret
+from workers.providers.sandbox import _payout_receipt, interpret
 
 
 def error_body(code: str, decline_code: Any = None, message: str = "nope") -> bytes:
@@ -107,6 +107,13 @@ def test_other_4xx_answers_are_refusals_of_the_request(status: int):
     assert caught.value.code == "invalid_request"
 
 
-def test_an_unexpected_success_status_is_an_unknown_outcome_not_a_refusal():
+@pytest.mark.parametrize("status", [204, 301, 304])
+def test_an_unexpected_success_status_is_an_unknown_outcome_not_a_refusal(status: int):
     with pytest.raises(OutcomeUnknown):
-        interpret(202, b'{"id": "ch_1"}', None)
+        interpret(status, b'{"id": "ch_1"}', None)
+
+
+def test_an_accepted_payout_is_a_pending_receipt():
+    answer = interpret(202, b'{"id": "po_1", "status": "pending", "tx_hash": "0xab"}', None)
+    receipt = _payout_receipt(answer)
+    assert (receipt.reference, receipt.settled) == ("0xab", False)

@@ -87,15 +87,15 @@ def test_the_same_payment_handled_twice_at_the_same_instant_gives_byte_identical
     assert first == second
 
 
-def test_the_same_payment_handled_again_later_keeps_its_event_id(
+def test_the_same_payment_handled_again_later_repeats_its_stored_result_byte_for_byte(
     make_request: Callable[..., Any], worker: Worker
 ):
     _, message = make_request()
-    first = worker.handle(message).result
+    first = worker.handle(message).events
     worker.clock.advance(60_000)
-    second = worker.handle(message).result
-    assert first.event_id == second.event_id
-    assert first.occurred_at != second.occurred_at
+    second = worker.handle(message).events
+    assert first == second
+    assert len(worker.channel.calls) == 1
 
 
 def test_a_forged_message_has_a_stable_event_id_bound_to_its_exact_bytes(

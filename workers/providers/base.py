@@ -41,6 +41,13 @@ class ProviderReceipt:
     card_last4: str | None = None
 
 
+class PaymentLookup(Protocol):
+    def lookup(self, channel: str, reference: str) -> ProviderReceipt | None:
+        """The provider's record of what it did for `reference` (our payment id), or None when
+        it has none. Raises like the calls it looks after when it cannot tell."""
+        ...
+
+
 class CardProvider(Protocol):
     name: str
 

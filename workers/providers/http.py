@@ -93,9 +93,15 @@ class HttpTransport:
         self._lock = threading.Lock()
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> HttpResponse:
+        return self.request("POST", path, body, headers)
+
+    def get(self, path: str) -> HttpResponse:
+        return self.request("GET", path, b"", {})
+
+    def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> HttpResponse:
         connection = self._connection()
         try:
-            connection.request_in_one_write("POST", self._base_path + path, body, headers)
+            connection.request_in_one_write(method, self._base_path + path, body, headers)
         except (OSError, http.client.HTTPException) as exc:
             # Nothing of the request reached the provider in a usable form.
             self._discard()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
+from urllib.parse import urlencode
 
 from common.errors import (
     OutcomeUnknown,
@@ -73,8 +74,19 @@ class SandboxProvider:
             "amount_minor": str(payout.amount.amount_minor),
             "destination_address": payout.destination_address,
         }
-        answer = self._post("/v1/payouts", body, idempotency_key)
-        return ProviderReceipt(provider=NAME, reference=str(answer.get("tx_hash") or answer["id"]))
+        return _payout_receipt(self._post("/v1/payouts", body, idempotency_key))
+
+    def lookup(self, channel: str, reference: str) -> ProviderReceipt | None:
+        path = "/v1/charges" if channel == "card" else "/v1/payouts"
+        response = self._transport.get(f"{path}?{urlencode({'reference': reference})}")
+        found = interpret(response.status, response.body, response.retry_after)
+        data = found.get("data")
+        if not isinstance(data, list) or not data:
+            return None
+        record = data[0]
+        if channel == "card":
+            return ProviderReceipt(NAME, str(record["id"]), card_last4=record.get("last4"))
+        return _payout_receipt(record)
 
     def _post(self, path: str, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
         response = self._transport.post(
@@ -86,6 +98,15 @@ class SandboxProvider:
 
     def close(self) -> None:
         self._transport.close()
+
+
+def _payout_receipt(answer: dict[str, Any]) -> ProviderReceipt:
+    # A transfer waiting for confirmations is accepted but not settled: pending.
+    return ProviderReceipt(
+        provider=NAME,
+        reference=str(answer.get("tx_hash") or answer["id"]),
+        settled=answer.get("status") != "pending",
+    )
 
 
 def _error_fields(data: bytes) -> tuple[str, str, str | None]:
@@ -102,13 +123,13 @@ def _error_fields(data: bytes) -> tuple[str, str, str | None]:
 
 
 def interpret(status: int, data: bytes, retry_after: str | None) -> dict[str, Any]:
-    if status in (200, 201):
+    if status in (200, 201, 202):
         try:
             answer = json.loads(data)
         except ValueError:
             # The provider acted but we cannot read how: that is an unknown outcome.
             raise ProviderServerError("provider answered success with an unreadable body") from None
-        if not isinstance(answer, dict) or "id" not in answer:
+        if not isinstance(answer, dict) or not ("id" in answer or "data" in answer):
             raise ProviderServerError("provider answered success without an id")
         return answer
     code, message, decline_code = _error_fields(data)

@@ -1,0 +1,170 @@
+"""The payment store on both databases: claims, conflicts, outcomes and the stored result."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from common.clock import FixedClock
+from common.envelope import OutboundMessage
+from tests.stores import postgres_engine, sqlite_engine
+from workers.store.payments import (
+    Acquired,
+    AlreadyDone,
+    Attempt,
+    Busy,
+    ClaimLost,
+    Conflict,
+    NewPayment,
+    Outcome,
+    PaymentStore,
+    StoredResult,
+)
+from workers.store.states import State
+
+pytestmark = pytest.mark.integration
+
+LEASE_MS = 10_000
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    factory = sqlite_engine(tmp_path) if request.param == "sqlite" else postgres_engine()
+    with factory as created:
+        yield created
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(1_900_000_000_000)
+
+
+def store(engine: Engine, clock: FixedClock, owner: str) -> PaymentStore:
+    return PaymentStore(engine, clock, owner=owner, lease_ms=LEASE_MS)
+
+
+def payment(payment_id: str = "00000000-0000-0000-0000-000000000001", **changes: str) -> NewPayment:
+    fields = {
+        "payment_id": payment_id,
+        "scope": "shop",
+        "idempotency_key": f"key-{payment_id}",
+        "request_hash": "hash-1",
+        "request_message_id": "m-1",
+        "channel": "card",
+        "merchant_reference": "order-1",
+        "amount_minor": 1050,
+        "currency": "USD",
+        "payment_created_ms": 1_899_999_999_000,
+    }
+    return NewPayment(**(fields | changes))  # type: ignore[arg-type]
+
+
+RESULT = StoredResult.of(
+    OutboundMessage(
+        exchange="p.results",
+        routing_key="card.succeeded",
+        body=b'{"event": 1}',
+        message_id="e-1",
+        message_type="paymq.payment_result.v1",
+        headers={"paymq-key-id": "worker-1", "paymq-created-at-ms": 1_900_000_000_000},
+    )
+)
+
+
+def succeeded(attempts: int = 1) -> Outcome:
+    return Outcome(State.SUCCEEDED, attempts, False, result=RESULT, provider_reference="ch_1")
+
+
+def test_the_first_claim_wins_and_a_concurrent_one_waits(engine: Engine, clock: FixedClock):
+    first, second = store(engine, clock, "w1"), store(engine, clock, "w2")
+    assert first.claim(payment()) == Acquired(attempts=0, outcome_unknown=False)
+    assert second.claim(payment()) == Busy(until_ms=clock.now_ms() + LEASE_MS)
+
+
+def test_a_finished_payment_repeats_its_stored_result_byte_for_byte(
+    engine: Engine, clock: FixedClock
+):
+    worker = store(engine, clock, "w1")
+    worker.claim(payment())
+    worker.finish(payment().payment_id, succeeded(), Attempt(1, "succeeded"))
+    again = store(engine, clock, "w2").claim(payment())
+    assert again == AlreadyDone(State.SUCCEEDED, RESULT)
+    assert isinstance(again, AlreadyDone)
+    assert again.result.message() == RESULT.message()
+
+
+def test_the_same_key_for_another_request_is_a_conflict(engine: Engine, clock: FixedClock):
+    worker = store(engine, clock, "w1")
+    worker.claim(payment())
+    other = payment(request_hash="hash-2")
+    assert worker.claim(other) == Conflict(existing_payment_id=other.payment_id)
+    reused_key = payment(
+        "00000000-0000-0000-0000-000000000002",
+        idempotency_key="key-00000000-0000-0000-0000-000000000001",
+    )
+    assert worker.claim(reused_key) == Conflict(existing_payment_id=payment().payment_id)
+
+
+def test_a_claim_left_by_a_dead_worker_is_taken_over_after_its_lease(
+    engine: Engine, clock: FixedClock
+):
+    # Given a worker that claimed the payment and died
+    store(engine, clock, "dead").claim(payment())
+    # When its lease runs out, another worker takes the payment over
+    clock.advance(LEASE_MS + 1)
+    survivor = store(engine, clock, "alive")
+    assert survivor.claim(payment()) == Acquired(attempts=0, outcome_unknown=False)
+    # and the dead worker, had it come back, could no longer record an outcome
+    with pytest.raises(ClaimLost):
+        store(engine, clock, "dead").finish(payment().payment_id, succeeded(), None)
+    transitions, _ = survivor.history(payment().payment_id)
+    assert [t["to_state"] for t in transitions] == ["processing", "processing"]
+
+
+def test_retries_keep_their_attempts_and_unknown_outcome(engine: Engine, clock: FixedClock):
+    worker = store(engine, clock, "w1")
+    worker.claim(payment())
+    worker.retry_later(
+        payment().payment_id,
+        attempts=1,
+        outcome_unknown=True,
+        attempt=Attempt(1, "unknown", code="provider_timeout"),
+    )
+    assert store(engine, clock, "w2").claim(payment()) == Acquired(attempts=1, outcome_unknown=True)
+    _, attempts = worker.history(payment().payment_id)
+    assert [(a["attempt"], a["outcome"], a["code"]) for a in attempts] == [
+        (1, "unknown", "provider_timeout")
+    ]
+
+
+def test_in_doubt_payments_come_due_for_one_reconciler_at_a_time(engine: Engine, clock: FixedClock):
+    worker = store(engine, clock, "w1")
+    worker.claim(payment())
+    in_doubt = Outcome(State.IN_DOUBT, 3, True, result=RESULT, next_check_ms=clock.now_ms() + 500)
+    worker.finish(payment().payment_id, in_doubt, None)
+    assert worker.due_for_check(10) == []
+    clock.advance(500)
+    assert worker.due_for_check(10) == [payment().payment_id]
+    first = store(engine, clock, "r1").take_check(payment().payment_id, hold_ms=60_000)
+    assert first is not None
+    assert first["checks"] == 1
+    assert store(engine, clock, "r2").take_check(payment().payment_id, hold_ms=60_000) is None
+
+
+def test_a_result_the_reconciler_stored_stays_unpublished_until_confirmed(
+    engine: Engine, clock: FixedClock
+):
+    worker = store(engine, clock, "w1")
+    worker.claim(payment())
+    worker.finish(payment().payment_id, Outcome(State.IN_DOUBT, 1, True, result=RESULT), None)
+    settled = Outcome(State.SUCCEEDED, 1, True, result=RESULT, unpublished=True)
+    worker.finish(payment().payment_id, settled, None, owned=False)
+    clock.advance(1_000)
+    assert worker.unpublished_results(older_than_ms=500, limit=10) == [
+        (payment().payment_id, RESULT)
+    ]
+    worker.published(payment().payment_id)
+    assert worker.unpublished_results(older_than_ms=0, limit=10) == []

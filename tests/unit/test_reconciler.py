@@ -1,0 +1,203 @@
+"""The reconciler settles pending and in-doubt payments from the provider's records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from common.clock import FixedClock
+from common.envelope import OutboundMessage
+from common.errors import ProviderUnavailable
+from common.signing import Signer
+from common.topology import Topology
+from tests.stores import sqlite_engine
+from workers.providers.base import ProviderReceipt
+from workers.reconciler import Reconciler
+from workers.store.payments import NewPayment, Outcome, PaymentStore, StoredResult
+from workers.store.states import State
+
+PAYMENT = NewPayment(
+    payment_id="7d4f5c2e-1a2b-4c3d-9e8f-0a1b2c3d4e5f",
+    scope="shop",
+    idempotency_key="k-1",
+    request_hash="h",
+    request_message_id="m-1",
+    channel="card",
+    merchant_reference="order-1",
+    amount_minor=1050,
+    currency="USD",
+    payment_created_ms=1_900_000_000_000,
+)
+SCHEDULE_S = (1.0, 2.0, 4.0)
+FIRST_EVENT = StoredResult(
+    "t.results", "card.in_doubt", "e-0", "paymq.payment_result.v1", {}, b"{}"
+)
+
+
+class ScriptedLookup:
+    def __init__(self, *answers: ProviderReceipt | Exception | None) -> None:
+        self.answers = list(answers)
+        self.asked: list[tuple[str, str]] = []
+
+    def lookup(self, channel: str, reference: str) -> ProviderReceipt | None:
+        self.asked.append((channel, reference))
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(1_900_000_100_000)
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: FixedClock) -> PaymentStore:
+    with sqlite_engine(tmp_path) as engine:
+        yield PaymentStore(engine, clock, owner="w", lease_ms=10_000)  # type: ignore[misc]
+
+
+@pytest.fixture
+def published() -> list[OutboundMessage]:
+    return []
+
+
+@pytest.fixture
+def reconciler_for(
+    store: PaymentStore,
+    clock: FixedClock,
+    published: list[OutboundMessage],
+    signer: Callable[[str], Signer],
+) -> Callable[[ScriptedLookup], Reconciler]:
+    return lambda lookup: Reconciler(
+        store,
+        lookup,
+        signer=signer("worker-1"),
+        topology=Topology(prefix="t"),
+        publish=published.append,
+        clock=clock,
+        schedule_s=SCHEDULE_S,
+    )
+
+
+def enter(store: PaymentStore, clock: FixedClock, state: State) -> None:
+    store.claim(PAYMENT)
+    due = clock.now_ms() + 1_000
+    store.finish(
+        PAYMENT.payment_id, Outcome(state, 3, True, result=FIRST_EVENT, next_check_ms=due), None
+    )
+
+
+def test_an_in_doubt_payment_the_provider_made_is_settled_as_succeeded(
+    store: PaymentStore,
+    clock: FixedClock,
+    published: list[OutboundMessage],
+    reconciler_for: Callable[..., Reconciler],
+):
+    enter(store, clock, State.IN_DOUBT)
+    lookup = ScriptedLookup(ProviderReceipt("sandbox", "ch_9"))
+    clock.advance(1_000)
+    done = reconciler_for(lookup).run_once()
+    assert (done.checked, done.resolved) == (1, 1)
+    assert lookup.asked == [("card", PAYMENT.payment_id)]
+    row = store.get(PAYMENT.payment_id)
+    assert row is not None
+    assert (row["state"], row["provider_reference"], row["result_unpublished"]) == (
+        "succeeded",
+        "ch_9",
+        False,
+    )
+    [event] = published
+    assert event.routing_key == "card.succeeded"
+    assert StoredResult.of(event).body == bytes(row["result_body"])
+
+
+def test_an_in_doubt_payment_the_provider_never_saw_fails_after_the_last_check(
+    store: PaymentStore,
+    clock: FixedClock,
+    published: list[OutboundMessage],
+    reconciler_for: Callable[..., Reconciler],
+):
+    enter(store, clock, State.IN_DOUBT)
+    reconciler = reconciler_for(ScriptedLookup(None, None, None))
+    for delay_s in (1, 2, 4):
+        clock.advance(delay_s * 1000)
+        reconciler.run_once()
+    row = store.get(PAYMENT.payment_id)
+    assert row is not None
+    assert (row["state"], row["code"]) == ("failed", "no_effect_at_provider")
+    assert [e.routing_key for e in published] == ["card.failed"]
+
+
+def test_a_provider_that_cannot_answer_only_delays_the_check(
+    store: PaymentStore,
+    clock: FixedClock,
+    published: list[OutboundMessage],
+    reconciler_for: Callable[..., Reconciler],
+):
+    enter(store, clock, State.IN_DOUBT)
+    clock.advance(1_000)
+    done = reconciler_for(ScriptedLookup(ProviderUnavailable("down"))).run_once()
+    assert (done.checked, done.rescheduled) == (1, 1)
+    row = store.get(PAYMENT.payment_id)
+    assert row is not None
+    assert row["state"] == "in_doubt"
+    assert published == []
+
+
+def test_a_pending_payment_settles_when_the_provider_says_so(
+    store: PaymentStore,
+    clock: FixedClock,
+    published: list[OutboundMessage],
+    reconciler_for: Callable[..., Reconciler],
+):
+    enter(store, clock, State.PENDING)
+    pending = ProviderReceipt("sandbox", "0xabc", settled=False)
+    reconciler = reconciler_for(ScriptedLookup(pending, ProviderReceipt("sandbox", "0xabc")))
+    clock.advance(1_000)
+    reconciler.run_once()
+    row = store.get(PAYMENT.payment_id)
+    assert row is not None
+    assert row["state"] == "pending"
+    clock.advance(2_000)
+    reconciler.run_once()
+    row = store.get(PAYMENT.payment_id)
+    assert row is not None
+    assert row["state"] == "succeeded"
+    assert [e.routing_key for e in published] == ["card.succeeded"]
+
+
+def test_a_result_whose_publish_failed_is_published_on_a_later_pass(
+    store: PaymentStore,
+    clock: FixedClock,
+    reconciler_for: Callable[..., Reconciler],
+    signer: Callable[[str], Signer],
+):
+    enter(store, clock, State.IN_DOUBT)
+    attempts: list[OutboundMessage] = []
+
+    def flaky(message: OutboundMessage) -> None:
+        attempts.append(message)
+        if len(attempts) == 1:
+            raise ProviderUnavailable("broker away")
+
+    reconciler = Reconciler(
+        store,
+        ScriptedLookup(ProviderReceipt("sandbox", "ch_1")),
+        signer=signer("worker-1"),
+        topology=Topology(prefix="t"),
+        publish=flaky,
+        clock=clock,
+        schedule_s=SCHEDULE_S,
+    )
+    clock.advance(1_000)
+    reconciler.run_once()
+    clock.advance(60_000)
+    assert reconciler.run_once().republished == 1
+    assert [a.body for a in attempts] == [attempts[0].body] * 2
+    row = store.get(PAYMENT.payment_id)
+    assert row is not None
+    assert not row["result_unpublished"]

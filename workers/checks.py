@@ -1,0 +1,89 @@
+"""Everything a request must pass before anyone may act on it. Pure.
+
+    size, content type -> signature, key, route -> strict JSON -> payload model
+    -> details match the signed channel -> body times match the signed header -> clock skew
+
+Any failure raises a MessageRejected subclass: the message is refused, never executed (I3).
+Expiry is not checked here: an expired payment still has a stored result to repeat, if any.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from common.clock import to_ms
+from common.envelope import (
+    HEADER_DEAD_LETTER_CODE,
+    HEADER_DEAD_LETTER_REASON,
+    HEADER_DEAD_LETTERED_AT_MS,
+    InboundMessage,
+    OutboundMessage,
+    VerifiedMessage,
+    open_message,
+)
+from common.errors import MalformedMessage, PaymqError
+from common.keyring import Keyring, KeyRole
+from common.models import PaymentRequest
+from common.redact import mask_pans
+from common.signing import REQUEST_TYPE
+from common.strictjson import check_strict_json
+from common.topology import Topology
+
+
+def validation_reason(exc: ValidationError) -> str:
+    # Never echo input values: a misplaced card number must not reach a result or a log.
+    errors = exc.errors(include_input=False, include_url=False)
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors[:5]]
+    return "invalid payment request: " + "; ".join(parts)
+
+
+class Checker:
+    def __init__(
+        self, *, channel: str, keyring: Keyring, max_body_bytes: int, max_clock_skew_ms: int
+    ) -> None:
+        self._channel = channel
+        self._keyring = keyring
+        self._max_body_bytes = max_body_bytes
+        self._max_clock_skew_ms = max_clock_skew_ms
+
+    def check(self, message: InboundMessage, now_ms: int) -> tuple[VerifiedMessage, PaymentRequest]:
+        verified = open_message(
+            message,
+            self._keyring,
+            expected_type=REQUEST_TYPE,
+            role=KeyRole.PRODUCER,
+            channel=self._channel,
+            route=self._channel,
+            max_body_bytes=self._max_body_bytes,
+        )
+        check_strict_json(verified.body)
+        try:
+            request = PaymentRequest.model_validate_json(verified.body)
+        except ValidationError as exc:
+            raise MalformedMessage(validation_reason(exc)) from None
+        fields = verified.fields
+        if request.channel != fields.route:
+            raise MalformedMessage(f"details are {request.channel!r}, signed for {fields.route!r}")
+        if (to_ms(request.created_at), to_ms(request.expires_at)) != (
+            fields.created_at_ms,
+            fields.expires_at_ms,
+        ):
+            raise MalformedMessage("body timestamps differ from the signed header")
+        if fields.created_at_ms > now_ms + self._max_clock_skew_ms:
+            raise MalformedMessage("created in the future beyond the allowed clock skew")
+        return verified, request
+
+
+def dead_letter_copy(
+    message: InboundMessage, topology: Topology, error: PaymqError, now_ms: int
+) -> OutboundMessage:
+    """The message as received, for an operator, with why it is there."""
+    return message.resend(
+        topology.dead_letter_exchange,
+        message.routing_key,
+        {
+            HEADER_DEAD_LETTER_CODE: error.code,
+            HEADER_DEAD_LETTER_REASON: mask_pans(error.reason)[:500],
+            HEADER_DEAD_LETTERED_AT_MS: now_ms,
+        },
+    )

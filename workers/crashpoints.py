@@ -1,0 +1,39 @@
+"""Crash points, for the fault-injection suite only: the worker process dies (as with SIGKILL)
+at a chosen step of a payment, so tests can prove every step is safe to die at.
+
+Off unless PAYMQ_CRASH_AT names a point; then every PAYMQ_CRASH_EVERY-th payment reaching it
+ends the process with exit status 137 and no clean-up of any kind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+logger = logging.getLogger("paymq.worker")
+
+POINTS = ("after_provider_call", "after_store_commit", "after_result_publish", "before_ack")
+
+
+class CrashPoints:
+    def __init__(self, point: str | None = None, every: int = 1) -> None:
+        if point is not None and point not in POINTS:
+            raise ValueError(f"unknown crash point {point!r}; known: {', '.join(POINTS)}")
+        self._point = point
+        self._every = max(1, every)
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def reached(self, point: str) -> None:
+        if point != self._point:
+            return
+        with self._lock:
+            self._count += 1
+            due = self._count % self._every == 0
+        if due:
+            logger.critical("crash point %s reached: exiting as if killed", point)
+            os._exit(137)
+
+
+NEVER = CrashPoints()

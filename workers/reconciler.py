@@ -1,0 +1,180 @@
+"""The reconciler: settles pending and in-doubt payments by asking the provider what happened.
+
+A payment enters `pending` (the provider accepted it, settles later) or `in_doubt` (it may have
+acted; retries could not tell) with a first check scheduled. Each check looks the payment up at
+the provider by our reference:
+
+    found, settled      -> succeeded (a result event is stored, then published)
+    found, not settled  -> pending (from in_doubt: a `pending` event), check again later
+    not found           -> in_doubt: check again on the schedule; after the last check, failed
+                           (the provider never heard of it: no money moved)
+                           pending: check again (the provider said it accepted it)
+    cannot tell         -> check again on the schedule
+
+Checks are claimed in the store, so several reconcilers (every worker runs one) never check one
+payment at the same time. A result stored here is marked unpublished until the broker confirms
+it, and a crash before the confirm is repaired on the next pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.engine import RowMapping
+
+from common.clock import Clock, from_ms
+from common.envelope import OutboundMessage
+from common.errors import PaymqError
+from common.models import PaymentStatus
+from common.money import Money
+from common.signing import Signer
+from common.topology import Topology
+from workers.providers.base import PaymentLookup, ProviderReceipt
+from workers.results import Outcome, Subject, result_for, sign_result
+from workers.store.payments import Outcome as StoreOutcome
+from workers.store.payments import PaymentStore, StoredResult
+from workers.store.states import State
+
+logger = logging.getLogger("paymq.reconciler")
+
+#: How long one check holds a payment against other reconcilers.
+CHECK_HOLD_MS = 60_000
+
+
+class NoEffectAtProvider(PaymqError):
+    code = "no_effect_at_provider"
+
+
+@dataclass
+class Pass:
+    checked: int = 0
+    resolved: int = 0
+    rescheduled: int = 0
+    republished: int = 0
+
+
+class Reconciler:
+    def __init__(
+        self,
+        store: PaymentStore,
+        lookup: PaymentLookup,
+        *,
+        signer: Signer,
+        topology: Topology,
+        publish: Callable[[OutboundMessage], None],
+        clock: Clock,
+        schedule_s: tuple[float, ...],
+    ) -> None:
+        self._store = store
+        self._lookup = lookup
+        self._signer = signer
+        self._topology = topology
+        self._publish = publish
+        self._clock = clock
+        self._schedule_ms = tuple(int(s * 1000) for s in schedule_s)
+
+    def run_once(self, limit: int = 200) -> Pass:
+        done = Pass()
+        for payment_id, result in self._store.unpublished_results(CHECK_HOLD_MS // 4, limit):
+            self._publish_stored(payment_id, result)
+            done.republished += 1
+        for payment_id in self._store.due_for_check(limit):
+            row = self._store.take_check(payment_id, CHECK_HOLD_MS)
+            if row is None:
+                continue  # another reconciler took it
+            done.checked += 1
+            if self._check(row):
+                done.resolved += 1
+            else:
+                done.rescheduled += 1
+        return done
+
+    def _check(self, row: RowMapping) -> bool:
+        """True when the payment changed state."""
+        payment_id, state = row["payment_id"], State(row["state"])
+        try:
+            receipt = self._lookup.lookup(row["channel"], payment_id)
+        except PaymqError as exc:
+            logger.warning("payment %s: provider lookup failed (%s); later", payment_id, exc)
+            self._reschedule(row)
+            return False
+        if receipt is not None and receipt.settled:
+            self._settle(row, PaymentStatus.SUCCEEDED, receipt, None)
+            return True
+        if receipt is not None:
+            if state is State.IN_DOUBT:
+                self._settle(row, PaymentStatus.PENDING, receipt, None)
+                return True
+            self._reschedule(row)
+            return False
+        if state is State.IN_DOUBT and row["checks"] >= len(self._schedule_ms):
+            error = NoEffectAtProvider(
+                f"the provider has no record of the payment after {row['checks']} checks"
+            )
+            self._settle(row, PaymentStatus.FAILED, None, error)
+            return True
+        self._reschedule(row)
+        return False
+
+    def _settle(
+        self,
+        row: RowMapping,
+        status: PaymentStatus,
+        receipt: ProviderReceipt | None,
+        error: PaymqError | None,
+    ) -> None:
+        now_ms = self._clock.now_ms()
+        outcome = Outcome(status, row["attempts"], receipt=receipt, error=error)
+        result = result_for(row["channel"], _subject(row), outcome, now_ms)
+        event = sign_result(result, self._signer, self._topology)
+        state = State(status.value)
+        self._store.finish(
+            row["payment_id"],
+            StoreOutcome(
+                state=state,
+                attempts=row["attempts"],
+                outcome_unknown=bool(row["outcome_unknown"]),
+                reason=result.reason,
+                code=result.code,
+                provider=receipt.provider if receipt else row["provider"],
+                provider_reference=receipt.reference if receipt else row["provider_reference"],
+                result=StoredResult.of(event),
+                next_check_ms=self._next_check_ms(0, now_ms) if state is State.PENDING else None,
+                unpublished=True,
+            ),
+            None,
+            owned=False,
+        )
+        logger.info("payment %s reconciled: %s -> %s", row["payment_id"], row["state"], status)
+        self._publish_stored(row["payment_id"], StoredResult.of(event))
+
+    def _publish_stored(self, payment_id: str, result: StoredResult) -> None:
+        try:
+            self._publish(result.message())
+        except PaymqError as exc:
+            logger.warning("payment %s: result not confirmed (%s); next pass", payment_id, exc)
+            return
+        self._store.published(payment_id)
+
+    def _reschedule(self, row: RowMapping) -> None:
+        now_ms = self._clock.now_ms()
+        self._store.reschedule(row["payment_id"], self._next_check_ms(row["checks"], now_ms))
+
+    def _next_check_ms(self, checks_made: int, now_ms: int) -> int:
+        delays = self._schedule_ms
+        return now_ms + delays[min(checks_made, len(delays) - 1)]
+
+
+def _subject(row: RowMapping) -> Subject:
+    return Subject(
+        event_key=row["payment_id"],
+        request_message_id=row["request_message_id"],
+        payment_id=uuid.UUID(row["payment_id"]),
+        idempotency_key=row["idempotency_key"],
+        merchant_reference=row["merchant_reference"],
+        amount=Money(amount_minor=int(row["amount_minor"]), currency=row["currency"]),
+        payment_created_at=from_ms(row["payment_created_ms"]),
+    )

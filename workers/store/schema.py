@@ -1,0 +1,88 @@
+"""The store's tables (SQLAlchemy Core). Migrations in migrations/versions create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("payment_id", String(36), primary_key=True),
+    # Idempotency is per producer (the signing key's owner): two producers may use one key.
+    Column("scope", String(64), nullable=False),
+    Column("idempotency_key", String(255), nullable=False),
+    # What the payment asks for; the same key with another hash is a conflict.
+    Column("request_hash", String(64), nullable=False),
+    Column("request_message_id", String(128), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("merchant_reference", String(128), nullable=False),
+    Column("amount_minor", String(40), nullable=False),  # text: amounts reach 10^38
+    Column("currency", String(5), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("outcome_unknown", Boolean, nullable=False, default=False),
+    Column("provider", String(32)),
+    Column("provider_reference", String(255)),
+    Column("code", String(64)),
+    # Who may act on the payment, and until when (a worker that died loses it then).
+    Column("claim_owner", String(64)),
+    Column("claim_until_ms", BigInteger),
+    # Reconciliation of pending and in-doubt payments.
+    Column("next_check_ms", BigInteger),
+    Column("checks", Integer, nullable=False, default=0),
+    Column("payment_created_ms", BigInteger, nullable=False),  # the request's created_at
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    # The signed result event, stored to be republished byte for byte (I5).
+    Column("result_exchange", String(255)),
+    Column("result_routing_key", String(255)),
+    Column("result_message_id", String(128)),
+    Column("result_type", String(64)),
+    Column("result_headers", Text),
+    Column("result_body", LargeBinary),
+    # Set while a result stored by the reconciler is not yet confirmed by the broker (workers
+    # need none: the request's redelivery republishes what they stored).
+    Column("result_unpublished", Boolean, nullable=False, default=False),
+    UniqueConstraint("scope", "idempotency_key", name="uq_payments_idempotency"),
+    Index("ix_payments_due", "state", "next_check_ms"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("payment_id", String(36), ForeignKey("payments.payment_id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("code", String(64)),
+    Column("provider_reference", String(255)),
+    Index("ix_attempts_payment", "payment_id"),
+)
+
+transitions = Table(
+    "transitions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("payment_id", String(36), ForeignKey("payments.payment_id"), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("from_state", String(16), nullable=False),
+    Column("to_state", String(16), nullable=False),
+    Column("reason", String(500)),
+    Index("ix_transitions_payment", "payment_id"),
+)
