@@ -34,6 +34,7 @@ COMMON_ENVIRONMENT = {
     "PAYMQ_AMQP_URL": "amqp://guest:guest@rabbitmq:5672/%2F",
     "PAYMQ_PROVIDER_URL": "http://sandbox:8099",
     "PAYMQ_KEYS_DIR": "/keys",
+    "PAYMQ_DATABASE_URL": "postgresql+psycopg://paymq:paymq@postgres:5432/paymq",
     "PYTHONUNBUFFERED": "1",
 }
 
@@ -118,8 +119,8 @@ def test_broken_copy_of_the_compose_file_is_rejected(tmp_path: Path, old: str, n
 # --- the shape of the stack -------------------------------------------------------------
 
 
-def test_stack_is_rabbitmq_plus_the_paymq_services(services: dict[str, Service]) -> None:
-    assert set(services) == {"rabbitmq", *PAYMQ_SERVICES}
+def test_stack_is_rabbitmq_postgres_and_the_paymq_services(services: dict[str, Service]) -> None:
+    assert set(services) == {"rabbitmq", "postgres", *PAYMQ_SERVICES}
 
 
 def test_paymq_services_share_one_image_and_name_their_command(
@@ -191,11 +192,12 @@ def test_rabbitmq_publishes_amqp_and_management_ui_on_host_loopback(
     assert {"rabbitmq-data"} == {v["source"] for v in rabbitmq["volumes"]}
 
 
-def test_workers_wait_for_healthy_broker_and_sandbox(services: dict[str, Service]) -> None:
+def test_workers_wait_for_healthy_broker_store_and_sandbox(services: dict[str, Service]) -> None:
     for name in WORKERS:
         conditions = {d: how["condition"] for d, how in services[name]["depends_on"].items()}
         assert conditions == {
             "rabbitmq": "service_healthy",
+            "postgres": "service_healthy",
             "sandbox": "service_healthy",
             "keys": "service_completed_successfully",
         }, name

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -23,6 +23,27 @@ from common.clock import Clock
 from common.envelope import HEADER_CREATED_AT_MS, OutboundMessage
 from workers.store.schema import attempts, payments, transitions
 from workers.store.states import State, check_transition
+
+# The hot path's statements, built once: SQLAlchemy then reuses their compiled form, where
+# building `.values(...)` per call costs more than the database work itself.
+_INSERT_PAYMENT = insert(payments)
+_INSERT_TRANSITION = insert(transitions)
+_INSERT_ATTEMPT = insert(attempts)
+_SELECT_PAYMENT = select(payments).where(payments.c.payment_id == bindparam("b_payment_id"))
+_UPDATE_IN_STATE = (
+    update(payments)
+    .where(payments.c.payment_id == bindparam("b_payment_id"))
+    .where(payments.c.state == bindparam("b_state"))
+)
+_UPDATE_OWNED = _UPDATE_IN_STATE.where(payments.c.claim_owner == bindparam("b_owner"))
+_TAKE_OVER = (
+    update(payments)
+    .where(payments.c.payment_id == bindparam("b_payment_id"))
+    .where(payments.c.state == bindparam("b_state"))
+    .where(
+        (payments.c.claim_until_ms.is_(None)) | (payments.c.claim_until_ms <= bindparam("b_now"))
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -157,7 +178,7 @@ class PaymentStore:
         now_ms = self._clock.now_ms()
         try:
             with self._engine.begin() as connection:
-                connection.execute(insert(payments).values(**self._new_row(new, now_ms)))
+                connection.execute(_INSERT_PAYMENT, self._new_row(new, now_ms))
                 self._history(connection, new.payment_id, State.RECEIVED, State.PROCESSING, now_ms)
             return Acquired(attempts=0, outcome_unknown=False)
         except IntegrityError:
@@ -182,16 +203,16 @@ class PaymentStore:
         if state not in (State.PROCESSING, State.RETRYING):
             return Busy(until_ms=now_ms)  # a result is being written; look again shortly
         taken = connection.execute(
-            update(payments)
-            .where(payments.c.payment_id == new.payment_id)
-            .where(payments.c.state == state.value)
-            .where((payments.c.claim_until_ms.is_(None)) | (payments.c.claim_until_ms <= now_ms))
-            .values(
-                state=State.PROCESSING.value,
-                claim_owner=self._owner,
-                claim_until_ms=now_ms + self._lease_ms,
-                updated_ms=now_ms,
-            )
+            _TAKE_OVER,
+            {
+                "b_payment_id": new.payment_id,
+                "b_state": state.value,
+                "b_now": now_ms,
+                "state": State.PROCESSING.value,
+                "claim_owner": self._owner,
+                "claim_until_ms": now_ms + self._lease_ms,
+                "updated_ms": now_ms,
+            },
         )
         if taken.rowcount != 1:
             return Busy(until_ms=now_ms + self._lease_ms)
@@ -357,8 +378,7 @@ class PaymentStore:
 
     @staticmethod
     def _row(connection: Connection, payment_id: str) -> RowMapping | None:
-        query = select(payments).where(payments.c.payment_id == payment_id)
-        return connection.execute(query).mappings().first()
+        return connection.execute(_SELECT_PAYMENT, {"b_payment_id": payment_id}).mappings().first()
 
     @staticmethod
     def _existing(connection: Connection, new: NewPayment) -> RowMapping | None:
@@ -382,19 +402,24 @@ class PaymentStore:
         owned: bool = False,
         **values: Any,
     ) -> None:
-        row = self._row(connection, payment_id)
-        if row is None:
-            raise LookupError(f"no payment {payment_id} in the store")
-        current = State(row["state"])
-        if owned and (current is not State.PROCESSING or row["claim_owner"] != self._owner):
-            raise ClaimLost(f"payment {payment_id} is no longer claimed by this worker")
-        check_transition(current, target)
-        connection.execute(
-            update(payments)
-            .where(payments.c.payment_id == payment_id)
-            .where(payments.c.state == current.value)
-            .values(state=target.value, updated_ms=now_ms, **values)
-        )
+        changes = {"b_payment_id": payment_id, "state": target.value, "updated_ms": now_ms}
+        if owned:
+            # A worker moves only what it holds: one guarded UPDATE, no read first.
+            current = State.PROCESSING
+            check_transition(current, target)
+            moved = connection.execute(
+                _UPDATE_OWNED,
+                {**changes, "b_state": current.value, "b_owner": self._owner, **values},
+            )
+            if moved.rowcount != 1:
+                raise ClaimLost(f"payment {payment_id} is no longer claimed by this worker")
+        else:
+            row = self._row(connection, payment_id)
+            if row is None:
+                raise LookupError(f"no payment {payment_id} in the store")
+            current = State(row["state"])
+            check_transition(current, target)
+            connection.execute(_UPDATE_IN_STATE, {**changes, "b_state": current.value, **values})
         self._history(connection, payment_id, current, target, now_ms, reason=reason)
 
     @staticmethod
@@ -408,26 +433,28 @@ class PaymentStore:
         reason: str | None = None,
     ) -> None:
         connection.execute(
-            insert(transitions).values(
-                payment_id=payment_id,
-                at_ms=now_ms,
-                from_state=source.value,
-                to_state=target.value,
-                reason=reason[:500] if reason else None,
-            )
+            _INSERT_TRANSITION,
+            {
+                "payment_id": payment_id,
+                "at_ms": now_ms,
+                "from_state": source.value,
+                "to_state": target.value,
+                "reason": reason[:500] if reason else None,
+            },
         )
 
     @staticmethod
     def _attempt(connection: Connection, payment_id: str, attempt: Attempt, now_ms: int) -> None:
         connection.execute(
-            insert(attempts).values(
-                payment_id=payment_id,
-                attempt=attempt.number,
-                at_ms=now_ms,
-                outcome=attempt.outcome,
-                code=attempt.code,
-                provider_reference=attempt.provider_reference,
-            )
+            _INSERT_ATTEMPT,
+            {
+                "payment_id": payment_id,
+                "attempt": attempt.number,
+                "at_ms": now_ms,
+                "outcome": attempt.outcome,
+                "code": attempt.code,
+                "provider_reference": attempt.provider_reference,
+            },
         )
 
 
