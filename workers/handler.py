@@ -14,13 +14,10 @@ result is stored before it is published, a redelivery repeats it byte for byte.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import dataclass
 
 from common.clock import Clock
-from common.details import CardDetails, CardToken
 from common.envelope import InboundMessage, OutboundMessage, VerifiedMessage
 from common.errors import (
     MessageExpired,
@@ -39,7 +36,7 @@ from common.topology import Topology
 from workers.channels.base import ExecutionContext, PaymentChannel
 from workers.checks import Checker, dead_letter_copy
 from workers.crashpoints import NEVER, CrashPoints
-from workers.providers.base import ProviderReceipt
+from workers.identity import attempt_record, provider_idempotency_key, request_fingerprint
 from workers.results import Outcome, build_result, sign_result
 from workers.retry import GiveUp, RetryPolicy, decide, tier_for
 from workers.retrystate import RetryState, read_state, state_headers
@@ -78,31 +75,6 @@ class Disposition:
     #: None when the payment went to a retry tier or is in another worker's hands.
     status: PaymentStatus | None
     summary: str
-
-
-def provider_idempotency_key(owner: str, idempotency_key: str) -> str:
-    """Derived from the payment, never fresh per attempt: every retry and redelivery of one
-    payment asks the provider with the same key. Scoped by the producer that signed it."""
-    digest = hashlib.sha256(f"{owner}\n{idempotency_key}".encode()).hexdigest()
-    return f"paymq_{digest[:48]}"
-
-
-def request_fingerprint(request: PaymentRequest) -> str:
-    """What the payment asks for, independent of when it was signed and how its card data was
-    sealed: the same idempotency key with another fingerprint is a conflict."""
-    details = request.details
-    if isinstance(details, CardDetails) and not isinstance(details.source, CardToken):
-        described: object = {"type": "card", "source": "sealed"}
-    else:
-        described = details.model_dump(mode="json")
-    canonical = {
-        "payment_id": str(request.payment_id),
-        "merchant_reference": request.merchant_reference,
-        "amount": request.amount.model_dump(mode="json"),
-        "details": described,
-        "metadata": request.metadata,
-    }
-    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
 _STATE_OF = {status: State(status.value) for status in PaymentStatus}
@@ -214,11 +186,11 @@ class Handler:
         except PaymentDeclined as exc:
             self._crash.reached("after_provider_call")
             outcome = Outcome(PaymentStatus.DECLINED, attempts, error=exc)
-            return self._record(message, request, outcome, claim, _attempt(attempts, exc))
+            return self._record(message, request, outcome, claim, attempt_record(attempts, exc))
         except PermanentError as exc:
             self._crash.reached("after_provider_call")
             outcome = Outcome(PaymentStatus.FAILED, attempts, error=exc)
-            return self._record(message, request, outcome, claim, _attempt(attempts, exc))
+            return self._record(message, request, outcome, claim, attempt_record(attempts, exc))
         except (RetryableError, OutcomeUnknown) as exc:
             self._crash.reached("after_provider_call")
             return self._after_transient(message, request, exc, attempts, claim)
@@ -230,7 +202,9 @@ class Handler:
         self._crash.reached("after_provider_call")
         status = PaymentStatus.SUCCEEDED if receipt.settled else PaymentStatus.PENDING
         outcome = Outcome(status, attempts, receipt=receipt)
-        return self._record(message, request, outcome, claim, _attempt(attempts, None, receipt))
+        return self._record(
+            message, request, outcome, claim, attempt_record(attempts, None, receipt)
+        )
 
     def _after_transient(
         self,
@@ -242,7 +216,7 @@ class Handler:
     ) -> Disposition:
         earlier_unknown = claim.outcome_unknown
         unknown = earlier_unknown or isinstance(error, OutcomeUnknown)
-        attempt = _attempt(attempts, error)
+        attempt = attempt_record(attempts, error)
         decision = decide(error, attempts, self._config.retry, earlier_unknown=earlier_unknown)
         if isinstance(decision, GiveUp):
             status = PaymentStatus.IN_DOUBT if decision.in_doubt else PaymentStatus.FAILED
@@ -384,24 +358,6 @@ class Handler:
             currency=request.amount.currency,
             payment_created_ms=verified.fields.created_at_ms,
         )
-
-
-def _attempt(
-    number: int, error: PaymqError | None, receipt: ProviderReceipt | None = None
-) -> Attempt:
-    if error is None:
-        outcome = "succeeded" if receipt is None or receipt.settled else "pending"
-        return Attempt(number, outcome, provider_reference=receipt.reference if receipt else None)
-    kind = (
-        "declined"
-        if isinstance(error, PaymentDeclined)
-        else "unknown"
-        if isinstance(error, OutcomeUnknown)
-        else "retryable"
-        if isinstance(error, RetryableError)
-        else "refused"
-    )
-    return Attempt(number, kind, code=error.code)
 
 
 def _summary(request: PaymentRequest, outcome: Outcome) -> str:
