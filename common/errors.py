@@ -22,6 +22,7 @@ does with it:
     │   ├── ProviderUnavailable     refused or failed before the request was sent; 503 before effect
     │   ├── RateLimited             429; carries the provider's Retry-After
     │   ├── BrokerUnavailable       cannot connect to RabbitMQ
+    │   ├── StoreUnavailable        the payment store did not answer (try the message later)
     │   └── PublishFailed           nacked, unconfirmed at connection loss, or timed out
     └── OutcomeUnknown              may have happened (timeout after sending, 5xx, reset):
         ├── ProviderTimeout         retry only with the same idempotency key, never mark failed
@@ -140,6 +141,10 @@ class RateLimited(RetryableError):
 
 class BrokerUnavailable(RetryableError):
     code = "broker_unavailable"
+
+
+class StoreUnavailable(RetryableError):
+    code = "store_unavailable"
 
 
 class PublishFailed(RetryableError):

@@ -27,6 +27,7 @@ from common.errors import (
     PaymqError,
     PermanentError,
     RetryableError,
+    StoreUnavailable,
 )
 from common.keyring import Keyring
 from common.models import PaymentRequest, PaymentStatus
@@ -119,8 +120,15 @@ class Handler:
                 "internal error while checking the message", code="internal_error"
             )
             return self._unstored(message, None, error)
-        verified, request = checked
-        claim = self._store.claim(self._new_payment(message, verified, request))
+        return self._claim(message, *checked)
+
+    def _claim(
+        self, message: InboundMessage, verified: VerifiedMessage, request: PaymentRequest
+    ) -> Disposition:
+        try:
+            claim = self._store.claim(self._new_payment(message, verified, request))
+        except StoreUnavailable as exc:
+            return self._store_down(message, request, exc)
         if isinstance(claim, AlreadyDone):
             return self._repeat(request, claim.state, claim.result)
         if isinstance(claim, Busy):
@@ -234,6 +242,8 @@ class Handler:
             )
         except ClaimLost:
             return self._lost(request)
+        except StoreUnavailable as exc:
+            return self._store_down(message, request, exc)
         self._crash.reached("after_store_commit")
         retry = message.resend(
             self._config.topology.retry_exchange(decision.delay_ms),
@@ -287,6 +297,8 @@ class Handler:
             )
         except ClaimLost:
             return self._lost(request)
+        except StoreUnavailable as exc:
+            return self._store_down(message, request, exc)
         self._crash.reached("after_store_commit")
         publish = [event]
         # Refused and expired messages are kept for an operator; in-doubt ones are the
@@ -336,6 +348,15 @@ class Handler:
         )
         summary = f"payment {request.payment_id} {why}; looking again in {delay_ms} ms"
         return Disposition((retry,), None, summary)
+
+    def _store_down(
+        self, message: InboundMessage, request: PaymentRequest, error: StoreUnavailable
+    ) -> Disposition:
+        """No store, no claim: the message waits in the first retry tier, untouched. If the
+        provider was called meanwhile, the next attempt uses the same idempotency key."""
+        logger.warning("payment %s: %s; trying again later", request.payment_id, error)
+        until_ms = self._clock.now_ms() + self._config.retry.delays_ms[0]
+        return self._later(message, request, until_ms, "waits for the payment store")
 
     def _lost(self, request: PaymentRequest) -> Disposition:
         """Our claim ran out and another worker took the payment over: its delivery will

@@ -10,17 +10,19 @@ republishes the stored result event, byte for byte (I5), and never calls the pro
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from common.clock import Clock
 from common.envelope import HEADER_CREATED_AT_MS, OutboundMessage
+from common.errors import StoreUnavailable
 from workers.store.schema import attempts, payments, transitions
 from workers.store.states import State, check_transition
 
@@ -160,6 +162,16 @@ class ClaimLost(RuntimeError):
     """This worker's claim ran out and another worker took the payment over."""
 
 
+@contextlib.contextmanager
+def _unavailable_as_retryable() -> Iterator[None]:
+    """The database's own failures (down, locked too long, connection lost) become one
+    retryable error: the message waits in a retry tier, nothing is decided on a guess."""
+    try:
+        yield
+    except DBAPIError as exc:
+        raise StoreUnavailable(f"payment store unavailable: {type(exc.orig).__name__}") from None
+
+
 class PaymentStore:
     def __init__(self, engine: Engine, clock: Clock, *, owner: str, lease_ms: int) -> None:
         self._engine = engine
@@ -175,6 +187,10 @@ class PaymentStore:
 
     def claim(self, new: NewPayment) -> Claim:
         """Take the claim on a payment, or say why not (see the Claim classes)."""
+        with _unavailable_as_retryable():
+            return self._claim(new)
+
+    def _claim(self, new: NewPayment) -> Claim:
         now_ms = self._clock.now_ms()
         try:
             with self._engine.begin() as connection:
@@ -225,7 +241,7 @@ class PaymentStore:
     ) -> None:
         """Release the claim: the payment waits in a retry tier."""
         now_ms = self._clock.now_ms()
-        with self._engine.begin() as connection:
+        with _unavailable_as_retryable(), self._engine.begin() as connection:
             self._move(
                 connection,
                 payment_id,
@@ -267,7 +283,7 @@ class PaymentStore:
                 "result_headers": json.dumps(result.headers, sort_keys=True),
                 "result_body": result.body,
             }
-        with self._engine.begin() as connection:
+        with _unavailable_as_retryable(), self._engine.begin() as connection:
             self._move(
                 connection, payment_id, outcome.state, now_ms, outcome.reason, owned=owned, **values
             )
