@@ -87,6 +87,14 @@ def build_consumer(
         sealing_keys=load_sealing_private_keys(settings.keys_dir, keyring),
     )
     crash = CrashPoints(settings.crash_at, settings.crash_every)
+    owned_store = store is None
+    store = store or build_store(settings)
+
+    def stopped() -> None:
+        provider.close()
+        if owned_store:
+            store.engine.dispose()
+
     handler = Handler(
         HandlerConfig(
             channel=channel_name,
@@ -100,7 +108,7 @@ def build_consumer(
         keyring=keyring,
         signer=signer,
         clock=SystemClock(),
-        store=store or build_store(settings),
+        store=store,
         crash=crash,
     )
     options = ConsumerOptions(
@@ -114,7 +122,7 @@ def build_consumer(
         session_options(settings, name or f"paymq-worker-{channel_name}"),
         options,
         handler.handle,
-        on_stopped=provider.close,
+        on_stopped=stopped,
         crash=crash,
     )
 
@@ -213,14 +221,17 @@ def run_worker(settings: Settings, channel_name: str) -> None:
         if reconciler is not None:
             reconciler.stop()
             reconciler.join(timeout=10)
+        store.engine.dispose()
 
 
 def run_reconciler(settings: Settings) -> None:
     """`paymq reconcile`: reconciliation passes until SIGTERM or SIGINT."""
     with BrokerAdmin(settings.amqp_url, connect_timeout_s=settings.connect_timeout_s) as admin:
         admin.declare(settings.topology())
-    reconciler = ReconcilerThread(settings, build_store(settings), "paymq-reconciler")
+    store = build_store(settings)
+    reconciler = ReconcilerThread(settings, store, "paymq-reconciler")
     _on_signals(reconciler.stop)
     reconciler.start()
     while reconciler.is_alive():
         reconciler.join(timeout=1.0)
+    store.engine.dispose()

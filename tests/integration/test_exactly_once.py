@@ -23,6 +23,7 @@ from producer.producer import Producer, ProducerOptions
 from sandbox.client import SandboxControl
 from tests.integration.conftest import RunningWorker
 from tests.integration.helpers import card_draft, cli_env, collect_events, run_cli, wait_until
+from tests.stores import postgres_engine
 from workers.main import ReconcilerThread, build_store, session_options
 
 pytestmark = pytest.mark.integration
@@ -200,3 +201,33 @@ def test_replaying_a_dead_letter_after_trusting_its_key_executes_it_once(
         assert '"state": "succeeded"' in status.stdout, status.stdout + status.stderr
     finally:
         (keys_dir / "trusted" / "stranger-1.json").unlink()
+
+
+def test_two_workers_sharing_a_postgresql_store_pay_a_duplicated_payment_once(
+    topology: Settings,
+    start_worker: Callable[..., RunningWorker],
+    producer: Producer,
+    results: ResultStream,
+    control: SandboxControl,
+) -> None:
+    # Given two workers whose store is one PostgreSQL database, as on two hosts
+    with postgres_engine() as engine:
+        url = engine.url.render_as_string(hide_password=False)
+        shared = topology.model_copy(update={"database_url": url})
+        workers = [
+            start_worker("card", shared, name="paymq-test-pg-a"),
+            start_worker("card", shared, name="paymq-test-pg-b"),
+        ]
+        control.set_latency(300)
+        try:
+            # When one payment is published three times
+            request, message = producer.prepare(card_draft())
+            producer.publish_many([message, message, message])
+            events = collect_events(results, 3, timeout_s=30)
+        finally:
+            control.set_latency(0)
+            for worker in workers:  # before their database is dropped
+                worker.stop()
+        # Then the provider moved money once and every copy of the result is the same event
+        assert len(control.effects(str(request.payment_id))) == 1
+        assert len({e.message.body for e in events}) == 1
