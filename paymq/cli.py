@@ -15,6 +15,7 @@ from rich.console import Console
 from common.errors import BrokerUnavailable, PaymqError
 from common.settings import Settings
 from paymq import logs
+from paymq.chaos.cli import chaos_app
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -45,6 +46,7 @@ app.add_typer(results_app, name="results")
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(chaos_app, name="chaos")
 
 
 def load_settings() -> Settings:

@@ -1,0 +1,15 @@
+"""The fault-injection suite: real worker processes against a private RabbitMQ node, the sandbox
+provider with its effects ledger, and a checker that accounts for every payment.
+
+    scenarios.py     what each scenario runs and breaks (data)
+    workload.py      the payments of a run, with their expected outcomes and sandbox faults
+    node.py          PrivateBroker: a RabbitMQ node of the suite's own, restartable
+    crew.py          worker processes, replaced when they die
+    disturbances.py  kills, broker restarts, forced connection closes, alarms, on a schedule
+    services.py      the sandbox, the payment store's schema, the reconciler
+    publishing.py    paced publishing with confirms
+    collector.py     every copy of every result event, verified, raw bytes kept
+    queues.py        what is left in the queues; dead letters and their reasons
+    checker.py       pure accounting: lost, duplicated effects, conflicting, stuck...
+    runner.py        one scenario end to end; suite.py all of them; cli.py `paymq chaos run`
+"""

@@ -1,0 +1,132 @@
+"""`paymq chaos run`: the fault-injection suite from the command line (docs/faults.md).
+
+Registered in the main CLI with `app.add_typer(chaos_app, name="chaos")`; also runnable as
+`python -m paymq.chaos run`.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from paymq.chaos.scenarios import SCENARIOS, by_name
+
+if TYPE_CHECKING:
+    from paymq.chaos.suite import SuiteResult
+
+chaos_app = typer.Typer(
+    help="Fault injection: real workers, a private RabbitMQ node, and a checker that accounts "
+    "for every payment.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_COLUMNS = (
+    ("payments", "payments"),
+    ("confirmed", "confirmed"),
+    ("lost", "lost"),
+    ("dup.\neffects", "duplicated_effects"),
+    ("conflict-\ning", "conflicting"),
+    ("stuck", "stuck"),
+    ("dead-\nlettered", "dead_lettered"),
+    ("redeli-\nveries", "redeliveries"),
+    ("in doubt\nresolved", "in_doubt_resolved"),
+    ("kills", "kills"),
+    ("broker\nrestarts", "broker_restarts"),
+    ("s", "seconds"),
+)
+#: Wide enough for the table where stdout is not a terminal (CI logs, files).
+_TABLE_WIDTH = 150
+
+
+@chaos_app.callback()
+def chaos() -> None:
+    """Fault injection: real workers, a private RabbitMQ node, and a checker that accounts for
+    every payment (docs/faults.md)."""
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    # SIGTERM unwinds like Ctrl-C, so the node, the workers and the sandbox are stopped.
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@chaos_app.command("run")
+def run(
+    payments: Annotated[int, typer.Option(min=1, help="Payments per scenario.")] = 2000,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Scenario to run (repeatable; default: all): "
+            + ", ".join(s.name for s in SCENARIOS)
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    keep: Annotated[
+        bool, typer.Option(help="Keep each run's logs and store, and the node's data and logs.")
+    ] = False,
+    seed: Annotated[int | None, typer.Option(help="Seed of the payment mix.")] = None,
+) -> None:
+    """Run the scenarios; exit 1 if any payment is lost, duplicated, conflicting or stuck."""
+    # The machinery is imported here, so `paymq --help` stays fast.
+    from paymq.chaos.node import rabbitmq_installed  # noqa: PLC0415
+    from paymq.chaos.runner import RunOptions  # noqa: PLC0415
+    from paymq.chaos.suite import run_suite  # noqa: PLC0415
+
+    console = Console(stderr=True, highlight=False)
+    if not rabbitmq_installed():
+        console.print("[red]error:[/red] rabbitmq-server is not installed")
+        raise typer.Exit(2)
+    try:
+        chosen = by_name(scenario)
+    except KeyError as exc:
+        console.print(f"[red]error:[/red] {exc.args[0]}")
+        raise typer.Exit(2) from None
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        result = run_suite(chosen, RunOptions(payments, keep, seed), console, keep_node=keep)
+    except KeyboardInterrupt:
+        console.print("interrupted; everything started was stopped")
+        raise typer.Exit(130) from None
+    if as_json:
+        print(json.dumps(_as_json(result), indent=2))
+    else:
+        width = None if sys.stdout.isatty() else _TABLE_WIDTH
+        Console(highlight=False, width=width).print(_table(result))
+    raise typer.Exit(0 if result.passed else 1)
+
+
+def _as_json(result: SuiteResult) -> dict[str, object]:
+    from paymq.chaos.outcome import row  # noqa: PLC0415
+
+    return {
+        "passed": result.passed,
+        "scenarios": [row(o) for o in result.outcomes],
+        "failures": result.failures,
+    }
+
+
+def _table(result: SuiteResult) -> Table:
+    from paymq.chaos.outcome import row  # noqa: PLC0415
+
+    table = Table(title="paymq chaos", title_justify="left")
+    table.add_column("scenario")
+    for title, _ in _COLUMNS:
+        table.add_column(title, justify="right")
+    table.add_column("")
+    for outcome in result.outcomes:
+        values = row(outcome)
+        values["dead_lettered"] = sum(values["dead_lettered"].values())
+        values["kills"] = values["worker_kills"] + values["worker_crashes"]
+        verdict = "[green]ok[/green]" if not values["violations"] else "[red]FAIL[/red]"
+        table.add_row(outcome.scenario, *(str(values[key]) for _, key in _COLUMNS), verdict)
+    for name, error in result.failures.items():
+        table.add_row(name, *("-" for _ in _COLUMNS), f"[red]error: {error[:60]}[/red]")
+    return table

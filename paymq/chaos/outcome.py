@@ -1,0 +1,78 @@
+"""What one scenario's run found: the checker's report and the figures of the run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from paymq.chaos.checker import Report
+from paymq.chaos.crew import NO_BROKER_AT_START_EXIT
+
+
+@dataclass(frozen=True)
+class Figures:
+    payments: int
+    messages_published: int
+    seconds: float
+    worker_kills: int
+    worker_crashes: int
+    worker_replacements: int
+    #: Workers that exited by themselves other than at a crash point, by exit status.
+    worker_exits: dict[int, int]
+    broker_restarts: int
+    connection_closes: int
+    memory_alarms: int
+    store: bool
+    reconciler: bool
+    settled: bool
+    harness_errors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScenarioOutcome:
+    scenario: str
+    report: Report
+    figures: Figures
+    kept_dir: Path | None
+
+    def violations(self) -> list[str]:
+        found = self.report.violations()
+        if not self.figures.settled:
+            found.append("not settled before the deadline (see lost and stuck)")
+        died = {
+            code: count
+            for code, count in self.figures.worker_exits.items()
+            if code != NO_BROKER_AT_START_EXIT
+        }
+        if died:
+            statuses = ", ".join(f"{count} with status {code}" for code, count in died.items())
+            found.append(f"workers died by themselves: {statuses} (see their logs)")
+        found.extend(f"harness: {error}" for error in self.figures.harness_errors)
+        return found
+
+
+def row(outcome: ScenarioOutcome) -> dict[str, Any]:
+    """Everything about one scenario, for --json and the table."""
+    report, figures = outcome.report, outcome.figures
+    return {
+        "scenario": outcome.scenario,
+        **asdict(figures),
+        "confirmed": report.confirmed,
+        "lost": len(report.lost),
+        "duplicated_effects": len(report.duplicated_effects),
+        "conflicting": report.conflicting,
+        "unstable_events": len(report.unstable_events),
+        "effects_unreported": len(report.effects_unreported),
+        "unexpected_outcomes": len(report.unexpected_outcomes),
+        "stuck": len(report.stuck),
+        "undeserved_dead_letters": len(report.undeserved_dead_letters),
+        "dead_lettered": dict(report.dead_lettered),
+        "redeliveries": report.redeliveries,
+        "reissued_events": report.reissued_events,
+        "in_doubt_resolved": report.in_doubt_resolved,
+        "in_doubt_unresolved": len(report.in_doubt_unresolved),
+        "final_statuses": dict(report.final_statuses),
+        "violations": outcome.violations(),
+        "kept_dir": str(outcome.kept_dir) if outcome.kept_dir else None,
+    }

@@ -1,0 +1,169 @@
+"""The scenarios: what runs (workers, settings), what the provider does wrong, and what
+happens to the processes and the broker while payments flow. Data only; runner.py runs them.
+
+Whatever the scenario, the checker demands the same: nothing lost, no duplicated effect, no
+conflicting results, nothing stuck (docs/faults.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from paymq.chaos.disturbances import (
+    CloseConnections,
+    DiskAlarm,
+    Disturbance,
+    KillWorkers,
+    MemoryAlarm,
+    RestartBroker,
+)
+from paymq.chaos.faults import Fault, FaultShare
+
+CRASH_POINTS = ("after_provider_call", "after_store_commit", "after_result_publish", "before_ack")
+#: A worker at a crash point lives about this long, whatever the publishing pace: it crashes on
+#: every n-th payment reaching the point, n = its share of the pace times this.
+CRASH_LIFETIME_S = 4.0
+MIN_CRASH_EVERY = 10
+
+
+def crash_every(rate_per_s: float, workers: int) -> int:
+    return max(MIN_CRASH_EVERY, math.ceil(rate_per_s * CRASH_LIFETIME_S / max(1, workers)))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    summary: str
+    #: Worker processes per channel.
+    layout: Mapping[str, int] = field(default_factory=lambda: {"card": 2, "digital_currency": 1})
+    #: Settings fields for every process of the run (model_copy of the base settings).
+    settings: Mapping[str, object] = field(default_factory=dict)
+    #: Extra environment for the worker processes only.
+    worker_env: Mapping[str, str] = field(default_factory=dict)
+    #: Workers exit (status 137) at this step of a payment (PAYMQ_CRASH_AT), about every
+    #: CRASH_LIFETIME_S seconds each.
+    crash_at: str | None = None
+    #: Long enough that payments are in flight when a disturbance strikes.
+    provider_latency_ms: int = 100
+    faults: tuple[FaultShare, ...] = ()
+    #: Share of payments (payouts) the provider answers `pending` and settles 2 s later.
+    settles_later: float = 0.0
+    #: Every payment is published this many times in a row (same message, same bytes).
+    copies: int = 1
+    disturbances: tuple[Disturbance, ...] = ()
+
+    def describe(self) -> str:
+        parts = [self.summary, *(d.describe() for d in self.disturbances)]
+        return "; ".join(parts)
+
+    def worker_environment(self, rate_per_s: float) -> dict[str, str]:
+        env = dict(self.worker_env)
+        if self.crash_at is not None:
+            every = crash_every(rate_per_s, sum(self.layout.values()))
+            env.update(PAYMQ_CRASH_AT=self.crash_at, PAYMQ_CRASH_EVERY=str(every))
+        return env
+
+
+def _crash(point: str) -> Scenario:
+    return Scenario(
+        name=f"crash-{point.replace('_', '-')}",
+        summary=f"each worker exits (status 137) at {point}, about every "
+        f"{CRASH_LIFETIME_S:g} s, and is replaced",
+        crash_at=point,
+    )
+
+
+_PROVIDER_FAULTS = (
+    FaultShare(0.08, Fault("error_after_effect", status=500)),
+    FaultShare(0.04, Fault("error_after_effect", times=2, status=502)),
+    FaultShare(0.04, Fault("error_after_effect", status=503)),
+    FaultShare(0.04, Fault("error_after_effect", status=504)),
+    FaultShare(0.06, Fault("reset_after_effect")),
+    FaultShare(0.06, Fault("timeout_after_effect", delay_s=2.0)),
+    FaultShare(0.04, Fault("error_before_effect", times=2)),
+    FaultShare(0.03, Fault("reset_before_effect")),
+    FaultShare(0.03, Fault("rate_limit", retry_after_s=1)),
+    # More after-effect errors than attempts: in doubt, until a reconciler looks it up.
+    FaultShare(0.03, Fault("error_after_effect", times=4, status=500), successes_only=True),
+)
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        name="worker-kills",
+        summary="3 card workers and 1 payout worker, replaced when they die",
+        layout={"card": 3, "digital_currency": 1},
+        provider_latency_ms=300,
+        disturbances=(KillWorkers(every_s=1.5),),
+    ),
+    *(_crash(point) for point in CRASH_POINTS),
+    Scenario(
+        name="broker-restarts",
+        summary="the broker node is stopped and started again, twice",
+        disturbances=(RestartBroker(at=(0.3, 0.6)),),
+    ),
+    Scenario(
+        name="connection-closes",
+        summary="the broker force-closes every connection, repeatedly",
+        disturbances=(CloseConnections(every_s=2.0),),
+    ),
+    Scenario(
+        name="duplicate-deliveries",
+        summary="every payment published twice in a row, consumed by two workers per channel",
+        layout={"card": 2, "digital_currency": 2},
+        provider_latency_ms=100,
+        copies=2,
+    ),
+    Scenario(
+        name="provider-faults",
+        summary="5xx, resets and timeouts after the effect, errors and 429 before it "
+        "(read timeout 1 s); payouts that settle later",
+        settings={"provider_read_timeout_s": 1.0},
+        faults=_PROVIDER_FAULTS,
+        settles_later=0.03,
+    ),
+    Scenario(
+        name="long-provider-call",
+        summary="a tenth of provider calls take 7 s, with a 2 s AMQP heartbeat "
+        "(32 payments in flight per worker)",
+        settings={"heartbeat_s": 2, "provider_read_timeout_s": 15.0, "worker_concurrency": 32},
+        worker_env={"PAYMQ_CLAIM_LEASE_S": "30"},
+        faults=(FaultShare(0.10, Fault("timeout_after_effect", delay_s=7.0)),),
+    ),
+    Scenario(
+        name="memory-alarm",
+        summary="the broker's memory alarm blocks every publisher for 4 s",
+        disturbances=(MemoryAlarm(at=0.4, hold_s=4.0),),
+    ),
+    Scenario(
+        name="disk-alarm",
+        summary="the broker's disk alarm blocks every publisher for 4 s",
+        disturbances=(DiskAlarm(at=0.4, hold_s=4.0),),
+    ),
+    Scenario(
+        name="storm",
+        summary="all at once: 3 card workers and 1 payout worker, provider faults after the effect",
+        layout={"card": 3, "digital_currency": 1},
+        settings={"provider_read_timeout_s": 1.0},
+        provider_latency_ms=200,
+        faults=_PROVIDER_FAULTS,
+        settles_later=0.03,
+        disturbances=(
+            KillWorkers(every_s=2.0),
+            RestartBroker(at=(0.3, 0.6)),
+            CloseConnections(every_s=5.0),
+        ),
+    ),
+)
+
+
+def by_name(names: list[str] | None) -> list[Scenario]:
+    """The named scenarios in suite order; all of them for None or an empty list."""
+    if not names:
+        return list(SCENARIOS)
+    known = {s.name: s for s in SCENARIOS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise KeyError(f"unknown scenarios {unknown}; known: {', '.join(known)}")
+    return [s for s in SCENARIOS if s.name in names]

@@ -1,0 +1,114 @@
+"""The processes around the workers: the sandbox provider (and its effects ledger), the payment
+store's schema, and a reconciler, each only where this checkout has the command for it.
+
+The payment store and the reconciler are optional: `paymq db` and `paymq reconcile` are looked
+for once, and a run without them says so in its figures.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from common.errors import PaymqError
+from common.settings import Settings
+from paymq.chaos.workload import PlannedPayment
+from paymq.processes import Fleet, wait_for_http
+from sandbox.client import SandboxControl
+
+#: The reconciler's first looks come within seconds, not the production schedule's minutes.
+RECONCILE_SCHEDULE_S = (1.0, 2.0, 4.0, 8.0)
+RECONCILE_INTERVAL_S = 0.5
+#: A claim held by a killed worker blocks its payment no longer than this (above the provider
+#: read timeout of the runs).
+CLAIM_LEASE_S = 5.0
+
+
+class StoreSetupFailed(PaymqError):
+    code = "store_setup_failed"
+
+
+@functools.cache
+def paymq_has(*command: str) -> bool:
+    """Whether `paymq <command>` exists in this checkout (its --help succeeds)."""
+    probe = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
+        [sys.executable, "-m", "paymq", *command, "--help"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+def store_env(work_dir: Path) -> dict[str, str]:
+    """One SQLite store per run, shared by every process of the run."""
+    return {
+        "PAYMQ_DATABASE_URL": f"sqlite:///{work_dir / 'paymq.db'}",
+        "PAYMQ_CLAIM_LEASE_S": str(CLAIM_LEASE_S),
+        "PAYMQ_RECONCILE_SCHEDULE_S": json.dumps(list(RECONCILE_SCHEDULE_S)),
+        "PAYMQ_RECONCILE_INTERVAL_S": str(RECONCILE_INTERVAL_S),
+    }
+
+
+class Services:
+    def __init__(self, fleet: Fleet, settings: Settings) -> None:
+        self.fleet = fleet
+        self._settings = settings
+        self.store_ready = False
+        self.reconciler_ran = False
+
+    def start_sandbox(self, latency_ms: int) -> None:
+        port = self._settings.provider_url.rsplit(":", 1)[1]
+        self.fleet.start("sandbox", "sandbox", "--port", port, "--latency-ms", str(latency_ms))
+        wait_for_http(f"{self._settings.provider_url}/health", self.fleet)
+
+    def prepare_store(self) -> None:
+        if not paymq_has("db"):
+            return
+        done = subprocess.run(
+            [sys.executable, "-m", "paymq", "db", "upgrade"],
+            env=self.fleet.env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise StoreSetupFailed(f"paymq db upgrade failed: {done.stderr.decode()[-800:]}")
+        self.store_ready = True
+
+    def start_reconciler(self) -> None:
+        if paymq_has("reconcile"):
+            self.fleet.start("reconciler", "reconcile")
+            self.reconciler_ran = True
+
+    def inject_faults(self, planned: list[PlannedPayment]) -> None:
+        """Each payment's fault rule, matched by the sandbox on its reference (the payment id)."""
+        control = SandboxControl(self._settings.provider_url)
+        for payment in planned:
+            fault = payment.fault
+            if fault is not None:
+                control.add_fault(
+                    fault.action,
+                    times=fault.times,
+                    reference=payment.payment_id,
+                    status=fault.status,
+                    retry_after_s=fault.retry_after_s,
+                    delay_s=fault.delay_s,
+                )
+
+    def effects(self) -> list[dict[str, Any]]:
+        return SandboxControl(self._settings.provider_url, timeout_s=30).effects()
+
+    def stop_reconciler(self) -> None:
+        process = self.fleet.processes.get("reconciler")
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -1,0 +1,50 @@
+"""Every fault-injection scenario at CI size: real worker processes, the sandbox, a private
+RabbitMQ node started for this session; the checker must find nothing lost, duplicated,
+conflicting or stuck.
+
+Needs `rabbitmq-server` installed (not running: the suite starts its own node on free ports).
+Without it the scenarios skip, except when `CI` is set, where they fail. Size per scenario:
+`PAYMQ_CHAOS_PAYMENTS` (default 200); `paymq chaos run` runs the full size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import pytest
+from rich.console import Console
+
+from paymq.chaos.node import PrivateBroker, rabbitmq_installed
+from paymq.chaos.outcome import row
+from paymq.chaos.runner import RunOptions, run_scenario
+from paymq.chaos.scenarios import SCENARIOS, Scenario
+
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
+
+CI_PAYMENTS = int(os.environ.get("PAYMQ_CHAOS_PAYMENTS", "200"))
+console = Console(stderr=True, highlight=False)
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[PrivateBroker]:
+    if not rabbitmq_installed():
+        if os.environ.get("CI"):
+            pytest.fail("CI is set and rabbitmq-server is not installed", pytrace=False)
+        pytest.skip("rabbitmq-server is not installed")
+    with PrivateBroker(say=console.print) as node:
+        yield node
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_every_payment_is_accounted_for(broker: PrivateBroker, scenario: Scenario) -> None:
+    # Given real workers, the sandbox and the scenario's faults on a private broker
+    # When CI_PAYMENTS payments go through while the disturbances run
+    outcome = run_scenario(scenario, broker, RunOptions(payments=CI_PAYMENTS), console)
+
+    # Then the checker accounts for every one of them
+    figures = row(outcome)
+    console.print_json(data=figures)
+    assert outcome.violations() == [], json.dumps(figures, indent=1)
+    assert figures["confirmed"] == CI_PAYMENTS
