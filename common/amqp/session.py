@@ -168,8 +168,7 @@ class AmqpSession:
     def ack(self, token: DeliveryToken) -> bool:
         """Ack on the delivery's own channel, at the end of this loop turn together with the
         turn's other acks; False if that channel is gone (the broker will redeliver)."""
-        channel = self._consume_channel
-        if token.generation != self._generation or channel is None or not channel.is_open:
+        if token.generation != self._generation or self._open_consume_channel() is None:
             return False
         self._acks.finished(token.delivery_tag)
         if not self._ack_flush_due:
@@ -179,8 +178,8 @@ class AmqpSession:
 
     def _flush_acks(self) -> None:
         self._ack_flush_due = False
-        channel = self._consume_channel
-        if channel is None or not channel.is_open or not self._acks.pending:
+        channel = self._open_consume_channel()
+        if channel is None or not self._acks.pending:
             return
         up_to, singles = self._acks.flush()
         if up_to is not None:
@@ -190,12 +189,21 @@ class AmqpSession:
 
     def reject(self, token: DeliveryToken) -> bool:
         """Return the delivery to its queue (counts towards the queue's delivery limit)."""
-        channel = self._consume_channel
-        if token.generation != self._generation or channel is None or not channel.is_open:
+        channel = self._open_consume_channel()
+        if token.generation != self._generation or channel is None:
             return False
         self._acks.forget(token.delivery_tag)
         channel.basic_nack(token.delivery_tag, requeue=True)
         return True
+
+    def _open_consume_channel(self) -> Channel | None:
+        """The consuming channel, if frames can still go out on it. While a lost connection
+        closes its channels one by one, a channel may still say it is open on a connection that
+        is not: callbacks of the first channel's close (failed confirms) must not write."""
+        channel, connection = self._consume_channel, self._connection
+        if channel is None or not channel.is_open or connection is None or not connection.is_open:
+            return None
+        return channel
 
     # --- lifecycle ----------------------------------------------------------------------------
 
