@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     delivery_limit: PositiveInt = Field(
         10, description="Deliveries of one message before the queue dead-letters it as poison."
     )
+    poison_after_takeovers: PositiveInt = Field(
+        5,
+        description="A payment whose claim had to be taken over this many times (its worker "
+        "died holding it each time) is not executed again: it goes in doubt, with a result "
+        "event, to the reconciler and to the dead-letter queue (code poison_message).",
+    )
 
     # --- keys ---
     keys_dir: Path = Field(
@@ -133,6 +139,11 @@ class Settings(BaseSettings):
     )
     crash_every: PositiveInt = Field(
         1, description="Fault injection only: crash on every n-th payment reaching crash_at."
+    )
+    crash_reference_prefix: str | None = Field(
+        None,
+        description="Fault injection only: crash only on payments whose merchant reference "
+        "starts with this (a payment that kills every worker that takes it).",
     )
 
     # --- provider ---

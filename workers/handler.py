@@ -67,6 +67,8 @@ class HandlerConfig:
     max_clock_skew_ms: int
     #: Delay before the reconciler first looks at a pending or in-doubt payment.
     first_check_ms: int = 60_000
+    #: A payment whose claim was taken over this often is poison: not executed again.
+    poison_after_takeovers: int = 5
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,8 @@ class Handler:
         request: PaymentRequest,
         claim: Acquired,
     ) -> Disposition:
+        if claim.takeovers >= self._config.poison_after_takeovers:
+            return self._poisoned(message, request, claim)
         now_ms = self._clock.now_ms()
         expires_at_ms = verified.fields.expires_at_ms
         if now_ms >= expires_at_ms:
@@ -174,6 +178,19 @@ class Handler:
             return self._later(message, request, retry_state.not_before_ms, "waits for Retry-After")
         return self._execute(message, verified, request, claim)
 
+    def _poisoned(
+        self, message: InboundMessage, request: PaymentRequest, claim: Acquired
+    ) -> Disposition:
+        """Every worker that took this payment died holding it. Executing it again would kill
+        the next one; it may have reached the provider before, so it is in doubt: a result
+        event now, the reconciler asks the provider, an operator finds it dead-lettered."""
+        error = OutcomeUnknown(
+            f"the workers holding this payment died {claim.takeovers} times; not executed again",
+            code="poison_message",
+        )
+        outcome = Outcome(PaymentStatus.IN_DOUBT, claim.attempts, error=error)
+        return self._record(message, request, outcome, claim, unknown=True, dead_letter=True)
+
     def _execute(
         self,
         message: InboundMessage,
@@ -192,22 +209,22 @@ class Handler:
             outcome = Outcome(PaymentStatus.REJECTED, claim.attempts, error=exc)
             return self._record(message, request, outcome, claim)
         except PaymentDeclined as exc:
-            self._crash.reached("after_provider_call")
+            self._crash.reached("after_provider_call", request.merchant_reference)
             outcome = Outcome(PaymentStatus.DECLINED, attempts, error=exc)
             return self._record(message, request, outcome, claim, attempt_record(attempts, exc))
         except PermanentError as exc:
-            self._crash.reached("after_provider_call")
+            self._crash.reached("after_provider_call", request.merchant_reference)
             outcome = Outcome(PaymentStatus.FAILED, attempts, error=exc)
             return self._record(message, request, outcome, claim, attempt_record(attempts, exc))
         except (RetryableError, OutcomeUnknown) as exc:
-            self._crash.reached("after_provider_call")
+            self._crash.reached("after_provider_call", request.merchant_reference)
             return self._after_transient(message, request, exc, attempts, claim)
         except Exception as exc:
             # A bug, not a provider answer. The call may have gone out: treat as unknown.
             logger.exception("unexpected error executing payment %s", request.payment_id)
             unknown = OutcomeUnknown(f"internal error: {type(exc).__name__}", code="internal_error")
             return self._after_transient(message, request, unknown, attempts, claim)
-        self._crash.reached("after_provider_call")
+        self._crash.reached("after_provider_call", request.merchant_reference)
         status = PaymentStatus.SUCCEEDED if receipt.settled else PaymentStatus.PENDING
         outcome = Outcome(status, attempts, receipt=receipt)
         return self._record(
@@ -244,7 +261,7 @@ class Handler:
             return self._lost(request)
         except StoreUnavailable as exc:
             return self._store_down(message, request, exc)
-        self._crash.reached("after_store_commit")
+        self._crash.reached("after_store_commit", request.merchant_reference)
         retry = message.resend(
             self._config.topology.retry_exchange(decision.delay_ms),
             self._config.channel,
@@ -265,8 +282,10 @@ class Handler:
         attempt: Attempt | None = None,
         *,
         unknown: bool | None = None,
+        dead_letter: bool = False,
     ) -> Disposition:
-        """Store the outcome with its signed result event, then publish that event."""
+        """Store the outcome with its signed result event, then publish that event (and a
+        dead-letter copy of the request for refused, expired and poison payments)."""
         now_ms = self._clock.now_ms()
         result = build_result(
             channel=self._config.channel,
@@ -299,11 +318,11 @@ class Handler:
             return self._lost(request)
         except StoreUnavailable as exc:
             return self._store_down(message, request, exc)
-        self._crash.reached("after_store_commit")
+        self._crash.reached("after_store_commit", request.merchant_reference)
         publish = [event]
         # Refused and expired messages are kept for an operator; in-doubt ones are the
         # reconciler's, which the store tells about.
-        if error is not None and state in (State.REJECTED, State.EXPIRED):
+        if error is not None and (dead_letter or state in (State.REJECTED, State.EXPIRED)):
             publish.append(dead_letter_copy(message, self._config.topology, error, now_ms))
         return Disposition(tuple(publish), outcome.status, _summary(request, outcome))
 

@@ -86,7 +86,7 @@ def build_consumer(
         payout_provider=provider,
         sealing_keys=load_sealing_private_keys(settings.keys_dir, keyring),
     )
-    crash = CrashPoints(settings.crash_at, settings.crash_every)
+    crash = CrashPoints(settings.crash_at, settings.crash_every, settings.crash_reference_prefix)
     owned_store = store is None
     store = store or build_store(settings)
 
@@ -103,6 +103,7 @@ def build_consumer(
             max_body_bytes=settings.max_body_bytes,
             max_clock_skew_ms=settings.max_clock_skew_s * 1000,
             first_check_ms=int(settings.reconcile_schedule_s[0] * 1000),
+            poison_after_takeovers=settings.poison_after_takeovers,
         ),
         build_channel(channel_name, deps),
         keyring=keyring,

@@ -113,15 +113,20 @@ def test_a_claim_left_by_a_dead_worker_is_taken_over_after_its_lease(
 ):
     # Given a worker that claimed the payment and died
     store(engine, clock, "dead").claim(payment())
-    # When its lease runs out, another worker takes the payment over
+    # When its lease runs out, another worker takes the payment over, knowing that the dead one
+    # may have reached the provider
     clock.advance(LEASE_MS + 1)
     survivor = store(engine, clock, "alive")
-    assert survivor.claim(payment()) == Acquired(attempts=0, outcome_unknown=False)
+    assert survivor.claim(payment()) == Acquired(attempts=0, outcome_unknown=True, takeovers=1)
     # and the dead worker, had it come back, could no longer record an outcome
     with pytest.raises(ClaimLost):
         store(engine, clock, "dead").finish(payment().payment_id, succeeded(), None)
     transitions, _ = survivor.history(payment().payment_id)
     assert [t["to_state"] for t in transitions] == ["processing", "processing"]
+    # and every further takeover is counted (poison detection)
+    clock.advance(LEASE_MS + 1)
+    third = store(engine, clock, "third").claim(payment())
+    assert third == Acquired(attempts=0, outcome_unknown=True, takeovers=2)
 
 
 def test_retries_keep_their_attempts_and_unknown_outcome(engine: Engine, clock: FixedClock):

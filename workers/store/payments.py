@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -31,6 +31,13 @@ from workers.store.states import State, check_transition
 _INSERT_PAYMENT = insert(payments)
 _INSERT_TRANSITION = insert(transitions)
 _INSERT_ATTEMPT = insert(attempts)
+TAKEOVER_REASON = "claim taken over after its lease ran out"
+_COUNT_TAKEOVERS = (
+    select(func.count())
+    .select_from(transitions)
+    .where(transitions.c.payment_id == bindparam("b_payment_id"))
+    .where(transitions.c.reason == TAKEOVER_REASON)
+)
 _SELECT_PAYMENT = select(payments).where(payments.c.payment_id == bindparam("b_payment_id"))
 _UPDATE_IN_STATE = (
     update(payments)
@@ -129,10 +136,16 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Acquired:
-    """This worker holds the claim; `attempts` were made before."""
+    """This worker holds the claim; `attempts` were made before.
+
+    `takeovers` counts the times the payment's claim was taken over after its lease ran out,
+    this one included: each is a worker that died (or stalled) while it held the payment,
+    perhaps mid provider call, so any takeover makes the outcome unknown.
+    """
 
     attempts: int
     outcome_unknown: bool
+    takeovers: int = 0
 
 
 @dataclass(frozen=True)
@@ -232,9 +245,19 @@ class PaymentStore:
         )
         if taken.rowcount != 1:
             return Busy(until_ms=now_ms + self._lease_ms)
-        reason = "claim taken over after its lease ran out" if state is State.PROCESSING else None
+        taken_over = state is State.PROCESSING
+        reason = TAKEOVER_REASON if taken_over else None
         self._history(connection, new.payment_id, state, State.PROCESSING, now_ms, reason=reason)
-        return Acquired(attempts=row["attempts"], outcome_unknown=bool(row["outcome_unknown"]))
+        return Acquired(
+            attempts=row["attempts"],
+            outcome_unknown=bool(row["outcome_unknown"]) or taken_over,
+            takeovers=self._takeovers(connection, new.payment_id) if taken_over else 0,
+        )
+
+    @staticmethod
+    def _takeovers(connection: Connection, payment_id: str) -> int:
+        counted = connection.execute(_COUNT_TAKEOVERS, {"b_payment_id": payment_id}).scalar()
+        return int(counted or 0)
 
     def retry_later(
         self, payment_id: str, *, attempts: int, outcome_unknown: bool, attempt: Attempt | None
