@@ -25,3 +25,8 @@ class FaultShare:
     share: float
     fault: Fault
     successes_only: bool = False
+
+
+#: Card payments whose merchant reference starts with this kill every worker that takes them
+#: (after the provider call) in the poison scenario.
+POISON_PREFIX = "poison-"

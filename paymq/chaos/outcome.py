@@ -23,6 +23,7 @@ class Figures:
     broker_restarts: int
     connection_closes: int
     memory_alarms: int
+    disk_alarms: int
     store: bool
     reconciler: bool
     settled: bool

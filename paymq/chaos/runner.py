@@ -160,6 +160,7 @@ class _Run:
             self.rng,
             self.scenario.faults,
             settles_later=self.scenario.settles_later,
+            poison=self.scenario.poison,
         )
         self.services.inject_faults(planned)
         with RunProgress(self.console, self._tally) as progress:
@@ -294,6 +295,7 @@ class _Run:
             broker_restarts=done["broker restarts"],
             connection_closes=done["connection closes"],
             memory_alarms=done["memory alarms"],
+            disk_alarms=done["disk alarms"],
             store=self.services.store_ready,
             reconciler=self.services.reconciler_ran,
             settled=settled,
@@ -307,7 +309,7 @@ class _Run:
             "crashes": tally.crashes,
             "broker restarts": done["broker restarts"],
             "closes": done["connection closes"],
-            "alarms": done["memory alarms"],
+            "alarms": done["memory alarms"] + done["disk alarms"],
         }
         return " · ".join(f"{name} {count}" for name, count in parts.items() if count)
 

@@ -19,7 +19,7 @@ from paymq.chaos.disturbances import (
     MemoryAlarm,
     RestartBroker,
 )
-from paymq.chaos.faults import Fault, FaultShare
+from paymq.chaos.faults import POISON_PREFIX, Fault, FaultShare
 
 CRASH_POINTS = ("after_provider_call", "after_store_commit", "after_result_publish", "before_ack")
 #: A worker at a crash point lives about this long, whatever the publishing pace: it crashes on
@@ -50,6 +50,8 @@ class Scenario:
     faults: tuple[FaultShare, ...] = ()
     #: Share of payments (payouts) the provider answers `pending` and settles 2 s later.
     settles_later: float = 0.0
+    #: Share of payments that kill every worker that takes them (POISON_PREFIX).
+    poison: float = 0.0
     #: Every payment is published this many times in a row (same message, same bytes).
     copies: int = 1
     disturbances: tuple[Disturbance, ...] = ()
@@ -140,6 +142,22 @@ SCENARIOS: tuple[Scenario, ...] = (
         name="disk-alarm",
         summary="the broker's disk alarm blocks every publisher for 4 s",
         disturbances=(DiskAlarm(at=0.4, hold_s=4.0),),
+    ),
+    Scenario(
+        name="poison-payments",
+        summary="1% of payments kill every worker that takes them, after the provider call; "
+        "the second takeover of such a payment puts it in doubt instead of executing it "
+        "(one payment in flight per worker, so a crash names its payment)",
+        layout={"card": 3, "digital_currency": 1},
+        settings={"worker_concurrency": 1},
+        provider_latency_ms=20,
+        poison=0.01,
+        worker_env={
+            "PAYMQ_CRASH_AT": "after_provider_call",
+            "PAYMQ_CRASH_EVERY": "1",
+            "PAYMQ_CRASH_REFERENCE_PREFIX": POISON_PREFIX,
+            "PAYMQ_POISON_AFTER_TAKEOVERS": "2",
+        },
     ),
     Scenario(
         name="storm",

@@ -12,7 +12,7 @@ from common.details import DigitalCurrencyDetails
 from common.money import Money
 from common.sealing import CardData
 from paymq.chaos.checker import Expect
-from paymq.chaos.faults import Fault, FaultShare
+from paymq.chaos.faults import POISON_PREFIX, Fault, FaultShare
 from producer.encode import Draft
 
 _SUCCESS_TOKENS = ("tok_visa", "tok_mastercard", "tok_success")
@@ -41,20 +41,34 @@ def plan_payments(
     faults: Sequence[FaultShare] = (),
     *,
     settles_later: float = 0.0,
+    poison: float = 0.0,
 ) -> list[PlannedPayment]:
     """About 55% card tokens, 15% sealed card numbers, 10% card declines, 20% payouts (of all
     payments, 2% to a blocked address, and `settles_later` to an address the provider settles
-    later: `pending` until a reconciler looks it up)."""
+    later: `pending` until a reconciler looks it up). A `poison` share of all payments are card
+    token payments marked with POISON_PREFIX."""
     planned = []
     for index in range(count):
-        draft, expect = _draft(index, rng, settles_later)
+        draft, expect = _draft(index, rng, settles_later, poisoned=rng.random() < poison)
         fault = _pick_fault(rng, faults, expect)
         planned.append(PlannedPayment(draft, expect, fault))
     return planned
 
 
-def _draft(index: int, rng: random.Random, settles_later: float) -> tuple[Draft, Expect]:
+def _draft(
+    index: int, rng: random.Random, settles_later: float, *, poisoned: bool = False
+) -> tuple[Draft, Expect]:
     reference = f"chaos-{index}-{uuid.uuid4().hex[:8]}"
+    if poisoned:
+        amount = Money(amount_minor=rng.randint(100, 500_000), currency="USD")
+        reference = POISON_PREFIX + reference
+        draft = Draft(
+            amount=amount,
+            merchant_reference=reference,
+            idempotency_key=reference,
+            card_token=rng.choice(_SUCCESS_TOKENS),
+        )
+        return draft, Expect.SUCCEEDED
     amount = Money(amount_minor=rng.randint(100, 500_000), currency=rng.choice(("USD", "EUR")))
     token: str | None = None
     card: CardData | None = None
