@@ -1,5 +1,9 @@
 """One broker session that survives the broker: connect, open channels, reconnect with back-off.
 
+Publishing and consuming use two connections. RabbitMQ's memory and disk alarms block every
+connection that publishes, acks included; on a connection of its own the consumer keeps
+acking (and receiving heartbeats) while the publisher waits for the alarm to clear.
+
 Runs pika's asynchronous SelectConnection on an IOLoop that outlives each connection, so other
 threads can always hand work to it with `call_threadsafe` (acks must be sent from this thread,
 on the channel the message came from). Heartbeats are answered by the loop itself: no callback
@@ -7,8 +11,9 @@ here ever blocks, and slow work runs in the caller's threads.
 
 State machine:
 
-    connecting -> open (publish channel in confirm mode) -> [consuming] -> closed -> back-off ->
-    connecting ...                                                          \\-> stopped (stop())
+    connecting -> open (publish channel in confirm mode) -> [consuming, on a second connection]
+    -> either connection closed: both closed -> back-off -> connecting ...
+                                             \\-> stopped (stop())
 
 Any channel closed under us (consumer_timeout, a 404 on publish, a queue deleted) or a broker
 cancel closes the whole connection, so the session reconnects instead of becoming a consumer
@@ -70,7 +75,8 @@ class AmqpSession:
         self._options = options
         self._listener = listener
         self._ioloop = IOLoop()
-        self._connection: SelectConnection | None = None
+        self._connection: SelectConnection | None = None  # publishing
+        self._consume_connection: SelectConnection | None = None
         self._publish_channel: Channel | None = None
         self._consume_channel: Channel | None = None
         self._consumer_tag: str | None = None
@@ -81,6 +87,7 @@ class AmqpSession:
         self._outbox: deque[tuple[OutboundMessage, OnConfirm]] = deque()
         self._ready = False
         self._stopping = False
+        self._stopped = False
         self._failures = 0
         self.last_error: str | None = None
 
@@ -129,9 +136,20 @@ class AmqpSession:
         self._confirms.published(message.message_id, message.routing_key, on_confirm)
 
     def consume(self, queue: str, prefetch: int, on_message: OnMessage) -> None:
-        """Start consuming `queue` on a channel of its own with manual acks."""
-        if self._connection is None:
+        """Start consuming `queue` with manual acks, on a connection of its own (see above)."""
+        if self._connection is None or not self._ready:
             return  # not connected: session_ready will ask again
+        generation = self._generation
+        o = self._options
+        params = connection_parameters(
+            o.url,
+            heartbeat_s=o.heartbeat_s,
+            connect_timeout_s=o.connect_timeout_s,
+            name=f"{o.name} (consumer)",
+        )
+
+        def lost(_connection: SelectConnection, reason: BaseException) -> None:
+            self._on_consume_connection_lost(generation, reason)
 
         def on_open(channel: Channel) -> None:
             self._consume_channel = channel
@@ -155,7 +173,27 @@ class AmqpSession:
 
             channel.basic_qos(prefetch_count=prefetch, callback=start)
 
-        self._connection.channel(on_open_callback=on_open)
+        self._consume_connection = SelectConnection(
+            params,
+            on_open_callback=lambda connection: connection.channel(on_open_callback=on_open),
+            on_open_error_callback=lost,
+            on_close_callback=lost,
+            custom_ioloop=self._ioloop,
+        )
+
+    def _on_consume_connection_lost(self, generation: int, reason: BaseException) -> None:
+        if generation == self._generation:
+            self._consume_connection = self._consume_channel = None
+        if self._stopping:
+            self._finish_stop_when_closed()
+            return
+        if generation != self._generation:
+            return  # the pair was already torn down and reconnected
+        logger.warning("consumer connection lost: %s; reconnecting", reason or "closed")
+        self.last_error = str(reason)
+        # Both connections go and come back together: one generation of delivery tokens.
+        if self._connection is not None and self._connection.is_open:
+            self._connection.close()
 
     def cancel_consumer(self, on_cancelled: Callable[[], None]) -> None:
         channel, tag = self._consume_channel, self._consumer_tag
@@ -200,7 +238,7 @@ class AmqpSession:
         """The consuming channel, if frames can still go out on it. While a lost connection
         closes its channels one by one, a channel may still say it is open on a connection that
         is not: callbacks of the first channel's close (failed confirms) must not write."""
-        channel, connection = self._consume_channel, self._connection
+        channel, connection = self._consume_channel, self._consume_connection
         if channel is None or not channel.is_open or connection is None or not connection.is_open:
             return None
         return channel
@@ -286,13 +324,18 @@ class AmqpSession:
 
     def _after_close(self, reason: str) -> None:
         self._ready = False
+        self._connection = None
         self._generation += 1
         self._publish_channel = self._consume_channel = None
         self._consumer_tag = None
         self._confirms.fail_all(PublishFailed(f"{reason} (before confirm)"))
+        consumer = self._consume_connection
+        if consumer is not None and not (consumer.is_closed or consumer.is_closing):
+            consumer.close()  # its deliveries return to the queue; their tokens are stale now
         if self._stopping:
-            self._finish_stop()
+            self._finish_stop_when_closed()
             return
+        self._consume_connection = None
         self._listener.session_lost(reason)
         self._failures += 1
         # Exponential back-off with jitter: a restarted broker is not hit by all clients at once.
@@ -304,14 +347,22 @@ class AmqpSession:
     def _begin_stop(self) -> None:
         self._flush_acks()  # finished payments are acked before the connection closes
         self._stopping = True
-        connection = self._connection
-        if connection is not None and (connection.is_open or connection.is_closing):
-            if connection.is_open:
+        for connection in (self._consume_connection, self._connection):
+            if connection is not None and connection.is_open:
                 connection.close()
-            return
+        self._finish_stop_when_closed()
+
+    def _finish_stop_when_closed(self) -> None:
+        """Stop the loop once neither connection is open or closing (acks and closes sent)."""
+        for connection in (self._consume_connection, self._connection):
+            if connection is not None and (connection.is_open or connection.is_closing):
+                return
         self._finish_stop()
 
     def _finish_stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
         self._confirms.fail_all(PublishFailed("session stopped before confirm"))
         outbox, self._outbox = self._outbox, deque()
         for _message, on_confirm in outbox:

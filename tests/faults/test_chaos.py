@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 
 import pytest
 from rich.console import Console
 
-from paymq.chaos.node import PrivateBroker, rabbitmq_installed
+from paymq.chaos.node import PrivateBroker
 from paymq.chaos.outcome import row
 from paymq.chaos.runner import RunOptions, run_scenario
 from paymq.chaos.scenarios import SCENARIOS, Scenario
@@ -25,16 +24,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 
 CI_PAYMENTS = int(os.environ.get("PAYMQ_CHAOS_PAYMENTS", "200"))
 console = Console(stderr=True, highlight=False)
-
-
-@pytest.fixture(scope="module")
-def broker() -> Iterator[PrivateBroker]:
-    if not rabbitmq_installed():
-        if os.environ.get("CI"):
-            pytest.fail("CI is set and rabbitmq-server is not installed", pytrace=False)
-        pytest.skip("rabbitmq-server is not installed")
-    with PrivateBroker(say=console.print) as node:
-        yield node
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
