@@ -7,18 +7,18 @@ the payment store behind its class. Order (I3: nothing without authority is exec
     -> claim in the store: repeat a stored result, wait for another worker, or go on
     -> expiry -> Retry-After wait -> execute -> record the outcome and its result, atomically
 
-Every path ends in a `Disposition`. The shell publishes all of its messages with confirms and
-only then acks the delivery, so a crash anywhere means a redelivery, never a loss; and since the
-result is stored before it is published, a redelivery repeats it byte for byte.
+Every path ends in a `Disposition` (dispositions.py records outcomes and builds them). The
+shell publishes all of its messages with confirms and only then acks the delivery, so a crash
+anywhere means a redelivery, never a loss; and since the result is stored before it is
+published, a redelivery repeats it byte for byte.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from common.clock import Clock
-from common.envelope import InboundMessage, OutboundMessage, VerifiedMessage
+from common.envelope import InboundMessage, VerifiedMessage
 from common.errors import (
     MessageExpired,
     MessageRejected,
@@ -31,56 +31,28 @@ from common.errors import (
 )
 from common.keyring import Keyring
 from common.models import PaymentRequest, PaymentStatus
-from common.redact import mask_pans
 from common.signing import Signer
-from common.topology import Topology
 from workers.channels.base import ExecutionContext, PaymentChannel
-from workers.checks import Checker, dead_letter_copy
+from workers.checks import Checker
 from workers.crashpoints import NEVER, CrashPoints
+from workers.dispositions import Disposition, Dispositions, HandlerConfig
 from workers.identity import attempt_record, provider_idempotency_key, request_fingerprint
-from workers.results import Outcome, build_result, sign_result
-from workers.retry import GiveUp, RetryPolicy, decide, tier_for
+from workers.results import Outcome
+from workers.retry import GiveUp, decide
 from workers.retrystate import RetryState, read_state, state_headers
 from workers.store.payments import (
     Acquired,
     AlreadyDone,
-    Attempt,
     Busy,
     ClaimLost,
     Conflict,
     NewPayment,
     PaymentStore,
-    StoredResult,
 )
-from workers.store.payments import Outcome as StoreOutcome
-from workers.store.states import State
 
 logger = logging.getLogger("paymq.worker")
 
-
-@dataclass(frozen=True)
-class HandlerConfig:
-    channel: str
-    topology: Topology
-    retry: RetryPolicy
-    max_body_bytes: int
-    max_clock_skew_ms: int
-    #: Delay before the reconciler first looks at a pending or in-doubt payment.
-    first_check_ms: int = 60_000
-    #: A payment whose claim was taken over this often is poison: not executed again.
-    poison_after_takeovers: int = 5
-
-
-@dataclass(frozen=True)
-class Disposition:
-    #: Everything to publish, confirmed, before the delivery is acked.
-    publish: tuple[OutboundMessage, ...]
-    #: None when the payment went to a retry tier or is in another worker's hands.
-    status: PaymentStatus | None
-    summary: str
-
-
-_STATE_OF = {status: State(status.value) for status in PaymentStatus}
+__all__ = ["Disposition", "Handler", "HandlerConfig"]
 
 
 class Handler:
@@ -102,6 +74,7 @@ class Handler:
         self._clock = clock
         self._store = store
         self._crash = crash
+        self._out = Dispositions(config, signer=signer, clock=clock, store=store, crash=crash)
         self._checker = Checker(
             channel=config.channel,
             keyring=keyring,
@@ -113,7 +86,7 @@ class Handler:
         try:
             checked = self._checker.check(message, self._clock.now_ms())
         except MessageRejected as exc:
-            return self._unstored(message, None, exc)
+            return self._out.unstored(message, None, exc)
         except Exception:
             # A bug in checking, never in executing: nothing was sent to the provider, so the
             # message is refused and kept in the dead-letter queue for a replay after the fix.
@@ -121,7 +94,7 @@ class Handler:
             error = MessageRejected(
                 "internal error while checking the message", code="internal_error"
             )
-            return self._unstored(message, None, error)
+            return self._out.unstored(message, None, error)
         return self._claim(message, *checked)
 
     def _claim(
@@ -130,18 +103,20 @@ class Handler:
         try:
             claim = self._store.claim(self._new_payment(message, verified, request))
         except StoreUnavailable as exc:
-            return self._store_down(message, request, exc)
+            return self._out.store_down(message, request, exc)
         if isinstance(claim, AlreadyDone):
-            return self._repeat(request, claim.state, claim.result)
+            return self._out.repeat(request, claim.state, claim.result)
         if isinstance(claim, Busy):
-            return self._later(message, request, claim.until_ms, "being handled by another worker")
+            return self._out.later(
+                message, request, claim.until_ms, "being handled by another worker"
+            )
         if isinstance(claim, Conflict):
             error = MessageRejected(
                 f"idempotency key already used by payment {claim.existing_payment_id} with "
                 "another request",
                 code="idempotency_conflict",
             )
-            return self._unstored(message, request, error)
+            return self._out.unstored(message, request, error)
         return self._with_claim(message, verified, request, claim)
 
     # --- with the claim held -------------------------------------------------------------------
@@ -164,7 +139,7 @@ class Handler:
                 + (" after an attempt with an unknown outcome" if unknown else "")
             )
             status = PaymentStatus.IN_DOUBT if unknown else PaymentStatus.EXPIRED
-            return self._record(
+            return self._out.record(
                 message, request, Outcome(status, claim.attempts, error=error), claim
             )
         retry_state = read_state(message, self._keyring, self._config.channel)
@@ -175,7 +150,9 @@ class Handler:
                 outcome_unknown=claim.outcome_unknown,
                 attempt=None,
             )
-            return self._later(message, request, retry_state.not_before_ms, "waits for Retry-After")
+            return self._out.later(
+                message, request, retry_state.not_before_ms, "waits for Retry-After"
+            )
         return self._execute(message, verified, request, claim)
 
     def _poisoned(
@@ -189,7 +166,7 @@ class Handler:
             code="poison_message",
         )
         outcome = Outcome(PaymentStatus.IN_DOUBT, claim.attempts, error=error)
-        return self._record(message, request, outcome, claim, unknown=True, dead_letter=True)
+        return self._out.record(message, request, outcome, claim, unknown=True, dead_letter=True)
 
     def _execute(
         self,
@@ -207,15 +184,15 @@ class Handler:
             receipt = self._channel.execute(request, context)
         except MessageRejected as exc:  # e.g. sealed card data that does not open
             outcome = Outcome(PaymentStatus.REJECTED, claim.attempts, error=exc)
-            return self._record(message, request, outcome, claim)
+            return self._out.record(message, request, outcome, claim)
         except PaymentDeclined as exc:
             self._crash.reached("after_provider_call", request.merchant_reference)
             outcome = Outcome(PaymentStatus.DECLINED, attempts, error=exc)
-            return self._record(message, request, outcome, claim, attempt_record(attempts, exc))
+            return self._out.record(message, request, outcome, claim, attempt_record(attempts, exc))
         except PermanentError as exc:
             self._crash.reached("after_provider_call", request.merchant_reference)
             outcome = Outcome(PaymentStatus.FAILED, attempts, error=exc)
-            return self._record(message, request, outcome, claim, attempt_record(attempts, exc))
+            return self._out.record(message, request, outcome, claim, attempt_record(attempts, exc))
         except (RetryableError, OutcomeUnknown) as exc:
             self._crash.reached("after_provider_call", request.merchant_reference)
             return self._after_transient(message, request, exc, attempts, claim)
@@ -227,7 +204,7 @@ class Handler:
         self._crash.reached("after_provider_call", request.merchant_reference)
         status = PaymentStatus.SUCCEEDED if receipt.settled else PaymentStatus.PENDING
         outcome = Outcome(status, attempts, receipt=receipt)
-        return self._record(
+        return self._out.record(
             message, request, outcome, claim, attempt_record(attempts, None, receipt)
         )
 
@@ -246,7 +223,7 @@ class Handler:
         if isinstance(decision, GiveUp):
             status = PaymentStatus.IN_DOUBT if decision.in_doubt else PaymentStatus.FAILED
             outcome = Outcome(status, attempts, error=error)
-            return self._record(message, request, outcome, claim, attempt, unknown=unknown)
+            return self._out.record(message, request, outcome, claim, attempt, unknown=unknown)
         waits_longer = decision.wait_ms > decision.delay_ms
         state = RetryState(
             attempts=attempts,
@@ -258,9 +235,9 @@ class Handler:
                 str(request.payment_id), attempts=attempts, outcome_unknown=unknown, attempt=attempt
             )
         except ClaimLost:
-            return self._lost(request)
+            return self._out.lost(request)
         except StoreUnavailable as exc:
-            return self._store_down(message, request, exc)
+            return self._out.store_down(message, request, exc)
         self._crash.reached("after_store_commit", request.merchant_reference)
         retry = message.resend(
             self._config.topology.retry_exchange(decision.delay_ms),
@@ -272,116 +249,6 @@ class Handler:
             f"retry in {decision.wait_ms} ms"
         )
         return Disposition(publish=(retry,), status=None, summary=summary)
-
-    def _record(
-        self,
-        message: InboundMessage,
-        request: PaymentRequest,
-        outcome: Outcome,
-        claim: Acquired,
-        attempt: Attempt | None = None,
-        *,
-        unknown: bool | None = None,
-        dead_letter: bool = False,
-    ) -> Disposition:
-        """Store the outcome with its signed result event, then publish that event (and a
-        dead-letter copy of the request for refused, expired and poison payments)."""
-        now_ms = self._clock.now_ms()
-        result = build_result(
-            channel=self._config.channel,
-            message=message,
-            request=request,
-            outcome=outcome,
-            now_ms=now_ms,
-        )
-        event = sign_result(result, self._signer, self._config.topology)
-        receipt, error = outcome.receipt, outcome.error
-        state = _STATE_OF[outcome.status]
-        needs_check = state in (State.PENDING, State.IN_DOUBT)
-        try:
-            self._store.finish(
-                str(request.payment_id),
-                StoreOutcome(
-                    state=state,
-                    attempts=outcome.attempts,
-                    outcome_unknown=claim.outcome_unknown if unknown is None else unknown,
-                    reason=result.reason,
-                    code=result.code,
-                    provider=receipt.provider if receipt else None,
-                    provider_reference=receipt.reference if receipt else None,
-                    result=StoredResult.of(event),
-                    next_check_ms=now_ms + self._config.first_check_ms if needs_check else None,
-                ),
-                attempt,
-            )
-        except ClaimLost:
-            return self._lost(request)
-        except StoreUnavailable as exc:
-            return self._store_down(message, request, exc)
-        self._crash.reached("after_store_commit", request.merchant_reference)
-        publish = [event]
-        # Refused and expired messages are kept for an operator; in-doubt ones are the
-        # reconciler's, which the store tells about.
-        if error is not None and (dead_letter or state in (State.REJECTED, State.EXPIRED)):
-            publish.append(dead_letter_copy(message, self._config.topology, error, now_ms))
-        return Disposition(tuple(publish), outcome.status, _summary(request, outcome))
-
-    # --- without the claim -----------------------------------------------------------------
-
-    def _unstored(
-        self, message: InboundMessage, request: PaymentRequest | None, error: MessageRejected
-    ) -> Disposition:
-        """Refused before any claim: a result and a dead-letter copy, nothing stored (the
-        payment id, if any, may belong to someone else's payment)."""
-        now_ms = self._clock.now_ms()
-        outcome = Outcome(PaymentStatus.REJECTED, 0, error=error)
-        result = build_result(
-            channel=self._config.channel,
-            message=message,
-            request=request,
-            outcome=outcome,
-            now_ms=now_ms,
-        )
-        topology = self._config.topology
-        publish = (
-            sign_result(result, self._signer, topology),
-            dead_letter_copy(message, topology, error, now_ms),
-        )
-        who = f"payment {request.payment_id}" if request else f"message {message.message_id}"
-        return Disposition(publish, PaymentStatus.REJECTED, f"{who} rejected ({error.code})")
-
-    def _repeat(self, request: PaymentRequest, state: State, result: StoredResult) -> Disposition:
-        """Already has a result: publish the stored event again, byte for byte (I5)."""
-        status = PaymentStatus(state.value)
-        summary = f"payment {request.payment_id} already {state}: result repeated"
-        return Disposition((result.message(),), status, summary)
-
-    def _later(
-        self, message: InboundMessage, request: PaymentRequest, until_ms: int, why: str
-    ) -> Disposition:
-        """Back through a retry tier, untouched, to look again once `until_ms` has passed."""
-        wait_ms = max(0, until_ms - self._clock.now_ms())
-        delay_ms = tier_for(wait_ms, self._config.retry.delays_ms)
-        retry = message.resend(
-            self._config.topology.retry_exchange(delay_ms), self._config.channel, {}
-        )
-        summary = f"payment {request.payment_id} {why}; looking again in {delay_ms} ms"
-        return Disposition((retry,), None, summary)
-
-    def _store_down(
-        self, message: InboundMessage, request: PaymentRequest, error: StoreUnavailable
-    ) -> Disposition:
-        """No store, no claim: the message waits in the first retry tier, untouched. If the
-        provider was called meanwhile, the next attempt uses the same idempotency key."""
-        logger.warning("payment %s: %s; trying again later", request.payment_id, error)
-        until_ms = self._clock.now_ms() + self._config.retry.delays_ms[0]
-        return self._later(message, request, until_ms, "waits for the payment store")
-
-    def _lost(self, request: PaymentRequest) -> Disposition:
-        """Our claim ran out and another worker took the payment over: its delivery will
-        publish the result; this one is done."""
-        summary = f"payment {request.payment_id}: claim lost to another worker; nothing to do"
-        return Disposition((), None, summary)
 
     def _new_payment(
         self, message: InboundMessage, verified: VerifiedMessage, request: PaymentRequest
@@ -398,9 +265,3 @@ class Handler:
             currency=request.amount.currency,
             payment_created_ms=verified.fields.created_at_ms,
         )
-
-
-def _summary(request: PaymentRequest, outcome: Outcome) -> str:
-    error = outcome.error
-    detail = f" ({error.code}: {mask_pans(error.reason)})" if error else ""
-    return f"payment {request.payment_id} {outcome.status}{detail}"

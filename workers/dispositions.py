@@ -1,0 +1,183 @@
+"""What a handled delivery comes to: the messages to publish before the ack, built from an
+outcome. The handler (handler.py) decides; this records the outcome with its signed result in
+the store and says what goes out: the result event, a dead-letter copy, a retry-tier copy, or
+nothing when another worker owns the payment.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from common.clock import Clock
+from common.envelope import InboundMessage, OutboundMessage
+from common.errors import MessageRejected, StoreUnavailable
+from common.models import PaymentRequest, PaymentStatus
+from common.redact import mask_pans
+from common.signing import Signer
+from common.topology import Topology
+from workers.checks import dead_letter_copy
+from workers.crashpoints import NEVER, CrashPoints
+from workers.results import Outcome, build_result, sign_result
+from workers.retry import RetryPolicy, tier_for
+from workers.store.payments import Acquired, Attempt, ClaimLost, PaymentStore, StoredResult
+from workers.store.payments import Outcome as StoreOutcome
+from workers.store.states import State
+
+logger = logging.getLogger("paymq.worker")
+
+
+@dataclass(frozen=True)
+class HandlerConfig:
+    channel: str
+    topology: Topology
+    retry: RetryPolicy
+    max_body_bytes: int
+    max_clock_skew_ms: int
+    #: Delay before the reconciler first looks at a pending or in-doubt payment.
+    first_check_ms: int = 60_000
+    #: A payment whose claim was taken over this often is poison: not executed again.
+    poison_after_takeovers: int = 5
+
+
+@dataclass(frozen=True)
+class Disposition:
+    #: Everything to publish, confirmed, before the delivery is acked.
+    publish: tuple[OutboundMessage, ...]
+    #: None when the payment went to a retry tier or is in another worker's hands.
+    status: PaymentStatus | None
+    summary: str
+
+
+_STATE_OF = {status: State(status.value) for status in PaymentStatus}
+
+
+class Dispositions:
+    def __init__(
+        self,
+        config: HandlerConfig,
+        *,
+        signer: Signer,
+        clock: Clock,
+        store: PaymentStore,
+        crash: CrashPoints = NEVER,
+    ) -> None:
+        self._config = config
+        self._signer = signer
+        self._clock = clock
+        self._store = store
+        self._crash = crash
+
+    def record(
+        self,
+        message: InboundMessage,
+        request: PaymentRequest,
+        outcome: Outcome,
+        claim: Acquired,
+        attempt: Attempt | None = None,
+        *,
+        unknown: bool | None = None,
+        dead_letter: bool = False,
+    ) -> Disposition:
+        """Store the outcome with its signed result event, then publish that event (and a
+        dead-letter copy of the request for refused, expired and poison payments)."""
+        now_ms = self._clock.now_ms()
+        result = build_result(
+            channel=self._config.channel,
+            message=message,
+            request=request,
+            outcome=outcome,
+            now_ms=now_ms,
+        )
+        event = sign_result(result, self._signer, self._config.topology)
+        receipt, error = outcome.receipt, outcome.error
+        state = _STATE_OF[outcome.status]
+        needs_check = state in (State.PENDING, State.IN_DOUBT)
+        try:
+            self._store.finish(
+                str(request.payment_id),
+                StoreOutcome(
+                    state=state,
+                    attempts=outcome.attempts,
+                    outcome_unknown=claim.outcome_unknown if unknown is None else unknown,
+                    reason=result.reason,
+                    code=result.code,
+                    provider=receipt.provider if receipt else None,
+                    provider_reference=receipt.reference if receipt else None,
+                    result=StoredResult.of(event),
+                    next_check_ms=now_ms + self._config.first_check_ms if needs_check else None,
+                ),
+                attempt,
+            )
+        except ClaimLost:
+            return self.lost(request)
+        except StoreUnavailable as exc:
+            return self.store_down(message, request, exc)
+        self._crash.reached("after_store_commit", request.merchant_reference)
+        publish = [event]
+        # Refused and expired messages are kept for an operator; in-doubt ones are the
+        # reconciler's, which the store tells about.
+        if error is not None and (dead_letter or state in (State.REJECTED, State.EXPIRED)):
+            publish.append(dead_letter_copy(message, self._config.topology, error, now_ms))
+        return Disposition(tuple(publish), outcome.status, _summary(request, outcome))
+
+    def unstored(
+        self, message: InboundMessage, request: PaymentRequest | None, error: MessageRejected
+    ) -> Disposition:
+        """Refused before any claim: a result and a dead-letter copy, nothing stored (the
+        payment id, if any, may belong to someone else's payment)."""
+        now_ms = self._clock.now_ms()
+        outcome = Outcome(PaymentStatus.REJECTED, 0, error=error)
+        result = build_result(
+            channel=self._config.channel,
+            message=message,
+            request=request,
+            outcome=outcome,
+            now_ms=now_ms,
+        )
+        topology = self._config.topology
+        publish = (
+            sign_result(result, self._signer, topology),
+            dead_letter_copy(message, topology, error, now_ms),
+        )
+        who = f"payment {request.payment_id}" if request else f"message {message.message_id}"
+        return Disposition(publish, PaymentStatus.REJECTED, f"{who} rejected ({error.code})")
+
+    def repeat(self, request: PaymentRequest, state: State, result: StoredResult) -> Disposition:
+        """Already has a result: publish the stored event again, byte for byte (I5)."""
+        status = PaymentStatus(state.value)
+        summary = f"payment {request.payment_id} already {state}: result repeated"
+        return Disposition((result.message(),), status, summary)
+
+    def later(
+        self, message: InboundMessage, request: PaymentRequest, until_ms: int, why: str
+    ) -> Disposition:
+        """Back through a retry tier, untouched, to look again once `until_ms` has passed."""
+        wait_ms = max(0, until_ms - self._clock.now_ms())
+        delay_ms = tier_for(wait_ms, self._config.retry.delays_ms)
+        retry = message.resend(
+            self._config.topology.retry_exchange(delay_ms), self._config.channel, {}
+        )
+        summary = f"payment {request.payment_id} {why}; looking again in {delay_ms} ms"
+        return Disposition((retry,), None, summary)
+
+    def store_down(
+        self, message: InboundMessage, request: PaymentRequest, error: StoreUnavailable
+    ) -> Disposition:
+        """No store, no claim: the message waits in the first retry tier, untouched. If the
+        provider was called meanwhile, the next attempt uses the same idempotency key."""
+        logger.warning("payment %s: %s; trying again later", request.payment_id, error)
+        until_ms = self._clock.now_ms() + self._config.retry.delays_ms[0]
+        return self.later(message, request, until_ms, "waits for the payment store")
+
+    def lost(self, request: PaymentRequest) -> Disposition:
+        """Our claim ran out and another worker took the payment over: its delivery will
+        publish the result; this one is done."""
+        summary = f"payment {request.payment_id}: claim lost to another worker; nothing to do"
+        return Disposition((), None, summary)
+
+
+def _summary(request: PaymentRequest, outcome: Outcome) -> str:
+    error = outcome.error
+    detail = f" ({error.code}: {mask_pans(error.reason)})" if error else ""
+    return f"payment {request.payment_id} {outcome.status}{detail}"
