@@ -14,6 +14,8 @@ from paymq.chaos.crew import NO_BROKER_AT_START_EXIT
 class Figures:
     payments: int
     messages_published: int
+    #: Publishes the producer repeated (same message id) for want of a confirm.
+    republished: int
     seconds: float
     worker_kills: int
     worker_crashes: int

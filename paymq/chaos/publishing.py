@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from common.envelope import OutboundMessage
 from paymq.chaos.workload import PlannedPayment
@@ -21,6 +21,15 @@ class Prepared:
     message: OutboundMessage
 
 
+@dataclass
+class PublishTally:
+    #: Ids of the messages the broker confirmed at least once.
+    confirmed: set[str] = field(default_factory=set)
+    #: Publishes repeated, same bytes and message id, after a confirm timeout (a blocked
+    #: connection), a nack or a lost connection.
+    republished: int = 0
+
+
 def prepare(producer: Producer, planned: list[PlannedPayment]) -> list[Prepared]:
     """Seal and sign every payment before the clock starts."""
     return [Prepared(p, producer.prepare(p.draft)[1]) for p in planned]
@@ -33,13 +42,12 @@ def publish_paced(
     copies: int,
     window_s: float,
     on_progress: Callable[[int], None],
-) -> set[str]:
-    """Publish every message `copies` times in a row, spread evenly over `window_s`; the ids of
-    the messages the broker confirmed at least once."""
+) -> PublishTally:
+    """Publish every message `copies` times in a row, spread evenly over `window_s`."""
     messages = [item.message for item in prepared for _ in range(copies)]
     per_tick = max(1, math.ceil(len(messages) * TICK_S / window_s))
     start = time.monotonic()
-    confirmed: set[str] = set()
+    tally = PublishTally()
     for tick, offset in enumerate(range(0, len(messages), per_tick)):
         # Paced by the schedule, not by the previous batch: a batch held up by a broker
         # restart is followed by the next ones at once.
@@ -47,6 +55,9 @@ def publish_paced(
         if delay_s > 0:
             time.sleep(delay_s)
         batch = messages[offset : offset + per_tick]
-        confirmed.update(o.message_id for o in producer.publish_many(batch) if o.ok)
+        for outcome in producer.publish_many(batch):
+            tally.republished += outcome.attempts - 1
+            if outcome.ok:
+                tally.confirmed.add(outcome.message_id)
         on_progress(offset + len(batch))
-    return confirmed
+    return tally

@@ -132,6 +132,7 @@ class _Run:
         self.work_dir = Path(tempfile.mkdtemp(prefix=f"paymq-chaos-{scenario.name}-"))
         self.rng = random.Random(options.seed)  # noqa: S311 - test data, not cryptography
         self.settings = _settings(scenario, broker, self.work_dir)
+        self.republished = 0
         self.topology = self.settings.topology()
         env = settings_env(self.settings, child_environment())
         env.update(store_env(self.work_dir))
@@ -218,7 +219,7 @@ class _Run:
             disturber = Disturber(self.stage, self.scenario.disturbances)
             disturber.start()
             try:
-                confirmed = publish_paced(
+                tally = publish_paced(
                     producer,
                     prepared,
                     copies=copies,
@@ -227,7 +228,8 @@ class _Run:
                 )
             finally:
                 disturber.stop()
-        return prepared, confirmed
+        self.republished = tally.republished
+        return prepared, tally.confirmed
 
     def _settle(self, expected: set[str], progress: RunProgress) -> bool:
         """Until every confirmed payment is resolved, results stopped coming and the work and
@@ -287,6 +289,7 @@ class _Run:
         return Figures(
             payments=payments,
             messages_published=payments * self.scenario.copies,
+            republished=self.republished,
             seconds=round(seconds, 1),
             worker_kills=tally.kills,
             worker_crashes=tally.crashes,

@@ -135,12 +135,16 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         name="memory-alarm",
-        summary="the broker's memory alarm blocks every publisher for 4 s",
+        summary="the broker's memory alarm blocks every publisher for 4 s; the producer's "
+        "confirm timeout is 1.5 s, so it republishes (same message id) while blocked",
+        settings={"publish_timeout_s": 1.5},
         disturbances=(MemoryAlarm(at=0.4, hold_s=4.0),),
     ),
     Scenario(
         name="disk-alarm",
-        summary="the broker's disk alarm blocks every publisher for 4 s",
+        summary="the broker's disk alarm blocks every publisher for 4 s; the producer's "
+        "confirm timeout is 1.5 s, so it republishes (same message id) while blocked",
+        settings={"publish_timeout_s": 1.5},
         disturbances=(DiskAlarm(at=0.4, hold_s=4.0),),
     ),
     Scenario(
