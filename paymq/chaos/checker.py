@@ -8,7 +8,7 @@ What a run observed, joined by payment id:
     dead letters        (message id and why: the worker's code, or the broker's delivery limit)
     leftovers           (message ids still in work or retry queues once the workers stopped)
 
-and what must hold (docs/faults.md, RELIABILITY.md I1-I5):
+and what must hold (the invariants I1-I5 of docs/faults.md):
 
     lost                a confirmed payment without a terminal result (I1)
     duplicated effects  more than one effect for one payment (I2)

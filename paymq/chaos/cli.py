@@ -59,7 +59,7 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
 
 
 @chaos_app.command("run")
-def run(
+def run(  # noqa: PLR0917 - typer options are parameters
     payments: Annotated[int, typer.Option(min=1, help="Payments per scenario.")] = 2000,
     scenario: Annotated[
         list[str] | None,
@@ -73,6 +73,14 @@ def run(
         bool, typer.Option(help="Keep each run's logs and store, and the node's data and logs.")
     ] = False,
     seed: Annotated[int | None, typer.Option(help="Seed of the payment mix.")] = None,
+    postgres_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep each scenario's payment store in a throwaway database on this PostgreSQL "
+            "server (an admin URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres) "
+            "instead of a SQLite file."
+        ),
+    ] = None,
 ) -> None:
     """Run the scenarios; exit 1 if any payment is lost, duplicated, conflicting or stuck."""
     # The machinery is imported here, so `paymq --help` stays fast.
@@ -91,7 +99,8 @@ def run(
         raise typer.Exit(2) from None
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        result = run_suite(chosen, RunOptions(payments, keep, seed), console, keep_node=keep)
+        options = RunOptions(payments, keep, seed, postgres_admin_url=postgres_url)
+        result = run_suite(chosen, options, console, keep_node=keep)
     except KeyboardInterrupt:
         console.print("interrupted; everything started was stopped")
         raise typer.Exit(130) from None

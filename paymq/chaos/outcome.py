@@ -27,6 +27,8 @@ class Figures:
     memory_alarms: int
     disk_alarms: int
     store: bool
+    #: Where the store was: "sqlite" (a file) or "postgresql" (a throwaway database).
+    database: str
     reconciler: bool
     settled: bool
     harness_errors: tuple[str, ...]

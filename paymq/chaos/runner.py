@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from sqlalchemy import make_url
 
 from common.amqp.admin import BrokerAdmin
 from common.keygen import init_keys
@@ -33,6 +34,7 @@ from common.subscriber import ResultStream, ResultVerifier
 from paymq.chaos.checker import Observations, Published, check
 from paymq.chaos.collector import ResultCollector
 from paymq.chaos.crew import Crew, kill_group
+from paymq.chaos.databases import create_database, drop_database
 from paymq.chaos.disturbances import Disturber, Stage
 from paymq.chaos.node import PrivateBroker
 from paymq.chaos.outcome import Figures, ScenarioOutcome
@@ -64,6 +66,9 @@ class RunOptions:
     payments: int
     keep: bool = False
     seed: int | None = None
+    #: A PostgreSQL server (admin URL) to hold each scenario's store in a throwaway database;
+    #: None for a SQLite file in the run's directory.
+    postgres_admin_url: str | None = None
 
 
 def run_scenario(
@@ -135,7 +140,10 @@ class _Run:
         self.republished = 0
         self.topology = self.settings.topology()
         env = settings_env(self.settings, child_environment())
-        env.update(store_env(self.work_dir))
+        self.database_url = (
+            create_database(options.postgres_admin_url) if options.postgres_admin_url else None
+        )
+        env.update(store_env(self.work_dir, self.database_url))
         self.services = Services(Fleet(self.work_dir, env), self.settings)
         messages = options.payments * scenario.copies
         window_s = max(MIN_WINDOW_S, messages / MAX_RATE_PER_S)
@@ -300,6 +308,7 @@ class _Run:
             memory_alarms=done["memory alarms"],
             disk_alarms=done["disk alarms"],
             store=self.services.store_ready,
+            database="postgresql" if self.database_url else "sqlite",
             reconciler=self.services.reconciler_ran,
             settled=settled,
             harness_errors=tuple(self.stage.errors),
@@ -331,5 +340,10 @@ class _Run:
             admin.delete(self.topology)
         if self.options.keep:
             self.console.print(f"kept logs and store in {self.work_dir}")
-        else:
-            shutil.rmtree(self.work_dir, ignore_errors=True)
+            if self.database_url:
+                self.console.print(f"kept the store's database {make_url(self.database_url)}")
+            return
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        if self.options.postgres_admin_url and self.database_url:
+            with contextlib.suppress(Exception):
+                drop_database(self.options.postgres_admin_url, self.database_url)

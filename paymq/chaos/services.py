@@ -44,10 +44,11 @@ def paymq_has(*command: str) -> bool:
     return probe.returncode == 0
 
 
-def store_env(work_dir: Path) -> dict[str, str]:
-    """One SQLite store per run, shared by every process of the run."""
+def store_env(work_dir: Path, database_url: str | None = None) -> dict[str, str]:
+    """One store per run, shared by every process of the run: a SQLite file in the run's
+    directory unless a (PostgreSQL) database URL is given."""
     return {
-        "PAYMQ_DATABASE_URL": f"sqlite:///{work_dir / 'paymq.db'}",
+        "PAYMQ_DATABASE_URL": database_url or f"sqlite:///{work_dir / 'paymq.db'}",
         "PAYMQ_CLAIM_LEASE_S": str(CLAIM_LEASE_S),
         "PAYMQ_RECONCILE_SCHEDULE_S": json.dumps(list(RECONCILE_SCHEDULE_S)),
         "PAYMQ_RECONCILE_INTERVAL_S": str(RECONCILE_INTERVAL_S),

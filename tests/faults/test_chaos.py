@@ -15,13 +15,15 @@ import os
 import pytest
 from rich.console import Console
 
+from paymq.chaos.databases import DatabaseSetupFailed, create_database, drop_database
 from paymq.chaos.node import PrivateBroker
 from paymq.chaos.outcome import row
 from paymq.chaos.runner import RunOptions, run_scenario
-from paymq.chaos.scenarios import SCENARIOS, Scenario
+from paymq.chaos.scenarios import SCENARIOS, Scenario, by_name
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 CI_PAYMENTS = int(os.environ.get("PAYMQ_CHAOS_PAYMENTS", "200"))
 console = Console(stderr=True, highlight=False)
 
@@ -37,3 +39,31 @@ def test_every_payment_is_accounted_for(broker: PrivateBroker, scenario: Scenari
     console.print_json(data=figures)
     assert outcome.violations() == [], json.dumps(figures, indent=1)
     assert figures["confirmed"] == CI_PAYMENTS
+
+
+def test_workers_sharing_a_postgresql_store_account_for_every_payment(
+    broker: PrivateBroker,
+) -> None:
+    # Given the storm (kills, broker restarts, forced closes, provider faults) with the
+    # payment store on PostgreSQL, as workers on several hosts would share it
+    admin_url = os.environ.get("PAYMQ_TEST_POSTGRES_URL", POSTGRES_ADMIN_URL)
+    _require_postgres(admin_url)
+    options = RunOptions(payments=CI_PAYMENTS, postgres_admin_url=admin_url)
+    # When CI_PAYMENTS payments go through
+    outcome = run_scenario(by_name(["storm"])[0], broker, options, console)
+
+    # Then the checker accounts for every one of them, as on SQLite
+    figures = row(outcome)
+    console.print_json(data=figures)
+    assert figures["database"] == "postgresql"
+    assert outcome.violations() == [], json.dumps(figures, indent=1)
+    assert figures["confirmed"] == CI_PAYMENTS
+
+
+def _require_postgres(admin_url: str) -> None:
+    try:
+        drop_database(admin_url, create_database(admin_url, prefix="paymq_probe"))
+    except DatabaseSetupFailed as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and PostgreSQL does not answer: {exc}", pytrace=False)
+        pytest.skip(f"no PostgreSQL: {exc}")

@@ -2,7 +2,7 @@
 
 Why not requests or urllib3's pool: a worker makes one provider call per payment, and on this
 path their layering costs two to four times the CPU of the standard library's client
-(PERFORMANCE.md; measured again by `paymq bench`). Each worker thread owns its connection, so
+(measured with `paymq bench` and py-spy). Each worker thread owns its connection, so
 there is no pool lock; headers and body leave in one send.
 
 What can have happened is decided here, once, for every adapter:
