@@ -59,7 +59,7 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
 
 
 @chaos_app.command("run")
-def run(  # noqa: PLR0917 - typer options are parameters
+def run(
     payments: Annotated[int, typer.Option(min=1, help="Payments per scenario.")] = 2000,
     scenario: Annotated[
         list[str] | None,
@@ -84,9 +84,9 @@ def run(  # noqa: PLR0917 - typer options are parameters
 ) -> None:
     """Run the scenarios; exit 1 if any payment is lost, duplicated, conflicting or stuck."""
     # The machinery is imported here, so `paymq --help` stays fast.
-    from paymq.chaos.node import rabbitmq_installed  # noqa: PLC0415
-    from paymq.chaos.runner import RunOptions  # noqa: PLC0415
-    from paymq.chaos.suite import run_suite  # noqa: PLC0415
+    from paymq.chaos.node import rabbitmq_installed
+    from paymq.chaos.runner import RunOptions
+    from paymq.chaos.suite import run_suite
 
     console = Console(stderr=True, highlight=False)
     if not rabbitmq_installed():
@@ -113,7 +113,7 @@ def run(  # noqa: PLR0917 - typer options are parameters
 
 
 def _as_json(result: SuiteResult) -> dict[str, object]:
-    from paymq.chaos.outcome import row  # noqa: PLC0415
+    from paymq.chaos.outcome import row
 
     return {
         "passed": result.passed,
@@ -123,7 +123,7 @@ def _as_json(result: SuiteResult) -> dict[str, object]:
 
 
 def _table(result: SuiteResult) -> Table:
-    from paymq.chaos.outcome import row  # noqa: PLC0415
+    from paymq.chaos.outcome import row
 
     table = Table(title="paymq chaos", title_justify="left")
     table.add_column("scenario")

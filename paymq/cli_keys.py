@@ -1,0 +1,129 @@
+"""`paymq keys` and `paymq topology`: the keyring and the broker's exchanges and queues."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from paymq.clikit import err, friendly, load_settings
+
+keys_app = typer.Typer(
+    help="Create, list and retire signing and sealing keys.", no_args_is_help=True
+)
+topology_app = typer.Typer(help="Declare or delete the exchanges and queues.", no_args_is_help=True)
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+
+@keys_app.command("init")
+@friendly
+def keys_init() -> None:
+    """Create a working key set (producer, worker, card sealing) unless it exists."""
+    from common.keygen import init_keys
+
+    settings = load_settings()
+    created = init_keys(
+        settings.keys_dir,
+        producer_key_id=settings.producer_key_id,
+        worker_key_id=settings.worker_key_id,
+        sealing_key_id="card-seal-1",
+    )
+    for key in created:
+        typer.echo(f"created {key.key_id}: {key.private_path} (private), {key.trusted_path}")
+    if not created:
+        typer.echo(f"keys already present in {settings.keys_dir}")
+
+
+@keys_app.command("generate")
+@friendly
+def keys_generate(
+    key_id: Annotated[str, typer.Option(help="Unique key id, e.g. shop-2026-11.")],
+    role: Annotated[str, typer.Option(help="producer, worker or sealing.")] = "producer",
+    owner: Annotated[str, typer.Option(help="Who holds the private key.")] = "producer",
+    channels: Annotated[
+        str, typer.Option(help="Comma-separated channels.")
+    ] = "card,digital_currency",
+) -> None:
+    """Generate a key pair: private/<id>.pem (0600) and trusted/<id>.json (the keyring entry)."""
+    from common.keygen import generate_key
+    from common.keyring import KeyRole
+
+    settings = load_settings()
+    key = generate_key(
+        settings.keys_dir,
+        key_id=key_id,
+        owner=owner,
+        role=KeyRole(role),
+        channels=tuple(c.strip() for c in channels.split(",") if c.strip()),
+    )
+    typer.echo(f"private key: {key.private_path}\ntrusted key: {key.trusted_path}")
+    typer.echo("Copy the trusted key to every keyring before signing with the new key.")
+
+
+@keys_app.command("retire")
+@friendly
+def keys_retire(key_id: str) -> None:
+    """Mark a trusted key retired: its signatures are refused from then on."""
+    from common.keygen import set_status
+    from common.keyring import KeyStatus
+
+    path = set_status(load_settings().keys_dir, key_id, KeyStatus.RETIRED)
+    typer.echo(f"retired {key_id} ({path})")
+
+
+@keys_app.command("list")
+@friendly
+def keys_list() -> None:
+    """List the keyring: key id, owner, role, channels, status."""
+    from common.keyring import TRUSTED_DIR, Keyring
+
+    for key in Keyring.load(load_settings().keys_dir / TRUSTED_DIR).trusted_keys():
+        channels = ",".join(key.channels)
+        typer.echo(f"{key.key_id:24} {key.owner:16} {key.role:9} {key.status:8} {channels}")
+
+
+# --- topology ----------------------------------------------------------------------------------
+
+
+@topology_app.command("declare")
+@friendly
+def topology_declare() -> None:
+    """Declare every exchange, queue and binding (idempotent)."""
+    from common.amqp.admin import BrokerAdmin
+
+    settings = load_settings()
+    with BrokerAdmin(settings.amqp_url) as admin:
+        admin.declare(settings.topology())
+    typer.echo(f"declared topology {settings.topology_prefix!r}")
+
+
+@topology_app.command("delete")
+@friendly
+def topology_delete(
+    yes: Annotated[bool, typer.Option("--yes", help="Really delete queues and messages.")] = False,
+) -> None:
+    """Delete every exchange and queue of the prefix, with their messages."""
+    from common.amqp.admin import BrokerAdmin
+
+    settings = load_settings()
+    if not yes:
+        err.print("refusing without --yes: this deletes queued payments")
+        raise typer.Exit(1)
+    with BrokerAdmin(settings.amqp_url) as admin:
+        admin.delete(settings.topology())
+    typer.echo(f"deleted topology {settings.topology_prefix!r}")
+
+
+@topology_app.command("show")
+@friendly
+def topology_show() -> None:
+    """Print the names and arguments of every exchange, queue and binding."""
+    topology = load_settings().topology()
+    for exchange in topology.exchanges():
+        typer.echo(f"exchange {exchange.name} ({exchange.type})")
+    for queue in topology.queues():
+        typer.echo(f"queue    {queue.name} {queue.arguments}")
+    for binding in topology.bindings():
+        typer.echo(f"binding  {binding.exchange} -[{binding.routing_key}]-> {binding.queue}")
