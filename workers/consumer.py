@@ -81,6 +81,11 @@ class Consumer:
                 self._on_stopped()
             logger.info("worker stopped after %d messages", self.processed)
 
+    @property
+    def consuming(self) -> bool:
+        """The broker has confirmed this worker's consumer on its current connection."""
+        return self._session.consuming
+
     def shutdown(self) -> None:
         """Stop consuming, finish what is in flight, ack, close. Safe from signal handlers."""
         self._session.call_threadsafe(self._drain)

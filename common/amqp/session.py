@@ -90,6 +90,8 @@ class AmqpSession:
         self._stopped = False
         self._failures = 0
         self.last_error: str | None = None
+        #: The broker confirmed the current consumer (basic.consume-ok); read from any thread.
+        self.consuming = False
 
     # --- any thread ---------------------------------------------------------------------------
 
@@ -168,8 +170,14 @@ class AmqpSession:
                 )
 
             def start(_frame: Any) -> None:
-                self._consumer_tag = channel.basic_consume(queue, deliver, auto_ack=False)
-                logger.info("consuming %s (prefetch %d)", queue, prefetch)
+                self._consumer_tag = channel.basic_consume(
+                    queue, deliver, auto_ack=False, callback=consuming
+                )
+
+            def consuming(_frame: Any) -> None:
+                if generation == self._generation:
+                    self.consuming = True
+                    logger.info("consuming %s (prefetch %d)", queue, prefetch)
 
             channel.basic_qos(prefetch_count=prefetch, callback=start)
 
@@ -296,12 +304,17 @@ class AmqpSession:
         self._confirms.returned(properties.message_id)
 
     def _on_channel_closed(self, channel: Channel, reason: Exception) -> None:
-        # Nothing more goes out on this connection: new publishes wait in the outbox.
-        self._ready = False
+        current = channel is self._publish_channel or channel is self._consume_channel
         if channel is self._publish_channel:
             self._publish_channel = None
-        if self._stopping:
+        if channel is self._consume_channel:
+            self._consume_channel = None
+        if self._stopping or not current:
+            # A channel of connections already torn down closing late (the consumer's closes
+            # after the publisher's): acting on it would tear down their successors.
             return
+        # Nothing more goes out on this connection: new publishes wait in the outbox.
+        self._ready = False
         logger.warning("channel %s closed: %s; reconnecting", channel.channel_number, reason)
         self.last_error = str(reason)
         self._confirms.fail_all(PublishFailed(f"channel closed before confirm: {reason}"))
@@ -324,6 +337,7 @@ class AmqpSession:
 
     def _after_close(self, reason: str) -> None:
         self._ready = False
+        self.consuming = False
         self._connection = None
         self._generation += 1
         self._publish_channel = self._consume_channel = None

@@ -54,7 +54,9 @@ def _paid_once(
         assert len(control.effects(str(request.payment_id))) == 1
 
 
-def _consuming(admin: BrokerAdmin, queue: str) -> None:
+def _consuming(admin: BrokerAdmin, queue: str, worker: RunningWorker | None = None) -> None:
+    if worker is not None:  # the broker confirmed the consumer (consume-ok), not just counts it
+        wait_until(lambda: worker.consumer.consuming, what="consume-ok")
     wait_until(lambda: admin.stats(queue).consumers == 1, what=f"one consumer on {queue}")
 
 
@@ -116,10 +118,13 @@ def test_worker_resumes_consuming_after_its_queue_is_deleted_and_declared_again(
     queue = topo.work_queue("card")
     # Given a consuming worker
     worker = start_worker("card")
-    _consuming(admin, queue)
+    _consuming(admin, queue, worker)
     # When an operator deletes the topology under it (the broker cancels its consumer) and
     # declares it again
     admin.delete(topo)
+    # (the broker tells the consumer; a queue declared again within milliseconds can keep a
+    # quorum queue's consumer that was never told, a broker race an operator never meets)
+    wait_until(lambda: not worker.consumer.consuming, what="the broker's cancel")
     admin.declare(topo)
     # Then the worker consumes the new queue, once, and pays a payment published to it
     _consuming(admin, queue)
