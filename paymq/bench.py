@@ -55,6 +55,8 @@ class BenchOptions:
     as_json: bool
     #: Verify every result as a subscriber would (signature, strict parsing, model).
     verify_results: bool = False
+    #: The payment store; None for a fresh SQLite file in the bench's directory.
+    database_url: str | None = None
 
 
 class BenchFailed(PaymqError):
@@ -188,7 +190,7 @@ def run_bench(settings: Settings, options: BenchOptions) -> int:
         update={
             "topology_prefix": f"paymq-bench-{uuid.uuid4().hex[:6]}",
             "keys_dir": work_dir / "keys",
-            "database_url": f"sqlite:///{work_dir / 'paymq.db'}",
+            "database_url": options.database_url or f"sqlite:///{work_dir / 'paymq.db'}",
             "provider_url": f"http://127.0.0.1:{free_port()}",
             "worker_concurrency": options.concurrency,
             "worker_prefetch": options.concurrency,
@@ -229,7 +231,7 @@ def run_bench(settings: Settings, options: BenchOptions) -> int:
 
 def _measure(
     settings: Settings, options: BenchOptions, fleet: Fleet
-) -> dict[str, float | int | None]:
+) -> dict[str, float | int | str | None]:
     keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
     verifier = ResultVerifier(keyring) if options.verify_results else None
     collector = Collector(settings, verifier, options.payments)
@@ -289,6 +291,7 @@ def _measure(
         "p95_ms": round(_percentile(latencies, 0.95), 1),
         "p99_ms": round(_percentile(latencies, 0.99), 1),
         "provider_latency_ms": options.provider_latency_ms,
+        "store": "sqlite" if options.database_url is None else options.database_url.split(":")[0],
         "workers": options.workers,
         "concurrency_per_worker": options.concurrency,
         "payments_per_s_per_worker": round(count / elapsed_s / options.workers, 1)

@@ -161,6 +161,13 @@ def bench(
         bool, typer.Option(help="Collect results as a verifying subscriber would.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The payment store the workers share, e.g. a PostgreSQL URL (default: a fresh "
+            "SQLite file)."
+        ),
+    ] = None,
 ) -> None:
     """Measure payments/s and publish-to-result latency through the real pipeline."""
     from paymq.bench import BenchOptions, run_bench
@@ -173,6 +180,7 @@ def bench(
         rate_per_s=rate,
         as_json=as_json,
         verify_results=verify_results,
+        database_url=database_url,
     )
     raise typer.Exit(run_bench(load_settings(), options))
 

@@ -40,7 +40,15 @@ def create_store_engine(url: str, *, pool_size: int = 8) -> Engine:
 def _sqlite_engine(url: str, database: str | None) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30.0, "check_same_thread": False})
+    # SQLite has one writer at a time. With one connection per process, threads queue for it
+    # in the pool (cheap) instead of in SQLite's busy handler (sleep and retry): paymq bench
+    # measured 528 payments/s against 445 with a pool of 5 + 10, and less CPU per payment.
+    engine = create_engine(
+        url,
+        connect_args={"timeout": 30.0, "check_same_thread": False},
+        pool_size=1,
+        max_overflow=0,
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
