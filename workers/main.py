@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from types import FrameType
 
-from common.amqp.admin import BrokerAdmin
+from common.amqp.admin import declare_topology
 from common.amqp.publisher import ThreadedPublisher
 from common.amqp.session import SessionOptions
 from common.clock import SystemClock
@@ -199,8 +199,9 @@ def _on_signals(stop: Callable[[], None]) -> None:
 
 def run_worker(settings: Settings, channel_name: str) -> None:
     """Declare the topology, then consume until SIGTERM or SIGINT has drained the worker."""
-    with BrokerAdmin(settings.amqp_url, connect_timeout_s=settings.connect_timeout_s) as admin:
-        admin.declare(settings.topology())
+    declare_topology(
+        settings.amqp_url, settings.topology(), connect_timeout_s=settings.connect_timeout_s
+    )
     store = build_store(settings)
     consumer = build_consumer(settings, channel_name, store=store)
     reconciler = None
@@ -227,8 +228,9 @@ def run_worker(settings: Settings, channel_name: str) -> None:
 
 def run_reconciler(settings: Settings) -> None:
     """`paymq reconcile`: reconciliation passes until SIGTERM or SIGINT."""
-    with BrokerAdmin(settings.amqp_url, connect_timeout_s=settings.connect_timeout_s) as admin:
-        admin.declare(settings.topology())
+    declare_topology(
+        settings.amqp_url, settings.topology(), connect_timeout_s=settings.connect_timeout_s
+    )
     store = build_store(settings)
     reconciler = ReconcilerThread(settings, store, "paymq-reconciler")
     _on_signals(reconciler.stop)

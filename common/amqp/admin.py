@@ -7,6 +7,8 @@ the worker's hot path (common/amqp/session.py).
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,12 +20,35 @@ from common.envelope import InboundMessage, OutboundMessage
 from common.errors import BrokerUnavailable, PublishFailed, Unroutable
 from common.topology import Topology
 
+logger = logging.getLogger("paymq.amqp")
+
+#: Connections lost while declaring (a broker restarting, a forced close) before giving up.
+DECLARE_ATTEMPTS = 5
+
 
 @dataclass(frozen=True)
 class QueueStats:
     name: str
     messages: int
     consumers: int
+
+
+def declare_topology(url: str, topology: Topology, *, connect_timeout_s: float = 10.0) -> None:
+    """Declare the topology at start-up, on a new connection each time the one in use is lost
+    while declaring (declaring is idempotent). A broker that cannot be reached at all raises
+    BrokerUnavailable at once; a channel error (arguments that differ) is not retried."""
+    for attempt in range(1, DECLARE_ATTEMPTS + 1):
+        with BrokerAdmin(url, connect_timeout_s=connect_timeout_s) as admin:
+            try:
+                admin.declare(topology)
+                return
+            except pika.exceptions.AMQPConnectionError as exc:
+                if attempt == DECLARE_ATTEMPTS:
+                    raise BrokerUnavailable(
+                        f"connection to {redact(url)} lost while declaring: {exc!r}"
+                    ) from None
+                logger.warning("connection lost while declaring (%r); declaring again", exc)
+        time.sleep(min(2.0, 0.25 * 2**attempt))
 
 
 class BrokerAdmin:
