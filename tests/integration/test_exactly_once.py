@@ -4,6 +4,7 @@ the store's claim, its stored result, and the reconciler."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -231,3 +232,45 @@ def test_two_workers_sharing_a_postgresql_store_pay_a_duplicated_payment_once(
         # Then the provider moved money once and every copy of the result is the same event
         assert len(control.effects(str(request.payment_id))) == 1
         assert len({e.message.body for e in events}) == 1
+
+
+def test_a_message_returned_past_the_delivery_limit_is_dead_lettered_with_the_brokers_reason(
+    settings: Settings, admin: BrokerAdmin, keys_dir: Path, tmp_path: Path
+) -> None:
+    # Given work queues that allow two redeliveries, and a payment in the card queue
+    limited = settings.model_copy(
+        update={"delivery_limit": 2, "topology_prefix": f"{settings.topology_prefix}-limit"}
+    )
+    topology = limited.topology()
+    admin.declare(topology)
+    try:
+        with Producer.from_settings(limited, name="paymq-test-producer") as producer:
+            _request, message = producer.prepare(card_draft())
+            producer.publish(message)
+        # When every consumer that takes it dies before acking (a poison message)
+        queue = topology.work_queue("card")
+        returned = 0
+        while (taken := admin.get(queue, ack=False)) is not None:
+            assert taken.message_id == message.message_id
+            returned += 1
+            assert returned <= 10, "the queue never dead-lettered the message"
+        # Then the queue dead-letters it after the limit, and `paymq dlq list` says why
+        assert returned == 3  # the first delivery and two redeliveries
+        env = cli_env(
+            PAYMQ_AMQP_URL=limited.amqp_url,
+            PAYMQ_TOPOLOGY_PREFIX=limited.topology_prefix,
+            PAYMQ_KEYS_DIR=str(keys_dir),
+        )
+        listed = wait_until(
+            lambda: (
+                (out := run_cli("dlq", "list", "--json", env=env, cwd=tmp_path).stdout)
+                and message.message_id in out
+                and out
+            ),
+            what="the message in the dead-letter queue",
+        )
+        [entry] = [json.loads(line) for line in listed.splitlines()]
+        assert entry["message_id"] == message.message_id
+        assert entry["code"] == "delivery_limit"
+    finally:
+        admin.delete(topology)
