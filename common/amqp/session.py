@@ -53,6 +53,16 @@ class DeliveryToken:
 OnMessage = Callable[[InboundMessage, DeliveryToken], None]
 
 
+@dataclass(frozen=True, slots=True)
+class _ConsumeSpec:
+    """What to consume, for the connection generation it was asked for."""
+
+    queue: str
+    prefetch: int
+    on_message: OnMessage
+    generation: int
+
+
 class SessionListener(Protocol):
     def session_ready(self) -> None:
         """The connection and the publish channel are open (runs on the I/O thread)."""
@@ -141,7 +151,7 @@ class AmqpSession:
         """Start consuming `queue` with manual acks, on a connection of its own (see above)."""
         if self._connection is None or not self._ready:
             return  # not connected: session_ready will ask again
-        generation = self._generation
+        spec = _ConsumeSpec(queue, prefetch, on_message, self._generation)
         o = self._options
         params = connection_parameters(
             o.url,
@@ -151,43 +161,57 @@ class AmqpSession:
         )
 
         def lost(_connection: SelectConnection, reason: BaseException) -> None:
-            self._on_consume_connection_lost(generation, reason)
-
-        def on_open(channel: Channel) -> None:
-            self._consume_channel = channel
-            self._acks = AckBatcher()  # tags restart at 1 on every channel
-            channel.add_on_close_callback(self._on_channel_closed)
-            channel.add_on_cancel_callback(self._on_broker_cancel)
-            generation = self._generation
-
-            def deliver(
-                _ch: Channel, method: Basic.Deliver, props: BasicProperties, body: bytes
-            ) -> None:
-                self._acks.delivered(method.delivery_tag)
-                on_message(
-                    inbound_from(method, props, body),
-                    DeliveryToken(generation, method.delivery_tag),
-                )
-
-            def start(_frame: Any) -> None:
-                self._consumer_tag = channel.basic_consume(
-                    queue, deliver, auto_ack=False, callback=consuming
-                )
-
-            def consuming(_frame: Any) -> None:
-                if generation == self._generation:
-                    self.consuming = True
-                    logger.info("consuming %s (prefetch %d)", queue, prefetch)
-
-            channel.basic_qos(prefetch_count=prefetch, callback=start)
+            self._on_consume_connection_lost(spec.generation, reason)
 
         self._consume_connection = SelectConnection(
             params,
-            on_open_callback=lambda connection: connection.channel(on_open_callback=on_open),
+            on_open_callback=lambda connection: self._on_consume_connection_open(spec, connection),
             on_open_error_callback=lost,
             on_close_callback=lost,
             custom_ioloop=self._ioloop,
         )
+
+    def _stale(self, spec: _ConsumeSpec, connection: Any) -> bool:
+        """The publishing connection went while this consumer's was opening: close it, for its
+        deliveries must never be acked with the next generation's tags."""
+        if spec.generation == self._generation and not self._stopping:
+            return False
+        if connection.is_open:
+            connection.close()
+        return True
+
+    def _on_consume_connection_open(self, spec: _ConsumeSpec, connection: SelectConnection) -> None:
+        if not self._stale(spec, connection):
+            connection.channel(on_open_callback=lambda ch: self._on_consume_channel_open(spec, ch))
+
+    def _on_consume_channel_open(self, spec: _ConsumeSpec, channel: Channel) -> None:
+        if self._stale(spec, channel.connection):
+            return
+        self._consume_channel = channel
+        self._acks = AckBatcher()  # tags restart at 1 on every channel
+        channel.add_on_close_callback(self._on_channel_closed)
+        channel.add_on_cancel_callback(self._on_broker_cancel)
+
+        def deliver(
+            _ch: Channel, method: Basic.Deliver, props: BasicProperties, body: bytes
+        ) -> None:
+            self._acks.delivered(method.delivery_tag)
+            spec.on_message(
+                inbound_from(method, props, body),
+                DeliveryToken(spec.generation, method.delivery_tag),
+            )
+
+        def consuming(_frame: Any) -> None:
+            if spec.generation == self._generation:
+                self.consuming = True
+                logger.info("consuming %s (prefetch %d)", spec.queue, spec.prefetch)
+
+        def start(_frame: Any) -> None:
+            self._consumer_tag = channel.basic_consume(
+                spec.queue, deliver, auto_ack=False, callback=consuming
+            )
+
+        channel.basic_qos(prefetch_count=spec.prefetch, callback=start)
 
     def _on_consume_connection_lost(self, generation: int, reason: BaseException) -> None:
         if generation == self._generation:
