@@ -1,13 +1,8 @@
 """The processes around the workers: the sandbox provider (and its effects ledger), the payment
-store's schema, and a reconciler, each only where this checkout has the command for it.
-
-The payment store and the reconciler are optional: `paymq db` and `paymq reconcile` are looked
-for once, and a run without them says so in its figures.
-"""
+store's schema, and a reconciler."""
 
 from __future__ import annotations
 
-import functools
 import json
 import subprocess
 import sys
@@ -30,18 +25,6 @@ CLAIM_LEASE_S = 5.0
 
 class StoreSetupFailed(PaymqError):
     code = "store_setup_failed"
-
-
-@functools.cache
-def paymq_has(*command: str) -> bool:
-    """Whether `paymq <command>` exists in this checkout (its --help succeeds)."""
-    probe = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
-        [sys.executable, "-m", "paymq", *command, "--help"],
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    return probe.returncode == 0
 
 
 def store_env(work_dir: Path, database_url: str | None = None) -> dict[str, str]:
@@ -68,8 +51,6 @@ class Services:
         wait_for_http(f"{self._settings.provider_url}/health", self.fleet)
 
     def prepare_store(self) -> None:
-        if not paymq_has("db"):
-            return
         done = subprocess.run(
             [sys.executable, "-m", "paymq", "db", "upgrade"],
             env=self.fleet.env,
@@ -82,9 +63,8 @@ class Services:
         self.store_ready = True
 
     def start_reconciler(self) -> None:
-        if paymq_has("reconcile"):
-            self.fleet.start("reconciler", "reconcile")
-            self.reconciler_ran = True
+        self.fleet.start("reconciler", "reconcile")
+        self.reconciler_ran = True
 
     def inject_faults(self, planned: list[PlannedPayment]) -> None:
         """Each payment's fault rule, matched by the sandbox on its reference (the payment id)."""
