@@ -18,6 +18,13 @@ class SystemClock:
         return time.time_ns() // 1_000_000
 
 
+class MonotonicClock:
+    """Milliseconds that never jump with the wall clock: for measuring waits, not for dates."""
+
+    def now_ms(self) -> int:
+        return time.monotonic_ns() // 1_000_000
+
+
 class FixedClock:
     """A clock that only moves when told to; for tests and reproducible vectors."""
 

@@ -10,7 +10,7 @@ import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     AwareDatetime,
@@ -135,6 +135,28 @@ class PaymentStatus(StrEnum):
         return self not in (PaymentStatus.PENDING, PaymentStatus.IN_DOUBT)
 
 
+class PayerAction(BaseModel):
+    """What the payer must do before a `pending` payment can go on: authenticate it
+    (3-D Secure). The payment's result follows once they have, or have not."""
+
+    model_config = CONTRACT
+
+    #: "redirect": send the payer's browser to `url`. "sdk": finish it in the payer's browser
+    #: with the provider's SDK (Stripe.js `handleNextAction`) and `client_secret`.
+    type: Literal["redirect", "sdk"]
+    url: Annotated[str, Field(pattern=r"^https?://", max_length=2048)] | None = None
+    #: The provider's handle for the payer's browser; meant for the payer, never logged.
+    client_secret: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.type == "redirect" and self.url is None:
+            raise ValueError("a redirect action needs its url")
+        if self.type == "sdk" and self.client_secret is None:
+            raise ValueError("an sdk action needs the client secret")
+        return self
+
+
 class PaymentResult(BaseModel):
     """What a worker publishes about a payment, signed, to the results exchange.
 
@@ -160,6 +182,8 @@ class PaymentResult(BaseModel):
     #: Human-readable reason, never containing card data or secrets.
     reason: str | None = None
     card_last4: Annotated[str, Field(pattern=r"^[0-9]{4}$")] | None = None
+    #: Set on a `pending` result (code "requires_action") that waits for the payer.
+    action: PayerAction | None = None
     #: Provider attempts made for this payment (0 when it was never executed).
     attempts: Annotated[int, Field(ge=0)]
     payment_created_at: Timestamp | None

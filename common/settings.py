@@ -11,16 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.details import CHANNELS
+from common.errors import ConfigurationError
 from common.topology import Topology
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
+ProviderName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
 class Settings(BaseSettings):
@@ -146,16 +148,71 @@ class Settings(BaseSettings):
         "starts with this (a payment that kills every worker that takes it).",
     )
 
-    # --- provider ---
-    provider_url: str = Field(
-        "http://127.0.0.1:8099", description="Base URL of the payment provider (the sandbox)."
+    # --- providers ---
+    card_providers: tuple[ProviderName, ...] = Field(
+        ("sandbox",),
+        min_length=1,
+        description="Card providers in the order they are tried (sandbox, stripe). A payment "
+        "goes to the next one only when the one before surely did not act (connection refused, "
+        "503 before any effect, 429, circuit open); never after an unknown outcome. JSON list "
+        'in the environment, e.g. ["stripe","sandbox"].',
     )
-    provider_connect_timeout_s: PositiveFloat = Field(3.0, description="Provider connect timeout.")
+    payout_providers: tuple[ProviderName, ...] = Field(
+        ("sandbox",),
+        min_length=1,
+        description="Digital-currency payout providers, in the order they are tried (sandbox).",
+    )
+    provider_url: str = Field(
+        "http://127.0.0.1:8099", description="Base URL of the sandbox provider."
+    )
+    provider_connect_timeout_s: PositiveFloat = Field(
+        3.0, description="Connect timeout of every provider call."
+    )
     provider_read_timeout_s: PositiveFloat = Field(
-        10.0, description="Provider read timeout; a timeout after sending is in doubt."
+        10.0,
+        description="Read timeout of every provider call; a timeout after sending is in doubt.",
+    )
+    stripe_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("PAYMQ_STRIPE_API_KEY", "STRIPE_API_KEY"),
+        description="Stripe secret key (sk_live_..., sk_test_...). Also read from "
+        "STRIPE_API_KEY. Never logged. Prefer stripe_api_key_file.",
+    )
+    stripe_api_key_file: Path | None = Field(
+        None,
+        description="A file holding the Stripe secret key (a Docker or Kubernetes secret, "
+        "e.g. /run/secrets/stripe_api_key); used when stripe_api_key is not set.",
+    )
+    stripe_api_base: str = Field(
+        "https://api.stripe.com",
+        pattern=r"^https?://",
+        description="Stripe API base URL: the real API, or an emulator such as localstripe.",
+    )
+    breaker_failures: PositiveInt = Field(
+        5,
+        description="Consecutive failures (refused, timeout, reset, 5xx) that open a "
+        "provider's circuit in a worker process.",
+    )
+    breaker_open_s: PositiveFloat = Field(
+        30.0,
+        description="How long an open circuit stays open; then one real call probes the "
+        "provider, and closes the circuit if it succeeds.",
     )
 
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR.")
+
+    def stripe_key(self) -> str | None:
+        """The Stripe secret key, from the setting or its file; read at the entry point."""
+        if self.stripe_api_key is not None:
+            return self.stripe_api_key.get_secret_value()
+        if self.stripe_api_key_file is not None:
+            try:
+                return self.stripe_api_key_file.read_text().strip() or None
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"cannot read stripe_api_key_file {self.stripe_api_key_file}: {exc.strerror}"
+                ) from None
+        return None
 
     @property
     def prefetch(self) -> int:

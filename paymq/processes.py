@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from pydantic import SecretStr
 
 from common.amqp.admin import BrokerAdmin
 from common.errors import PaymqError
@@ -38,7 +39,11 @@ def settings_env(settings: Settings, base: dict[str, str]) -> dict[str, str]:
     for name, value in settings.model_dump(mode="json").items():
         if value is None:
             continue
-        text = json.dumps(value) if isinstance(value, list | dict) else str(value)
+        secret = getattr(settings, name)
+        if isinstance(secret, SecretStr):  # dumped masked; the child needs the value
+            text = secret.get_secret_value()
+        else:
+            text = json.dumps(value) if isinstance(value, list | dict) else str(value)
         env[f"PAYMQ_{name.upper()}"] = text
     return env
 

@@ -170,6 +170,13 @@ class Dispositions:
         until_ms = self._clock.now_ms() + self._config.retry.delays_ms[0]
         return self.later(message, request, until_ms, "waits for the payment store")
 
+    def store_trouble(
+        self, message: InboundMessage, request: PaymentRequest, error: ClaimLost | StoreUnavailable
+    ) -> Disposition:
+        if isinstance(error, ClaimLost):
+            return self.lost(request)
+        return self.store_down(message, request, error)
+
     def lost(self, request: PaymentRequest) -> Disposition:
         """Our claim ran out and another worker took the payment over: its delivery will
         publish the result; this one is done."""

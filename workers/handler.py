@@ -37,6 +37,7 @@ from workers.checks import Checker
 from workers.crashpoints import NEVER, CrashPoints
 from workers.dispositions import Disposition, Dispositions, HandlerConfig
 from workers.identity import attempt_record, provider_idempotency_key, request_fingerprint
+from workers.providers.route import Binding
 from workers.results import Outcome
 from workers.retry import GiveUp, decide
 from workers.retrystate import RetryState, read_state, state_headers
@@ -168,7 +169,7 @@ class Handler:
         outcome = Outcome(PaymentStatus.IN_DOUBT, claim.attempts, error=error)
         return self._out.record(message, request, outcome, claim, unknown=True, dead_letter=True)
 
-    def _execute(
+    def _execute(  # noqa: PLR0911 - one return per kind of answer, as in the taxonomy
         self,
         message: InboundMessage,
         verified: VerifiedMessage,
@@ -176,12 +177,24 @@ class Handler:
         claim: Acquired,
     ) -> Disposition:
         attempts = claim.attempts + 1
+        payment_id = str(request.payment_id)
         context = ExecutionContext(
             idempotency_key=provider_idempotency_key(verified.key.owner, request.idempotency_key),
             signed_prefix=verified.fields.prefix(),
+            binding=Binding(
+                payment_id=payment_id,
+                provider=claim.provider,
+                pinned=claim.outcome_unknown,
+                bind=lambda provider, reason: self._store.bind_provider(
+                    payment_id, provider, reason
+                ),
+            ),
         )
         try:
             receipt = self._channel.execute(request, context)
+        except (ClaimLost, StoreUnavailable) as exc:
+            # Recording another provider before sending to it failed: nothing was sent there.
+            return self._out.store_trouble(message, request, exc)
         except MessageRejected as exc:  # e.g. sealed card data that does not open
             outcome = Outcome(PaymentStatus.REJECTED, claim.attempts, error=exc)
             return self._out.record(message, request, outcome, claim)
@@ -264,4 +277,5 @@ class Handler:
             amount_minor=request.amount.amount_minor,
             currency=request.amount.currency,
             payment_created_ms=verified.fields.created_at_ms,
+            provider=self._channel.primary_provider,
         )

@@ -15,7 +15,7 @@ from types import FrameType
 from common.amqp.admin import declare_topology
 from common.amqp.publisher import ThreadedPublisher
 from common.amqp.session import SessionOptions
-from common.clock import SystemClock
+from common.clock import MonotonicClock, SystemClock
 from common.envelope import OutboundMessage
 from common.errors import PublishFailed
 from common.keyring import TRUSTED_DIR, Keyring
@@ -26,7 +26,7 @@ from workers.channels import ChannelDeps, build_channel
 from workers.consumer import Consumer, ConsumerOptions
 from workers.crashpoints import CrashPoints
 from workers.handler import Handler, HandlerConfig
-from workers.providers.sandbox import SandboxProvider
+from workers.providers.registry import build_providers
 from workers.reconciler import Reconciler
 from workers.retry import RetryPolicy
 from workers.store.database import create_store_engine, upgrade
@@ -76,14 +76,10 @@ def build_consumer(
     queue = topology.work_queue(channel_name)
     keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
     signer = Signer.load(settings.keys_dir, settings.worker_key_id)
-    provider = SandboxProvider(
-        settings.provider_url,
-        connect_timeout_s=settings.provider_connect_timeout_s,
-        read_timeout_s=settings.provider_read_timeout_s,
-    )
+    providers = build_providers(settings, MonotonicClock())
     deps = ChannelDeps(
-        card_provider=provider,
-        payout_provider=provider,
+        card_route=providers.card_route(),
+        payout_route=providers.payout_route(),
         sealing_keys=load_sealing_private_keys(settings.keys_dir, keyring),
     )
     crash = CrashPoints(settings.crash_at, settings.crash_every, settings.crash_reference_prefix)
@@ -91,7 +87,7 @@ def build_consumer(
     store = store or build_store(settings)
 
     def stopped() -> None:
-        provider.close()
+        providers.close()
         if owned_store:
             store.engine.dispose()
 
@@ -140,14 +136,10 @@ class ReconcilerThread(threading.Thread):
 
     def run(self) -> None:
         settings = self._settings
-        provider = SandboxProvider(
-            settings.provider_url,
-            connect_timeout_s=settings.provider_connect_timeout_s,
-            read_timeout_s=settings.provider_read_timeout_s,
-        )
+        providers = build_providers(settings, MonotonicClock())
         reconciler = Reconciler(
             self._store,
-            provider,
+            providers,
             signer=Signer.load(settings.keys_dir, settings.worker_key_id),
             topology=settings.topology(),
             publish=_confirmed(self._publisher, settings.publish_timeout_s),
@@ -171,7 +163,7 @@ class ReconcilerThread(threading.Thread):
                         done.republished,
                     )
         finally:
-            provider.close()
+            providers.close()
             self._publisher.close()
 
     def stop(self) -> None:
@@ -210,11 +202,10 @@ def run_worker(settings: Settings, channel_name: str) -> None:
         reconciler.start()
     _on_signals(consumer.shutdown)
     logger.info(
-        "worker for %s: %d in flight, prefetch %d, provider %s, store %s",
+        "worker for %s: %d in flight, prefetch %d, store %s",
         channel_name,
         settings.worker_concurrency,
         settings.prefetch,
-        settings.provider_url,
         store.engine.url.render_as_string(hide_password=True),
     )
     try:

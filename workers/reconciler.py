@@ -6,6 +6,7 @@ the provider by our reference:
 
     found, settled      -> succeeded (a result event is stored, then published)
     found, not settled  -> pending (from in_doubt: a `pending` event), check again later
+    found, declined     -> declined (e.g. the payer failed or abandoned 3-D Secure)
     not found           -> in_doubt: check again on the schedule; after the last check, failed
                            (the provider never heard of it: no money moved)
                            pending: check again (the provider said it accepted it)
@@ -22,17 +23,18 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.engine import RowMapping
 
 from common.clock import Clock, from_ms
 from common.envelope import OutboundMessage
-from common.errors import PaymqError
+from common.errors import PaymentDeclined, PaymqError
 from common.models import PaymentStatus
 from common.money import Money
 from common.signing import Signer
 from common.topology import Topology
-from workers.providers.base import PaymentLookup, ProviderReceipt
+from workers.providers.base import ProviderReceipt
 from workers.results import Outcome, Subject, result_for, sign_result
 from workers.store.payments import Outcome as StoreOutcome
 from workers.store.payments import PaymentStore, StoredResult
@@ -42,6 +44,13 @@ logger = logging.getLogger("paymq.reconciler")
 
 #: How long one check holds a payment against other reconcilers.
 CHECK_HOLD_MS = 60_000
+
+
+class Lookup(Protocol):
+    def lookup(self, channel: str, reference: str, provider: str | None) -> ProviderReceipt | None:
+        """What `provider` (None: any of the channel's) did for our reference; raises
+        PaymentDeclined when its record says declined, another PaymqError when it cannot tell."""
+        ...
 
 
 class NoEffectAtProvider(PaymqError):
@@ -60,7 +69,7 @@ class Reconciler:
     def __init__(
         self,
         store: PaymentStore,
-        lookup: PaymentLookup,
+        lookup: Lookup,
         *,
         signer: Signer,
         topology: Topology,
@@ -92,11 +101,15 @@ class Reconciler:
                 done.rescheduled += 1
         return done
 
-    def _check(self, row: RowMapping) -> bool:
+    def _check(self, row: RowMapping) -> bool:  # noqa: PLR0911 - the docstring's table, in order
         """True when the payment changed state."""
         payment_id, state = row["payment_id"], State(row["state"])
         try:
-            receipt = self._lookup.lookup(row["channel"], payment_id)
+            receipt = self._lookup.lookup(row["channel"], payment_id, row["provider"])
+        except PaymentDeclined as exc:
+            # The provider's record says no money moved: e.g. the payer failed 3-D Secure.
+            self._settle(row, PaymentStatus.DECLINED, None, exc)
+            return True
         except PaymqError as exc:
             logger.warning("payment %s: provider lookup failed (%s); later", payment_id, exc)
             self._reschedule(row)

@@ -59,8 +59,19 @@ class Subject:
         )
 
 
+REQUIRES_ACTION = "requires_action"
+
+
 def result_for(channel: str, subject: Subject, outcome: Outcome, now_ms: int) -> PaymentResult:
     receipt, error = outcome.receipt, outcome.error
+    action = receipt.action if receipt is not None and not receipt.settled else None
+    code, reason = (
+        (error.code, mask_pans(error.reason)[:500])
+        if error is not None
+        else (REQUIRES_ACTION, "waiting for the payer to authenticate the payment")
+        if action is not None
+        else (None, None)
+    )
     return PaymentResult(
         event_id=result_event_id(subject.event_key, outcome.status),
         payment_id=subject.payment_id,
@@ -72,9 +83,10 @@ def result_for(channel: str, subject: Subject, outcome: Outcome, now_ms: int) ->
         amount=subject.amount,
         provider=receipt.provider if receipt else None,
         provider_reference=receipt.reference if receipt else None,
-        code=error.code if error else None,
-        reason=mask_pans(error.reason)[:500] if error else None,
+        code=code,
+        reason=reason,
         card_last4=receipt.card_last4 if receipt else None,
+        action=action,
         attempts=outcome.attempts,
         payment_created_at=subject.payment_created_at,
         occurred_at=from_ms(now_ms),

@@ -33,6 +33,8 @@ from producer.encode import Draft, SealingKey, encode_request
 from workers.channels.base import ExecutionContext
 from workers.handler import Disposition, Handler, HandlerConfig
 from workers.providers.base import CardCharge, ProviderReceipt
+from workers.providers.breaker import CircuitBreaker
+from workers.providers.route import Binding, Route
 from workers.retry import RetryPolicy
 from workers.store.database import create_store_engine, upgrade
 from workers.store.payments import PaymentStore
@@ -65,6 +67,8 @@ class FakeChannel:
     """A PaymentChannel that records every call and answers from a script of receipts and
     errors; once the script is used up it succeeds."""
 
+    primary_provider = "fake"
+
     def __init__(self, name: str = "card") -> None:
         self.name = name
         self.calls: list[tuple[PaymentRequest, ExecutionContext]] = []
@@ -92,10 +96,27 @@ class FakeCardProvider:
     def __init__(self) -> None:
         self.charges: list[tuple[CardCharge, str]] = []
 
+    def accepts(self, charge: CardCharge) -> bool:
+        return True
+
     def charge(self, charge: CardCharge, *, idempotency_key: str) -> ProviderReceipt:
         self.charges.append((charge, idempotency_key))
         last4 = charge.card.last4 if charge.card is not None else None
         return ProviderReceipt(provider=self.name, reference="ch_1", card_last4=last4)
+
+
+def route_of(channel: str, *providers: Any) -> Route[Any]:
+    """A route through `providers`, each behind a breaker that never opens here."""
+    clock = FixedClock(0)
+    breakers = {
+        p.name: CircuitBreaker(p.name, clock, failures_to_open=99, open_ms=1) for p in providers
+    }
+    return Route(channel, list(providers), breakers)
+
+
+def unbound(payment_id: str = "payment-1") -> Binding:
+    """A new payment's binding: no provider recorded yet, nothing pinned, binds recorded."""
+    return Binding(payment_id=payment_id, provider=None, pinned=False, bind=lambda _p, _r: None)
 
 
 @pytest.fixture(scope="session")

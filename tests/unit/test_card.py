@@ -14,6 +14,7 @@ from common.models import PaymentStatus
 from common.money import Money
 from common.sealing import CardData
 from common.signing import REQUEST_TYPE, SignedFields, Signer
+from tests.unit.conftest import route_of, unbound
 from workers.channels.base import ExecutionContext
 from workers.channels.card import CardChannel
 from workers.providers.base import CardCharge
@@ -31,7 +32,7 @@ def card_worker(
     fake_card_provider: Any,
     sealing_private_keys: dict[str, Any],
 ) -> Worker:
-    return make_worker(CardChannel(fake_card_provider, sealing_private_keys))
+    return make_worker(CardChannel(route_of("card", fake_card_provider), sealing_private_keys))
 
 
 def test_sealed_card_data_is_opened_and_passed_to_the_provider(
@@ -101,7 +102,7 @@ def test_sealed_data_moved_into_another_signed_message_is_rejected_without_charg
 def test_sealed_data_for_a_key_this_worker_lacks_is_rejected_without_charge(
     make_request: Callable[..., Any], make_worker: Callable[[Any], Worker], fake_card_provider: Any
 ):
-    worker = make_worker(CardChannel(fake_card_provider, {}))
+    worker = make_worker(CardChannel(route_of("card", fake_card_provider), {}))
     handled = worker.handle(make_request(card_token=None, card=CARD)[1])
     assert handled.status is PaymentStatus.REJECTED
     assert handled.result.code == "sealed_data_invalid"
@@ -118,7 +119,7 @@ def test_the_card_channel_refuses_payout_details(
             network="ethereum", asset="ETH", destination_address="0x" + "ab" * 20
         ),
     )
-    context = ExecutionContext(idempotency_key="k", signed_prefix=b"")
+    context = ExecutionContext(idempotency_key="k", signed_prefix=b"", binding=unbound())
     with pytest.raises(MalformedMessage, match="sent to the card channel"):
-        CardChannel(fake_card_provider, {}).execute(request, context)
+        CardChannel(route_of("card", fake_card_provider), {}).execute(request, context)
     assert fake_card_provider.charges == []

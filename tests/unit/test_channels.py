@@ -10,6 +10,7 @@ import pytest
 from common.details import DigitalCurrencyDetails
 from common.errors import MalformedMessage
 from common.money import Money
+from tests.unit.conftest import route_of, unbound
 from workers.channels import REGISTRY, ChannelDeps, build_channel
 from workers.channels.base import ExecutionContext
 from workers.channels.card import CardChannel
@@ -31,7 +32,10 @@ class FakePayoutProvider:
 
 
 def test_every_channel_name_builds_a_channel_of_that_name(fake_card_provider: Any):
-    deps = ChannelDeps(card_provider=fake_card_provider, payout_provider=FakePayoutProvider())
+    deps = ChannelDeps(
+        card_route=route_of("card", fake_card_provider),
+        payout_route=route_of("digital_currency", FakePayoutProvider()),
+    )
     built = {name: build_channel(name, deps) for name in REGISTRY}
     assert {name: channel.name for name, channel in built.items()} == {
         "card": "card",
@@ -42,7 +46,10 @@ def test_every_channel_name_builds_a_channel_of_that_name(fake_card_provider: An
 
 
 def test_an_unknown_channel_name_is_refused(fake_card_provider: Any):
-    deps = ChannelDeps(card_provider=fake_card_provider, payout_provider=FakePayoutProvider())
+    deps = ChannelDeps(
+        card_route=route_of("card", fake_card_provider),
+        payout_route=route_of("digital_currency", FakePayoutProvider()),
+    )
     with pytest.raises(ValueError, match="unknown channel 'wire'"):
         build_channel("wire", deps)
 
@@ -58,8 +65,10 @@ def test_a_payout_passes_amount_network_asset_and_address_with_the_idempotency_k
             network="ethereum-sepolia", asset="USDC", destination_address=ADDRESS
         ),
     )
-    context = ExecutionContext(idempotency_key="paymq_abc", signed_prefix=b"")
-    receipt = DigitalCurrencyChannel(provider).execute(request, context)
+    context = ExecutionContext(idempotency_key="paymq_abc", signed_prefix=b"", binding=unbound())
+    receipt = DigitalCurrencyChannel(route_of("digital_currency", provider)).execute(
+        request, context
+    )
     assert receipt.settled is False
     assert provider.payouts == [
         (
@@ -78,16 +87,16 @@ def test_a_payout_passes_amount_network_asset_and_address_with_the_idempotency_k
 def test_the_digital_currency_channel_refuses_card_details(make_request: Callable[..., Any]):
     provider = FakePayoutProvider()
     request, _ = make_request()
-    context = ExecutionContext(idempotency_key="k", signed_prefix=b"")
+    context = ExecutionContext(idempotency_key="k", signed_prefix=b"", binding=unbound())
     with pytest.raises(MalformedMessage, match="sent to the digital currency channel"):
-        DigitalCurrencyChannel(provider).execute(request, context)
+        DigitalCurrencyChannel(route_of("digital_currency", provider)).execute(request, context)
     assert provider.payouts == []
 
 
 def test_a_pending_payout_gets_a_pending_result(
     make_request: Callable[..., Any], make_worker: Callable[[Any], Any]
 ):
-    worker = make_worker(DigitalCurrencyChannel(FakePayoutProvider()))
+    worker = make_worker(DigitalCurrencyChannel(route_of("digital_currency", FakePayoutProvider())))
     _, message = make_request(
         amount=Money(amount_minor=10**18, currency="ETH"),
         card_token=None,

@@ -28,6 +28,7 @@ class DeadlyChannel:
     """Moves the money, then the worker dies: every time."""
 
     name = "card"
+    primary_provider = "fake"
 
     def __init__(self) -> None:
         self.keys: list[str] = []

@@ -41,7 +41,9 @@ class ScriptedLookup:
         self.answers = list(answers)
         self.asked: list[tuple[str, str]] = []
 
-    def lookup(self, channel: str, reference: str) -> ProviderReceipt | None:
+    def lookup(
+        self, channel: str, reference: str, provider: str | None = None
+    ) -> ProviderReceipt | None:
         self.asked.append((channel, reference))
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):

@@ -15,18 +15,19 @@ from workers.channels.base import PaymentChannel
 from workers.channels.card import CardChannel
 from workers.channels.digital_currency import DigitalCurrencyChannel
 from workers.providers.base import CardProvider, PayoutProvider
+from workers.providers.route import Route
 
 
 @dataclass(frozen=True)
 class ChannelDeps:
-    card_provider: CardProvider
-    payout_provider: PayoutProvider
+    card_route: Route[CardProvider]
+    payout_route: Route[PayoutProvider]
     sealing_keys: Mapping[str, X25519PrivateKey] = field(default_factory=dict)
 
 
 REGISTRY: dict[str, Callable[[ChannelDeps], PaymentChannel]] = {
-    "card": lambda deps: CardChannel(deps.card_provider, deps.sealing_keys),
-    "digital_currency": lambda deps: DigitalCurrencyChannel(deps.payout_provider),
+    "card": lambda deps: CardChannel(deps.card_route, deps.sealing_keys),
+    "digital_currency": lambda deps: DigitalCurrencyChannel(deps.payout_route),
 }
 
 

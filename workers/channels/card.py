@@ -12,16 +12,21 @@ from common.models import PaymentRequest
 from common.sealing import open_card
 from workers.channels.base import ExecutionContext
 from workers.providers.base import CardCharge, CardProvider, ProviderReceipt
+from workers.providers.route import Route
 
 
 class CardChannel:
     name = "card"
 
     def __init__(
-        self, provider: CardProvider, sealing_keys: Mapping[str, X25519PrivateKey]
+        self, route: Route[CardProvider], sealing_keys: Mapping[str, X25519PrivateKey]
     ) -> None:
-        self._provider = provider
+        self._route = route
         self._sealing_keys = sealing_keys
+
+    @property
+    def primary_provider(self) -> str:
+        return self._route.primary
 
     def execute(self, request: PaymentRequest, context: ExecutionContext) -> ProviderReceipt:
         details = request.details
@@ -41,4 +46,8 @@ class CardChannel:
             card=card,
             metadata=request.metadata,
         )
-        return self._provider.charge(charge, idempotency_key=context.idempotency_key)
+        return self._route.call(
+            context.binding,
+            lambda provider: provider.charge(charge, idempotency_key=context.idempotency_key),
+            accepts=lambda provider: provider.accepts(charge),
+        )

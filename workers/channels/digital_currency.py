@@ -7,13 +7,18 @@ from common.errors import MalformedMessage
 from common.models import PaymentRequest
 from workers.channels.base import ExecutionContext
 from workers.providers.base import Payout, PayoutProvider, ProviderReceipt
+from workers.providers.route import Route
 
 
 class DigitalCurrencyChannel:
     name = "digital_currency"
 
-    def __init__(self, provider: PayoutProvider) -> None:
-        self._provider = provider
+    def __init__(self, route: Route[PayoutProvider]) -> None:
+        self._route = route
+
+    @property
+    def primary_provider(self) -> str:
+        return self._route.primary
 
     def execute(self, request: PaymentRequest, context: ExecutionContext) -> ProviderReceipt:
         details = request.details
@@ -26,4 +31,7 @@ class DigitalCurrencyChannel:
             asset=details.asset,
             destination_address=details.destination_address,
         )
-        return self._provider.payout(payout, idempotency_key=context.idempotency_key)
+        return self._route.call(
+            context.binding,
+            lambda provider: provider.payout(payout, idempotency_key=context.idempotency_key),
+        )

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from common.models import PayerAction
 from common.money import Money
 from common.sealing import CardData
 
@@ -39,6 +40,8 @@ class ProviderReceipt:
     #: False when the provider accepted the payment but settles it later (pending).
     settled: bool = True
     card_last4: str | None = None
+    #: Set when the payment waits for the payer (3-D Secure): `settled` is then False.
+    action: PayerAction | None = None
 
 
 class PaymentLookup(Protocol):
@@ -50,6 +53,11 @@ class PaymentLookup(Protocol):
 
 class CardProvider(Protocol):
     name: str
+
+    def accepts(self, charge: CardCharge) -> bool:
+        """Can this provider take the charge's source? Card data: every card provider. A token:
+        only the provider that issued it."""
+        ...
 
     def charge(self, charge: CardCharge, *, idempotency_key: str) -> ProviderReceipt: ...
 

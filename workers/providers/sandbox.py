@@ -22,6 +22,8 @@ from workers.providers.base import CardCharge, Payout, ProviderReceipt
 from workers.providers.http import HttpTransport
 
 NAME = "sandbox"
+#: The sandbox's own card tokens; a token another provider issued means nothing here.
+TOKEN_PREFIX = "tok_"  # noqa: S105 - a prefix of card tokens, no secret
 
 
 class SandboxProvider:
@@ -39,6 +41,9 @@ class SandboxProvider:
         self._transport = HttpTransport(
             base_url, connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s
         )
+
+    def accepts(self, charge: CardCharge) -> bool:
+        return charge.card is not None or (charge.token or "").startswith(TOKEN_PREFIX)
 
     def charge(self, charge: CardCharge, *, idempotency_key: str) -> ProviderReceipt:
         source: dict[str, Any]

@@ -103,6 +103,8 @@ class NewPayment:
     amount_minor: int
     currency: str
     payment_created_ms: int
+    #: The provider the payment goes to first (its channel's primary).
+    provider: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,9 @@ class Acquired:
     attempts: int
     outcome_unknown: bool
     takeovers: int = 0
+    #: The provider the payment was last sent to (or goes to first); with `outcome_unknown`,
+    #: the only one that may be asked again.
+    provider: str | None = None
 
 
 @dataclass(frozen=True)
@@ -209,7 +214,7 @@ class PaymentStore:
             with self._engine.begin() as connection:
                 connection.execute(_INSERT_PAYMENT, self._new_row(new, now_ms))
                 self._history(connection, new.payment_id, State.RECEIVED, State.PROCESSING, now_ms)
-            return Acquired(attempts=0, outcome_unknown=False)
+            return Acquired(attempts=0, outcome_unknown=False, provider=new.provider)
         except IntegrityError:
             pass  # the payment, or another with its idempotency key, exists: decide below
         with self._engine.begin() as connection:
@@ -252,6 +257,7 @@ class PaymentStore:
             attempts=row["attempts"],
             outcome_unknown=bool(row["outcome_unknown"]) or taken_over,
             takeovers=self._takeovers(connection, new.payment_id) if taken_over else 0,
+            provider=row["provider"],
         )
 
     @staticmethod
@@ -279,6 +285,22 @@ class PaymentStore:
             if attempt is not None:
                 self._attempt(connection, payment_id, attempt, now_ms)
 
+    def bind_provider(self, payment_id: str, provider: str, reason: str) -> None:
+        """Record the provider a payment is about to be sent to, before it is sent: a worker
+        that dies mid-call leaves its name for the next one. Only while this worker holds the
+        claim (ClaimLost otherwise)."""
+        now_ms = self._clock.now_ms()
+        with _unavailable_as_retryable(), self._engine.begin() as connection:
+            self._move(
+                connection,
+                payment_id,
+                State.PROCESSING,
+                now_ms,
+                reason,
+                owned=True,
+                provider=provider,
+            )
+
     def finish(
         self, payment_id: str, outcome: Outcome, attempt: Attempt | None, *, owned: bool = True
     ) -> None:
@@ -290,13 +312,14 @@ class PaymentStore:
             "attempts": outcome.attempts,
             "outcome_unknown": outcome.outcome_unknown,
             "code": outcome.code,
-            "provider": outcome.provider,
             "provider_reference": outcome.provider_reference,
             "claim_owner": None,
             "claim_until_ms": None,
             "next_check_ms": outcome.next_check_ms,
             "result_unpublished": outcome.unpublished,
         }
+        if outcome.provider is not None:  # else keep the one the payment was bound to
+            values["provider"] = outcome.provider
         if result is not None:
             values |= {
                 "result_exchange": result.exchange,
@@ -413,6 +436,7 @@ class PaymentStore:
             "claim_until_ms": now_ms + self._lease_ms,
             "created_ms": now_ms,
             "updated_ms": now_ms,
+            "provider": new.provider,
         }
 
     @staticmethod

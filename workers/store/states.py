@@ -46,6 +46,8 @@ _ALLOWED: dict[State, frozenset[State]] = {
     State.RECEIVED: frozenset({State.PROCESSING, State.REJECTED, State.EXPIRED}),
     State.PROCESSING: frozenset(
         {
+            # Re-routed to another provider before it was sent there (recorded, not a move).
+            State.PROCESSING,
             State.RETRYING,
             State.SUCCEEDED,
             State.DECLINED,
@@ -57,8 +59,9 @@ _ALLOWED: dict[State, frozenset[State]] = {
         }
     ),
     State.RETRYING: frozenset({State.PROCESSING, State.EXPIRED, State.IN_DOUBT}),
-    State.PENDING: frozenset({State.SUCCEEDED, State.FAILED}),
-    State.IN_DOUBT: frozenset({State.SUCCEEDED, State.DECLINED, State.FAILED}),
+    # A pending card payment waits for the payer (3-D Secure), who may fail or abandon it.
+    State.PENDING: frozenset({State.SUCCEEDED, State.DECLINED, State.FAILED}),
+    State.IN_DOUBT: frozenset({State.SUCCEEDED, State.PENDING, State.DECLINED, State.FAILED}),
 }
 
 

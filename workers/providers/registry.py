@@ -1,0 +1,115 @@
+"""The configured providers: built once from settings at the entry point, each with its circuit
+breaker, arranged into one route per channel, and asked by name when a payment is looked up.
+
+Adding a provider: its adapter module beside this one, and one entry in `_BUILDERS`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from common.clock import Clock
+from common.errors import ConfigurationError, ProviderUnavailable
+from common.settings import Settings
+from workers.providers.base import CardProvider, PaymentLookup, PayoutProvider, ProviderReceipt
+from workers.providers.breaker import CircuitBreaker
+from workers.providers.route import Route
+from workers.providers.sandbox import SandboxProvider
+from workers.providers.stripe_card import StripeProvider
+
+logger = logging.getLogger("paymq.providers")
+
+
+def _sandbox(settings: Settings) -> SandboxProvider:
+    return SandboxProvider(
+        settings.provider_url,
+        connect_timeout_s=settings.provider_connect_timeout_s,
+        read_timeout_s=settings.provider_read_timeout_s,
+    )
+
+
+def _stripe(settings: Settings) -> StripeProvider:
+    api_key = settings.stripe_key()
+    if api_key is None:
+        raise ConfigurationError(
+            "the stripe provider needs an API key: set PAYMQ_STRIPE_API_KEY, or "
+            "PAYMQ_STRIPE_API_KEY_FILE to a file holding it"
+        )
+    return StripeProvider(
+        api_key,
+        api_base=settings.stripe_api_base,
+        connect_timeout_s=settings.provider_connect_timeout_s,
+        read_timeout_s=settings.provider_read_timeout_s,
+    )
+
+
+_BUILDERS: dict[str, Callable[[Settings], Any]] = {"sandbox": _sandbox, "stripe": _stripe}
+#: Which providers can serve which channel.
+_SERVES = {"card": frozenset({"sandbox", "stripe"}), "digital_currency": frozenset({"sandbox"})}
+KNOWN_PROVIDERS = tuple(_BUILDERS)
+
+
+@dataclass
+class Providers:
+    by_name: Mapping[str, Any]
+    routes: Mapping[str, tuple[str, ...]]
+    breakers: Mapping[str, CircuitBreaker]
+
+    def card_route(self) -> Route[CardProvider]:
+        return cast(Route[CardProvider], self._route("card"))
+
+    def payout_route(self) -> Route[PayoutProvider]:
+        return cast(Route[PayoutProvider], self._route("digital_currency"))
+
+    def _route(self, channel: str) -> Route[Any]:
+        names = self.routes[channel]
+        return Route(channel, [self.by_name[name] for name in names], self.breakers)
+
+    def lookup(self, channel: str, reference: str, provider: str | None) -> ProviderReceipt | None:
+        """Ask the provider the payment was sent to; a payment stored before providers were
+        recorded asks each provider of its channel's route, in order."""
+        names = (provider,) if provider is not None else self.routes[channel]
+        for name in names:
+            adapter = self.by_name.get(name)
+            if adapter is None:
+                raise ProviderUnavailable(
+                    f"payment was sent to provider {name!r}, which is not configured",
+                    code="provider_not_configured",
+                )
+            receipt = cast(PaymentLookup, adapter).lookup(channel, reference)
+            if receipt is not None:
+                return receipt
+        return None
+
+    def close(self) -> None:
+        for adapter in self.by_name.values():
+            adapter.close()
+
+
+def build_providers(settings: Settings, clock: Clock) -> Providers:
+    """Every provider the routes name, built once; raises ConfigurationError early."""
+    routes = {"card": settings.card_providers, "digital_currency": settings.payout_providers}
+    for channel, names in routes.items():
+        for name in names:
+            if name not in _BUILDERS:
+                raise ConfigurationError(
+                    f"unknown provider {name!r} for {channel}; known: {', '.join(_BUILDERS)}"
+                )
+            if name not in _SERVES[channel]:
+                raise ConfigurationError(f"provider {name!r} cannot serve the {channel} channel")
+    needed = dict.fromkeys(name for names in routes.values() for name in names)
+    by_name = {name: _BUILDERS[name](settings) for name in needed}
+    breakers = {
+        name: CircuitBreaker(
+            name,
+            clock,
+            failures_to_open=settings.breaker_failures,
+            open_ms=int(settings.breaker_open_s * 1000),
+        )
+        for name in needed
+    }
+    logger.info("providers: %s", ", ".join(f"{c} -> {' > '.join(n)}" for c, n in routes.items()))
+    return Providers(by_name=by_name, routes=routes, breakers=breakers)
