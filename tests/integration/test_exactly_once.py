@@ -23,7 +23,14 @@ from producer.encode import Draft
 from producer.producer import Producer, ProducerOptions
 from sandbox.client import SandboxControl
 from tests.integration.conftest import RunningWorker
-from tests.integration.helpers import card_draft, cli_env, collect_events, run_cli, wait_until
+from tests.integration.helpers import (
+    card_draft,
+    cli_env,
+    collect_events,
+    collect_results,
+    run_cli,
+    wait_until,
+)
 from tests.stores import postgres_engine
 from workers.main import ReconcilerThread, build_store, session_options
 
@@ -97,8 +104,8 @@ def test_an_in_doubt_payment_is_settled_by_the_reconciler_from_the_providers_rec
     control: SandboxControl,
     reconciler: ReconcilerThread,
 ) -> None:
-    # Given a provider that charges and then answers 500, every time
-    start_worker("card")
+    # Given a provider that charges and then answers 500, and one attempt per payment
+    start_worker("card", settings=topology.model_copy(update={"max_attempts": 1}))
     request, message = producer.prepare(card_draft())
     control.add_fault("error_after_effect", times=50, reference=str(request.payment_id))
     # When the payment is published, the worker gives up in doubt, never "failed"
@@ -111,6 +118,28 @@ def test_an_in_doubt_payment_is_settled_by_the_reconciler_from_the_providers_rec
     assert (settled.result.status, settled.result.payment_id) == ("succeeded", request.payment_id)
     assert settled.result.provider_reference is not None
     assert len(control.effects(str(request.payment_id))) == 1
+
+
+def test_a_retry_after_an_unknown_outcome_finds_the_charge_instead_of_charging_again(
+    topology: Settings,
+    start_worker: Callable[..., RunningWorker],
+    producer: Producer,
+    results: ResultStream,
+    control: SandboxControl,
+) -> None:
+    # Given a provider that charges and then answers 500, every time it is asked to charge
+    start_worker("card")
+    request, message = producer.prepare(card_draft())
+    control.add_fault("error_after_effect", times=50, reference=str(request.payment_id))
+    # When the payment is published
+    producer.publish(message)
+    [result] = collect_results(results, 1, timeout_s=20)
+    # Then the second attempt asked the provider by our reference, found the charge, and sent
+    # nothing: one effect, and the fault that every charge request would meet went unused
+    assert (result.status, result.attempts) == ("succeeded", 2)
+    assert len(control.effects(str(request.payment_id))) == 1
+    [rule] = [f for f in control.faults() if f["reference"] == str(request.payment_id)]
+    assert rule["remaining"] == 49
 
 
 def test_a_pending_payout_is_completed_once_it_settles(

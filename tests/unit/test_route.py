@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -75,14 +76,20 @@ def journal() -> Journal:
 
 def route_of(clock: FixedClock, *providers: ScriptedProvider) -> Route[ScriptedProvider]:
     breakers = {
-        p.name: CircuitBreaker(p.name, clock, failures_to_open=3, open_ms=10_000)
-        for p in providers
+        p.name: CircuitBreaker(p.name, clock, failures_to_open=3, open_ms=10_000) for p in providers
     }
     return Route("card", list(providers), breakers)
 
 
-def pay(route: Route[ScriptedProvider], binding: Binding, token: str = "") -> ProviderReceipt:
-    return route.call(binding, lambda p: p.pay(), accepts=lambda p: p.accepts(token))
+def pay(
+    route: Route[ScriptedProvider],
+    binding: Binding,
+    token: str = "",
+    recover: Callable[[ScriptedProvider], ProviderReceipt | None] | None = None,
+) -> ProviderReceipt:
+    return route.call(
+        binding, lambda p: p.pay(), accepts=lambda p: p.accepts(token), recover=recover
+    )
 
 
 def test_the_first_provider_takes_the_payment_without_an_extra_store_write(
@@ -266,3 +273,42 @@ def test_a_bug_in_a_call_teaches_the_breaker_nothing(clock: FixedClock, journal:
 def test_a_route_naming_a_provider_twice_is_refused(clock: FixedClock, journal: Journal) -> None:
     with pytest.raises(ValueError, match="twice"):
         route_of(clock, ScriptedProvider("sandbox", journal), ScriptedProvider("sandbox", journal))
+
+
+def test_a_pinned_payment_the_provider_already_has_is_not_sent_again(
+    clock: FixedClock, journal: Journal
+) -> None:
+    stripe = ScriptedProvider("stripe", journal)
+    earlier = ProviderReceipt("stripe", "pi_earlier")
+
+    def recover(provider: ScriptedProvider) -> ProviderReceipt | None:
+        journal.entries.append(f"lookup {provider.name}")
+        return earlier
+
+    receipt = pay(route_of(clock, stripe), journal.binding("stripe", pinned=True), recover=recover)
+    assert receipt == earlier
+    assert journal.entries == ["lookup stripe"]
+
+
+def test_a_pinned_payment_the_provider_does_not_have_is_sent_with_its_key(
+    clock: FixedClock, journal: Journal
+) -> None:
+    stripe = ScriptedProvider("stripe", journal)
+
+    def recover(provider: ScriptedProvider) -> ProviderReceipt | None:
+        journal.entries.append(f"lookup {provider.name}")
+        return None
+
+    receipt = pay(route_of(clock, stripe), journal.binding("stripe", pinned=True), recover=recover)
+    assert receipt.reference == "stripe-ref"
+    assert journal.entries == ["lookup stripe", "call stripe"]
+
+
+def test_a_new_payment_is_sent_without_asking_first(clock: FixedClock, journal: Journal) -> None:
+    stripe = ScriptedProvider("stripe", journal)
+
+    def recover(_provider: ScriptedProvider) -> ProviderReceipt | None:
+        raise AssertionError("a payment that was never sent is not looked up")
+
+    pay(route_of(clock, stripe), journal.binding("stripe"), recover=recover)
+    assert journal.entries == ["call stripe"]

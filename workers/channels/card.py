@@ -50,4 +50,5 @@ class CardChannel:
             context.binding,
             lambda provider: provider.charge(charge, idempotency_key=context.idempotency_key),
             accepts=lambda provider: provider.accepts(charge),
+            recover=lambda provider: provider.lookup(self.name, charge.reference),
         )

@@ -34,4 +34,5 @@ class DigitalCurrencyChannel:
         return self._route.call(
             context.binding,
             lambda provider: provider.payout(payout, idempotency_key=context.idempotency_key),
+            recover=lambda provider: provider.lookup(self.name, payout.reference),
         )

@@ -51,7 +51,7 @@ class PaymentLookup(Protocol):
         ...
 
 
-class CardProvider(Protocol):
+class CardProvider(PaymentLookup, Protocol):
     name: str
 
     def accepts(self, charge: CardCharge) -> bool:
@@ -62,7 +62,7 @@ class CardProvider(Protocol):
     def charge(self, charge: CardCharge, *, idempotency_key: str) -> ProviderReceipt: ...
 
 
-class PayoutProvider(Protocol):
+class PayoutProvider(PaymentLookup, Protocol):
     name: str
 
     def payout(self, payout: Payout, *, idempotency_key: str) -> ProviderReceipt: ...

@@ -85,8 +85,16 @@ class Route(Generic[P]):
         binding: Binding,
         act: Callable[[P], R],
         accepts: Callable[[P], bool] = lambda _provider: True,
+        recover: Callable[[P], R | None] | None = None,
     ) -> R:
-        """`act` on the first provider that can take the payment; see the module docstring."""
+        """`act` on the first provider that can take the payment; see the module docstring.
+
+        For a pinned payment, `recover` first asks the provider for what an earlier attempt
+        did (by our reference), and `act` runs only when it has nothing. Idempotency keys alone
+        do not cover this: a provider may forget them (Stripe after 24 hours) or ignore them
+        (localstripe), and a worker that died after the call left no record of it."""
+        if binding.pinned and recover is not None:
+            act = _recovering(binding.payment_id, recover, act)
         candidates = self._candidates(binding, accepts)
         current = binding.provider
         passed: list[str] = []
@@ -137,6 +145,19 @@ class Route(Generic[P]):
                 code="no_provider_for_source",
             )
         return candidates
+
+
+def _recovering(
+    payment_id: str, recover: Callable[[P], R | None], act: Callable[[P], R]
+) -> Callable[[P], R]:
+    def recover_or_act(provider: P) -> R:
+        earlier = recover(provider)
+        if earlier is not None:
+            logger.info("payment %s: %s already has it; not sent again", payment_id, provider.name)
+            return earlier
+        return act(provider)
+
+    return recover_or_act
 
 
 def _attempt(breaker: CircuitBreaker, provider: P, act: Callable[[P], R]) -> R | RetryableError:
