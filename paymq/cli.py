@@ -70,6 +70,22 @@ def sandbox(
 
 @app.command()
 @friendly
+def localstripe(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8420,
+    state_file: Annotated[
+        Path | None, typer.Option(help="Keep state in this file (default: in memory only).")
+    ] = None,
+) -> None:
+    """Run the localstripe Stripe emulator with state of its own and PaymentIntent search
+    (for tests and the demo; paymq/localstripe.py)."""
+    from paymq.localstripe import serve
+
+    serve(host, port, state_file)
+
+
+@app.command()
+@friendly
 def publish(
     file: Annotated[Path | None, typer.Option(help="JSON Lines file of payment orders.")] = None,
     channel: Annotated[str, typer.Option(help="card or digital_currency.")] = "card",

@@ -12,7 +12,6 @@ Two things differ from `localstripe --port N`:
 
 from __future__ import annotations
 
-import argparse
 import pickle
 import re
 from collections.abc import Awaitable, Callable
@@ -76,16 +75,3 @@ def serve(host: str, port: int, state_file: Path | None) -> None:
     app.middlewares.append(_search)
     print(f"localstripe on http://{host}:{port}", flush=True)
     web.run_app(app, host=host, port=port, access_log=None, print=None)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="paymq localstripe", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8420)
-    parser.add_argument("--state-file", type=Path, default=None)
-    args = parser.parse_args(argv)
-    serve(args.host, args.port, args.state_file)
-
-
-if __name__ == "__main__":
-    main()

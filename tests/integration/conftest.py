@@ -18,6 +18,7 @@ from common.subscriber import ResultStream, ResultVerifier
 from producer.producer import Producer
 from sandbox.client import SandboxControl
 from sandbox.server import SandboxThread
+from tests.integration.localstripe import LocalStripe
 from workers.consumer import Consumer
 from workers.main import build_consumer
 
@@ -33,6 +34,13 @@ def sandbox() -> Iterator[SandboxThread]:
 @pytest.fixture(scope="session")
 def control(sandbox: SandboxThread) -> SandboxControl:
     return SandboxControl(sandbox.url)
+
+
+@pytest.fixture(scope="session")
+def localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStripe]:
+    """localstripe in a child process of its own, for the session."""
+    with LocalStripe(tmp_path_factory.mktemp("localstripe") / "localstripe.log") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

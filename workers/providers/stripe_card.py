@@ -99,7 +99,10 @@ class StripeProvider:
         except OutcomeUnknown as exc:
             # Creating a PaymentMethod moves no money: whatever happened, nothing was paid.
             raise ProviderUnavailable(f"card not registered at Stripe: {exc.reason}") from None
-        return str(method.id), card.number[-4:]
+        method_id = method.to_dict().get("id")
+        if not method_id:
+            raise ProviderUnavailable("Stripe answered a PaymentMethod without an id")
+        return str(method_id), card.number[-4:]
 
     def close(self) -> None:
         self._http.close()  # type: ignore[no-untyped-call]

@@ -55,13 +55,18 @@ NAME = "stripe"
 REFERENCE_KEY = "paymq_payment_id"
 
 _PENDING = frozenset({"processing", "requires_capture", "requires_action", "requires_confirmation"})
-# When one reference finds several PaymentIntents, the one that says most about the money.
+# When one reference finds several PaymentIntents, the one that says most about the money; a
+# status this code does not know outranks a decline (never guess that money did not move).
 _RANK = {"succeeded": 0, "processing": 1, "requires_capture": 1, "requires_action": 2}
+_DECLINED_RANK = {"requires_payment_method": 9, "canceled": 9}
+_UNKNOWN_RANK = 5
 
 
 def receipt_of(intent: Mapping[str, Any], card_last4: str | None = None) -> ProviderReceipt:
     """The receipt a PaymentIntent stands for, or the PaymentDeclined it stands for."""
     status = str(intent.get("status"))
+    if not intent.get("id"):
+        raise ProviderServerError(f"Stripe answered a PaymentIntent without an id ({status})")
     reference = str(intent["id"])
     last4 = card_last4 or _card_last4(intent)
     if status == "succeeded":
@@ -100,8 +105,13 @@ def found(intents: Sequence[Mapping[str, Any]]) -> ProviderReceipt | None:
             len(succeeded),
             ", ".join(str(intent["id"]) for intent in succeeded),
         )
-    best = min(intents, key=lambda intent: _RANK.get(str(intent.get("status")), 9))
+    best = min(intents, key=_rank)
     return receipt_of(best)
+
+
+def _rank(intent: Mapping[str, Any]) -> int:
+    status = str(intent.get("status"))
+    return _RANK.get(status, _DECLINED_RANK.get(status, _UNKNOWN_RANK))
 
 
 def error_of(exc: stripe.StripeError) -> PaymqError:  # noqa: PLR0911 - a row of the table each
@@ -139,7 +149,7 @@ def _connection_error(exc: stripe.APIConnectionError) -> PaymqError:
     cause = exc.__cause__
     if isinstance(cause, requests.ConnectTimeout | requests.exceptions.SSLError):
         return ProviderUnavailable(f"could not connect to Stripe: {type(cause).__name__}")
-    if isinstance(cause, requests.ReadTimeout):
+    if isinstance(cause, requests.ReadTimeout) or _timed_out_reading(cause):
         return ProviderTimeout("no answer from Stripe within the read timeout after sending")
     if isinstance(cause, requests.ConnectionError) and _never_connected(cause):
         return ProviderUnavailable("could not connect to Stripe (refused or unresolvable)")
@@ -156,6 +166,12 @@ def _never_connected(error: requests.ConnectionError) -> bool:
     return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
+def _timed_out_reading(cause: BaseException | None) -> bool:
+    """A body that stalls after the headers arrives as ConnectionError(ReadTimeoutError)."""
+    inner = cause.args[0] if isinstance(cause, requests.ConnectionError) and cause.args else None
+    return isinstance(inner, urllib3.exceptions.ReadTimeoutError)
+
+
 def _retry_after_s(exc: stripe.StripeError) -> float:
     headers = exc.headers or {}
     try:
@@ -164,12 +180,16 @@ def _retry_after_s(exc: stripe.StripeError) -> float:
         return 1.0
 
 
-def _action(intent: Mapping[str, Any]) -> PayerAction:
+def _action(intent: Mapping[str, Any]) -> PayerAction | None:
     next_action = intent.get("next_action") or {}
     redirect = next_action.get("redirect_to_url") or {}
     if next_action.get("type") == "redirect_to_url" and redirect.get("url"):
         return PayerAction(type="redirect", url=str(redirect["url"]))
-    return PayerAction(type="sdk", client_secret=str(intent["client_secret"]))
+    if intent.get("client_secret"):
+        return PayerAction(type="sdk", client_secret=str(intent["client_secret"]))
+    # Still pending, and the reconciler keeps asking; but nobody can tell the payer what to do.
+    logger.warning("PaymentIntent %s requires action but names none", intent["id"])
+    return None
 
 
 def _card_last4(intent: Mapping[str, Any]) -> str | None:
