@@ -173,3 +173,37 @@ def test_a_result_the_reconciler_stored_stays_unpublished_until_confirmed(
     ]
     worker.published(payment().payment_id)
     assert worker.unpublished_results(older_than_ms=0, limit=10) == []
+
+
+def test_a_payment_rerouted_before_its_worker_died_is_taken_over_bound_to_the_new_provider(
+    engine: Engine, clock: FixedClock
+):
+    # Given a payment claimed for its channel's first provider
+    first = store(engine, clock, "w1")
+    assert first.claim(payment(provider="stripe")) == Acquired(0, False, provider="stripe")
+    # When its worker records a failover to the sandbox, then dies mid-call
+    first.bind_provider(payment().payment_id, "sandbox", "routed to sandbox after stripe: x")
+    clock.advance(LEASE_MS + 1)
+    # Then the next worker takes it over pinned to the sandbox, the one that may have acted
+    taken = store(engine, clock, "w2").claim(payment(provider="stripe"))
+    assert taken == Acquired(attempts=0, outcome_unknown=True, takeovers=1, provider="sandbox")
+    moves, _ = first.history(payment().payment_id)
+    assert "routed to sandbox after stripe: x" in [move["reason"] for move in moves]
+
+
+def test_only_the_claim_holder_can_reroute_a_payment(engine: Engine, clock: FixedClock):
+    store(engine, clock, "w1").claim(payment(provider="stripe"))
+    with pytest.raises(ClaimLost):
+        store(engine, clock, "w2").bind_provider(payment().payment_id, "sandbox", "reason")
+
+
+def test_an_outcome_without_a_provider_keeps_the_one_the_payment_was_sent_to(
+    engine: Engine, clock: FixedClock
+):
+    worker = store(engine, clock, "w1")
+    worker.claim(payment(provider="stripe"))
+    in_doubt = Outcome(State.IN_DOUBT, 1, True, result=RESULT, next_check_ms=clock.now_ms())
+    worker.finish(payment().payment_id, in_doubt, Attempt(1, "unknown", code="provider_timeout"))
+    row = worker.get(payment().payment_id)
+    assert row is not None
+    assert row["provider"] == "stripe"
