@@ -105,8 +105,17 @@ class MessageExpired(PermanentError):
 class PaymentDeclined(PermanentError):
     """The provider declined; `code` is the provider's decline code."""
 
-    def __init__(self, message: str, *, code: str, provider_reference: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        provider_reference: str | None = None,
+        provider: str | None = None,
+    ) -> None:
         super().__init__(message, code=code)
+        #: Which provider declined, and its reference for the declined attempt, when known.
+        self.provider = provider
         self.provider_reference = provider_reference
 
 

@@ -90,7 +90,7 @@ class Dispositions:
             now_ms=now_ms,
         )
         event = sign_result(result, self._signer, self._config.topology)
-        receipt, error = outcome.receipt, outcome.error
+        error = outcome.error
         state = _STATE_OF[outcome.status]
         needs_check = state in (State.PENDING, State.IN_DOUBT)
         try:
@@ -102,8 +102,8 @@ class Dispositions:
                     outcome_unknown=claim.outcome_unknown if unknown is None else unknown,
                     reason=result.reason,
                     code=result.code,
-                    provider=receipt.provider if receipt else None,
-                    provider_reference=receipt.reference if receipt else None,
+                    provider=result.provider,
+                    provider_reference=result.provider_reference,
                     result=StoredResult.of(event),
                     next_check_ms=now_ms + self._config.first_check_ms if needs_check else None,
                 ),

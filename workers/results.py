@@ -9,7 +9,7 @@ from datetime import datetime
 
 from common.clock import from_ms, to_ms
 from common.envelope import InboundMessage, OutboundMessage, sign_message
-from common.errors import PaymqError
+from common.errors import PaymentDeclined, PaymqError
 from common.models import PaymentRequest, PaymentResult, PaymentStatus, result_event_id
 from common.money import Money
 from common.redact import mask_pans
@@ -65,6 +65,7 @@ REQUIRES_ACTION = "requires_action"
 def result_for(channel: str, subject: Subject, outcome: Outcome, now_ms: int) -> PaymentResult:
     receipt, error = outcome.receipt, outcome.error
     action = receipt.action if receipt is not None and not receipt.settled else None
+    declined = error if isinstance(error, PaymentDeclined) else None
     code, reason = (
         (error.code, mask_pans(error.reason)[:500])
         if error is not None
@@ -81,8 +82,10 @@ def result_for(channel: str, subject: Subject, outcome: Outcome, now_ms: int) ->
         channel=channel,
         status=outcome.status,
         amount=subject.amount,
-        provider=receipt.provider if receipt else None,
-        provider_reference=receipt.reference if receipt else None,
+        provider=receipt.provider if receipt else declined.provider if declined else None,
+        provider_reference=(
+            receipt.reference if receipt else declined.provider_reference if declined else None
+        ),
         code=code,
         reason=reason,
         card_last4=receipt.card_last4 if receipt else None,

@@ -139,7 +139,7 @@ def interpret(status: int, data: bytes, retry_after: str | None) -> dict[str, An
         return answer
     code, message, decline_code = _error_fields(data)
     if status == 402:
-        raise PaymentDeclined(message or "declined", code=decline_code or code)
+        raise PaymentDeclined(message or "declined", code=decline_code or code, provider=NAME)
     if status == 429:
         raise RateLimited("provider rate limit", retry_after_s=_seconds(retry_after))
     if status == 503 and code == "processing_error":

@@ -81,6 +81,7 @@ def receipt_of(intent: Mapping[str, Any], card_last4: str | None = None) -> Prov
             str(error.get("message") or "the card was declined"),
             code=str(code),
             provider_reference=reference,
+            provider=NAME,
         )
     if status == "canceled":
         reason = intent.get("cancellation_reason") or "canceled"
@@ -88,6 +89,7 @@ def receipt_of(intent: Mapping[str, Any], card_last4: str | None = None) -> Prov
             f"the payment was canceled at the provider ({reason})",
             code="canceled",
             provider_reference=reference,
+            provider=NAME,
         )
     # A status this code does not know: never guess that money did not move.
     raise ProviderServerError(f"Stripe answered a PaymentIntent in status {status!r}")
@@ -126,6 +128,7 @@ def error_of(exc: stripe.StripeError) -> PaymqError:  # noqa: PLR0911 - a row of
             exc.user_message or "the card was declined",
             code=str(decline_code or code or "card_declined"),
             provider_reference=str(intent["id"]) if intent else None,
+            provider=NAME,
         )
     if isinstance(exc, stripe.RateLimitError):
         return RateLimited("Stripe rate limit", retry_after_s=_retry_after_s(exc))
