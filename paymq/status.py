@@ -88,6 +88,9 @@ def show_status(settings: Settings, payment_id: str, *, as_json: bool) -> int:
     )
     if d["provider_reference"]:
         console.print(f"  provider {d['provider']}: {d['provider_reference']}")
+    elif d["provider"]:
+        pinned = " (pinned: it may have acted)" if d["outcome_unknown"] else ""
+        console.print(f"  provider {d['provider']}{pinned}")
     if d["code"]:
         console.print(f"  code {d['code']}")
     if d["next_check"]:

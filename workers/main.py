@@ -133,10 +133,12 @@ class ReconcilerThread(threading.Thread):
         self._store = store
         self._publisher = ThreadedPublisher(session_options(settings, name))
         self._stopping = threading.Event()
+        # Built here, not in run(): a configuration error stops the process at start-up.
+        self._providers = build_providers(settings, MonotonicClock())
 
     def run(self) -> None:
         settings = self._settings
-        providers = build_providers(settings, MonotonicClock())
+        providers = self._providers
         reconciler = Reconciler(
             self._store,
             providers,

@@ -237,3 +237,34 @@ def test_an_answer_lost_after_stripe_acted_is_recovered_without_a_second_payment
     [intent] = localstripe.intents_for(str(request.payment_id))
     assert (result.status, result.provider_reference) == ("succeeded", intent["id"])
     assert result.attempts == 2
+
+
+def test_an_in_doubt_stripe_payment_is_settled_by_the_reconciler_from_its_payment_intent(
+    topology: Settings,
+    start_worker: Callable[..., RunningWorker],
+    producer: Producer,
+    results: ResultStream,
+    localstripe: LocalStripe,
+) -> None:
+    # Given one attempt per payment, and a network that loses Stripe's answer after it acted
+    with AnswerLosingProxy(
+        localstripe.url, method="POST", path="/v1/payment_intents", lose=1
+    ) as proxy:
+        settings = on_stripe(topology, proxy.url).model_copy(update={"max_attempts": 1})
+        start_worker("card", settings=settings)
+        request, message = producer.prepare(card("4242424242424242"))
+        producer.publish(message)
+        # When the worker gives up in doubt
+        [in_doubt] = collect_results(results, 1, terminal_only=False)
+        assert (in_doubt.status, in_doubt.code) == ("in_doubt", "provider_connection_lost")
+    # Then the reconciler finds the PaymentIntent by our reference and settles the payment
+    direct = on_stripe(topology, localstripe.url)
+    reconciler = ReconcilerThread(direct, build_store(direct), "paymq-test-reconciler")
+    reconciler.start()
+    try:
+        [settled] = collect_results(results, 1, timeout_s=30)
+    finally:
+        reconciler.stop()
+        reconciler.join(timeout=10)
+    [intent] = localstripe.intents_for(str(request.payment_id))
+    assert (settled.status, settled.provider_reference) == ("succeeded", intent["id"])
