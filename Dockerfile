@@ -18,7 +18,8 @@ COPY producer ./producer
 COPY workers ./workers
 COPY sandbox ./sandbox
 COPY paymq ./paymq
-RUN /opt/paymq/bin/pip install --no-cache-dir .
+# With the emulators extra (localstripe), so the compose demo can run Stripe's API locally.
+RUN /opt/paymq/bin/pip install --no-cache-dir '.[emulators]'
 
 # --- runtime: the virtualenv only; no sources, no build tooling -----------------------
 FROM ${PYTHON_IMAGE}

@@ -16,6 +16,8 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import requests
+from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -49,6 +51,8 @@ console = Console(highlight=False)
 #: Short retry tiers so the demo's retried payments finish in seconds.
 DEMO_RETRY_DELAYS_MS = (250, 500, 1000)
 DEMO_MAX_ATTEMPTS = 4
+#: localstripe takes any key of this shape; a real account's key never goes in code.
+DEMO_STRIPE_KEY = "sk_test_paymq_demo"
 #: The reconciler looks at pending and in-doubt payments after 1, 2 and 4 s (production: minutes).
 DEMO_RECONCILE_SCHEDULE_S = (1.0, 2.0, 4.0)
 
@@ -74,6 +78,10 @@ def run_demo(settings: Settings, *, external: bool, keep: bool) -> int:
                 "reconcile_schedule_s": DEMO_RECONCILE_SCHEDULE_S,
                 "reconcile_interval_s": 0.5,
                 "provider_url": f"http://127.0.0.1:{free_port()}",
+                # Card payments: the sandbox first, then Stripe (localstripe, started below).
+                "card_providers": ("sandbox", "stripe"),
+                "stripe_api_base": f"http://127.0.0.1:{free_port()}",
+                "stripe_api_key": SecretStr(DEMO_STRIPE_KEY),
             }
         )
         init_keys(
@@ -110,6 +118,11 @@ def _start_fleet(settings: Settings, work_dir: Path) -> Fleet:
     fleet.start("sandbox", "sandbox", "--port", port)
     wait_for_http(f"{settings.provider_url}/health", fleet)
     console.print(f"[green]✓[/green] sandbox provider on {settings.provider_url}")
+    stripe_port = settings.stripe_api_base.rsplit(":", 1)[1]
+    fleet.start("localstripe", "localstripe", "--port", stripe_port)
+    # Its Stripe.js page needs no key: the emulator answers once it serves that.
+    wait_for_http(f"{settings.stripe_api_base}/js.stripe.com/v3/", fleet)
+    console.print(f"[green]✓[/green] Stripe API (localstripe) on {settings.stripe_api_base}")
     topology = settings.topology()
     for channel in topology.channels:
         fleet.start(f"worker-{channel}", "worker", channel)
@@ -129,7 +142,7 @@ def _run_batch(settings: Settings, *, external: bool) -> int:
         sealing_key=SealingKey(kid, public_key),
         now_ms=SystemClock().now_ms(),
     )
-    cases = build_cases(kit)
+    cases = build_cases(kit, stripe="stripe" in settings.card_providers)
     control = SandboxControl(settings.provider_url)
     for case in cases:
         if case.fault is not None and case.payment_id is not None:
@@ -149,7 +162,29 @@ def _run_batch(settings: Settings, *, external: bool) -> int:
     if not external:  # the demo's own topology: its dead-letter queue holds only this batch
         with BrokerAdmin(settings.amqp_url) as admin:
             dead_letters = admin.drain(settings.topology().dead_letter_queue)
-    return report(cases, Observed(results, effects, dead_letters))
+    intents = None if external else _stripe_intents(settings)
+    return report(cases, Observed(results, effects, dead_letters, intents))
+
+
+def _stripe_intents(settings: Settings) -> Counter[str] | None:
+    """PaymentIntents by our payment id, read with Stripe's plain list API."""
+    key = settings.stripe_key()
+    if "stripe" not in settings.card_providers or key is None:
+        return None
+    found: Counter[str] = Counter()
+    params: dict[str, str] = {"limit": "100"}
+    with requests.Session() as http:
+        http.auth = (key, "")
+        while True:
+            page = http.get(
+                f"{settings.stripe_api_base}/v1/payment_intents", params=params, timeout=10
+            )
+            page.raise_for_status()
+            body = page.json()
+            found.update(i["metadata"].get("paymq_payment_id") for i in body["data"])
+            if not body["has_more"]:
+                return found
+            params["starting_after"] = body["data"][-1]["id"]
 
 
 def _publish(settings: Settings, cases: list[Case]) -> None:
@@ -174,6 +209,8 @@ def _results_timeout_s(settings: Settings) -> float:
 
 def _collect(stream: ResultStream, cases: list[Case], timeout_s: float) -> dict[str, PaymentResult]:
     wanted = {c.message.message_id for c in cases}
+    # A payment that waits for its payer is done for the demo once it says so.
+    waiting = {c.message.message_id for c in cases if c.expect_status == "pending"}
     results: dict[str, PaymentResult] = {}
     deadline = time.monotonic() + timeout_s
     with _progress("waiting for results") as progress:
@@ -181,7 +218,8 @@ def _collect(stream: ResultStream, cases: list[Case], timeout_s: float) -> dict[
         for event in stream.events(inactivity_timeout_s=0.5):
             if event is not None and event.result is not None:
                 message_id = event.result.request_message_id
-                if message_id in wanted and event.result.status.terminal:
+                done = event.result.status.terminal or message_id in waiting
+                if message_id in wanted and done:
                     results[message_id] = event.result
                     progress.update(task, completed=len(results))
             if len(results) == len(wanted) or time.monotonic() > deadline:

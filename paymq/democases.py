@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -40,6 +41,8 @@ class Case:
     #: Provider effects the sandbox ledger must show for this payment (0 or 1).
     expect_effects: int = 0
     fault: Fault | None = None
+    #: The provider that must have taken the payment, where routing decides it.
+    expect_provider: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ def _draft(amount: str, currency: str, **source: object) -> Draft:
     )
 
 
-def build_cases(kit: CaseKit, *, seed: int = 7) -> list[Case]:
+def build_cases(kit: CaseKit, *, seed: int = 7, stripe: bool = False) -> list[Case]:
     rng = random.Random(seed)  # noqa: S311 - demo data, not cryptography
     cases: list[Case] = []
 
@@ -97,6 +100,7 @@ def build_cases(kit: CaseKit, *, seed: int = 7) -> list[Case]:
         *,
         effects: int = 0,
         fault: Fault | None = None,
+        provider: str | None = None,
     ) -> None:
         cases.append(
             Case(
@@ -108,6 +112,7 @@ def build_cases(kit: CaseKit, *, seed: int = 7) -> list[Case]:
                 code,
                 effects,
                 fault,
+                provider,
             )
         )
 
@@ -181,7 +186,7 @@ def build_cases(kit: CaseKit, *, seed: int = 7) -> list[Case]:
         fault=Fault("reset_after_effect"),
     )
     add(
-        "500 after the charge, every time: reconciled",
+        "500 after every charge: found on retry",
         _draft("82.00", "USD", card_token="tok_visa"),
         "succeeded",
         effects=1,
@@ -194,6 +199,8 @@ def build_cases(kit: CaseKit, *, seed: int = 7) -> list[Case]:
         effects=1,
         fault=Fault("rate_limit", retry_after_s=1),
     )
+    if stripe:
+        _stripe_cases(add)
     # Digital currency payouts.
     for amount, asset in [("0.05", "ETH"), ("1.5", "ETH"), ("250.00", "USDC")]:
         payout = DigitalCurrencyDetails(
@@ -226,6 +233,47 @@ def build_cases(kit: CaseKit, *, seed: int = 7) -> list[Case]:
     )
     cases.extend(_bad_messages(kit, rng))
     return cases
+
+
+def _stripe_cases(add: Callable[..., None]) -> None:
+    """With the card route sandbox > stripe: Stripe's own tokens, and failover only when the
+    sandbox surely did not act (a 429), never after it may have (a 500 after the charge)."""
+    add(
+        "Stripe: payment method token",
+        _draft("18.00", "EUR", card_token="pm_card_visa"),
+        "succeeded",
+        provider="stripe",
+    )
+    add(
+        "Stripe: card declined on charge",
+        _draft("18.50", "EUR", card_token="pm_card_chargeCustomerFail"),
+        "declined",
+        "card_declined",
+        provider="stripe",
+    )
+    add(
+        "sandbox 429: failover to Stripe",
+        _draft("44.00", "EUR", card=_card("4242424242424242")),
+        "succeeded",
+        fault=Fault("rate_limit", retry_after_s=30),
+        provider="stripe",
+    )
+    add(
+        "sandbox 500 after charge: no failover",
+        _draft("45.00", "EUR", card=_card("4242424242424242")),
+        "succeeded",
+        effects=1,
+        fault=Fault("error_after_effect"),
+        provider="sandbox",
+    )
+    add(
+        "Stripe 3-D Secure: payer must act",
+        _draft("46.00", "EUR", card=_card("4000002760003184")),
+        "pending",
+        "requires_action",
+        fault=Fault("rate_limit", retry_after_s=30),
+        provider="stripe",
+    )
 
 
 def _bad_messages(kit: CaseKit, rng: random.Random) -> list[Case]:

@@ -22,8 +22,10 @@ DEAD_LETTERED = ("rejected", "expired", "in_doubt")
 @dataclass(frozen=True)
 class Observed:
     results: dict[str, PaymentResult]  # by request message id
-    effects: Counter[str]  # provider effects by payment id
+    effects: Counter[str]  # sandbox effects by payment id
     dead_letters: list[InboundMessage] | None  # None: not inspected (shared topology)
+    #: Stripe PaymentIntents by payment id; None: not inspected (no access to the API)
+    stripe_intents: Counter[str] | None = None
 
 
 def problems(cases: list[Case], seen: Observed) -> list[str]:
@@ -38,6 +40,17 @@ def problems(cases: list[Case], seen: Observed) -> list[str]:
             found.append(
                 f"{case.name}: expected {case.expect_status}/{case.expect_code}, "
                 f"got {got.status.value}/{got.code}"
+            )
+        if got is not None and case.expect_provider not in (None, got.provider):
+            found.append(f"{case.name}: taken by {got.provider}, expected {case.expect_provider}")
+        if (
+            seen.stripe_intents is not None
+            and case.payment_id is not None
+            and case.expect_provider == "stripe"
+            and seen.stripe_intents[case.payment_id] != 1
+        ):
+            found.append(
+                f"{case.name}: {seen.stripe_intents[case.payment_id]} PaymentIntents, expected 1"
             )
         if case.payment_id is not None and seen.effects[case.payment_id] != case.expect_effects:
             found.append(
@@ -74,14 +87,19 @@ def report(cases: list[Case], seen: Observed) -> int:
         ok = got is not None and got.status.value == case.expect_status
         mark = "[green]✓[/green]" if ok else "[red]✗[/red]"
         if got is None:
-            console.print(f" {mark} {case.name:38} —")
+            console.print(f" {mark} {case.name:40} —")
             continue
         detail = f" ({got.code})" if got.code else ""
         tries = f", {got.attempts} attempts" if got.attempts > 1 else ""
-        console.print(f" {mark} {case.name:38} {got.status.value}{detail}{tries}")
+        where = f" at {got.provider}" if got.provider else ""
+        console.print(f" {mark} {case.name:40} {got.status.value}{detail}{where}{tries}")
     moved = sum(seen.effects[c.payment_id] for c in cases if c.payment_id)
     should = sum(c.expect_effects for c in cases)
-    console.print(f"provider ledger: {moved} charges/payouts for {should} payments that should pay")
+    console.print(f"sandbox ledger: {moved} charges/payouts for {should} payments that should pay")
+    if seen.stripe_intents is not None:
+        sent = [c.payment_id for c in cases if c.expect_provider == "stripe" and c.payment_id]
+        intents = sum(seen.stripe_intents[payment_id] for payment_id in sent)
+        console.print(f"Stripe: {intents} PaymentIntents for {len(sent)} payments sent there")
     if seen.dead_letters is not None:
         reasons = Counter(str(m.headers.get(HEADER_DEAD_LETTER_CODE)) for m in seen.dead_letters)
         listed = ", ".join(f"{code} {n}" for code, n in sorted(reasons.items()))

@@ -29,12 +29,14 @@ DOCKERFILE = REPO_ROOT / "Dockerfile"
 
 ONE_SHOTS = {"keys", "producer"}
 WORKERS = {"worker-card", "worker-digital-currency"}
-PAYMQ_SERVICES = {"keys", "sandbox", "results", "producer", *WORKERS}
+PAYMQ_SERVICES = {"keys", "sandbox", "localstripe", "results", "producer", *WORKERS}
 COMMON_ENVIRONMENT = {
     "PAYMQ_AMQP_URL": "amqp://guest:guest@rabbitmq:5672/%2F",
     "PAYMQ_PROVIDER_URL": "http://sandbox:8099",
     "PAYMQ_KEYS_DIR": "/keys",
     "PAYMQ_DATABASE_URL": "postgresql+psycopg://paymq:paymq@postgres:5432/paymq",
+    "PAYMQ_CARD_PROVIDERS": '["sandbox","stripe"]',
+    "PAYMQ_STRIPE_API_BASE": "http://localstripe:8420",
     "PYTHONUNBUFFERED": "1",
 }
 
@@ -143,7 +145,7 @@ def test_long_running_services_have_a_healthcheck_and_restart(
     services: dict[str, Service],
 ) -> None:
     # results tails a queue and offers no liveness signal; nothing waits on it being healthy.
-    for name in {"rabbitmq", "sandbox", *WORKERS}:
+    for name in {"rabbitmq", "sandbox", "localstripe", *WORKERS}:
         assert services[name]["healthcheck"]["test"][0] == "CMD", name
     for name in set(services) - ONE_SHOTS:
         assert services[name]["restart"] == "unless-stopped", name
@@ -199,6 +201,7 @@ def test_workers_wait_for_healthy_broker_store_and_sandbox(services: dict[str, S
             "rabbitmq": "service_healthy",
             "postgres": "service_healthy",
             "sandbox": "service_healthy",
+            "localstripe": "service_healthy",
             "keys": "service_completed_successfully",
         }, name
 
@@ -250,6 +253,31 @@ def test_sandbox_healthcheck_probes_the_port_it_listens_on(
     assert probe[:3] == ["CMD", "python", "-c"]
     compile(probe[3], "<healthcheck>", "exec")
     assert f"http://127.0.0.1:{port}/health" in probe[3]
+
+
+def test_localstripe_healthcheck_probes_the_port_it_listens_on(
+    services: dict[str, Service],
+) -> None:
+    localstripe = services["localstripe"]
+    command = localstripe["command"]
+    port = command[command.index("--port") + 1]
+    probe = localstripe["healthcheck"]["test"]
+    assert probe[:3] == ["CMD", "python", "-c"]
+    compile(probe[3], "<healthcheck>", "exec")
+    assert f"http://127.0.0.1:{port}/js.stripe.com/v3/" in probe[3]
+    assert f"localstripe:{port}" in services["worker-card"]["environment"]["PAYMQ_STRIPE_API_BASE"]
+
+
+def test_workers_read_the_stripe_key_from_a_secret_file_never_the_environment(
+    services: dict[str, Service],
+) -> None:
+    for name in WORKERS:
+        environment = services[name]["environment"]
+        assert "PAYMQ_STRIPE_API_KEY" not in environment, name
+        assert environment["PAYMQ_STRIPE_API_KEY_FILE"] == "/run/secrets/stripe_api_key", name
+        assert [s["source"] for s in services[name]["secrets"]] == ["stripe_api_key"], name
+    key = (REPO_ROOT / "docker" / "localstripe-api-key").read_text().strip()
+    assert key.startswith("sk_test_"), "only a test key, for the emulator, is committed"
 
 
 # --- the worker's health check, run for real ---------------------------------------------
