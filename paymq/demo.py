@@ -51,6 +51,10 @@ console = Console(highlight=False)
 #: Short retry tiers so the demo's retried payments finish in seconds.
 DEMO_RETRY_DELAYS_MS = (250, 500, 1000)
 DEMO_MAX_ATTEMPTS = 4
+#: The batch injects provider errors into a third of its card payments, so many at once that the
+#: default breaker (5 in a row) would open and turn the retries it shows into circuit-open
+#: failures. Opening the circuit is shown by the tests (tests/integration/test_routing.py).
+DEMO_BREAKER_FAILURES = 25
 #: localstripe takes any key of this shape; a real account's key never goes in code.
 DEMO_STRIPE_KEY = "sk_test_paymq_demo"
 #: The reconciler looks at pending and in-doubt payments after 1, 2 and 4 s (production: minutes).
@@ -82,6 +86,7 @@ def run_demo(settings: Settings, *, external: bool, keep: bool) -> int:
                 "card_providers": ("sandbox", "stripe"),
                 "stripe_api_base": f"http://127.0.0.1:{free_port()}",
                 "stripe_api_key": SecretStr(DEMO_STRIPE_KEY),
+                "breaker_failures": DEMO_BREAKER_FAILURES,
             }
         )
         init_keys(

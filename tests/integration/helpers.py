@@ -26,6 +26,7 @@ from common.envelope import (
 )
 from common.models import PaymentResult
 from common.money import Money
+from common.sealing import CardData
 from common.signing import REQUEST_TYPE, SignedFields, Signer
 from common.subscriber import ResultEvent, ResultStream
 from producer.encode import Draft
@@ -182,6 +183,17 @@ def resign(signer: Signer, message: OutboundMessage, body: bytes) -> OutboundMes
     )
     return sign_message(
         signer, fields, body, exchange=message.exchange, routing_key=message.routing_key
+    )
+
+
+def sealed_card_draft(number: str, *, amount_minor: int = 4200, currency: str = "EUR") -> Draft:
+    """A card payment by card number (sealed when encoded), under fresh ids."""
+    reference = f"order-{uuid.uuid4().hex[:10]}"
+    return Draft(
+        amount=Money(amount_minor=amount_minor, currency=currency),
+        merchant_reference=reference,
+        idempotency_key=reference,
+        card=CardData(number=number, exp_month=12, exp_year=2031, cvc="123"),
     )
 
 

@@ -12,7 +12,6 @@ from pydantic import SecretStr
 
 from common.models import PaymentResult
 from common.money import Money
-from common.sealing import CardData
 from common.settings import Settings
 from common.subscriber import ResultStream
 from paymq.processes import free_port
@@ -20,7 +19,7 @@ from producer.encode import Draft
 from producer.producer import Producer
 from sandbox.client import SandboxControl
 from tests.integration.conftest import RunningWorker
-from tests.integration.helpers import collect_results, wait_until
+from tests.integration.helpers import collect_results, sealed_card_draft, wait_until
 from tests.integration.localstripe import API_KEY, LocalStripe
 from workers.main import build_store
 
@@ -52,13 +51,7 @@ SANDBOX_PROCESSING_ERROR = "4000000000000119"
 
 
 def card_payment(number: str = "4242424242424242") -> Draft:
-    reference = f"order-{uuid.uuid4().hex[:10]}"
-    return Draft(
-        amount=Money(amount_minor=2500, currency="EUR"),
-        merchant_reference=reference,
-        idempotency_key=reference,
-        card=CardData(number=number, exp_month=12, exp_year=2031, cvc="123"),
-    )
+    return sealed_card_draft(number, amount_minor=2500)
 
 
 def pay(producer: Producer, results: ResultStream, draft: Draft | None = None) -> PaymentResult:

@@ -10,14 +10,17 @@ from collections.abc import Callable, Iterator
 import pytest
 from pydantic import SecretStr
 
-from common.money import Money
-from common.sealing import CardData
 from common.settings import Settings
 from common.subscriber import ResultStream
 from producer.encode import Draft
 from producer.producer import Producer
 from tests.integration.conftest import RunningWorker
-from tests.integration.helpers import collect_events, collect_results
+from tests.integration.helpers import (
+    card_draft,
+    collect_events,
+    collect_results,
+    sealed_card_draft,
+)
 from tests.integration.localstripe import API_KEY, LocalStripe
 from tests.integration.proxy import AnswerLosingProxy
 from workers.main import ReconcilerThread, build_store
@@ -53,23 +56,11 @@ def reconciler(stripe_settings: Settings) -> Iterator[ReconcilerThread]:
 
 
 def card(number: str) -> Draft:
-    reference = f"order-{uuid.uuid4().hex[:10]}"
-    return Draft(
-        amount=Money(amount_minor=4200, currency="EUR"),
-        merchant_reference=reference,
-        idempotency_key=reference,
-        card=CardData(number=number, exp_month=12, exp_year=2031, cvc="123"),
-    )
+    return sealed_card_draft(number)
 
 
 def token(value: str) -> Draft:
-    reference = f"order-{uuid.uuid4().hex[:10]}"
-    return Draft(
-        amount=Money(amount_minor=999, currency="USD"),
-        merchant_reference=reference,
-        idempotency_key=reference,
-        card_token=value,
-    )
+    return card_draft(value, amount="9.99")
 
 
 def test_sealed_card_data_is_charged_with_one_confirmed_payment_intent(
