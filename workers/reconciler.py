@@ -1,8 +1,8 @@
 """The reconciler: settles pending and in-doubt payments by asking the provider what happened.
 
 A payment enters `pending` (the provider accepted it, settles later) or `in_doubt` (it may have
-acted; retries could not tell) with a first check scheduled. Each check looks the payment up at
-the provider by our reference:
+acted; retries could not tell) with a first check scheduled. Each check looks the payment up by
+our reference at the provider the store says it was sent to:
 
     found, settled      -> succeeded (a result event is stored, then published)
     found, not settled  -> pending (from in_doubt: a `pending` event), check again later

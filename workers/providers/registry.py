@@ -49,7 +49,6 @@ def _stripe(settings: Settings) -> StripeProvider:
 _BUILDERS: dict[str, Callable[[Settings], Any]] = {"sandbox": _sandbox, "stripe": _stripe}
 #: Which providers can serve which channel.
 _SERVES = {"card": frozenset({"sandbox", "stripe"}), "digital_currency": frozenset({"sandbox"})}
-KNOWN_PROVIDERS = tuple(_BUILDERS)
 
 
 @dataclass
