@@ -20,6 +20,7 @@ does with it:
     │   └── Unroutable              the broker had no queue for the routing key
     ├── RetryableError              surely did not happen: safe to try again later
     │   ├── ProviderUnavailable     refused or failed before the request was sent; 503 before effect
+    │   │   └── CircuitOpen         nothing sent: every provider that could take it is open
     │   ├── RateLimited             429; carries the provider's Retry-After
     │   ├── BrokerUnavailable       cannot connect to RabbitMQ
     │   ├── StoreUnavailable        the payment store did not answer (try the message later)
@@ -138,6 +139,17 @@ class RetryableError(PaymqError):
 
 class ProviderUnavailable(RetryableError):
     code = "provider_unavailable"
+
+
+class CircuitOpen(ProviderUnavailable):
+    """Nothing was sent: every provider that could take the payment has its circuit open. Not
+    a provider attempt; the payment waits `retry_after_s`, until a circuit may let it through."""
+
+    code = "circuit_open"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class RateLimited(RetryableError):

@@ -1,4 +1,5 @@
-"""Logging for paymq processes: one line per event, card numbers masked, pika kept quiet."""
+"""Logging for paymq processes: one line per event, card numbers masked, pika and the Stripe
+SDK kept quiet."""
 
 from __future__ import annotations
 
@@ -20,3 +21,5 @@ def configure(level: str) -> None:
     # pika narrates every frame at INFO; its warnings and errors still show.
     logging.getLogger("pika").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # The Stripe SDK logs every request and answer at INFO: one pair per payment.
+    logging.getLogger("stripe").setLevel(max(logging.WARNING, root.level))

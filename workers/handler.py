@@ -20,6 +20,7 @@ import logging
 from common.clock import Clock
 from common.envelope import InboundMessage, VerifiedMessage
 from common.errors import (
+    CircuitOpen,
     MessageExpired,
     MessageRejected,
     OutcomeUnknown,
@@ -195,6 +196,8 @@ class Handler:
         except (ClaimLost, StoreUnavailable) as exc:
             # Recording another provider before sending to it failed: nothing was sent there.
             return self._out.store_trouble(message, request, exc)
+        except CircuitOpen as exc:
+            return self._circuit_open(message, request, claim, exc)
         except MessageRejected as exc:  # e.g. sealed card data that does not open
             outcome = Outcome(PaymentStatus.REJECTED, claim.attempts, error=exc)
             return self._out.record(message, request, outcome, claim)
@@ -220,6 +223,23 @@ class Handler:
         return self._out.record(
             message, request, outcome, claim, attempt_record(attempts, None, receipt)
         )
+
+    def _circuit_open(
+        self, message: InboundMessage, request: PaymentRequest, claim: Acquired, error: CircuitOpen
+    ) -> Disposition:
+        """Nothing was sent anywhere, so this was no attempt: the payment waits until a circuit
+        may let it through, however long the provider is down, until it expires."""
+        try:
+            self._store.retry_later(
+                str(request.payment_id),
+                attempts=claim.attempts,
+                outcome_unknown=claim.outcome_unknown,
+                attempt=None,
+            )
+        except (ClaimLost, StoreUnavailable) as exc:
+            return self._out.store_trouble(message, request, exc)
+        wait_ms = max(int(error.retry_after_s * 1000), self._config.retry.delays_ms[0])
+        return self._out.later(message, request, self._clock.now_ms() + wait_ms, error.reason)
 
     def _after_transient(
         self,

@@ -107,6 +107,8 @@ class Report:
     #: Extra copies with the same event id and other bytes (a payment processed again).
     reissued_events: int
     samples: Mapping[str, str] = field(default_factory=dict)
+    #: Effects of published payments by the provider that made them.
+    effects_by_provider: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def conflicting(self) -> int:
@@ -254,6 +256,13 @@ def _report(observed: Observations, payments: Mapping[str, _Payment], copies: _C
     unresolved = {p.published.payment_id for p in everyone if p.statuses and not p.terminal}
     known_messages = {p.published.message_id for p in everyone}
     return Report(
+        effects_by_provider=dict(
+            Counter(
+                str(effect.get("provider", "sandbox"))
+                for effect in observed.effects
+                if str(effect.get("reference")) in payments
+            )
+        ),
         payments=len(everyone),
         confirmed=len(confirmed),
         final_statuses=dict(Counter(p.final.value if p.final else "none" for p in everyone)),

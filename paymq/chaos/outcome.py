@@ -77,6 +77,7 @@ def row(outcome: ScenarioOutcome) -> dict[str, Any]:
         "reissued_events": report.reissued_events,
         "in_doubt_resolved": report.in_doubt_resolved,
         "in_doubt_unresolved": len(report.in_doubt_unresolved),
+        "effects_by_provider": dict(report.effects_by_provider),
         "final_statuses": dict(report.final_statuses),
         "violations": outcome.violations(),
         "kept_dir": str(outcome.kept_dir) if outcome.kept_dir else None,

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import SecretStr
 from rich.console import Console
 from sqlalchemy import make_url
 
@@ -101,6 +102,10 @@ def _log_to(path: Path) -> Iterator[None]:
         handler.close()
 
 
+#: localstripe takes any key of this shape.
+STRIPE_KEY = "sk_test_paymq_chaos"
+
+
 def _settings(scenario: Scenario, broker: PrivateBroker, work_dir: Path) -> Settings:
     base = Settings(
         amqp_url=broker.url,
@@ -116,6 +121,14 @@ def _settings(scenario: Scenario, broker: PrivateBroker, work_dir: Path) -> Sett
         provider_read_timeout_s=2.0,
         log_level="INFO",
     )
+    if scenario.stripe:
+        base = base.model_copy(
+            update={
+                "card_providers": ("sandbox", "stripe"),
+                "stripe_api_base": f"http://127.0.0.1:{free_port()}",
+                "stripe_api_key": SecretStr(STRIPE_KEY),
+            }
+        )
     return base.model_copy(update=dict(scenario.settings))
 
 
@@ -195,6 +208,8 @@ class _Run:
         with BrokerAdmin(self.settings.amqp_url) as admin:
             admin.declare(self.topology)
         self.services.start_sandbox(self.scenario.provider_latency_ms)
+        if self.scenario.stripe:
+            self.services.start_localstripe()
         self.services.prepare_store()
         self.crew.start()
         layout = self.scenario.layout
@@ -286,7 +301,7 @@ class _Run:
                 for p in prepared
             ],
             events=self.collector.events(),
-            effects=self.services.effects(),
+            effects=self.services.effects(stripe=self.scenario.stripe),
             dead_letters=letters,
             leftovers=left,
             reconciler_ran=self.services.reconciler_ran,

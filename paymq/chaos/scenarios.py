@@ -54,6 +54,9 @@ class Scenario:
     poison: float = 0.0
     #: Every payment is published this many times in a row (same message, same bytes).
     copies: int = 1
+    #: Card payments are routed sandbox > stripe, Stripe's API being localstripe; its
+    #: succeeded PaymentIntents count as effects beside the sandbox's ledger.
+    stripe: bool = False
     disturbances: tuple[Disturbance, ...] = ()
 
     def describe(self) -> str:
@@ -162,6 +165,22 @@ SCENARIOS: tuple[Scenario, ...] = (
             "PAYMQ_CRASH_REFERENCE_PREFIX": POISON_PREFIX,
             "PAYMQ_POISON_AFTER_TAKEOVERS": "2",
         },
+    ),
+    Scenario(
+        name="failover",
+        summary="cards routed sandbox > Stripe (localstripe): the sandbox answers 429 to 45% "
+        "of the payments (sealed cards fail over, tokens wait), charges and then answers 500 "
+        "or lets the call time out for 15% (they must stay); workers killed and replaced",
+        layout={"card": 3, "digital_currency": 1},
+        settings={"provider_read_timeout_s": 1.0, "breaker_failures": 1000},
+        provider_latency_ms=100,
+        stripe=True,
+        faults=(
+            FaultShare(0.45, Fault("rate_limit", retry_after_s=1), successes_only=True),
+            FaultShare(0.10, Fault("error_after_effect"), successes_only=True),
+            FaultShare(0.05, Fault("timeout_after_effect", delay_s=2.0), successes_only=True),
+        ),
+        disturbances=(KillWorkers(every_s=2.0),),
     ),
     Scenario(
         name="storm",

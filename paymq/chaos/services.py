@@ -9,12 +9,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from common.errors import PaymqError
 from common.settings import Settings
 from paymq.chaos.workload import PlannedPayment
 from paymq.processes import Fleet, wait_for_http
 from sandbox.client import SandboxControl
+from workers.providers.stripe_outcomes import REFERENCE_KEY
 
+#: PaymentIntent states in which Stripe has moved, or will move, the money.
+_STRIPE_EFFECTS = frozenset({"succeeded", "processing", "requires_capture"})
 #: The reconciler's first looks come within seconds, not the production schedule's minutes.
 RECONCILE_SCHEDULE_S = (1.0, 2.0, 4.0, 8.0)
 RECONCILE_INTERVAL_S = 0.5
@@ -81,8 +86,41 @@ class Services:
                     delay_s=fault.delay_s,
                 )
 
-    def effects(self) -> list[dict[str, Any]]:
-        return SandboxControl(self._settings.provider_url, timeout_s=30).effects()
+    def start_localstripe(self) -> None:
+        base = self._settings.stripe_api_base
+        self.fleet.start("localstripe", "localstripe", "--port", base.rsplit(":", 1)[1])
+        wait_for_http(f"{base}/js.stripe.com/v3/", self.fleet)
+
+    def effects(self, *, stripe: bool = False) -> list[dict[str, Any]]:
+        """Every provider effect, each naming its payment as `reference`: the sandbox's ledger,
+        and with Stripe its PaymentIntents that moved money (or are about to)."""
+        found = SandboxControl(self._settings.provider_url, timeout_s=30).effects()
+        if stripe:
+            found += [
+                {"reference": intent["metadata"].get(REFERENCE_KEY), "provider": "stripe"}
+                for intent in self._payment_intents()
+                if intent["status"] in _STRIPE_EFFECTS
+            ]
+        return found
+
+    def _payment_intents(self) -> list[dict[str, Any]]:
+        """Every PaymentIntent, read with Stripe's plain list API (not paymq's adapter)."""
+        intents: list[dict[str, Any]] = []
+        params = {"limit": "100"}
+        with requests.Session() as http:
+            http.auth = (self._settings.stripe_key() or "", "")
+            while True:
+                page = http.get(
+                    f"{self._settings.stripe_api_base}/v1/payment_intents",
+                    params=params,
+                    timeout=30,
+                )
+                page.raise_for_status()
+                body = page.json()
+                intents += body["data"]
+                if not body["has_more"]:
+                    return intents
+                params["starting_after"] = body["data"][-1]["id"]
 
     def stop_reconciler(self) -> None:
         process = self.fleet.processes.get("reconciler")

@@ -103,6 +103,13 @@ def test_two_effects_for_one_payment_are_duplicated_effects() -> None:
     assert report.duplicated_effects == (PAY_A,)
 
 
+def test_one_effect_at_each_of_two_providers_is_a_duplicated_effect() -> None:
+    at_stripe = {"reference": PAY_A, "provider": "stripe"}
+    report = check(healthy(effects=[effect(PAY_A), at_stripe, effect(PAY_B)]))
+    assert report.duplicated_effects == (PAY_A,)
+    assert report.effects_by_provider == {"sandbox": 2, "stripe": 1}
+
+
 def test_two_different_terminal_statuses_conflict() -> None:
     events = [
         event(PAY_A, PaymentStatus.SUCCEEDED),

@@ -14,6 +14,7 @@ from common.envelope import (
     InboundMessage,
 )
 from common.errors import (
+    CircuitOpen,
     MessageExpired,
     MessageRejected,
     OutcomeUnknown,
@@ -199,6 +200,15 @@ def test_a_rate_limit_waits_in_a_tier_at_least_as_long_as_retry_after(
 ):
     rounds = run(make_request()[1], RateLimited("429", retry_after_s=2), None)
     assert rounds[0].retries[0].exchange == "t.retry.5000ms"
+
+
+def test_an_open_circuit_is_no_attempt_the_payment_waits_until_it_may_close(
+    make_request: Callable[..., Any], run: Callable[..., list[Handled]]
+):
+    open_circuit = CircuitOpen("every circuit open", retry_after_s=4)
+    rounds = run(make_request()[1], open_circuit, open_circuit, None)
+    assert [r.retries[0].exchange for r in rounds[:2]] == ["t.retry.5000ms"] * 2
+    assert (rounds[-1].result.status, rounds[-1].result.attempts) == ("succeeded", 1)
 
 
 def test_an_unexpected_exception_from_the_channel_counts_as_an_unknown_outcome(

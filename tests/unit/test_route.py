@@ -9,6 +9,7 @@ import pytest
 
 from common.clock import FixedClock
 from common.errors import (
+    CircuitOpen,
     PaymentDeclined,
     ProviderRejected,
     ProviderServerError,
@@ -170,9 +171,11 @@ def test_a_pinned_payment_waits_while_its_providers_circuit_is_open(
     for _ in range(3):
         pay(route, journal.binding("stripe"))  # each fails over to the sandbox
     journal.entries.clear()
-    with pytest.raises(ProviderUnavailable) as raised:
+    clock.advance(4_000)
+    with pytest.raises(CircuitOpen) as raised:
         pay(route, journal.binding("stripe", pinned=True))
     assert raised.value.code == "circuit_open"
+    assert raised.value.retry_after_s == 6.0, "until the circuit lets a probe through"
     assert journal.entries == []
 
 

@@ -66,6 +66,13 @@ class CircuitBreaker:
             self._probing = True
             return True
 
+    def reopens_in_ms(self) -> int:
+        """How long until a call may be let through again (0: now, or once a probe ends)."""
+        with self._lock:
+            if self._state is not BreakerState.OPEN:
+                return 0
+            return max(0, self._opened_at_ms + self._open_ms - self._clock.now_ms())
+
     def succeeded(self) -> None:
         with self._lock:
             self._state = BreakerState.CLOSED

@@ -4,7 +4,9 @@ failover only where it cannot pay twice.
 The rule (RELIABILITY.md I2): a payment goes to another provider only when every provider it
 went to before surely did not act on it.
 - Surely not acted: the connection was refused, the provider answered 503 before any effect or
-  429, or its breaker is open and nothing was sent. Then the next provider is tried.
+  429, or its breaker is open and nothing was sent. Then the next provider is tried. When every
+  one was skipped for an open circuit, CircuitOpen says when one may be tried again: nothing was
+  sent, so that is no attempt, and the payment waits (bounded by its expiry).
 - May have acted (a timeout after sending, a 5xx, a reset; OutcomeUnknown): the error goes up
   and the payment stays pinned to that provider. Every later attempt, retry, redelivery and
   takeover goes to it alone, with the same idempotency key, until the outcome is known.
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from common.errors import (
+    CircuitOpen,
     OutcomeUnknown,
     PaymqError,
     ProviderRejected,
@@ -98,11 +101,13 @@ class Route(Generic[P]):
         candidates = self._candidates(binding, accepts)
         current = binding.provider
         passed: list[str] = []
+        reopens_in_ms: list[int] = []
         last_error: PaymqError | None = None
         for provider in candidates:
             breaker = self._breakers[provider.name]
             if not breaker.allow():
                 passed.append(f"{provider.name}: circuit open")
+                reopens_in_ms.append(breaker.reopens_in_ms())
                 continue
             if provider.name != current:
                 reason = _routing_reason(provider.name, passed)
@@ -121,8 +126,9 @@ class Route(Generic[P]):
             passed.append(f"{provider.name}: {last_error.code}")
         if last_error is not None:
             raise last_error
-        raise ProviderUnavailable(
-            f"no {self.channel} provider available ({'; '.join(passed)})", code="circuit_open"
+        raise CircuitOpen(
+            f"no {self.channel} provider available ({'; '.join(passed)})",
+            retry_after_s=min(reopens_in_ms) / 1000,
         )
 
     def _candidates(self, binding: Binding, accepts: Callable[[P], bool]) -> list[P]:
