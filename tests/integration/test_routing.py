@@ -19,7 +19,12 @@ from producer.encode import Draft
 from producer.producer import Producer
 from sandbox.client import SandboxControl
 from tests.integration.conftest import RunningWorker
-from tests.integration.helpers import collect_results, sealed_card_draft, wait_until
+from tests.integration.helpers import (
+    card_draft,
+    collect_results,
+    sealed_card_draft,
+    wait_until,
+)
 from tests.integration.localstripe import API_KEY, LocalStripe
 from workers.main import build_store
 
@@ -178,3 +183,23 @@ def test_an_open_circuit_skips_the_provider_until_a_probe_succeeds(
         what="a payment that probes the sandbox again",
     )
     assert pay(producer, results).provider == "sandbox"
+
+
+def test_a_payment_that_meets_an_open_circuit_waits_for_it_without_spending_attempts(
+    topology: Settings,
+    start_worker: Callable[..., RunningWorker],
+    producer: Producer,
+    results: ResultStream,
+    control: SandboxControl,
+) -> None:
+    # Given the sandbox alone, a circuit that opens after two failures for two seconds, and
+    # retry tiers that run out long before that (100, 200, 400 ms; three attempts)
+    settings = topology.model_copy(update={"breaker_failures": 2, "breaker_open_s": 2.0})
+    start_worker("card", settings=settings)
+    failing = pay(producer, results, card_payment(SANDBOX_PROCESSING_ERROR))
+    assert (failing.status, failing.code) == ("failed", "processing_error")
+    # When a payment arrives while the circuit is open
+    waiting = pay(producer, results, card_draft("tok_visa"))
+    # Then it waited for the circuit instead of failing, and was sent exactly once
+    assert (waiting.status, waiting.provider, waiting.attempts) == ("succeeded", "sandbox", 1)
+    assert len(control.effects(str(waiting.payment_id))) == 1
