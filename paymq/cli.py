@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from common.errors import ConfigurationError
 from paymq import logs
 from paymq.chaos.cli import chaos_app
 from paymq.cli_keys import keys_app, topology_app
@@ -79,7 +80,12 @@ def localstripe(
 ) -> None:
     """Run the localstripe Stripe emulator with state of its own and PaymentIntent search
     (for tests and the demo; paymq/localstripe.py)."""
-    from paymq.localstripe import serve
+    try:
+        from paymq.localstripe import serve
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(
+            f"localstripe is not installed ({exc.name}): pip install 'paymq[emulators]'"
+        ) from None
 
     serve(host, port, state_file)
 
