@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         description="When the reconciler looks at a pending or in-doubt payment again: minutes, "
         "then hours. An in-doubt payment the provider never heard of by the last check failed.",
     )
+    payer_action_timeout_s: PositiveFloat = Field(
+        3600.0,
+        description="A payment still waiting for its payer (3-D Secure) this long after it was "
+        "created is canceled at the provider by the reconciler and declined with code "
+        "payer_action_expired. It is checked on the reconcile schedule.",
+    )
     reconcile_interval_s: PositiveFloat = Field(
         5.0, description="How often a reconciler looks for payments due for a check."
     )

@@ -147,6 +147,7 @@ class ReconcilerThread(threading.Thread):
             publish=_confirmed(self._publisher, settings.publish_timeout_s),
             clock=SystemClock(),
             schedule_s=tuple(settings.reconcile_schedule_s),
+            payer_action_timeout_s=settings.payer_action_timeout_s,
         )
         try:
             self._publisher.start()

@@ -7,6 +7,8 @@ our reference at the provider the store says it was sent to:
     found, settled      -> succeeded (a result event is stored, then published)
     found, not settled  -> pending (from in_doubt: a `pending` event), check again later
     found, declined     -> declined (e.g. the payer failed or abandoned 3-D Secure)
+    found, waiting for the payer past payer_action_timeout_s
+                        -> canceled at the provider, then declined (payer_action_expired)
     not found           -> in_doubt: check again on the schedule; after the last check, failed
                            (the provider never heard of it: no money moved)
                            pending: check again (the provider said it accepted it)
@@ -52,6 +54,10 @@ class Lookup(Protocol):
         PaymentDeclined when its record says declined, another PaymqError when it cannot tell."""
         ...
 
+    def cancel(self, channel: str, provider_reference: str, provider: str | None) -> None:
+        """Cancel a payment that waits for its payer; raises when the provider would not."""
+        ...
+
 
 class NoEffectAtProvider(PaymqError):
     code = "no_effect_at_provider"
@@ -76,6 +82,7 @@ class Reconciler:
         publish: Callable[[OutboundMessage], None],
         clock: Clock,
         schedule_s: tuple[float, ...],
+        payer_action_timeout_s: float = 3600.0,
     ) -> None:
         self._store = store
         self._lookup = lookup
@@ -84,6 +91,7 @@ class Reconciler:
         self._publish = publish
         self._clock = clock
         self._schedule_ms = tuple(int(s * 1000) for s in schedule_s)
+        self._payer_action_timeout_ms = int(payer_action_timeout_s * 1000)
 
     def run_once(self, limit: int = 200) -> Pass:
         done = Pass()
@@ -121,6 +129,8 @@ class Reconciler:
             if state is State.IN_DOUBT:
                 self._settle(row, PaymentStatus.PENDING, receipt, None)
                 return True
+            if receipt.action is not None and self._payer_gave_up(row):
+                return self._cancel(row, receipt)
             self._reschedule(row)
             return False
         if state is State.IN_DOUBT and row["checks"] >= len(self._schedule_ms):
@@ -131,6 +141,28 @@ class Reconciler:
             return True
         self._reschedule(row)
         return False
+
+    def _payer_gave_up(self, row: RowMapping) -> bool:
+        waited_ms = self._clock.now_ms() - int(row["payment_created_ms"])
+        return waited_ms >= self._payer_action_timeout_ms
+
+    def _cancel(self, row: RowMapping, receipt: ProviderReceipt) -> bool:
+        """The payer never authenticated: cancel at the provider, then the payment is declined.
+        If the provider refuses (the payer has just completed it), the next check says so."""
+        try:
+            self._lookup.cancel(row["channel"], receipt.reference, row["provider"])
+        except PaymqError as exc:
+            logger.warning("payment %s: not canceled (%s); later", row["payment_id"], exc)
+            self._reschedule(row)
+            return False
+        error = PaymentDeclined(
+            "the payer did not authenticate the payment in time; canceled at the provider",
+            code="payer_action_expired",
+            provider=receipt.provider,
+            provider_reference=receipt.reference,
+        )
+        self._settle(row, PaymentStatus.DECLINED, None, error)
+        return True
 
     def _settle(
         self,

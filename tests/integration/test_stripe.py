@@ -259,3 +259,32 @@ def test_an_in_doubt_stripe_payment_is_settled_by_the_reconciler_from_its_paymen
         reconciler.join(timeout=10)
     [intent] = localstripe.intents_for(str(request.payment_id))
     assert (settled.status, settled.provider_reference) == ("succeeded", intent["id"])
+
+
+def test_a_payer_who_never_authenticates_is_canceled_at_stripe_and_declined(
+    stripe_settings: Settings,
+    start_worker: Callable[..., RunningWorker],
+    producer: Producer,
+    results: ResultStream,
+    localstripe: LocalStripe,
+) -> None:
+    # Given a 3-D Secure payment, and one second for the payer to authenticate
+    start_worker("card", settings=stripe_settings)
+    request, message = producer.prepare(card("4000002760003184"))
+    producer.publish(message)
+    [pending] = collect_results(results, 1, terminal_only=False)
+    assert (pending.status, pending.code) == ("pending", "requires_action")
+    # When the payer never does, and the reconciler looks after the timeout
+    impatient = stripe_settings.model_copy(update={"payer_action_timeout_s": 1.0})
+    reconciler = ReconcilerThread(impatient, build_store(impatient), "paymq-test-reconciler")
+    reconciler.start()
+    try:
+        [settled] = collect_results(results, 1, timeout_s=30)
+    finally:
+        reconciler.stop()
+        reconciler.join(timeout=10)
+    # Then the PaymentIntent is canceled at Stripe and the payment declined
+    [intent] = localstripe.intents_for(str(request.payment_id))
+    assert intent["status"] == "canceled"
+    assert (settled.status, settled.code) == ("declined", "payer_action_expired")
+    assert (settled.provider, settled.provider_reference) == ("stripe", intent["id"])

@@ -9,7 +9,8 @@ import pytest
 
 from common.clock import FixedClock
 from common.envelope import OutboundMessage
-from common.errors import ProviderUnavailable
+from common.errors import ProviderRejected, ProviderUnavailable
+from common.models import PayerAction, PaymentResult
 from common.signing import Signer
 from common.topology import Topology
 from tests.stores import sqlite_engine
@@ -40,6 +41,14 @@ class ScriptedLookup:
     def __init__(self, *answers: ProviderReceipt | Exception | None) -> None:
         self.answers = list(answers)
         self.asked: list[tuple[str, str]] = []
+        self.canceled: list[str] = []
+        #: What cancel() raises, if anything (a provider refusing to cancel).
+        self.cancel_error: Exception | None = None
+
+    def cancel(self, channel: str, provider_reference: str, provider: str | None) -> None:
+        if self.cancel_error is not None:
+            raise self.cancel_error
+        self.canceled.append(provider_reference)
 
     def lookup(
         self, channel: str, reference: str, provider: str | None = None
@@ -74,7 +83,7 @@ def reconciler_for(
     published: list[OutboundMessage],
     signer: Callable[[str], Signer],
 ) -> Callable[[ScriptedLookup], Reconciler]:
-    return lambda lookup: Reconciler(
+    return lambda lookup, payer_action_timeout_s=3600.0: Reconciler(
         store,
         lookup,
         signer=signer("worker-1"),
@@ -82,6 +91,7 @@ def reconciler_for(
         publish=published.append,
         clock=clock,
         schedule_s=SCHEDULE_S,
+        payer_action_timeout_s=payer_action_timeout_s,
     )
 
 
@@ -203,3 +213,68 @@ def test_a_result_whose_publish_failed_is_published_on_a_later_pass(
     row = store.get(PAYMENT.payment_id)
     assert row is not None
     assert not row["result_unpublished"]
+
+
+WAITING_FOR_PAYER = ProviderReceipt(
+    "stripe",
+    "pi_1",
+    settled=False,
+    action=PayerAction(type="sdk", client_secret="pi_1_secret_x"),
+)
+
+
+def test_a_payment_waiting_for_its_payer_past_the_timeout_is_canceled_and_declined(
+    store: PaymentStore,
+    clock: FixedClock,
+    published: list[OutboundMessage],
+    reconciler_for: Callable[..., Reconciler],
+):
+    # Given a pending payment created 101 s ago, still waiting for its payer
+    enter(store, clock, State.PENDING)
+    lookup = ScriptedLookup(WAITING_FOR_PAYER)
+    clock.advance(1_000)
+    # When the reconciler looks with a 60 s timeout for the payer
+    done = reconciler_for(lookup, payer_action_timeout_s=60).run_once()
+    # Then it canceled the PaymentIntent and declined the payment
+    assert (done.checked, done.resolved, lookup.canceled) == (1, 1, ["pi_1"])
+    row = store.get(PAYMENT.payment_id)
+    assert row is not None
+    assert (row["state"], row["code"]) == ("declined", "payer_action_expired")
+    result = PaymentResult.model_validate_json(published[-1].body)
+    assert (result.status, result.provider, result.provider_reference) == (
+        "declined",
+        "stripe",
+        "pi_1",
+    )
+
+
+def test_a_payment_waiting_for_its_payer_within_the_timeout_is_left_to_wait(
+    store: PaymentStore,
+    clock: FixedClock,
+    reconciler_for: Callable[..., Reconciler],
+):
+    enter(store, clock, State.PENDING)
+    lookup = ScriptedLookup(WAITING_FOR_PAYER)
+    clock.advance(1_000)
+    done = reconciler_for(lookup, payer_action_timeout_s=3600).run_once()
+    assert (done.rescheduled, lookup.canceled) == (1, [])
+    row = store.get(PAYMENT.payment_id)
+    assert row is not None
+    assert row["state"] == "pending"
+
+
+def test_a_cancel_the_provider_refuses_leaves_the_payment_for_the_next_check(
+    store: PaymentStore,
+    clock: FixedClock,
+    reconciler_for: Callable[..., Reconciler],
+):
+    # The payer completed it a moment before the cancel: the provider refuses to cancel
+    enter(store, clock, State.PENDING)
+    lookup = ScriptedLookup(WAITING_FOR_PAYER)
+    lookup.cancel_error = ProviderRejected("cannot cancel a succeeded PaymentIntent")
+    clock.advance(1_000)
+    done = reconciler_for(lookup, payer_action_timeout_s=60).run_once()
+    assert done.rescheduled == 1
+    row = store.get(PAYMENT.payment_id)
+    assert row is not None
+    assert row["state"] == "pending"

@@ -88,6 +88,16 @@ class Providers:
                 return receipt
         return None
 
+    def cancel(self, channel: str, provider_reference: str, provider: str | None) -> None:
+        """Cancel a payment that waits for its payer, at the provider that has it."""
+        adapter = self.by_name.get(provider or "")
+        canceller = getattr(adapter, "cancel", None)
+        if canceller is None:
+            raise ProviderUnavailable(
+                f"provider {provider!r} cannot cancel a payment", code="cancel_unsupported"
+            )
+        canceller(channel, provider_reference)
+
     def close(self) -> None:
         for adapter in self.by_name.values():
             adapter.close()

@@ -78,6 +78,13 @@ class StripeProvider:
         )
         return found([intent.to_dict() for intent in answer.data])
 
+    def cancel(self, channel: str, provider_reference: str) -> None:
+        """Cancel a PaymentIntent that waits for its payer; Stripe refuses (a ProviderRejected)
+        once the payer has completed it."""
+        if channel != "card":
+            raise ValueError(f"Stripe has no {channel} payments")
+        _call(lambda: self._client.v1.payment_intents.cancel(provider_reference))
+
     def _payment_method(self, charge: CardCharge, idempotency_key: str) -> tuple[str, str | None]:
         if charge.card is None:
             return str(charge.token), None
