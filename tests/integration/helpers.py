@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,11 +28,25 @@ from common.envelope import (
 from common.models import PaymentResult
 from common.money import Money
 from common.sealing import CardData
+from common.settings import Settings
 from common.signing import REQUEST_TYPE, SignedFields, Signer
 from common.subscriber import ResultEvent, ResultStream
 from producer.encode import Draft
+from workers.main import ReconcilerThread, build_store
 
 T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def reconciling(settings: Settings) -> Iterator[ReconcilerThread]:
+    """The production reconciler, in a thread, on these settings' store, until the block ends."""
+    thread = ReconcilerThread(settings, build_store(settings), "paymq-test-reconciler")
+    thread.start()
+    try:
+        yield thread
+    finally:
+        thread.stop()
+        thread.join(timeout=10)
 
 
 def wait_until(check: Callable[[], T], *, timeout_s: float = 15.0, what: str = "condition") -> T:

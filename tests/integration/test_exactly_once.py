@@ -28,22 +28,20 @@ from tests.integration.helpers import (
     cli_env,
     collect_events,
     collect_results,
+    reconciling,
     run_cli,
     wait_until,
 )
 from tests.stores import postgres_engine
-from workers.main import ReconcilerThread, build_store, session_options
+from workers.main import ReconcilerThread, session_options
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def reconciler(topology: Settings) -> Iterator[ReconcilerThread]:
-    thread = ReconcilerThread(topology, build_store(topology), "paymq-test-reconciler")
-    thread.start()
-    yield thread
-    thread.stop()
-    thread.join(timeout=10)
+    with reconciling(topology) as thread:
+        yield thread
 
 
 def test_a_payment_published_twice_and_delivered_to_two_workers_moves_money_once(

@@ -19,11 +19,12 @@ from tests.integration.helpers import (
     card_draft,
     collect_events,
     collect_results,
+    reconciling,
     sealed_card_draft,
 )
 from tests.integration.localstripe import API_KEY, LocalStripe
 from tests.integration.proxy import AnswerLosingProxy
-from workers.main import ReconcilerThread, build_store
+from workers.main import ReconcilerThread
 from workers.providers.stripe_card import StripeProvider
 
 pytestmark = pytest.mark.integration
@@ -46,13 +47,8 @@ def stripe_settings(topology: Settings, localstripe: LocalStripe) -> Settings:
 
 @pytest.fixture
 def reconciler(stripe_settings: Settings) -> Iterator[ReconcilerThread]:
-    thread = ReconcilerThread(
-        stripe_settings, build_store(stripe_settings), "paymq-test-reconciler"
-    )
-    thread.start()
-    yield thread
-    thread.stop()
-    thread.join(timeout=10)
+    with reconciling(stripe_settings) as thread:
+        yield thread
 
 
 def card(number: str) -> Draft:
@@ -249,14 +245,8 @@ def test_an_in_doubt_stripe_payment_is_settled_by_the_reconciler_from_its_paymen
         [in_doubt] = collect_results(results, 1, terminal_only=False)
         assert (in_doubt.status, in_doubt.code) == ("in_doubt", "provider_connection_lost")
     # Then the reconciler finds the PaymentIntent by our reference and settles the payment
-    direct = on_stripe(topology, localstripe.url)
-    reconciler = ReconcilerThread(direct, build_store(direct), "paymq-test-reconciler")
-    reconciler.start()
-    try:
+    with reconciling(on_stripe(topology, localstripe.url)):
         [settled] = collect_results(results, 1, timeout_s=30)
-    finally:
-        reconciler.stop()
-        reconciler.join(timeout=10)
     [intent] = localstripe.intents_for(str(request.payment_id))
     assert (settled.status, settled.provider_reference) == ("succeeded", intent["id"])
 
@@ -276,13 +266,8 @@ def test_a_payer_who_never_authenticates_is_canceled_at_stripe_and_declined(
     assert (pending.status, pending.code) == ("pending", "requires_action")
     # When the payer never does, and the reconciler looks after the timeout
     impatient = stripe_settings.model_copy(update={"payer_action_timeout_s": 1.0})
-    reconciler = ReconcilerThread(impatient, build_store(impatient), "paymq-test-reconciler")
-    reconciler.start()
-    try:
+    with reconciling(impatient):
         [settled] = collect_results(results, 1, timeout_s=30)
-    finally:
-        reconciler.stop()
-        reconciler.join(timeout=10)
     # Then the PaymentIntent is canceled at Stripe and the payment declined
     [intent] = localstripe.intents_for(str(request.payment_id))
     assert intent["status"] == "canceled"
