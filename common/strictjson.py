@@ -8,17 +8,24 @@ bytes before the models see them, and refuses:
 - bytes that are not UTF-8, and JSON that is not an object,
 - duplicate keys at any depth,
 - NaN, Infinity and -Infinity,
-- any floating-point number: no field of the contract carries one, and amounts are integers.
+- any floating-point number: no field of the contract carries one, and amounts are integers,
+- nesting deeper than MAX_DEPTH (the contract nests 3 deep): counted here, not left to the
+  interpreter's recursion limit, which a library may raise for the whole process.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, NoReturn
 
 from common.errors import BodyTooLarge, MalformedMessage, UnsupportedContentType
 
 JSON_CONTENT_TYPE = "application/json"
+#: Deepest nesting of arrays and objects accepted.
+MAX_DEPTH = 32
+#: A JSON string (skipped whole) or one bracket.
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
 def check_size(body: bytes, max_body_bytes: int) -> None:
@@ -53,12 +60,28 @@ def _reject_float(text: str) -> NoReturn:
     raise MalformedMessage(f"floating-point number {text} is not allowed; amounts are integers")
 
 
+def _check_depth(text: str) -> None:
+    # Fewer brackets than the limit cannot nest deeper: the common case costs two counts.
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    depth = 0
+    for match in _STRUCTURE.finditer(text):
+        bracket = match.group()
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise MalformedMessage(f"body is nested more than {MAX_DEPTH} deep")
+        elif bracket in "]}":
+            depth -= 1
+
+
 def check_strict_json(body: bytes) -> None:
     """Raise MalformedMessage unless `body` is a strict JSON object (see module docstring)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise MalformedMessage("body is not valid UTF-8") from None
+    _check_depth(text)
     try:
         value = json.loads(
             text,

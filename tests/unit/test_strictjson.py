@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from common.errors import BodyTooLarge, MalformedMessage, UnsupportedContentType
@@ -114,3 +116,17 @@ def test_deeply_nested_json_within_the_size_limit_is_malformed():
     depth = 30_000
     with pytest.raises(MalformedMessage):
         check_strict_json(b'{"a": ' + b"[" * depth + b"]" * depth + b"}")
+
+
+def test_nesting_is_limited_even_where_a_library_raised_the_recursion_limit():
+    # py_ecc (a web3 dependency) sets the process's limit to 100,000 when imported.
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        with pytest.raises(MalformedMessage, match="nested more than"):
+            check_strict_json(b'{"a": ' + b"[" * 32 + b"]" * 32 + b"}")
+        check_strict_json(b'{"a": ' + b"[" * 31 + b"]" * 31 + b"}")
+        # Brackets inside strings are text, not nesting.
+        check_strict_json(b'{"a": "' + b"[{" * 100 + b'\\"[["}')
+    finally:
+        sys.setrecursionlimit(previous)
