@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", strict=True)
 
@@ -52,8 +52,15 @@ class CardDetails(BaseModel):
     source: CardSource
 
 
-#: Known digital-currency networks and the address format each uses.
-EVM_NETWORKS = ("ethereum", "ethereum-sepolia")
+Network = Literal["ethereum", "ethereum-sepolia", "ethereum-devnet"]
+
+#: The EVM networks and the chain id (EIP-155) each is; a development network (anvil, a geth
+#: dev node) has whatever id its node is started with.
+EVM_CHAIN_IDS: dict[str, int | None] = {
+    "ethereum": 1,
+    "ethereum-sepolia": 11155111,
+    "ethereum-devnet": None,
+}
 
 
 class DigitalCurrencyDetails(BaseModel):
@@ -62,9 +69,25 @@ class DigitalCurrencyDetails(BaseModel):
     model_config = _FROZEN
 
     type: Literal["digital_currency"] = "digital_currency"
-    network: Literal["ethereum", "ethereum-sepolia"]
+    network: Network
     asset: Literal["ETH", "USDC"]
+    #: EIP-55 checksummed (mixed case), so a mistyped address is refused, not paid.
     destination_address: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
+
+    @field_validator("destination_address")
+    @classmethod
+    def _checksummed(cls, address: str) -> str:
+        # Imported here: only payouts pay for it (keccak, from eth-utils).
+        from eth_utils.address import is_checksum_address  # noqa: PLC0415
+
+        if not is_checksum_address(address):
+            raise ValueError(
+                "destination_address must be in its EIP-55 checksummed form (mixed case): "
+                "without the checksum a mistyped address cannot be told from a real one"
+            )
+        if int(address, 16) == 0:
+            raise ValueError("destination_address is the zero address: what it receives is lost")
+        return address
 
 
 PaymentDetails = Annotated[CardDetails | DigitalCurrencyDetails, Field(discriminator="type")]

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eth_utils.address import to_checksum_address
 
 from common.details import DigitalCurrencyDetails
 from common.envelope import OutboundMessage
@@ -59,7 +60,7 @@ def _card(number: str, cvc: str = "123") -> CardData:
 
 
 def _address(rng: random.Random) -> str:
-    return "0x" + "".join(rng.choice("0123456789abcdef") for _ in range(40))
+    return to_checksum_address("0x" + "".join(rng.choice("0123456789abcdef") for _ in range(40)))
 
 
 def _make(

@@ -8,6 +8,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from eth_utils.address import to_checksum_address
+
 from common.details import DigitalCurrencyDetails
 from common.money import Money
 from common.sealing import CardData
@@ -110,7 +112,7 @@ def _card(number: str) -> CardData:
 
 
 def _address(rng: random.Random) -> str:
-    return "0x" + "".join(rng.choice("0123456789abcdef") for _ in range(40))
+    return to_checksum_address("0x" + "".join(rng.choice("0123456789abcdef") for _ in range(40)))
 
 
 def _pick_fault(rng: random.Random, faults: Sequence[FaultShare], expect: Expect) -> Fault | None:

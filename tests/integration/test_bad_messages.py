@@ -152,7 +152,7 @@ def key_not_allowed_for_the_channel(kit: Kit) -> BadCase:
 
 @bad
 def payout_sent_to_the_card_queue(kit: Kit) -> BadCase:
-    address = "0x" + "ab" * 20
+    address = "0x52908400098527886E0F7030069857D2E4169EE7"
     payout = DigitalCurrencyDetails(network="ethereum", asset="ETH", destination_address=address)
     draft = replace(_draft(payout=payout), amount=Money.from_major("0.01", "ETH"))
     _, message = kit.encode(draft)

@@ -149,7 +149,9 @@ def test_a_pending_payout_is_completed_once_it_settles(
 ) -> None:
     start_worker("digital_currency")
     payout = DigitalCurrencyDetails(
-        network="ethereum", asset="ETH", destination_address="0x" + "0" * 36 + "beef"
+        network="ethereum",
+        asset="ETH",
+        destination_address="0x000000000000000000000000000000000000bEEF",
     )
     draft = Draft(
         amount=Money.from_major("0.5", "ETH"),

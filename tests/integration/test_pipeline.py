@@ -93,7 +93,9 @@ def test_digital_currency_payout_succeeds(
 ) -> None:
     start_worker("digital_currency")
     payout = DigitalCurrencyDetails(
-        network="ethereum", asset="ETH", destination_address="0x" + "ab" * 20
+        network="ethereum",
+        asset="ETH",
+        destination_address="0x52908400098527886E0F7030069857D2E4169EE7",
     )
     draft = Draft(
         amount=Money(amount_minor=25 * 10**17, currency="ETH"),  # 2.5 ETH: beyond 2^53 wei

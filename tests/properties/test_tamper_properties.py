@@ -7,6 +7,7 @@ import base64
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from eth_utils.address import to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -72,9 +73,11 @@ def drafts(draw: st.DrawFn) -> Draft:
     if kind == "payout":
         asset = draw(st.sampled_from(["ETH", "USDC"]))
         payout = DigitalCurrencyDetails(
-            network=draw(st.sampled_from(["ethereum", "ethereum-sepolia"])),
+            network=draw(st.sampled_from(["ethereum", "ethereum-sepolia", "ethereum-devnet"])),
             asset=asset,
-            destination_address=draw(regex(r"0x[0-9a-fA-F]{40}")),
+            destination_address=to_checksum_address(
+                draw(regex(r"0x[0-9a-fA-F]{40}").filter(lambda a: int(a, 16) != 0))
+            ),
         )
         return Draft(Money(amount_minor=draw(amounts), currency=asset), payout=payout, **shared)
     amount = Money(

@@ -116,7 +116,9 @@ def test_the_card_channel_refuses_payout_details(
         amount=Money(amount_minor=1, currency="ETH"),
         card_token=None,
         payout=DigitalCurrencyDetails(
-            network="ethereum", asset="ETH", destination_address="0x" + "ab" * 20
+            network="ethereum",
+            asset="ETH",
+            destination_address="0x52908400098527886E0F7030069857D2E4169EE7",
         ),
     )
     context = ExecutionContext(idempotency_key="k", signed_prefix=b"", binding=unbound())

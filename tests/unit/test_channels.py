@@ -17,7 +17,7 @@ from workers.channels.card import CardChannel
 from workers.channels.digital_currency import DigitalCurrencyChannel
 from workers.providers.base import Payout, ProviderReceipt
 
-ADDRESS = "0x" + "Ab" * 20
+ADDRESS = "0x52908400098527886E0F7030069857D2E4169EE7"
 
 
 class FakePayoutProvider:

@@ -209,7 +209,9 @@ def test_a_request_signed_for_another_channel_is_rejected(
         amount=Money(amount_minor=10**18, currency="ETH"),
         card_token=None,
         payout=DigitalCurrencyDetails(
-            network="ethereum", asset="ETH", destination_address="0x" + "ab" * 20
+            network="ethereum",
+            asset="ETH",
+            destination_address="0x52908400098527886E0F7030069857D2E4169EE7",
         ),
     )
     with pytest.raises(WrongChannel, match="signed for 'digital_currency', received on 'card'"):

@@ -34,7 +34,9 @@ PAYOUT: dict[str, Any] = {
     "amount": Money(amount_minor=10**18, currency="ETH"),
     "card_token": None,
     "payout": DigitalCurrencyDetails(
-        network="ethereum", asset="ETH", destination_address="0x" + "ab" * 20
+        network="ethereum",
+        asset="ETH",
+        destination_address="0x52908400098527886E0F7030069857D2E4169EE7",
     ),
 }
 

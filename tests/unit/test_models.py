@@ -15,7 +15,7 @@ from common.models import PaymentRequest, PaymentResult, PaymentStatus, result_e
 from common.money import Money
 
 CREATED = datetime(2030, 3, 17, 12, 0, tzinfo=UTC)
-ADDRESS = "0x" + "ab" * 20
+ADDRESS = "0x52908400098527886E0F7030069857D2E4169EE7"
 SEALED = SealedCard(
     alg="HPKE-X25519-SHA256-A256GCM+A256GCM",
     kid="seal-1",
