@@ -181,7 +181,7 @@ class ClaimLost(RuntimeError):
 
 
 @contextlib.contextmanager
-def _unavailable_as_retryable() -> Iterator[None]:
+def unavailable_as_retryable() -> Iterator[None]:
     """The database's own failures (down, locked too long, connection lost) become one
     retryable error: the message waits in a retry tier, nothing is decided on a guess."""
     try:
@@ -205,7 +205,7 @@ class PaymentStore:
 
     def claim(self, new: NewPayment) -> Claim:
         """Take the claim on a payment, or say why not (see the Claim classes)."""
-        with _unavailable_as_retryable():
+        with unavailable_as_retryable():
             return self._claim(new)
 
     def _claim(self, new: NewPayment) -> Claim:
@@ -270,7 +270,7 @@ class PaymentStore:
     ) -> None:
         """Release the claim: the payment waits in a retry tier."""
         now_ms = self._clock.now_ms()
-        with _unavailable_as_retryable(), self._engine.begin() as connection:
+        with unavailable_as_retryable(), self._engine.begin() as connection:
             self._move(
                 connection,
                 payment_id,
@@ -290,7 +290,7 @@ class PaymentStore:
         that dies mid-call leaves its name for the next one. Only while this worker holds the
         claim (ClaimLost otherwise)."""
         now_ms = self._clock.now_ms()
-        with _unavailable_as_retryable(), self._engine.begin() as connection:
+        with unavailable_as_retryable(), self._engine.begin() as connection:
             self._move(
                 connection,
                 payment_id,
@@ -329,7 +329,7 @@ class PaymentStore:
                 "result_headers": json.dumps(result.headers, sort_keys=True),
                 "result_body": result.body,
             }
-        with _unavailable_as_retryable(), self._engine.begin() as connection:
+        with unavailable_as_retryable(), self._engine.begin() as connection:
             self._move(
                 connection, payment_id, outcome.state, now_ms, outcome.reason, owned=owned, **values
             )

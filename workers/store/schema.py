@@ -86,3 +86,30 @@ transitions = Table(
     Column("reason", String(500)),
     Index("ix_transitions_payment", "payment_id"),
 )
+
+# On-chain payouts (workers/providers/ethereum.py). A wallet's next nonce is allocated here, in
+# the transaction that stores the transaction signed with it, so threads and processes sharing
+# one hot wallet never sign two transactions with one nonce.
+chain_wallets = Table(
+    "chain_wallets",
+    metadata,
+    Column("chain_id", BigInteger, primary_key=True),
+    Column("address", String(42), primary_key=True),
+    Column("next_nonce", BigInteger, nullable=False),
+)
+
+#: The one signed transaction of a payout, stored before it is broadcast (and re-broadcast
+#: byte for byte, never signed again).
+chain_transactions = Table(
+    "chain_transactions",
+    metadata,
+    Column("payment_id", String(36), primary_key=True),
+    Column("chain_id", BigInteger, nullable=False),
+    Column("address", String(42), nullable=False),
+    Column("nonce", BigInteger, nullable=False),
+    Column("tx_hash", String(66), nullable=False),
+    Column("raw_tx", LargeBinary, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("chain_id", "address", "nonce", name="uq_chain_transactions_nonce"),
+    UniqueConstraint("tx_hash", name="uq_chain_transactions_hash"),
+)
