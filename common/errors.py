@@ -130,6 +130,13 @@ class Unroutable(PermanentError):
     code = "unroutable"
 
 
+class NoEffectAtProvider(PermanentError):
+    """The provider's record shows the payment moved no money and never will: it never heard
+    of it, or (on a chain) the transaction reverted, or its nonce went to another transaction."""
+
+    code = "no_effect_at_provider"
+
+
 # --- retryable -------------------------------------------------------------------------------
 
 
@@ -192,6 +199,13 @@ class ProviderServerError(OutcomeUnknown):
 
 class ProviderConnectionLost(OutcomeUnknown):
     code = "provider_connection_lost"
+
+
+class TransactionNotAccepted(OutcomeUnknown):
+    """A signed transaction exists but the node would not take it (fees, funds): it can still
+    land once broadcast again, so the payment is never failed on this; it is broadcast again."""
+
+    code = "transaction_not_accepted"
 
 
 # --- configuration ---------------------------------------------------------------------------

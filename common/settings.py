@@ -14,11 +14,13 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from common.details import CHANNELS
+from common.details import CHANNELS, EVM_CHAIN_IDS, Network
 from common.errors import ConfigurationError
 from common.topology import Topology
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+#: The chain id anvil and Hardhat start with: the default of the ethereum-devnet network.
+ANVIL_CHAIN_ID = 31337
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -166,7 +168,9 @@ class Settings(BaseSettings):
     payout_providers: tuple[ProviderName, ...] = Field(
         ("sandbox",),
         min_length=1,
-        description="Digital-currency payout providers, in the order they are tried (sandbox).",
+        description="Digital-currency payout providers, in the order they are tried "
+        "(sandbox, ethereum). ethereum pays out on chain from a hot wallet "
+        "(docs/ethereum.md).",
     )
     provider_url: str = Field(
         "http://127.0.0.1:8099", description="Base URL of the sandbox provider."
@@ -205,6 +209,52 @@ class Settings(BaseSettings):
         "provider, and closes the circuit if it succeeds.",
     )
 
+    ethereum_rpc_url: str = Field(
+        "http://127.0.0.1:8545",
+        pattern=r"^https?://",
+        description="JSON-RPC URL of the Ethereum node the ethereum provider uses (a local "
+        "anvil or geth, or a provider's URL for a real network).",
+    )
+    ethereum_network: Network = Field(
+        "ethereum-devnet",
+        description="The network the ethereum provider pays out on; a payout naming another "
+        "network fails without a transaction.",
+    )
+    ethereum_chain_id: PositiveInt | None = Field(
+        None,
+        description="The chain id the node must report before anything is signed; every "
+        "transaction is signed for it (EIP-155). Default: the network's (1 ethereum, "
+        "11155111 ethereum-sepolia, 31337 ethereum-devnet, anvil's).",
+    )
+    ethereum_private_key: SecretStr | None = Field(
+        None,
+        description="The hot wallet's private key (0x + 64 hex digits). Never logged. Prefer "
+        "ethereum_private_key_file.",
+    )
+    ethereum_private_key_file: Path | None = Field(
+        None,
+        description="A file holding the hot wallet's private key (a Docker or Kubernetes "
+        "secret); used when ethereum_private_key is not set.",
+    )
+    ethereum_confirmations: PositiveInt = Field(
+        12,
+        description="Blocks that must include or follow a payout's transaction before it is "
+        "succeeded; until then it is pending.",
+    )
+    ethereum_max_fee_per_gas_wei: PositiveInt = Field(
+        200_000_000_000,
+        description="EIP-1559 fee cap (200 gwei): a payout is not signed while the base fee "
+        "plus tip would exceed it; it waits in the retry tiers instead.",
+    )
+    ethereum_max_priority_fee_per_gas_wei: PositiveInt = Field(
+        2_000_000_000,
+        description="Cap of the tip to block producers (2 gwei); the node's suggestion is "
+        "used below it.",
+    )
+    ethereum_rpc_timeout_s: PositiveFloat = Field(
+        10.0, description="Timeout of each JSON-RPC call to the node."
+    )
+
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR.")
 
     def stripe_key(self) -> str | None:
@@ -219,6 +269,32 @@ class Settings(BaseSettings):
                     f"cannot read stripe_api_key_file {self.stripe_api_key_file}: {exc.strerror}"
                 ) from None
         return None
+
+    def ethereum_key(self) -> str | None:
+        """The hot wallet's private key, from the setting or its file."""
+        if self.ethereum_private_key is not None:
+            return self.ethereum_private_key.get_secret_value().strip() or None
+        if self.ethereum_private_key_file is not None:
+            try:
+                return self.ethereum_private_key_file.read_text().strip() or None
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"cannot read ethereum_private_key_file {self.ethereum_private_key_file}: "
+                    f"{exc.strerror}"
+                ) from None
+        return None
+
+    def ethereum_expected_chain_id(self) -> int:
+        """The configured chain id, or the network's own; refuses a contradiction."""
+        known = EVM_CHAIN_IDS[self.ethereum_network]
+        if self.ethereum_chain_id is None:
+            return known if known is not None else ANVIL_CHAIN_ID
+        if known is not None and self.ethereum_chain_id != known:
+            raise ConfigurationError(
+                f"ethereum_chain_id {self.ethereum_chain_id} is not {self.ethereum_network} "
+                f"(chain id {known})"
+            )
+        return self.ethereum_chain_id
 
     @property
     def prefetch(self) -> int:

@@ -7,6 +7,7 @@ our reference at the provider the store says it was sent to:
     found, settled      -> succeeded (a result event is stored, then published)
     found, not settled  -> pending (from in_doubt: a `pending` event), check again later
     found, declined     -> declined (e.g. the payer failed or abandoned 3-D Secure)
+    found, no effect    -> failed (e.g. the transaction reverted, or was dropped and replaced)
     found, waiting for the payer past payer_action_timeout_s
                         -> canceled at the provider, then declined (payer_action_expired)
     not found           -> in_doubt: check again on the schedule; after the last check, failed
@@ -31,7 +32,7 @@ from sqlalchemy.engine import RowMapping
 
 from common.clock import Clock, from_ms
 from common.envelope import OutboundMessage
-from common.errors import PaymentDeclined, PaymqError
+from common.errors import NoEffectAtProvider, PaymentDeclined, PaymqError
 from common.models import PaymentStatus
 from common.money import Money
 from common.signing import Signer
@@ -57,10 +58,6 @@ class Lookup(Protocol):
     def cancel(self, channel: str, provider_reference: str, provider: str | None) -> None:
         """Cancel a payment that waits for its payer; raises when the provider would not."""
         ...
-
-
-class NoEffectAtProvider(PaymqError):
-    code = "no_effect_at_provider"
 
 
 @dataclass
@@ -117,6 +114,10 @@ class Reconciler:
         except PaymentDeclined as exc:
             # The provider's record says no money moved: e.g. the payer failed 3-D Secure.
             self._settle(row, PaymentStatus.DECLINED, None, exc)
+            return True
+        except NoEffectAtProvider as exc:
+            # E.g. the payout's transaction reverted, or another took its nonce.
+            self._settle(row, PaymentStatus.FAILED, None, exc)
             return True
         except PaymqError as exc:
             logger.warning("payment %s: provider lookup failed (%s); later", payment_id, exc)

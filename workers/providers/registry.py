@@ -7,11 +7,12 @@ Adding a provider: its adapter module beside this one, and one entry in `_BUILDE
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from common.clock import Clock
+from common.clock import Clock, SystemClock
 from common.errors import ConfigurationError, ProviderUnavailable
 from common.settings import Settings
 from workers.providers.base import CardProvider, PaymentLookup, PayoutProvider, ProviderReceipt
@@ -20,6 +21,7 @@ from workers.providers.route import Route
 from workers.providers.sandbox import SandboxProvider
 
 if TYPE_CHECKING:
+    from workers.providers.ethereum import EthereumProvider
     from workers.providers.stripe_card import StripeProvider
 
 logger = logging.getLogger("paymq.providers")
@@ -51,9 +53,48 @@ def _stripe(settings: Settings) -> StripeProvider:
     )
 
 
-_BUILDERS: dict[str, Callable[[Settings], Any]] = {"sandbox": _sandbox, "stripe": _stripe}
+def _ethereum(settings: Settings) -> EthereumProvider:
+    # Imported only when a route names it: web3 costs a worker 1.1 s at start. One of its
+    # dependencies (py_ecc) raises the whole process's recursion limit to 100,000 on import,
+    # where deep recursion would overflow the C stack instead of raising; it is put back.
+    recursion_limit = sys.getrecursionlimit()
+    from workers.providers.ethereum import EthereumProvider  # noqa: PLC0415
+
+    sys.setrecursionlimit(recursion_limit)
+    from workers.store.chain import ChainTransactions  # noqa: PLC0415
+    from workers.store.database import create_store_engine  # noqa: PLC0415
+
+    private_key = settings.ethereum_key()
+    if private_key is None:
+        raise ConfigurationError(
+            "the ethereum provider needs the hot wallet's key: set PAYMQ_ETHEREUM_PRIVATE_KEY, "
+            "or PAYMQ_ETHEREUM_PRIVATE_KEY_FILE to a file holding it"
+        )
+    return EthereumProvider(
+        rpc_url=settings.ethereum_rpc_url,
+        private_key=private_key,
+        network=settings.ethereum_network,
+        chain_id=settings.ethereum_expected_chain_id(),
+        confirmations=settings.ethereum_confirmations,
+        max_fee_per_gas_wei=settings.ethereum_max_fee_per_gas_wei,
+        max_priority_fee_per_gas_wei=settings.ethereum_max_priority_fee_per_gas_wei,
+        rpc_timeout_s=settings.ethereum_rpc_timeout_s,
+        transactions=ChainTransactions(
+            create_store_engine(settings.database_url, pool_size=2), SystemClock()
+        ),
+    )
+
+
+_BUILDERS: dict[str, Callable[[Settings], Any]] = {
+    "sandbox": _sandbox,
+    "stripe": _stripe,
+    "ethereum": _ethereum,
+}
 #: Which providers can serve which channel.
-_SERVES = {"card": frozenset({"sandbox", "stripe"}), "digital_currency": frozenset({"sandbox"})}
+_SERVES = {
+    "card": frozenset({"sandbox", "stripe"}),
+    "digital_currency": frozenset({"sandbox", "ethereum"}),
+}
 
 
 @dataclass

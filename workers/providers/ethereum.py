@@ -1,0 +1,330 @@
+"""Digital-currency payouts on an Ethereum chain: native ETH from a hot wallet, through a node's
+JSON-RPC API (web3.py), signed locally (eth-account). docs/ethereum.md explains the design.
+
+Exactly once on chain:
+- Before anything is signed, the node must report the configured chain id, the fees must fit
+  under the cap and the wallet must hold the payout and its fee; any of these failing is
+  retryable, since nothing exists yet that could move money.
+- Signing takes the wallet's next nonce from the store and stores the signed bytes and hash in
+  the same database transaction (workers/store/chain.py), before the first broadcast.
+- From then on the payment has exactly one transaction. Every later attempt, redelivery or
+  reconciler check broadcasts those same bytes again or looks their hash up; nothing signs a
+  second one. A refused broadcast ("already known", "nonce too low", anything) is answered by
+  looking our own transaction up, never by reading the node's message.
+- The payout is `pending` once the node holds the transaction and `succeeded` after
+  `ethereum_confirmations` blocks; the reconciler counts them. It is `failed` only when the
+  chain shows it moved nothing: reverted, or its nonce taken by another transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import requests
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from eth_utils.address import is_checksum_address
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
+
+from common.errors import (
+    ConfigurationError,
+    NoEffectAtProvider,
+    ProviderRejected,
+    ProviderUnavailable,
+    TransactionNotAccepted,
+)
+from workers.providers.base import Payout, ProviderReceipt
+from workers.providers.ethereum_rules import ChainFacts, Verdict, fees_for, gas_limit, judge
+from workers.store.chain import ChainTransactions, SignedTransaction, StoredTransaction
+
+NAME = "ethereum"
+logger = logging.getLogger("paymq.providers.ethereum")
+
+#: Node errors are quoted in reasons, cut to this length.
+_MAX_NODE_MESSAGE_CHARS = 200
+
+
+class ChainIdMismatch(ProviderUnavailable):
+    code = "chain_id_mismatch"
+
+
+class HotWalletUnderfunded(ProviderUnavailable):
+    code = "hot_wallet_underfunded"
+
+
+class EthereumProvider:
+    name = NAME
+
+    def __init__(
+        self,
+        *,
+        rpc_url: str,
+        private_key: str,
+        network: str,
+        chain_id: int,
+        confirmations: int,
+        max_fee_per_gas_wei: int,
+        max_priority_fee_per_gas_wei: int,
+        rpc_timeout_s: float,
+        transactions: ChainTransactions,
+    ) -> None:
+        self._account = _account(private_key)
+        self._session = requests.Session()
+        self._w3 = Web3(
+            Web3.HTTPProvider(
+                rpc_url,
+                session=self._session,
+                request_kwargs={"timeout": rpc_timeout_s},
+                # paymq's retry policy decides, as for every provider.
+                exception_retry_configuration=None,
+            )
+        )
+        self._network = network
+        self._chain_id = chain_id
+        self._confirmations = confirmations
+        self._max_fee_wei = max_fee_per_gas_wei
+        self._max_tip_wei = max_priority_fee_per_gas_wei
+        self._transactions = transactions
+        self._chain_checked = False
+
+    @property
+    def address(self) -> ChecksumAddress:
+        """The hot wallet's address (checksummed)."""
+        return self._account.address
+
+    def payout(self, payout: Payout, *, idempotency_key: str) -> ProviderReceipt:
+        stored = self._transactions.find(payout.reference)
+        if stored is None:
+            stored = self._sign(payout)
+        return self._receipt(stored, self._broadcast(stored))
+
+    def lookup(self, channel: str, reference: str) -> ProviderReceipt | None:
+        """What the chain says of the payment's transaction; None when none was ever signed.
+        A transaction the node no longer knows whose nonce is still free is broadcast again
+        (the same bytes). Raises NoEffectAtProvider when it reverted or was replaced."""
+        if channel != "digital_currency":
+            raise ValueError(f"the ethereum provider has no {channel} payments")
+        stored = self._transactions.find(reference)
+        if stored is None:
+            return None
+        self._check_chain()
+        judgement = judge(
+            self._facts(stored), nonce=stored.nonce, confirmations_required=self._confirmations
+        )
+        if judgement.verdict is Verdict.UNKNOWN:
+            logger.warning(
+                "payment %s: transaction %s (nonce %d) unknown to the node; broadcasting it again",
+                reference,
+                stored.tx_hash,
+                stored.nonce,
+            )
+            return self._receipt(stored, self._broadcast(stored))
+        return self._receipt(stored, judgement.verdict, judgement.confirmations)
+
+    def close(self) -> None:
+        self._session.close()
+        self._transactions.close()
+
+    # --- before signing: nothing exists yet, so every failure here is retryable ---------------
+
+    def _sign(self, payout: Payout) -> StoredTransaction:
+        if payout.network != self._network:
+            raise ProviderRejected(
+                f"this worker pays out on {self._network}, not {payout.network}",
+                code="network_not_served",
+            )
+        if payout.asset != "ETH":
+            raise ProviderRejected(
+                f"{payout.asset} payouts are not configured; only native ETH",
+                code="asset_not_supported",
+            )
+        if not is_checksum_address(payout.destination_address):
+            raise ProviderRejected("destination address fails its checksum", code="bad_address")
+        self._check_chain()
+        value_wei = payout.amount.amount_minor
+        transfer = {"from": self.address, "to": payout.destination_address, "value": value_wei}
+        gas = gas_limit(self._estimate_gas(transfer))
+        base_fee_wei = int(self._read(lambda: self._w3.eth.get_block("latest"))["baseFeePerGas"])
+        fees = fees_for(
+            base_fee_wei,
+            int(self._read(lambda: self._w3.eth.max_priority_fee)),
+            max_fee_cap_wei=self._max_fee_wei,
+            max_tip_cap_wei=self._max_tip_wei,
+        )
+        balance_wei = int(self._read(lambda: self._w3.eth.get_balance(self.address, "pending")))
+        if balance_wei < value_wei + gas * fees.max_fee_per_gas_wei:
+            raise HotWalletUnderfunded(
+                f"hot wallet {self.address} holds {balance_wei} wei; the payout needs "
+                f"{value_wei} wei and up to {gas * fees.max_fee_per_gas_wei} wei of fees"
+            )
+        nonce_floor = int(
+            self._read(lambda: self._w3.eth.get_transaction_count(self.address, "pending"))
+        )
+
+        def sign(nonce: int) -> SignedTransaction:
+            transaction: dict[str, Any] = {
+                "type": 2,
+                "chainId": self._chain_id,
+                "nonce": nonce,
+                "to": payout.destination_address,
+                "value": value_wei,
+                "gas": gas,
+                "maxFeePerGas": fees.max_fee_per_gas_wei,
+                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas_wei,
+                "data": b"",
+            }
+            signed = self._account.sign_transaction(transaction)
+            return SignedTransaction(_hex(signed.hash), bytes(signed.raw_transaction))
+
+        stored = self._transactions.sign_and_store(
+            payout.reference,
+            chain_id=self._chain_id,
+            address=self.address,
+            nonce_floor=nonce_floor,
+            sign=sign,
+        )
+        logger.info(
+            "payment %s: signed transaction %s, nonce %d, %d wei",
+            payout.reference,
+            stored.tx_hash,
+            stored.nonce,
+            value_wei,
+        )
+        return stored
+
+    def _check_chain(self) -> None:
+        if self._chain_checked:
+            return
+        reported = int(self._read(lambda: self._w3.eth.chain_id))
+        if reported != self._chain_id:
+            logger.error("the node reports chain id %d, configured %d", reported, self._chain_id)
+            raise ChainIdMismatch(
+                f"the node reports chain id {reported}, not the configured {self._chain_id} "
+                f"({self._network}); nothing is signed until they agree"
+            )
+        self._chain_checked = True
+
+    def _estimate_gas(self, transfer: dict[str, Any]) -> int:
+        try:
+            return int(self._w3.eth.estimate_gas(transfer))  # type: ignore[arg-type]
+        except ContractLogicError as exc:
+            raise ProviderRejected(
+                f"the destination refuses the transfer: {_message(exc)}",
+                code="destination_refuses_transfer",
+            ) from None
+        except Web3Exception as exc:
+            if "insufficient funds" in _message(exc).lower():
+                raise HotWalletUnderfunded(
+                    f"hot wallet {self.address} cannot cover the payout"
+                ) from None
+            raise ProviderUnavailable(f"gas estimate failed: {_message(exc)}") from None
+        except requests.RequestException as exc:
+            raise ProviderUnavailable(f"node unreachable: {type(exc).__name__}") from None
+
+    # --- after signing: the transaction exists and may land; never failed on a guess ---------
+
+    def _broadcast(self, stored: StoredTransaction) -> Verdict:
+        try:
+            self._w3.eth.send_raw_transaction(HexBytes(stored.raw_tx))
+        except (Web3Exception, requests.RequestException, ValueError) as exc:
+            # Already known, nonce too low, a lost answer, a refusal: our own transaction says.
+            refusal = _message(exc)
+            try:
+                facts = self._facts(stored)
+            except ProviderUnavailable:
+                raise TransactionNotAccepted(
+                    f"broadcast of {stored.tx_hash} unanswered ({refusal}); it may be in flight"
+                ) from None
+            judgement = judge(facts, nonce=stored.nonce, confirmations_required=self._confirmations)
+            if judgement.verdict is Verdict.UNKNOWN:
+                raise TransactionNotAccepted(
+                    f"the node did not take transaction {stored.tx_hash}: {refusal}; "
+                    "it is broadcast again later"
+                ) from None
+            return judgement.verdict
+        return Verdict.WAITING
+
+    def _facts(self, stored: StoredTransaction) -> ChainFacts:
+        # The wallet's count of mined transactions first (see ChainFacts).
+        wallet_nonce = int(
+            self._read(lambda: self._w3.eth.get_transaction_count(self.address, "latest"))
+        )
+        receipt = self._optional(lambda: self._w3.eth.get_transaction_receipt(stored.tx_hash))  # type: ignore[arg-type]
+        if receipt is not None and receipt.get("blockNumber") is not None:
+            return ChainFacts(
+                wallet_nonce=wallet_nonce,
+                receipt_status=int(receipt["status"]),
+                receipt_block=int(receipt["blockNumber"]),
+                latest_block=int(self._read(lambda: self._w3.eth.block_number)),
+            )
+        in_pool = self._optional(lambda: self._w3.eth.get_transaction(stored.tx_hash))  # type: ignore[arg-type]
+        return ChainFacts(wallet_nonce=wallet_nonce, in_pool=in_pool is not None)
+
+    def _receipt(
+        self, stored: StoredTransaction, verdict: Verdict, confirmations: int = 0
+    ) -> ProviderReceipt:
+        if verdict is Verdict.REVERTED:
+            raise NoEffectAtProvider(
+                f"transaction {stored.tx_hash} reverted: no value moved", code="reverted"
+            )
+        if verdict is Verdict.REPLACED:
+            raise NoEffectAtProvider(
+                f"transaction {stored.tx_hash} was dropped and its nonce {stored.nonce} used by "
+                "another transaction: no value moved",
+                code="dropped_and_replaced",
+            )
+        if verdict is Verdict.CONFIRMING:
+            logger.info(
+                "payment %s: %d of %d confirmations",
+                stored.payment_id,
+                confirmations,
+                self._confirmations,
+            )
+        return ProviderReceipt(
+            provider=NAME, reference=stored.tx_hash, settled=verdict is Verdict.CONFIRMED
+        )
+
+    # --- reading from the node -----------------------------------------------------------------
+
+    def _read(self, call: Any) -> Any:
+        try:
+            return call()
+        except (Web3Exception, requests.RequestException, ValueError) as exc:
+            raise ProviderUnavailable(f"node read failed: {_message(exc)}") from None
+
+    def _optional(self, call: Any) -> Any:
+        """A read whose "not found" is an answer (None), not a failure."""
+        try:
+            return call()
+        except TransactionNotFound:
+            return None
+        except (Web3Exception, requests.RequestException, ValueError) as exc:
+            raise ProviderUnavailable(f"node read failed: {_message(exc)}") from None
+
+
+def _account(private_key: str) -> LocalAccount:
+    try:
+        account: LocalAccount = Account.from_key(private_key)
+    except (ValueError, TypeError):
+        # Never echo the key, not even a wrong one.
+        raise ConfigurationError(
+            "the ethereum hot wallet key is not a private key (0x + 64 hex digits)"
+        ) from None
+    return account
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, requests.RequestException):
+        return type(exc).__name__
+    data = exc.args[0] if exc.args else exc
+    if isinstance(data, dict):
+        data = data.get("message", data)
+    return str(data)[:_MAX_NODE_MESSAGE_CHARS]
