@@ -9,7 +9,7 @@ import pytest
 
 from common.clock import FixedClock
 from common.envelope import OutboundMessage
-from common.errors import ProviderRejected, ProviderUnavailable
+from common.errors import NoEffectAtProvider, ProviderRejected, ProviderUnavailable
 from common.models import PayerAction, PaymentResult
 from common.signing import Signer
 from common.topology import Topology
@@ -278,3 +278,25 @@ def test_a_cancel_the_provider_refuses_leaves_the_payment_for_the_next_check(
     row = store.get(PAYMENT.payment_id)
     assert row is not None
     assert row["state"] == "pending"
+
+
+@pytest.mark.parametrize("state", [State.PENDING, State.IN_DOUBT])
+@pytest.mark.parametrize("code", ["reverted", "dropped_and_replaced"])
+def test_a_payment_the_provider_shows_moved_nothing_fails_with_its_code(
+    store: PaymentStore,
+    clock: FixedClock,
+    published: list[OutboundMessage],
+    reconciler_for: Callable[..., Reconciler],
+    state: State,
+    code: str,
+):
+    # E.g. an on-chain payout whose transaction reverted, or whose nonce another one took.
+    enter(store, clock, state)
+    clock.advance(1_000)
+    lookup = ScriptedLookup(NoEffectAtProvider("no value moved", code=code))
+    done = reconciler_for(lookup).run_once()
+    assert (done.checked, done.resolved) == (1, 1)
+    row = store.get(PAYMENT.payment_id)
+    assert row is not None
+    assert (row["state"], row["code"]) == ("failed", code)
+    assert [e.routing_key for e in published] == ["card.failed"]
