@@ -1,14 +1,17 @@
 """`paymq demo`: the whole system, end to end, on the configured broker.
 
-Starts the sandbox provider and one worker process per channel (unless --external), publishes a
-mixed batch (successes, declines, retries, in-doubt outcomes, a forged, a tampered, an expired and
-a misrouted message), waits for every signed result, checks each against what it should be and
-the provider's ledger for exactly one effect per successful payment, and prints a summary.
-Exit code 0 only when everything matched.
+Starts the sandbox provider, Stripe's API (localstripe), a local Ethereum chain (anvil) and one
+worker process per channel (unless --external), publishes a mixed batch (successes, declines,
+retries, in-doubt outcomes, on-chain payouts, a forged, a tampered, an expired and a misrouted
+message), waits for every signed result, checks each against what it should be and against the
+providers' records (the sandbox's ledger, Stripe's PaymentIntents, the chain's balances) for
+exactly one effect per successful payment, and prints a summary. Exit code 0 only when
+everything matched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import time
@@ -17,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 import requests
+from eth_account import Account
 from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -32,8 +36,9 @@ from common.settings import Settings
 from common.signing import Signer
 from common.subscriber import ResultStream, ResultVerifier
 from paymq.broker import ensure_broker
-from paymq.democases import Case, CaseKit, build_cases
+from paymq.democases import REFUSING_CODE, REFUSING_CONTRACT, Case, CaseKit, build_cases
 from paymq.demoreport import Observed, report
+from paymq.devchain import Anvil, anvil_path, rpc_call
 from paymq.processes import (
     Fleet,
     child_environment,
@@ -59,6 +64,11 @@ DEMO_BREAKER_FAILURES = 25
 DEMO_STRIPE_KEY = "sk_test_paymq_demo"
 #: The reconciler looks at pending and in-doubt payments after 1, 2 and 4 s (production: minutes).
 DEMO_RECONCILE_SCHEDULE_S = (1.0, 2.0, 4.0)
+#: The demo chain makes a block a second; a payout is succeeded after 2 (production: 12 or more).
+DEMO_BLOCK_TIME_S = 1
+DEMO_CONFIRMATIONS = 2
+#: What the demo's new hot wallet is given on the demo chain.
+DEMO_HOT_WALLET_WEI = 1_000 * 10**18
 
 
 def _progress(label: str) -> Progress:
@@ -71,6 +81,7 @@ def run_demo(settings: Settings, *, external: bool, keep: bool) -> int:
     ensure_broker(settings.amqp_url, say=console.print)
     work_dir = Path(tempfile.mkdtemp(prefix="paymq-demo-"))
     fleet: Fleet | None = None
+    chain = contextlib.ExitStack()
     if not external:
         settings = settings.model_copy(
             update={
@@ -95,6 +106,7 @@ def run_demo(settings: Settings, *, external: bool, keep: bool) -> int:
             worker_key_id=settings.worker_key_id,
             sealing_key_id="card-seal-1",
         )
+        settings = _on_demo_chain(settings, work_dir, chain)
     console.print(
         f"[bold]paymq demo[/bold]: broker {redact(settings.amqp_url)}, "
         f"topology [cyan]{settings.topology_prefix}[/cyan]"
@@ -109,12 +121,38 @@ def run_demo(settings: Settings, *, external: bool, keep: bool) -> int:
         if fleet is not None:
             codes = fleet.stop()
             console.print(f"stopped {', '.join(f'{n} ({c})' for n, c in codes.items())}")
+        chain.close()
         if not external and not keep:
             with BrokerAdmin(settings.amqp_url) as admin:
                 admin.delete(settings.topology())
             shutil.rmtree(work_dir, ignore_errors=True)
         elif not external:
             console.print(f"kept topology {settings.topology_prefix} and {work_dir}")
+
+
+def _on_demo_chain(settings: Settings, work_dir: Path, stack: contextlib.ExitStack) -> Settings:
+    """Payouts on a local Ethereum chain (anvil, from `make install`), from a new hot wallet;
+    without anvil, payouts go to the sandbox provider."""
+    if anvil_path() is None:
+        console.print("[yellow]![/yellow] anvil not installed (make install): sandbox payouts")
+        return settings
+    node = stack.enter_context(Anvil(work_dir / "anvil.log", block_time_s=DEMO_BLOCK_TIME_S))
+    wallet = Account.create()
+    node.fund(wallet.address, DEMO_HOT_WALLET_WEI)
+    console.print(
+        f"[green]✓[/green] Ethereum node (anvil) on {node.url}, chain {node.chain_id}, a block "
+        f"every {DEMO_BLOCK_TIME_S} s; hot wallet {wallet.address}"
+    )
+    return settings.model_copy(
+        update={
+            "payout_providers": ("ethereum",),
+            "ethereum_rpc_url": node.url,
+            "ethereum_network": "ethereum-devnet",
+            "ethereum_chain_id": node.chain_id,
+            "ethereum_private_key": SecretStr("0x" + bytes(wallet.key).hex()),
+            "ethereum_confirmations": DEMO_CONFIRMATIONS,
+        }
+    )
 
 
 def _start_fleet(settings: Settings, work_dir: Path) -> Fleet:
@@ -147,7 +185,10 @@ def _run_batch(settings: Settings, *, external: bool) -> int:
         sealing_key=SealingKey(kid, public_key),
         now_ms=SystemClock().now_ms(),
     )
-    cases = build_cases(kit, stripe="stripe" in settings.card_providers)
+    on_chain = "ethereum" in settings.payout_providers
+    cases = build_cases(kit, stripe="stripe" in settings.card_providers, chain=on_chain)
+    if on_chain:
+        _install_refusing_contract(settings)
     control = SandboxControl(settings.provider_url)
     for case in cases:
         if case.fault is not None and case.payment_id is not None:
@@ -163,12 +204,13 @@ def _run_batch(settings: Settings, *, external: bool) -> int:
         _publish(settings, cases)
         results = _collect(stream, cases, _results_timeout_s(settings))
     effects = Counter(e["reference"] for e in control.effects())
+    transfers = _chain_transfers(settings, cases) if on_chain else None
     dead_letters = None
     if not external:  # the demo's own topology: its dead-letter queue holds only this batch
         with BrokerAdmin(settings.amqp_url) as admin:
             dead_letters = admin.drain(settings.topology().dead_letter_queue)
     intents = None if external else _stripe_intents(settings)
-    return report(cases, Observed(results, effects, dead_letters, intents))
+    return report(cases, Observed(results, effects, dead_letters, intents, transfers))
 
 
 def _stripe_intents(settings: Settings) -> Counter[str] | None:
@@ -190,6 +232,24 @@ def _stripe_intents(settings: Settings) -> Counter[str] | None:
             if not body["has_more"]:
                 return found
             params["starting_after"] = body["data"][-1]["id"]
+
+
+def _install_refusing_contract(settings: Settings) -> None:
+    with requests.Session() as http:
+        rpc_call(http, settings.ethereum_rpc_url, "anvil_setCode", REFUSING_CONTRACT, REFUSING_CODE)
+
+
+def _chain_transfers(settings: Settings, cases: list[Case]) -> Counter[str]:
+    """How many times each on-chain payout was paid, from its destination's balance."""
+    paid: Counter[str] = Counter()
+    with requests.Session() as http:
+        for case in cases:
+            if case.payout_to is None or case.payment_id is None:
+                continue
+            address, amount_wei = case.payout_to
+            balance = rpc_call(http, settings.ethereum_rpc_url, "eth_getBalance", address, "latest")
+            paid[case.payment_id] = int(balance, 16) // amount_wei
+    return paid
 
 
 def _publish(settings: Settings, cases: list[Case]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,10 @@ from common.topology import Topology
 from producer.encode import Draft, SealingKey, encode_request
 
 _MINUTE_MS = 60_000
+#: On chain, a contract that refuses every transfer lives here (the demo installs its code).
+REFUSING_CONTRACT = to_checksum_address("0x" + "0" * 36 + "c0de")
+#: Its runtime code: PUSH1 0 PUSH1 0 REVERT.
+REFUSING_CODE = "0x60006000fd"
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,9 @@ class Case:
     fault: Fault | None = None
     #: The provider that must have taken the payment, where routing decides it.
     expect_provider: str | None = None
+    #: An on-chain payout: (destination address, amount in wei), whose balance tells how many
+    #: times it was paid.
+    payout_to: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,10 @@ class CaseKit:
 
 def _card(number: str, cvc: str = "123") -> CardData:
     return CardData(number=number, exp_month=12, exp_year=2030, cvc=cvc)
+
+
+def _fresh_address() -> str:
+    return to_checksum_address("0x" + secrets.token_hex(20))
 
 
 def _address(rng: random.Random) -> str:
@@ -89,7 +101,9 @@ def _draft(amount: str, currency: str, **source: object) -> Draft:
     )
 
 
-def build_cases(kit: CaseKit, *, seed: int = 7, stripe: bool = False) -> list[Case]:
+def build_cases(
+    kit: CaseKit, *, seed: int = 7, stripe: bool = False, chain: bool = False
+) -> list[Case]:
     rng = random.Random(seed)  # noqa: S311 - demo data, not cryptography
     cases: list[Case] = []
 
@@ -103,6 +117,7 @@ def build_cases(kit: CaseKit, *, seed: int = 7, stripe: bool = False) -> list[Ca
         fault: Fault | None = None,
         provider: str | None = None,
     ) -> None:
+        payout = draft.payout
         cases.append(
             Case(
                 name,
@@ -114,6 +129,9 @@ def build_cases(kit: CaseKit, *, seed: int = 7, stripe: bool = False) -> list[Ca
                 effects,
                 fault,
                 provider,
+                (payout.destination_address, draft.amount.amount_minor)
+                if chain and payout
+                else None,
             )
         )
 
@@ -202,7 +220,40 @@ def build_cases(kit: CaseKit, *, seed: int = 7, stripe: bool = False) -> list[Ca
     )
     if stripe:
         _stripe_cases(add)
-    # Digital currency payouts.
+    if chain:
+        _chain_cases(add)
+    else:
+        _sandbox_payout_cases(add, rng)
+    cases.extend(_bad_messages(kit, rng))
+    return cases
+
+
+def _chain_cases(add: Callable[..., None]) -> None:
+    """Payouts on a real chain: pending until confirmed, then succeeded. Destinations are new
+    accounts every run, so their balances count the transfers (on a chain that persists)."""
+    for amount in ("0.05", "1.5", "0.000000000000000001"):
+        payout = DigitalCurrencyDetails(
+            network="ethereum-devnet", asset="ETH", destination_address=_fresh_address()
+        )
+        add(
+            f"on-chain payout {amount} ETH",
+            _draft(amount, "ETH", payout=payout),
+            "succeeded",
+            effects=1,
+            provider="ethereum",
+        )
+    refusing = DigitalCurrencyDetails(
+        network="ethereum-devnet", asset="ETH", destination_address=REFUSING_CONTRACT
+    )
+    add(
+        "on-chain payout to a contract that refuses ETH",
+        _draft("0.30", "ETH", payout=refusing),
+        "failed",
+        "destination_refuses_transfer",
+    )
+
+
+def _sandbox_payout_cases(add: Callable[..., None], rng: random.Random) -> None:
     for amount, asset in [("0.05", "ETH"), ("1.5", "ETH"), ("250.00", "USDC")]:
         payout = DigitalCurrencyDetails(
             network="ethereum",
@@ -232,8 +283,6 @@ def build_cases(kit: CaseKit, *, seed: int = 7, stripe: bool = False) -> list[Ca
         "declined",
         "address_blocked",
     )
-    cases.extend(_bad_messages(kit, rng))
-    return cases
 
 
 def _stripe_cases(add: Callable[..., None]) -> None:

@@ -26,6 +26,13 @@ class Observed:
     dead_letters: list[InboundMessage] | None  # None: not inspected (shared topology)
     #: Stripe PaymentIntents by payment id; None: not inspected (no access to the API)
     stripe_intents: Counter[str] | None = None
+    #: On-chain transfers by payment id, from the destinations' balances; None: no chain.
+    chain_transfers: Counter[str] | None = None
+
+    def moved(self, payment_id: str) -> int:
+        """Times the money of a payment moved, at the sandbox or on chain."""
+        on_chain = self.chain_transfers[payment_id] if self.chain_transfers is not None else 0
+        return self.effects[payment_id] + on_chain
 
 
 def problems(cases: list[Case], seen: Observed) -> list[str]:
@@ -52,9 +59,9 @@ def problems(cases: list[Case], seen: Observed) -> list[str]:
             found.append(
                 f"{case.name}: {seen.stripe_intents[case.payment_id]} PaymentIntents, expected 1"
             )
-        if case.payment_id is not None and seen.effects[case.payment_id] != case.expect_effects:
+        if case.payment_id is not None and seen.moved(case.payment_id) != case.expect_effects:
             found.append(
-                f"{case.name}: the provider moved money {seen.effects[case.payment_id]} "
+                f"{case.name}: the provider moved money {seen.moved(case.payment_id)} "
                 f"times, expected {case.expect_effects}"
             )
     if seen.dead_letters is not None:
@@ -92,10 +99,10 @@ def report(cases: list[Case], seen: Observed) -> int:
         detail = f" ({got.code})" if got.code else ""
         tries = f", {got.attempts} attempts" if got.attempts > 1 else ""
         where = f" at {got.provider}" if got.provider else ""
+        if case.payout_to is not None and got.provider_reference:
+            where += f", tx {got.provider_reference[:12]}…"
         console.print(f" {mark} {case.name:40} {got.status.value}{detail}{where}{tries}")
-    moved = sum(seen.effects[c.payment_id] for c in cases if c.payment_id)
-    should = sum(c.expect_effects for c in cases)
-    console.print(f"sandbox ledger: {moved} charges/payouts for {should} payments that should pay")
+    _print_effects(cases, seen)
     if seen.stripe_intents is not None:
         sent = [c.payment_id for c in cases if c.expect_provider == "stripe" and c.payment_id]
         intents = sum(seen.stripe_intents[payment_id] for payment_id in sent)
@@ -112,3 +119,16 @@ def report(cases: list[Case], seen: Observed) -> int:
         return 1
     console.print(f"[bold green]all {len(cases)} payments got the result they should[/bold green]")
     return 0
+
+
+def _print_effects(cases: list[Case], seen: Observed) -> None:
+    """Money moved, as the sandbox's ledger and the chain's balances show it."""
+    at_sandbox = [c for c in cases if c.payment_id and c.payout_to is None]
+    moved = sum(seen.effects[c.payment_id] for c in at_sandbox if c.payment_id)
+    should = sum(c.expect_effects for c in at_sandbox)
+    console.print(f"sandbox ledger: {moved} charges/payouts for {should} payments that should pay")
+    if seen.chain_transfers is not None:
+        on_chain = [c for c in cases if c.payment_id and c.payout_to is not None]
+        landed = sum(seen.chain_transfers[c.payment_id] for c in on_chain if c.payment_id)
+        should = sum(c.expect_effects for c in on_chain)
+        console.print(f"chain: {landed} transfers landed for {should} payouts that should pay")

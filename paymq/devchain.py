@@ -28,6 +28,18 @@ class RpcError(PaymqError):
     code = "rpc_error"
 
 
+def rpc_call(http: requests.Session, url: str, method: str, *params: Any) -> Any:
+    """One JSON-RPC call; RpcError when the node answers with an error."""
+    answer = http.post(
+        url,
+        json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)},
+        timeout=10,
+    ).json()
+    if "error" in answer:
+        raise RpcError(f"{method}: {answer['error'].get('message')}")
+    return answer["result"]
+
+
 def anvil_path() -> str | None:
     """PAYMQ_ANVIL, else the project's npm install, else anvil on PATH."""
     configured = os.environ.get("PAYMQ_ANVIL")
@@ -61,7 +73,6 @@ class Anvil:
             self._args += ["--block-time", str(block_time_s)]
         self._process: subprocess.Popen[bytes] | None = None
         self._http = requests.Session()
-        self._ids = 0
 
     def __enter__(self) -> Anvil:
         binary = anvil_path()
@@ -93,15 +104,7 @@ class Anvil:
         raise DevChainUnavailable(f"anvil did not answer within {_READY_TIMEOUT_S} s")
 
     def rpc(self, method: str, *params: Any) -> Any:
-        self._ids += 1
-        answer = self._http.post(
-            self.url,
-            json={"jsonrpc": "2.0", "id": self._ids, "method": method, "params": list(params)},
-            timeout=10,
-        ).json()
-        if "error" in answer:
-            raise RpcError(f"{method}: {answer['error'].get('message')}")
-        return answer["result"]
+        return rpc_call(self._http, self.url, method, *params)
 
     # --- controls ---------------------------------------------------------------------------
 

@@ -148,6 +148,7 @@ class ReconcilerThread(threading.Thread):
             clock=SystemClock(),
             schedule_s=tuple(settings.reconcile_schedule_s),
             payer_action_timeout_s=settings.payer_action_timeout_s,
+            providers=tuple(providers.by_name),
         )
         try:
             self._publisher.start()

@@ -16,15 +16,16 @@ our reference at the provider the store says it was sent to:
     cannot tell         -> check again on the schedule
 
 Checks are claimed in the store, so several reconcilers (every worker runs one) never check one
-payment at the same time. A result stored here is marked unpublished until the broker confirms
-it, and a crash before the confirm is repaired on the next pass.
+payment at the same time; each takes only payments sent to providers it has configured. A result
+stored here is marked unpublished until the broker confirms it, and a crash before the confirm is
+repaired on the next pass.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -80,6 +81,7 @@ class Reconciler:
         clock: Clock,
         schedule_s: tuple[float, ...],
         payer_action_timeout_s: float = 3600.0,
+        providers: Collection[str] | None = None,
     ) -> None:
         self._store = store
         self._lookup = lookup
@@ -89,13 +91,15 @@ class Reconciler:
         self._clock = clock
         self._schedule_ms = tuple(int(s * 1000) for s in schedule_s)
         self._payer_action_timeout_ms = int(payer_action_timeout_s * 1000)
+        #: The providers this reconciler can ask (None: every one).
+        self._providers = providers
 
     def run_once(self, limit: int = 200) -> Pass:
         done = Pass()
         for payment_id, result in self._store.unpublished_results(CHECK_HOLD_MS // 4, limit):
             self._publish_stored(payment_id, result)
             done.republished += 1
-        for payment_id in self._store.due_for_check(limit):
+        for payment_id in self._store.due_for_check(limit, self._providers):
             row = self._store.take_check(payment_id, CHECK_HOLD_MS)
             if row is None:
                 continue  # another reconciler took it

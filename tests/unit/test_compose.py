@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
 
 from common.settings import Settings
 
@@ -122,7 +123,7 @@ def test_broken_copy_of_the_compose_file_is_rejected(tmp_path: Path, old: str, n
 
 
 def test_stack_is_rabbitmq_postgres_and_the_paymq_services(services: dict[str, Service]) -> None:
-    assert set(services) == {"rabbitmq", "postgres", *PAYMQ_SERVICES}
+    assert set(services) == {"rabbitmq", "postgres", "anvil", *PAYMQ_SERVICES}
 
 
 def test_paymq_services_share_one_image_and_name_their_command(
@@ -197,12 +198,14 @@ def test_rabbitmq_publishes_amqp_and_management_ui_on_host_loopback(
 def test_workers_wait_for_healthy_broker_store_and_sandbox(services: dict[str, Service]) -> None:
     for name in WORKERS:
         conditions = {d: how["condition"] for d, how in services[name]["depends_on"].items()}
+        node = {"anvil": "service_healthy"} if name == "worker-digital-currency" else {}
         assert conditions == {
             "rabbitmq": "service_healthy",
             "postgres": "service_healthy",
             "sandbox": "service_healthy",
             "localstripe": "service_healthy",
             "keys": "service_completed_successfully",
+            **node,
         }, name
 
 
@@ -275,9 +278,46 @@ def test_workers_read_the_stripe_key_from_a_secret_file_never_the_environment(
         environment = services[name]["environment"]
         assert "PAYMQ_STRIPE_API_KEY" not in environment, name
         assert environment["PAYMQ_STRIPE_API_KEY_FILE"] == "/run/secrets/stripe_api_key", name
-        assert [s["source"] for s in services[name]["secrets"]] == ["stripe_api_key"], name
+        assert "stripe_api_key" in [s["source"] for s in services[name]["secrets"]], name
     key = (REPO_ROOT / "docker" / "localstripe-api-key").read_text().strip()
     assert key.startswith("sk_test_"), "only a test key, for the emulator, is committed"
+
+
+def test_only_the_payout_worker_holds_the_hot_wallet_key_and_only_as_a_secret_file(
+    services: dict[str, Service],
+) -> None:
+    holders = [
+        name
+        for name, service in services.items()
+        if "ethereum_hot_wallet_key" in [s["source"] for s in service.get("secrets", [])]
+    ]
+    assert holders == ["worker-digital-currency"]
+    environment = services["worker-digital-currency"]["environment"]
+    assert "PAYMQ_ETHEREUM_PRIVATE_KEY" not in environment
+    assert environment["PAYMQ_ETHEREUM_PRIVATE_KEY_FILE"] == (
+        "/run/secrets/ethereum_hot_wallet_key"
+    )
+    # The committed key is anvil's first development account: published, worthless elsewhere.
+    key = (REPO_ROOT / "docker" / "devnet-hot-wallet-key").read_text().strip()
+    assert Account.from_key(key).address == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+
+
+def test_the_payout_worker_pays_out_on_the_anvil_it_waits_for(
+    services: dict[str, Service],
+) -> None:
+    anvil = services["anvil"]
+    port = anvil["command"][anvil["command"].index("--port") + 1]
+    environment = services["worker-digital-currency"]["environment"]
+    assert anvil["entrypoint"] == ["anvil"]
+    assert f"http://127.0.0.1:{port}" in anvil["healthcheck"]["test"]
+    assert environment["PAYMQ_ETHEREUM_RPC_URL"] == f"http://anvil:{port}"
+    assert json.loads(environment["PAYMQ_PAYOUT_PROVIDERS"]) == ["ethereum"]
+    assert environment["PAYMQ_ETHEREUM_NETWORK"] == "ethereum-devnet"
+    # The demo producer builds on-chain payouts and reads their balances from the same node.
+    producer = services["producer"]
+    assert json.loads(producer["environment"]["PAYMQ_PAYOUT_PROVIDERS"]) == ["ethereum"]
+    assert producer["environment"]["PAYMQ_ETHEREUM_RPC_URL"] == f"http://anvil:{port}"
+    assert producer["depends_on"]["anvil"]["condition"] == "service_healthy"
 
 
 # --- the worker's health check, run for real ---------------------------------------------

@@ -300,3 +300,45 @@ def test_a_payment_the_provider_shows_moved_nothing_fails_with_its_code(
     assert row is not None
     assert (row["state"], row["code"]) == ("failed", code)
     assert [e.routing_key for e in published] == ["card.failed"]
+
+
+@pytest.mark.parametrize(
+    ("configured", "checked"),
+    [(("sandbox", "stripe"), 0), (("sandbox", "ethereum"), 1), (None, 1)],
+)
+def test_a_reconciler_checks_only_payments_at_providers_it_can_ask(
+    store: PaymentStore,
+    clock: FixedClock,
+    signer: Callable[[str], Signer],
+    configured: tuple[str, ...] | None,
+    checked: int,
+):
+    # A card worker's reconciler without the hot wallet leaves chain payouts to one with it,
+    # instead of taking their checks and pushing them back.
+    store.claim(PAYMENT)
+    store.finish(
+        PAYMENT.payment_id,
+        Outcome(
+            State.PENDING,
+            1,
+            False,
+            provider="ethereum",
+            result=FIRST_EVENT,
+            next_check_ms=clock.now_ms() + 1_000,
+        ),
+        None,
+    )
+    clock.advance(1_000)
+    lookup = ScriptedLookup(ProviderReceipt("ethereum", "0xabc", settled=False))
+    reconciler = Reconciler(
+        store,
+        lookup,
+        signer=signer("worker-1"),
+        topology=Topology(prefix="t"),
+        publish=lambda _message: None,
+        clock=clock,
+        schedule_s=SCHEDULE_S,
+        providers=configured,
+    )
+    assert reconciler.run_once().checked == checked
+    assert len(lookup.asked) == checked

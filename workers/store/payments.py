@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -338,8 +338,10 @@ class PaymentStore:
 
     # --- the reconciler ----------------------------------------------------------------------
 
-    def due_for_check(self, limit: int) -> list[str]:
-        """Pending and in-doubt payments whose next check is due."""
+    def due_for_check(self, limit: int, providers: Collection[str] | None = None) -> list[str]:
+        """Pending and in-doubt payments whose next check is due; with `providers`, only those
+        sent to one of them (or to no recorded provider): a reconciler that cannot ask a
+        provider leaves its payments to one that can, instead of delaying their checks."""
         now_ms = self._clock.now_ms()
         query = (
             select(payments.c.payment_id)
@@ -348,6 +350,10 @@ class PaymentStore:
             .order_by(payments.c.next_check_ms)
             .limit(limit)
         )
+        if providers is not None:
+            query = query.where(
+                payments.c.provider.is_(None) | payments.c.provider.in_(list(providers))
+            )
         with self._engine.connect() as connection:
             return [row[0] for row in connection.execute(query)]
 
