@@ -60,9 +60,11 @@ class BrokerAdmin:
         )
         try:
             self._connection = pika.BlockingConnection(params)
+            # A broker going down between the connection and the channel is unreachable too,
+            # not an unexpected error (a worker starting just then exits 2 and is restarted).
+            self._channel = self._connection.channel()
         except pika.exceptions.AMQPError as exc:
             raise BrokerUnavailable(f"cannot reach RabbitMQ at {redact(url)}: {exc!r}") from None
-        self._channel = self._connection.channel()
         self._confirming = False
 
     def __enter__(self) -> BrokerAdmin:
