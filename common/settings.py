@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.details import CHANNELS, EVM_CHAIN_IDS, Network
 from common.errors import ConfigurationError
+from common.money import DIGITAL_ASSETS
 from common.topology import Topology
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -236,6 +237,12 @@ class Settings(BaseSettings):
         description="A file holding the hot wallet's private key (a Docker or Kubernetes "
         "secret); used when ethereum_private_key is not set.",
     )
+    ethereum_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description="ERC-20 payouts: asset code -> token contract address (EIP-55), e.g. "
+        '{"USDC":"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"} on ethereum. The token\'s '
+        "decimals are checked against the asset's before its first payout. Default: ETH only.",
+    )
     ethereum_confirmations: PositiveInt = Field(
         12,
         description="Blocks that must include or follow a payout's transaction before it is "
@@ -269,6 +276,19 @@ class Settings(BaseSettings):
                     f"cannot read stripe_api_key_file {self.stripe_api_key_file}: {exc.strerror}"
                 ) from None
         return None
+
+    @field_validator("ethereum_tokens")
+    @classmethod
+    def _known_tokens(cls, tokens: dict[str, str]) -> dict[str, str]:
+        from eth_utils.address import is_checksum_address  # noqa: PLC0415
+
+        for asset, address in tokens.items():
+            if asset == "ETH" or asset not in DIGITAL_ASSETS:
+                known = ", ".join(a for a in DIGITAL_ASSETS if a != "ETH")
+                raise ValueError(f"{asset!r} is not a token asset ({known})")
+            if not is_checksum_address(address):
+                raise ValueError(f"the {asset} token address must be EIP-55 checksummed")
+        return tokens
 
     def ethereum_key(self) -> str | None:
         """The hot wallet's private key, from the setting or its file."""

@@ -10,14 +10,20 @@ from hypothesis import strategies as st
 from common.errors import RetryableError
 from workers.providers.ethereum_rules import (
     TRANSFER_GAS,
+    TRANSFER_TOPIC,
     ChainFacts,
     Fees,
     FeesAboveCap,
     Judgement,
+    Log,
+    TokenTransfer,
     Verdict,
     fees_for,
     gas_limit,
     judge,
+    token_transfer_of,
+    transfer_call,
+    transfer_logged,
 )
 
 GWEI = 1_000_000_000
@@ -183,3 +189,65 @@ def test_a_receipt_wins_over_a_higher_wallet_nonce() -> None:
 def test_a_pool_entry_wins_over_a_higher_wallet_nonce() -> None:
     facts = ChainFacts(wallet_nonce=NONCE + 1, in_pool=True)
     assert verdict_of(facts) == Judgement(Verdict.WAITING)
+
+
+# --- ERC-20 transfers ----------------------------------------------------------------------
+
+USDC_CONTRACT = "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"
+SENDER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+RECIPIENT = "0x52908400098527886E0F7030069857D2E4169EE7"
+
+
+def transfer_log(
+    *, token: str = USDC_CONTRACT, sender: str = SENDER, recipient: str = RECIPIENT, value: int = 5
+) -> Log:
+    def topic(address: str) -> bytes:
+        return bytes(12) + bytes.fromhex(address[2:])
+
+    return Log(token, [TRANSFER_TOPIC, topic(sender), topic(recipient)], value.to_bytes(32, "big"))
+
+
+def test_a_transfer_call_is_the_erc20_selector_and_its_two_words() -> None:
+    data = transfer_call(RECIPIENT, 125_500_000)
+    assert data[:4].hex() == "a9059cbb"
+    assert len(data) == 68
+    assert token_transfer_of(USDC_CONTRACT, data) == TokenTransfer(
+        USDC_CONTRACT.lower(), RECIPIENT.lower(), 125_500_000
+    )
+
+
+@pytest.mark.parametrize("data", [b"", b"\xa9\x05\x9c\xbb", b"\x00" * 68])
+def test_anything_else_is_not_a_token_transfer(data: bytes) -> None:
+    assert token_transfer_of(USDC_CONTRACT, data) is None
+
+
+def test_the_tokens_own_transfer_event_is_recognised() -> None:
+    transfer = TokenTransfer(USDC_CONTRACT.lower(), RECIPIENT.lower(), 5)
+    assert transfer_logged([transfer_log()], transfer, SENDER)
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        transfer_log(token="0x" + "11" * 20),  # another contract's event
+        transfer_log(sender="0x" + "22" * 20),
+        transfer_log(recipient="0x" + "33" * 20),
+        transfer_log(value=4),
+    ],
+    ids=["other-contract", "other-sender", "other-recipient", "other-value"],
+)
+def test_a_transfer_event_that_differs_in_anything_does_not_count(log: Log) -> None:
+    transfer = TokenTransfer(USDC_CONTRACT.lower(), RECIPIENT.lower(), 5)
+    assert not transfer_logged([log], transfer, SENDER)
+    assert not transfer_logged([], transfer, SENDER)
+
+
+def test_a_mined_token_transfer_without_its_event_moved_nothing() -> None:
+    facts = ChainFacts(
+        wallet_nonce=1, receipt_status=1, receipt_block=10, latest_block=20, transfer_logged=False
+    )
+    assert judge(facts, nonce=0, confirmations_required=1).verdict is Verdict.NO_TRANSFER
+    logged = ChainFacts(
+        wallet_nonce=1, receipt_status=1, receipt_block=10, latest_block=20, transfer_logged=True
+    )
+    assert judge(logged, nonce=0, confirmations_required=1).verdict is Verdict.CONFIRMED

@@ -127,3 +127,14 @@ def test_an_http_rpc_url_is_accepted(url: str) -> None:
 def test_a_non_http_rpc_url_is_refused(url: str) -> None:
     with pytest.raises(ValidationError, match="ethereum_rpc_url"):
         load(ethereum_rpc_url=url)
+
+
+def test_token_payouts_name_a_token_asset_and_a_checksummed_contract() -> None:
+    usdc = "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"
+    assert load(ethereum_tokens={"USDC": usdc}).ethereum_tokens == {"USDC": usdc}
+    with pytest.raises(ValidationError, match="not a token asset"):
+        load(ethereum_tokens={"ETH": usdc})
+    with pytest.raises(ValidationError, match="not a token asset"):
+        load(ethereum_tokens={"DOGE": usdc})
+    with pytest.raises(ValidationError, match="checksummed"):
+        load(ethereum_tokens={"USDC": usdc.lower()})

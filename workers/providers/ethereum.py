@@ -19,13 +19,15 @@ Exactly once on chain:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_typing import ChecksumAddress
-from eth_utils.address import is_checksum_address
+from eth_utils.address import is_checksum_address, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
@@ -37,8 +39,19 @@ from common.errors import (
     ProviderUnavailable,
     TransactionNotAccepted,
 )
+from common.money import currency_exponent
 from workers.providers.base import Payout, ProviderReceipt
-from workers.providers.ethereum_rules import ChainFacts, Verdict, fees_for, gas_limit, judge
+from workers.providers.ethereum_rules import (
+    ChainFacts,
+    Log,
+    Verdict,
+    fees_for,
+    gas_limit,
+    judge,
+    token_transfer_of,
+    transfer_call,
+    transfer_logged,
+)
 from workers.store.chain import ChainTransactions, SignedTransaction, StoredTransaction
 
 NAME = "ethereum"
@@ -56,6 +69,29 @@ class HotWalletUnderfunded(ProviderUnavailable):
     code = "hot_wallet_underfunded"
 
 
+class TokenMisconfigured(ProviderUnavailable):
+    code = "token_misconfigured"
+
+
+#: The part of the ERC-20 interface a payout uses.
+ERC20_ABI: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "name": "decimals",
+        "stateMutability": "view",
+        "inputs": [],
+        "outputs": [{"name": "", "type": "uint8"}],
+    },
+    {
+        "type": "function",
+        "name": "balanceOf",
+        "stateMutability": "view",
+        "inputs": [{"name": "account", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+]
+
+
 class EthereumProvider:
     name = NAME
 
@@ -71,6 +107,7 @@ class EthereumProvider:
         max_priority_fee_per_gas_wei: int,
         rpc_timeout_s: float,
         transactions: ChainTransactions,
+        tokens: Mapping[str, str] | None = None,
     ) -> None:
         self._account = _account(private_key)
         self._session = requests.Session()
@@ -89,6 +126,9 @@ class EthereumProvider:
         self._max_fee_wei = max_fee_per_gas_wei
         self._max_tip_wei = max_priority_fee_per_gas_wei
         self._transactions = transactions
+        #: ERC-20 payouts: asset code -> token contract address.
+        self._tokens = dict(tokens or {})
+        self._tokens_checked: set[str] = set()
         self._chain_checked = False
 
     @property
@@ -137,17 +177,17 @@ class EthereumProvider:
                 f"this worker pays out on {self._network}, not {payout.network}",
                 code="network_not_served",
             )
-        if payout.asset != "ETH":
+        if payout.asset != "ETH" and payout.asset not in self._tokens:
             raise ProviderRejected(
-                f"{payout.asset} payouts are not configured; only native ETH",
+                f"{payout.asset} payouts are not configured (ethereum_tokens)",
                 code="asset_not_supported",
             )
         if not is_checksum_address(payout.destination_address):
             raise ProviderRejected("destination address fails its checksum", code="bad_address")
         self._check_chain()
-        value_wei = payout.amount.amount_minor
-        transfer = {"from": self.address, "to": payout.destination_address, "value": value_wei}
-        gas = gas_limit(self._estimate_gas(transfer))
+        amount = payout.amount.amount_minor
+        call = self._call_for(payout)
+        gas = gas_limit(self._estimate_gas(call, token=payout.asset != "ETH"))
         base_fee_wei = int(self._read(lambda: self._w3.eth.get_block("latest"))["baseFeePerGas"])
         fees = fees_for(
             base_fee_wei,
@@ -156,10 +196,10 @@ class EthereumProvider:
             max_tip_cap_wei=self._max_tip_wei,
         )
         balance_wei = int(self._read(lambda: self._w3.eth.get_balance(self.address, "pending")))
-        if balance_wei < value_wei + gas * fees.max_fee_per_gas_wei:
+        if balance_wei < call["value"] + gas * fees.max_fee_per_gas_wei:
             raise HotWalletUnderfunded(
                 f"hot wallet {self.address} holds {balance_wei} wei; the payout needs "
-                f"{value_wei} wei and up to {gas * fees.max_fee_per_gas_wei} wei of fees"
+                f"{call['value']} wei and up to {gas * fees.max_fee_per_gas_wei} wei of fees"
             )
         nonce_floor = int(
             self._read(lambda: self._w3.eth.get_transaction_count(self.address, "pending"))
@@ -170,12 +210,12 @@ class EthereumProvider:
                 "type": 2,
                 "chainId": self._chain_id,
                 "nonce": nonce,
-                "to": payout.destination_address,
-                "value": value_wei,
+                "to": call["to"],
+                "value": call["value"],
                 "gas": gas,
                 "maxFeePerGas": fees.max_fee_per_gas_wei,
                 "maxPriorityFeePerGas": fees.max_priority_fee_per_gas_wei,
-                "data": b"",
+                "data": call.get("data", b""),
             }
             signed = self._account.sign_transaction(transaction)
             return SignedTransaction(_hex(signed.hash), bytes(signed.raw_transaction))
@@ -188,13 +228,53 @@ class EthereumProvider:
             sign=sign,
         )
         logger.info(
-            "payment %s: signed transaction %s, nonce %d, %d wei",
+            "payment %s: signed transaction %s, nonce %d, %d %s minor units",
             payout.reference,
             stored.tx_hash,
             stored.nonce,
-            value_wei,
+            amount,
+            payout.asset,
         )
         return stored
+
+    def _call_for(self, payout: Payout) -> dict[str, Any]:
+        """What the transaction calls: a plain transfer of ETH, or the token's `transfer`."""
+        amount = payout.amount.amount_minor
+        if payout.asset == "ETH":
+            return {"from": self.address, "to": payout.destination_address, "value": amount}
+        token = self._tokens[payout.asset]
+        self._check_token(token, payout.asset)
+        held = int(self._read(lambda: self._erc20(token).functions.balanceOf(self.address).call()))
+        if held < amount:
+            raise HotWalletUnderfunded(
+                f"hot wallet {self.address} holds {held} of the {payout.asset} token's minor "
+                f"units; the payout needs {amount}"
+            )
+        data = transfer_call(payout.destination_address, amount)
+        return {"from": self.address, "to": token, "value": 0, "data": data}
+
+    def _check_token(self, token: str, asset: str) -> None:
+        """The token's decimals must be the asset's exponent, or every amount would be off by
+        powers of ten: checked once per token before its first payout."""
+        if token in self._tokens_checked:
+            return
+        decimals = int(self._read(lambda: self._erc20(token).functions.decimals().call()))
+        if decimals != currency_exponent(asset):
+            logger.error(
+                "token %s has %d decimals; %s has %d",
+                token,
+                decimals,
+                asset,
+                currency_exponent(asset),
+            )
+            raise TokenMisconfigured(
+                f"the {asset} token at {token} has {decimals} decimals, {asset} amounts have "
+                f"{currency_exponent(asset)}; nothing is signed until ethereum_tokens is fixed"
+            )
+        self._tokens_checked.add(token)
+
+    def _erc20(self, token: str) -> Any:
+        return self._w3.eth.contract(address=to_checksum_address(token), abi=ERC20_ABI)
 
     def _check_chain(self) -> None:
         if self._chain_checked:
@@ -208,10 +288,15 @@ class EthereumProvider:
             )
         self._chain_checked = True
 
-    def _estimate_gas(self, transfer: dict[str, Any]) -> int:
+    def _estimate_gas(self, call: dict[str, Any], *, token: bool) -> int:
         try:
-            return int(self._w3.eth.estimate_gas(transfer))  # type: ignore[arg-type]
+            return int(self._w3.eth.estimate_gas(call))  # type: ignore[arg-type]
         except ContractLogicError as exc:
+            if token:  # e.g. a recipient the token's issuer has blocked
+                raise ProviderRejected(
+                    f"the token refuses the transfer: {_message(exc)}",
+                    code="token_transfer_refused",
+                ) from None
             raise ProviderRejected(
                 f"the destination refuses the transfer: {_message(exc)}",
                 code="destination_refuses_transfer",
@@ -255,14 +340,28 @@ class EthereumProvider:
         )
         receipt = self._optional(lambda: self._w3.eth.get_transaction_receipt(stored.tx_hash))  # type: ignore[arg-type]
         if receipt is not None and receipt.get("blockNumber") is not None:
+            status = int(receipt["status"])
             return ChainFacts(
                 wallet_nonce=wallet_nonce,
-                receipt_status=int(receipt["status"]),
+                receipt_status=status,
                 receipt_block=int(receipt["blockNumber"]),
                 latest_block=int(self._read(lambda: self._w3.eth.block_number)),
+                transfer_logged=self._transfer_logged(stored, receipt) if status == 1 else None,
             )
         in_pool = self._optional(lambda: self._w3.eth.get_transaction(stored.tx_hash))  # type: ignore[arg-type]
         return ChainFacts(wallet_nonce=wallet_nonce, in_pool=in_pool is not None)
+
+    def _transfer_logged(self, stored: StoredTransaction, receipt: Any) -> bool | None:
+        """For a token transfer: whether the token logged it; None for a transfer of ETH."""
+        signed = TypedTransaction.from_bytes(HexBytes(stored.raw_tx)).as_dict()
+        transfer = token_transfer_of(_hex(signed["to"]), bytes(signed["data"]))
+        if transfer is None:
+            return None
+        logs = [
+            Log(str(log["address"]), [bytes(t) for t in log["topics"]], bytes(log["data"]))
+            for log in receipt["logs"]
+        ]
+        return transfer_logged(logs, transfer, stored.address)
 
     def _receipt(
         self, stored: StoredTransaction, verdict: Verdict, confirmations: int = 0
@@ -270,6 +369,12 @@ class EthereumProvider:
         if verdict is Verdict.REVERTED:
             raise NoEffectAtProvider(
                 f"transaction {stored.tx_hash} reverted: no value moved", code="reverted"
+            )
+        if verdict is Verdict.NO_TRANSFER:
+            raise NoEffectAtProvider(
+                f"transaction {stored.tx_hash} was mined but the token logged no transfer: "
+                "nothing moved",
+                code="transfer_not_made",
             )
         if verdict is Verdict.REPLACED:
             raise NoEffectAtProvider(

@@ -79,6 +79,7 @@ def _ethereum(settings: Settings) -> EthereumProvider:
         max_fee_per_gas_wei=settings.ethereum_max_fee_per_gas_wei,
         max_priority_fee_per_gas_wei=settings.ethereum_max_priority_fee_per_gas_wei,
         rpc_timeout_s=settings.ethereum_rpc_timeout_s,
+        tokens=settings.ethereum_tokens,
         transactions=ChainTransactions(
             create_store_engine(settings.database_url, pool_size=2), SystemClock()
         ),
