@@ -38,7 +38,7 @@ from common.subscriber import ResultStream, ResultVerifier
 from paymq.broker import ensure_broker
 from paymq.democases import REFUSING_CODE, REFUSING_CONTRACT, Case, CaseKit, build_cases
 from paymq.demoreport import Observed, report
-from paymq.devchain import Anvil, anvil_path, rpc_call
+from paymq.devchain import Anvil, anvil_path, balance_of, deploy_token, rpc_call, solcjs_path
 from paymq.processes import (
     Fleet,
     child_environment,
@@ -67,8 +67,9 @@ DEMO_RECONCILE_SCHEDULE_S = (1.0, 2.0, 4.0)
 #: The demo chain makes a block a second; a payout is succeeded after 2 (production: 12 or more).
 DEMO_BLOCK_TIME_S = 1
 DEMO_CONFIRMATIONS = 2
-#: What the demo's new hot wallet is given on the demo chain.
+#: What the demo's new hot wallet is given on the demo chain: ETH, and USDC-style tokens.
 DEMO_HOT_WALLET_WEI = 1_000 * 10**18
+DEMO_HOT_WALLET_USDC = 1_000_000 * 10**6
 
 
 def _progress(label: str) -> Progress:
@@ -137,12 +138,27 @@ def _on_demo_chain(settings: Settings, work_dir: Path, stack: contextlib.ExitSta
         console.print("[yellow]![/yellow] anvil not installed (make install): sandbox payouts")
         return settings
     node = stack.enter_context(Anvil(work_dir / "anvil.log", block_time_s=DEMO_BLOCK_TIME_S))
-    wallet = Account.create()
+    wallet, issuer = Account.create(), Account.create()
     node.fund(wallet.address, DEMO_HOT_WALLET_WEI)
+    node.fund(issuer.address, DEMO_HOT_WALLET_WEI)
     console.print(
         f"[green]✓[/green] Ethereum node (anvil) on {node.url}, chain {node.chain_id}, a block "
         f"every {DEMO_BLOCK_TIME_S} s; hot wallet {wallet.address}"
     )
+    tokens: dict[str, str] = {}
+    if solcjs_path() is not None:
+        tokens["USDC"] = deploy_token(
+            node,
+            issuer,
+            wallet.address,
+            decimals=6,
+            supply=DEMO_HOT_WALLET_USDC,
+            work_dir=work_dir,
+        )
+        console.print(
+            f"[green]✓[/green] USDC-style token (ERC-20, 6 decimals) at {tokens['USDC']}, "
+            f"{DEMO_HOT_WALLET_USDC // 10**6:,} held by the hot wallet"
+        )
     return settings.model_copy(
         update={
             "payout_providers": ("ethereum",),
@@ -151,6 +167,7 @@ def _on_demo_chain(settings: Settings, work_dir: Path, stack: contextlib.ExitSta
             "ethereum_chain_id": node.chain_id,
             "ethereum_private_key": SecretStr("0x" + bytes(wallet.key).hex()),
             "ethereum_confirmations": DEMO_CONFIRMATIONS,
+            "ethereum_tokens": tokens,
         }
     )
 
@@ -186,7 +203,12 @@ def _run_batch(settings: Settings, *, external: bool) -> int:
         now_ms=SystemClock().now_ms(),
     )
     on_chain = "ethereum" in settings.payout_providers
-    cases = build_cases(kit, stripe="stripe" in settings.card_providers, chain=on_chain)
+    cases = build_cases(
+        kit,
+        stripe="stripe" in settings.card_providers,
+        chain=on_chain,
+        chain_tokens=tuple(settings.ethereum_tokens),
+    )
     if on_chain:
         _install_refusing_contract(settings)
     control = SandboxControl(settings.provider_url)
@@ -246,9 +268,11 @@ def _chain_transfers(settings: Settings, cases: list[Case]) -> Counter[str]:
         for case in cases:
             if case.payout_to is None or case.payment_id is None:
                 continue
-            address, amount_wei = case.payout_to
-            balance = rpc_call(http, settings.ethereum_rpc_url, "eth_getBalance", address, "latest")
-            paid[case.payment_id] = int(balance, 16) // amount_wei
+            address, amount, asset = case.payout_to
+            token = settings.ethereum_tokens.get(asset)
+            paid[case.payment_id] = (
+                balance_of(http, settings.ethereum_rpc_url, address, token) // amount
+            )
     return paid
 
 

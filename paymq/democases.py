@@ -49,9 +49,9 @@ class Case:
     fault: Fault | None = None
     #: The provider that must have taken the payment, where routing decides it.
     expect_provider: str | None = None
-    #: An on-chain payout: (destination address, amount in wei), whose balance tells how many
-    #: times it was paid.
-    payout_to: tuple[str, int] | None = None
+    #: An on-chain payout: (destination address, amount in minor units, asset), whose balance
+    #: tells how many times it was paid.
+    payout_to: tuple[str, int, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,12 @@ def _draft(amount: str, currency: str, **source: object) -> Draft:
 
 
 def build_cases(
-    kit: CaseKit, *, seed: int = 7, stripe: bool = False, chain: bool = False
+    kit: CaseKit,
+    *,
+    seed: int = 7,
+    stripe: bool = False,
+    chain: bool = False,
+    chain_tokens: tuple[str, ...] = (),
 ) -> list[Case]:
     rng = random.Random(seed)  # noqa: S311 - demo data, not cryptography
     cases: list[Case] = []
@@ -129,7 +134,7 @@ def build_cases(
                 effects,
                 fault,
                 provider,
-                (payout.destination_address, draft.amount.amount_minor)
+                (payout.destination_address, draft.amount.amount_minor, payout.asset)
                 if chain and payout
                 else None,
             )
@@ -221,23 +226,25 @@ def build_cases(
     if stripe:
         _stripe_cases(add)
     if chain:
-        _chain_cases(add)
+        _chain_cases(add, chain_tokens)
     else:
         _sandbox_payout_cases(add, rng)
     cases.extend(_bad_messages(kit, rng))
     return cases
 
 
-def _chain_cases(add: Callable[..., None]) -> None:
+def _chain_cases(add: Callable[..., None], tokens: tuple[str, ...]) -> None:
     """Payouts on a real chain: pending until confirmed, then succeeded. Destinations are new
     accounts every run, so their balances count the transfers (on a chain that persists)."""
-    for amount in ("0.05", "1.5", "0.000000000000000001"):
+    amounts = [("0.05", "ETH"), ("1.5", "ETH"), ("0.000000000000000001", "ETH")]
+    amounts += [("250.00", "USDC")] if "USDC" in tokens else []
+    for amount, asset in amounts:
         payout = DigitalCurrencyDetails(
-            network="ethereum-devnet", asset="ETH", destination_address=_fresh_address()
+            network="ethereum-devnet", asset=asset, destination_address=_fresh_address()
         )
         add(
-            f"on-chain payout {amount} ETH",
-            _draft(amount, "ETH", payout=payout),
+            f"on-chain payout {amount} {asset}",
+            _draft(amount, asset, payout=payout),
             "succeeded",
             effects=1,
             provider="ethereum",

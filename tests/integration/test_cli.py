@@ -46,8 +46,9 @@ def test_demo_runs_end_to_end_and_every_payment_gets_its_result(
     completed = run_cli("demo", env=cli_env(AMQP_URL=amqp_url), cwd=tmp_path, timeout_s=180)
     assert completed.returncode == 0, _output(completed)
     assert "got the result they should" in completed.stdout
-    # Its payouts ran on a local chain (anvil, installed by make install) and landed once each.
-    assert "chain: 3 transfers landed for 3 payouts that should pay" in completed.stdout
+    # Its ETH and USDC payouts ran on a local chain (anvil and solc-js from make install)
+    # and landed once each.
+    assert "chain: 4 transfers landed for 4 payouts that should pay" in completed.stdout
     assert "Traceback" not in _output(completed)
 
 

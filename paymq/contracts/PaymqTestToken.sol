@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.37;
 
-/// A USDC-style ERC-20 token for the tests: its decimals and supply are set at deployment,
-/// a transfer that cannot be made reverts, and the issuer can block an address (as USDC's issuer
-/// can), after which transfers to or from it revert. A transfer to an address marked `silent`
-/// returns false and moves nothing, as some older tokens do: paymq must not take a mined
-/// transaction for a transfer without the token's Transfer event.
+/// A USDC-style ERC-20 token for the demo chain and the tests: decimals and supply are set at
+/// deployment, a transfer that cannot be made reverts, and the issuer can block an address (as
+/// USDC's issuer can), after which transfers to or from it revert. A transfer to an address
+/// marked `silent` returns false and moves nothing, as some older tokens do: paymq must not take
+/// a mined transaction for a transfer without the token's Transfer event.
 contract PaymqTestToken {
     string public constant name = "paymq test dollar";
     string public constant symbol = "USDC";
