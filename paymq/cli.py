@@ -207,6 +207,26 @@ def bench(
     raise typer.Exit(run_bench(load_settings(), options))
 
 
+@app.command("bench-chain")
+@friendly
+def bench_chain(
+    payouts: Annotated[int, typer.Option(help="On-chain payouts to make.")] = 300,
+    processes: Annotated[int, typer.Option(help="Worker processes sharing the wallet.")] = 2,
+    threads: Annotated[int, typer.Option(help="Threads per process.")] = 8,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="The payment store holding the nonces (default: a fresh SQLite file)."),
+    ] = None,
+) -> None:
+    """Measure on-chain payouts/s from one hot wallet on a local anvil, and check every nonce
+    was used once and every payout landed once."""
+    from paymq.benchchain import ChainBenchOptions, run_chain_bench
+
+    options = ChainBenchOptions(payouts, processes, threads, as_json, database_url)
+    raise typer.Exit(run_chain_bench(options))
+
+
 @app.command("contract")
 @friendly
 def contract(

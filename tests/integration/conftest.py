@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from common.amqp.admin import BrokerAdmin
 from common.keygen import init_keys
@@ -21,6 +22,7 @@ from producer.producer import Producer
 from sandbox.client import SandboxControl
 from sandbox.server import SandboxThread
 from tests.integration.localstripe import LocalStripe
+from tests.stores import postgres_engine, sqlite_engine
 from workers.consumer import Consumer
 from workers.main import build_consumer
 
@@ -43,6 +45,14 @@ def localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStrip
     """localstripe in a child process of its own, for the session."""
     with LocalStripe(tmp_path_factory.mktemp("localstripe") / "localstripe.log") as running:
         yield running
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated payment store: the test runs once on SQLite and once on PostgreSQL."""
+    factory = sqlite_engine(tmp_path) if request.param == "sqlite" else postgres_engine()
+    with factory as created:
+        yield created
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +27,6 @@ from common.money import Money
 from paymq.devchain import Anvil
 from tests.integration.helpers import wait_until
 from tests.integration.rpcproxy import RpcProxy
-from tests.stores import postgres_engine, sqlite_engine
 from workers.providers.base import Payout
 from workers.providers.ethereum import ChainIdMismatch, EthereumProvider, HotWalletUnderfunded
 from workers.providers.ethereum_rules import FeesAboveCap
@@ -42,16 +39,9 @@ ONE_ETH = 10**18
 AMOUNT_WEI = 12_300_000_000_000_000
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    store = sqlite_engine(tmp_path) if request.param == "sqlite" else postgres_engine()
-    with store as opened:
-        yield opened
-
-
 @pytest.fixture
-def transactions(engine: Engine) -> ChainTransactions:
-    return ChainTransactions(engine, SystemClock())
+def transactions(store_engine: Engine) -> ChainTransactions:
+    return ChainTransactions(store_engine, SystemClock())
 
 
 @pytest.fixture
@@ -349,3 +339,22 @@ def test_the_hot_wallet_key_is_never_logged(
     assert receipt.reference in caplog.text  # the log says what happened...
     assert key_hex not in caplog.text.lower()  # ...and never with what key
     assert key_hex not in repr(provider).lower()
+
+
+def test_a_redelivery_to_a_node_on_another_chain_is_in_doubt_never_failed(
+    anvil: Anvil, wallet: LocalAccount, transactions: ChainTransactions
+) -> None:
+    anvil.automine(False)
+    payout = new_payout()
+    first = provider_for(anvil, wallet, transactions).payout(payout, idempotency_key="k")
+    # The worker restarts pointed at a node of another chain (as far as it can tell)
+    misconfigured = provider_for(anvil, wallet, transactions, chain_id=1)
+
+    with pytest.raises(TransactionNotAccepted) as unknown:
+        misconfigured.payout(payout, idempotency_key="k")
+
+    # An outcome left unknown (the signed transaction may still land), not a retryable failure
+    assert not isinstance(unknown.value, RetryableError)
+    assert "chain id" in str(unknown.value)
+    anvil.mine(1)
+    assert mined(anvil, first.reference)["status"] == "0x1"

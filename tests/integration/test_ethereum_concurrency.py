@@ -5,9 +5,9 @@ writer)."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,13 +18,11 @@ from sqlalchemy import Engine
 
 from common.clock import SystemClock
 from common.money import Money
+from paymq.benchchain import devnet_provider
 from paymq.devchain import Anvil
-from tests.integration.helpers import wait_until
-from tests.stores import postgres_engine, sqlite_engine
+from tests.integration.helpers import cli_env, run_cli, wait_until
 from workers.providers.base import Payout
-from workers.providers.ethereum import EthereumProvider
 from workers.store.chain import ChainTransactions
-from workers.store.database import create_store_engine
 
 pytestmark = pytest.mark.integration
 
@@ -38,18 +36,7 @@ def pay_concurrently(
 ) -> list[tuple[str, str]]:
     """One worker process: its own store engine and provider; each payout sent by two threads
     at once. Returns (reference, transaction hash) for every call."""
-    engine = create_store_engine(store_url, pool_size=THREADS_PER_PROCESS)
-    provider = EthereumProvider(
-        rpc_url=rpc_url,
-        private_key=private_key,
-        network="ethereum-devnet",
-        chain_id=31337,
-        confirmations=1,
-        max_fee_per_gas_wei=200 * 10**9,
-        max_priority_fee_per_gas_wei=2 * 10**9,
-        rpc_timeout_s=10.0,
-        transactions=ChainTransactions(engine, SystemClock()),
-    )
+    provider = devnet_provider(store_url, rpc_url, private_key, pool_size=THREADS_PER_PROCESS)
 
     def pay(payout: Payout) -> tuple[str, str]:
         return payout.reference, provider.payout(payout, idempotency_key=payout.reference).reference
@@ -59,13 +46,6 @@ def pay_concurrently(
             return list(pool.map(pay, [p for payout in payouts for p in (payout, payout)]))
     finally:
         provider.close()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    store = sqlite_engine(tmp_path) if request.param == "sqlite" else postgres_engine()
-    with store as opened:
-        yield opened
 
 
 def test_concurrent_payouts_use_every_nonce_once_and_land_once(
@@ -116,3 +96,27 @@ def test_concurrent_payouts_use_every_nonce_once_and_land_once(
     assert {tx["hash"] for tx in on_chain} == {tx.tx_hash for tx in stored}
     for payout in payouts:
         assert anvil.balance(payout.destination_address) == payout.amount.amount_minor
+
+
+def test_the_chain_benchmark_checks_its_nonces_and_transfers(anvil: Anvil, tmp_path: Path) -> None:
+    # The benchmark's own anvil; this fixture only makes the test skip (or fail in CI) without
+    # one. Its figures are not asserted: speed belongs to benchmarks, not tests.
+    completed = run_cli(
+        "bench-chain",
+        "--payouts",
+        "24",
+        "--processes",
+        "2",
+        "--threads",
+        "3",
+        "--json",
+        env=cli_env(),
+        cwd=tmp_path,
+        timeout_s=180,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    figures = json.loads(completed.stdout)
+    assert figures["payouts"] == 24
+    assert figures["nonces_exactly_0_to_n"] is True
+    assert figures["landed_once"] == 24
+    assert figures["all_mined"] is True

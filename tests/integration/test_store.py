@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine
 
 from common.clock import FixedClock
 from common.envelope import OutboundMessage
-from tests.stores import postgres_engine, sqlite_engine
 from workers.store.payments import (
     Acquired,
     AlreadyDone,
@@ -30,11 +26,9 @@ pytestmark = pytest.mark.integration
 LEASE_MS = 10_000
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    factory = sqlite_engine(tmp_path) if request.param == "sqlite" else postgres_engine()
-    with factory as created:
-        yield created
+@pytest.fixture
+def engine(store_engine: Engine) -> Engine:
+    return store_engine
 
 
 @pytest.fixture

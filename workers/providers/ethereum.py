@@ -140,6 +140,15 @@ class EthereumProvider:
         stored = self._transactions.find(payout.reference)
         if stored is None:
             stored = self._sign(payout)
+        else:
+            # A redelivery: its transaction exists and may land, so a node on the wrong chain
+            # is an unknown outcome here, never a reason to fail the payout.
+            try:
+                self._check_chain()
+            except ProviderUnavailable as exc:
+                raise TransactionNotAccepted(
+                    f"transaction {stored.tx_hash} not sent again: {exc}"
+                ) from None
         return self._receipt(stored, self._broadcast(stored))
 
     def lookup(self, channel: str, reference: str) -> ProviderReceipt | None:
