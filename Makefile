@@ -34,6 +34,7 @@ lint: install
 
 bench: install
 	$(BIN)/paymq bench --payments 5000 --provider-latency-ms 50
+	$(BIN)/paymq bench-chain --payouts 300 --processes 2 --threads 8
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis
