@@ -15,7 +15,14 @@ import threading
 
 logger = logging.getLogger("paymq.worker")
 
-POINTS = ("after_provider_call", "after_store_commit", "after_result_publish", "before_ack")
+POINTS = (
+    "after_provider_call",
+    "after_store_commit",
+    "after_result_publish",
+    "before_ack",
+    # On-chain payouts: the signed transaction is stored, and not yet broadcast.
+    "after_transaction_stored",
+)
 
 
 class CrashPoints:

@@ -32,6 +32,10 @@ class Figures:
     reconciler: bool
     settled: bool
     harness_errors: tuple[str, ...]
+    #: Chain scenarios: transactions the hot wallet signed, and what is wrong with them (a
+    #: nonce used twice or skipped, a signed transaction never mined).
+    chain_transactions: int = 0
+    chain_problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class ScenarioOutcome:
             statuses = ", ".join(f"{count} with status {code}" for code, count in died.items())
             found.append(f"workers died by themselves: {statuses} (see their logs)")
         found.extend(f"harness: {error}" for error in self.figures.harness_errors)
+        found.extend(f"chain: {problem}" for problem in self.figures.chain_problems)
         return found
 
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -32,6 +32,7 @@ from common.keyring import TRUSTED_DIR, Keyring
 from common.models import PaymentStatus
 from common.settings import Settings
 from common.subscriber import ResultStream, ResultVerifier
+from paymq.chaos.chain import ChainStage
 from paymq.chaos.checker import Observations, Published, check
 from paymq.chaos.collector import ResultCollector
 from paymq.chaos.crew import Crew, kill_group
@@ -106,7 +107,9 @@ def _log_to(path: Path) -> Iterator[None]:
 STRIPE_KEY = "sk_test_paymq_chaos"
 
 
-def _settings(scenario: Scenario, broker: PrivateBroker, work_dir: Path) -> Settings:
+def _settings(
+    scenario: Scenario, broker: PrivateBroker, work_dir: Path, chain: ChainStage | None
+) -> Settings:
     base = Settings(
         amqp_url=broker.url,
         topology_prefix=f"chaos-{uuid.uuid4().hex[:8]}",
@@ -129,6 +132,8 @@ def _settings(scenario: Scenario, broker: PrivateBroker, work_dir: Path) -> Sett
                 "stripe_api_key": SecretStr(STRIPE_KEY),
             }
         )
+    if chain is not None:
+        base = base.model_copy(update=chain.settings())
     return base.model_copy(update=dict(scenario.settings))
 
 
@@ -149,7 +154,8 @@ class _Run:
         self.console = console
         self.work_dir = Path(tempfile.mkdtemp(prefix=f"paymq-chaos-{scenario.name}-"))
         self.rng = random.Random(options.seed)  # noqa: S311 - test data, not cryptography
-        self.settings = _settings(scenario, broker, self.work_dir)
+        self.chain = ChainStage(self.work_dir) if scenario.chain else None
+        self.settings = _settings(scenario, broker, self.work_dir, self.chain)
         self.republished = 0
         self.topology = self.settings.topology()
         env = settings_env(self.settings, child_environment())
@@ -183,6 +189,7 @@ class _Run:
             self.scenario.faults,
             settles_later=self.scenario.settles_later,
             poison=self.scenario.poison,
+            chain=self.scenario.chain,
         )
         self.services.inject_faults(planned)
         with RunProgress(self.console, self._tally) as progress:
@@ -190,10 +197,14 @@ class _Run:
             expected = {p.payment.payment_id for p in prepared if p.message.message_id in confirmed}
             settled = self._settle(expected, progress)
         observations = self._take_stock(prepared, confirmed)
+        figures = self._figures(len(prepared), settled, time.monotonic() - began)
+        if self.chain is not None:
+            signed, problems = self.chain.audit(self.services.database_url)
+            figures = replace(figures, chain_transactions=signed, chain_problems=problems)
         return ScenarioOutcome(
             self.scenario.name,
             check(observations),
-            self._figures(len(prepared), settled, time.monotonic() - began),
+            figures,
             self.work_dir if self.options.keep else None,
         )
 
@@ -210,6 +221,8 @@ class _Run:
         self.services.start_sandbox(self.scenario.provider_latency_ms)
         if self.scenario.stripe:
             self.services.start_localstripe()
+        if self.chain is not None:
+            self.chain.start()
         self.services.prepare_store()
         self.crew.start()
         layout = self.scenario.layout
@@ -224,6 +237,7 @@ class _Run:
             for name, present in (
                 ("payment store", self.services.store_ready),
                 ("reconciler", self.services.reconciler_ran),
+                ("anvil", self.chain is not None),
             )
             if present
         ]
@@ -301,7 +315,8 @@ class _Run:
                 for p in prepared
             ],
             events=self.collector.events(),
-            effects=self.services.effects(stripe=self.scenario.stripe),
+            effects=self.services.effects(stripe=self.scenario.stripe)
+            + (self.chain.effects(p.payment.draft for p in prepared) if self.chain else []),
             dead_letters=letters,
             leftovers=left,
             reconciler_ran=self.services.reconciler_ran,
@@ -343,6 +358,8 @@ class _Run:
     def clean_up(self) -> None:
         self.crew.stop_supervising()
         self.collector.stop()
+        if self.chain is not None:
+            self.chain.stop()
         for fleet in (self.workers, self.services.fleet):
             fleet.stop(timeout_s=10)
             for process in fleet.processes.values():

@@ -57,6 +57,9 @@ class Scenario:
     #: Card payments are routed sandbox > stripe, Stripe's API being localstripe; its
     #: succeeded PaymentIntents count as effects beside the sandbox's ledger.
     stripe: bool = False
+    #: Payouts go on chain: anvil (a block a second), one hot wallet shared by every worker,
+    #: 60% of the payments ETH payouts; the destinations' balances count the transfers.
+    chain: bool = False
     disturbances: tuple[Disturbance, ...] = ()
 
     def describe(self) -> str:
@@ -180,6 +183,18 @@ SCENARIOS: tuple[Scenario, ...] = (
             FaultShare(0.10, Fault("error_after_effect"), successes_only=True),
             FaultShare(0.05, Fault("timeout_after_effect", delay_s=2.0), successes_only=True),
         ),
+        disturbances=(KillWorkers(every_s=2.0),),
+    ),
+    Scenario(
+        name="chain",
+        summary="payouts on a real chain (anvil, a block a second, 2 confirmations): 3 payout "
+        "workers sharing one hot wallet, each exiting (137) between storing a signed "
+        "transaction and broadcasting it, about every "
+        f"{CRASH_LIFETIME_S:g} s; workers also killed and replaced",
+        layout={"card": 1, "digital_currency": 3},
+        provider_latency_ms=20,
+        chain=True,
+        crash_at="after_transaction_stored",
         disturbances=(KillWorkers(every_s=2.0),),
     ),
     Scenario(

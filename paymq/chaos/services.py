@@ -47,6 +47,8 @@ class Services:
     def __init__(self, fleet: Fleet, settings: Settings) -> None:
         self.fleet = fleet
         self._settings = settings
+        #: The store every process of the run shares.
+        self.database_url = fleet.env["PAYMQ_DATABASE_URL"]
         self.store_ready = False
         self.reconciler_ran = False
 

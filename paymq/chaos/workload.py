@@ -24,6 +24,8 @@ _DECLINE_CARD = "4000000000009995"
 _BLOCKED_ADDRESS = "0x000000000000000000000000000000000000dEaD"
 #: The sandbox answers `pending` and settles the payout 2 s later (a reconciler finds it).
 _SETTLES_LATER_ADDRESS = "0x000000000000000000000000000000000000bEEF"
+#: In a chain scenario, the share of payments that are payouts on the chain.
+CHAIN_PAYOUT_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -44,21 +46,33 @@ def plan_payments(
     *,
     settles_later: float = 0.0,
     poison: float = 0.0,
+    chain: bool = False,
 ) -> list[PlannedPayment]:
     """About 55% card tokens, 15% sealed card numbers, 10% card declines, 20% payouts (of all
     payments, 2% to a blocked address, and `settles_later` to an address the provider settles
     later: `pending` until a reconciler looks it up). A `poison` share of all payments are card
-    token payments marked with POISON_PREFIX."""
+    token payments marked with POISON_PREFIX. With `chain`, 60% are ETH payouts on the
+    development chain instead, to new addresses."""
     planned = []
     for index in range(count):
-        draft, expect = _draft(index, rng, settles_later, poisoned=rng.random() < poison)
+        if chain and rng.random() < CHAIN_PAYOUT_SHARE:
+            planned.append(PlannedPayment(_chain_payout(index, rng), Expect.SUCCEEDED))
+            continue
+        draft, expect = _draft(
+            index, rng, settles_later, poisoned=rng.random() < poison, cards_only=chain
+        )
         fault = _pick_fault(rng, faults, expect)
         planned.append(PlannedPayment(draft, expect, fault))
     return planned
 
 
 def _draft(
-    index: int, rng: random.Random, settles_later: float, *, poisoned: bool = False
+    index: int,
+    rng: random.Random,
+    settles_later: float,
+    *,
+    poisoned: bool = False,
+    cards_only: bool = False,
 ) -> tuple[Draft, Expect]:
     reference = f"chaos-{index}-{uuid.uuid4().hex[:8]}"
     if poisoned:
@@ -76,7 +90,8 @@ def _draft(
     card: CardData | None = None
     payout: DigitalCurrencyDetails | None = None
     expect = Expect.SUCCEEDED
-    roll = rng.random()
+    # Below 0.80 a card payment, above it a payout at the sandbox.
+    roll = rng.random() * (0.80 if cards_only else 1.0)
     if roll < 0.55:
         token = rng.choice(_SUCCESS_TOKENS)
     elif roll < 0.70:
@@ -105,6 +120,19 @@ def _draft(
         payout=payout,
     )
     return draft, expect
+
+
+def _chain_payout(index: int, rng: random.Random) -> Draft:
+    reference = f"chaos-{index}-{uuid.uuid4().hex[:8]}"
+    payout = DigitalCurrencyDetails(
+        network="ethereum-devnet", asset="ETH", destination_address=_address(rng)
+    )
+    return Draft(
+        amount=Money.from_major(f"{rng.randint(1, 90)}.{rng.randint(0, 999_999):06d}", "ETH"),
+        merchant_reference=reference,
+        idempotency_key=reference,
+        payout=payout,
+    )
 
 
 def _card(number: str) -> CardData:

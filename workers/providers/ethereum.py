@@ -40,6 +40,7 @@ from common.errors import (
     TransactionNotAccepted,
 )
 from common.money import currency_exponent
+from workers.crashpoints import NEVER, CrashPoints
 from workers.providers.base import Payout, ProviderReceipt
 from workers.providers.ethereum_rules import (
     ChainFacts,
@@ -108,6 +109,7 @@ class EthereumProvider:
         rpc_timeout_s: float,
         transactions: ChainTransactions,
         tokens: Mapping[str, str] | None = None,
+        crash: CrashPoints = NEVER,
     ) -> None:
         self._account = _account(private_key)
         self._session = requests.Session()
@@ -129,6 +131,8 @@ class EthereumProvider:
         #: ERC-20 payouts: asset code -> token contract address.
         self._tokens = dict(tokens or {})
         self._tokens_checked: set[str] = set()
+        #: Fault injection only: the process may die between storing and broadcasting.
+        self._crash = crash
         self._chain_checked = False
 
     @property
@@ -140,6 +144,7 @@ class EthereumProvider:
         stored = self._transactions.find(payout.reference)
         if stored is None:
             stored = self._sign(payout)
+            self._crash.reached("after_transaction_stored", payout.reference)
         else:
             # A redelivery: its transaction exists and may land, so a node on the wrong chain
             # is an unknown outcome here, never a reason to fail the payout.

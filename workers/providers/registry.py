@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 from common.clock import Clock, SystemClock
 from common.errors import ConfigurationError, ProviderUnavailable
 from common.settings import Settings
+from workers.crashpoints import CrashPoints
 from workers.providers.base import CardProvider, PaymentLookup, PayoutProvider, ProviderReceipt
 from workers.providers.breaker import CircuitBreaker
 from workers.providers.route import Route
@@ -80,6 +81,7 @@ def _ethereum(settings: Settings) -> EthereumProvider:
         max_priority_fee_per_gas_wei=settings.ethereum_max_priority_fee_per_gas_wei,
         rpc_timeout_s=settings.ethereum_rpc_timeout_s,
         tokens=settings.ethereum_tokens,
+        crash=CrashPoints(settings.crash_at, settings.crash_every, settings.crash_reference_prefix),
         transactions=ChainTransactions(
             create_store_engine(settings.database_url, pool_size=2), SystemClock()
         ),
