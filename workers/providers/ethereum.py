@@ -1,5 +1,6 @@
-"""Digital-currency payouts on an Ethereum chain: native ETH from a hot wallet, through a node's
-JSON-RPC API (web3.py), signed locally (eth-account). docs/ethereum.md explains the design.
+"""Digital-currency payouts on an Ethereum chain: ETH or an ERC-20 token from a hot wallet,
+through a node's JSON-RPC API (ethereum_node.py), signed locally (eth-account).
+docs/ethereum.md explains the design.
 
 Exactly once on chain:
 - Before anything is signed, the node must report the configured chain id, the fees must fit
@@ -13,7 +14,8 @@ Exactly once on chain:
   looking our own transaction up, never by reading the node's message.
 - The payout is `pending` once the node holds the transaction and `succeeded` after
   `ethereum_confirmations` blocks; the reconciler counts them. It is `failed` only when the
-  chain shows it moved nothing: reverted, or its nonce taken by another transaction.
+  chain shows it moved nothing: reverted, its nonce taken by another transaction, or (a token)
+  no Transfer event of it.
 """
 
 from __future__ import annotations
@@ -22,15 +24,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_typing import ChecksumAddress
-from eth_utils.address import is_checksum_address, to_checksum_address
+from eth_utils.address import is_checksum_address
 from hexbytes import HexBytes
-from web3 import Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
 
 from common.errors import (
     ConfigurationError,
@@ -42,9 +41,12 @@ from common.errors import (
 from common.money import currency_exponent
 from workers.crashpoints import NEVER, CrashPoints
 from workers.providers.base import Payout, ProviderReceipt
+from workers.providers.ethereum_node import CallReverted, CannotAfford, EthereumNode
 from workers.providers.ethereum_rules import (
     ChainFacts,
-    Log,
+    ChainIdMismatch,
+    HotWalletUnderfunded,
+    TokenMisconfigured,
     Verdict,
     fees_for,
     gas_limit,
@@ -55,42 +57,10 @@ from workers.providers.ethereum_rules import (
 )
 from workers.store.chain import ChainTransactions, SignedTransaction, StoredTransaction
 
+__all__ = ["ChainIdMismatch", "EthereumProvider", "HotWalletUnderfunded", "TokenMisconfigured"]
+
 NAME = "ethereum"
 logger = logging.getLogger("paymq.providers.ethereum")
-
-#: Node errors are quoted in reasons, cut to this length.
-_MAX_NODE_MESSAGE_CHARS = 200
-
-
-class ChainIdMismatch(ProviderUnavailable):
-    code = "chain_id_mismatch"
-
-
-class HotWalletUnderfunded(ProviderUnavailable):
-    code = "hot_wallet_underfunded"
-
-
-class TokenMisconfigured(ProviderUnavailable):
-    code = "token_misconfigured"
-
-
-#: The part of the ERC-20 interface a payout uses.
-ERC20_ABI: list[dict[str, Any]] = [
-    {
-        "type": "function",
-        "name": "decimals",
-        "stateMutability": "view",
-        "inputs": [],
-        "outputs": [{"name": "", "type": "uint8"}],
-    },
-    {
-        "type": "function",
-        "name": "balanceOf",
-        "stateMutability": "view",
-        "inputs": [{"name": "account", "type": "address"}],
-        "outputs": [{"name": "", "type": "uint256"}],
-    },
-]
 
 
 class EthereumProvider:
@@ -112,16 +82,7 @@ class EthereumProvider:
         crash: CrashPoints = NEVER,
     ) -> None:
         self._account = _account(private_key)
-        self._session = requests.Session()
-        self._w3 = Web3(
-            Web3.HTTPProvider(
-                rpc_url,
-                session=self._session,
-                request_kwargs={"timeout": rpc_timeout_s},
-                # paymq's retry policy decides, as for every provider.
-                exception_retry_configuration=None,
-            )
-        )
+        self._node = EthereumNode(rpc_url, timeout_s=rpc_timeout_s)
         self._network = network
         self._chain_id = chain_id
         self._confirmations = confirmations
@@ -159,7 +120,7 @@ class EthereumProvider:
     def lookup(self, channel: str, reference: str) -> ProviderReceipt | None:
         """What the chain says of the payment's transaction; None when none was ever signed.
         A transaction the node no longer knows whose nonce is still free is broadcast again
-        (the same bytes). Raises NoEffectAtProvider when it reverted or was replaced."""
+        (the same bytes). Raises NoEffectAtProvider when it moved nothing."""
         if channel != "digital_currency":
             raise ValueError(f"the ethereum provider has no {channel} payments")
         stored = self._transactions.find(reference)
@@ -180,12 +141,61 @@ class EthereumProvider:
         return self._receipt(stored, judgement.verdict, judgement.confirmations)
 
     def close(self) -> None:
-        self._session.close()
+        self._node.close()
         self._transactions.close()
 
     # --- before signing: nothing exists yet, so every failure here is retryable ---------------
 
     def _sign(self, payout: Payout) -> StoredTransaction:
+        self._check_payable(payout)
+        self._check_chain()
+        call = self._call_for(payout)
+        gas = gas_limit(self._estimate_gas(call, token=payout.asset != "ETH"))
+        fees = fees_for(
+            self._node.base_fee_wei(),
+            self._node.suggested_tip_wei(),
+            max_fee_cap_wei=self._max_fee_wei,
+            max_tip_cap_wei=self._max_tip_wei,
+        )
+        balance_wei = self._node.balance_wei(self.address)
+        if balance_wei < call["value"] + gas * fees.max_fee_per_gas_wei:
+            raise HotWalletUnderfunded(
+                f"hot wallet {self.address} holds {balance_wei} wei; the payout needs "
+                f"{call['value']} wei and up to {gas * fees.max_fee_per_gas_wei} wei of fees"
+            )
+        transaction: dict[str, Any] = {
+            "type": 2,
+            "chainId": self._chain_id,
+            "to": call["to"],
+            "value": call["value"],
+            "gas": gas,
+            "maxFeePerGas": fees.max_fee_per_gas_wei,
+            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas_wei,
+            "data": call.get("data", b""),
+        }
+
+        def sign(nonce: int) -> SignedTransaction:
+            signed = self._account.sign_transaction({**transaction, "nonce": nonce})
+            return SignedTransaction(_hex(signed.hash), bytes(signed.raw_transaction))
+
+        stored = self._transactions.sign_and_store(
+            payout.reference,
+            chain_id=self._chain_id,
+            address=self.address,
+            nonce_floor=self._node.transaction_count(self.address, pending=True),
+            sign=sign,
+        )
+        logger.info(
+            "payment %s: signed transaction %s, nonce %d, %d %s minor units",
+            payout.reference,
+            stored.tx_hash,
+            stored.nonce,
+            payout.amount.amount_minor,
+            payout.asset,
+        )
+        return stored
+
+    def _check_payable(self, payout: Payout) -> None:
         if payout.network != self._network:
             raise ProviderRejected(
                 f"this worker pays out on {self._network}, not {payout.network}",
@@ -198,58 +208,6 @@ class EthereumProvider:
             )
         if not is_checksum_address(payout.destination_address):
             raise ProviderRejected("destination address fails its checksum", code="bad_address")
-        self._check_chain()
-        amount = payout.amount.amount_minor
-        call = self._call_for(payout)
-        gas = gas_limit(self._estimate_gas(call, token=payout.asset != "ETH"))
-        base_fee_wei = int(self._read(lambda: self._w3.eth.get_block("latest"))["baseFeePerGas"])
-        fees = fees_for(
-            base_fee_wei,
-            int(self._read(lambda: self._w3.eth.max_priority_fee)),
-            max_fee_cap_wei=self._max_fee_wei,
-            max_tip_cap_wei=self._max_tip_wei,
-        )
-        balance_wei = int(self._read(lambda: self._w3.eth.get_balance(self.address, "pending")))
-        if balance_wei < call["value"] + gas * fees.max_fee_per_gas_wei:
-            raise HotWalletUnderfunded(
-                f"hot wallet {self.address} holds {balance_wei} wei; the payout needs "
-                f"{call['value']} wei and up to {gas * fees.max_fee_per_gas_wei} wei of fees"
-            )
-        nonce_floor = int(
-            self._read(lambda: self._w3.eth.get_transaction_count(self.address, "pending"))
-        )
-
-        def sign(nonce: int) -> SignedTransaction:
-            transaction: dict[str, Any] = {
-                "type": 2,
-                "chainId": self._chain_id,
-                "nonce": nonce,
-                "to": call["to"],
-                "value": call["value"],
-                "gas": gas,
-                "maxFeePerGas": fees.max_fee_per_gas_wei,
-                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas_wei,
-                "data": call.get("data", b""),
-            }
-            signed = self._account.sign_transaction(transaction)
-            return SignedTransaction(_hex(signed.hash), bytes(signed.raw_transaction))
-
-        stored = self._transactions.sign_and_store(
-            payout.reference,
-            chain_id=self._chain_id,
-            address=self.address,
-            nonce_floor=nonce_floor,
-            sign=sign,
-        )
-        logger.info(
-            "payment %s: signed transaction %s, nonce %d, %d %s minor units",
-            payout.reference,
-            stored.tx_hash,
-            stored.nonce,
-            amount,
-            payout.asset,
-        )
-        return stored
 
     def _call_for(self, payout: Payout) -> dict[str, Any]:
         """What the transaction calls: a plain transfer of ETH, or the token's `transfer`."""
@@ -258,7 +216,7 @@ class EthereumProvider:
             return {"from": self.address, "to": payout.destination_address, "value": amount}
         token = self._tokens[payout.asset]
         self._check_token(token, payout.asset)
-        held = int(self._read(lambda: self._erc20(token).functions.balanceOf(self.address).call()))
+        held = self._node.token_balance(token, self.address)
         if held < amount:
             raise HotWalletUnderfunded(
                 f"hot wallet {self.address} holds {held} of the {payout.asset} token's minor "
@@ -272,28 +230,19 @@ class EthereumProvider:
         powers of ten: checked once per token before its first payout."""
         if token in self._tokens_checked:
             return
-        decimals = int(self._read(lambda: self._erc20(token).functions.decimals().call()))
-        if decimals != currency_exponent(asset):
-            logger.error(
-                "token %s has %d decimals; %s has %d",
-                token,
-                decimals,
-                asset,
-                currency_exponent(asset),
-            )
+        decimals, exponent = self._node.token_decimals(token), currency_exponent(asset)
+        if decimals != exponent:
+            logger.error("token %s has %d decimals; %s has %d", token, decimals, asset, exponent)
             raise TokenMisconfigured(
                 f"the {asset} token at {token} has {decimals} decimals, {asset} amounts have "
-                f"{currency_exponent(asset)}; nothing is signed until ethereum_tokens is fixed"
+                f"{exponent}; nothing is signed until ethereum_tokens is fixed"
             )
         self._tokens_checked.add(token)
-
-    def _erc20(self, token: str) -> Any:
-        return self._w3.eth.contract(address=to_checksum_address(token), abi=ERC20_ABI)
 
     def _check_chain(self) -> None:
         if self._chain_checked:
             return
-        reported = int(self._read(lambda: self._w3.eth.chain_id))
+        reported = self._node.chain_id()
         if reported != self._chain_id:
             logger.error("the node reports chain id %d, configured %d", reported, self._chain_id)
             raise ChainIdMismatch(
@@ -304,98 +253,80 @@ class EthereumProvider:
 
     def _estimate_gas(self, call: dict[str, Any], *, token: bool) -> int:
         try:
-            return int(self._w3.eth.estimate_gas(call))  # type: ignore[arg-type]
-        except ContractLogicError as exc:
+            return self._node.estimate_gas(call)
+        except CallReverted as exc:
             if token:  # e.g. a recipient the token's issuer has blocked
                 raise ProviderRejected(
-                    f"the token refuses the transfer: {_message(exc)}",
-                    code="token_transfer_refused",
+                    f"the token refuses the transfer: {exc}", code="token_transfer_refused"
                 ) from None
             raise ProviderRejected(
-                f"the destination refuses the transfer: {_message(exc)}",
+                f"the destination refuses the transfer: {exc}",
                 code="destination_refuses_transfer",
             ) from None
-        except Web3Exception as exc:
-            if "insufficient funds" in _message(exc).lower():
-                raise HotWalletUnderfunded(
-                    f"hot wallet {self.address} cannot cover the payout"
-                ) from None
-            raise ProviderUnavailable(f"gas estimate failed: {_message(exc)}") from None
-        except requests.RequestException as exc:
-            raise ProviderUnavailable(f"node unreachable: {type(exc).__name__}") from None
+        except CannotAfford:
+            raise HotWalletUnderfunded(
+                f"hot wallet {self.address} cannot cover the payout"
+            ) from None
 
     # --- after signing: the transaction exists and may land; never failed on a guess ---------
 
     def _broadcast(self, stored: StoredTransaction) -> Verdict:
+        refusal = self._node.send_raw(stored.raw_tx)
+        if refusal is None:
+            return Verdict.WAITING
+        # Already known, nonce too low, a lost answer, a refusal: our own transaction says.
         try:
-            self._w3.eth.send_raw_transaction(HexBytes(stored.raw_tx))
-        except (Web3Exception, requests.RequestException, ValueError) as exc:
-            # Already known, nonce too low, a lost answer, a refusal: our own transaction says.
-            refusal = _message(exc)
-            try:
-                facts = self._facts(stored)
-            except ProviderUnavailable:
-                raise TransactionNotAccepted(
-                    f"broadcast of {stored.tx_hash} unanswered ({refusal}); it may be in flight"
-                ) from None
-            judgement = judge(facts, nonce=stored.nonce, confirmations_required=self._confirmations)
-            if judgement.verdict is Verdict.UNKNOWN:
-                raise TransactionNotAccepted(
-                    f"the node did not take transaction {stored.tx_hash}: {refusal}; "
-                    "it is broadcast again later"
-                ) from None
-            return judgement.verdict
-        return Verdict.WAITING
+            facts = self._facts(stored)
+        except ProviderUnavailable:
+            raise TransactionNotAccepted(
+                f"broadcast of {stored.tx_hash} unanswered ({refusal}); it may be in flight"
+            ) from None
+        judgement = judge(facts, nonce=stored.nonce, confirmations_required=self._confirmations)
+        if judgement.verdict is Verdict.UNKNOWN:
+            raise TransactionNotAccepted(
+                f"the node did not take transaction {stored.tx_hash}: {refusal}; "
+                "it is broadcast again later"
+            )
+        return judgement.verdict
 
     def _facts(self, stored: StoredTransaction) -> ChainFacts:
         # The wallet's count of mined transactions first (see ChainFacts).
-        wallet_nonce = int(
-            self._read(lambda: self._w3.eth.get_transaction_count(self.address, "latest"))
+        wallet_nonce = self._node.transaction_count(self.address, pending=False)
+        mined = self._node.mined(stored.tx_hash)
+        if mined is None:
+            return ChainFacts(wallet_nonce=wallet_nonce, in_pool=self._node.knows(stored.tx_hash))
+        logged = None
+        if mined.status == 1:
+            signed = TypedTransaction.from_bytes(HexBytes(stored.raw_tx)).as_dict()
+            transfer = token_transfer_of(_hex(signed["to"]), bytes(signed["data"]))
+            if transfer is not None:  # a token's transfer: did the token log it?
+                logged = transfer_logged(mined.logs, transfer, stored.address)
+        return ChainFacts(
+            wallet_nonce=wallet_nonce,
+            receipt_status=mined.status,
+            receipt_block=mined.block,
+            latest_block=self._node.block_number(),
+            transfer_logged=logged,
         )
-        receipt = self._optional(lambda: self._w3.eth.get_transaction_receipt(stored.tx_hash))  # type: ignore[arg-type]
-        if receipt is not None and receipt.get("blockNumber") is not None:
-            status = int(receipt["status"])
-            return ChainFacts(
-                wallet_nonce=wallet_nonce,
-                receipt_status=status,
-                receipt_block=int(receipt["blockNumber"]),
-                latest_block=int(self._read(lambda: self._w3.eth.block_number)),
-                transfer_logged=self._transfer_logged(stored, receipt) if status == 1 else None,
-            )
-        in_pool = self._optional(lambda: self._w3.eth.get_transaction(stored.tx_hash))  # type: ignore[arg-type]
-        return ChainFacts(wallet_nonce=wallet_nonce, in_pool=in_pool is not None)
-
-    def _transfer_logged(self, stored: StoredTransaction, receipt: Any) -> bool | None:
-        """For a token transfer: whether the token logged it; None for a transfer of ETH."""
-        signed = TypedTransaction.from_bytes(HexBytes(stored.raw_tx)).as_dict()
-        transfer = token_transfer_of(_hex(signed["to"]), bytes(signed["data"]))
-        if transfer is None:
-            return None
-        logs = [
-            Log(str(log["address"]), [bytes(t) for t in log["topics"]], bytes(log["data"]))
-            for log in receipt["logs"]
-        ]
-        return transfer_logged(logs, transfer, stored.address)
 
     def _receipt(
         self, stored: StoredTransaction, verdict: Verdict, confirmations: int = 0
     ) -> ProviderReceipt:
-        if verdict is Verdict.REVERTED:
-            raise NoEffectAtProvider(
-                f"transaction {stored.tx_hash} reverted: no value moved", code="reverted"
-            )
-        if verdict is Verdict.NO_TRANSFER:
-            raise NoEffectAtProvider(
-                f"transaction {stored.tx_hash} was mined but the token logged no transfer: "
-                "nothing moved",
-                code="transfer_not_made",
-            )
-        if verdict is Verdict.REPLACED:
-            raise NoEffectAtProvider(
-                f"transaction {stored.tx_hash} was dropped and its nonce {stored.nonce} used by "
-                "another transaction: no value moved",
-                code="dropped_and_replaced",
-            )
+        moved_nothing = {
+            Verdict.REVERTED: ("reverted", "reverted: no value moved"),
+            Verdict.NO_TRANSFER: (
+                "transfer_not_made",
+                "was mined but the token logged no transfer: nothing moved",
+            ),
+            Verdict.REPLACED: (
+                "dropped_and_replaced",
+                f"was dropped and its nonce {stored.nonce} used by another transaction: "
+                "no value moved",
+            ),
+        }
+        if verdict in moved_nothing:
+            code, what = moved_nothing[verdict]
+            raise NoEffectAtProvider(f"transaction {stored.tx_hash} {what}", code=code)
         if verdict is Verdict.CONFIRMING:
             logger.info(
                 "payment %s: %d of %d confirmations",
@@ -406,23 +337,6 @@ class EthereumProvider:
         return ProviderReceipt(
             provider=NAME, reference=stored.tx_hash, settled=verdict is Verdict.CONFIRMED
         )
-
-    # --- reading from the node -----------------------------------------------------------------
-
-    def _read(self, call: Any) -> Any:
-        try:
-            return call()
-        except (Web3Exception, requests.RequestException, ValueError) as exc:
-            raise ProviderUnavailable(f"node read failed: {_message(exc)}") from None
-
-    def _optional(self, call: Any) -> Any:
-        """A read whose "not found" is an answer (None), not a failure."""
-        try:
-            return call()
-        except TransactionNotFound:
-            return None
-        except (Web3Exception, requests.RequestException, ValueError) as exc:
-            raise ProviderUnavailable(f"node read failed: {_message(exc)}") from None
 
 
 def _account(private_key: str) -> LocalAccount:
@@ -438,12 +352,3 @@ def _account(private_key: str) -> LocalAccount:
 
 def _hex(value: bytes) -> str:
     return "0x" + bytes(value).hex()
-
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, requests.RequestException):
-        return type(exc).__name__
-    data = exc.args[0] if exc.args else exc
-    if isinstance(data, dict):
-        data = data.get("message", data)
-    return str(data)[:_MAX_NODE_MESSAGE_CHARS]

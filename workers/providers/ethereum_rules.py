@@ -70,6 +70,18 @@ class FeesAboveCap(ProviderUnavailable):
     code = "fees_above_cap"
 
 
+class ChainIdMismatch(ProviderUnavailable):
+    code = "chain_id_mismatch"
+
+
+class HotWalletUnderfunded(ProviderUnavailable):
+    code = "hot_wallet_underfunded"
+
+
+class TokenMisconfigured(ProviderUnavailable):
+    code = "token_misconfigured"
+
+
 @dataclass(frozen=True)
 class Fees:
     max_fee_per_gas_wei: int
