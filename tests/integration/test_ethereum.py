@@ -21,6 +21,7 @@ from common.errors import (
     NoEffectAtProvider,
     ProviderRejected,
     RetryableError,
+    StoreUnavailable,
     TransactionNotAccepted,
 )
 from common.money import Money
@@ -29,8 +30,8 @@ from tests.integration.helpers import wait_until
 from tests.integration.rpcproxy import RpcProxy
 from workers.providers.base import Payout
 from workers.providers.ethereum import ChainIdMismatch, EthereumProvider, HotWalletUnderfunded
-from workers.providers.ethereum_rules import FeesAboveCap
-from workers.store.chain import ChainTransactions
+from workers.providers.ethereum_rules import FeesAboveCap, SignedTransactionInDoubt
+from workers.store.chain import ChainTransactions, StoredTransaction
 
 pytestmark = pytest.mark.integration
 
@@ -358,3 +359,41 @@ def test_a_redelivery_to_a_node_on_another_chain_is_in_doubt_never_failed(
     assert "chain id" in str(unknown.value)
     anvil.mine(1)
     assert mined(anvil, first.reference)["status"] == "0x1"
+
+
+class CommitAnswerLost(ChainTransactions):
+    """The real store, where the database's answer to storing a signed transaction is lost:
+    after the commit (`stored=True`) or before it."""
+
+    def __init__(self, engine: Engine, *, stored: bool) -> None:
+        super().__init__(engine, SystemClock())
+        self._stored = stored
+
+    def sign_and_store(self, payment_id: str, **kwargs: Any) -> StoredTransaction:
+        if self._stored:
+            super().sign_and_store(payment_id, **kwargs)
+        raise StoreUnavailable("payment store unavailable: OperationalError")
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["after-commit", "before-commit"])
+def test_a_store_failure_while_storing_a_signed_transaction_is_in_doubt_never_failed(
+    anvil: Anvil, wallet: LocalAccount, store_engine: Engine, stored: bool
+) -> None:
+    # Given a store that fails while the payout's signed transaction is being stored
+    failing = CommitAnswerLost(store_engine, stored=stored)
+    payout = new_payout()
+    with pytest.raises(SignedTransactionInDoubt) as unknown:
+        provider_for(anvil, wallet, failing).payout(payout, idempotency_key="k")
+    # Then the outcome is unknown (a stored transaction must still be sent), not retryable
+    assert not isinstance(unknown.value, RetryableError)
+
+    # And the reconciler's lookup settles it: sent if it was stored, nothing if it was not
+    transactions = ChainTransactions(store_engine, SystemClock())
+    found = provider_for(anvil, wallet, transactions).lookup("digital_currency", payout.reference)
+    if stored:
+        assert found is not None
+        assert mined(anvil, found.reference)["status"] == "0x1"
+        assert anvil.balance(payout.destination_address) == AMOUNT_WEI
+    else:
+        assert found is None
+        assert anvil.nonce(wallet.address) == 0

@@ -36,6 +36,7 @@ from common.errors import (
     NoEffectAtProvider,
     ProviderRejected,
     ProviderUnavailable,
+    StoreUnavailable,
     TransactionNotAccepted,
 )
 from common.money import currency_exponent
@@ -46,6 +47,7 @@ from workers.providers.ethereum_rules import (
     ChainFacts,
     ChainIdMismatch,
     HotWalletUnderfunded,
+    SignedTransactionInDoubt,
     TokenMisconfigured,
     Verdict,
     fees_for,
@@ -178,13 +180,21 @@ class EthereumProvider:
             signed = self._account.sign_transaction({**transaction, "nonce": nonce})
             return SignedTransaction(_hex(signed.hash), bytes(signed.raw_transaction))
 
-        stored = self._transactions.sign_and_store(
-            payout.reference,
-            chain_id=self._chain_id,
-            address=self.address,
-            nonce_floor=self._node.transaction_count(self.address, pending=True),
-            sign=sign,
-        )
+        nonce_floor = self._node.transaction_count(self.address, pending=True)
+        try:
+            stored = self._transactions.sign_and_store(
+                payout.reference,
+                chain_id=self._chain_id,
+                address=self.address,
+                nonce_floor=nonce_floor,
+                sign=sign,
+            )
+        except StoreUnavailable as exc:
+            # The commit may have happened (only its answer lost): a stored transaction must
+            # be broadcast one day, or its nonce would hold back every later payout.
+            raise SignedTransactionInDoubt(
+                f"the store failed while storing the payout's signed transaction ({exc})"
+            ) from None
         logger.info(
             "payment %s: signed transaction %s, nonce %d, %d %s minor units",
             payout.reference,

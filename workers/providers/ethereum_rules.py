@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from eth_abi.abi import decode, encode
 from eth_utils.crypto import keccak
 
-from common.errors import ProviderUnavailable
+from common.errors import OutcomeUnknown, ProviderUnavailable
 
 #: Gas of a plain ETH transfer to an account without code.
 TRANSFER_GAS = 21_000
@@ -80,6 +80,14 @@ class HotWalletUnderfunded(ProviderUnavailable):
 
 class TokenMisconfigured(ProviderUnavailable):
     code = "token_misconfigured"
+
+
+class SignedTransactionInDoubt(OutcomeUnknown):
+    """The store failed while a signed transaction was being committed: it may be stored, and
+    then it will be broadcast, so the payout may still move money. Never failed on this; the
+    next attempt or the reconciler finds out."""
+
+    code = "signed_transaction_in_doubt"
 
 
 @dataclass(frozen=True)
