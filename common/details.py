@@ -72,7 +72,13 @@ class DigitalCurrencyDetails(BaseModel):
     network: Network
     asset: Literal["ETH", "USDC"]
     #: EIP-55 checksummed (mixed case), so a mistyped address is refused, not paid.
-    destination_address: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
+    destination_address: Annotated[
+        str,
+        Field(
+            pattern=r"^0x[0-9a-fA-F]{40}$",
+            description="EIP-55 checksummed (mixed case); the zero address is refused.",
+        ),
+    ]
 
     @field_validator("destination_address")
     @classmethod
