@@ -26,7 +26,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from common.details import DigitalCurrencyDetails
+from common.details import DigitalCurrencyDetails, Network
 from common.money import Money
 from common.sealing import CardData
 from producer.encode import Draft
@@ -44,7 +44,7 @@ class PaymentOrder(BaseModel):
     payment_id: uuid.UUID | None = None
     token: str | None = None
     card: CardData | None = Field(None, repr=False)
-    network: Literal["ethereum", "ethereum-sepolia"] = "ethereum"
+    network: Network = "ethereum"
     destination_address: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
 
