@@ -25,10 +25,12 @@ app = typer.Typer(
 )
 results_app = typer.Typer(help="Watch signed result events.", no_args_is_help=True)
 config_app = typer.Typer(help="Show the configuration and its documentation.", no_args_is_help=True)
+chain_app = typer.Typer(help="The Ethereum hot wallet (docs/ethereum.md).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(topology_app, name="topology")
 app.add_typer(results_app, name="results")
 app.add_typer(config_app, name="config")
+app.add_typer(chain_app, name="chain")
 app.add_typer(db_app, name="db")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(chaos_app, name="chaos")
@@ -205,6 +207,17 @@ def bench(
         database_url=database_url,
     )
     raise typer.Exit(run_bench(load_settings(), options))
+
+
+@chain_app.command("status")
+@friendly
+def chain_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The hot wallet: balance, nonces, and the signed transactions not mined yet."""
+    from paymq.chainstatus import show, wallet_status
+
+    show(wallet_status(load_settings()), as_json=as_json)
 
 
 @app.command("bench-chain")

@@ -7,8 +7,10 @@ transactions, lost answers, replaced nonces, reverting destinations).
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +28,9 @@ from common.errors import (
 )
 from common.money import Money
 from paymq.devchain import Anvil
-from tests.integration.helpers import wait_until
+from tests.integration.helpers import cli_env, run_cli, wait_until
 from tests.integration.rpcproxy import RpcProxy
+from tests.stores import sqlite_engine
 from workers.providers.base import Payout
 from workers.providers.ethereum import ChainIdMismatch, EthereumProvider, HotWalletUnderfunded
 from workers.providers.ethereum_rules import FeesAboveCap, SignedTransactionInDoubt
@@ -397,3 +400,47 @@ def test_a_store_failure_while_storing_a_signed_transaction_is_in_doubt_never_fa
     else:
         assert found is None
         assert anvil.nonce(wallet.address) == 0
+
+
+def test_chain_status_shows_the_unmined_transactions_that_hold_back_later_payouts(
+    anvil: Anvil, wallet: LocalAccount, tmp_path: Path
+) -> None:
+    # Given three payouts signed and broadcast, with mining stopped
+    with sqlite_engine(tmp_path) as engine:
+        transactions = ChainTransactions(engine, SystemClock())
+        anvil.automine(False)
+        provider = provider_for(anvil, wallet, transactions)
+        payouts = [new_payout() for _ in range(3)]
+        for payout in payouts:
+            provider.payout(payout, idempotency_key="k")
+    env = cli_env(
+        PAYMQ_DATABASE_URL=f"sqlite:///{tmp_path / 'paymq.db'}",
+        PAYMQ_ETHEREUM_RPC_URL=anvil.url,
+        PAYMQ_ETHEREUM_PRIVATE_KEY="0x" + bytes(wallet.key).hex(),
+    )
+
+    def status() -> dict[str, Any]:
+        completed = run_cli("chain", "status", "--json", env=env, cwd=tmp_path, timeout_s=60)
+        assert completed.returncode == 0, completed.stderr[-2000:]
+        parsed: dict[str, Any] = json.loads(completed.stdout)
+        return parsed
+
+    # When an operator asks, then again once a block is mined
+    waiting = status()
+    anvil.mine(1)
+    mined = status()
+
+    # Then the first answer lists them oldest first, the second none
+    assert waiting["address"] == wallet.address
+    assert (waiting["store_next_nonce"], waiting["node_mined_nonce"]) == (3, 0)
+    assert waiting["unmined"] == 3
+    assert [tx["nonce"] for tx in waiting["unmined_transactions"]] == [0, 1, 2]
+    assert {tx["payment_id"] for tx in waiting["unmined_transactions"]} == {
+        p.reference for p in payouts
+    }
+    assert all(tx["in_node_pool"] for tx in waiting["unmined_transactions"])
+    assert waiting["oldest_unmined_age_s"] is not None
+    assert (mined["unmined"], mined["node_mined_nonce"]) == (0, 3)
+    assert mined["oldest_unmined_age_s"] is None
+    # ...and never the key
+    assert bytes(wallet.key).hex() not in json.dumps(waiting).lower()

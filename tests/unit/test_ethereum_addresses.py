@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from common.details import DigitalCurrencyDetails
 from common.errors import ConfigurationError
-from workers.providers.ethereum import _account
+from workers.providers.ethereum import hot_wallet
 
 #: The EIP-55 specification's own examples.
 CHECKSUMMED = (
@@ -81,7 +81,7 @@ def test_an_unknown_network_is_refused() -> None:
 @pytest.mark.parametrize("key", ["0x1234", "0x" + "00" * 32])
 def test_a_bad_hot_wallet_key_is_a_configuration_error_that_hides_it(key: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
-        _account(key)
+        hot_wallet(key)
     assert key not in str(caught.value)
     assert key[2:] not in str(caught.value)
     assert caught.value.__cause__ is None
@@ -91,4 +91,4 @@ def test_a_bad_hot_wallet_key_is_a_configuration_error_that_hides_it(key: str) -
 def test_a_good_hot_wallet_key_gives_its_account() -> None:
     # Anvil's first development account: a well-known test key, not a secret.
     key = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-    assert _account(key).address == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+    assert hot_wallet(key).address == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"

@@ -83,7 +83,7 @@ class EthereumProvider:
         tokens: Mapping[str, str] | None = None,
         crash: CrashPoints = NEVER,
     ) -> None:
-        self._account = _account(private_key)
+        self._account = hot_wallet(private_key)
         self._node = EthereumNode(rpc_url, timeout_s=rpc_timeout_s)
         self._network = network
         self._chain_id = chain_id
@@ -349,7 +349,8 @@ class EthereumProvider:
         )
 
 
-def _account(private_key: str) -> LocalAccount:
+def hot_wallet(private_key: str) -> LocalAccount:
+    """The hot wallet of a private key; ConfigurationError, never echoing it, if it is not one."""
     try:
         account: LocalAccount = Account.from_key(private_key)
     except (ValueError, TypeError):

@@ -41,6 +41,8 @@ class StoredTransaction:
     nonce: int
     tx_hash: str
     raw_tx: bytes = field(repr=False)
+    #: When it was signed and stored (ms since the epoch).
+    created_ms: int = 0
 
 
 class ChainTransactions:
@@ -92,6 +94,7 @@ class ChainTransactions:
                 return existing
             nonce = max(next_nonce, nonce_floor)
             signed = sign(nonce)
+            now_ms = self._clock.now_ms()
             connection.execute(
                 chain_transactions.insert().values(
                     payment_id=payment_id,
@@ -100,7 +103,7 @@ class ChainTransactions:
                     nonce=nonce,
                     tx_hash=signed.tx_hash,
                     raw_tx=signed.raw_tx,
-                    created_ms=self._clock.now_ms(),
+                    created_ms=now_ms,
                 )
             )
             connection.execute(
@@ -110,7 +113,7 @@ class ChainTransactions:
                 .values(next_nonce=nonce + 1)
             )
             return StoredTransaction(
-                payment_id, chain_id, address, nonce, signed.tx_hash, signed.raw_tx
+                payment_id, chain_id, address, nonce, signed.tx_hash, signed.raw_tx, now_ms
             )
 
     def close(self) -> None:
@@ -122,6 +125,29 @@ class ChainTransactions:
             select(chain_transactions)
             .where(chain_transactions.c.chain_id == chain_id)
             .where(chain_transactions.c.address == address)
+            .order_by(chain_transactions.c.nonce)
+        )
+        with unavailable_as_retryable(), self._engine.connect() as connection:
+            return [_stored(row) for row in connection.execute(query).mappings()]
+
+    def next_nonce(self, chain_id: int, address: str) -> int | None:
+        """The nonce the wallet's next payout will take, if it has signed any."""
+        query = (
+            select(chain_wallets.c.next_nonce)
+            .where(chain_wallets.c.chain_id == chain_id)
+            .where(chain_wallets.c.address == address)
+        )
+        with unavailable_as_retryable(), self._engine.connect() as connection:
+            found = connection.execute(query).scalar_one_or_none()
+        return None if found is None else int(found)
+
+    def signed_since(self, chain_id: int, address: str, nonce: int) -> list[StoredTransaction]:
+        """The wallet's transactions with this nonce or a later one, by nonce."""
+        query = (
+            select(chain_transactions)
+            .where(chain_transactions.c.chain_id == chain_id)
+            .where(chain_transactions.c.address == address)
+            .where(chain_transactions.c.nonce >= nonce)
             .order_by(chain_transactions.c.nonce)
         )
         with unavailable_as_retryable(), self._engine.connect() as connection:
@@ -158,4 +184,5 @@ def _stored(row: object) -> StoredTransaction:
         nonce=int(mapping["nonce"]),
         tx_hash=mapping["tx_hash"],
         raw_tx=bytes(mapping["raw_tx"]),
+        created_ms=int(mapping["created_ms"]),
     )
