@@ -50,9 +50,12 @@ class ChainBenchOptions:
 
 def devnet_provider(store_url: str, rpc_url: str, key: str, *, pool_size: int) -> EthereumProvider:
     """An ethereum provider on a local anvil (chain 31337), with its own store engine."""
-    from workers.providers.ethereum import EthereumProvider  # noqa: PLC0415 - web3 on demand
+    from workers.providers.ethereum import (  # noqa: PLC0415 - web3 on demand
+        EthereumConfig,
+        EthereumProvider,
+    )
 
-    return EthereumProvider(
+    config = EthereumConfig(
         rpc_url=rpc_url,
         private_key=key,
         network="ethereum-devnet",
@@ -61,10 +64,9 @@ def devnet_provider(store_url: str, rpc_url: str, key: str, *, pool_size: int) -
         max_fee_per_gas_wei=200 * 10**9,
         max_priority_fee_per_gas_wei=2 * 10**9,
         rpc_timeout_s=30.0,
-        transactions=ChainTransactions(
-            create_store_engine(store_url, pool_size=pool_size), SystemClock()
-        ),
     )
+    engine = create_store_engine(store_url, pool_size=pool_size)
+    return EthereumProvider(config, ChainTransactions(engine, SystemClock()))
 
 
 def _pay(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,12 @@ from tests.integration.helpers import cli_env, run_cli, wait_until
 from tests.integration.rpcproxy import RpcProxy
 from tests.stores import sqlite_engine
 from workers.providers.base import Payout
-from workers.providers.ethereum import ChainIdMismatch, EthereumProvider, HotWalletUnderfunded
+from workers.providers.ethereum import (
+    ChainIdMismatch,
+    EthereumConfig,
+    EthereumProvider,
+    HotWalletUnderfunded,
+)
 from workers.providers.ethereum_rules import FeesAboveCap, SignedTransactionInDoubt
 from workers.store.chain import ChainTransactions, StoredTransaction
 
@@ -61,18 +67,17 @@ def provider_for(
     transactions: ChainTransactions,
     **overrides: Any,
 ) -> EthereumProvider:
-    options: dict[str, Any] = {
-        "rpc_url": anvil if isinstance(anvil, str) else anvil.url,
-        "private_key": "0x" + bytes(wallet.key).hex(),
-        "network": "ethereum-devnet",
-        "chain_id": 31337,
-        "confirmations": 3,
-        "max_fee_per_gas_wei": 200 * 10**9,
-        "max_priority_fee_per_gas_wei": 2 * 10**9,
-        "rpc_timeout_s": 5.0,
-        "transactions": transactions,
-    }
-    return EthereumProvider(**(options | overrides))
+    config = EthereumConfig(
+        rpc_url=anvil if isinstance(anvil, str) else anvil.url,
+        private_key="0x" + bytes(wallet.key).hex(),
+        network="ethereum-devnet",
+        chain_id=31337,
+        confirmations=3,
+        max_fee_per_gas_wei=200 * 10**9,
+        max_priority_fee_per_gas_wei=2 * 10**9,
+        rpc_timeout_s=5.0,
+    )
+    return EthereumProvider(replace(config, **overrides), transactions)
 
 
 def new_payout(amount_wei: int = AMOUNT_WEI, **overrides: Any) -> Payout:

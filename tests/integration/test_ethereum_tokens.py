@@ -22,7 +22,12 @@ from common.money import Money
 from paymq.devchain import TOKEN_SOURCE, Anvil, Contract, compile_contract, solcjs_path
 from tests.stores import sqlite_engine
 from workers.providers.base import Payout
-from workers.providers.ethereum import EthereumProvider, HotWalletUnderfunded, TokenMisconfigured
+from workers.providers.ethereum import (
+    EthereumConfig,
+    EthereumProvider,
+    HotWalletUnderfunded,
+    TokenMisconfigured,
+)
 from workers.store.chain import ChainTransactions
 
 pytestmark = pytest.mark.integration
@@ -90,7 +95,7 @@ def transactions(tmp_path: Path) -> Iterator[ChainTransactions]:
 def provider_for(
     anvil: Anvil, wallet: LocalAccount, token: Token, transactions: ChainTransactions
 ) -> EthereumProvider:
-    return EthereumProvider(
+    config = EthereumConfig(
         rpc_url=anvil.url,
         private_key="0x" + bytes(wallet.key).hex(),
         network="ethereum-devnet",
@@ -99,9 +104,9 @@ def provider_for(
         max_fee_per_gas_wei=200 * 10**9,
         max_priority_fee_per_gas_wei=2 * 10**9,
         rpc_timeout_s=5.0,
-        transactions=transactions,
         tokens={"USDC": token.address},
     )
+    return EthereumProvider(config, transactions)
 
 
 def usdc_payout(recipient: str, amount: int = AMOUNT) -> Payout:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account import Account
@@ -59,10 +60,32 @@ from workers.providers.ethereum_rules import (
 )
 from workers.store.chain import ChainTransactions, SignedTransaction, StoredTransaction
 
-__all__ = ["ChainIdMismatch", "EthereumProvider", "HotWalletUnderfunded", "TokenMisconfigured"]
+__all__ = [
+    "ChainIdMismatch",
+    "EthereumConfig",
+    "EthereumProvider",
+    "HotWalletUnderfunded",
+    "TokenMisconfigured",
+]
 
 NAME = "ethereum"
 logger = logging.getLogger("paymq.providers.ethereum")
+
+
+@dataclass(frozen=True)
+class EthereumConfig:
+    """What the provider is configured with (common/settings.py's ethereum_* fields)."""
+
+    rpc_url: str
+    private_key: str = field(repr=False)
+    network: str
+    chain_id: int
+    confirmations: int
+    max_fee_per_gas_wei: int
+    max_priority_fee_per_gas_wei: int
+    rpc_timeout_s: float = 10.0
+    #: ERC-20 payouts: asset code -> token contract address.
+    tokens: Mapping[str, str] = field(default_factory=dict)
 
 
 class EthereumProvider:
@@ -70,29 +93,20 @@ class EthereumProvider:
 
     def __init__(
         self,
-        *,
-        rpc_url: str,
-        private_key: str,
-        network: str,
-        chain_id: int,
-        confirmations: int,
-        max_fee_per_gas_wei: int,
-        max_priority_fee_per_gas_wei: int,
-        rpc_timeout_s: float,
+        config: EthereumConfig,
         transactions: ChainTransactions,
-        tokens: Mapping[str, str] | None = None,
+        *,
         crash: CrashPoints = NEVER,
     ) -> None:
-        self._account = hot_wallet(private_key)
-        self._node = EthereumNode(rpc_url, timeout_s=rpc_timeout_s)
-        self._network = network
-        self._chain_id = chain_id
-        self._confirmations = confirmations
-        self._max_fee_wei = max_fee_per_gas_wei
-        self._max_tip_wei = max_priority_fee_per_gas_wei
+        self._account = hot_wallet(config.private_key)
+        self._node = EthereumNode(config.rpc_url, timeout_s=config.rpc_timeout_s)
+        self._network = config.network
+        self._chain_id = config.chain_id
+        self._confirmations = config.confirmations
+        self._max_fee_wei = config.max_fee_per_gas_wei
+        self._max_tip_wei = config.max_priority_fee_per_gas_wei
         self._transactions = transactions
-        #: ERC-20 payouts: asset code -> token contract address.
-        self._tokens = dict(tokens or {})
+        self._tokens = dict(config.tokens)
         self._tokens_checked: set[str] = set()
         #: Fault injection only: the process may die between storing and broadcasting.
         self._crash = crash

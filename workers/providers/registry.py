@@ -59,7 +59,7 @@ def _ethereum(settings: Settings) -> EthereumProvider:
     # dependencies (py_ecc) raises the whole process's recursion limit to 100,000 on import,
     # where deep recursion would overflow the C stack instead of raising; it is put back.
     recursion_limit = sys.getrecursionlimit()
-    from workers.providers.ethereum import EthereumProvider  # noqa: PLC0415
+    from workers.providers.ethereum import EthereumConfig, EthereumProvider  # noqa: PLC0415
 
     sys.setrecursionlimit(recursion_limit)
     from workers.store.chain import ChainTransactions  # noqa: PLC0415
@@ -71,7 +71,7 @@ def _ethereum(settings: Settings) -> EthereumProvider:
             "the ethereum provider needs the hot wallet's key: set PAYMQ_ETHEREUM_PRIVATE_KEY, "
             "or PAYMQ_ETHEREUM_PRIVATE_KEY_FILE to a file holding it"
         )
-    return EthereumProvider(
+    config = EthereumConfig(
         rpc_url=settings.ethereum_rpc_url,
         private_key=private_key,
         network=settings.ethereum_network,
@@ -81,10 +81,11 @@ def _ethereum(settings: Settings) -> EthereumProvider:
         max_priority_fee_per_gas_wei=settings.ethereum_max_priority_fee_per_gas_wei,
         rpc_timeout_s=settings.ethereum_rpc_timeout_s,
         tokens=settings.ethereum_tokens,
+    )
+    return EthereumProvider(
+        config,
+        ChainTransactions(create_store_engine(settings.database_url, pool_size=2), SystemClock()),
         crash=CrashPoints(settings.crash_at, settings.crash_every, settings.crash_reference_prefix),
-        transactions=ChainTransactions(
-            create_store_engine(settings.database_url, pool_size=2), SystemClock()
-        ),
     )
 
 
