@@ -262,6 +262,16 @@ class Settings(BaseSettings):
         10.0, description="Timeout of each JSON-RPC call to the node."
     )
 
+    api_host: str = Field("127.0.0.1", description="Interface `paymq api serve` listens on.")
+    api_port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        8080, description="Port `paymq api serve` listens on."
+    )
+    api_keys_file: Path | None = Field(
+        None,
+        description="The HTTP API's keys: ids, SHA-256 digests and allowed channels (`paymq "
+        "api keys add`). Default: api-keys.json in keys_dir.",
+    )
+
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR.")
 
     def stripe_key(self) -> str | None:
@@ -315,6 +325,10 @@ class Settings(BaseSettings):
                 f"(chain id {known})"
             )
         return self.ethereum_chain_id
+
+    @property
+    def api_keys_path(self) -> Path:
+        return self.api_keys_file or self.keys_dir / "api-keys.json"
 
     @property
     def prefetch(self) -> int:

@@ -26,11 +26,15 @@ app = typer.Typer(
 results_app = typer.Typer(help="Watch signed result events.", no_args_is_help=True)
 config_app = typer.Typer(help="Show the configuration and its documentation.", no_args_is_help=True)
 chain_app = typer.Typer(help="The Ethereum hot wallet (docs/ethereum.md).", no_args_is_help=True)
+api_app = typer.Typer(help="The HTTP payment API (docs/api.md).", no_args_is_help=True)
+api_keys_app = typer.Typer(help="The HTTP API's keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(topology_app, name="topology")
 app.add_typer(results_app, name="results")
 app.add_typer(config_app, name="config")
 app.add_typer(chain_app, name="chain")
+app.add_typer(api_app, name="api")
+api_app.add_typer(api_keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(chaos_app, name="chaos")
@@ -207,6 +211,42 @@ def bench(
         database_url=database_url,
     )
     raise typer.Exit(run_bench(load_settings(), options))
+
+
+@api_app.command("serve")
+@friendly
+def api_serve() -> None:
+    """Serve the HTTP payment API on PAYMQ_API_HOST:PAYMQ_API_PORT (default 127.0.0.1:8080)."""
+    from producer.api.server import serve
+
+    settings = load_settings()
+    logs.configure(settings.log_level)
+    serve(settings)
+
+
+@api_keys_app.command("add")
+@friendly
+def api_keys_add(
+    key_id: Annotated[str, typer.Argument(help="The caller's name, e.g. shop-eu.")],
+    channel: Annotated[
+        list[str], typer.Option(help="A channel the key may pay on; repeat for more.")
+    ],
+) -> None:
+    """Create an API key. The secret is printed once; only its SHA-256 is kept."""
+    from producer.api.keys import add_key
+
+    settings = load_settings()
+    secret = add_key(settings.api_keys_path, key_id, channel)
+    typer.echo(f"API key {key_id} ({', '.join(channel)}), kept in {settings.api_keys_path}:")
+    typer.echo(secret)
+
+
+@api_app.command("openapi")
+def api_openapi() -> None:
+    """Print the API's OpenAPI document (docs/openapi.json is this, committed)."""
+    from producer.api.server import openapi_json
+
+    typer.echo(openapi_json(), nl=False)
 
 
 @chain_app.command("status")

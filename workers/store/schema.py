@@ -113,3 +113,23 @@ chain_transactions = Table(
     UniqueConstraint("chain_id", "address", "nonce", name="uq_chain_transactions_nonce"),
     UniqueConstraint("tx_hash", name="uq_chain_transactions_hash"),
 )
+
+#: Payments taken by the HTTP API (producer/api/): the signed request as first published, so
+#: the same API key and idempotency key answer the same payment and republish the same bytes.
+api_submissions = Table(
+    "api_submissions",
+    metadata,
+    Column("api_key_id", String(64), primary_key=True),
+    Column("idempotency_key", String(255), primary_key=True),
+    Column("body_sha256", String(64), nullable=False),
+    Column("payment_id", String(36), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("exchange", String(255), nullable=False),
+    Column("routing_key", String(255), nullable=False),
+    Column("message_id", String(128), nullable=False),
+    Column("message_type", String(64), nullable=False),
+    Column("headers", Text, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("payment_id", name="uq_api_submissions_payment"),
+)

@@ -1,0 +1,174 @@
+"""The HTTP payment API's routes (FastAPI). Everything it needs is built at the entry point
+(producer/api/server.py) and handed in; the routes only translate between HTTP and the intake,
+the store's view of a payment, and the readiness checks.
+
+No `from __future__ import annotations` here: FastAPI reads the routes' annotations at run time,
+and they name the local `caller` dependency."""
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from common.errors import BrokerUnavailable, PublishFailed, StoreUnavailable
+from producer.api.intake import IdempotencyConflict, Intake
+from producer.api.keys import ApiKey, ApiKeys
+from producer.api.schemas import (
+    IDEMPOTENCY_KEY_PATTERN,
+    Accepted,
+    ErrorOut,
+    PaymentIn,
+    PaymentView,
+)
+from workers.store.submissions import Submission
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer pmq_...`")
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No API key, or an unknown one."},
+    403: {"model": ErrorOut, "description": "The API key may not pay on this channel."},
+}
+
+
+@dataclass(frozen=True)
+class ApiDeps:
+    keys: ApiKeys
+    intake: Intake
+    #: The payment as the store shows it (workers/store/views.py), None before a worker took it.
+    describe: Callable[[str], dict[str, Any] | None]
+    #: The submission that made a payment; None if it did not come through the API.
+    submission_of: Callable[[str], Submission | None]
+    #: Each dependency's state: "ok" or what is wrong.
+    readiness: Callable[[], Mapping[str, str]]
+
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+_RETRY = {"Retry-After": "1"}
+
+
+def _error(status: int, code: str, message: str, **headers: str) -> HTTPException:
+    return HTTPException(status, detail={"code": code, "message": message}, headers=headers)
+
+
+def create_app(deps: ApiDeps) -> FastAPI:
+    app = FastAPI(
+        title="paymq payment API",
+        version="1",
+        description="Pay, and ask for a payment's result, over HTTP. Payments are signed and "
+        "published to the same workers as AMQP producers use; see docs/api.md.",
+    )
+    _add_error_handlers(app)
+    _add_payment_routes(app, deps, _caller(deps.keys))
+    _add_health_routes(app, deps)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error as {"error": {"code", "message"}}."""
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        detail: Any = exc.detail
+        if not isinstance(detail, dict):
+            detail = {"code": "http_error", "message": str(detail)}
+        return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10]
+        )
+        return JSONResponse(
+            {"error": {"code": "invalid_request", "message": problems}}, status_code=422
+        )
+
+
+def _caller(keys: ApiKeys) -> Callable[..., ApiKey]:
+    def caller(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> ApiKey:
+        key = keys.authenticate(credentials.credentials) if credentials else None
+        if key is None:
+            raise _error(401, "unauthorized", "a valid API key is required", **_CHALLENGE)
+        return key
+
+    return caller
+
+
+def _add_payment_routes(app: FastAPI, deps: ApiDeps, caller: Callable[..., ApiKey]) -> None:
+    @app.post(
+        "/payments",
+        status_code=202,
+        response_model=Accepted,
+        responses={
+            **_ERRORS,
+            409: {"model": ErrorOut, "description": "Idempotency-Key used with another body."},
+            422: {"model": ErrorOut, "description": "The body or a header is not valid."},
+            503: {"model": ErrorOut, "description": "Broker or store down: repeat the request."},
+        },
+    )
+    def create_payment(
+        body: PaymentIn,
+        response: Response,
+        key: Annotated[ApiKey, Depends(caller)],
+        idempotency_key: Annotated[
+            str, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN)
+        ],
+    ) -> Accepted:
+        """Take a payment: 202 with its id once it is signed and confirmed by the broker. The
+        same Idempotency-Key with the same body answers the same payment."""
+        if body.channel not in key.channels:
+            raise _error(403, "channel_not_allowed", f"this key may not pay on {body.channel}")
+        try:
+            taken = deps.intake.take(key, idempotency_key, body)
+        except IdempotencyConflict as exc:
+            raise _error(409, exc.code, str(exc)) from None
+        except ValueError as exc:
+            raise _error(422, "invalid_request", str(exc)) from None
+        except (BrokerUnavailable, PublishFailed, StoreUnavailable) as exc:
+            raise _error(503, exc.code, f"{exc}; repeat the request", **_RETRY) from None
+        url = f"/payments/{taken.submission.payment_id}"
+        response.headers["Location"] = url
+        return Accepted(
+            payment_id=uuid.UUID(taken.submission.payment_id),
+            status_url=url,
+            replayed=taken.replayed,
+        )
+
+    @app.get(
+        "/payments/{payment_id}",
+        response_model=PaymentView,
+        response_model_by_alias=True,
+        responses={**_ERRORS, 404: {"model": ErrorOut, "description": "No such payment."}},
+    )
+    def get_payment(payment_id: uuid.UUID, key: Annotated[ApiKey, Depends(caller)]) -> PaymentView:
+        """A payment submitted with this key: state, history and result, card data masked."""
+        try:
+            submission = deps.submission_of(str(payment_id))
+            mine = submission is not None and submission.api_key_id == key.id
+            described = deps.describe(str(payment_id)) if mine else None
+        except StoreUnavailable as exc:
+            raise _error(503, exc.code, str(exc), **_RETRY) from None
+        if submission is None or not mine:
+            raise _error(404, "not_found", f"no payment {payment_id} for this key")
+        if described is None:  # signed and published; no worker has taken it yet
+            return PaymentView(payment_id=payment_id, state="accepted", channel=submission.channel)
+        return PaymentView.model_validate(described)
+
+
+def _add_health_routes(app: FastAPI, deps: ApiDeps) -> None:
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """The process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", responses={503: {"description": "A dependency is down."}})
+    def readyz() -> JSONResponse:
+        """The broker and the store answer."""
+        checks = dict(deps.readiness())
+        ready = all(state == "ok" for state in checks.values())
+        return JSONResponse(checks, status_code=200 if ready else 503)

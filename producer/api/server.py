@@ -1,0 +1,118 @@
+"""`paymq api serve`: the entry point that builds everything the API's routes need (keys, the
+store, the producer with its broker connection), declares the topology, and serves with
+uvicorn. `api_app` is the same construction for tests, which run their own uvicorn."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from common.amqp.admin import BrokerAdmin, declare_topology
+from common.clock import SystemClock
+from common.errors import BrokerUnavailable, ConfigurationError
+from common.settings import Settings
+from producer.api.app import ApiDeps, create_app
+from producer.api.intake import Intake
+from producer.api.keys import ApiKeys
+from producer.producer import Producer
+from workers.store.database import create_store_engine, upgrade
+from workers.store.payments import PaymentStore
+from workers.store.submissions import Submissions
+from workers.store.views import describe_payment
+
+#: A readiness probe waits at most this long for the broker.
+READY_CONNECT_TIMEOUT_S = 2.0
+
+
+@contextlib.contextmanager
+def api_app(settings: Settings) -> Iterator[FastAPI]:
+    keys = ApiKeys.load(settings.api_keys_path)
+    if not keys.keys:
+        raise ConfigurationError(
+            f"no API keys in {settings.api_keys_path}: create one with "
+            "`paymq api keys add <id> --channel card`"
+        )
+    declare_topology(
+        settings.amqp_url, settings.topology(), connect_timeout_s=settings.connect_timeout_s
+    )
+    engine = create_store_engine(settings.database_url)
+    upgrade(engine)
+    store = PaymentStore(engine, SystemClock(), owner="paymq-api", lease_ms=0)
+    submissions = Submissions(engine, SystemClock())
+    try:
+        with Producer.from_settings(settings, name="paymq-api") as producer:
+            intake = Intake(
+                submissions,
+                prepare=lambda draft, ttl_s: producer.prepare(draft, ttl_s=ttl_s),
+                publish=producer.publish,
+                taken_by_worker=lambda payment_id: store.get(payment_id) is not None,
+            )
+            yield create_app(
+                ApiDeps(
+                    keys=keys,
+                    intake=intake,
+                    describe=lambda payment_id: describe_payment(store, payment_id),
+                    submission_of=submissions.of_payment,
+                    readiness=lambda: readiness(settings, engine),
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+def readiness(settings: Settings, engine: Engine) -> Mapping[str, str]:
+    checks: dict[str, str] = {}
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        checks["store"] = "ok"
+    except SQLAlchemyError as exc:
+        checks["store"] = f"down: {type(exc).__name__}"
+    try:
+        with BrokerAdmin(
+            settings.amqp_url, name="paymq-api-ready", connect_timeout_s=READY_CONNECT_TIMEOUT_S
+        ):
+            checks["broker"] = "ok"
+    except BrokerUnavailable as exc:
+        checks["broker"] = f"down: {exc.code}"
+    return checks
+
+
+def serve(settings: Settings) -> None:
+    with api_app(settings) as app:
+        uvicorn.run(
+            app,
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level=settings.log_level.lower(),
+            # The API's own logs; uvicorn's access log would repeat every request line.
+            access_log=False,
+        )
+
+
+def openapi_document() -> dict[str, Any]:
+    """The API's OpenAPI document (docs/openapi.json), from the routes alone."""
+
+    def unused(*_args: Any) -> Any:
+        raise AssertionError("not called while describing the API")
+
+    inert = ApiDeps(
+        keys=ApiKeys(()),
+        intake=unused,  # type: ignore[arg-type]
+        describe=unused,
+        submission_of=unused,
+        readiness=unused,
+    )
+    document: dict[str, Any] = create_app(inert).openapi()
+    return document
+
+
+def openapi_json() -> str:
+    return json.dumps(openapi_document(), indent=2, sort_keys=True) + "\n"
