@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from common.errors import BrokerUnavailable, PublishFailed, StoreUnavailable
+from common.models import PaymentRequest
 from producer.api.intake import IdempotencyConflict, Intake
 from producer.api.keys import ApiKey, ApiKeys
 from producer.api.schemas import (
@@ -156,7 +157,15 @@ def _add_payment_routes(app: FastAPI, deps: ApiDeps, caller: Callable[..., ApiKe
         if submission is None or not mine:
             raise _error(404, "not_found", f"no payment {payment_id} for this key")
         if described is None:  # signed and published; no worker has taken it yet
-            return PaymentView(payment_id=payment_id, state="accepted", channel=submission.channel)
+            request = PaymentRequest.model_validate_json(submission.message.body)
+            return PaymentView(
+                payment_id=payment_id,
+                state="accepted",
+                channel=request.channel,
+                amount_minor=str(request.amount.amount_minor),
+                currency=request.amount.currency,
+                merchant_reference=request.merchant_reference,
+            )
         return PaymentView.model_validate(described)
 
 

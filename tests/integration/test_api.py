@@ -173,7 +173,15 @@ def test_a_payment_is_visible_only_to_the_key_that_made_it(api: Api) -> None:
     unknown = api.get(f"/payments/{uuid.uuid4()}", key="shop")
 
     assert mine.status_code == 200
-    assert mine.json()["payment_id"] == accepted["payment_id"]
+    view = mine.json()
+    assert view["payment_id"] == accepted["payment_id"]
+    # No worker runs here: signed and published, not taken yet, described from its request.
+    assert (view["state"], view["channel"], view["merchant_reference"]) == (
+        "accepted",
+        "card",
+        "order-7",
+    )
+    assert (view["amount_minor"], view["currency"]) == ("1999", "USD")
     assert (theirs.status_code, unknown.status_code) == (404, 404)
 
 
