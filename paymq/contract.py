@@ -22,6 +22,7 @@ from common.keyring import TrustedKey
 from common.models import PaymentRequest, PaymentResult
 from common.sealing import CardData, seal_card
 from common.signing import REQUEST_TYPE, SignedFields, Signer
+from paymq.asyncapi import asyncapi_yaml
 
 SCHEMAS: dict[str, type[BaseModel]] = {
     "payment_request": PaymentRequest,
@@ -141,4 +142,7 @@ def export(directory: Path, *, include_sealed: bool = True) -> list[Path]:
         path = vectors / name
         path.write_text(json.dumps(document, indent=2) + "\n")
         written.append(path)
+    asyncapi = directory / "asyncapi.yaml"
+    asyncapi.write_text(asyncapi_yaml())
+    written.append(asyncapi)
     return written
