@@ -260,6 +260,19 @@ def chain_status(
     show(wallet_status(load_settings()), as_json=as_json)
 
 
+@app.command()
+@friendly
+def top(
+    interval_s: Annotated[float, typer.Option(help="Seconds between frames.")] = 1.0,
+    once: Annotated[bool, typer.Option(help="Print one frame and exit.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --once: one JSON object.")] = False,
+) -> None:
+    """A live view: payments finished per second, queue depths, payments by state, in doubt."""
+    from paymq.top import run_top
+
+    run_top(load_settings(), interval_s=interval_s, once=once, as_json=as_json)
+
+
 @app.command("bench-chain")
 @friendly
 def bench_chain(

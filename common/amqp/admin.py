@@ -17,13 +17,15 @@ import pika.exceptions
 
 from common.amqp.convert import connection_parameters, inbound_from, properties_for, redact
 from common.envelope import InboundMessage, OutboundMessage
-from common.errors import BrokerUnavailable, PublishFailed, Unroutable
+from common.errors import BrokerUnavailable, ConfigurationError, PublishFailed, Unroutable
 from common.topology import Topology
 
 logger = logging.getLogger("paymq.amqp")
 
 #: Connections lost while declaring (a broker restarting, a forced close) before giving up.
 DECLARE_ATTEMPTS = 5
+#: AMQP reply code of a passive declare naming a queue that does not exist.
+NOT_FOUND = 404
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,15 @@ class BrokerAdmin:
             ch.exchange_delete(exchange.name)
 
     def stats(self, queue: str) -> QueueStats:
-        frame = self._channel.queue_declare(queue, passive=True)
+        try:
+            frame = self._channel.queue_declare(queue, passive=True)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code == NOT_FOUND:
+                raise ConfigurationError(
+                    f"queue {queue} does not exist: is the topology prefix right, and has a "
+                    "worker (or `paymq topology declare`) declared it?"
+                ) from None
+            raise
         return QueueStats(queue, frame.method.message_count, frame.method.consumer_count)
 
     def get(self, queue: str, *, ack: bool = True) -> InboundMessage | None:

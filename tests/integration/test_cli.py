@@ -6,14 +6,17 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from common.amqp.admin import BrokerAdmin
+from common.clock import SystemClock
 from common.models import PaymentResult
 from common.settings import Settings
+from common.subscriber import ResultStream
 from paymq.processes import settings_env
 from producer.producer import Producer
 from tests.integration.conftest import RunningWorker
@@ -21,10 +24,14 @@ from tests.integration.helpers import (
     bound_queues,
     card_draft,
     cli_env,
+    collect_results,
     require_rabbitmqctl,
     run_cli,
     wait_until,
 )
+from workers.main import build_store
+from workers.store.payments import NewPayment, Outcome
+from workers.store.states import State
 
 pytestmark = pytest.mark.integration
 
@@ -158,3 +165,72 @@ def test_topology_show_prints_every_name_and_argument(tmp_path: Path) -> None:
     [retry] = [line for line in lines if line.startswith(f"queue    {prefix}.retry.2000ms ")]
     assert "'x-message-ttl': 2000" in retry
     assert f"'x-dead-letter-exchange': '{prefix}.requests'" in retry
+
+
+def test_top_shows_queue_depths_payments_by_state_and_who_is_in_doubt(
+    topology: Settings,
+    start_worker: Callable[..., RunningWorker],
+    producer: Producer,
+    results: ResultStream,
+    tmp_path: Path,
+) -> None:
+    # Given three payments done by a worker, and one put in doubt
+    start_worker("card")
+    for amount in ("1.00", "2.00", "3.00"):
+        producer.publish(producer.prepare(card_draft("tok_visa", amount=amount))[1])
+    collect_results(results, 3, timeout_s=30)
+    store = build_store(topology)
+    doubtful = NewPayment(
+        payment_id=str(uuid.uuid4()),
+        scope="shop",
+        idempotency_key="k-doubt",
+        request_hash="h",
+        request_message_id="m-doubt",
+        channel="card",
+        merchant_reference="order-doubt",
+        amount_minor=500,
+        currency="USD",
+        payment_created_ms=SystemClock().now_ms(),
+    )
+    store.claim(doubtful)
+    store.finish(
+        doubtful.payment_id,
+        Outcome(
+            State.IN_DOUBT, 3, True, code="provider_timeout", next_check_ms=SystemClock().now_ms()
+        ),
+        None,
+    )
+    store.engine.dispose()
+    env = cli_env(**settings_env(topology, {}))
+
+    # When an operator asks for one frame
+    completed = run_cli("top", "--once", "--json", env=env, cwd=tmp_path, timeout_s=60)
+
+    # Then it shows every queue with its consumers, the states, and the payment in doubt
+    assert completed.returncode == 0, _output(completed)
+    frame = json.loads(completed.stdout)
+    work_queue = topology.topology().work_queue("card")
+    assert frame["queues"][work_queue] == [0, 1]  # empty, one worker consuming
+    assert set(frame["queues"]) == {queue.name for queue in topology.topology().queues()}
+    assert frame["states"] == {"succeeded": 3, "in_doubt": 1}
+    [entry] = frame["in_doubt"]
+    assert (entry["payment_id"], entry["code"], entry["channel"]) == (
+        doubtful.payment_id,
+        "provider_timeout",
+        "card",
+    )
+
+
+def test_top_says_so_when_the_topology_is_not_declared(tmp_path: Path, amqp_url: str) -> None:
+    env = cli_env(
+        AMQP_URL=amqp_url,
+        PAYMQ_TOPOLOGY_PREFIX=f"never-{uuid.uuid4().hex[:8]}",
+        PAYMQ_DATABASE_URL=f"sqlite:///{tmp_path / 'paymq.db'}",
+    )
+    run_cli("db", "upgrade", env=env, cwd=tmp_path)
+
+    completed = run_cli("top", "--once", env=env, cwd=tmp_path, timeout_s=60)
+
+    assert completed.returncode == 1
+    assert "does not exist" in completed.stderr
+    assert "Traceback" not in _output(completed)

@@ -6,9 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import Engine, func, select
+
 from common.clock import from_ms
 from common.redact import mask_pans
 from workers.store.payments import PaymentStore
+from workers.store.schema import payments
+from workers.store.states import State
 
 
 def _when(ms: int | None) -> str:
@@ -57,3 +61,39 @@ def describe_payment(store: PaymentStore, payment_id: str) -> dict[str, Any] | N
         ],
         "result_event": json.loads(mask_pans(result)) if result else None,
     }
+
+
+def store_overview(engine: Engine, *, now_ms: int, limit: int = 10) -> dict[str, Any]:
+    """Payments by state, and the oldest in-doubt ones (what `paymq top` shows)."""
+    by_state = select(payments.c.state, func.count()).group_by(payments.c.state)
+    in_doubt = (
+        select(
+            payments.c.payment_id,
+            payments.c.channel,
+            payments.c.provider,
+            payments.c.code,
+            payments.c.checks,
+            payments.c.updated_ms,
+            payments.c.next_check_ms,
+        )
+        .where(payments.c.state == State.IN_DOUBT.value)
+        .order_by(payments.c.updated_ms)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        states = {str(state): int(count) for state, count in connection.execute(by_state)}
+        doubtful = [
+            {
+                "payment_id": row["payment_id"],
+                "channel": row["channel"],
+                "provider": row["provider"],
+                "code": row["code"],
+                "checks": int(row["checks"]),
+                "in_doubt_for_s": round((now_ms - int(row["updated_ms"])) / 1000, 1),
+                "next_check_in_s": None
+                if row["next_check_ms"] is None
+                else round((int(row["next_check_ms"]) - now_ms) / 1000, 1),
+            }
+            for row in connection.execute(in_doubt).mappings()
+        ]
+    return {"states": states, "in_doubt": doubtful}
