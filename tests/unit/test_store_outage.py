@@ -12,6 +12,7 @@ from common.errors import StoreUnavailable
 from tests.unit.conftest import FakeChannel, Worker
 from workers.store.database import create_store_engine
 from workers.store.payments import NewPayment, PaymentStore
+from workers.store.views import store_overview
 
 
 def unreachable_store(clock: FixedClock) -> PaymentStore:
@@ -40,3 +41,15 @@ def test_without_the_store_a_payment_waits_in_a_retry_tier_and_is_not_executed(
     assert retry.body == message.body
     assert worker.channel.calls == []
     assert handled.events == []
+
+
+def test_reading_a_payment_from_an_unreachable_store_is_a_retryable_error(clock: FixedClock):
+    # The HTTP API and `paymq status`/`top` read payments: a store outage is a 503 or a clear
+    # error there, never an unmapped driver exception.
+    store = unreachable_store(clock)
+    with pytest.raises(StoreUnavailable):
+        store.get("p")
+    with pytest.raises(StoreUnavailable):
+        store.history("p")
+    with pytest.raises(StoreUnavailable):
+        store_overview(store.engine, now_ms=0)

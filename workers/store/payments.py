@@ -403,12 +403,12 @@ class PaymentStore:
     # --- reading ---------------------------------------------------------------------------
 
     def get(self, payment_id: str) -> RowMapping | None:
-        with self._engine.connect() as connection:
+        with unavailable_as_retryable(), self._engine.connect() as connection:
             return self._row(connection, payment_id)
 
     def history(self, payment_id: str) -> tuple[Sequence[RowMapping], Sequence[RowMapping]]:
         """(transitions, attempts) of a payment, oldest first."""
-        with self._engine.connect() as connection:
+        with unavailable_as_retryable(), self._engine.connect() as connection:
             moves = connection.execute(
                 select(transitions)
                 .where(transitions.c.payment_id == payment_id)

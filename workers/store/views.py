@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 
 from common.clock import from_ms
 from common.redact import mask_pans
-from workers.store.payments import PaymentStore
+from workers.store.payments import PaymentStore, unavailable_as_retryable
 from workers.store.schema import payments
 from workers.store.states import State
 
@@ -80,7 +80,7 @@ def store_overview(engine: Engine, *, now_ms: int, limit: int = 10) -> dict[str,
         .order_by(payments.c.updated_ms)
         .limit(limit)
     )
-    with engine.connect() as connection:
+    with unavailable_as_retryable(), engine.connect() as connection:
         states = {str(state): int(count) for state, count in connection.execute(by_state)}
         doubtful = [
             {
