@@ -9,7 +9,7 @@ current.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -273,6 +273,24 @@ class Settings(BaseSettings):
     )
 
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR.")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="json: one object per line with payment_id and message_id; text: for "
+        "people; auto: text on a terminal, json otherwise.",
+    )
+
+    # --- metrics ---
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Interface the Prometheus endpoint of workers, reconcilers and the "
+        "webhooks process listens on (0.0.0.0 in a container).",
+    )
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = Field(
+        None,
+        description="Port of that endpoint (GET /metrics); unset: none (several processes on "
+        "one host each need their own port; 0 picks a free one and logs it). The HTTP API "
+        "serves /metrics on its own port.",
+    )
 
     def stripe_key(self) -> str | None:
         """The Stripe secret key, from the setting or its file; read at the entry point."""

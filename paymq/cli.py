@@ -53,7 +53,7 @@ def worker(
     from workers.main import run_worker
 
     settings = load_settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     run_worker(settings, channel)
 
 
@@ -71,7 +71,8 @@ def sandbox(
     """Run the provider sandbox: card charges and payouts over HTTP (docs/sandbox.md)."""
     from sandbox.server import serve
 
-    logs.configure(load_settings().log_level)
+    settings = load_settings()
+    logs.configure(settings.log_level, settings.log_format)
     serve(host, port, latency_ms=latency_ms, on_ready=lambda url: typer.echo(f"sandbox on {url}"))
 
 
@@ -220,7 +221,7 @@ def api_serve() -> None:
     from producer.api.server import serve
 
     settings = load_settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     serve(settings)
 
 

@@ -12,6 +12,7 @@ ack is skipped and the broker redelivers: at least once, never lost.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections import deque
@@ -23,6 +24,8 @@ from pathlib import Path
 from common.amqp.session import AmqpSession, DeliveryToken, SessionOptions
 from common.envelope import InboundMessage
 from common.errors import PaymqError
+from common.logcontext import log_context
+from common.metrics import Metrics
 from workers.crashpoints import NEVER, CrashPoints
 from workers.handler import Disposition
 
@@ -38,6 +41,7 @@ SETTLE_BATCH_S = 0.003
 @dataclass(frozen=True)
 class ConsumerOptions:
     queue: str
+    channel: str
     concurrency: int
     prefetch: int
     shutdown_grace_s: float
@@ -53,6 +57,7 @@ class Consumer:
         *,
         on_stopped: Callable[[], None] | None = None,
         crash: CrashPoints = NEVER,
+        metrics: Metrics | None = None,
     ) -> None:
         self._options = options
         self._handle = handle
@@ -61,8 +66,9 @@ class Consumer:
         self._session = AmqpSession(session_options, self)
         self._pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="paymq-work")
         self._in_flight = 0
+        self._in_flight_gauge = (metrics or Metrics()).in_flight.labels(options.channel)
         self._draining = False
-        self._done: deque[tuple[DeliveryToken, Future[Disposition]]] = deque()
+        self._done: deque[tuple[DeliveryToken, str | None, Future[Disposition]]] = deque()
         self._wake_lock = threading.Lock()
         self._wake_pending = False
         self.processed = 0
@@ -106,13 +112,17 @@ class Consumer:
 
     def _on_message(self, message: InboundMessage, token: DeliveryToken) -> None:
         self._in_flight += 1
+        self._in_flight_gauge.inc()
         future = self._pool.submit(self._handle, message)
-        future.add_done_callback(lambda f: self._completed(token, f))
+        message_id = message.message_id
+        future.add_done_callback(lambda f: self._completed(token, message_id, f))
 
-    def _completed(self, token: DeliveryToken, future: Future[Disposition]) -> None:
+    def _completed(
+        self, token: DeliveryToken, message_id: str | None, future: Future[Disposition]
+    ) -> None:
         """Pool thread: queue the disposition for the I/O thread, waking it only if it is not
         already due to run: under load one wake-up settles many payments."""
-        self._done.append((token, future))
+        self._done.append((token, message_id, future))
         with self._wake_lock:
             if self._wake_pending:
                 return
@@ -129,8 +139,11 @@ class Consumer:
         with self._wake_lock:
             self._wake_pending = False
         while self._done:
-            token, future = self._done.popleft()
-            self._settle(token, future)
+            token, message_id, future = self._done.popleft()
+            payment_id = None if future.exception() else future.result().payment_id
+            # Log lines about this delivery, here and in its confirm callbacks, name it.
+            with log_context(message_id=message_id, payment_id=payment_id):
+                self._settle(token, future)
 
     def _settle(self, token: DeliveryToken, future: Future[Disposition]) -> None:
         try:
@@ -153,13 +166,15 @@ class Consumer:
             self._after_publish(token, disposition, failed)
             return
 
+        context = contextvars.copy_context()  # the delivery's ids, for the lines written then
+
         def confirmed(error: PaymqError | None) -> None:
             nonlocal remaining
             remaining -= 1
             if error is not None:
                 failed.append(error)
             if remaining == 0:
-                self._after_publish(token, disposition, failed)
+                context.run(self._after_publish, token, disposition, failed)
 
         for outbound in disposition.publish:
             self._session.publish(outbound, confirmed)
@@ -184,6 +199,7 @@ class Consumer:
 
     def _finish(self) -> None:
         self._in_flight -= 1
+        self._in_flight_gauge.dec()
         if self._draining and self._in_flight == 0:
             self._session.stop()
 

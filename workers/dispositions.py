@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from common.clock import Clock
 from common.envelope import InboundMessage, OutboundMessage
-from common.errors import MessageRejected, StoreUnavailable
+from common.errors import MessageRejected, PaymqError, StoreUnavailable
+from common.metrics import Metrics
 from common.models import PaymentRequest, PaymentStatus
 from common.redact import mask_pans
 from common.signing import Signer
@@ -47,6 +48,8 @@ class Disposition:
     #: None when the payment went to a retry tier or is in another worker's hands.
     status: PaymentStatus | None
     summary: str
+    #: For the log lines written when it is settled; None when the message named no payment.
+    payment_id: str | None = None
 
 
 _STATE_OF = {status: State(status.value) for status in PaymentStatus}
@@ -61,12 +64,14 @@ class Dispositions:
         clock: Clock,
         store: PaymentStore,
         crash: CrashPoints = NEVER,
+        metrics: Metrics | None = None,
     ) -> None:
         self._config = config
         self._signer = signer
         self._clock = clock
         self._store = store
         self._crash = crash
+        self._metrics = metrics or Metrics()
 
     def record(
         self,
@@ -115,11 +120,23 @@ class Dispositions:
             return self.store_down(message, request, exc)
         self._crash.reached("after_store_commit", request.merchant_reference)
         publish = [event]
+        self._metrics.payment(self._config.channel, outcome.status.value)
         # Refused and expired messages are kept for an operator; in-doubt ones are the
         # reconciler's, which the store tells about.
         if error is not None and (dead_letter or state in (State.REJECTED, State.EXPIRED)):
-            publish.append(dead_letter_copy(message, self._config.topology, error, now_ms))
-        return Disposition(tuple(publish), outcome.status, _summary(request, outcome))
+            publish.append(self._dead_letter(message, error, now_ms))
+        return Disposition(
+            tuple(publish),
+            outcome.status,
+            _summary(request, outcome),
+            payment_id=str(request.payment_id),
+        )
+
+    def _dead_letter(
+        self, message: InboundMessage, error: PaymqError, now_ms: int
+    ) -> OutboundMessage:
+        self._metrics.dead_lettered.labels(self._config.channel, error.code).inc()
+        return dead_letter_copy(message, self._config.topology, error, now_ms)
 
     def unstored(
         self, message: InboundMessage, request: PaymentRequest | None, error: MessageRejected
@@ -138,16 +155,20 @@ class Dispositions:
         topology = self._config.topology
         publish = (
             sign_result(result, self._signer, topology),
-            dead_letter_copy(message, topology, error, now_ms),
+            self._dead_letter(message, error, now_ms),
         )
-        who = f"payment {request.payment_id}" if request else f"message {message.message_id}"
-        return Disposition(publish, PaymentStatus.REJECTED, f"{who} rejected ({error.code})")
+        self._metrics.payment(self._config.channel, PaymentStatus.REJECTED.value)
+        payment_id = str(request.payment_id) if request else None
+        who = f"payment {payment_id}" if request else f"message {message.message_id}"
+        return Disposition(
+            publish, PaymentStatus.REJECTED, f"{who} rejected ({error.code})", payment_id
+        )
 
     def repeat(self, request: PaymentRequest, state: State, result: StoredResult) -> Disposition:
         """Already has a result: publish the stored event again, byte for byte (I5)."""
         status = PaymentStatus(state.value)
         summary = f"payment {request.payment_id} already {state}: result repeated"
-        return Disposition((result.message(),), status, summary)
+        return Disposition((result.message(),), status, summary, str(request.payment_id))
 
     def later(
         self, message: InboundMessage, request: PaymentRequest, until_ms: int, why: str
@@ -159,7 +180,7 @@ class Dispositions:
             self._config.topology.retry_exchange(delay_ms), self._config.channel, {}
         )
         summary = f"payment {request.payment_id} {why}; looking again in {delay_ms} ms"
-        return Disposition((retry,), None, summary)
+        return Disposition((retry,), None, summary, str(request.payment_id))
 
     def store_down(
         self, message: InboundMessage, request: PaymentRequest, error: StoreUnavailable
@@ -181,7 +202,7 @@ class Dispositions:
         """Our claim ran out and another worker took the payment over: its delivery will
         publish the result; this one is done."""
         summary = f"payment {request.payment_id}: claim lost to another worker; nothing to do"
-        return Disposition((), None, summary)
+        return Disposition((), None, summary, str(request.payment_id))
 
 
 def _summary(request: PaymentRequest, outcome: Outcome) -> str:

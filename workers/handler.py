@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 
 from common.clock import Clock
-from common.envelope import InboundMessage, VerifiedMessage
+from common.envelope import HEADER_CREATED_AT_MS, InboundMessage, VerifiedMessage
 from common.errors import (
     CircuitOpen,
     MessageExpired,
@@ -31,6 +31,8 @@ from common.errors import (
     StoreUnavailable,
 )
 from common.keyring import Keyring
+from common.logcontext import bind_payment, log_context
+from common.metrics import Metrics
 from common.models import PaymentRequest, PaymentStatus
 from common.signing import Signer
 from workers.channels.base import ExecutionContext, PaymentChannel
@@ -68,6 +70,7 @@ class Handler:
         clock: Clock,
         store: PaymentStore,
         crash: CrashPoints = NEVER,
+        metrics: Metrics | None = None,
     ) -> None:
         self._config = config
         self._channel = channel
@@ -76,7 +79,10 @@ class Handler:
         self._clock = clock
         self._store = store
         self._crash = crash
-        self._out = Dispositions(config, signer=signer, clock=clock, store=store, crash=crash)
+        self._metrics = metrics or Metrics()
+        self._out = Dispositions(
+            config, signer=signer, clock=clock, store=store, crash=crash, metrics=self._metrics
+        )
         self._checker = Checker(
             channel=config.channel,
             keyring=keyring,
@@ -85,6 +91,20 @@ class Handler:
         )
 
     def handle(self, message: InboundMessage) -> Disposition:
+        with log_context(message_id=message.message_id):
+            self._observe_lag(message)
+            return self._handle(message)
+
+    def _observe_lag(self, message: InboundMessage) -> None:
+        """How long a request waited for a worker, on its first pass only: a message back
+        from a retry tier (it carries x-death) waited there on purpose."""
+        created_at_ms = message.headers.get(HEADER_CREATED_AT_MS)
+        if "x-death" in message.headers or not isinstance(created_at_ms, int):
+            return
+        lag_s = max(0, self._clock.now_ms() - created_at_ms) / 1000
+        self._metrics.queue_lag.labels(self._config.channel).observe(lag_s)
+
+    def _handle(self, message: InboundMessage) -> Disposition:
         try:
             checked = self._checker.check(message, self._clock.now_ms())
         except MessageRejected as exc:
@@ -102,6 +122,7 @@ class Handler:
     def _claim(
         self, message: InboundMessage, verified: VerifiedMessage, request: PaymentRequest
     ) -> Disposition:
+        bind_payment(str(request.payment_id))
         try:
             claim = self._store.claim(self._new_payment(message, verified, request))
         except StoreUnavailable as exc:
@@ -281,7 +302,10 @@ class Handler:
             f"payment {request.payment_id} attempt {attempts} {error.code}; "
             f"retry in {decision.wait_ms} ms"
         )
-        return Disposition(publish=(retry,), status=None, summary=summary)
+        self._metrics.retries.labels(self._config.channel, error.code).inc()
+        return Disposition(
+            publish=(retry,), status=None, summary=summary, payment_id=str(request.payment_id)
+        )
 
     def _new_payment(
         self, message: InboundMessage, verified: VerifiedMessage, request: PaymentRequest

@@ -16,9 +16,11 @@ from common.amqp.admin import declare_topology
 from common.amqp.publisher import ThreadedPublisher
 from common.amqp.session import SessionOptions
 from common.clock import MonotonicClock, SystemClock
+from common.details import CHANNELS
 from common.envelope import OutboundMessage
 from common.errors import PublishFailed
 from common.keyring import TRUSTED_DIR, Keyring
+from common.metrics import Metrics, serve_metrics
 from common.sealing import load_sealing_private_keys
 from common.settings import Settings
 from common.signing import Signer
@@ -30,6 +32,7 @@ from workers.providers.registry import build_providers
 from workers.reconciler import Reconciler
 from workers.retry import RetryPolicy
 from workers.store.database import create_store_engine, upgrade
+from workers.store.gauges import StoreGauges, state_counts
 from workers.store.payments import PaymentStore
 
 logger = logging.getLogger("paymq.worker")
@@ -70,13 +73,15 @@ def build_consumer(
     *,
     name: str | None = None,
     store: PaymentStore | None = None,
+    metrics: Metrics | None = None,
 ) -> Consumer:
     """Everything a worker needs, from settings; raises ConfigurationError early."""
+    metrics = metrics or Metrics()
     topology = settings.topology()
     queue = topology.work_queue(channel_name)
     keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
     signer = Signer.load(settings.keys_dir, settings.worker_key_id)
-    providers = build_providers(settings, MonotonicClock())
+    providers = build_providers(settings, MonotonicClock(), metrics)
     deps = ChannelDeps(
         card_route=providers.card_route(),
         payout_route=providers.payout_route(),
@@ -107,9 +112,11 @@ def build_consumer(
         clock=SystemClock(),
         store=store,
         crash=crash,
+        metrics=metrics,
     )
     options = ConsumerOptions(
         queue=queue,
+        channel=channel_name,
         concurrency=settings.worker_concurrency,
         prefetch=settings.prefetch,
         shutdown_grace_s=settings.shutdown_grace_s,
@@ -121,20 +128,24 @@ def build_consumer(
         handler.handle,
         on_stopped=stopped,
         crash=crash,
+        metrics=metrics,
     )
 
 
 class ReconcilerThread(threading.Thread):
     """Runs reconciliation passes every `reconcile_interval_s` until stopped."""
 
-    def __init__(self, settings: Settings, store: PaymentStore, name: str) -> None:
+    def __init__(
+        self, settings: Settings, store: PaymentStore, name: str, metrics: Metrics | None = None
+    ) -> None:
         super().__init__(name="paymq-reconciler", daemon=True)
         self._settings = settings
         self._store = store
         self._publisher = ThreadedPublisher(session_options(settings, name))
         self._stopping = threading.Event()
         # Built here, not in run(): a configuration error stops the process at start-up.
-        self._providers = build_providers(settings, MonotonicClock())
+        self._metrics = metrics or Metrics()
+        self._providers = build_providers(settings, MonotonicClock(), self._metrics)
 
     def run(self) -> None:
         settings = self._settings
@@ -149,6 +160,7 @@ class ReconcilerThread(threading.Thread):
             schedule_s=tuple(settings.reconcile_schedule_s),
             payer_action_timeout_s=settings.payer_action_timeout_s,
             providers=tuple(providers.by_name),
+            metrics=self._metrics,
         )
         try:
             self._publisher.start()
@@ -193,16 +205,28 @@ def _on_signals(stop: Callable[[], None]) -> None:
     signal.signal(signal.SIGINT, on_signal)
 
 
+def process_metrics(settings: Settings, store: PaymentStore) -> Metrics:
+    """The process's metrics, with the store's gauges, served if PAYMQ_METRICS_PORT is set."""
+    metrics = Metrics()
+    metrics.registry.register(
+        StoreGauges(lambda: state_counts(store.engine), SystemClock(), channels=CHANNELS)
+    )
+    if settings.metrics_port is not None:
+        serve_metrics(metrics, settings.metrics_host, settings.metrics_port)
+    return metrics
+
+
 def run_worker(settings: Settings, channel_name: str) -> None:
     """Declare the topology, then consume until SIGTERM or SIGINT has drained the worker."""
     declare_topology(
         settings.amqp_url, settings.topology(), connect_timeout_s=settings.connect_timeout_s
     )
     store = build_store(settings)
-    consumer = build_consumer(settings, channel_name, store=store)
+    metrics = process_metrics(settings, store)
+    consumer = build_consumer(settings, channel_name, store=store, metrics=metrics)
     reconciler = None
     if settings.worker_reconciles:
-        reconciler = ReconcilerThread(settings, store, f"paymq-reconciler-{channel_name}")
+        reconciler = ReconcilerThread(settings, store, f"paymq-reconciler-{channel_name}", metrics)
         reconciler.start()
     _on_signals(consumer.shutdown)
     logger.info(
@@ -227,7 +251,8 @@ def run_reconciler(settings: Settings) -> None:
         settings.amqp_url, settings.topology(), connect_timeout_s=settings.connect_timeout_s
     )
     store = build_store(settings)
-    reconciler = ReconcilerThread(settings, store, "paymq-reconciler")
+    metrics = process_metrics(settings, store)
+    reconciler = ReconcilerThread(settings, store, "paymq-reconciler", metrics)
     _on_signals(reconciler.stop)
     reconciler.start()
     while reconciler.is_alive():

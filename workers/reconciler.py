@@ -34,6 +34,8 @@ from sqlalchemy.engine import RowMapping
 from common.clock import Clock, from_ms
 from common.envelope import OutboundMessage
 from common.errors import NoEffectAtProvider, PaymentDeclined, PaymqError
+from common.logcontext import log_context
+from common.metrics import Metrics
 from common.models import PaymentStatus
 from common.money import Money
 from common.signing import Signer
@@ -82,6 +84,7 @@ class Reconciler:
         schedule_s: tuple[float, ...],
         payer_action_timeout_s: float = 3600.0,
         providers: Collection[str] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._lookup = lookup
@@ -93,6 +96,7 @@ class Reconciler:
         self._payer_action_timeout_ms = int(payer_action_timeout_s * 1000)
         #: The providers this reconciler can ask (None: every one).
         self._providers = providers
+        self._metrics = metrics or Metrics()
 
     def run_once(self, limit: int = 200) -> Pass:
         done = Pass()
@@ -104,7 +108,10 @@ class Reconciler:
             if row is None:
                 continue  # another reconciler took it
             done.checked += 1
-            if self._check(row):
+            with log_context(payment_id=payment_id, message_id=row["request_message_id"]):
+                settled = self._check(row)
+            self._metrics.reconciler_checks.labels("settled" if settled else "later").inc()
+            if settled:
                 done.resolved += 1
             else:
                 done.rescheduled += 1
@@ -199,6 +206,7 @@ class Reconciler:
             owned=False,
         )
         logger.info("payment %s reconciled: %s -> %s", row["payment_id"], row["state"], status)
+        self._metrics.payment(row["channel"], status.value)
         self._publish_stored(row["payment_id"], StoredResult.of(event))
 
     def _publish_stored(self, payment_id: str, result: StoredResult) -> None:

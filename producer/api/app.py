@@ -5,6 +5,7 @@ the store's view of a payment, and the readiness checks.
 No `from __future__ import annotations` here: FastAPI reads the routes' annotations at run time,
 and they name the local `caller` dependency."""
 
+import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,11 +15,14 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import make_asgi_app
 
 from common.errors import BrokerUnavailable, PublishFailed, StoreUnavailable
+from common.metrics import Metrics
 from common.models import PaymentRequest
 from producer.api.intake import IdempotencyConflict, Intake
 from producer.api.keys import ApiKey, ApiKeys
+from producer.api.metrics import ApiMetrics, count_requests
 from producer.api.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
     Accepted,
@@ -28,6 +32,7 @@ from producer.api.schemas import (
 )
 from workers.store.submissions import Submission
 
+logger = logging.getLogger("paymq.api")
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer pmq_...`")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "No API key, or an unknown one."},
@@ -45,6 +50,8 @@ class ApiDeps:
     submission_of: Callable[[str], Submission | None]
     #: Each dependency's state: "ok" or what is wrong.
     readiness: Callable[[], Mapping[str, str]]
+    #: Served at /metrics, with the API's request counters added.
+    metrics: Metrics
 
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -63,8 +70,11 @@ def create_app(deps: ApiDeps) -> FastAPI:
         "published to the same workers as AMQP producers use; see docs/api.md.",
     )
     _add_error_handlers(app)
-    _add_payment_routes(app, deps, _caller(deps.keys))
+    api_metrics = ApiMetrics(deps.metrics)
+    count_requests(app, api_metrics)
+    _add_payment_routes(app, deps, _caller(deps.keys), api_metrics)
     _add_health_routes(app, deps)
+    app.mount("/metrics", make_asgi_app(deps.metrics.registry))
     return app
 
 
@@ -100,7 +110,9 @@ def _caller(keys: ApiKeys) -> Callable[..., ApiKey]:
     return caller
 
 
-def _add_payment_routes(app: FastAPI, deps: ApiDeps, caller: Callable[..., ApiKey]) -> None:
+def _add_payment_routes(
+    app: FastAPI, deps: ApiDeps, caller: Callable[..., ApiKey], metrics: ApiMetrics
+) -> None:
     @app.post(
         "/payments",
         status_code=202,
@@ -132,10 +144,22 @@ def _add_payment_routes(app: FastAPI, deps: ApiDeps, caller: Callable[..., ApiKe
             raise _error(422, "invalid_request", str(exc)) from None
         except (BrokerUnavailable, PublishFailed, StoreUnavailable) as exc:
             raise _error(503, exc.code, f"{exc}; repeat the request", **_RETRY) from None
-        url = f"/payments/{taken.submission.payment_id}"
+        submission = taken.submission
+        metrics.accepted.labels(submission.channel, str(taken.replayed).lower()).inc()
+        logger.info(
+            "payment %s accepted for key %s%s",
+            submission.payment_id,
+            key.id,
+            " (replayed)" if taken.replayed else "",
+            extra={
+                "payment_id": submission.payment_id,
+                "message_id": submission.message.message_id,
+            },
+        )
+        url = f"/payments/{submission.payment_id}"
         response.headers["Location"] = url
         return Accepted(
-            payment_id=uuid.UUID(taken.submission.payment_id),
+            payment_id=uuid.UUID(submission.payment_id),
             status_url=url,
             replayed=taken.replayed,
         )

@@ -16,13 +16,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from common.amqp.admin import BrokerAdmin, declare_topology
 from common.clock import SystemClock
+from common.details import CHANNELS
 from common.errors import BrokerUnavailable, ConfigurationError
+from common.metrics import Metrics
 from common.settings import Settings
 from producer.api.app import ApiDeps, create_app
 from producer.api.intake import Intake
 from producer.api.keys import ApiKeys
 from producer.producer import Producer
 from workers.store.database import create_store_engine, upgrade
+from workers.store.gauges import StoreGauges, state_counts
 from workers.store.payments import PaymentStore
 from workers.store.submissions import Submissions
 from workers.store.views import describe_payment
@@ -46,6 +49,10 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
     upgrade(engine)
     store = PaymentStore(engine, SystemClock(), owner="paymq-api", lease_ms=0)
     submissions = Submissions(engine, SystemClock())
+    metrics = Metrics()
+    metrics.registry.register(
+        StoreGauges(lambda: state_counts(engine), SystemClock(), channels=CHANNELS)
+    )
     try:
         with Producer.from_settings(settings, name="paymq-api") as producer:
             intake = Intake(
@@ -61,6 +68,7 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
                     describe=lambda payment_id: describe_payment(store, payment_id),
                     submission_of=submissions.of_payment,
                     readiness=lambda: readiness(settings, engine),
+                    metrics=metrics,
                 )
             )
     finally:
@@ -92,6 +100,8 @@ def serve(settings: Settings) -> None:
             host=settings.api_host,
             port=settings.api_port,
             log_level=settings.log_level.lower(),
+            # uvicorn's lines go through paymq's handler (JSON or text, masked), not its own.
+            log_config=None,
             # The API's own logs; uvicorn's access log would repeat every request line.
             access_log=False,
         )
@@ -109,6 +119,7 @@ def openapi_document() -> dict[str, Any]:
         describe=unused,
         submission_of=unused,
         readiness=unused,
+        metrics=Metrics(),
     )
     document: dict[str, Any] = create_app(inert).openapi()
     return document

@@ -18,6 +18,7 @@ import requests
 import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, given, settings
+from prometheus_client.parser import text_string_to_metric_families
 
 from common.settings import Settings
 from paymq.processes import free_port
@@ -278,3 +279,49 @@ def test_a_key_created_on_the_command_line_is_printed_once_and_kept_as_a_digest(
     again = run_cli("api", "keys", "add", "shop-x", "--channel", "card", env=env, cwd=tmp_path)
     assert again.returncode == 1
     assert "exists already" in again.stderr
+
+
+def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_requests_by_route_template_and_accepted_payments(api: Api) -> None:
+    # Given two payments taken (one of them repeated) and one unknown payment asked for
+    assert api.post(card_payment(), idem="m-1").status_code == 202
+    assert api.post(card_payment(), idem="m-1").status_code == 202
+    assert api.post(card_payment(reference="order-9"), idem="m-2").status_code == 202
+    assert api.get(f"/payments/{uuid.uuid4()}").status_code == 404
+
+    # When Prometheus scrapes the API, without a key
+    scraped = requests.get(f"{api.url}/metrics", timeout=10)
+
+    # Then requests are counted by template, never by payment id, and payments by channel
+    assert scraped.status_code == 200
+    samples = _samples(scraped.text)
+
+    def value(name: str, **labels: str) -> float:
+        return samples.get((name, frozenset(labels.items())), 0.0)
+
+    requests_total = "paymq_api_requests_total"
+    assert value(requests_total, method="POST", route="/payments", status="202") == 3
+    assert value(requests_total, method="GET", route="/payments/{payment_id}", status="404") == 1
+    label_values = {value for _name, labels in samples for _label, value in labels}
+    assert not any(_is_uuid(label) for label in label_values)
+    accepted = "paymq_api_payments_accepted_total"
+    assert value(accepted, channel="card", replayed="false") == 2
+    assert value(accepted, channel="card", replayed="true") == 1
+    assert value("paymq_api_request_seconds_count", method="POST", route="/payments") == 3
+    # and the store's figures are there too
+    assert value("paymq_store_up") == 1
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True

@@ -24,6 +24,7 @@ from common.details import CHANNELS
 from common.envelope import InboundMessage, OutboundMessage, open_message, sign_message
 from common.keygen import generate_key, init_keys, set_status
 from common.keyring import TRUSTED_DIR, Keyring, KeyRole, KeyStatus
+from common.metrics import Metrics
 from common.models import PaymentRequest, PaymentResult, PaymentStatus
 from common.money import Money
 from common.sealing import load_sealing_private_keys
@@ -263,8 +264,15 @@ class Worker:
             max_body_bytes=MAX_BODY_BYTES,
             max_clock_skew_ms=300_000,
         )
+        self.metrics = Metrics()
         self.handler = Handler(
-            config, channel, keyring=keyring, signer=signer, clock=clock, store=store
+            config,
+            channel,
+            keyring=keyring,
+            signer=signer,
+            clock=clock,
+            store=store,
+            metrics=self.metrics,
         )
 
     def handle(self, message: InboundMessage) -> Handled:

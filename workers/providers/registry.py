@@ -9,17 +9,19 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from common.clock import Clock, SystemClock
 from common.errors import ConfigurationError, ProviderUnavailable
+from common.metrics import Metrics
 from common.settings import Settings
 from workers.crashpoints import CrashPoints
 from workers.providers.base import CardProvider, PaymentLookup, PayoutProvider, ProviderReceipt
 from workers.providers.breaker import CircuitBreaker
 from workers.providers.route import Route
 from workers.providers.sandbox import SandboxProvider
+from workers.providers.timing import timed_call
 
 if TYPE_CHECKING:
     from workers.providers.ethereum import EthereumProvider
@@ -106,6 +108,7 @@ class Providers:
     by_name: Mapping[str, Any]
     routes: Mapping[str, tuple[str, ...]]
     breakers: Mapping[str, CircuitBreaker]
+    metrics: Metrics = field(default_factory=Metrics)
 
     def card_route(self) -> Route[CardProvider]:
         return cast(Route[CardProvider], self._route("card"))
@@ -115,7 +118,8 @@ class Providers:
 
     def _route(self, channel: str) -> Route[Any]:
         names = self.routes[channel]
-        return Route(channel, [self.by_name[name] for name in names], self.breakers)
+        providers = [self.by_name[name] for name in names]
+        return Route(channel, providers, self.breakers, self.metrics)
 
     def lookup(self, channel: str, reference: str, provider: str | None) -> ProviderReceipt | None:
         """Ask the provider the payment was sent to; a payment stored before providers were
@@ -128,7 +132,8 @@ class Providers:
                     f"payment was sent to provider {name!r}, which is not configured",
                     code="provider_not_configured",
                 )
-            receipt = cast(PaymentLookup, adapter).lookup(channel, reference)
+            with timed_call(self.metrics, name, "lookup"):
+                receipt = cast(PaymentLookup, adapter).lookup(channel, reference)
             if receipt is not None:
                 return receipt
         return None
@@ -141,14 +146,15 @@ class Providers:
             raise ProviderUnavailable(
                 f"provider {provider!r} cannot cancel a payment", code="cancel_unsupported"
             )
-        canceller(channel, provider_reference)
+        with timed_call(self.metrics, str(provider), "cancel"):
+            canceller(channel, provider_reference)
 
     def close(self) -> None:
         for adapter in self.by_name.values():
             adapter.close()
 
 
-def build_providers(settings: Settings, clock: Clock) -> Providers:
+def build_providers(settings: Settings, clock: Clock, metrics: Metrics | None = None) -> Providers:
     """Every provider the routes name, built once; raises ConfigurationError early."""
     routes = {"card": settings.card_providers, "digital_currency": settings.payout_providers}
     for channel, names in routes.items():
@@ -171,4 +177,6 @@ def build_providers(settings: Settings, clock: Clock) -> Providers:
         for name in needed
     }
     logger.info("providers: %s", ", ".join(f"{c} -> {' > '.join(n)}" for c, n in routes.items()))
-    return Providers(by_name=by_name, routes=routes, breakers=breakers)
+    return Providers(
+        by_name=by_name, routes=routes, breakers=breakers, metrics=metrics or Metrics()
+    )

@@ -34,7 +34,9 @@ from common.errors import (
     RateLimited,
     RetryableError,
 )
+from common.metrics import Metrics
 from workers.providers.breaker import CircuitBreaker
+from workers.providers.timing import timed_call
 
 logger = logging.getLogger("paymq.route")
 
@@ -63,7 +65,11 @@ class Binding:
 
 class Route(Generic[P]):
     def __init__(
-        self, channel: str, providers: Sequence[P], breakers: Mapping[str, CircuitBreaker]
+        self,
+        channel: str,
+        providers: Sequence[P],
+        breakers: Mapping[str, CircuitBreaker],
+        metrics: Metrics | None = None,
     ) -> None:
         if not providers:
             raise ValueError(f"the {channel} channel needs at least one provider")
@@ -74,6 +80,7 @@ class Route(Generic[P]):
         self._providers = tuple(providers)
         self._by_name = {provider.name: provider for provider in providers}
         self._breakers = breakers
+        self._metrics = metrics or Metrics()
 
     @property
     def primary(self) -> str:
@@ -119,7 +126,10 @@ class Route(Generic[P]):
                 current = provider.name
                 if passed:
                     logger.warning("payment %s: %s", binding.payment_id, reason)
-            outcome = _attempt(breaker, provider, act)
+            with timed_call(self._metrics, provider.name, "execute") as call:
+                outcome = _attempt(breaker, provider, act)
+                if isinstance(outcome, RetryableError):
+                    call.outcome = "retryable"
             if not isinstance(outcome, RetryableError):
                 return outcome
             last_error = outcome

@@ -1,0 +1,115 @@
+"""Prometheus metrics of one paymq process: one registry, built at the entry point and passed
+down, served on `PAYMQ_METRICS_PORT` (workers, reconcilers, webhooks) or on the API's own
+`/metrics`. Names carry their unit; labels are small closed sets (channel, status, provider,
+error code), never a payment id.
+
+    paymq_payments_total{channel,status}            payments that reached a status
+    paymq_provider_call_seconds{provider,operation,outcome}   provider latency
+    paymq_retries_total{channel,code}               attempts sent back to a retry tier
+    paymq_dead_lettered_total{channel,code}         messages kept in the dead-letter queue
+    paymq_queue_lag_seconds{channel}                signed until taken by a worker (first pass)
+    paymq_in_flight{channel}                        deliveries a worker is handling now
+    paymq_reconciler_checks_total{outcome}          provider look-ups by the reconciler
+    paymq_stored_payments{channel,state}, paymq_in_doubt_payments{channel},
+    paymq_in_doubt_oldest_age_seconds{channel}      from the store, at scrape time
+                                                    (workers/store/gauges.py)
+
+The API adds its request counters (producer/api/app.py), the webhooks process its deliveries.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+logger = logging.getLogger("paymq.metrics")
+
+#: Provider calls take milliseconds (a local emulator) to tens of seconds (a timeout).
+PROVIDER_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: A request waits milliseconds in a healthy queue, minutes to hours in a backlog.
+LAG_BUCKETS_S = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0, 3600.0, 21600.0)
+
+
+def _metrics(registry: CollectorRegistry) -> dict[str, Any]:
+    return {
+        "payments": Counter(
+            "paymq_payments",
+            "Payments that reached a status, counted where it was recorded: by a worker "
+            "(with its result event) or by a reconciler.",
+            ["channel", "status"],
+            registry=registry,
+        ),
+        "provider_call": Histogram(
+            "paymq_provider_call_seconds",
+            "Provider calls: execute (charge, payout), lookup and cancel, by outcome (ok, "
+            "declined, refused, retryable, unknown, error).",
+            ["provider", "operation", "outcome"],
+            buckets=PROVIDER_BUCKETS_S,
+            registry=registry,
+        ),
+        "retries": Counter(
+            "paymq_retries",
+            "Provider attempts that failed transiently and went to a retry tier, by error code.",
+            ["channel", "code"],
+            registry=registry,
+        ),
+        "dead_lettered": Counter(
+            "paymq_dead_lettered",
+            "Messages sent to the dead-letter queue, by reason code.",
+            ["channel", "code"],
+            registry=registry,
+        ),
+        "queue_lag": Histogram(
+            "paymq_queue_lag_seconds",
+            "From a request's signing to a worker taking it, on its first pass (retries wait "
+            "in their tiers on purpose and are not counted).",
+            ["channel"],
+            buckets=LAG_BUCKETS_S,
+            registry=registry,
+        ),
+        "in_flight": Gauge(
+            "paymq_in_flight",
+            "Deliveries a worker is handling: received, not yet acked or returned.",
+            ["channel"],
+            registry=registry,
+        ),
+        "reconciler_checks": Counter(
+            "paymq_reconciler_checks",
+            "Reconciler checks of pending and in-doubt payments: settled (the state changed) "
+            "or later (checked again on the schedule; failed look-ups are in "
+            'paymq_provider_call_seconds{operation="lookup"}).',
+            ["outcome"],
+            registry=registry,
+        ),
+    }
+
+
+@dataclass
+class Metrics:
+    """The process's metrics. Each test or process makes its own: nothing global."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        m = _metrics(self.registry)
+        self.payments: Counter = m["payments"]
+        self.provider_call: Histogram = m["provider_call"]
+        self.retries: Counter = m["retries"]
+        self.dead_lettered: Counter = m["dead_lettered"]
+        self.queue_lag: Histogram = m["queue_lag"]
+        self.in_flight: Gauge = m["in_flight"]
+        self.reconciler_checks: Counter = m["reconciler_checks"]
+
+    def payment(self, channel: str, status: str) -> None:
+        self.payments.labels(channel, status).inc()
+
+
+def serve_metrics(metrics: Metrics, host: str, port: int) -> int:
+    """Serve /metrics from a daemon thread; returns the port (0 picks a free one)."""
+    server, _thread = start_http_server(port, addr=host, registry=metrics.registry)
+    bound = int(server.server_port)
+    logger.info("metrics on http://%s:%d/metrics", host, bound)
+    return bound
