@@ -1,0 +1,249 @@
+"""What an operator sees of real `paymq worker` and `paymq reconcile` processes: Prometheus
+metrics on PAYMQ_METRICS_PORT, and JSON log lines naming the payment and message they are
+about, with no card number or signature in them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from common.amqp.admin import BrokerAdmin
+from common.envelope import HEADER_SIGNATURE
+from common.models import PaymentResult
+from common.settings import Settings
+from common.subscriber import ResultStream
+from paymq.processes import settings_env
+from producer.producer import Producer
+from sandbox.client import SandboxControl
+from tests.integration.helpers import card_draft, sealed_card_draft, wait_until
+
+pytestmark = pytest.mark.integration
+
+PAN = "4242424242424242"
+_METRICS_LINE = re.compile(r"metrics on http://127\.0\.0\.1:(\d+)/metrics")
+
+
+@dataclass
+class Process:
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def lines(self) -> list[dict[str, Any]]:
+        """Every line of its log, each of which must be one JSON object."""
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line]
+
+    def metrics_url(self) -> str:
+        def announced() -> str | None:
+            assert self.popen.poll() is None, self.log.read_text()
+            for line in self.lines():
+                found = _METRICS_LINE.search(line["message"])
+                if found:
+                    return f"http://127.0.0.1:{found.group(1)}/metrics"
+            return None
+
+        return wait_until(announced, timeout_s=30, what="the metrics endpoint")
+
+    def scrape(self) -> Metrics:
+        answer = requests.get(self.metrics_url(), timeout=10)
+        assert answer.status_code == 200
+        return Metrics(answer.text)
+
+
+class Metrics:
+    def __init__(self, text: str) -> None:
+        self.samples = {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    def __call__(self, name: str, **labels: str) -> float:
+        return self.samples.get((name, frozenset(labels.items())), 0.0)
+
+    def total(self, name: str, **labels: str) -> float:
+        """The sum over every series of `name` that has these labels (others free)."""
+        wanted = set(labels.items())
+        return sum(v for (n, ls), v in self.samples.items() if n == name and wanted <= ls)
+
+
+@contextmanager
+def running(settings: Settings, tmp_path: Path, *command: str) -> Iterator[Process]:
+    log = tmp_path / f"{command[0]}.log"
+    observed = settings.model_copy(update={"metrics_port": 0, "log_format": "json"})
+    with log.open("wb") as output:
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "paymq", *command],
+            env=settings_env(observed, {"PATH": "/usr/bin:/bin"}),
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=output,
+        )
+    process = Process(popen, log)
+    try:
+        yield process
+        popen.send_signal(signal.SIGTERM)
+        assert popen.wait(timeout=30) == 0, log.read_text()[-3000:]
+    finally:
+        if popen.poll() is None:
+            popen.kill()
+            popen.wait()
+
+
+def results_until(
+    stream: ResultStream, done: Any, *, timeout_s: float = 30.0
+) -> list[PaymentResult]:
+    """Verified results as they come, until `done(results)` is true."""
+    seen: list[PaymentResult] = []
+    deadline = time.monotonic() + timeout_s
+    for event in stream.events(inactivity_timeout_s=0.2):
+        if event is not None:
+            assert event.result is not None, f"untrusted result event: {event.error}"
+            seen.append(event.result)
+        if done(seen):
+            return seen
+        assert time.monotonic() < deadline, f"results so far: {[r.status for r in seen]}"
+    raise AssertionError("result stream ended")
+
+
+def test_a_worker_process_counts_every_outcome_and_logs_json_naming_each_payment(
+    topology: Settings,
+    producer: Producer,
+    results: ResultStream,
+    control: SandboxControl,
+    admin: BrokerAdmin,
+    tmp_path: Path,
+) -> None:
+    card_queue = topology.topology().work_queue("card")
+    with running(topology, tmp_path, "worker", "card") as worker:
+        wait_until(lambda: admin.stats(card_queue).consumers == 1, timeout_s=30, what="consume")
+        # Given five requests: paid by card number, declined, paid after one 500 before any
+        # charge, in doubt after 500s on every attempt, and one whose body was tampered with
+        paid, declined = sealed_card_draft(PAN), card_draft("tok_insufficient_funds")
+        retried, doubtful = card_draft(), card_draft()
+        control.add_fault("error_before_effect", times=1, reference=str(retried.payment_id))
+        control.add_fault("error_before_effect", times=10, reference=str(doubtful.payment_id))
+        prepared = [producer.prepare(draft) for draft in (paid, declined, retried, doubtful)]
+        _, forged_from = producer.prepare(card_draft())
+        forged = dataclasses.replace(forged_from, body=forged_from.body.replace(b"order-", b"x-"))
+        messages = [message for _request, message in prepared]
+        for message in [*messages, forged]:
+            producer.publish(message)
+
+        # When each has its result
+        def all_in(seen: list[PaymentResult]) -> bool:
+            final = {r.payment_id for r in seen if r.status.value != "pending"}
+            ids = {request.payment_id for request, _ in prepared}
+            return ids <= final and any(r.payment_id is None for r in seen)
+
+        got = results_until(results, all_in)
+        status = {r.payment_id: r.status.value for r in got}
+        ids = [request.payment_id for request, _ in prepared]
+        assert [status[i] for i in ids] == ["succeeded", "declined", "succeeded", "in_doubt"]
+        [rejected] = [r for r in got if r.payment_id is None]
+
+        # Then the worker's metrics count each outcome once, by channel and status
+        def scraped() -> Metrics | None:
+            metrics = worker.scrape()
+            return metrics if metrics("paymq_in_flight", channel="card") == 0 else None
+
+        metrics = wait_until(scraped, what="no delivery in flight")
+        payments = "paymq_payments_total"
+        assert metrics(payments, channel="card", status="succeeded") == 2
+        assert metrics(payments, channel="card", status="declined") == 1
+        assert metrics(payments, channel="card", status="in_doubt") == 1
+        assert metrics(payments, channel="card", status="rejected") == 1
+        # one retry for the first 500, two for the payment that went in doubt on its third
+        assert metrics.total("paymq_retries_total", channel="card") == 3
+        assert metrics("paymq_dead_lettered_total", channel="card", code=rejected.code) == 1
+        # five first passes through the queue; the retries' passes do not count
+        assert metrics("paymq_queue_lag_seconds_count", channel="card") == 5
+        calls = "paymq_provider_call_seconds_count"
+        assert metrics.total(calls, provider="sandbox", operation="execute") == 7
+        assert metrics(calls, provider="sandbox", operation="execute", outcome="ok") == 2
+        assert metrics(calls, provider="sandbox", operation="execute", outcome="declined") == 1
+        # and the store's gauges show the payment in doubt
+        assert metrics("paymq_store_up") == 1
+        assert metrics("paymq_in_doubt_payments", channel="card") == 1
+        assert metrics("paymq_stored_payments", channel="card", state="succeeded") == 2
+
+    # And every log line is JSON; the lines about each payment name it and its message
+    lines = worker.lines()
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    for request, message in prepared:
+        about = [line for line in lines if line["payment_id"] == str(request.payment_id)]
+        assert about, f"no line names payment {request.payment_id}"
+        assert all(line["message_id"] == message.message_id for line in about)
+    assert any(line["message_id"] == forged.message_id for line in lines)
+    # And no card number or signature appears anywhere
+    text = worker.log.read_text()
+    assert PAN not in text
+    for message in [*messages, forged]:
+        assert str(message.headers[HEADER_SIGNATURE]) not in text
+
+
+def test_a_reconciler_process_counts_its_checks_and_the_payments_it_settles(
+    topology: Settings,
+    producer: Producer,
+    results: ResultStream,
+    control: SandboxControl,
+    tmp_path: Path,
+    start_worker: Any,
+) -> None:
+    # Given a payment in doubt: every attempt got a 500, so the provider may have acted
+    start_worker("card")
+    draft = card_draft()
+    control.add_fault("error_before_effect", times=10, reference=str(draft.payment_id))
+    request, message = producer.prepare(draft)
+    producer.publish(message)
+    [doubt] = results_until(results, lambda seen: len(seen) == 1)
+    assert (doubt.payment_id, doubt.status.value) == (request.payment_id, "in_doubt")
+
+    # When `paymq reconcile` runs and, after its scheduled checks, the provider still has no
+    # record of it
+    with running(topology, tmp_path, "reconcile") as reconciler:
+        [settled] = results_until(results, lambda seen: len(seen) == 1)
+        assert (settled.payment_id, settled.status.value) == (request.payment_id, "failed")
+
+        # Then its metrics count the checks, the look-ups and the payment it settled (the
+        # check is counted just after the result is published: scrape until it is)
+        checks = "paymq_reconciler_checks_total"
+
+        def scraped() -> Metrics | None:
+            metrics = reconciler.scrape()
+            return metrics if metrics(checks, outcome="settled") == 1 else None
+
+        metrics = wait_until(scraped, timeout_s=20, what="the settling check to be counted")
+        assert metrics(checks, outcome="later") >= 1
+        assert metrics("paymq_payments_total", channel="card", status="failed") == 1
+        lookups = metrics(
+            "paymq_provider_call_seconds_count",
+            provider="sandbox",
+            operation="lookup",
+            outcome="ok",
+        )
+        assert lookups == metrics.total(checks)
+        # and the in-doubt gauge falls to 0 (the store is read at most every 5 s)
+        wait_until(
+            lambda: reconciler.scrape()("paymq_in_doubt_payments", channel="card") == 0,
+            timeout_s=20,
+            what="the in-doubt gauge to fall to 0",
+        )
+
+    # And its lines about the payment name it and the request's message
+    about = [line for line in reconciler.lines() if line["payment_id"] == str(request.payment_id)]
+    assert any("reconciled: in_doubt -> failed" in line["message"] for line in about)
+    assert {line["message_id"] for line in about} == {message.message_id}
