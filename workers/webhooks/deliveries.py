@@ -13,7 +13,7 @@ mid-send holds it no longer than the lease. Outcomes are recorded only by the le
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 
 from sqlalchemy import Engine, and_, func, or_, select, update
@@ -72,7 +72,7 @@ class WebhookDeliveries:
         now_ms = self._clock.now_ms()
         rows = [
             {
-                **d.__dict__,
+                **asdict(d),
                 "state": DeliveryState.PENDING.value,
                 "attempts": 0,
                 "next_attempt_ms": now_ms,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from common.amqp.admin import BrokerAdmin, Delivery
 from common.clock import Clock
@@ -79,6 +79,8 @@ class QueueConsumer:
     on_added: Callable[[], None]
     prefetch: int = 50
     reconnect_max_delay_s: float = 30.0
+    #: Set once the queue is declared: from then on every result event is kept for delivery.
+    declared: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
         delay_s = 0.5
@@ -90,6 +92,7 @@ class QueueConsumer:
                         self.topology.webhooks_binding(),
                     )
                     admin.declare_queue(spec, binding)
+                    self.declared.set()
                     delay_s = 0.5
                     self._consume(admin)
             except BrokerUnavailable as exc:

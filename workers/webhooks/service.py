@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from types import FrameType
 
@@ -44,6 +44,8 @@ class WebhookService:
     dispatcher: Dispatcher
     clock: Clock
     stopping: threading.Event
+    #: Set once the webhooks queue exists (events published from then on are delivered).
+    declared: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
         """Consume and deliver until `stop()`; returns once in-flight attempts are recorded."""
@@ -58,6 +60,7 @@ class WebhookService:
                 self.stopping,
                 on_added=self.dispatcher.wake,
                 reconnect_max_delay_s=self.settings.reconnect_max_delay_s,
+                declared=self.declared,
             ).run()
         finally:
             self.dispatcher.stop()
