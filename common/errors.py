@@ -17,7 +17,8 @@ does with it:
     │   ├── MessageExpired          signed expiry passed before execution
     │   ├── PaymentDeclined         the provider said no (insufficient funds, do not honor...)
     │   ├── ProviderRejected        the provider refused the request itself (4xx, not a decline)
-    │   └── Unroutable              the broker had no queue for the routing key
+    │   ├── Unroutable              the broker had no queue for the routing key
+    │   └── WebhookSignatureInvalid a webhook's headers are missing, malformed, stale or forged
     ├── RetryableError              surely did not happen: safe to try again later
     │   ├── ProviderUnavailable     refused or failed before the request was sent; 503 before effect
     │   │   └── CircuitOpen         nothing sent: every provider that could take it is open
@@ -128,6 +129,13 @@ class ProviderRejected(PermanentError):
 
 class Unroutable(PermanentError):
     code = "unroutable"
+
+
+class WebhookSignatureInvalid(PermanentError):
+    """A received webhook cannot be trusted: a header missing or malformed, a signature that does
+    not match, or a timestamp outside the tolerance (common/webhooks.py). Raised to receivers."""
+
+    code = "webhook_signature_invalid"
 
 
 class NoEffectAtProvider(PermanentError):

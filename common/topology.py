@@ -8,6 +8,8 @@ spells a queue argument. The arguments are ones RabbitMQ 3.10 and 4.x both accep
                                           (the routing key, i.e. the channel, survives expiry)
     <p>.dead-letter (fanout) --------> <p>.dead-letter     quorum
     <p>.results (topic) -----#-------> <p>.notifications   quorum; key <channel>.<status>
+                        -----#-------> <p>.webhooks        quorum, delivery limit, DLX
+                                          (declared by `paymq webhooks run` only, see below)
 """
 
 from __future__ import annotations
@@ -76,6 +78,10 @@ class Topology:
     def notifications_queue(self) -> str:
         return f"{self.prefix}.notifications"
 
+    @property
+    def webhooks_queue(self) -> str:
+        return f"{self.prefix}.webhooks"
+
     def work_queue(self, channel: str) -> str:
         if channel not in self.channels:
             raise ValueError(f"unknown channel {channel!r}; known: {', '.join(self.channels)}")
@@ -130,6 +136,22 @@ class Topology:
             QueueSpec(self.dead_letter_queue, dict(quorum)),
             QueueSpec(self.notifications_queue, dict(quorum)),
         ]
+
+    def webhooks_queue_spec(self) -> QueueSpec:
+        """The webhook sender's queue. Not in `queues()`: only `paymq webhooks run` declares
+        it, since a queue that nobody consumes would grow forever where webhooks are unused."""
+        return QueueSpec(
+            self.webhooks_queue,
+            {
+                "x-queue-type": "quorum",
+                "x-delivery-limit": self.delivery_limit,
+                "x-dead-letter-exchange": self.dead_letter_exchange,
+                **_AT_LEAST_ONCE,
+            },
+        )
+
+    def webhooks_binding(self) -> BindingSpec:
+        return BindingSpec(self.webhooks_queue, self.results_exchange, "#")
 
     def bindings(self) -> list[BindingSpec]:
         return [

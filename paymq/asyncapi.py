@@ -141,6 +141,14 @@ def asyncapi_document(topology: Topology | None = None) -> dict[str, Any]:
             "messages": {"PaymentResult": result_ref},
             "bindings": {"amqp": _queue(topology.notifications_queue)},
         },
+        "webhooks": {
+            "address": topology.webhooks_queue,
+            "description": "Every result event, for `paymq webhooks run` to POST to registered "
+            "URLs (docs/webhooks.md); quorum, delivery limit, dead-lettered. Declared by that "
+            "process only: events published before its first run are not delivered.",
+            "messages": {"PaymentResult": result_ref},
+            "bindings": {"amqp": _queue(topology.webhooks_queue)},
+        },
         "deadLetter": {
             "address": topology.dead_letter_queue,
             "description": "Rejected, expired and in-doubt requests (and what the broker "
@@ -183,6 +191,11 @@ def asyncapi_document(topology: Topology | None = None) -> dict[str, Any]:
             "action": "send",
             "channel": {"$ref": "#/channels/results"},
             "summary": "A worker publishes a payment's signed result.",
+        },
+        "receiveWebhookEvent": {
+            "action": "receive",
+            "channel": {"$ref": "#/channels/webhooks"},
+            "summary": "The webhook sender verifies each result event and delivers it.",
         },
         "receiveDeadLetter": {
             "action": "receive",

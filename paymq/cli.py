@@ -13,6 +13,7 @@ from paymq import logs
 from paymq.chaos.cli import chaos_app
 from paymq.cli_keys import keys_app, topology_app
 from paymq.cli_store import db_app, dlq_app, reconcile, status
+from paymq.cli_webhooks import webhooks_app
 from paymq.clikit import err, friendly, load_settings
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ api_app.add_typer(api_keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(chaos_app, name="chaos")
+app.add_typer(webhooks_app, name="webhooks")
 
 __all__ = ["app", "err", "friendly", "load_settings", "main"]
 

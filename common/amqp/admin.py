@@ -18,7 +18,7 @@ import pika.exceptions
 from common.amqp.convert import connection_parameters, inbound_from, properties_for, redact
 from common.envelope import InboundMessage, OutboundMessage
 from common.errors import BrokerUnavailable, ConfigurationError, PublishFailed, Unroutable
-from common.topology import Topology
+from common.topology import BindingSpec, QueueSpec, Topology
 
 logger = logging.getLogger("paymq.amqp")
 
@@ -26,6 +26,14 @@ logger = logging.getLogger("paymq.amqp")
 DECLARE_ATTEMPTS = 5
 #: AMQP reply code of a passive declare naming a queue that does not exist.
 NOT_FOUND = 404
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A message consumed with a manual ack: settle it with `ack` or `reject` by its tag."""
+
+    tag: int
+    message: InboundMessage
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,16 @@ class BrokerAdmin:
             ch.queue_declare(queue.name, durable=True, arguments=queue.arguments)
         for binding in topology.bindings():
             ch.queue_bind(binding.queue, binding.exchange, routing_key=binding.routing_key)
+
+    def declare_queue(self, queue: QueueSpec, binding: BindingSpec) -> None:
+        """Declare one queue of the topology that only its own consumer declares."""
+        with _broker_errors():
+            self._channel.queue_declare(queue.name, durable=True, arguments=queue.arguments)
+            self._channel.queue_bind(binding.queue, binding.exchange, binding.routing_key)
+
+    def delete_queue(self, name: str) -> None:
+        with _broker_errors():
+            self._channel.queue_delete(name)
 
     def delete(self, topology: Topology) -> None:
         """Remove every exchange and queue of the topology (tests, demo clean-up)."""
@@ -189,3 +207,42 @@ class BrokerAdmin:
         finally:
             if unacked and channel.is_open:
                 channel.basic_ack(handled_tag, multiple=True)
+
+    def deliveries(
+        self, queue: str, *, prefetch: int, inactivity_timeout_s: float = 1.0
+    ) -> Iterator[Delivery | None]:
+        """Yield messages as they arrive, each to be settled by `ack` or `reject`; None after
+        `inactivity_timeout_s` of silence. A lost connection raises BrokerUnavailable; whatever
+        was not settled comes back to this queue's consumers."""
+        with _broker_errors():
+            self._channel.basic_qos(prefetch_count=prefetch)
+            for method, properties, body in self._channel.consume(
+                queue, inactivity_timeout=inactivity_timeout_s
+            ):
+                if method is None:
+                    yield None
+                    continue
+                yield Delivery(method.delivery_tag, inbound_from(method, properties, body))
+
+    def pause(self, duration_s: float) -> None:
+        """Wait while the connection keeps its heartbeats (a plain sleep would starve them)."""
+        with _broker_errors():
+            self._connection.sleep(duration_s)
+
+    def ack(self, tag: int) -> None:
+        with _broker_errors():
+            self._channel.basic_ack(tag)
+
+    def reject(self, tag: int) -> None:
+        """Refuse a delivery without requeueing it: the queue dead-letters it."""
+        with _broker_errors():
+            self._channel.basic_reject(tag, requeue=False)
+
+
+@contextlib.contextmanager
+def _broker_errors() -> Iterator[None]:
+    """A lost connection or channel is BrokerUnavailable: the caller connects again."""
+    try:
+        yield
+    except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError) as exc:
+        raise BrokerUnavailable(f"connection to RabbitMQ lost: {exc!r}") from None

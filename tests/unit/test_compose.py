@@ -30,7 +30,7 @@ DOCKERFILE = REPO_ROOT / "Dockerfile"
 
 ONE_SHOTS = {"keys", "producer"}
 WORKERS = {"worker-card", "worker-digital-currency"}
-PAYMQ_SERVICES = {"keys", "sandbox", "localstripe", "results", "producer", *WORKERS}
+PAYMQ_SERVICES = {"keys", "sandbox", "localstripe", "results", "webhooks", "producer", *WORKERS}
 COMMON_ENVIRONMENT = {
     "PAYMQ_AMQP_URL": "amqp://guest:guest@rabbitmq:5672/%2F",
     "PAYMQ_PROVIDER_URL": "http://sandbox:8099",
@@ -145,7 +145,7 @@ def test_every_paymq_service_gets_the_common_environment(services: dict[str, Ser
 def test_long_running_services_have_a_healthcheck_and_restart(
     services: dict[str, Service],
 ) -> None:
-    # results tails a queue and offers no liveness signal; nothing waits on it being healthy.
+    # results and webhooks consume a queue and offer no liveness signal; nothing waits on them.
     for name in {"rabbitmq", "sandbox", "localstripe", *WORKERS}:
         assert services[name]["healthcheck"]["test"][0] == "CMD", name
     for name in set(services) - ONE_SHOTS:

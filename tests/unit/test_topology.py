@@ -115,3 +115,21 @@ def test_an_unknown_channel_has_no_work_queue(topology: Topology):
 def test_a_delay_without_a_tier_has_no_retry_exchange(topology: Topology):
     with pytest.raises(ValueError, match="no retry tier of 2000 ms"):
         topology.retry_exchange(2_000)
+
+
+def test_the_webhooks_queue_takes_every_result_and_dead_letters_poison(topology: Topology):
+    spec = topology.webhooks_queue_spec()
+    assert spec.name == topology.webhooks_queue == "p.webhooks"
+    assert spec.arguments == {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": 7,
+        "x-dead-letter-exchange": "p.dead-letter",
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+    assert topology.webhooks_binding() == BindingSpec("p.webhooks", "p.results", "#")
+
+
+def test_only_the_webhooks_process_declares_the_webhooks_queue(topology: Topology):
+    # A queue nobody consumes would grow forever where webhooks are not used.
+    assert topology.webhooks_queue not in queues(topology)

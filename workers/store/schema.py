@@ -133,3 +133,27 @@ api_submissions = Table(
     Column("created_ms", BigInteger, nullable=False),
     UniqueConstraint("payment_id", name="uq_api_submissions_payment"),
 )
+
+#: Webhook deliveries (workers/webhooks/): one row per result event and endpoint. The primary
+#: key makes a redelivered event a no-op; the lease keeps two senders off one row at a time.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("endpoint_id", String(64), primary_key=True),
+    Column("payment_id", String(36)),  # null for a result about a message never trusted
+    Column("channel", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    # The result event's signed body, byte for byte: what every attempt POSTs.
+    Column("body", LargeBinary, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | delivering | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_until_ms", BigInteger),
+    # "HTTP 500", "ReadTimeout": never a response body, never a secret.
+    Column("last_error", String(200)),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("delivered_ms", BigInteger),
+    Index("ix_webhook_deliveries_due", "state", "next_attempt_ms"),
+)

@@ -1,0 +1,370 @@
+"""`paymq webhooks`: result events on the real broker, delivery rows in the real store (SQLite and
+PostgreSQL), POSTed over real HTTP to a local receiver that fails when told to."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Engine
+
+from common.amqp.admin import BrokerAdmin
+from common.envelope import OutboundMessage
+from common.models import PaymentResult, PaymentStatus
+from common.settings import Settings
+from common.signing import Signer
+from common.webhooks import verify_webhook
+from producer.producer import Producer
+from tests.integration.conftest import RunningWorker
+from tests.integration.helpers import card_draft, wait_until
+from workers.results import sign_result
+from workers.webhooks.deliveries import WebhookDeliveries
+from workers.webhooks.endpoints import Endpoint, add_endpoint
+from workers.webhooks.service import WebhookService, build_service
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at_s: float
+
+
+@dataclass
+class Receiver:
+    """Answers 500 to the first `fail_first[path]` requests of each event on a path, then 200."""
+
+    url: str
+    fail_first: dict[str, int] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on(self, path: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.received if r.path == path]
+
+    def of_event(self, path: str, event_id: str) -> list[Received]:
+        return [r for r in self.on(path) if r.headers["webhook-id"] == event_id]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            with state.lock:
+                seen = [
+                    r
+                    for r in state.received
+                    if r.path == self.path and r.headers["webhook-id"] == headers["webhook-id"]
+                ]
+                state.received.append(Received(self.path, headers, body, time.time()))
+            failing = len(seen) < state.fail_first.get(self.path, 0)
+            self.send_response(500 if failing else 200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def hook_settings(topology: Settings, store_engine: Engine, tmp_path: Path) -> Settings:
+    return topology.model_copy(
+        update={
+            "database_url": store_engine.url.render_as_string(hide_password=False),
+            "webhook_endpoints_file": tmp_path / "webhooks.json",
+            "webhook_retry_schedule_s": (0.05, 0.1, 0.2),
+            "webhook_poll_interval_s": 0.05,
+            "webhook_connect_timeout_s": 1.0,
+            "webhook_read_timeout_s": 2.0,
+            "webhook_lease_s": 5.0,
+        }
+    )
+
+
+@dataclass
+class Running:
+    service: WebhookService
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.service.stop()
+        self.thread.join(20)
+        assert not self.thread.is_alive(), "webhooks did not stop"
+
+
+@pytest.fixture
+def start_webhooks(hook_settings: Settings) -> Iterator[Callable[..., Running]]:
+    running: list[Running] = []
+
+    def start(settings: Settings | None = None, owner: str | None = None) -> Running:
+        service = build_service(settings or hook_settings, owner=owner)
+        thread = threading.Thread(target=service.run, daemon=True)
+        thread.start()
+        running.append(Running(service, thread))
+        # Events are kept from the moment the service has declared its queue.
+        wait_until(service.declared.is_set, what="the webhooks queue declared")
+        return running[-1]
+
+    yield start
+    for each in running:
+        if each.thread.is_alive():
+            each.stop()
+        each.service.deliveries.engine.dispose()
+    with BrokerAdmin(hook_settings.amqp_url) as admin:
+        admin.delete_queue(hook_settings.topology().webhooks_queue)
+
+
+@pytest.fixture
+def deliveries(store_engine: Engine) -> WebhookDeliveries:
+    from common.clock import SystemClock  # noqa: PLC0415
+
+    return WebhookDeliveries(store_engine, SystemClock(), owner="test", lease_ms=0)
+
+
+def endpoint(settings: Settings, receiver: Receiver, name: str, **filters: list[str]) -> Endpoint:
+    path = settings.webhook_endpoints_path
+    return add_endpoint(path, f"{receiver.url}/{name}", endpoint_id=name, **filters)  # type: ignore[arg-type]
+
+
+def result_event(
+    settings: Settings,
+    *,
+    channel: str = "card",
+    status: PaymentStatus = PaymentStatus.SUCCEEDED,
+    signer: Signer | None = None,
+) -> tuple[PaymentResult, OutboundMessage]:
+    now = datetime.fromtimestamp(int(time.time()), UTC)
+    result = PaymentResult(
+        event_id=uuid.uuid4(),
+        payment_id=uuid.uuid4(),
+        request_message_id=f"m-{uuid.uuid4().hex[:8]}",
+        idempotency_key="order-1",
+        merchant_reference="order-1",
+        channel=channel,
+        status=status,
+        amount=None,
+        attempts=1,
+        payment_created_at=now,
+        occurred_at=now,
+    )
+    signer = signer or Signer.load(settings.keys_dir, settings.worker_key_id)
+    return result, sign_result(result, signer, settings.topology())
+
+
+def publish(settings: Settings, *messages: OutboundMessage) -> None:
+    with BrokerAdmin(settings.amqp_url) as admin:
+        for message in messages:
+            admin.publish(message)
+
+
+def delivered(deliveries: WebhookDeliveries, event_id: str, endpoint_id: str) -> bool:
+    row = deliveries.get(event_id, endpoint_id)
+    return row is not None and row["state"] == "delivered"
+
+
+# --- end to end ---------------------------------------------------------------------------------
+
+
+def test_paid_payments_results_reach_the_endpoint_signed_after_failed_attempts(
+    hook_settings: Settings,
+    start_webhooks: Callable[..., Running],
+    start_worker: Callable[..., RunningWorker],
+    producer: Producer,
+    receiver: Receiver,
+    deliveries: WebhookDeliveries,
+) -> None:
+    # Given an endpoint that answers 500 twice for every event, then 200
+    shop = endpoint(hook_settings, receiver, "shop")
+    receiver.fail_first["/shop"] = 2
+    start_webhooks()
+    start_worker("card", hook_settings)
+    # When three payments are paid
+    requests = []
+    for draft in (card_draft("tok_visa"), card_draft("tok_visa"), card_draft("tok_chargeDeclined")):
+        request, message = producer.prepare(draft)
+        producer.publish(message)
+        requests.append(request)
+    # Then each payment's result is delivered, on the third attempt, at non-decreasing times
+    wait_until(lambda: len({r.headers["webhook-id"] for r in receiver.on("/shop")}) == 3)
+    events = {r.headers["webhook-id"] for r in receiver.on("/shop")}
+    for event_id in events:
+        wait_until(lambda e=event_id: delivered(deliveries, e, "shop"), what="delivered")
+        attempts = receiver.of_event("/shop", event_id)
+        assert len(attempts) == 3
+        assert [a.at_s for a in attempts] == sorted(a.at_s for a in attempts)
+        assert {a.body for a in attempts} == {attempts[0].body}
+        for attempt in attempts:
+            assert attempt.headers["webhook-id"] == event_id
+            assert attempt.headers["content-type"] == "application/json"
+            assert attempt.headers["user-agent"].startswith("paymq-webhooks/")
+            result = verify_webhook(shop.secret, attempt.headers, attempt.body)
+            assert str(result.event_id) == event_id
+        row = deliveries.get(event_id, "shop")
+        assert row is not None
+        assert (row["attempts"], row["last_error"]) == (3, "HTTP 500")
+    paid = {str(r.payment_id) for r in requests}
+    got = {
+        str(verify_webhook(shop.secret, r.headers, r.body).payment_id) for r in receiver.on("/shop")
+    }
+    assert got == paid
+
+
+# --- retries, giving up, redelivery -----------------------------------------------------------
+
+
+def test_an_endpoint_that_always_fails_is_given_up_then_redelivered_on_request(
+    hook_settings: Settings,
+    start_webhooks: Callable[..., Running],
+    receiver: Receiver,
+    deliveries: WebhookDeliveries,
+) -> None:
+    # Given an endpoint that always answers 500
+    endpoint(hook_settings, receiver, "down")
+    receiver.fail_first["/down"] = 1_000
+    start_webhooks()
+    # When a result is published
+    result, message = result_event(hook_settings)
+    event_id = str(result.event_id)
+    publish(hook_settings, message)
+    # Then after 1 + 3 attempts (the schedule has three delays) the delivery is failed
+    wait_until(lambda: (deliveries.get(event_id, "down") or {}).get("state") == "failed")
+    assert len(receiver.of_event("/down", event_id)) == 4
+    assert deliveries.get(event_id, "down")["last_error"] == "HTTP 500"  # type: ignore[index]
+    # When the endpoint is back and the delivery is redelivered
+    receiver.fail_first["/down"] = 0
+    assert deliveries.redeliver(failed=True) == 1
+    # Then it is sent again and delivered, with the same webhook-id
+    wait_until(lambda: delivered(deliveries, event_id, "down"), what="redelivered")
+    assert len(receiver.of_event("/down", event_id)) == 5
+
+
+def test_the_same_event_twice_makes_one_delivery(
+    hook_settings: Settings,
+    start_webhooks: Callable[..., Running],
+    receiver: Receiver,
+    deliveries: WebhookDeliveries,
+    admin: BrokerAdmin,
+) -> None:
+    # Given an endpoint
+    endpoint(hook_settings, receiver, "shop")
+    start_webhooks()
+    # When one result event is published twice (a worker repeating it after a redelivery)
+    result, message = result_event(hook_settings)
+    publish(hook_settings, message, message)
+    # Then the queue empties, and the endpoint got it once
+    queue = hook_settings.topology().webhooks_queue
+    wait_until(lambda: delivered(deliveries, str(result.event_id), "shop"))
+    wait_until(lambda: admin.stats(queue).messages == 0, what="an empty webhooks queue")
+    assert len(receiver.of_event("/shop", str(result.event_id))) == 1
+    assert len(deliveries.of_event(str(result.event_id))) == 1
+
+
+def test_filters_send_each_endpoint_only_the_channels_and_statuses_it_asked_for(
+    hook_settings: Settings,
+    start_webhooks: Callable[..., Running],
+    receiver: Receiver,
+    deliveries: WebhookDeliveries,
+) -> None:
+    # Given one endpoint for card declines, one for everything
+    endpoint(hook_settings, receiver, "declines", channels=["card"], statuses=["declined"])
+    endpoint(hook_settings, receiver, "all")
+    start_webhooks()
+    # When a card decline, a card success and a payout decline are published
+    events = [
+        result_event(hook_settings, status=PaymentStatus.DECLINED),
+        result_event(hook_settings, status=PaymentStatus.SUCCEEDED),
+        result_event(hook_settings, channel="digital_currency", status=PaymentStatus.DECLINED),
+    ]
+    publish(hook_settings, *(message for _, message in events))
+    # Then "all" gets all three and "declines" only the card decline
+    ids = [str(result.event_id) for result, _ in events]
+    for event_id in ids:
+        wait_until(lambda e=event_id: delivered(deliveries, e, "all"), what="delivered to all")
+    wait_until(lambda: delivered(deliveries, ids[0], "declines"))
+    assert [r.headers["webhook-id"] for r in receiver.on("/declines")] == [ids[0]]
+    assert deliveries.get(ids[1], "declines") is None
+    assert deliveries.get(ids[2], "declines") is None
+
+
+# --- untrusted events -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("forgery", ["untrusted-key", "tampered-body"])
+def test_a_forged_result_event_is_never_posted_and_is_dead_lettered(
+    hook_settings: Settings,
+    start_webhooks: Callable[..., Running],
+    receiver: Receiver,
+    deliveries: WebhookDeliveries,
+    admin: BrokerAdmin,
+    forgery: str,
+) -> None:
+    # Given an endpoint
+    endpoint(hook_settings, receiver, "shop")
+    start_webhooks()
+    # When a forged result event is published, then a genuine one
+    if forgery == "untrusted-key":
+        impostor = Signer(hook_settings.worker_key_id, Ed25519PrivateKey.generate())
+        forged_result, forged = result_event(hook_settings, signer=impostor)
+    else:
+        forged_result, genuine_copy = result_event(hook_settings)
+        body = genuine_copy.body.replace(b'"order-1"', b'"order-2"')
+        forged = dataclasses.replace(genuine_copy, body=body)
+    genuine_result, genuine = result_event(hook_settings)
+    publish(hook_settings, forged, genuine)
+    # Then the genuine one is delivered, the forged one is in the dead-letter queue with why
+    wait_until(lambda: delivered(deliveries, str(genuine_result.event_id), "shop"))
+    dead_letter = hook_settings.topology().dead_letter_queue
+    [dead] = wait_until(lambda: admin.drain(dead_letter), what="a dead letter")
+    assert dead.message_id == str(forged_result.event_id)
+    assert dead.headers["paymq-dead-letter-code"] == "signature_invalid"
+    # and it was never POSTed nor stored
+    assert receiver.of_event("/shop", str(forged_result.event_id)) == []
+    assert deliveries.of_event(str(forged_result.event_id)) == []
+
+
+# --- two senders ----------------------------------------------------------------------------------
+
+
+def test_two_webhooks_processes_never_send_one_delivery_at_the_same_time(
+    hook_settings: Settings,
+    start_webhooks: Callable[..., Running],
+    receiver: Receiver,
+    deliveries: WebhookDeliveries,
+) -> None:
+    # Given two webhooks processes on one store and an endpoint that fails once per event
+    endpoint(hook_settings, receiver, "shop")
+    receiver.fail_first["/shop"] = 1
+    start_webhooks(owner="one")
+    start_webhooks(owner="two")
+    # When many results are published
+    events = [result_event(hook_settings) for _ in range(20)]
+    publish(hook_settings, *(message for _, message in events))
+    # Then every event is delivered with exactly two attempts: none sent twice concurrently
+    for result, _ in events:
+        wait_until(lambda e=str(result.event_id): delivered(deliveries, e, "shop"))
+        assert len(receiver.of_event("/shop", str(result.event_id))) == 2

@@ -1,0 +1,100 @@
+"""One webhook attempt: POST a result event's bytes to an endpoint, signed, and say what came of
+it as an AttemptOutcome (a value, so that outcomes can be counted). Redirects are not followed
+and the response body is never read: only its status counts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+import requests
+
+from common.clock import Clock
+from common.webhooks import sign_webhook
+from workers.webhooks.endpoints import Endpoint
+
+
+class AttemptResult(StrEnum):
+    DELIVERED = "delivered"  # 2xx
+    REFUSED = "refused"  # any other status: 3xx (not followed), 4xx, 5xx
+    TIMEOUT = "timeout"  # no connection or no answer in time
+    CONNECTION_ERROR = "connection_error"  # refused, reset, DNS, TLS
+    ERROR = "error"  # anything else requests raised
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    result: AttemptResult
+    #: Short and safe to store and log: "HTTP 500", "ReadTimeout"; None when delivered.
+    error: str | None
+    status_code: int | None
+    elapsed_ms: int
+
+    @property
+    def delivered(self) -> bool:
+        return self.result is AttemptResult.DELIVERED
+
+
+class Sender:
+    """POSTs webhooks; thread-safe (one requests.Session per thread)."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        user_agent: str,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+    ) -> None:
+        self._clock = clock
+        self._user_agent = user_agent
+        self._timeouts = (connect_timeout_s, read_timeout_s)
+        self._local = threading.local()
+
+    def attempt(self, endpoint: Endpoint, event_id: str, body: bytes) -> AttemptOutcome:
+        headers = {
+            "content-type": "application/json",
+            "user-agent": self._user_agent,
+            **sign_webhook(endpoint.secret, event_id, body, self._clock.now_ms() // 1000),
+        }
+        started = time.monotonic()
+        try:
+            with self._session().post(
+                endpoint.url,
+                data=body,
+                headers=headers,
+                timeout=self._timeouts,
+                allow_redirects=False,
+                stream=True,  # the body is never read, however large
+            ) as response:
+                status = response.status_code
+        except requests.Timeout as exc:
+            return self._outcome(AttemptResult.TIMEOUT, type(exc).__name__, None, started)
+        except requests.ConnectionError as exc:
+            return self._outcome(AttemptResult.CONNECTION_ERROR, type(exc).__name__, None, started)
+        except requests.RequestException as exc:
+            return self._outcome(AttemptResult.ERROR, type(exc).__name__, None, started)
+        if 200 <= status < 300:
+            return self._outcome(AttemptResult.DELIVERED, None, status, started)
+        return self._outcome(AttemptResult.REFUSED, f"HTTP {status}", status, started)
+
+    def close(self) -> None:
+        session = getattr(self._local, "session", None)
+        if session is not None:
+            session.close()
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            self._local.session = session
+        return session
+
+    @staticmethod
+    def _outcome(
+        result: AttemptResult, error: str | None, status: int | None, started: float
+    ) -> AttemptOutcome:
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        return AttemptOutcome(result, error, status, elapsed_ms)

@@ -1,0 +1,156 @@
+"""`paymq webhooks run`: the intake (consume, verify, store) on the main thread and the
+dispatcher (claim, send, record) on another, until SIGTERM or SIGINT; attempts in flight then
+finish and are recorded before the process exits.
+
+Events published before the webhooks queue first exists (the first `run`) are not delivered:
+the queue is declared by this process only.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from types import FrameType
+
+from common.amqp.admin import declare_topology
+from common.clock import Clock, SystemClock
+from common.errors import ConfigurationError
+from common.keyring import TRUSTED_DIR, Keyring
+from common.settings import Settings
+from common.subscriber import ResultVerifier
+from workers.main import process_name
+from workers.store.database import create_store_engine, upgrade
+from workers.webhooks.deliveries import WebhookDeliveries
+from workers.webhooks.dispatcher import Dispatcher
+from workers.webhooks.endpoints import Endpoints, EndpointsFile
+from workers.webhooks.intake import Intake, QueueConsumer
+
+logger = logging.getLogger("paymq.webhooks")
+
+
+def user_agent() -> str:
+    return f"paymq-webhooks/{version('paymq')}"
+
+
+@dataclass
+class WebhookService:
+    settings: Settings
+    deliveries: WebhookDeliveries
+    intake: Intake
+    dispatcher: Dispatcher
+    clock: Clock
+    stopping: threading.Event
+    #: Set once the webhooks queue exists (events published from then on are delivered).
+    declared: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        """Consume and deliver until `stop()`; returns once in-flight attempts are recorded."""
+        sending = threading.Thread(target=self.dispatcher.run, name="paymq-webhook-dispatcher")
+        sending.start()
+        try:
+            QueueConsumer(
+                self.settings.amqp_url,
+                self.settings.topology(),
+                self.intake,
+                self.clock,
+                self.stopping,
+                on_added=self.dispatcher.wake,
+                reconnect_max_delay_s=self.settings.reconnect_max_delay_s,
+                declared=self.declared,
+            ).run()
+        finally:
+            self.dispatcher.stop()
+            sending.join()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.dispatcher.stop()
+
+
+def build_service(settings: Settings, *, owner: str | None = None) -> WebhookService:
+    """Every part from the settings; a configuration problem stops here, before consuming."""
+    from workers.webhooks.sender import Sender  # noqa: PLC0415 - requests only where it is used
+
+    if settings.webhook_lease_s <= settings.webhook_connect_timeout_s + (
+        settings.webhook_read_timeout_s
+    ):
+        raise ConfigurationError(
+            "webhook_lease_s must be longer than webhook_connect_timeout_s plus "
+            "webhook_read_timeout_s, or a slow attempt loses its lease and is sent twice"
+        )
+    clock = SystemClock()
+    endpoints_file = EndpointsFile(settings.webhook_endpoints_path)
+    engine = create_store_engine(settings.database_url, pool_size=settings.webhook_concurrency + 2)
+    upgrade(engine)
+    deliveries = WebhookDeliveries(
+        engine,
+        clock,
+        owner=owner or process_name(),
+        lease_ms=int(settings.webhook_lease_s * 1000),
+    )
+    endpoints = _guarded(endpoints_file)
+    verifier = ResultVerifier(
+        Keyring.load(settings.keys_dir / TRUSTED_DIR), max_body_bytes=settings.max_body_bytes
+    )
+    sender = Sender(
+        clock,
+        user_agent=user_agent(),
+        connect_timeout_s=settings.webhook_connect_timeout_s,
+        read_timeout_s=settings.webhook_read_timeout_s,
+    )
+    dispatcher = Dispatcher(
+        deliveries,
+        sender,
+        endpoints,
+        clock=clock,
+        schedule_s=settings.webhook_retry_schedule_s,
+        concurrency=settings.webhook_concurrency,
+        per_endpoint=settings.webhook_endpoint_concurrency,
+        poll_interval_s=settings.webhook_poll_interval_s,
+    )
+    intake = Intake(verifier, deliveries, endpoints)
+    return WebhookService(settings, deliveries, intake, dispatcher, clock, threading.Event())
+
+
+def _guarded(endpoints_file: EndpointsFile) -> Callable[[], Endpoints]:
+    """The endpoints file as it is now; a file broken while running keeps the last good set."""
+    last_good = [endpoints_file.current()]
+
+    def current() -> Endpoints:
+        try:
+            last_good[0] = endpoints_file.current()
+        except ConfigurationError as exc:
+            logger.error("webhook endpoints file unusable, keeping the last good one: %s", exc)
+        return last_good[0]
+
+    return current
+
+
+def run_webhooks(settings: Settings) -> None:
+    declare_topology(
+        settings.amqp_url, settings.topology(), connect_timeout_s=settings.connect_timeout_s
+    )
+    service = build_service(settings)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        logger.info("received %s: finishing the webhooks in flight", signal.Signals(signum).name)
+        service.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    logger.info(
+        "webhooks: queue %s, %d endpoints in %s, %d in flight",
+        settings.topology().webhooks_queue,
+        len(Endpoints.load(settings.webhook_endpoints_path).endpoints),
+        settings.webhook_endpoints_path,
+        settings.webhook_concurrency,
+    )
+    try:
+        service.run()
+    finally:
+        service.deliveries.engine.dispose()
+    logger.info("webhooks stopped")
