@@ -10,11 +10,14 @@ error code), never a payment id.
     paymq_queue_lag_seconds{channel}                signed until taken by a worker (first pass)
     paymq_in_flight{channel}                        deliveries a worker is handling now
     paymq_reconciler_checks_total{outcome}          provider look-ups by the reconciler
+    paymq_webhook_events_total{outcome}, paymq_webhook_attempt_seconds{endpoint,result},
+    paymq_webhook_gave_up_total{endpoint}           the webhooks process
     paymq_stored_payments{channel,state}, paymq_in_doubt_payments{channel},
     paymq_in_doubt_oldest_age_seconds{channel}      from the store, at scrape time
                                                     (workers/store/gauges.py)
 
-The API adds its request counters (producer/api/app.py), the webhooks process its deliveries.
+The API adds its request counters (producer/api/metrics.py), the webhooks process its
+deliveries by state (workers/webhooks/gauges.py).
 """
 
 from __future__ import annotations
@@ -76,6 +79,28 @@ def _metrics(registry: CollectorRegistry) -> dict[str, Any]:
             ["channel"],
             registry=registry,
         ),
+        "webhook_events": Counter(
+            "paymq_webhook_events",
+            "Result events the webhooks process took from its queue: stored (their deliveries "
+            "committed) or untrusted (dead-lettered, never delivered).",
+            ["outcome"],
+            registry=registry,
+        ),
+        "webhook_attempt": Histogram(
+            "paymq_webhook_attempt_seconds",
+            "Webhook POSTs by endpoint and result (delivered, refused, timeout, "
+            "connection_error, error).",
+            ["endpoint", "result"],
+            buckets=PROVIDER_BUCKETS_S,
+            registry=registry,
+        ),
+        "webhook_gave_up": Counter(
+            "paymq_webhook_gave_up",
+            "Webhook deliveries given up after the last attempt of the schedule (see "
+            "`paymq webhooks redeliver --failed`).",
+            ["endpoint"],
+            registry=registry,
+        ),
         "reconciler_checks": Counter(
             "paymq_reconciler_checks",
             "Reconciler checks of pending and in-doubt payments: settled (the state changed) "
@@ -102,6 +127,9 @@ class Metrics:
         self.queue_lag: Histogram = m["queue_lag"]
         self.in_flight: Gauge = m["in_flight"]
         self.reconciler_checks: Counter = m["reconciler_checks"]
+        self.webhook_events: Counter = m["webhook_events"]
+        self.webhook_attempt: Histogram = m["webhook_attempt"]
+        self.webhook_gave_up: Counter = m["webhook_gave_up"]
 
     def payment(self, channel: str, status: str) -> None:
         self.payments.labels(channel, status).inc()

@@ -5,102 +5,25 @@ about, with no card number or signature in them."""
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-from prometheus_client.parser import text_string_to_metric_families
 
 from common.amqp.admin import BrokerAdmin
 from common.envelope import HEADER_SIGNATURE
 from common.models import PaymentResult
 from common.settings import Settings
 from common.subscriber import ResultStream
-from paymq.processes import settings_env
 from producer.producer import Producer
 from sandbox.client import SandboxControl
 from tests.integration.helpers import card_draft, sealed_card_draft, wait_until
+from tests.integration.observed import Metrics, running
 
 pytestmark = pytest.mark.integration
 
 PAN = "4242424242424242"
-_METRICS_LINE = re.compile(r"metrics on http://127\.0\.0\.1:(\d+)/metrics")
-
-
-@dataclass
-class Process:
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def lines(self) -> list[dict[str, Any]]:
-        """Every line of its log, each of which must be one JSON object."""
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line]
-
-    def metrics_url(self) -> str:
-        def announced() -> str | None:
-            assert self.popen.poll() is None, self.log.read_text()
-            for line in self.lines():
-                found = _METRICS_LINE.search(line["message"])
-                if found:
-                    return f"http://127.0.0.1:{found.group(1)}/metrics"
-            return None
-
-        return wait_until(announced, timeout_s=30, what="the metrics endpoint")
-
-    def scrape(self) -> Metrics:
-        answer = requests.get(self.metrics_url(), timeout=10)
-        assert answer.status_code == 200
-        return Metrics(answer.text)
-
-
-class Metrics:
-    def __init__(self, text: str) -> None:
-        self.samples = {
-            (sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-        }
-
-    def __call__(self, name: str, **labels: str) -> float:
-        return self.samples.get((name, frozenset(labels.items())), 0.0)
-
-    def total(self, name: str, **labels: str) -> float:
-        """The sum over every series of `name` that has these labels (others free)."""
-        wanted = set(labels.items())
-        return sum(v for (n, ls), v in self.samples.items() if n == name and wanted <= ls)
-
-
-@contextmanager
-def running(settings: Settings, tmp_path: Path, *command: str) -> Iterator[Process]:
-    log = tmp_path / f"{command[0]}.log"
-    observed = settings.model_copy(update={"metrics_port": 0, "log_format": "json"})
-    with log.open("wb") as output:
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "paymq", *command],
-            env=settings_env(observed, {"PATH": "/usr/bin:/bin"}),
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=output,
-        )
-    process = Process(popen, log)
-    try:
-        yield process
-        popen.send_signal(signal.SIGTERM)
-        assert popen.wait(timeout=30) == 0, log.read_text()[-3000:]
-    finally:
-        if popen.poll() is None:
-            popen.kill()
-            popen.wait()
 
 
 def results_until(

@@ -26,6 +26,7 @@ from common.webhooks import verify_webhook
 from producer.producer import Producer
 from tests.integration.conftest import RunningWorker
 from tests.integration.helpers import card_draft, wait_until
+from tests.integration.observed import Metrics, running
 from workers.results import sign_result
 from workers.webhooks.deliveries import WebhookDeliveries
 from workers.webhooks.endpoints import Endpoint, add_endpoint
@@ -368,3 +369,54 @@ def test_two_webhooks_processes_never_send_one_delivery_at_the_same_time(
     for result, _ in events:
         wait_until(lambda e=str(result.event_id): delivered(deliveries, e, "shop"))
         assert len(receiver.of_event("/shop", str(result.event_id))) == 2
+
+
+# --- the process, as an operator runs it ------------------------------------------------------
+
+
+def test_the_webhooks_process_delivers_counts_attempts_and_logs_json(
+    hook_settings: Settings,
+    start_worker: Callable[..., RunningWorker],
+    producer: Producer,
+    receiver: Receiver,
+    tmp_path: Path,
+) -> None:
+    # Given `paymq webhooks run` with an endpoint that answers 500 once per event, then 200
+    shop = endpoint(hook_settings, receiver, "shop")
+    receiver.fail_first["/shop"] = 1
+    start_worker("card", hook_settings)
+    try:
+        with running(hook_settings, tmp_path, "webhooks", "run") as webhooks:
+            url = webhooks.metrics_url()  # announced once its queue is declared
+            # When a payment is paid
+            request, message = producer.prepare(card_draft())
+            producer.publish(message)
+            # Then its result reaches the endpoint, signed, on the second attempt
+            wait_until(lambda: len(receiver.on("/shop")) == 2, what="two attempts")
+            last = receiver.on("/shop")[-1]
+            assert verify_webhook(shop.secret, last.headers, last.body).payment_id == (
+                request.payment_id
+            )
+
+            # And the process's metrics count both attempts and the delivered row
+            def counted() -> Metrics | None:
+                metrics = webhooks.scrape()
+                delivered = metrics("paymq_webhook_deliveries", endpoint="shop", state="delivered")
+                return metrics if delivered == 1 else None
+
+            metrics = wait_until(counted, timeout_s=20, what="the delivery to be counted")
+            attempts = "paymq_webhook_attempt_seconds_count"
+            assert metrics(attempts, endpoint="shop", result="refused") == 1
+            assert metrics(attempts, endpoint="shop", result="delivered") == 1
+            assert metrics("paymq_webhook_events_total", outcome="stored") == 1
+            assert url.endswith("/metrics")
+    finally:
+        with BrokerAdmin(hook_settings.amqp_url) as admin:
+            admin.delete_queue(hook_settings.topology().webhooks_queue)
+
+    # And its log lines are JSON; those about the payment name it and its result event
+    about = [line for line in webhooks.lines() if line["payment_id"] == str(request.payment_id)]
+    assert any("delivered" in line["message"] for line in about)
+    event_id = last.headers["webhook-id"]
+    assert {line["message_id"] for line in about} == {event_id}
+    assert shop.secret not in webhooks.log.read_text()

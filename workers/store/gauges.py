@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -25,6 +26,8 @@ from workers.store.schema import payments
 from workers.store.states import State
 
 logger = logging.getLogger("paymq.metrics")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,31 @@ def state_counts(engine: Engine) -> list[StateCount]:
         ]
 
 
+class CachedRead(Generic[T]):
+    """`read()` at most once per `cache_s`; None while the store cannot be read."""
+
+    def __init__(self, read: Callable[[], T], clock: Clock, cache_s: float) -> None:
+        self._read = read
+        self._clock = clock
+        self._cache_ms = int(cache_s * 1000)
+        self._lock = threading.Lock()
+        self._read_at_ms: int | None = None
+        self._value: T | None = None
+
+    def __call__(self) -> T | None:
+        with self._lock:
+            now_ms = self._clock.now_ms()
+            fresh = self._read_at_ms is not None and now_ms - self._read_at_ms < self._cache_ms
+            if not fresh:
+                try:
+                    self._value = self._read()
+                except StoreUnavailable as exc:
+                    logger.warning("metrics: cannot read the store: %s", exc)
+                    self._value = None
+                self._read_at_ms = now_ms
+            return self._value
+
+
 class StoreGauges(Collector):
     def __init__(
         self,
@@ -56,13 +84,9 @@ class StoreGauges(Collector):
         channels: Iterable[str],
         cache_s: float = 5.0,
     ) -> None:
-        self._read = read
+        self._cached = CachedRead(read, clock, cache_s)
         self._clock = clock
         self._channels = tuple(channels)
-        self._cache_ms = int(cache_s * 1000)
-        self._lock = threading.Lock()
-        self._read_at_ms: int | None = None
-        self._counts: Sequence[StateCount] | None = None
 
     def collect(self) -> Iterable[Metric]:
         counts = self._cached()
@@ -101,16 +125,3 @@ class StoreGauges(Collector):
             age.add_metric([channel], age_s)
         yield number
         yield age
-
-    def _cached(self) -> Sequence[StateCount] | None:
-        with self._lock:
-            now_ms = self._clock.now_ms()
-            fresh = self._read_at_ms is not None and now_ms - self._read_at_ms < self._cache_ms
-            if not fresh:
-                try:
-                    self._counts = self._read()
-                except StoreUnavailable as exc:
-                    logger.warning("metrics: cannot read the payment store: %s", exc)
-                    self._counts = None
-                self._read_at_ms = now_ms
-            return self._counts

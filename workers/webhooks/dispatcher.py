@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from common.clock import Clock
 from common.errors import PaymqError
+from common.metrics import Metrics
 from workers.webhooks.deliveries import Claimed, WebhookDeliveries
 from workers.webhooks.endpoints import Endpoints
 from workers.webhooks.schedule import next_attempt_ms
@@ -37,8 +38,10 @@ class Dispatcher:
         concurrency: int,
         per_endpoint: int,
         poll_interval_s: float,
+        metrics: Metrics | None = None,
     ) -> None:
         self._deliveries = deliveries
+        self._metrics = metrics or Metrics()
         self._sender = sender
         self._endpoints = endpoints
         self._clock = clock
@@ -114,6 +117,9 @@ class Dispatcher:
         self, delivery: Claimed, outcome: AttemptOutcome, extra: Mapping[str, object]
     ) -> None:
         endpoint_id, attempt = delivery.endpoint_id, delivery.attempt
+        self._metrics.webhook_attempt.labels(endpoint_id, outcome.result.value).observe(
+            outcome.elapsed_ms / 1000
+        )
         if outcome.result is AttemptResult.DELIVERED:
             kept = self._deliveries.delivered(delivery)
             logger.info("webhook to %s delivered (attempt %d)", endpoint_id, attempt, extra=extra)
@@ -122,6 +128,7 @@ class Dispatcher:
             due_ms = next_attempt_ms(attempt, self._clock.now_ms(), self._schedule_s)
             if due_ms is None:
                 kept = self._deliveries.give_up(delivery, error)
+                self._metrics.webhook_gave_up.labels(endpoint_id).inc()
                 logger.error(
                     "webhook to %s given up after %d attempts: %s",
                     endpoint_id,

@@ -13,6 +13,7 @@ from common.amqp.admin import BrokerAdmin, Delivery
 from common.clock import Clock
 from common.envelope import InboundMessage
 from common.errors import BrokerUnavailable, MessageRejected, PaymqError, RetryableError
+from common.metrics import Metrics
 from common.subscriber import ResultVerifier
 from common.topology import Topology
 from workers.checks import dead_letter_copy
@@ -30,15 +31,21 @@ class Intake:
         verifier: ResultVerifier,
         deliveries: WebhookDeliveries,
         endpoints: Callable[[], Endpoints],
+        metrics: Metrics | None = None,
     ) -> None:
         self._verifier = verifier
         self._deliveries = deliveries
         self._endpoints = endpoints
+        self._metrics = metrics or Metrics()
 
     def take(self, message: InboundMessage) -> int:
         """The number of new deliveries stored; MessageRejected if the event cannot be trusted.
         StoreUnavailable (retryable) leaves the message unacked, to come back."""
-        result = self._verifier.verify(message)
+        try:
+            result = self._verifier.verify(message)
+        except MessageRejected:
+            self._metrics.webhook_events.labels("untrusted").inc()
+            raise
         payment_id = None if result.payment_id is None else str(result.payment_id)
         event_id = str(result.event_id)
         endpoints = self._endpoints().matching(result.channel, result.status.value)
@@ -55,6 +62,7 @@ class Intake:
                 for endpoint in endpoints
             ]
         )
+        self._metrics.webhook_events.labels("stored").inc()
         logger.info(
             "%s %s: %d endpoints, %d new deliveries",
             result.channel,

@@ -20,6 +20,7 @@ from common.amqp.admin import declare_topology
 from common.clock import Clock, SystemClock
 from common.errors import ConfigurationError
 from common.keyring import TRUSTED_DIR, Keyring
+from common.metrics import Metrics, serve_metrics
 from common.settings import Settings
 from common.subscriber import ResultVerifier
 from workers.main import process_name
@@ -27,6 +28,7 @@ from workers.store.database import create_store_engine, upgrade
 from workers.webhooks.deliveries import WebhookDeliveries
 from workers.webhooks.dispatcher import Dispatcher
 from workers.webhooks.endpoints import Endpoints, EndpointsFile
+from workers.webhooks.gauges import WebhookGauges
 from workers.webhooks.intake import Intake, QueueConsumer
 
 logger = logging.getLogger("paymq.webhooks")
@@ -71,7 +73,9 @@ class WebhookService:
         self.dispatcher.stop()
 
 
-def build_service(settings: Settings, *, owner: str | None = None) -> WebhookService:
+def build_service(
+    settings: Settings, *, owner: str | None = None, metrics: Metrics | None = None
+) -> WebhookService:
     """Every part from the settings; a configuration problem stops here, before consuming."""
     from workers.webhooks.sender import Sender  # noqa: PLC0415 - requests only where it is used
 
@@ -111,8 +115,9 @@ def build_service(settings: Settings, *, owner: str | None = None) -> WebhookSer
         concurrency=settings.webhook_concurrency,
         per_endpoint=settings.webhook_endpoint_concurrency,
         poll_interval_s=settings.webhook_poll_interval_s,
+        metrics=metrics,
     )
-    intake = Intake(verifier, deliveries, endpoints)
+    intake = Intake(verifier, deliveries, endpoints, metrics)
     return WebhookService(settings, deliveries, intake, dispatcher, clock, threading.Event())
 
 
@@ -134,7 +139,11 @@ def run_webhooks(settings: Settings) -> None:
     declare_topology(
         settings.amqp_url, settings.topology(), connect_timeout_s=settings.connect_timeout_s
     )
-    service = build_service(settings)
+    metrics = Metrics()
+    service = build_service(settings, metrics=metrics)
+    metrics.registry.register(WebhookGauges(service.deliveries, service.clock))
+    if settings.metrics_port is not None:
+        serve_metrics(metrics, settings.metrics_host, settings.metrics_port)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         logger.info("received %s: finishing the webhooks in flight", signal.Signals(signum).name)
