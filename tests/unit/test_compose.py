@@ -30,7 +30,16 @@ DOCKERFILE = REPO_ROOT / "Dockerfile"
 
 ONE_SHOTS = {"keys", "producer"}
 WORKERS = {"worker-card", "worker-digital-currency"}
-PAYMQ_SERVICES = {"keys", "sandbox", "localstripe", "results", "webhooks", "producer", *WORKERS}
+PAYMQ_SERVICES = {
+    "keys",
+    "sandbox",
+    "localstripe",
+    "results",
+    "webhooks",
+    "api",
+    "producer",
+    *WORKERS,
+}
 COMMON_ENVIRONMENT = {
     "PAYMQ_AMQP_URL": "amqp://guest:guest@rabbitmq:5672/%2F",
     "PAYMQ_PROVIDER_URL": "http://sandbox:8099",
@@ -38,6 +47,10 @@ COMMON_ENVIRONMENT = {
     "PAYMQ_DATABASE_URL": "postgresql+psycopg://paymq:paymq@postgres:5432/paymq",
     "PAYMQ_CARD_PROVIDERS": '["sandbox","stripe"]',
     "PAYMQ_STRIPE_API_BASE": "http://localstripe:8420",
+    "PAYMQ_LOG_FORMAT": "json",
+    # Inside a container: the Compose network reaches it, the host does not.
+    "PAYMQ_METRICS_HOST": "0.0.0.0",  # noqa: S104
+    "PAYMQ_METRICS_PORT": "9464",
     "PYTHONUNBUFFERED": "1",
 }
 
@@ -146,7 +159,7 @@ def test_long_running_services_have_a_healthcheck_and_restart(
     services: dict[str, Service],
 ) -> None:
     # results and webhooks consume a queue and offer no liveness signal; nothing waits on them.
-    for name in {"rabbitmq", "sandbox", "localstripe", *WORKERS}:
+    for name in {"rabbitmq", "sandbox", "localstripe", "api", *WORKERS}:
         assert services[name]["healthcheck"]["test"][0] == "CMD", name
     for name in set(services) - ONE_SHOTS:
         assert services[name]["restart"] == "unless-stopped", name
@@ -397,3 +410,26 @@ def test_dockerfile_runs_as_a_non_root_user_without_an_entrypoint() -> None:
     assert users
     assert users[-1] not in {"root", "0"}
     assert not re.search(r"^ENTRYPOINT\b", instructions, flags=re.MULTILINE)
+
+
+def test_the_api_listens_on_every_interface_published_on_host_loopback(
+    services: dict[str, Service],
+) -> None:
+    api = services["api"]
+    assert api["command"] == ["paymq", "api", "serve"]
+    environment = api["environment"]
+    everywhere = "0.0.0.0"  # noqa: S104 - inside its container; the host port is loopback
+    assert (environment["PAYMQ_API_HOST"], environment["PAYMQ_API_PORT"]) == (everywhere, "8080")
+    [port] = api["ports"]
+    assert (port["host_ip"], port["published"], port["target"]) == ("127.0.0.1", "8080", 8080)
+    assert "127.0.0.1:8080/readyz" in api["healthcheck"]["test"][-1]
+
+
+def test_every_setting_the_compose_file_names_is_a_real_setting(
+    services: dict[str, Service],
+) -> None:
+    known = {f"PAYMQ_{name.upper()}" for name in Settings.model_fields}
+    for name, service in services.items():
+        for variable in service.get("environment") or {}:
+            if variable.startswith("PAYMQ_"):
+                assert variable in known, f"{name}: {variable}"
