@@ -37,6 +37,7 @@ from common.signing import Signer
 from common.subscriber import ResultStream, ResultVerifier
 from paymq.broker import ensure_broker
 from paymq.democases import REFUSING_CODE, REFUSING_CONTRACT, Case, CaseKit, build_cases
+from paymq.demohooks import DemoReceiver, print_metrics
 from paymq.demoreport import Observed, report
 from paymq.devchain import Anvil, anvil_path, balance_of, deploy_token, rpc_call, solcjs_path
 from paymq.processes import (
@@ -70,6 +71,9 @@ DEMO_CONFIRMATIONS = 2
 #: What the demo's new hot wallet is given on the demo chain: ETH, and USDC-style tokens.
 DEMO_HOT_WALLET_WEI = 1_000 * 10**18
 DEMO_HOT_WALLET_USDC = 1_000_000 * 10**6
+#: A webhook refused once is sent again a quarter of a second later (production: 10 s first).
+DEMO_WEBHOOK_RETRY_SCHEDULE_S = (0.25, 0.5, 1.0)
+WEBHOOKS_TIMEOUT_S = 30.0
 
 
 def _progress(label: str) -> Progress:
@@ -99,6 +103,8 @@ def run_demo(settings: Settings, *, external: bool, keep: bool) -> int:
                 "stripe_api_base": f"http://127.0.0.1:{free_port()}",
                 "stripe_api_key": SecretStr(DEMO_STRIPE_KEY),
                 "breaker_failures": DEMO_BREAKER_FAILURES,
+                "webhook_retry_schedule_s": DEMO_WEBHOOK_RETRY_SCHEDULE_S,
+                "webhook_poll_interval_s": 0.1,
             }
         )
         init_keys(
@@ -112,12 +118,15 @@ def run_demo(settings: Settings, *, external: bool, keep: bool) -> int:
         f"[bold]paymq demo[/bold]: broker {redact(settings.amqp_url)}, "
         f"topology [cyan]{settings.topology_prefix}[/cyan]"
     )
+    receiver = None if external else chain.enter_context(DemoReceiver())
     try:
         with BrokerAdmin(settings.amqp_url) as admin:
             admin.declare(settings.topology())
-        if not external:
-            fleet = _start_fleet(settings, work_dir)
-        return _run_batch(settings, external=external)
+        metrics_url = None
+        if receiver is not None:
+            receiver.register(settings.webhook_endpoints_path)
+            fleet, metrics_url = _start_fleet(settings, work_dir)
+        return _run_batch(settings, external=external, receiver=receiver, metrics_url=metrics_url)
     finally:
         if fleet is not None:
             codes = fleet.stop()
@@ -126,6 +135,7 @@ def run_demo(settings: Settings, *, external: bool, keep: bool) -> int:
         if not external and not keep:
             with BrokerAdmin(settings.amqp_url) as admin:
                 admin.delete(settings.topology())
+                admin.delete_queue(settings.topology().webhooks_queue)
             shutil.rmtree(work_dir, ignore_errors=True)
         elif not external:
             console.print(f"kept topology {settings.topology_prefix} and {work_dir}")
@@ -172,7 +182,9 @@ def _on_demo_chain(settings: Settings, work_dir: Path, stack: contextlib.ExitSta
     )
 
 
-def _start_fleet(settings: Settings, work_dir: Path) -> Fleet:
+def _start_fleet(settings: Settings, work_dir: Path) -> tuple[Fleet, str]:
+    """The providers, one worker per channel and the webhooks process; and where the card
+    worker serves its metrics."""
     fleet = Fleet(work_dir, settings_env(settings, child_environment()))
     port = settings.provider_url.rsplit(":", 1)[1]
     fleet.start("sandbox", "sandbox", "--port", port)
@@ -184,16 +196,31 @@ def _start_fleet(settings: Settings, work_dir: Path) -> Fleet:
     wait_for_http(f"{settings.stripe_api_base}/js.stripe.com/v3/", fleet)
     console.print(f"[green]✓[/green] Stripe API (localstripe) on {settings.stripe_api_base}")
     topology = settings.topology()
+    metrics_port = free_port()
     for channel in topology.channels:
-        fleet.start(f"worker-{channel}", "worker", channel)
-    wait_for_consumers(
-        settings.amqp_url, {topology.work_queue(c): 1 for c in topology.channels}, fleet
-    )
+        env = {"PAYMQ_METRICS_PORT": str(metrics_port)} if channel == "card" else None
+        fleet.start(f"worker-{channel}", "worker", channel, env=env)
+    fleet.start("webhooks", "webhooks", "run")
+    consumers = {topology.work_queue(c): 1 for c in topology.channels}
+    wait_for_consumers(settings.amqp_url, {**consumers, topology.webhooks_queue: 1}, fleet)
     console.print(f"[green]✓[/green] workers consuming: {', '.join(topology.channels)}")
-    return fleet
+    console.print(f"[green]✓[/green] webhooks process delivering to {_endpoint_url(settings)}")
+    return fleet, f"http://127.0.0.1:{metrics_port}/metrics"
 
 
-def _run_batch(settings: Settings, *, external: bool) -> int:
+def _endpoint_url(settings: Settings) -> str:
+    from workers.webhooks.endpoints import Endpoints  # noqa: PLC0415
+
+    return ", ".join(e.url for e in Endpoints.load(settings.webhook_endpoints_path).endpoints)
+
+
+def _run_batch(
+    settings: Settings,
+    *,
+    external: bool,
+    receiver: DemoReceiver | None = None,
+    metrics_url: str | None = None,
+) -> int:
     keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
     kid, public_key = keyring.sealing_key("card", settings.sealing_key_id)
     kit = CaseKit(
@@ -232,7 +259,14 @@ def _run_batch(settings: Settings, *, external: bool) -> int:
         with BrokerAdmin(settings.amqp_url) as admin:
             dead_letters = admin.drain(settings.topology().dead_letter_queue)
     intents = None if external else _stripe_intents(settings)
-    return report(cases, Observed(results, effects, dead_letters, intents, transfers))
+    code = report(cases, Observed(results, effects, dead_letters, intents, transfers))
+    if receiver is not None:
+        event_ids = [str(result.event_id) for result in results.values()]
+        if not receiver.await_events(event_ids, WEBHOOKS_TIMEOUT_S):
+            code = code or 1
+    if metrics_url is not None:
+        print_metrics("worker-card", metrics_url)
+    return code
 
 
 def _stripe_intents(settings: Settings) -> Counter[str] | None:
