@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from common.tracing import current_ids
+
 _payment_id: ContextVar[str | None] = ContextVar("paymq_payment_id", default=None)
 _message_id: ContextVar[str | None] = ContextVar("paymq_message_id", default=None)
 
@@ -43,4 +45,7 @@ class ContextFilter(logging.Filter):
             record.payment_id = _payment_id.get()
         if getattr(record, "message_id", None) is None:
             record.message_id = _message_id.get()
+        ids = current_ids()  # with tracing on: the span the line was written in
+        if ids is not None:
+            record.trace_id, record.span_id = ids
         return True

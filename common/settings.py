@@ -316,6 +316,13 @@ class Settings(BaseSettings):
         "people; auto: text on a terminal, json otherwise.",
     )
 
+    tracing: Literal["off", "otlp", "console"] = Field(
+        "off",
+        description="OpenTelemetry spans: otlp exports them to the collector named by the "
+        "standard OTEL_EXPORTER_OTLP_ENDPOINT (pip install 'paymq[tracing]'), console prints "
+        "them. Trace context travels in AMQP headers (traceparent) either way.",
+    )
+
     # --- metrics ---
     metrics_host: str = Field(
         "127.0.0.1",

@@ -13,6 +13,7 @@ from common import envelope
 from common.models import PaymentRequest, PaymentResult
 from common.signing import REQUEST_TYPE, RESULT_TYPE
 from common.topology import Topology
+from common.tracing import TRACEPARENT, TRACESTATE
 
 _REF = "#/components/schemas/{model}"
 _INT_HEADER = {"type": "integer", "minimum": 0}
@@ -36,6 +37,16 @@ _RETRY_HEADERS = {
     envelope.HEADER_RETRY_KEY_ID: _TEXT_HEADER,
     envelope.HEADER_RETRY_SIGNATURE: _TEXT_HEADER
     | {"description": "The worker's signature over the retry state."},
+}
+#: Optional and unsigned: correlation only, never authority (common/tracing.py).
+_TRACE_HEADERS = {
+    TRACEPARENT: _TEXT_HEADER
+    | {
+        "description": "W3C Trace Context of the span that made the message (OpenTelemetry); "
+        "not signed, never acted on.",
+        "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+    },
+    TRACESTATE: _TEXT_HEADER | {"description": "W3C Trace Context vendor state."},
 }
 _DEAD_LETTER_HEADERS = {
     envelope.HEADER_DEAD_LETTER_CODE: _TEXT_HEADER | {"description": "Why: the result's code."},
@@ -104,9 +115,11 @@ def _asyncapi_discriminators(node: Any) -> Any:
 
 def asyncapi_document(topology: Topology | None = None) -> dict[str, Any]:
     topology = topology or Topology()
-    request_headers = _headers(_SIGNED_HEADERS, _RETRY_HEADERS, required=tuple(_SIGNED_HEADERS))
-    result_headers = _headers(_SIGNED_HEADERS, required=tuple(_SIGNED_HEADERS))
-    dead_headers = _headers(_SIGNED_HEADERS, _RETRY_HEADERS, _DEAD_LETTER_HEADERS)
+    request_headers = _headers(
+        _SIGNED_HEADERS, _RETRY_HEADERS, _TRACE_HEADERS, required=tuple(_SIGNED_HEADERS)
+    )
+    result_headers = _headers(_SIGNED_HEADERS, _TRACE_HEADERS, required=tuple(_SIGNED_HEADERS))
+    dead_headers = _headers(_SIGNED_HEADERS, _RETRY_HEADERS, _TRACE_HEADERS, _DEAD_LETTER_HEADERS)
     messages = {
         "PaymentRequest": _message(
             "A signed payment request", REQUEST_TYPE, "PaymentRequest", request_headers

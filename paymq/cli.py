@@ -55,7 +55,7 @@ def worker(
     from workers.main import run_worker
 
     settings = load_settings()
-    logs.configure(settings.log_level, settings.log_format)
+    logs.configure_process(settings, f"paymq-worker-{channel}")
     run_worker(settings, channel)
 
 
@@ -223,7 +223,7 @@ def api_serve() -> None:
     from producer.api.server import serve
 
     settings = load_settings()
-    logs.configure(settings.log_level, settings.log_format)
+    logs.configure_process(settings, "paymq-api")
     serve(settings)
 
 

@@ -22,7 +22,7 @@ def reconcile() -> None:
     from workers.main import run_reconciler
 
     settings = load_settings()
-    logs.configure(settings.log_level, settings.log_format)
+    logs.configure_process(settings, "paymq-reconciler")
     run_reconciler(settings)
 
 

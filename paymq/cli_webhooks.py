@@ -87,7 +87,7 @@ def webhooks_run() -> None:
     from workers.webhooks.service import run_webhooks
 
     settings = load_settings()
-    logs.configure(settings.log_level, settings.log_format)
+    logs.configure_process(settings, "paymq-webhooks")
     run_webhooks(settings)
 
 

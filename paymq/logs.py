@@ -20,6 +20,8 @@ from pythonjsonlogger.json import JsonFormatter
 
 from common.logcontext import ContextFilter
 from common.redact import PanMaskingFilter, mask_pans
+from common.settings import Settings
+from common.tracing import configure_tracing
 
 FORMATS = ("auto", "json", "text")
 #: uvicorn attaches an ANSI-coloured copy of each message; the plain one is enough.
@@ -59,6 +61,12 @@ def handler(log_format: str = "auto", stream: IO[str] | None = None) -> logging.
     result.addFilter(ContextFilter())
     result.addFilter(PanMaskingFilter())
     return result
+
+
+def configure_process(settings: Settings, service_name: str) -> None:
+    """Logging and tracing of a long-running process, from its settings."""
+    configure(settings.log_level, settings.log_format)
+    configure_tracing(settings.tracing, service_name)
 
 
 def configure(level: str, log_format: str = "auto") -> None:

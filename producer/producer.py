@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 
+from opentelemetry.trace import SpanKind
+
 from common.amqp.publisher import ThreadedPublisher
 from common.amqp.session import SessionOptions
 from common.clock import Clock, SystemClock
@@ -28,6 +30,7 @@ from common.models import PaymentRequest
 from common.settings import Settings
 from common.signing import Signer
 from common.topology import Topology
+from common.tracing import traced, tracer
 from producer.encode import Draft, SealingKey, encode_request
 
 logger = logging.getLogger("paymq.producer")
@@ -107,16 +110,30 @@ class Producer:
     def prepare(
         self, draft: Draft, *, ttl_s: int | None = None
     ) -> tuple[PaymentRequest, OutboundMessage]:
-        """Validate, seal and sign a payment; nothing is sent yet."""
+        """Validate, seal and sign a payment; nothing is sent yet. The message carries the
+        trace context of a "create" span, a child of the caller's current span if any."""
         now_ms = self._clock.now_ms()
-        return encode_request(
-            draft,
-            signer=self._signer,
-            topology=self._options.topology,
-            created_at_ms=now_ms,
-            expires_at_ms=now_ms + (ttl_s or self._options.request_ttl_s) * 1000,
-            sealing_key=self._sealing_key,
-        )
+        topology = self._options.topology
+        with tracer.start_as_current_span(
+            f"create {topology.requests_exchange}", kind=SpanKind.PRODUCER
+        ) as span:
+            request, message = encode_request(
+                draft,
+                signer=self._signer,
+                topology=topology,
+                created_at_ms=now_ms,
+                expires_at_ms=now_ms + (ttl_s or self._options.request_ttl_s) * 1000,
+                sealing_key=self._sealing_key,
+            )
+            span.set_attributes(
+                {
+                    "messaging.system": "rabbitmq",
+                    "messaging.message.id": message.message_id,
+                    "paymq.payment_id": str(request.payment_id),
+                    "paymq.channel": request.channel,
+                }
+            )
+            return request, traced(message)
 
     def publish(self, message: OutboundMessage) -> None:
         """Publish one message; returns once confirmed, raises the reason otherwise."""

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 
+from opentelemetry.trace import SpanKind
+
 from common.clock import Clock
 from common.envelope import HEADER_CREATED_AT_MS, InboundMessage, VerifiedMessage
 from common.errors import (
@@ -35,6 +37,7 @@ from common.logcontext import bind_payment, log_context
 from common.metrics import Metrics
 from common.models import PaymentRequest, PaymentStatus
 from common.signing import Signer
+from common.tracing import extract, tracer
 from workers.channels.base import ExecutionContext, PaymentChannel
 from workers.checks import Checker
 from workers.crashpoints import NEVER, CrashPoints
@@ -91,9 +94,25 @@ class Handler:
         )
 
     def handle(self, message: InboundMessage) -> Disposition:
-        with log_context(message_id=message.message_id):
+        with (
+            log_context(message_id=message.message_id),
+            tracer.start_as_current_span(
+                f"process {self._config.channel}",
+                context=extract(message.headers),
+                kind=SpanKind.CONSUMER,
+            ) as span,
+        ):
             self._observe_lag(message)
-            return self._handle(message)
+            disposition = self._handle(message)
+            span.set_attributes(
+                {
+                    "messaging.system": "rabbitmq",
+                    "messaging.message.id": message.message_id or "",
+                    "paymq.payment_id": disposition.payment_id or "",
+                    "paymq.status": disposition.status.value if disposition.status else "",
+                }
+            )
+            return disposition
 
     def _observe_lag(self, message: InboundMessage) -> None:
         """How long a request waited for a worker, on its first pass only: a message back

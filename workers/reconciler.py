@@ -40,6 +40,7 @@ from common.models import PaymentStatus
 from common.money import Money
 from common.signing import Signer
 from common.topology import Topology
+from common.tracing import tracer
 from workers.providers.base import ProviderReceipt
 from workers.results import Outcome, Subject, result_for, sign_result
 from workers.store.payments import Outcome as StoreOutcome
@@ -108,7 +109,11 @@ class Reconciler:
             if row is None:
                 continue  # another reconciler took it
             done.checked += 1
-            with log_context(payment_id=payment_id, message_id=row["request_message_id"]):
+            with (
+                log_context(payment_id=payment_id, message_id=row["request_message_id"]),
+                tracer.start_as_current_span(f"reconcile {row['channel']}") as span,
+            ):
+                span.set_attribute("paymq.payment_id", payment_id)
                 settled = self._check(row)
             self._metrics.reconciler_checks.labels("settled" if settled else "later").inc()
             if settled:

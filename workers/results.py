@@ -15,6 +15,7 @@ from common.money import Money
 from common.redact import mask_pans
 from common.signing import RESULT_TYPE, SignedFields, Signer
 from common.topology import Topology
+from common.tracing import traced
 from workers.providers.base import ProviderReceipt
 
 
@@ -118,6 +119,10 @@ def sign_result(result: PaymentResult, signer: Signer, topology: Topology) -> Ou
         expires_at_ms=0,
     )
     body = result.model_dump_json().encode()
-    return sign_message(
-        signer, fields, body, exchange=topology.results_exchange, routing_key=routing_key
+    # The current span (the worker's or reconciler's) goes along, outside the signature; the
+    # event is stored with it, so a repeat is the same message, headers included.
+    return traced(
+        sign_message(
+            signer, fields, body, exchange=topology.results_exchange, routing_key=routing_key
+        )
     )

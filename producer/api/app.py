@@ -15,11 +15,14 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind
 from prometheus_client import make_asgi_app
 
 from common.errors import BrokerUnavailable, PublishFailed, StoreUnavailable
 from common.metrics import Metrics
 from common.models import PaymentRequest
+from common.tracing import tracer
 from producer.api.intake import IdempotencyConflict, Intake
 from producer.api.keys import ApiKey, ApiKeys
 from producer.api.metrics import ApiMetrics, count_requests
@@ -126,6 +129,7 @@ def _add_payment_routes(
     )
     def create_payment(
         body: PaymentIn,
+        request: Request,
         response: Response,
         key: Annotated[ApiKey, Depends(caller)],
         idempotency_key: Annotated[
@@ -137,7 +141,11 @@ def _add_payment_routes(
         if body.channel not in key.channels:
             raise _error(403, "channel_not_allowed", f"this key may not pay on {body.channel}")
         try:
-            taken = deps.intake.take(key, idempotency_key, body)
+            # A caller's traceparent header continues into the request's "create" span.
+            with tracer.start_as_current_span(
+                "POST /payments", context=propagate.extract(request.headers), kind=SpanKind.SERVER
+            ):
+                taken = deps.intake.take(key, idempotency_key, body)
         except IdempotencyConflict as exc:
             raise _error(409, exc.code, str(exc)) from None
         except ValueError as exc:

@@ -68,13 +68,17 @@ class Metrics:
 
 
 @contextmanager
-def running(settings: Settings, tmp_path: Path, *command: str) -> Iterator[Process]:
+def running(
+    settings: Settings, tmp_path: Path, *command: str, env: dict[str, str] | None = None
+) -> Iterator[Process]:
+    """`paymq <command>` with these settings (plus `env`), metrics on a free port, JSON logs;
+    it must exit 0 on SIGTERM at the end of the block."""
     log = tmp_path / f"{command[0]}.log"
     observed = settings.model_copy(update={"metrics_port": 0, "log_format": "json"})
     with log.open("wb") as output:
         popen = subprocess.Popen(
             [sys.executable, "-m", "paymq", *command],
-            env=settings_env(observed, {"PATH": "/usr/bin:/bin"}),
+            env=settings_env(observed, {"PATH": "/usr/bin:/bin", **(env or {})}),
             cwd=tmp_path,
             stdout=subprocess.DEVNULL,
             stderr=output,

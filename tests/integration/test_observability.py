@@ -5,21 +5,32 @@ about, with no card number or signature in them."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 
 from common.amqp.admin import BrokerAdmin
 from common.envelope import HEADER_SIGNATURE
 from common.models import PaymentResult
 from common.settings import Settings
 from common.subscriber import ResultStream
+from common.tracing import extract, tracer
 from producer.producer import Producer
 from sandbox.client import SandboxControl
-from tests.integration.helpers import card_draft, sealed_card_draft, wait_until
+from tests.integration.helpers import card_draft, collect_events, sealed_card_draft, wait_until
 from tests.integration.observed import Metrics, running
+from tests.tracing import Recorder
 
 pytestmark = pytest.mark.integration
 
@@ -170,3 +181,136 @@ def test_a_reconciler_process_counts_its_checks_and_the_payments_it_settles(
     about = [line for line in reconciler.lines() if line["payment_id"] == str(request.payment_id)]
     assert any("reconciled: in_doubt -> failed" in line["message"] for line in about)
     assert {line["message_id"] for line in about} == {message.message_id}
+
+
+def test_one_trace_runs_from_the_producer_through_the_worker_and_provider_to_the_result(
+    topology: Settings,
+    start_worker: Any,
+    producer: Producer,
+    results: ResultStream,
+    spans: Recorder,
+) -> None:
+    start_worker("card")
+    # Given a payment published from inside a span of the caller's
+    with tracer.start_as_current_span("checkout") as checkout:
+        request, message = producer.prepare(card_draft())
+    producer.publish(message)
+
+    # When its result arrives
+    [event] = collect_events(results, 1)
+    assert event.result is not None
+    assert event.result.payment_id == request.payment_id
+
+    # Then create -> process -> execute form one trace under the caller's span, and the result
+    # event names the worker's span
+    trace_id = checkout.get_span_context().trace_id
+    [create] = spans.named(f"create {topology.topology().requests_exchange}")
+    process = wait_until(lambda: spans.named("process card"), what="the worker's span")[0]
+    [execute] = spans.named("execute sandbox")
+    assert {create.context.trace_id, process.context.trace_id, execute.context.trace_id} == {
+        trace_id
+    }
+    assert create.parent is not None
+    assert create.parent.span_id == checkout.get_span_context().span_id
+    assert process.parent is not None
+    assert process.parent.span_id == create.context.span_id
+    assert execute.parent is not None
+    assert execute.parent.span_id == process.context.span_id
+    carried = trace.get_current_span(extract(event.message.headers)).get_span_context()
+    assert (carried.trace_id, carried.span_id) == (trace_id, process.context.span_id)
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    """An OTLP/HTTP trace receiver on a free port: what a collector would be sent."""
+    received = Collector(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            request = ExportTraceServiceRequest.FromString(body)
+            with received.lock:
+                received.requests.append(request)
+            answer = ExportTraceServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("content-type", "application/x-protobuf")
+            self.send_header("content-length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    received.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield received
+    server.shutdown()
+    server.server_close()
+
+
+@dataclass
+class Collector:
+    url: str
+    requests: list[ExportTraceServiceRequest] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def spans(self) -> list[tuple[str, str, str, str]]:
+        """(service name, span name, trace id, parent span id; in hex) of every span."""
+        found = []
+        with self.lock:
+            for request in self.requests:
+                for resource in request.resource_spans:
+                    service = next(
+                        a.value.string_value
+                        for a in resource.resource.attributes
+                        if a.key == "service.name"
+                    )
+                    found.extend(
+                        (service, span.name, span.trace_id.hex(), span.parent_span_id.hex())
+                        for scope in resource.scope_spans
+                        for span in scope.spans
+                    )
+        return found
+
+
+def test_a_worker_process_exports_its_spans_over_otlp_in_the_request_s_trace(
+    topology: Settings,
+    producer: Producer,
+    results: ResultStream,
+    admin: BrokerAdmin,
+    collector: Collector,
+    tmp_path: Path,
+    spans: Recorder,
+) -> None:
+    # Given `paymq worker card` with PAYMQ_TRACING=otlp, pointed at a collector, and a
+    # producer that traces too (`spans`)
+    settings = topology.model_copy(update={"tracing": "otlp"})
+    otlp = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    card_queue = topology.topology().work_queue("card")
+    with running(settings, tmp_path, "worker", "card", env=otlp):
+        wait_until(lambda: admin.stats(card_queue).consumers == 1, timeout_s=30, what="consume")
+        # When a request carrying a trace context is paid
+        request, message = producer.prepare(card_draft())
+        producer.publish(message)
+        [event] = collect_events(results, 1)
+        assert event.result is not None
+        assert event.result.payment_id == request.payment_id
+        _version, trace_id, create_span_id, _flags = str(message.headers["traceparent"]).split("-")
+
+        # Then the collector receives the worker's span, a child of the producer's, and the
+        # provider call's under it
+        def exported() -> dict[str, tuple[str, str, str, str]] | None:
+            got = {name: span for span in collector.spans() if (name := span[1])}
+            return got if {"process card", "execute sandbox"} <= set(got) else None
+
+        got = wait_until(exported, timeout_s=20, what="the worker's spans at the collector")
+        assert got["process card"] == (
+            "paymq-worker-card",
+            "process card",
+            trace_id,
+            create_span_id,
+        )
+        service, _name, execute_trace, _parent = got["execute sandbox"]
+        assert (service, execute_trace) == ("paymq-worker-card", trace_id)

@@ -6,8 +6,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from opentelemetry.trace import SpanKind
+
 from common.errors import OutcomeUnknown, PaymentDeclined, PaymqError, RetryableError
 from common.metrics import Metrics
+from common.tracing import tracer
 
 
 class CallTimer:
@@ -34,12 +37,14 @@ def timed_call(metrics: Metrics, provider: str, operation: str) -> Iterator[Call
     """Time the block as one `operation` (execute, lookup, cancel) at `provider`; a raised
     error names the outcome, and the block may set `outcome` for an answer it returns."""
     call = CallTimer()
-    started_s = time.perf_counter()
-    try:
-        yield call
-    except BaseException as exc:
-        call.outcome = outcome_label(exc)
-        raise
-    finally:
-        elapsed_s = time.perf_counter() - started_s
-        metrics.provider_call.labels(provider, operation, call.outcome).observe(elapsed_s)
+    with tracer.start_as_current_span(f"{operation} {provider}", kind=SpanKind.CLIENT) as span:
+        started_s = time.perf_counter()
+        try:
+            yield call
+        except BaseException as exc:
+            call.outcome = outcome_label(exc)
+            raise
+        finally:
+            elapsed_s = time.perf_counter() - started_s
+            metrics.provider_call.labels(provider, operation, call.outcome).observe(elapsed_s)
+            span.set_attribute("paymq.outcome", call.outcome)
