@@ -18,8 +18,9 @@ COPY producer ./producer
 COPY workers ./workers
 COPY sandbox ./sandbox
 COPY paymq ./paymq
-# With the emulators extra (localstripe), so the compose demo can run Stripe's API locally.
-RUN /opt/paymq/bin/pip install --no-cache-dir '.[emulators]'
+# With the emulators extra (localstripe), so the compose demo can run Stripe's API locally,
+# and the tracing extra, so PAYMQ_TRACING=otlp works without another image.
+RUN /opt/paymq/bin/pip install --no-cache-dir '.[emulators,tracing]'
 
 # --- runtime: the virtualenv only; no sources, no build tooling -----------------------
 FROM ${PYTHON_IMAGE}
