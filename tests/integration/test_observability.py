@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,13 @@ from common.subscriber import ResultStream
 from common.tracing import extract, tracer
 from producer.producer import Producer
 from sandbox.client import SandboxControl
-from tests.integration.helpers import card_draft, collect_events, sealed_card_draft, wait_until
+from tests.integration.helpers import (
+    card_draft,
+    collect_events,
+    http_server,
+    sealed_card_draft,
+    wait_until,
+)
 from tests.integration.observed import Metrics, running
 from tests.tracing import Recorder
 
@@ -241,13 +247,9 @@ def collector() -> Iterator[Collector]:
         def log_message(self, *_args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    received.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield received
-    server.shutdown()
-    server.server_close()
+    with http_server(Handler) as url:
+        received.url = url
+        yield received
 
 
 @dataclass

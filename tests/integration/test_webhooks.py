@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ from common.signing import Signer
 from common.webhooks import verify_webhook
 from producer.producer import Producer
 from tests.integration.conftest import RunningWorker
-from tests.integration.helpers import card_draft, wait_until
+from tests.integration.helpers import card_draft, http_server, wait_until
 from tests.integration.observed import Metrics, running
 from workers.results import sign_result
 from workers.webhooks.deliveries import WebhookDeliveries
@@ -83,13 +83,9 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with http_server(Handler) as url:
+        state.url = url
+        yield state
 
 
 @pytest.fixture
