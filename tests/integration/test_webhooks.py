@@ -28,7 +28,7 @@ from tests.integration.conftest import RunningWorker
 from tests.integration.helpers import card_draft, http_server, wait_until
 from tests.integration.observed import Metrics, running
 from workers.results import sign_result
-from workers.webhooks.deliveries import WebhookDeliveries
+from workers.webhooks.deliveries import NewDelivery, WebhookDeliveries
 from workers.webhooks.endpoints import Endpoint, add_endpoint
 from workers.webhooks.service import WebhookService, build_service
 
@@ -416,3 +416,21 @@ def test_the_webhooks_process_delivers_counts_attempts_and_logs_json(
     event_id = last.headers["webhook-id"]
     assert {line["message_id"] for line in about} == {event_id}
     assert shop.secret not in webhooks.log.read_text()
+
+
+def test_a_backlog_of_one_busy_endpoint_never_hides_another_endpoint_s_delivery(
+    deliveries: WebhookDeliveries,
+) -> None:
+    # Given 20 due deliveries to an endpoint already sending at its limit, and then one due
+    # delivery to another endpoint
+    backlog = [
+        NewDelivery(f"event-{n}", "down", None, "card", "succeeded", b"{}") for n in range(20)
+    ]
+    deliveries.add(backlog)
+    deliveries.add([NewDelivery("event-x", "up", None, "card", "succeeded", b"{}")])
+
+    # When two threads are free and "down" already has its one delivery in flight
+    claimed = deliveries.claim_due(2, per_endpoint=1, busy={"down": 1})
+
+    # Then the other endpoint's delivery is taken, and none of the busy endpoint's
+    assert [(c.event_id, c.endpoint_id) for c in claimed] == [("event-x", "up")]

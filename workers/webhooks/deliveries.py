@@ -100,6 +100,11 @@ class WebhookDeliveries:
             and_(table.c.state == DeliveryState.DELIVERING.value, table.c.lease_until_ms <= now_ms),
         )
         candidates = select(*_KEY).where(due).order_by(table.c.next_attempt_ms).limit(limit * 4)
+        full = [e for e, n in taken_per_endpoint.items() if n >= per_endpoint]
+        if full:
+            # An endpoint already at its share is left out of the query itself: a backlog of
+            # its due rows must not fill the candidates and hide every other endpoint's.
+            candidates = candidates.where(table.c.endpoint_id.not_in(full))
         claimed: list[Claimed] = []
         with unavailable_as_retryable(), self._engine.begin() as connection:
             for event_id, endpoint_id in connection.execute(candidates).all():
