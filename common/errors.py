@@ -18,7 +18,8 @@ does with it:
     │   ├── PaymentDeclined         the provider said no (insufficient funds, do not honor...)
     │   ├── ProviderRejected        the provider refused the request itself (4xx, not a decline)
     │   ├── Unroutable              the broker had no queue for the routing key
-    │   └── WebhookSignatureInvalid a webhook's headers are missing, malformed, stale or forged
+    │   ├── WebhookSignatureInvalid a webhook's headers are missing, malformed, stale or forged
+    │   └── NoEffectAtProvider      the provider's record: no money moved, nor ever will
     ├── RetryableError              surely did not happen: safe to try again later
     │   ├── ProviderUnavailable     refused or failed before the request was sent; 503 before effect
     │   │   └── CircuitOpen         nothing sent: every provider that could take it is open
@@ -29,7 +30,10 @@ does with it:
     └── OutcomeUnknown              may have happened (timeout after sending, 5xx, reset):
         ├── ProviderTimeout         retry only with the same idempotency key, never mark failed
         ├── ProviderServerError
-        └── ProviderConnectionLost
+        ├── ProviderConnectionLost
+        └── TransactionNotAccepted  a signed chain transaction the node has not taken (yet)
+
+    ConfigurationError              (a PaymqError of its own) the process cannot start as set up
 
 Foreign exceptions (pika, urllib3, cryptography, pydantic) are translated at the module that
 talks to them, to the most specific class here.

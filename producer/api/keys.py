@@ -77,6 +77,7 @@ def add_key(path: Path, key_id: str, channels: Sequence[str]) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a leftover temporary file keeps its old mode otherwise
     with os.fdopen(descriptor, "w") as file:
         json.dump(body, file, indent=2)
     temporary.replace(path)

@@ -84,3 +84,16 @@ def test_a_malformed_keys_file_is_a_configuration_error(tmp_path: Path, content:
     path.write_text(content)
     with pytest.raises(ConfigurationError):
         ApiKeys.load(path)
+
+
+def test_a_leftover_world_readable_temporary_file_does_not_make_the_keys_readable(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "api-keys.json"
+    leftover = path.with_suffix(".tmp")
+    leftover.write_text("{}")
+    leftover.chmod(0o644)
+
+    add_key(path, "shop", ["card"])
+
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
