@@ -23,10 +23,15 @@ deliveries by state (workers/webhooks/gauges.py).
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from common.clock import Clock
+from common.errors import PaymqError
 
 logger = logging.getLogger("paymq.metrics")
 
@@ -133,6 +138,35 @@ class Metrics:
 
     def payment(self, channel: str, status: str) -> None:
         self.payments.labels(channel, status).inc()
+
+
+T = TypeVar("T")
+
+
+class CachedRead(Generic[T]):
+    """`read()` at most once per `cache_s`, however often Prometheus scrapes; None while what
+    it reads (the store, the broker) cannot be read: a gauge then goes missing, not the scrape."""
+
+    def __init__(self, read: Callable[[], T], clock: Clock, cache_s: float) -> None:
+        self._read = read
+        self._clock = clock
+        self._cache_ms = int(cache_s * 1000)
+        self._lock = threading.Lock()
+        self._read_at_ms: int | None = None
+        self._value: T | None = None
+
+    def __call__(self) -> T | None:
+        with self._lock:
+            now_ms = self._clock.now_ms()
+            fresh = self._read_at_ms is not None and now_ms - self._read_at_ms < self._cache_ms
+            if not fresh:
+                try:
+                    self._value = self._read()
+                except PaymqError as exc:
+                    logger.warning("metrics: cannot read %s", exc)
+                    self._value = None
+                self._read_at_ms = now_ms
+            return self._value
 
 
 def serve_metrics(metrics: Metrics, host: str, port: int) -> int:

@@ -13,6 +13,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from types import FrameType
 
 from common.amqp.admin import declare_topology
+from common.amqp.gauges import QueueGauges, topology_queues
 from common.amqp.publisher import ThreadedPublisher
 from common.amqp.session import SessionOptions
 from common.clock import MonotonicClock, SystemClock
@@ -206,11 +207,15 @@ def _on_signals(stop: Callable[[], None]) -> None:
 
 
 def process_metrics(settings: Settings, store: PaymentStore) -> Metrics:
-    """The process's metrics, with the store's gauges, served if PAYMQ_METRICS_PORT is set."""
+    """The process's metrics, with the store's and the broker's gauges, served if
+    PAYMQ_METRICS_PORT is set."""
     metrics = Metrics()
+    clock = SystemClock()
     metrics.registry.register(
-        StoreGauges(lambda: state_counts(store.engine), SystemClock(), channels=CHANNELS)
+        StoreGauges(lambda: state_counts(store.engine), clock, channels=CHANNELS)
     )
+    queues = topology_queues(settings.topology())
+    metrics.registry.register(QueueGauges(settings.amqp_url, queues, clock))
     if settings.metrics_port is not None:
         serve_metrics(metrics, settings.metrics_host, settings.metrics_port)
     return metrics

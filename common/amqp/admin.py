@@ -117,15 +117,18 @@ class BrokerAdmin:
             ch.exchange_delete(exchange.name)
 
     def stats(self, queue: str) -> QueueStats:
-        try:
-            frame = self._channel.queue_declare(queue, passive=True)
-        except pika.exceptions.ChannelClosedByBroker as exc:
-            if exc.reply_code == NOT_FOUND:
-                raise ConfigurationError(
-                    f"queue {queue} does not exist: is the topology prefix right, and has a "
-                    "worker (or `paymq topology declare`) declared it?"
-                ) from None
-            raise
+        """Depth and consumers of `queue`; ConfigurationError if it does not exist (the
+        channel is closed then), BrokerUnavailable if the connection is lost."""
+        with _broker_errors():
+            try:
+                frame = self._channel.queue_declare(queue, passive=True)
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                if exc.reply_code == NOT_FOUND:
+                    raise ConfigurationError(
+                        f"queue {queue} does not exist: is the topology prefix right, and has "
+                        "a worker (or `paymq topology declare`) declared it?"
+                    ) from None
+                raise
         return QueueStats(queue, frame.method.message_count, frame.method.consumer_count)
 
     def get(self, queue: str, *, ack: bool = True) -> InboundMessage | None:

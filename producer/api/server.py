@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from common.amqp.admin import BrokerAdmin, declare_topology
+from common.amqp.gauges import QueueGauges, topology_queues
 from common.clock import SystemClock
 from common.details import CHANNELS
 from common.errors import BrokerUnavailable, ConfigurationError
@@ -53,6 +54,8 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
     metrics.registry.register(
         StoreGauges(lambda: state_counts(engine), SystemClock(), channels=CHANNELS)
     )
+    queues = topology_queues(settings.topology())
+    metrics.registry.register(QueueGauges(settings.amqp_url, queues, SystemClock()))
     try:
         with Producer.from_settings(settings, name="paymq-api") as producer:
             intake = Intake(

@@ -5,6 +5,7 @@ about, with no card number or signature in them."""
 from __future__ import annotations
 
 import dataclasses
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,8 +20,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from prometheus_client import CollectorRegistry
 
 from common.amqp.admin import BrokerAdmin
+from common.amqp.gauges import QueueGauges
+from common.clock import FixedClock
 from common.envelope import HEADER_SIGNATURE
 from common.models import PaymentResult
 from common.settings import Settings
@@ -119,6 +123,19 @@ def test_a_worker_process_counts_every_outcome_and_logs_json_naming_each_payment
         assert metrics("paymq_store_up") == 1
         assert metrics("paymq_in_doubt_payments", channel="card") == 1
         assert metrics("paymq_stored_payments", channel="card", state="succeeded") == 2
+
+        # and the broker's gauges show the worker consuming and the tampered request set aside
+        # (asked of the broker at most every 5 s: scrape until the copy shows)
+        dead_letters = topology.topology().dead_letter_queue
+
+        def queues() -> Metrics | None:
+            metrics = worker.scrape()
+            return metrics if metrics("paymq_queue_messages", queue=dead_letters) == 1 else None
+
+        metrics = wait_until(queues, timeout_s=20, what="the dead-letter queue's depth")
+        assert metrics("paymq_broker_up") == 1
+        assert metrics("paymq_queue_consumers", queue=card_queue) == 1
+        assert metrics("paymq_queue_messages", queue=card_queue) == 0
 
     # And every log line is JSON; the lines about each payment name it and its message
     lines = worker.lines()
@@ -316,3 +333,15 @@ def test_a_worker_process_exports_its_spans_over_otlp_in_the_request_s_trace(
         )
         service, _name, execute_trace, _parent = got["execute sandbox"]
         assert (service, execute_trace) == ("paymq-worker-card", trace_id)
+
+
+def test_a_broker_that_cannot_be_asked_shows_as_down_not_as_a_failed_scrape() -> None:
+    with socket.socket() as unused:  # a port nothing listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    registry = CollectorRegistry()
+    url = f"amqp://guest:guest@127.0.0.1:{port}/%2F"
+    registry.register(QueueGauges(url, ["paymq.work.card"], FixedClock(0)))
+
+    assert registry.get_sample_value("paymq_broker_up") == 0
+    assert registry.get_sample_value("paymq_queue_messages", {"queue": "paymq.work.card"}) is None

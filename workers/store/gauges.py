@@ -9,25 +9,18 @@ A store that cannot be read shows as paymq_store_up 0, not as a failed scrape.
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
 from common.clock import Clock
-from common.errors import StoreUnavailable
+from common.metrics import CachedRead
 from workers.store.payments import unavailable_as_retryable
 from workers.store.schema import payments
 from workers.store.states import State
-
-logger = logging.getLogger("paymq.metrics")
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -48,31 +41,6 @@ def state_counts(engine: Engine) -> list[StateCount]:
             StateCount(str(channel), str(state), int(count), int(oldest))
             for channel, state, count, oldest in connection.execute(query)
         ]
-
-
-class CachedRead(Generic[T]):
-    """`read()` at most once per `cache_s`; None while the store cannot be read."""
-
-    def __init__(self, read: Callable[[], T], clock: Clock, cache_s: float) -> None:
-        self._read = read
-        self._clock = clock
-        self._cache_ms = int(cache_s * 1000)
-        self._lock = threading.Lock()
-        self._read_at_ms: int | None = None
-        self._value: T | None = None
-
-    def __call__(self) -> T | None:
-        with self._lock:
-            now_ms = self._clock.now_ms()
-            fresh = self._read_at_ms is not None and now_ms - self._read_at_ms < self._cache_ms
-            if not fresh:
-                try:
-                    self._value = self._read()
-                except StoreUnavailable as exc:
-                    logger.warning("metrics: cannot read the store: %s", exc)
-                    self._value = None
-                self._read_at_ms = now_ms
-            return self._value
 
 
 class StoreGauges(Collector):

@@ -10,7 +10,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.engine import RowMapping
 
 from common.clock import Clock
-from workers.store.gauges import CachedRead
+from common.metrics import CachedRead
 from workers.webhooks.deliveries import DeliveryState, WebhookDeliveries
 
 

@@ -17,6 +17,7 @@ from importlib.metadata import version
 from types import FrameType
 
 from common.amqp.admin import declare_topology
+from common.amqp.gauges import QueueGauges
 from common.clock import Clock, SystemClock
 from common.errors import ConfigurationError
 from common.keyring import TRUSTED_DIR, Keyring
@@ -142,6 +143,9 @@ def run_webhooks(settings: Settings) -> None:
     metrics = Metrics()
     service = build_service(settings, metrics=metrics)
     metrics.registry.register(WebhookGauges(service.deliveries, service.clock))
+    topology = settings.topology()
+    queues = [topology.webhooks_queue, topology.dead_letter_queue]
+    metrics.registry.register(QueueGauges(settings.amqp_url, queues, service.clock))
     if settings.metrics_port is not None:
         serve_metrics(metrics, settings.metrics_host, settings.metrics_port)
 
