@@ -15,6 +15,9 @@ error code), never a payment id.
     paymq_stored_payments{channel,state}, paymq_in_doubt_payments{channel},
     paymq_in_doubt_oldest_age_seconds{channel}      from the store, at scrape time
                                                     (workers/store/gauges.py)
+    paymq_broker_up, paymq_queue_messages{queue}, paymq_queue_consumers{queue}
+                                                    from the broker, at scrape time
+                                                    (common/amqp/gauges.py)
 
 The API adds its request counters (producer/api/metrics.py), the webhooks process its
 deliveries by state (workers/webhooks/gauges.py).
