@@ -244,6 +244,33 @@ def api_keys_add(
     typer.echo(secret)
 
 
+@api_keys_app.command("list")
+@friendly
+def api_keys_list() -> None:
+    """The API keys and the channels each may pay on (never a secret: only digests are kept)."""
+    from producer.api.keys import ApiKeys
+
+    settings = load_settings()
+    keys = ApiKeys.load(settings.api_keys_path).keys
+    if not keys:
+        typer.echo(f"no API keys in {settings.api_keys_path}")
+    for key in keys:
+        typer.echo(f"{key.id:32} {', '.join(key.channels)}")
+
+
+@api_keys_app.command("remove")
+@friendly
+def api_keys_remove(
+    key_id: Annotated[str, typer.Argument(help="The key to revoke.")],
+) -> None:
+    """Revoke an API key: a running API refuses its secret from the next request on."""
+    from producer.api.keys import remove_key
+
+    settings = load_settings()
+    remove_key(settings.api_keys_path, key_id)
+    typer.echo(f"API key {key_id} removed from {settings.api_keys_path}")
+
+
 @api_app.command("openapi")
 def api_openapi() -> None:
     """Print the API's OpenAPI document (docs/openapi.json is this, committed)."""

@@ -45,7 +45,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class ApiDeps:
-    keys: ApiKeys
+    #: The API keys as they are now (the keys file, read again when it changes).
+    keys: Callable[[], ApiKeys]
     intake: Intake
     #: The payment as the store shows it (workers/store/views.py), None before a worker took it.
     describe: Callable[[str], dict[str, Any] | None]
@@ -101,11 +102,11 @@ def _add_error_handlers(app: FastAPI) -> None:
         )
 
 
-def _caller(keys: ApiKeys) -> Callable[..., ApiKey]:
+def _caller(keys: Callable[[], ApiKeys]) -> Callable[..., ApiKey]:
     def caller(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> ApiKey:
-        key = keys.authenticate(credentials.credentials) if credentials else None
+        key = keys().authenticate(credentials.credentials) if credentials else None
         if key is None:
             raise _error(401, "unauthorized", "a valid API key is required", **_CHALLENGE)
         return key

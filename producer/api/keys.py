@@ -8,14 +8,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from common.details import CHANNELS
 from common.errors import ConfigurationError
+
+logger = logging.getLogger("paymq.api")
 
 PREFIX = "pmq_"
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_.-")
@@ -63,6 +67,46 @@ class ApiKeys:
         return found
 
 
+class KeysFile:
+    """The keys file as it is now: read again whenever it changes, so a key added or removed
+    (`paymq api keys add/remove`) counts from the next request, without a restart. A file that
+    breaks while the API runs keeps the last good keys, loudly."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int, int] | None = None
+        self._keys = ApiKeys.load(path)  # a broken file at start-up stops the API
+        self._seen = self._signature()
+
+    def current(self) -> ApiKeys:
+        signature = self._signature()
+        with self._lock:
+            if signature != self._seen:
+                try:
+                    self._keys = ApiKeys.load(self.path)
+                    logger.info("API keys reloaded: %d keys", len(self._keys.keys))
+                except ConfigurationError as exc:
+                    logger.error("API keys file unusable; keeping the last good keys: %s", exc)
+                self._seen = signature
+            return self._keys
+
+    def _signature(self) -> tuple[int, int, int] | None:
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def remove_key(path: Path, key_id: str) -> None:
+    """Revoke a key: its secret stops working at the API's next request."""
+    existing = ApiKeys.load(path).keys
+    if not any(key.id == key_id for key in existing):
+        raise ConfigurationError(f"no API key {key_id!r} in {path}")
+    _write(path, [key for key in existing if key.id != key_id])
+
+
 def add_key(path: Path, key_id: str, channels: Sequence[str]) -> str:
     """Create a key, store its digest in `path` (mode 0600), and return the secret: the only
     time it is shown."""
@@ -72,7 +116,12 @@ def add_key(path: Path, key_id: str, channels: Sequence[str]) -> str:
     secret = PREFIX + secrets.token_urlsafe(32)
     new = ApiKey(key_id, digest(secret), tuple(channels))
     _check(new)
-    keys = [*existing, new]
+    _write(path, [*existing, new])
+    return secret
+
+
+def _write(path: Path, keys: Sequence[ApiKey]) -> None:
+    """Replace the file atomically (a reader sees the old keys or the new, never half)."""
     body = {"keys": [{"id": k.id, "sha256": k.sha256, "channels": list(k.channels)} for k in keys]}
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
@@ -81,7 +130,6 @@ def add_key(path: Path, key_id: str, channels: Sequence[str]) -> str:
     with os.fdopen(descriptor, "w") as file:
         json.dump(body, file, indent=2)
     temporary.replace(path)
-    return secret
 
 
 def _check(key: ApiKey) -> None:

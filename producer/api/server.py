@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -18,12 +19,12 @@ from common.amqp.admin import BrokerAdmin, declare_topology
 from common.amqp.gauges import QueueGauges, topology_queues
 from common.clock import SystemClock
 from common.details import CHANNELS
-from common.errors import BrokerUnavailable, ConfigurationError
+from common.errors import BrokerUnavailable
 from common.metrics import Metrics
 from common.settings import Settings
 from producer.api.app import ApiDeps, create_app
 from producer.api.intake import Intake
-from producer.api.keys import ApiKeys
+from producer.api.keys import ApiKeys, KeysFile
 from producer.producer import Producer
 from workers.store.database import create_store_engine, upgrade
 from workers.store.gauges import StoreGauges, state_counts
@@ -31,17 +32,20 @@ from workers.store.payments import PaymentStore
 from workers.store.submissions import Submissions
 from workers.store.views import describe_payment
 
+logger = logging.getLogger("paymq.api")
+
 #: A readiness probe waits at most this long for the broker.
 READY_CONNECT_TIMEOUT_S = 2.0
 
 
 @contextlib.contextmanager
 def api_app(settings: Settings) -> Iterator[FastAPI]:
-    keys = ApiKeys.load(settings.api_keys_path)
-    if not keys.keys:
-        raise ConfigurationError(
-            f"no API keys in {settings.api_keys_path}: create one with "
-            "`paymq api keys add <id> --channel card`"
+    keys = KeysFile(settings.api_keys_path)
+    if not keys.current().keys:
+        logger.warning(
+            "no API keys in %s yet: every request is refused and /readyz says so until one is "
+            "added with `paymq api keys add <id> --channel card` (no restart needed)",
+            settings.api_keys_path,
         )
     declare_topology(
         settings.amqp_url, settings.topology(), connect_timeout_s=settings.connect_timeout_s
@@ -66,11 +70,11 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
             )
             yield create_app(
                 ApiDeps(
-                    keys=keys,
+                    keys=keys.current,
                     intake=intake,
                     describe=lambda payment_id: describe_payment(store, payment_id),
                     submission_of=submissions.of_payment,
-                    readiness=lambda: readiness(settings, engine),
+                    readiness=lambda: readiness(settings, engine, keys),
                     metrics=metrics,
                 )
             )
@@ -78,8 +82,10 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
         engine.dispose()
 
 
-def readiness(settings: Settings, engine: Engine) -> Mapping[str, str]:
+def readiness(settings: Settings, engine: Engine, keys: KeysFile) -> Mapping[str, str]:
     checks: dict[str, str] = {}
+    count = len(keys.current().keys)
+    checks["api_keys"] = "ok" if count else "none: add one with `paymq api keys add`"
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -117,7 +123,7 @@ def openapi_document() -> dict[str, Any]:
         raise AssertionError("not called while describing the API")
 
     inert = ApiDeps(
-        keys=ApiKeys(()),
+        keys=lambda: ApiKeys(()),
         intake=unused,  # type: ignore[arg-type]
         describe=unused,
         submission_of=unused,

@@ -4,6 +4,7 @@ the committed OpenAPI document, and schemathesis generating requests from that d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -22,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from common.settings import Settings
 from paymq.processes import free_port
-from producer.api.keys import ApiKeys, add_key, digest
+from producer.api.keys import ApiKeys, KeysFile, add_key, digest, remove_key
 from producer.api.server import api_app, openapi_json, readiness
 from sandbox.client import SandboxControl
 from tests.integration.conftest import RunningWorker
@@ -40,6 +41,7 @@ class Api:
     url: str
     #: Secrets by key id: "shop" pays on both channels, "cards" on card only.
     keys: dict[str, str]
+    keys_file: Path
 
     def post(self, body: dict[str, Any], *, key: str = "shop", idem: str | None = "k-1") -> Any:
         headers = {"Authorization": f"Bearer {self.keys[key]}"}
@@ -59,6 +61,13 @@ def api(topology: Settings, tmp_path: Path) -> Iterator[Api]:
         "shop": add_key(settings.api_keys_path, "shop", ["card", "digital_currency"]),
         "cards": add_key(settings.api_keys_path, "cards", ["card"]),
     }
+    with served(settings) as url:
+        yield Api(url, keys, settings.api_keys_path)
+
+
+@contextlib.contextmanager
+def served(settings: Settings) -> Iterator[str]:
+    """The API on these settings, served by uvicorn on a free port, from a thread."""
     port = free_port()
     with api_app(settings) as app:
         server = uvicorn.Server(
@@ -71,7 +80,7 @@ def api(topology: Settings, tmp_path: Path) -> Iterator[Api]:
             time.sleep(0.05)
         assert server.started, "the API did not start"
         try:
-            yield Api(f"http://127.0.0.1:{port}", keys)
+            yield f"http://127.0.0.1:{port}"
         finally:
             server.should_exit = True
             thread.join(timeout=10)
@@ -213,14 +222,14 @@ def test_health_and_readiness(api: Api, topology: Settings) -> None:
     assert api.get("/healthz", key=None).json() == {"status": "ok"}
     ready = api.get("/readyz", key=None)
     assert ready.status_code == 200
-    assert ready.json() == {"store": "ok", "broker": "ok"}
+    assert ready.json() == {"api_keys": "ok", "store": "ok", "broker": "ok"}
 
     # A broker that does not answer makes the API not ready, and says which part is down.
     broken = topology.model_copy(
         update={"amqp_url": f"amqp://guest:guest@127.0.0.1:{free_port()}/"}
     )
     engine = create_store_engine(topology.database_url)
-    checks = readiness(broken, engine)
+    checks = readiness(broken, engine, KeysFile(broken.api_keys_path))
     engine.dispose()
     assert checks["store"] == "ok"
     assert checks["broker"].startswith("down")
@@ -279,6 +288,17 @@ def test_a_key_created_on_the_command_line_is_printed_once_and_kept_as_a_digest(
     again = run_cli("api", "keys", "add", "shop-x", "--channel", "card", env=env, cwd=tmp_path)
     assert again.returncode == 1
     assert "exists already" in again.stderr
+    listed = run_cli("api", "keys", "list", env=env, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "shop-x" in listed.stdout
+    assert secret not in listed.stdout
+    assert key.sha256 not in listed.stdout
+    removed = run_cli("api", "keys", "remove", "shop-x", env=env, cwd=tmp_path)
+    assert removed.returncode == 0, removed.stderr
+    assert ApiKeys.load(path).keys == ()
+    unknown = run_cli("api", "keys", "remove", "shop-x", env=env, cwd=tmp_path)
+    assert unknown.returncode == 1
+    assert "no API key 'shop-x'" in unknown.stderr
 
 
 def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -325,3 +345,44 @@ def _is_uuid(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_keys_added_and_removed_while_the_api_runs_count_from_the_next_request(api: Api) -> None:
+    # Given a key added after the API started
+    api.keys["late"] = add_key(api.keys_file, "late", ["card"])
+    # Then it pays at once, without a restart
+    assert api.post(card_payment(reference="late-1"), key="late", idem="late-1").status_code == 202
+    # When it is revoked
+    remove_key(api.keys_file, "late")
+    # Then its secret is refused from the next request, and the other keys still pay
+    revoked = api.post(card_payment(reference="late-2"), key="late", idem="late-2")
+    assert revoked.status_code == 401
+    assert api.post(card_payment(reference="still"), idem="still").status_code == 202
+
+
+def test_an_api_started_without_keys_is_not_ready_until_one_is_added(
+    topology: Settings, tmp_path: Path
+) -> None:
+    settings = topology.model_copy(update={"api_keys_file": tmp_path / "keys" / "api.json"})
+    with served(settings) as url:
+        # Given no key yet: not ready, and it says why
+        waiting = requests.get(f"{url}/readyz", timeout=10)
+        assert waiting.status_code == 503
+        assert waiting.json()["api_keys"].startswith("none")
+        # When one is added, it is ready and the key pays
+        secret = add_key(settings.api_keys_path, "first", ["card"])
+        ready = requests.get(f"{url}/readyz", timeout=10)
+        assert (ready.status_code, ready.json()["api_keys"]) == (200, "ok")
+        paid = requests.post(
+            f"{url}/payments",
+            json=card_payment(),
+            headers={"Authorization": f"Bearer {secret}", "Idempotency-Key": "first-1"},
+            timeout=30,
+        )
+        assert paid.status_code == 202, paid.text
+
+
+def test_a_keys_file_broken_while_the_api_runs_keeps_the_last_good_keys(api: Api) -> None:
+    api.keys_file.write_text("{not json")
+
+    assert api.post(card_payment(reference="after-break"), idem="after-break").status_code == 202
