@@ -8,18 +8,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
-import os
 import secrets
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from common.details import CHANNELS
 from common.errors import ConfigurationError
-
-logger = logging.getLogger("paymq.api")
+from common.privatefiles import Reloading, write_private_json
 
 PREFIX = "pmq_"
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_.-")
@@ -67,36 +63,10 @@ class ApiKeys:
         return found
 
 
-class KeysFile:
-    """The keys file as it is now: read again whenever it changes, so a key added or removed
-    (`paymq api keys add/remove`) counts from the next request, without a restart. A file that
-    breaks while the API runs keeps the last good keys, loudly."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._seen: tuple[int, int, int] | None = None
-        self._keys = ApiKeys.load(path)  # a broken file at start-up stops the API
-        self._seen = self._signature()
-
-    def current(self) -> ApiKeys:
-        signature = self._signature()
-        with self._lock:
-            if signature != self._seen:
-                try:
-                    self._keys = ApiKeys.load(self.path)
-                    logger.info("API keys reloaded: %d keys", len(self._keys.keys))
-                except ConfigurationError as exc:
-                    logger.error("API keys file unusable; keeping the last good keys: %s", exc)
-                self._seen = signature
-            return self._keys
-
-    def _signature(self) -> tuple[int, int, int] | None:
-        try:
-            info = self.path.stat()
-        except FileNotFoundError:
-            return None
-        return info.st_ino, info.st_mtime_ns, info.st_size
+def keys_file(path: Path) -> Reloading[ApiKeys]:
+    """The keys as the file says now, read again when it changes: `paymq api keys add` and
+    `remove` count for a running API from its next request, without a restart."""
+    return Reloading(path, ApiKeys.load)
 
 
 def remove_key(path: Path, key_id: str) -> None:
@@ -121,15 +91,8 @@ def add_key(path: Path, key_id: str, channels: Sequence[str]) -> str:
 
 
 def _write(path: Path, keys: Sequence[ApiKey]) -> None:
-    """Replace the file atomically (a reader sees the old keys or the new, never half)."""
     body = {"keys": [{"id": k.id, "sha256": k.sha256, "channels": list(k.channels)} for k in keys]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(descriptor, 0o600)  # a leftover temporary file keeps its old mode otherwise
-    with os.fdopen(descriptor, "w") as file:
-        json.dump(body, file, indent=2)
-    temporary.replace(path)
+    write_private_json(path, body)
 
 
 def _check(key: ApiKey) -> None:

@@ -21,10 +21,11 @@ from common.clock import SystemClock
 from common.details import CHANNELS
 from common.errors import BrokerUnavailable
 from common.metrics import Metrics
+from common.privatefiles import Reloading
 from common.settings import Settings
 from producer.api.app import ApiDeps, create_app
 from producer.api.intake import Intake
-from producer.api.keys import ApiKeys, KeysFile
+from producer.api.keys import ApiKeys, keys_file
 from producer.producer import Producer
 from workers.store.database import create_store_engine, upgrade
 from workers.store.gauges import StoreGauges, state_counts
@@ -40,7 +41,7 @@ READY_CONNECT_TIMEOUT_S = 2.0
 
 @contextlib.contextmanager
 def api_app(settings: Settings) -> Iterator[FastAPI]:
-    keys = KeysFile(settings.api_keys_path)
+    keys = keys_file(settings.api_keys_path)
     if not keys.current().keys:
         logger.warning(
             "no API keys in %s yet: every request is refused and /readyz says so until one is "
@@ -82,7 +83,7 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
         engine.dispose()
 
 
-def readiness(settings: Settings, engine: Engine, keys: KeysFile) -> Mapping[str, str]:
+def readiness(settings: Settings, engine: Engine, keys: Reloading[ApiKeys]) -> Mapping[str, str]:
     checks: dict[str, str] = {}
     count = len(keys.current().keys)
     checks["api_keys"] = "ok" if count else "none: add one with `paymq api keys add`"

@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from common.settings import Settings
 from paymq.processes import free_port
-from producer.api.keys import ApiKeys, KeysFile, add_key, digest, remove_key
+from producer.api.keys import ApiKeys, add_key, digest, keys_file, remove_key
 from producer.api.server import api_app, openapi_json, readiness
 from sandbox.client import SandboxControl
 from tests.integration.conftest import RunningWorker
@@ -229,7 +229,7 @@ def test_health_and_readiness(api: Api, topology: Settings) -> None:
         update={"amqp_url": f"amqp://guest:guest@127.0.0.1:{free_port()}/"}
     )
     engine = create_store_engine(topology.database_url)
-    checks = readiness(broken, engine, KeysFile(broken.api_keys_path))
+    checks = readiness(broken, engine, keys_file(broken.api_keys_path))
     engine.dispose()
     assert checks["store"] == "ok"
     assert checks["broker"].startswith("down")

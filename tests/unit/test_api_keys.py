@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from common.errors import ConfigurationError
-from producer.api.keys import PREFIX, ApiKeys, KeysFile, add_key, digest, remove_key
+from producer.api.keys import PREFIX, ApiKeys, add_key, digest, keys_file, remove_key
 
 
 def test_a_new_key_is_kept_only_as_its_digest_with_its_channels(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_a_leftover_world_readable_temporary_file_does_not_make_the_keys_readabl
 def test_the_keys_file_is_read_again_when_it_changes(tmp_path: Path) -> None:
     path = tmp_path / "api-keys.json"
     first = add_key(path, "first", ["card"])
-    keys = KeysFile(path)
+    keys = keys_file(path)
     assert keys.current().authenticate(first) is not None
 
     second = add_key(path, "second", ["card"])
@@ -119,18 +119,18 @@ def test_a_keys_file_broken_later_keeps_the_last_good_keys_but_breaks_start_up(
 ) -> None:
     path = tmp_path / "api-keys.json"
     secret = add_key(path, "shop", ["card"])
-    keys = KeysFile(path)
+    keys = keys_file(path)
 
     path.write_text('{"keys": [{"id": "shop"}]}')
 
     assert keys.current().authenticate(secret) is not None
     with pytest.raises(ConfigurationError, match="cannot read API keys"):
-        KeysFile(path)
+        keys_file(path)
 
 
 def test_no_keys_file_is_no_keys_until_one_is_written(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "api-keys.json"
-    keys = KeysFile(path)
+    keys = keys_file(path)
     assert keys.current().keys == ()
 
     secret = add_key(path, "shop", ["card"])

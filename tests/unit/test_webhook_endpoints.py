@@ -12,8 +12,8 @@ from common.errors import ConfigurationError
 from workers.webhooks.endpoints import (
     Endpoint,
     Endpoints,
-    EndpointsFile,
     add_endpoint,
+    endpoints_file,
     remove_endpoint,
 )
 from workers.webhooks.schedule import max_attempts, next_attempt_ms
@@ -148,7 +148,7 @@ def test_matching_picks_the_endpoints_whose_filters_accept_the_result():
 
 
 def test_the_endpoints_file_is_read_again_when_it_changes(path: Path):
-    watched = EndpointsFile(path)
+    watched = endpoints_file(path)
     assert watched.current().endpoints == ()
     added = add_endpoint(path, "https://a.example/", endpoint_id="a")
     assert watched.current().endpoints == (added,)

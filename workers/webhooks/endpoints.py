@@ -5,7 +5,6 @@ with mode 0600 and never printed whole; `paymq webhooks add` shows a new secret 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit
 from common.details import CHANNELS
 from common.errors import ConfigurationError
 from common.models import PaymentStatus
+from common.privatefiles import Reloading, write_private_json
 from common.webhooks import SECRET_PREFIX, new_webhook_secret
 
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_.-")
@@ -152,34 +152,10 @@ def check_url(url: str) -> None:
 
 
 def _write(path: Path, endpoints: Sequence[Endpoint]) -> None:
-    body = {"endpoints": [{**e.public(), "secret": e.secret} for e in endpoints]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(descriptor, 0o600)  # a leftover temporary file keeps its old mode otherwise
-    with os.fdopen(descriptor, "w") as file:
-        json.dump(body, file, indent=2)
-    temporary.replace(path)
+    write_private_json(path, {"endpoints": [{**e.public(), "secret": e.secret} for e in endpoints]})
 
 
-class EndpointsFile:
-    """The endpoints as the file says now: read again when it changes (`paymq webhooks add`
-    while `run` runs). A file that became unreadable keeps the last good endpoints."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._stamp = self._mtime()
-        self._endpoints = Endpoints.load(path)
-
-    def current(self) -> Endpoints:
-        stamp = self._mtime()
-        if stamp != self._stamp:
-            self._stamp = stamp  # a bad file is reported once, not on every look
-            self._endpoints = Endpoints.load(self.path)
-        return self._endpoints
-
-    def _mtime(self) -> int | None:
-        try:
-            return self.path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return None
+def endpoints_file(path: Path) -> Reloading[Endpoints]:
+    """The endpoints as the file says now, read again when it changes (`paymq webhooks add`
+    while `run` runs); a file that breaks meanwhile keeps the last good endpoints."""
+    return Reloading(path, Endpoints.load)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from types import FrameType
@@ -28,7 +27,7 @@ from workers.main import process_name
 from workers.store.database import create_store_engine, upgrade
 from workers.webhooks.deliveries import WebhookDeliveries
 from workers.webhooks.dispatcher import Dispatcher
-from workers.webhooks.endpoints import Endpoints, EndpointsFile
+from workers.webhooks.endpoints import Endpoints, endpoints_file
 from workers.webhooks.gauges import WebhookGauges
 from workers.webhooks.intake import Intake, QueueConsumer
 
@@ -88,7 +87,7 @@ def build_service(
             "webhook_read_timeout_s, or a slow attempt loses its lease and is sent twice"
         )
     clock = SystemClock()
-    endpoints_file = EndpointsFile(settings.webhook_endpoints_path)
+    endpoints = endpoints_file(settings.webhook_endpoints_path).current
     engine = create_store_engine(settings.database_url, pool_size=settings.webhook_concurrency + 2)
     upgrade(engine)
     deliveries = WebhookDeliveries(
@@ -97,7 +96,6 @@ def build_service(
         owner=owner or process_name(),
         lease_ms=int(settings.webhook_lease_s * 1000),
     )
-    endpoints = _guarded(endpoints_file)
     verifier = ResultVerifier(
         Keyring.load(settings.keys_dir / TRUSTED_DIR), max_body_bytes=settings.max_body_bytes
     )
@@ -120,20 +118,6 @@ def build_service(
     )
     intake = Intake(verifier, deliveries, endpoints, metrics)
     return WebhookService(settings, deliveries, intake, dispatcher, clock, threading.Event())
-
-
-def _guarded(endpoints_file: EndpointsFile) -> Callable[[], Endpoints]:
-    """The endpoints file as it is now; a file broken while running keeps the last good set."""
-    last_good = [endpoints_file.current()]
-
-    def current() -> Endpoints:
-        try:
-            last_good[0] = endpoints_file.current()
-        except ConfigurationError as exc:
-            logger.error("webhook endpoints file unusable, keeping the last good one: %s", exc)
-        return last_good[0]
-
-    return current
 
 
 def run_webhooks(settings: Settings) -> None:
