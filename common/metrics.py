@@ -29,7 +29,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -44,82 +44,6 @@ PROVIDER_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 1
 LAG_BUCKETS_S = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0, 3600.0, 21600.0)
 
 
-def _metrics(registry: CollectorRegistry) -> dict[str, Any]:
-    return {
-        "payments": Counter(
-            "paymq_payments",
-            "Payments that reached a status, counted where it was recorded: by a worker "
-            "(with its result event) or by a reconciler.",
-            ["channel", "status"],
-            registry=registry,
-        ),
-        "provider_call": Histogram(
-            "paymq_provider_call_seconds",
-            "Provider calls: execute (charge, payout), lookup and cancel, by outcome (ok, "
-            "declined, refused, retryable, unknown, error).",
-            ["provider", "operation", "outcome"],
-            buckets=PROVIDER_BUCKETS_S,
-            registry=registry,
-        ),
-        "retries": Counter(
-            "paymq_retries",
-            "Provider attempts that failed transiently and went to a retry tier, by error code.",
-            ["channel", "code"],
-            registry=registry,
-        ),
-        "dead_lettered": Counter(
-            "paymq_dead_lettered",
-            "Messages sent to the dead-letter queue, by reason code.",
-            ["channel", "code"],
-            registry=registry,
-        ),
-        "queue_lag": Histogram(
-            "paymq_queue_lag_seconds",
-            "From a request's signing to a worker taking it, on its first pass (retries wait "
-            "in their tiers on purpose and are not counted).",
-            ["channel"],
-            buckets=LAG_BUCKETS_S,
-            registry=registry,
-        ),
-        "in_flight": Gauge(
-            "paymq_in_flight",
-            "Deliveries a worker is handling: received, not yet acked or returned.",
-            ["channel"],
-            registry=registry,
-        ),
-        "webhook_events": Counter(
-            "paymq_webhook_events",
-            "Result events the webhooks process took from its queue: stored (their deliveries "
-            "committed) or untrusted (dead-lettered, never delivered).",
-            ["outcome"],
-            registry=registry,
-        ),
-        "webhook_attempt": Histogram(
-            "paymq_webhook_attempt_seconds",
-            "Webhook POSTs by endpoint and result (delivered, refused, timeout, "
-            "connection_error, error).",
-            ["endpoint", "result"],
-            buckets=PROVIDER_BUCKETS_S,
-            registry=registry,
-        ),
-        "webhook_gave_up": Counter(
-            "paymq_webhook_gave_up",
-            "Webhook deliveries given up after the last attempt of the schedule (see "
-            "`paymq webhooks redeliver --failed`).",
-            ["endpoint"],
-            registry=registry,
-        ),
-        "reconciler_checks": Counter(
-            "paymq_reconciler_checks",
-            "Reconciler checks of pending and in-doubt payments: settled (the state changed) "
-            "or later (checked again on the schedule; failed look-ups are in "
-            'paymq_provider_call_seconds{operation="lookup"}).',
-            ["outcome"],
-            registry=registry,
-        ),
-    }
-
-
 @dataclass
 class Metrics:
     """The process's metrics. Each test or process makes its own: nothing global."""
@@ -127,17 +51,78 @@ class Metrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
-        m = _metrics(self.registry)
-        self.payments: Counter = m["payments"]
-        self.provider_call: Histogram = m["provider_call"]
-        self.retries: Counter = m["retries"]
-        self.dead_lettered: Counter = m["dead_lettered"]
-        self.queue_lag: Histogram = m["queue_lag"]
-        self.in_flight: Gauge = m["in_flight"]
-        self.reconciler_checks: Counter = m["reconciler_checks"]
-        self.webhook_events: Counter = m["webhook_events"]
-        self.webhook_attempt: Histogram = m["webhook_attempt"]
-        self.webhook_gave_up: Counter = m["webhook_gave_up"]
+        registry = self.registry
+        self.payments = Counter(
+            "paymq_payments",
+            "Payments that reached a status, counted where it was recorded: by a worker "
+            "(with its result event) or by a reconciler.",
+            ["channel", "status"],
+            registry=registry,
+        )
+        self.provider_call = Histogram(
+            "paymq_provider_call_seconds",
+            "Provider calls: execute (charge, payout), lookup and cancel, by outcome (ok, "
+            "declined, refused, retryable, unknown, error).",
+            ["provider", "operation", "outcome"],
+            buckets=PROVIDER_BUCKETS_S,
+            registry=registry,
+        )
+        self.retries = Counter(
+            "paymq_retries",
+            "Provider attempts that failed transiently and went to a retry tier, by error code.",
+            ["channel", "code"],
+            registry=registry,
+        )
+        self.dead_lettered = Counter(
+            "paymq_dead_lettered",
+            "Messages sent to the dead-letter queue, by reason code.",
+            ["channel", "code"],
+            registry=registry,
+        )
+        self.queue_lag = Histogram(
+            "paymq_queue_lag_seconds",
+            "From a request's signing to a worker taking it, on its first pass (retries wait "
+            "in their tiers on purpose and are not counted).",
+            ["channel"],
+            buckets=LAG_BUCKETS_S,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "paymq_in_flight",
+            "Deliveries a worker is handling: received, not yet acked or returned.",
+            ["channel"],
+            registry=registry,
+        )
+        self.webhook_events = Counter(
+            "paymq_webhook_events",
+            "Result events the webhooks process took from its queue: stored (their deliveries "
+            "committed) or untrusted (dead-lettered, never delivered).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.webhook_attempt = Histogram(
+            "paymq_webhook_attempt_seconds",
+            "Webhook POSTs by endpoint and result (delivered, refused, timeout, "
+            "connection_error, error).",
+            ["endpoint", "result"],
+            buckets=PROVIDER_BUCKETS_S,
+            registry=registry,
+        )
+        self.webhook_gave_up = Counter(
+            "paymq_webhook_gave_up",
+            "Webhook deliveries given up after the last attempt of the schedule (see "
+            "`paymq webhooks redeliver --failed`).",
+            ["endpoint"],
+            registry=registry,
+        )
+        self.reconciler_checks = Counter(
+            "paymq_reconciler_checks",
+            "Reconciler checks of pending and in-doubt payments: settled (the state changed) "
+            "or later (checked again on the schedule; failed look-ups are in "
+            'paymq_provider_call_seconds{operation="lookup"}).',
+            ["outcome"],
+            registry=registry,
+        )
 
     def payment(self, channel: str, status: str) -> None:
         self.payments.labels(channel, status).inc()

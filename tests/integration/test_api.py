@@ -19,7 +19,6 @@ import requests
 import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, given, settings
-from prometheus_client.parser import text_string_to_metric_families
 
 from common.settings import Settings
 from paymq.processes import free_port
@@ -28,6 +27,7 @@ from producer.api.server import api_app, openapi_json, readiness
 from sandbox.client import SandboxControl
 from tests.integration.conftest import RunningWorker
 from tests.integration.helpers import cli_env, run_cli, wait_until
+from tests.integration.observed import Metrics
 from workers.store.database import create_store_engine
 
 pytestmark = pytest.mark.integration
@@ -301,14 +301,6 @@ def test_a_key_created_on_the_command_line_is_printed_once_and_kept_as_a_digest(
     assert "no API key 'shop-x'" in unknown.stderr
 
 
-def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
 def test_metrics_count_requests_by_route_template_and_accepted_payments(api: Api) -> None:
     # Given two payments taken (one of them repeated) and one unknown payment asked for
     assert api.post(card_payment(), idem="m-1").status_code == 202
@@ -321,15 +313,11 @@ def test_metrics_count_requests_by_route_template_and_accepted_payments(api: Api
 
     # Then requests are counted by template, never by payment id, and payments by channel
     assert scraped.status_code == 200
-    samples = _samples(scraped.text)
-
-    def value(name: str, **labels: str) -> float:
-        return samples.get((name, frozenset(labels.items())), 0.0)
-
+    value = Metrics(scraped.text)
     requests_total = "paymq_api_requests_total"
     assert value(requests_total, method="POST", route="/payments", status="202") == 3
     assert value(requests_total, method="GET", route="/payments/{payment_id}", status="404") == 1
-    label_values = {value for _name, labels in samples for _label, value in labels}
+    label_values = {label for _name, labels in value.samples for _key, label in labels}
     assert not any(_is_uuid(label) for label in label_values)
     accepted = "paymq_api_payments_accepted_total"
     assert value(accepted, channel="card", replayed="false") == 2
