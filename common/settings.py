@@ -156,6 +156,17 @@ class Settings(BaseSettings):
         description="Fault injection only: crash only on payments whose merchant reference "
         "starts with this (a payment that kills every worker that takes it).",
     )
+    stall_at: str | None = Field(
+        None,
+        description="Fault injection only: a worker thread holds still at this step of a "
+        "payment (the crash points' names) for stall_s, then goes on.",
+    )
+    stall_s: PositiveFloat = Field(
+        10.0, description="Fault injection only: how long a thread holds still at stall_at."
+    )
+    stall_every: PositiveInt = Field(
+        1, description="Fault injection only: stall on every n-th payment reaching stall_at."
+    )
 
     # --- providers ---
     card_providers: tuple[ProviderName, ...] = Field(

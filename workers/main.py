@@ -27,7 +27,7 @@ from common.settings import Settings
 from common.signing import Signer
 from workers.channels import ChannelDeps, build_channel
 from workers.consumer import Consumer, ConsumerOptions
-from workers.crashpoints import CrashPoints
+from workers.crashpoints import crash_points
 from workers.handler import Handler, HandlerConfig
 from workers.providers.registry import build_providers
 from workers.reconciler import Reconciler
@@ -88,7 +88,7 @@ def build_consumer(
         payout_route=providers.payout_route(),
         sealing_keys=load_sealing_private_keys(settings.keys_dir, keyring),
     )
-    crash = CrashPoints(settings.crash_at, settings.crash_every, settings.crash_reference_prefix)
+    crash = crash_points(settings)
     owned_store = store is None
     store = store or build_store(settings)
 

@@ -16,7 +16,7 @@ from common.clock import Clock, SystemClock
 from common.errors import ConfigurationError, ProviderUnavailable
 from common.metrics import Metrics
 from common.settings import Settings
-from workers.crashpoints import CrashPoints
+from workers.crashpoints import crash_points
 from workers.providers.base import CardProvider, PaymentLookup, PayoutProvider, ProviderReceipt
 from workers.providers.breaker import CircuitBreaker
 from workers.providers.route import Route
@@ -87,7 +87,7 @@ def _ethereum(settings: Settings) -> EthereumProvider:
     return EthereumProvider(
         config,
         ChainTransactions(create_store_engine(settings.database_url, pool_size=2), SystemClock()),
-        crash=CrashPoints(settings.crash_at, settings.crash_every, settings.crash_reference_prefix),
+        crash=crash_points(settings),
     )
 
 
