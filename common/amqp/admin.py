@@ -140,7 +140,7 @@ class BrokerAdmin:
         if ack:
             self._channel.basic_ack(method.delivery_tag)
         else:
-            self._channel.basic_nack(method.delivery_tag, requeue=True)
+            self._channel.basic_reject(method.delivery_tag, requeue=True)
         return message
 
     def drain(self, queue: str) -> list[InboundMessage]:

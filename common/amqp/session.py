@@ -18,12 +18,19 @@ State machine:
 Any channel closed under us (consumer_timeout, a 404 on publish, a queue deleted) or a broker
 cancel closes the whole connection, so the session reconnects instead of becoming a consumer
 that receives nothing. CONNECTION_FORCED (broker restart, close_all_connections) reconnects too.
+
+Dead links: RabbitMQ sends a heartbeat every half interval, so a connection that has received
+nothing for two intervals is presumed dead and torn down (pika's own check would take up to
+two intervals plus ten seconds). A link that flaps, with connections dying soon after they
+open, keeps the back-off growing: only a connection that stayed up for a while resets it, so
+a flapping network does not return every in-flight delivery several times a second.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +38,7 @@ from typing import Any, Protocol
 
 from pika.adapters.select_connection import IOLoop, SelectConnection
 from pika.channel import Channel
+from pika.exceptions import AMQPHeartbeatTimeout
 from pika.spec import Basic, BasicProperties
 
 from common.amqp.acks import AckBatcher
@@ -90,6 +98,9 @@ class AmqpSession:
         self._publish_channel: Channel | None = None
         self._consume_channel: Channel | None = None
         self._consumer_tag: str | None = None
+        self._consume_spec: _ConsumeSpec | None = None
+        self._deliver: Callable[..., None] | None = None
+        self._paused = False
         self._acks = AckBatcher()
         self._ack_flush_due = False
         self._generation = 0
@@ -99,6 +110,7 @@ class AmqpSession:
         self._stopping = False
         self._stopped = False
         self._failures = 0
+        self._watched: dict[int, tuple[int, float]] = {}  # id(connection) -> (bytes, since)
         self.last_error: str | None = None
         #: The broker confirmed the current consumer (basic.consume-ok); read from any thread.
         self.consuming = False
@@ -115,6 +127,7 @@ class AmqpSession:
     def run(self) -> None:
         """Connect and run the I/O loop in this thread until `stop()`."""
         self._ioloop.add_callback_threadsafe(self._connect)
+        self._ioloop.add_callback_threadsafe(self._watch_links)
         self._ioloop.start()
         self._ioloop.close()
 
@@ -201,17 +214,44 @@ class AmqpSession:
                 DeliveryToken(spec.generation, method.delivery_tag),
             )
 
+        self._consume_spec, self._deliver = spec, deliver
+
+        def start(_frame: Any) -> None:
+            if not self._paused:
+                self._basic_consume(spec, channel)
+
+        channel.basic_qos(prefetch_count=spec.prefetch, callback=start)
+
+    def _basic_consume(self, spec: _ConsumeSpec, channel: Channel) -> None:
         def consuming(_frame: Any) -> None:
             if spec.generation == self._generation:
                 self.consuming = True
                 logger.info("consuming %s (prefetch %d)", spec.queue, spec.prefetch)
 
-        def start(_frame: Any) -> None:
-            self._consumer_tag = channel.basic_consume(
-                spec.queue, deliver, auto_ack=False, callback=consuming
-            )
+        self._consumer_tag = channel.basic_consume(
+            spec.queue, self._deliver, auto_ack=False, callback=consuming
+        )
 
-        channel.basic_qos(prefetch_count=spec.prefetch, callback=start)
+    def pause_consumer(self) -> None:
+        """Take no more deliveries (basic.cancel) until `resume_consumer`, on this connection
+        and the next ones; those already received are still settled."""
+        self._paused = True
+        self.consuming = False
+        self.cancel_consumer(lambda: None)
+
+    def resume_consumer(self) -> None:
+        self._paused = False
+        channel, spec = self._consume_channel, self._consume_spec
+        if (
+            channel is None
+            or not channel.is_open
+            or spec is None
+            or spec.generation != self._generation
+            or self._consumer_tag is not None
+            or self._stopping
+        ):
+            return  # not connected (the next connection consumes), or consuming already
+        self._basic_consume(spec, channel)
 
     def _on_consume_connection_lost(self, generation: int, reason: BaseException) -> None:
         if generation == self._generation:
@@ -258,12 +298,13 @@ class AmqpSession:
             channel.basic_ack(tag)
 
     def reject(self, token: DeliveryToken) -> bool:
-        """Return the delivery to its queue (counts towards the queue's delivery limit)."""
+        """Return the delivery to its queue as failed: basic.reject, which every RabbitMQ
+        counts towards the queue's delivery limit (4.3 and later do not count a nack)."""
         channel = self._open_consume_channel()
         if token.generation != self._generation or channel is None:
             return False
         self._acks.forget(token.delivery_tag)
-        channel.basic_nack(token.delivery_tag, requeue=True)
+        channel.basic_reject(token.delivery_tag, requeue=True)
         return True
 
     def _open_consume_channel(self) -> Channel | None:
@@ -307,13 +348,54 @@ class AmqpSession:
 
     def _on_confirm_mode(self, _frame: Any) -> None:
         self._ready = True
-        self._failures = 0
         self.last_error = None
+        generation = self._generation
+        # Only a connection that stays up resets the back-off (see the module's docstring).
+        self._ioloop.call_later(self._healthy_after_s, lambda: self._stayed_up(generation))
         logger.info("connected to %s", redact(self._options.url))
         outbox, self._outbox = self._outbox, deque()
         for message, on_confirm in outbox:
             self.publish(message, on_confirm)
         self._listener.session_ready()
+
+    @property
+    def _healthy_after_s(self) -> float:
+        return max(10.0, 2.0 * self._options.heartbeat_s)
+
+    def _stayed_up(self, generation: int) -> None:
+        if generation == self._generation and self._ready:
+            self._failures = 0
+
+    # --- dead links -----------------------------------------------------------------------
+
+    @property
+    def _silence_limit_s(self) -> float:
+        return 2.0 * self._options.heartbeat_s
+
+    def _watch_links(self) -> None:
+        """Tear down a connection that has received nothing for two heartbeat intervals."""
+        now = time.monotonic()
+        for connection in (self._connection, self._consume_connection):
+            if connection is None or not connection.is_open:
+                continue
+            received = connection.bytes_received
+            seen, since = self._watched.get(id(connection), (-1, now))
+            if received != seen:
+                self._watched[id(connection)] = (received, now)
+            elif now - since > self._silence_limit_s:
+                self._watched.pop(id(connection), None)
+                logger.warning(
+                    "nothing from the broker for %.1f s: presuming the link dead", now - since
+                )
+                # As pika's own heartbeat check does: no graceful close over a dead link.
+                connection._terminate_stream(
+                    AMQPHeartbeatTimeout(f"no frame from the broker for {now - since:.1f} s")
+                )
+        alive = {id(c) for c in (self._connection, self._consume_connection) if c is not None}
+        for key in set(self._watched) - alive:
+            del self._watched[key]
+        if not self._stopped:
+            self._ioloop.call_later(self._options.heartbeat_s / 4, self._watch_links)
 
     def _on_confirm(self, frame: Any) -> None:
         method = frame.method
