@@ -5,7 +5,9 @@ what a producer may have put where it does not belong (a PAN in a merchant refer
 A card number is any Luhn-valid sequence of 12 to 19 digits, written in one piece or in groups
 separated by spaces or dashes, even after other digit groups ("qty 12 4111 1111 1111 1111").
 Luhn-valid numbers that are not cards (some timestamps) are masked too: a false alarm costs
-nothing, a missed card number does.
+nothing, a missed card number does. Identifiers that merely contain digit groups are left whole:
+a UUID (a payment id whose last group happens to be all digits) and a 0x-prefixed hex string
+(an Ethereum address or transaction hash) are never card numbers, and a masked one misleads.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ import logging
 import re
 
 _RUN = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
+_IDENTIFIER = re.compile(
+    r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
+    r"|\b0x[0-9a-fA-F]+\b"
+)
 _GROUP = re.compile(r"[0-9]+")
 _MIN_DIGITS, _MAX_DIGITS = 12, 19
 
@@ -56,7 +62,18 @@ def _mask_run(run: str) -> str:
 
 
 def mask_pans(text: str) -> str:
-    """Replace every possible card number by ****<last four digits>."""
+    """Replace every possible card number by ****<last four digits>, outside identifiers."""
+    pieces: list[str] = []
+    start = 0
+    for found in _IDENTIFIER.finditer(text):
+        pieces.append(_mask_text(text[start : found.start()]))
+        pieces.append(found.group(0))
+        start = found.end()
+    pieces.append(_mask_text(text[start:]))
+    return "".join(pieces)
+
+
+def _mask_text(text: str) -> str:
     return _RUN.sub(lambda m: _mask_run(m.group(0)), text)
 
 

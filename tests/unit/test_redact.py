@@ -47,6 +47,20 @@ def test_a_pan_preceded_by_another_digit_group_is_still_masked():
     assert "4111 1111 1111 1111" not in mask_pans("qty 12 4111 1111 1111 1111")
 
 
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        # A payment id whose last two groups read as a Luhn-valid 16-digit number
+        "083fa446-2206-47ff-8762-729815061622",
+        # An Ethereum transaction hash with a long run of digits
+        "0x4111111111111111aa00000000000000000000000000000000000000000000bb",
+    ],
+)
+def test_identifiers_that_contain_digit_groups_are_left_whole(identifier: str):
+    text = f"payment {identifier} succeeded; card 4111 1111 1111 1111"
+    assert mask_pans(text) == f"payment {identifier} succeeded; card ****1111"
+
+
 @pytest.fixture
 def log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     stream = io.StringIO()
