@@ -52,16 +52,21 @@ class Selection:
             return True
         if message.message_id in self.message_ids:
             return True
-        return self.code is not None and message.headers.get(HEADER_DEAD_LETTER_CODE) == self.code
+        # The code `list` shows: paymq's own, or the broker's reason (delivery_limit).
+        return self.code is not None and dead_letter_code(message) == self.code
+
+
+def dead_letter_code(message: InboundMessage) -> str:
+    """Why a message was dead-lettered: the worker's code, else the broker's own reason."""
+    return str(message.headers.get(HEADER_DEAD_LETTER_CODE, _broker_reason(message)))
 
 
 def _reason(message: InboundMessage) -> tuple[str, str, str]:
     headers = message.headers
     at_ms = headers.get(HEADER_DEAD_LETTERED_AT_MS)
     when = f"{from_ms(at_ms):%Y-%m-%d %H:%M:%S}" if isinstance(at_ms, int) else "-"
-    code = str(headers.get(HEADER_DEAD_LETTER_CODE, _broker_reason(message)))
     reason = mask_pans(str(headers.get(HEADER_DEAD_LETTER_REASON, "")))
-    return when, code, reason
+    return when, dead_letter_code(message), reason
 
 
 def _broker_reason(message: InboundMessage) -> str:

@@ -301,5 +301,11 @@ def test_a_message_returned_past_the_delivery_limit_is_dead_lettered_with_the_br
         [entry] = [json.loads(line) for line in listed.splitlines()]
         assert entry["message_id"] == message.message_id
         assert entry["code"] == "delivery_limit"
+        # And `paymq dlq replay --code` selects it by that same code, back to its work queue
+        replayed = run_cli("dlq", "replay", "--code", "delivery_limit", env=env, cwd=tmp_path)
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+        assert "1 replayed" in replayed.stdout
+        back = wait_until(lambda: admin.get(queue, ack=True), what="the replayed message")
+        assert back.message_id == message.message_id
     finally:
         admin.delete(topology)
