@@ -10,6 +10,14 @@ error code), never a payment id.
     paymq_queue_lag_seconds{channel}                signed until taken by a worker (first pass)
     paymq_in_flight{channel}                        deliveries a worker is handling now
     paymq_reconciler_checks_total{outcome}          provider look-ups by the reconciler
+    paymq_results_republished_total                 stored results the reconciler published
+                                                    again (no confirmed publish in time)
+    paymq_abandoned_claims_total                    claims no delivery carried any more, put
+                                                    in doubt by the reconciler
+    paymq_requests_refreshed_total{channel}         requests sent back as a fresh copy (their
+                                                    delivery count neared the queue's limit)
+    paymq_store_stalled, paymq_store_stalls_total   this process's store calls failing, and
+                                                    how often they started to
     paymq_webhook_events_total{outcome}, paymq_webhook_attempt_seconds{endpoint,result},
     paymq_webhook_gave_up_total{endpoint}           the webhooks process
     paymq_stored_payments{channel,state}, paymq_in_doubt_payments{channel},
@@ -121,6 +129,39 @@ class Metrics:
             "or later (checked again on the schedule; failed look-ups are in "
             'paymq_provider_call_seconds{operation="lookup"}).',
             ["outcome"],
+            registry=registry,
+        )
+
+        self.results_republished = Counter(
+            "paymq_results_republished",
+            "Stored results whose publish the broker had not confirmed in time (their worker "
+            "crashed, lost its channel or had its delivery dead-lettered), published again from "
+            "the store by a reconciler.",
+            registry=registry,
+        )
+        self.abandoned_claims = Counter(
+            "paymq_abandoned_claims",
+            "Claimed payments no delivery carried any more (dead-lettered or lost), put in "
+            "doubt by a reconciler, which then asks the provider.",
+            registry=registry,
+        )
+        self.requests_refreshed = Counter(
+            "paymq_requests_refreshed",
+            "Requests whose delivery count neared the queue's delivery limit (connections lost "
+            "while they were in flight), sent back to the queue as a fresh copy.",
+            ["channel"],
+            registry=registry,
+        )
+        self.store_stalled = Gauge(
+            "paymq_store_stalled",
+            "1 while this process's calls to the payment store fail (stalled, locked or down; "
+            "a worker takes no deliveries then), else 0.",
+            registry=registry,
+        )
+        self.store_stalls = Counter(
+            "paymq_store_stalls",
+            "Times the payment store stopped answering this process (one per stall, however "
+            "many payments met it).",
             registry=registry,
         )
 

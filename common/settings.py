@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.details import CHANNELS, EVM_CHAIN_IDS, Network
@@ -61,7 +61,12 @@ class Settings(BaseSettings):
         "back-off. JSON list in the environment, e.g. [1000,5000].",
     )
     delivery_limit: PositiveInt = Field(
-        10, description="Deliveries of one message before the queue dead-letters it as poison."
+        20,
+        description="Deliveries of one message before the work queue dead-letters it: the "
+        "backstop for a message that kills every worker before it is claimed (poison after "
+        "the claim is the store's: poison_after_takeovers). RabbitMQ before 4.3 also counts "
+        "deliveries returned by lost connections, so a request redelivered a quarter of this "
+        "many times is sent back as a fresh copy before it is handled (docs/faults.md).",
     )
     poison_after_takeovers: PositiveInt = Field(
         5,
@@ -137,6 +142,30 @@ class Settings(BaseSettings):
     )
     reconcile_interval_s: PositiveFloat = Field(
         5.0, description="How often a reconciler looks for payments due for a check."
+    )
+    republish_after_s: PositiveFloat = Field(
+        10.0,
+        description="A stored result whose publish the broker has not confirmed this long "
+        "(its worker crashed, lost its channel, or had its delivery dead-lettered) is "
+        "published again from the store, byte for byte, by a reconciler.",
+    )
+    abandoned_claim_after_s: PositiveFloat = Field(
+        1800.0,
+        description="A claimed payment that nobody has touched this long (its delivery was "
+        "dead-lettered or lost) is put in doubt by a reconciler, with a result event, and its "
+        "provider is asked what happened. Must exceed the longest retry tier plus the claim "
+        "lease; a request that waits longer than this in a backlog after its first attempt is "
+        "settled from the provider's records instead of being executed again.",
+    )
+    database_connect_timeout_s: PositiveFloat = Field(
+        5.0, description="PostgreSQL: how long connecting to the payment store may take."
+    )
+    database_timeout_s: PositiveFloat = Field(
+        10.0,
+        description="The longest one store call may wait: PostgreSQL's statement_timeout and "
+        "lock_timeout, and (with TCP keepalives and tcp_user_timeout) a silent network link; "
+        "SQLite's busy timeout on a locked file; a free pooled connection. Past it the store "
+        "counts as unavailable: the payment waits in a retry tier, nothing is decided.",
     )
     worker_reconciles: bool = Field(
         True, description="Workers also run the reconciler (besides `paymq reconcile`)."
@@ -359,6 +388,17 @@ class Settings(BaseSettings):
                     f"cannot read stripe_api_key_file {self.stripe_api_key_file}: {exc.strerror}"
                 ) from None
         return None
+
+    @model_validator(mode="after")
+    def _sweeps_after_retries(self) -> Settings:
+        slowest_touch_s = max(self.retry_delays_ms) / 1000 + self.claim_lease_s
+        if self.abandoned_claim_after_s <= slowest_touch_s:
+            raise ValueError(
+                f"abandoned_claim_after_s ({self.abandoned_claim_after_s:g}) must exceed the "
+                f"longest retry tier plus the claim lease ({slowest_touch_s:g} s): a payment "
+                "waiting in a retry tier would be taken for abandoned"
+            )
+        return self
 
     @field_validator("ethereum_tokens")
     @classmethod

@@ -17,7 +17,7 @@ from common.settings import Settings
 from workers.providers.ethereum import hot_wallet
 from workers.providers.ethereum_node import EthereumNode
 from workers.store.chain import ChainTransactions
-from workers.store.database import create_store_engine, require_current
+from workers.store.database import engine_for, require_current
 
 console = Console(highlight=False)
 _LISTED = 20
@@ -33,7 +33,7 @@ def wallet_status(settings: Settings) -> dict[str, Any]:
     address = str(hot_wallet(key).address)
     chain_id = settings.ethereum_expected_chain_id()
     node = EthereumNode(settings.ethereum_rpc_url, timeout_s=settings.ethereum_rpc_timeout_s)
-    engine = create_store_engine(settings.database_url, pool_size=1)
+    engine = engine_for(settings, pool_size=1)
     try:
         require_current(engine)
         store = ChainTransactions(engine, SystemClock())

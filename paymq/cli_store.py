@@ -41,10 +41,10 @@ def status(
 @friendly
 def db_upgrade() -> None:
     """Create the payment store's schema, or migrate it to this version (idempotent)."""
-    from workers.store.database import create_store_engine, upgrade
+    from workers.store.database import engine_for, upgrade
 
     settings = load_settings()
-    engine = create_store_engine(settings.database_url)
+    engine = engine_for(settings)
     revision = upgrade(engine)
     typer.echo(f"{engine.url.render_as_string(hide_password=True)} is at schema {revision}")
 
@@ -53,9 +53,9 @@ def db_upgrade() -> None:
 @friendly
 def db_current() -> None:
     """Print the store's schema revision, and the one this paymq needs."""
-    from workers.store.database import create_store_engine, current_revision, head_revision
+    from workers.store.database import current_revision, engine_for, head_revision
 
-    engine = create_store_engine(load_settings().database_url)
+    engine = engine_for(load_settings())
     typer.echo(f"store: {current_revision(engine) or 'none'}, needed: {head_revision()}")
 
 

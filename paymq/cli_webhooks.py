@@ -131,9 +131,9 @@ def webhooks_redeliver(
 
 def _deliveries(settings: Settings) -> WebhookDeliveries:
     from common.clock import SystemClock
-    from workers.store.database import create_store_engine, require_current
+    from workers.store.database import engine_for, require_current
     from workers.webhooks.deliveries import WebhookDeliveries
 
-    engine = create_store_engine(settings.database_url, pool_size=1)
+    engine = engine_for(settings, pool_size=1)
     require_current(engine)
     return WebhookDeliveries(engine, SystemClock(), owner="paymq-cli", lease_ms=0)

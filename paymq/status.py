@@ -8,7 +8,7 @@ from rich.console import Console
 
 from common.clock import SystemClock
 from common.settings import Settings
-from workers.store.database import create_store_engine, require_current
+from workers.store.database import engine_for, require_current
 from workers.store.payments import PaymentStore
 from workers.store.views import describe_payment
 
@@ -16,7 +16,7 @@ console = Console(highlight=False)
 
 
 def show_status(settings: Settings, payment_id: str, *, as_json: bool) -> int:
-    engine = create_store_engine(settings.database_url)
+    engine = engine_for(settings)
     require_current(engine)
     store = PaymentStore(engine, SystemClock(), owner="paymq-status", lease_ms=0)
     described = describe_payment(store, payment_id)

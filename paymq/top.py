@@ -18,7 +18,7 @@ from common.clock import SystemClock
 from common.models import PaymentStatus
 from common.settings import Settings
 from common.topology import Topology
-from workers.store.database import create_store_engine, require_current
+from workers.store.database import engine_for, require_current
 from workers.store.views import store_overview
 
 console = Console(highlight=False)
@@ -76,7 +76,7 @@ def render(frame: Frame, rate: float | None) -> Group:
 
 
 def run_top(settings: Settings, *, interval_s: float, once: bool, as_json: bool) -> None:
-    engine = create_store_engine(settings.database_url, pool_size=1)
+    engine = engine_for(settings, pool_size=1)
     require_current(engine)
     topology = settings.topology()
     try:

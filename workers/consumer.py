@@ -7,7 +7,9 @@ Threads (pika's threading rule):
 
 Per delivery: every message of the disposition is published with confirms, and only when all
 are confirmed is the delivery acked, on its own channel. If that channel is gone meanwhile, the
-ack is skipped and the broker redelivers: at least once, never lost.
+ack is skipped and the broker redelivers: at least once, never lost. A stored result whose
+publish is confirmed is reported to `published` (workers/published.py), whatever becomes of
+the ack; one that never is, the reconciler publishes again from the store.
 """
 
 from __future__ import annotations
@@ -58,9 +60,11 @@ class Consumer:
         on_stopped: Callable[[], None] | None = None,
         crash: CrashPoints = NEVER,
         metrics: Metrics | None = None,
+        published: Callable[[tuple[str, str]], None] | None = None,
     ) -> None:
         self._options = options
         self._handle = handle
+        self._published = published
         self._on_stopped = on_stopped
         self._crash = crash
         self._session = AmqpSession(session_options, self)
@@ -95,6 +99,15 @@ class Consumer:
     def shutdown(self) -> None:
         """Stop consuming, finish what is in flight, ack, close. Safe from signal handlers."""
         self._session.call_threadsafe(self._drain)
+
+    def store_changed(self, up: bool) -> None:
+        """Any thread: while the payment store cannot record payments, take no deliveries
+        (they would only wait in a retry tier, or be held until the consumer timeout)."""
+        self._session.call_threadsafe(self._resume if up else self._session.pause_consumer)
+
+    def _resume(self) -> None:
+        if not self._draining:
+            self._session.resume_consumer()
 
     # --- SessionListener (I/O thread) -----------------------------------------------------------
 
@@ -187,6 +200,8 @@ class Consumer:
             self._session.reject(token)
             self._finish()
             return
+        if disposition.stored_result is not None and self._published is not None:
+            self._published(disposition.stored_result)
         if disposition.publish:
             self._crash.reached("after_result_publish")
         self._crash.reached("before_ack")

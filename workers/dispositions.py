@@ -39,6 +39,10 @@ class HandlerConfig:
     first_check_ms: int = 60_000
     #: A payment whose claim was taken over this often is poison: not executed again.
     poison_after_takeovers: int = 5
+    #: A request delivered this often (x-delivery-count) goes back as a fresh copy before
+    #: anything else: lost connections count towards the queue's delivery limit, and must
+    #: not exhaust it (0: never).
+    refresh_after_deliveries: int = 0
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,9 @@ class Disposition:
     summary: str
     #: For the log lines written when it is settled; None when the message named no payment.
     payment_id: str | None = None
+    #: (payment id, result message id) when `publish` carries the payment's stored result:
+    #: once the broker confirms it, the store is told, and its sweeper leaves it alone.
+    stored_result: tuple[str, str] | None = None
 
 
 _STATE_OF = {status: State(status.value) for status in PaymentStatus}
@@ -113,9 +120,10 @@ class Dispositions:
                     next_check_ms=now_ms + self._config.first_check_ms if needs_check else None,
                 ),
                 attempt,
+                token=claim.token,
             )
         except ClaimLost:
-            return self.lost(request)
+            return self.lost(message, request)
         except StoreUnavailable as exc:
             return self.store_down(message, request, exc)
         self._crash.reached("after_store_commit", request.merchant_reference)
@@ -125,11 +133,13 @@ class Dispositions:
         # reconciler's, which the store tells about.
         if error is not None and (dead_letter or state in (State.REJECTED, State.EXPIRED)):
             publish.append(self._dead_letter(message, error, now_ms))
+        payment_id = str(request.payment_id)
         return Disposition(
             tuple(publish),
             outcome.status,
             _summary(request, outcome),
-            payment_id=str(request.payment_id),
+            payment_id=payment_id,
+            stored_result=(payment_id, event.message_id),
         )
 
     def _dead_letter(
@@ -164,11 +174,20 @@ class Dispositions:
             publish, PaymentStatus.REJECTED, f"{who} rejected ({error.code})", payment_id
         )
 
-    def repeat(self, request: PaymentRequest, state: State, result: StoredResult) -> Disposition:
+    def repeat(
+        self, request: PaymentRequest, state: State, result: StoredResult, why: str = "already"
+    ) -> Disposition:
         """Already has a result: publish the stored event again, byte for byte (I5)."""
         status = PaymentStatus(state.value)
-        summary = f"payment {request.payment_id} already {state}: result repeated"
-        return Disposition((result.message(),), status, summary, str(request.payment_id))
+        payment_id = str(request.payment_id)
+        summary = f"payment {payment_id} {why} {state}: result repeated"
+        return Disposition(
+            (result.message(),),
+            status,
+            summary,
+            payment_id,
+            stored_result=(payment_id, result.message_id),
+        )
 
     def later(
         self, message: InboundMessage, request: PaymentRequest, until_ms: int, why: str
@@ -182,12 +201,27 @@ class Dispositions:
         summary = f"payment {request.payment_id} {why}; looking again in {delay_ms} ms"
         return Disposition((retry,), None, summary, str(request.payment_id))
 
+    def refresh(
+        self, message: InboundMessage, request: PaymentRequest, deliveries: int
+    ) -> Disposition:
+        """Delivered `deliveries` times without being settled (its connections died under it):
+        the same bytes go back to the work queue as a new message, whose count starts again.
+        Poison is not hidden by this: a request that kills its worker after the claim is
+        counted by the claim's takeovers, one that kills it before this check by the broker."""
+        copy = message.resend(self._config.topology.requests_exchange, self._config.channel, {})
+        self._metrics.requests_refreshed.labels(self._config.channel).inc()
+        summary = (
+            f"payment {request.payment_id} delivered {deliveries} times: sent back as a fresh copy"
+        )
+        return Disposition((copy,), None, summary, str(request.payment_id))
+
     def store_down(
         self, message: InboundMessage, request: PaymentRequest, error: StoreUnavailable
     ) -> Disposition:
         """No store, no claim: the message waits in the first retry tier, untouched. If the
         provider was called meanwhile, the next attempt uses the same idempotency key."""
-        logger.warning("payment %s: %s; trying again later", request.payment_id, error)
+        # The store's health logs the stall once (workers/store/health.py), not per payment.
+        logger.debug("payment %s: %s; trying again later", request.payment_id, error)
         until_ms = self._clock.now_ms() + self._config.retry.delays_ms[0]
         return self.later(message, request, until_ms, "waits for the payment store")
 
@@ -195,14 +229,24 @@ class Dispositions:
         self, message: InboundMessage, request: PaymentRequest, error: ClaimLost | StoreUnavailable
     ) -> Disposition:
         if isinstance(error, ClaimLost):
-            return self.lost(request)
+            return self.lost(message, request)
         return self.store_down(message, request, error)
 
-    def lost(self, request: PaymentRequest) -> Disposition:
-        """Our claim ran out and another worker took the payment over: its delivery will
-        publish the result; this one is done."""
-        summary = f"payment {request.payment_id}: claim lost to another worker; nothing to do"
-        return Disposition((), None, summary, str(request.payment_id))
+    def lost(self, message: InboundMessage, request: PaymentRequest) -> Disposition:
+        """Our claim is no longer the payment's current one: it ran out and another delivery
+        took the payment over. That this other delivery will publish the result is not
+        assumed: a result already stored is published again now; otherwise this message
+        looks again after the first retry tier (and finds the result, or the claim free)."""
+        payment_id = str(request.payment_id)
+        try:
+            stored = self._store.stored_result(payment_id)
+        except StoreUnavailable as exc:
+            return self.store_down(message, request, exc)
+        if stored is not None:
+            state, result = stored
+            return self.repeat(request, state, result, why="claim lost; already")
+        until_ms = self._clock.now_ms() + self._config.retry.delays_ms[0]
+        return self.later(message, request, until_ms, "claim lost to another delivery")
 
 
 def _summary(request: PaymentRequest, outcome: Outcome) -> str:

@@ -59,7 +59,21 @@ from workers.store.payments import (
 
 logger = logging.getLogger("paymq.worker")
 
-__all__ = ["Disposition", "Handler", "HandlerConfig"]
+__all__ = ["Disposition", "Handler", "HandlerConfig", "delivery_count", "refresh_after"]
+
+#: RabbitMQ's count of earlier deliveries of a quorum queue's message (absent on the first).
+DELIVERY_COUNT_HEADER = "x-delivery-count"
+
+
+def delivery_count(message: InboundMessage) -> int:
+    count = message.headers.get(DELIVERY_COUNT_HEADER)
+    return count if isinstance(count, int) and count > 0 else 0
+
+
+def refresh_after(delivery_limit: int) -> int:
+    """Deliveries after which a request goes back as a fresh copy: a quarter of the queue's
+    limit, so that lost connections alone cannot reach the limit between two chances."""
+    return max(2, delivery_limit // 4)
 
 
 class Handler:
@@ -136,6 +150,11 @@ class Handler:
                 "internal error while checking the message", code="internal_error"
             )
             return self._out.unstored(message, None, error)
+        deliveries = delivery_count(message)
+        refresh_at = self._config.refresh_after_deliveries
+        if refresh_at and deliveries >= refresh_at:
+            bind_payment(str(checked[1].payment_id))
+            return self._out.refresh(message, checked[1], deliveries)
         return self._claim(message, *checked)
 
     def _claim(
@@ -149,8 +168,11 @@ class Handler:
         if isinstance(claim, AlreadyDone):
             return self._out.repeat(request, claim.state, claim.result)
         if isinstance(claim, Busy):
+            # Its holder usually finishes within a provider call: look again soon (the first
+            # tier), not when the lease runs out, so a duplicate's result lags by seconds.
+            soon_ms = self._clock.now_ms() + self._config.retry.delays_ms[0]
             return self._out.later(
-                message, request, claim.until_ms, "being handled by another worker"
+                message, request, min(claim.until_ms, soon_ms), "being handled by another worker"
             )
         if isinstance(claim, Conflict):
             error = MessageRejected(
@@ -186,12 +208,16 @@ class Handler:
             )
         retry_state = read_state(message, self._keyring, self._config.channel)
         if retry_state.not_before_ms > now_ms:
-            self._store.retry_later(
-                str(request.payment_id),
-                attempts=claim.attempts,
-                outcome_unknown=claim.outcome_unknown,
-                attempt=None,
-            )
+            try:
+                self._store.retry_later(
+                    str(request.payment_id),
+                    token=claim.token,
+                    attempts=claim.attempts,
+                    outcome_unknown=claim.outcome_unknown,
+                    attempt=None,
+                )
+            except (ClaimLost, StoreUnavailable) as exc:
+                return self._out.store_trouble(message, request, exc)
             return self._out.later(
                 message, request, retry_state.not_before_ms, "waits for Retry-After"
             )
@@ -227,7 +253,7 @@ class Handler:
                 provider=claim.provider,
                 pinned=claim.outcome_unknown,
                 bind=lambda provider, reason: self._store.bind_provider(
-                    payment_id, provider, reason
+                    payment_id, claim.token, provider, reason
                 ),
             ),
         )
@@ -272,6 +298,7 @@ class Handler:
         try:
             self._store.retry_later(
                 str(request.payment_id),
+                token=claim.token,
                 attempts=claim.attempts,
                 outcome_unknown=claim.outcome_unknown,
                 attempt=None,
@@ -305,12 +332,14 @@ class Handler:
         )
         try:
             self._store.retry_later(
-                str(request.payment_id), attempts=attempts, outcome_unknown=unknown, attempt=attempt
+                str(request.payment_id),
+                token=claim.token,
+                attempts=attempts,
+                outcome_unknown=unknown,
+                attempt=attempt,
             )
-        except ClaimLost:
-            return self._out.lost(request)
-        except StoreUnavailable as exc:
-            return self._out.store_down(message, request, exc)
+        except (ClaimLost, StoreUnavailable) as exc:
+            return self._out.store_trouble(message, request, exc)
         self._crash.reached("after_store_commit", request.merchant_reference)
         retry = message.resend(
             self._config.topology.retry_exchange(decision.delay_ms),

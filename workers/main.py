@@ -19,7 +19,7 @@ from common.amqp.session import SessionOptions
 from common.clock import MonotonicClock, SystemClock
 from common.details import CHANNELS
 from common.envelope import OutboundMessage
-from common.errors import PublishFailed
+from common.errors import PublishFailed, StoreUnavailable
 from common.keyring import TRUSTED_DIR, Keyring
 from common.metrics import Metrics, serve_metrics
 from common.sealing import load_sealing_private_keys
@@ -28,13 +28,15 @@ from common.signing import Signer
 from workers.channels import ChannelDeps, build_channel
 from workers.consumer import Consumer, ConsumerOptions
 from workers.crashpoints import crash_points
-from workers.handler import Handler, HandlerConfig
+from workers.handler import Handler, HandlerConfig, refresh_after
 from workers.providers.registry import build_providers
-from workers.reconciler import Reconciler
+from workers.published import PublishedMarks
+from workers.reconciler import Reconciler, Sweeps
 from workers.retry import RetryPolicy
-from workers.store.database import create_store_engine, upgrade
+from workers.store.database import engine_for, upgrade
 from workers.store.gauges import StoreGauges, state_counts
-from workers.store.payments import PaymentStore
+from workers.store.health import StoreHealth
+from workers.store.payments import PaymentStore, ping
 
 logger = logging.getLogger("paymq.worker")
 
@@ -44,17 +46,19 @@ def process_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def build_store(settings: Settings, *, owner: str | None = None) -> PaymentStore:
-    """The payment store, its schema brought up to date first (safe to race)."""
-    engine = create_store_engine(
-        settings.database_url, pool_size=min(16, settings.worker_concurrency)
-    )
+def build_store(
+    settings: Settings, *, owner: str | None = None, metrics: Metrics | None = None
+) -> PaymentStore:
+    """The payment store, its schema brought up to date first (safe to race), with a health
+    watch that logs and counts its stalls."""
+    engine = engine_for(settings, pool_size=min(16, settings.worker_concurrency))
     upgrade(engine)
     return PaymentStore(
         engine,
         SystemClock(),
         owner=owner or process_name(),
         lease_ms=int(settings.claim_lease_s * 1000),
+        health=StoreHealth(lambda: ping(engine), metrics=metrics),
     )
 
 
@@ -91,9 +95,12 @@ def build_consumer(
     crash = crash_points(settings)
     owned_store = store is None
     store = store or build_store(settings)
+    published = PublishedMarks(store.mark_published)
+    published.start()
 
     def stopped() -> None:
         providers.close()
+        published.close()
         if owned_store:
             store.engine.dispose()
 
@@ -106,6 +113,7 @@ def build_consumer(
             max_clock_skew_ms=settings.max_clock_skew_s * 1000,
             first_check_ms=int(settings.reconcile_schedule_s[0] * 1000),
             poison_after_takeovers=settings.poison_after_takeovers,
+            refresh_after_deliveries=refresh_after(settings.delivery_limit),
         ),
         build_channel(channel_name, deps),
         keyring=keyring,
@@ -123,14 +131,18 @@ def build_consumer(
         shutdown_grace_s=settings.shutdown_grace_s,
         health_file=settings.health_file,
     )
-    return Consumer(
+    consumer = Consumer(
         session_options(settings, name or f"paymq-worker-{channel_name}"),
         options,
         handler.handle,
         on_stopped=stopped,
         crash=crash,
         metrics=metrics,
+        published=published.add,
     )
+    # While the store cannot record payments, the worker takes no deliveries.
+    store.health.listen(consumer.store_changed)
+    return consumer
 
 
 class ReconcilerThread(threading.Thread):
@@ -162,22 +174,27 @@ class ReconcilerThread(threading.Thread):
             payer_action_timeout_s=settings.payer_action_timeout_s,
             providers=tuple(providers.by_name),
             metrics=self._metrics,
+            sweeps=Sweeps(settings.republish_after_s, settings.abandoned_claim_after_s),
         )
         try:
             self._publisher.start()
             while not self._stopping.wait(settings.reconcile_interval_s):
                 try:
                     done = reconciler.run_once()
+                except StoreUnavailable:
+                    continue  # the store's health logged it once; the next pass tries again
                 except Exception:  # a bad pass must not end reconciliation
                     logger.exception("reconciliation pass failed")
                     continue
-                if done.checked or done.republished:
+                if done.checked or done.republished or done.abandoned:
                     logger.info(
-                        "reconciled: %d checked, %d settled, %d later, %d republished",
+                        "reconciled: %d checked, %d settled, %d later, %d republished, "
+                        "%d abandoned claims in doubt",
                         done.checked,
                         done.resolved,
                         done.rescheduled,
                         done.republished,
+                        done.abandoned,
                     )
         finally:
             providers.close()
@@ -206,10 +223,9 @@ def _on_signals(stop: Callable[[], None]) -> None:
     signal.signal(signal.SIGINT, on_signal)
 
 
-def process_metrics(settings: Settings, store: PaymentStore) -> Metrics:
+def process_metrics(settings: Settings, store: PaymentStore, metrics: Metrics) -> Metrics:
     """The process's metrics, with the store's and the broker's gauges, served if
     PAYMQ_METRICS_PORT is set."""
-    metrics = Metrics()
     clock = SystemClock()
     metrics.registry.register(
         StoreGauges(lambda: state_counts(store.engine), clock, channels=CHANNELS)
@@ -226,8 +242,9 @@ def run_worker(settings: Settings, channel_name: str) -> None:
     declare_topology(
         settings.amqp_url, settings.topology(), connect_timeout_s=settings.connect_timeout_s
     )
-    store = build_store(settings)
-    metrics = process_metrics(settings, store)
+    metrics = Metrics()
+    store = build_store(settings, metrics=metrics)
+    process_metrics(settings, store, metrics)
     consumer = build_consumer(settings, channel_name, store=store, metrics=metrics)
     reconciler = None
     if settings.worker_reconciles:
@@ -255,8 +272,9 @@ def run_reconciler(settings: Settings) -> None:
     declare_topology(
         settings.amqp_url, settings.topology(), connect_timeout_s=settings.connect_timeout_s
     )
-    store = build_store(settings)
-    metrics = process_metrics(settings, store)
+    metrics = Metrics()
+    store = build_store(settings, metrics=metrics)
+    process_metrics(settings, store, metrics)
     reconciler = ReconcilerThread(settings, store, "paymq-reconciler", metrics)
     _on_signals(reconciler.stop)
     reconciler.start()

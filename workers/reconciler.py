@@ -16,9 +16,16 @@ our reference at the provider the store says it was sent to:
     cannot tell         -> check again on the schedule
 
 Checks are claimed in the store, so several reconcilers (every worker runs one) never check one
-payment at the same time; each takes only payments sent to providers it has configured. A result
-stored here is marked unpublished until the broker confirms it, and a crash before the confirm is
-repaired on the next pass.
+payment at the same time; each takes only payments sent to providers it has configured.
+
+Each pass also sweeps what no delivery will finish any more (I6, no silent money):
+
+    a stored result the broker has not confirmed for `republish_after_s`
+                        -> published again from the store, byte for byte (whoever stored it
+                           crashed, lost its channel, or had its delivery dead-lettered)
+    a claim nobody has touched for `abandoned_after_s` (its delivery was dead-lettered or lost)
+                        -> in_doubt (code claim_abandoned) with its result event, and checked
+                           at once like any in-doubt payment
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from sqlalchemy.engine import RowMapping
 
 from common.clock import Clock, from_ms
 from common.envelope import OutboundMessage
-from common.errors import NoEffectAtProvider, PaymentDeclined, PaymqError
+from common.errors import NoEffectAtProvider, OutcomeUnknown, PaymentDeclined, PaymqError
 from common.logcontext import log_context
 from common.metrics import Metrics
 from common.models import PaymentStatus
@@ -51,6 +58,7 @@ logger = logging.getLogger("paymq.reconciler")
 
 #: How long one check holds a payment against other reconcilers.
 CHECK_HOLD_MS = 60_000
+ABANDONED = "claim_abandoned"
 
 
 class Lookup(Protocol):
@@ -70,6 +78,17 @@ class Pass:
     resolved: int = 0
     rescheduled: int = 0
     republished: int = 0
+    abandoned: int = 0
+
+
+@dataclass(frozen=True)
+class Sweeps:
+    """When the reconciler takes over what no delivery will finish."""
+
+    #: A stored result unconfirmed this long is published again.
+    republish_after_s: float = 10.0
+    #: A claim untouched this long is put in doubt; keep it above the longest retry tier.
+    abandoned_after_s: float = 1800.0
 
 
 class Reconciler:
@@ -86,6 +105,7 @@ class Reconciler:
         payer_action_timeout_s: float = 3600.0,
         providers: Collection[str] | None = None,
         metrics: Metrics | None = None,
+        sweeps: Sweeps | None = None,
     ) -> None:
         self._store = store
         self._lookup = lookup
@@ -98,29 +118,58 @@ class Reconciler:
         #: The providers this reconciler can ask (None: every one).
         self._providers = providers
         self._metrics = metrics or Metrics()
+        sweeps = sweeps or Sweeps()
+        self._republish_after_ms = int(sweeps.republish_after_s * 1000)
+        self._abandoned_after_ms = int(sweeps.abandoned_after_s * 1000)
 
     def run_once(self, limit: int = 200) -> Pass:
         done = Pass()
-        for payment_id, result in self._store.unpublished_results(CHECK_HOLD_MS // 4, limit):
-            self._publish_stored(payment_id, result)
-            done.republished += 1
+        self._sweep_unpublished(done, limit)
+        self._sweep_abandoned(done, limit)
         for payment_id in self._store.due_for_check(limit, self._providers):
-            row = self._store.take_check(payment_id, CHECK_HOLD_MS)
-            if row is None:
+            checked = self._take_and_check(payment_id)
+            if checked is None:
                 continue  # another reconciler took it
             done.checked += 1
-            with (
-                log_context(payment_id=payment_id, message_id=row["request_message_id"]),
-                tracer.start_as_current_span(f"reconcile {row['channel']}") as span,
-            ):
-                span.set_attribute("paymq.payment_id", payment_id)
-                settled = self._check(row)
-            self._metrics.reconciler_checks.labels("settled" if settled else "later").inc()
-            if settled:
+            if checked:
                 done.resolved += 1
             else:
                 done.rescheduled += 1
         return done
+
+    def _sweep_unpublished(self, done: Pass, limit: int) -> None:
+        for payment_id, result in self._store.unpublished_results(self._republish_after_ms, limit):
+            with log_context(payment_id=payment_id):
+                logger.info("payment %s: publishing its unconfirmed result again", payment_id)
+                if self._publish_stored(payment_id, result):
+                    done.republished += 1
+        if done.republished:
+            self._metrics.results_republished.inc(done.republished)
+            logger.warning(
+                "%d stored results had no confirmed publish for %d s: published again",
+                done.republished,
+                self._republish_after_ms // 1000,
+            )
+
+    def _sweep_abandoned(self, done: Pass, limit: int) -> None:
+        for row in self._store.abandoned_claims(self._abandoned_after_ms, limit):
+            with log_context(payment_id=row["payment_id"], message_id=row["request_message_id"]):
+                if self._abandon(row):
+                    done.abandoned += 1
+
+    def _take_and_check(self, payment_id: str) -> bool | None:
+        """None if another reconciler holds the check; else whether the payment settled."""
+        row = self._store.take_check(payment_id, CHECK_HOLD_MS)
+        if row is None:
+            return None
+        with (
+            log_context(payment_id=payment_id, message_id=row["request_message_id"]),
+            tracer.start_as_current_span(f"reconcile {row['channel']}") as span,
+        ):
+            span.set_attribute("paymq.payment_id", payment_id)
+            settled = self._check(row)
+        self._metrics.reconciler_checks.labels("settled" if settled else "later").inc()
+        return settled
 
     def _check(self, row: RowMapping) -> bool:  # noqa: PLR0911 - the docstring's table, in order
         """True when the payment changed state."""
@@ -205,22 +254,59 @@ class Reconciler:
                 provider_reference=receipt.reference if receipt else row["provider_reference"],
                 result=StoredResult.of(event),
                 next_check_ms=self._next_check_ms(0, now_ms) if state is State.PENDING else None,
-                unpublished=True,
             ),
             None,
-            owned=False,
+            token=None,
         )
         logger.info("payment %s reconciled: %s -> %s", row["payment_id"], row["state"], status)
         self._metrics.payment(row["channel"], status.value)
         self._publish_stored(row["payment_id"], StoredResult.of(event))
 
-    def _publish_stored(self, payment_id: str, result: StoredResult) -> None:
+    def _abandon(self, row: RowMapping) -> bool:
+        """No delivery carries this claimed payment any more: in doubt, with a result event now,
+        and the provider asked at once (the check is due immediately)."""
+        now_ms = self._clock.now_ms()
+        idle_s = (now_ms - int(row["updated_ms"])) // 1000
+        error = OutcomeUnknown(
+            f"claimed, then untouched for {idle_s} s ({row['state']}): no delivery carries it "
+            "any more (dead-lettered or lost); the provider is asked what happened",
+            code=ABANDONED,
+        )
+        outcome = Outcome(PaymentStatus.IN_DOUBT, row["attempts"], error=error)
+        result = result_for(row["channel"], _subject(row), outcome, now_ms)
+        event = sign_result(result, self._signer, self._topology)
+        moved = self._store.settle_abandoned(
+            row,
+            StoreOutcome(
+                state=State.IN_DOUBT,
+                attempts=row["attempts"],
+                outcome_unknown=True,
+                reason=result.reason,
+                code=result.code,
+                result=StoredResult.of(event),
+                next_check_ms=now_ms,
+            ),
+        )
+        if not moved:
+            return False  # a delivery came back to it meanwhile
+        self._metrics.abandoned_claims.inc()
+        logger.warning(
+            "payment %s: %s -> in_doubt (%s)", row["payment_id"], row["state"], ABANDONED
+        )
+        self._metrics.payment(row["channel"], PaymentStatus.IN_DOUBT.value)
+        self._publish_stored(row["payment_id"], StoredResult.of(event))
+        return True
+
+    def _publish_stored(self, payment_id: str, result: StoredResult) -> bool:
+        """Publish a stored result; once confirmed, the store no longer counts it unpublished
+        (until then the next pass tries again)."""
         try:
             self._publish(result.message())
         except PaymqError as exc:
             logger.warning("payment %s: result not confirmed (%s); next pass", payment_id, exc)
-            return
-        self._store.published(payment_id)
+            return False
+        self._store.mark_published([(payment_id, result.message_id)])
+        return True
 
     def _reschedule(self, row: RowMapping) -> None:
         now_ms = self._clock.now_ms()

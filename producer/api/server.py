@@ -27,7 +27,7 @@ from producer.api.app import ApiDeps, create_app
 from producer.api.intake import Intake
 from producer.api.keys import ApiKeys, keys_file
 from producer.producer import Producer
-from workers.store.database import create_store_engine, upgrade
+from workers.store.database import engine_for, upgrade
 from workers.store.gauges import StoreGauges, state_counts
 from workers.store.payments import PaymentStore
 from workers.store.submissions import Submissions
@@ -51,7 +51,7 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
     declare_topology(
         settings.amqp_url, settings.topology(), connect_timeout_s=settings.connect_timeout_s
     )
-    engine = create_store_engine(settings.database_url)
+    engine = engine_for(settings)
     upgrade(engine)
     store = PaymentStore(engine, SystemClock(), owner="paymq-api", lease_ms=0)
     submissions = Submissions(engine, SystemClock())

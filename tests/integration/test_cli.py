@@ -30,7 +30,7 @@ from tests.integration.helpers import (
     wait_until,
 )
 from workers.main import build_store
-from workers.store.payments import NewPayment, Outcome
+from workers.store.payments import Acquired, NewPayment, Outcome
 from workers.store.states import State
 
 pytestmark = pytest.mark.integration
@@ -161,7 +161,7 @@ def test_topology_show_prints_every_name_and_argument(tmp_path: Path) -> None:
     assert f"binding  {prefix}.requests -[card]-> {prefix}.work.card" in lines
     [work] = [line for line in lines if line.startswith(f"queue    {prefix}.work.card ")]
     assert "'x-queue-type': 'quorum'" in work
-    assert "'x-delivery-limit': 10" in work
+    assert "'x-delivery-limit': 20" in work
     [retry] = [line for line in lines if line.startswith(f"queue    {prefix}.retry.2000ms ")]
     assert "'x-message-ttl': 2000" in retry
     assert f"'x-dead-letter-exchange': '{prefix}.requests'" in retry
@@ -192,13 +192,15 @@ def test_top_shows_queue_depths_payments_by_state_and_who_is_in_doubt(
         currency="USD",
         payment_created_ms=SystemClock().now_ms(),
     )
-    store.claim(doubtful)
+    claim = store.claim(doubtful)
+    assert isinstance(claim, Acquired)
     store.finish(
         doubtful.payment_id,
         Outcome(
             State.IN_DOUBT, 3, True, code="provider_timeout", next_check_ms=SystemClock().now_ms()
         ),
         None,
+        token=claim.token,
     )
     store.engine.dispose()
     env = cli_env(**settings_env(topology, {}))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sqlalchemy import Engine
 
@@ -72,6 +74,11 @@ def succeeded(attempts: int = 1) -> Outcome:
     return Outcome(State.SUCCEEDED, attempts, False, result=RESULT, provider_reference="ch_1")
 
 
+def acquired(claim: object) -> Acquired:
+    assert isinstance(claim, Acquired), claim
+    return claim
+
+
 def test_the_first_claim_wins_and_a_concurrent_one_waits(engine: Engine, clock: FixedClock):
     first, second = store(engine, clock, "w1"), store(engine, clock, "w2")
     assert first.claim(payment()) == Acquired(attempts=0, outcome_unknown=False)
@@ -82,8 +89,8 @@ def test_a_finished_payment_repeats_its_stored_result_byte_for_byte(
     engine: Engine, clock: FixedClock
 ):
     worker = store(engine, clock, "w1")
-    worker.claim(payment())
-    worker.finish(payment().payment_id, succeeded(), Attempt(1, "succeeded"))
+    claim = acquired(worker.claim(payment()))
+    worker.finish(payment().payment_id, succeeded(), Attempt(1, "succeeded"), token=claim.token)
     again = store(engine, clock, "w2").claim(payment())
     assert again == AlreadyDone(State.SUCCEEDED, RESULT)
     assert isinstance(again, AlreadyDone)
@@ -106,7 +113,7 @@ def test_a_claim_left_by_a_dead_worker_is_taken_over_after_its_lease(
     engine: Engine, clock: FixedClock
 ):
     # Given a worker that claimed the payment and died
-    store(engine, clock, "dead").claim(payment())
+    dead = acquired(store(engine, clock, "dead").claim(payment()))
     # When its lease runs out, another worker takes the payment over, knowing that the dead one
     # may have reached the provider
     clock.advance(LEASE_MS + 1)
@@ -114,7 +121,9 @@ def test_a_claim_left_by_a_dead_worker_is_taken_over_after_its_lease(
     assert survivor.claim(payment()) == Acquired(attempts=0, outcome_unknown=True, takeovers=1)
     # and the dead worker, had it come back, could no longer record an outcome
     with pytest.raises(ClaimLost):
-        store(engine, clock, "dead").finish(payment().payment_id, succeeded(), None)
+        store(engine, clock, "dead").finish(
+            payment().payment_id, succeeded(), None, token=dead.token
+        )
     transitions, _ = survivor.history(payment().payment_id)
     assert [t["to_state"] for t in transitions] == ["processing", "processing"]
     # and every further takeover is counted (poison detection)
@@ -125,9 +134,10 @@ def test_a_claim_left_by_a_dead_worker_is_taken_over_after_its_lease(
 
 def test_retries_keep_their_attempts_and_unknown_outcome(engine: Engine, clock: FixedClock):
     worker = store(engine, clock, "w1")
-    worker.claim(payment())
+    claim = acquired(worker.claim(payment()))
     worker.retry_later(
         payment().payment_id,
+        token=claim.token,
         attempts=1,
         outcome_unknown=True,
         attempt=Attempt(1, "unknown", code="provider_timeout"),
@@ -141,9 +151,9 @@ def test_retries_keep_their_attempts_and_unknown_outcome(engine: Engine, clock: 
 
 def test_in_doubt_payments_come_due_for_one_reconciler_at_a_time(engine: Engine, clock: FixedClock):
     worker = store(engine, clock, "w1")
-    worker.claim(payment())
+    claim = acquired(worker.claim(payment()))
     in_doubt = Outcome(State.IN_DOUBT, 3, True, result=RESULT, next_check_ms=clock.now_ms() + 500)
-    worker.finish(payment().payment_id, in_doubt, None)
+    worker.finish(payment().payment_id, in_doubt, None, token=claim.token)
     assert worker.due_for_check(10) == []
     clock.advance(500)
     assert worker.due_for_check(10) == [payment().payment_id]
@@ -153,20 +163,112 @@ def test_in_doubt_payments_come_due_for_one_reconciler_at_a_time(engine: Engine,
     assert store(engine, clock, "r2").take_check(payment().payment_id, hold_ms=60_000) is None
 
 
-def test_a_result_the_reconciler_stored_stays_unpublished_until_confirmed(
+def test_a_stored_result_stays_unpublished_until_its_publish_is_confirmed(
     engine: Engine, clock: FixedClock
 ):
+    # Given a worker that stored a result, and whose publish of it was never confirmed
     worker = store(engine, clock, "w1")
-    worker.claim(payment())
-    worker.finish(payment().payment_id, Outcome(State.IN_DOUBT, 1, True, result=RESULT), None)
-    settled = Outcome(State.SUCCEEDED, 1, True, result=RESULT, unpublished=True)
-    worker.finish(payment().payment_id, settled, None, owned=False)
+    claim = acquired(worker.claim(payment()))
+    worker.finish(payment().payment_id, succeeded(), None, token=claim.token)
+    # Then the sweep finds it once it is old enough, whatever became of the delivery
+    assert worker.unpublished_results(older_than_ms=500, limit=10) == []
     clock.advance(1_000)
     assert worker.unpublished_results(older_than_ms=500, limit=10) == [
         (payment().payment_id, RESULT)
     ]
-    worker.published(payment().payment_id)
+    # And once the broker confirms it, nothing is left to sweep
+    worker.mark_published([(payment().payment_id, RESULT.message_id)])
     assert worker.unpublished_results(older_than_ms=0, limit=10) == []
+
+
+def test_a_confirm_of_an_older_result_leaves_the_newer_one_marked(
+    engine: Engine, clock: FixedClock
+):
+    # Given an in-doubt result stored by a worker, then settled by the reconciler
+    worker = store(engine, clock, "w1")
+    claim = acquired(worker.claim(payment()))
+    worker.finish(
+        payment().payment_id,
+        Outcome(State.IN_DOUBT, 1, True, result=RESULT),
+        None,
+        token=claim.token,
+    )
+    newer = StoredResult.of(dataclasses.replace(RESULT.message(), message_id="e-2"))
+    settled = Outcome(State.SUCCEEDED, 1, True, result=newer)
+    worker.finish(payment().payment_id, settled, None, token=None)
+    # When the worker's publish of the in-doubt event is confirmed only now
+    worker.mark_published([(payment().payment_id, RESULT.message_id)])
+    # Then the succeeded event still waits for its own confirm
+    clock.advance(1_000)
+    assert worker.unpublished_results(older_than_ms=500, limit=10) == [
+        (payment().payment_id, newer)
+    ]
+
+
+def test_a_stale_thread_cannot_record_after_a_redelivery_to_its_own_process_took_over(
+    engine: Engine, clock: FixedClock
+):
+    # Given one worker process whose thread claimed a payment and then stalled past its lease
+    process = store(engine, clock, "host:42:abc")
+    stale = acquired(process.claim(payment()))
+    clock.advance(LEASE_MS + 1)
+    # When the payment's redelivery reaches the same process and takes the claim over
+    current = acquired(process.claim(payment()))
+    assert current.outcome_unknown
+    # Then the stale thread can neither record an outcome nor release or reroute the claim
+    with pytest.raises(ClaimLost):
+        process.finish(payment().payment_id, succeeded(), None, token=stale.token)
+    with pytest.raises(ClaimLost):
+        process.retry_later(
+            payment().payment_id, token=stale.token, attempts=1, outcome_unknown=True, attempt=None
+        )
+    with pytest.raises(ClaimLost):
+        process.bind_provider(payment().payment_id, stale.token, "stripe", "failover")
+    # And the current holder records the outcome
+    process.finish(payment().payment_id, succeeded(), None, token=current.token)
+    assert isinstance(process.claim(payment()), AlreadyDone)
+
+
+@pytest.mark.parametrize("state", ["processing", "retrying"])
+def test_a_claim_nobody_touched_for_long_is_found_and_put_in_doubt_once(
+    engine: Engine, clock: FixedClock, state: str
+):
+    # Given a claimed payment whose delivery was dead-lettered: processing (its worker died)
+    # or retrying (it was waiting in a retry tier)
+    worker = store(engine, clock, "w1")
+    claim = acquired(worker.claim(payment()))
+    if state == "retrying":
+        worker.retry_later(
+            payment().payment_id, token=claim.token, attempts=1, outcome_unknown=False, attempt=None
+        )
+    # Then it is not abandoned while young
+    clock.advance(LEASE_MS + 1)
+    assert worker.abandoned_claims(older_than_ms=60_000, limit=10) == []
+    # But is once nobody has touched it for long enough
+    clock.advance(60_000)
+    [row] = worker.abandoned_claims(older_than_ms=60_000, limit=10)
+    assert row["state"] == state
+    in_doubt = Outcome(State.IN_DOUBT, 1, True, code="claim_abandoned", result=RESULT)
+    assert worker.settle_abandoned(row, in_doubt)
+    # And a second sweeper holding the same old row cannot move it again
+    assert not worker.settle_abandoned(row, in_doubt)
+    assert worker.abandoned_claims(older_than_ms=0, limit=10) == []
+    assert worker.unpublished_results(older_than_ms=0, limit=10) == [(payment().payment_id, RESULT)]
+
+
+def test_an_abandoned_claim_taken_back_by_a_delivery_is_left_alone(
+    engine: Engine, clock: FixedClock
+):
+    # Given a claim found abandoned by a sweep
+    acquired(store(engine, clock, "w1").claim(payment()))
+    clock.advance(120_000)
+    sweeper = store(engine, clock, "reconciler")
+    [row] = sweeper.abandoned_claims(older_than_ms=60_000, limit=10)
+    # When a delivery of the payment takes the claim over before the sweep moves it
+    acquired(store(engine, clock, "w2").claim(payment()))
+    # Then the sweep does not move it
+    outcome = Outcome(State.IN_DOUBT, 0, True, code="claim_abandoned", result=RESULT)
+    assert not sweeper.settle_abandoned(row, outcome)
 
 
 def test_a_payment_rerouted_before_its_worker_died_is_taken_over_bound_to_the_new_provider(
@@ -174,9 +276,12 @@ def test_a_payment_rerouted_before_its_worker_died_is_taken_over_bound_to_the_ne
 ):
     # Given a payment claimed for its channel's first provider
     first = store(engine, clock, "w1")
-    assert first.claim(payment(provider="stripe")) == Acquired(0, False, provider="stripe")
+    claim = acquired(first.claim(payment(provider="stripe")))
+    assert claim == Acquired(0, False, provider="stripe")
     # When its worker records a failover to the sandbox, then dies mid-call
-    first.bind_provider(payment().payment_id, "sandbox", "routed to sandbox after stripe: x")
+    first.bind_provider(
+        payment().payment_id, claim.token, "sandbox", "routed to sandbox after stripe: x"
+    )
     clock.advance(LEASE_MS + 1)
     # Then the next worker takes it over pinned to the sandbox, the one that may have acted
     taken = store(engine, clock, "w2").claim(payment(provider="stripe"))
@@ -186,18 +291,25 @@ def test_a_payment_rerouted_before_its_worker_died_is_taken_over_bound_to_the_ne
 
 
 def test_only_the_claim_holder_can_reroute_a_payment(engine: Engine, clock: FixedClock):
-    store(engine, clock, "w1").claim(payment(provider="stripe"))
+    acquired(store(engine, clock, "w1").claim(payment(provider="stripe")))
     with pytest.raises(ClaimLost):
-        store(engine, clock, "w2").bind_provider(payment().payment_id, "sandbox", "reason")
+        store(engine, clock, "w2").bind_provider(
+            payment().payment_id, "not-the-token", "sandbox", "reason"
+        )
 
 
 def test_an_outcome_without_a_provider_keeps_the_one_the_payment_was_sent_to(
     engine: Engine, clock: FixedClock
 ):
     worker = store(engine, clock, "w1")
-    worker.claim(payment(provider="stripe"))
+    claim = acquired(worker.claim(payment(provider="stripe")))
     in_doubt = Outcome(State.IN_DOUBT, 1, True, result=RESULT, next_check_ms=clock.now_ms())
-    worker.finish(payment().payment_id, in_doubt, Attempt(1, "unknown", code="provider_timeout"))
+    worker.finish(
+        payment().payment_id,
+        in_doubt,
+        Attempt(1, "unknown", code="provider_timeout"),
+        token=claim.token,
+    )
     row = worker.get(payment().payment_id)
     assert row is not None
     assert row["provider"] == "stripe"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -238,3 +239,33 @@ def test_a_redelivered_payment_gets_a_byte_identical_result(
     assert second.message.message_id == first.message.message_id
     assert second.message.body == first.message.body
     assert second.message.headers == first.message.headers
+
+
+def test_a_worker_whose_store_is_locked_takes_no_deliveries_until_it_answers_again(
+    topology: Settings,
+    start_worker: Callable[..., RunningWorker],
+    producer: Producer,
+    results: ResultStream,
+    control: SandboxControl,
+    admin: BrokerAdmin,
+) -> None:
+    # Given a worker whose store calls give up after a second
+    settings = topology.model_copy(update={"database_timeout_s": 1.0})
+    queue = settings.topology().work_queue("card")
+    worker = start_worker("card", settings)
+    _consuming(admin, queue, worker)
+    database = settings.database_url.removeprefix("sqlite:///")
+    # When another process holds the store's write lock while a payment arrives
+    holder = sqlite3.connect(database, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        [request] = _publish(producer)
+        # Then the worker stops taking deliveries instead of hoarding them
+        wait_until(lambda: admin.stats(queue).consumers == 0, what="the consumer cancelled")
+        assert control.effects(str(request.payment_id)) == []
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    # And once the store answers again it consumes again, and the payment is paid once
+    wait_until(lambda: admin.stats(queue).consumers == 1, what="the consumer back")
+    _paid_once(results, control, [request])

@@ -227,6 +227,8 @@ class Handled:
     events: list[OutboundMessage] = field(default_factory=list)
     dead_letters: list[OutboundMessage] = field(default_factory=list)
     retries: list[OutboundMessage] = field(default_factory=list)
+    #: Fresh copies sent straight back to the work queue (through the requests exchange).
+    refreshed: list[OutboundMessage] = field(default_factory=list)
     results: list[PaymentResult] = field(default_factory=list)
 
     @property
@@ -251,6 +253,7 @@ class Worker:
         clock: FixedClock,
         topology: Topology,
         store: PaymentStore,
+        refresh_after_deliveries: int = 0,
     ) -> None:
         self.channel = channel
         self.store = store
@@ -263,6 +266,7 @@ class Worker:
             retry=RetryPolicy(delays_ms=topology.retry_delays_ms, max_attempts=3),
             max_body_bytes=MAX_BODY_BYTES,
             max_clock_skew_ms=300_000,
+            refresh_after_deliveries=refresh_after_deliveries,
         )
         self.metrics = Metrics()
         self.handler = Handler(
@@ -283,6 +287,8 @@ class Worker:
                 handled.results.append(self.open_result(outbound))
             elif outbound.exchange == self.topology.dead_letter_exchange:
                 handled.dead_letters.append(outbound)
+            elif outbound.exchange == self.topology.requests_exchange:
+                handled.refreshed.append(outbound)
             else:
                 assert outbound.exchange.startswith(f"{self.topology.prefix}.retry.")
                 handled.retries.append(outbound)
@@ -308,14 +314,15 @@ def make_worker(
     clock: FixedClock,
     topology: Topology,
     store: PaymentStore,
-) -> Callable[[Any], Worker]:
-    return lambda channel: Worker(
+) -> Callable[..., Worker]:
+    return lambda channel, **options: Worker(
         channel,
         keyring=keyring,
         signer=signer("worker-1"),
         clock=clock,
         topology=topology,
         store=store,
+        **options,
     )
 
 

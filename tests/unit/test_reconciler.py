@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,8 +16,8 @@ from common.signing import Signer
 from common.topology import Topology
 from tests.stores import sqlite_engine
 from workers.providers.base import ProviderReceipt
-from workers.reconciler import Reconciler
-from workers.store.payments import NewPayment, Outcome, PaymentStore, StoredResult
+from workers.reconciler import Reconciler, Sweeps
+from workers.store.payments import Acquired, NewPayment, Outcome, PaymentStore, StoredResult
 from workers.store.states import State
 
 PAYMENT = NewPayment(
@@ -95,12 +96,21 @@ def reconciler_for(
     )
 
 
-def enter(store: PaymentStore, clock: FixedClock, state: State) -> None:
-    store.claim(PAYMENT)
+def enter(
+    store: PaymentStore, clock: FixedClock, state: State, provider: str | None = None
+) -> None:
+    """A worker stored the payment in `state` with its first event, and the broker confirmed
+    that event."""
+    claim = store.claim(PAYMENT)
+    assert isinstance(claim, Acquired)
     due = clock.now_ms() + 1_000
     store.finish(
-        PAYMENT.payment_id, Outcome(state, 3, True, result=FIRST_EVENT, next_check_ms=due), None
+        PAYMENT.payment_id,
+        Outcome(state, 3, True, provider=provider, result=FIRST_EVENT, next_check_ms=due),
+        None,
+        token=claim.token,
     )
+    store.mark_published([(PAYMENT.payment_id, FIRST_EVENT.message_id)])
 
 
 def test_an_in_doubt_payment_the_provider_made_is_settled_as_succeeded(
@@ -315,19 +325,7 @@ def test_a_reconciler_checks_only_payments_at_providers_it_can_ask(
 ):
     # A card worker's reconciler without the hot wallet leaves chain payouts to one with it,
     # instead of taking their checks and pushing them back.
-    store.claim(PAYMENT)
-    store.finish(
-        PAYMENT.payment_id,
-        Outcome(
-            State.PENDING,
-            1,
-            False,
-            provider="ethereum",
-            result=FIRST_EVENT,
-            next_check_ms=clock.now_ms() + 1_000,
-        ),
-        None,
-    )
+    enter(store, clock, State.PENDING, provider="ethereum")
     clock.advance(1_000)
     lookup = ScriptedLookup(ProviderReceipt("ethereum", "0xabc", settled=False))
     reconciler = Reconciler(
@@ -342,3 +340,73 @@ def test_a_reconciler_checks_only_payments_at_providers_it_can_ask(
     )
     assert reconciler.run_once().checked == checked
     assert len(lookup.asked) == checked
+
+
+def test_a_result_a_worker_stored_but_never_got_confirmed_is_published_again(
+    store: PaymentStore,
+    clock: FixedClock,
+    published: list[OutboundMessage],
+    reconciler_for: Callable[..., Reconciler],
+):
+    # Given a worker that stored a succeeded result and lost its channel before the confirm
+    # (its delivery then dead-lettered, or redelivered to a worker that found it done and
+    # acked without publishing: nothing else will ever publish it)
+    claim = store.claim(PAYMENT)
+    assert isinstance(claim, Acquired)
+    succeeded = dataclasses.replace(FIRST_EVENT, routing_key="card.succeeded", message_id="e-1")
+    outcome = Outcome(State.SUCCEEDED, 1, False, result=succeeded)
+    store.finish(PAYMENT.payment_id, outcome, None, token=claim.token)
+    reconciler = reconciler_for(ScriptedLookup())
+    # When a pass runs before the republish delay, nothing is published; after it, the stored
+    # result is, byte for byte, once
+    clock.advance(5_000)
+    assert reconciler.run_once().republished == 0
+    clock.advance(5_000)
+    assert reconciler.run_once().republished == 1
+    assert [StoredResult.of(m) for m in published] == [succeeded]
+    clock.advance(60_000)
+    assert reconciler.run_once().republished == 0
+
+
+@pytest.mark.parametrize("retrying", [False, True], ids=["processing", "retrying"])
+def test_a_claim_no_delivery_carries_any_more_goes_in_doubt_and_is_settled_by_the_provider(
+    store: PaymentStore,
+    clock: FixedClock,
+    published: list[OutboundMessage],
+    signer: Callable[[str], Signer],
+    retrying: bool,
+):
+    # Given a claimed payment whose delivery the broker dead-lettered (its delivery limit),
+    # while its worker was dead (processing) or while it waited for a retry (retrying)
+    claim = store.claim(PAYMENT)
+    assert isinstance(claim, Acquired)
+    if retrying:
+        store.retry_later(
+            PAYMENT.payment_id, token=claim.token, attempts=1, outcome_unknown=True, attempt=None
+        )
+    lookup = ScriptedLookup(ProviderReceipt("sandbox", "ch_7"))
+    reconciler = Reconciler(
+        store,
+        lookup,
+        signer=signer("worker-1"),
+        topology=Topology(prefix="t"),
+        publish=published.append,
+        clock=clock,
+        schedule_s=SCHEDULE_S,
+        sweeps=Sweeps(republish_after_s=10.0, abandoned_after_s=120.0),
+    )
+    clock.advance(60_000)
+    assert reconciler.run_once().abandoned == 0
+    # When nobody has touched it for the abandonment delay
+    clock.advance(60_000)
+    done = reconciler.run_once()
+    # Then it is put in doubt with a result event, and the provider is asked at once: the
+    # charge it finds makes the payment succeeded, with its own event
+    assert (done.abandoned, done.checked, done.resolved) == (1, 1, 1)
+    assert [m.routing_key for m in published] == ["card.in_doubt", "card.succeeded"]
+    in_doubt = PaymentResult.model_validate_json(published[0].body)
+    assert in_doubt.code == "claim_abandoned"
+    row = store.get(PAYMENT.payment_id)
+    assert row is not None
+    assert (row["state"], row["provider_reference"]) == ("succeeded", "ch_7")
+    assert lookup.asked == [("card", PAYMENT.payment_id)]

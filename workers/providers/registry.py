@@ -65,7 +65,7 @@ def _ethereum(settings: Settings) -> EthereumProvider:
 
     sys.setrecursionlimit(recursion_limit)
     from workers.store.chain import ChainTransactions  # noqa: PLC0415
-    from workers.store.database import create_store_engine  # noqa: PLC0415
+    from workers.store.database import engine_for  # noqa: PLC0415
 
     private_key = settings.ethereum_key()
     if private_key is None:
@@ -86,7 +86,7 @@ def _ethereum(settings: Settings) -> EthereumProvider:
     )
     return EthereumProvider(
         config,
-        ChainTransactions(create_store_engine(settings.database_url, pool_size=2), SystemClock()),
+        ChainTransactions(engine_for(settings, pool_size=2), SystemClock()),
         crash=crash_points(settings),
     )
 

@@ -5,7 +5,13 @@ IMMEDIATE, so two workers racing for a claim serialize on the write lock instead
 on upgrade from read to write; synchronous=NORMAL, which survives any process crash (SIGKILL
 included) and loses at most the last commits on power loss, where a redelivery finds the
 provider's record under the same idempotency key.
-PostgreSQL: the driver's defaults, a small pool per process, connections checked before use.
+PostgreSQL: a small pool per process, connections checked before use.
+
+Every call is bounded (`StoreTimeouts`): a stalled database, a locked file or a silent network
+link makes a call fail within about `timeout_s`, as StoreUnavailable, instead of holding a
+payment's thread (and its delivery) for as long as the fault lasts. On PostgreSQL that takes
+statement_timeout and lock_timeout for a database that does not answer, and TCP keepalives and
+tcp_user_timeout for a link that does not carry anything (the kernel's own would wait ~15 min).
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
@@ -25,30 +32,83 @@ from sqlalchemy.engine import make_url
 
 from common.errors import ConfigurationError
 
+if TYPE_CHECKING:
+    from common.settings import Settings
+
 _MIGRATIONS = str(Path(__file__).resolve().parent / "migrations")
 #: Serializes concurrent upgrades from several processes on PostgreSQL.
 _PG_LOCK_KEY = 0x7061796D71  # "paymq"
 
 
-def create_store_engine(url: str, *, pool_size: int = 8) -> Engine:
+@dataclass(frozen=True)
+class StoreTimeouts:
+    connect_s: float = 5.0
+    #: The longest one call may wait: for the database, a lock, the link, a pooled connection.
+    timeout_s: float = 10.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> StoreTimeouts:
+        return cls(settings.database_connect_timeout_s, settings.database_timeout_s)
+
+    def postgres_connect_args(self) -> dict[str, Any]:
+        timeout_ms = int(self.timeout_s * 1000)
+        return {
+            "connect_timeout": max(2, round(self.connect_s)),  # libpq: whole seconds, >= 2
+            "options": f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}",
+            # A link that carries nothing: probes after half the timeout, three misses in the
+            # other half; unacknowledged data gives up after the timeout.
+            "keepalives": 1,
+            "keepalives_idle": max(1, int(self.timeout_s / 2)),
+            "keepalives_interval": max(1, int(self.timeout_s / 6)),
+            "keepalives_count": 3,
+            "tcp_user_timeout": timeout_ms,
+        }
+
+
+def engine_for(settings: Settings, *, pool_size: int = 8) -> Engine:
+    """The store engine a process's settings ask for."""
+    return create_store_engine(
+        settings.database_url, pool_size=pool_size, timeouts=StoreTimeouts.of(settings)
+    )
+
+
+def create_store_engine(
+    url: str, *, pool_size: int = 8, timeouts: StoreTimeouts | None = None
+) -> Engine:
+    timeouts = timeouts or StoreTimeouts()
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database)
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        return _sqlite_engine(url, parsed.database, timeouts)
+    # Arguments in the URL's query (?connect_timeout=2) win over ours.
+    connect_args = {
+        k: v for k, v in timeouts.postgres_connect_args().items() if k not in parsed.query
+    }
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=timeouts.timeout_s,
+        connect_args=connect_args,
+    )
 
 
-def _sqlite_engine(url: str, database: str | None) -> Engine:
+def _sqlite_engine(url: str, database: str | None, timeouts: StoreTimeouts) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     # SQLite has one writer at a time. With one connection per process, threads queue for it
     # in the pool (cheap) instead of in SQLite's busy handler (sleep and retry): paymq bench
     # measured 528 payments/s against 445 with a pool of 5 + 10, and less CPU per payment.
+    # A write lock held elsewhere past the timeout fails the call (database is locked), and
+    # so does a wait for the one connection behind threads stuck on that lock.
     engine = create_engine(
         url,
-        connect_args={"timeout": 30.0, "check_same_thread": False},
+        connect_args={"timeout": timeouts.timeout_s, "check_same_thread": False},
         pool_size=1,
         max_overflow=0,
+        pool_timeout=timeouts.timeout_s,
     )
+    busy_timeout_ms = int(timeouts.timeout_s * 1000)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -58,7 +118,7 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -101,7 +161,7 @@ def _upgrade_lock(engine: Engine) -> Iterator[None]:
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
         return
-    with engine.connect() as connection:
+    with engine.connect() as connection, _unbounded(connection):
         connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PG_LOCK_KEY})
         try:
             yield
@@ -109,9 +169,20 @@ def _upgrade_lock(engine: Engine) -> Iterator[None]:
             connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_LOCK_KEY})
 
 
+@contextlib.contextmanager
+def _unbounded(connection: Any) -> Iterator[None]:
+    """A migration may take longer than a payment's statement, and a process waits for
+    another's migration: no statement or lock timeout while migrating (PostgreSQL). SET LOCAL
+    ends with the connection's transaction, so the pooled connection keeps its bounds."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL statement_timeout = 0"))
+        connection.execute(text("SET LOCAL lock_timeout = 0"))
+    yield
+
+
 def upgrade(engine: Engine) -> str:
     """Create or migrate the schema to the newest revision; safe to run concurrently."""
-    with _upgrade_lock(engine), engine.begin() as connection:
+    with _upgrade_lock(engine), engine.begin() as connection, _unbounded(connection):
         config = _alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

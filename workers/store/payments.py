@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from common.clock import Clock
 from common.envelope import HEADER_CREATED_AT_MS, OutboundMessage
 from common.errors import StoreUnavailable
+from workers.store.health import StoreHealth
 from workers.store.schema import attempts, payments, transitions
 from workers.store.states import State, check_transition
 
@@ -44,7 +47,9 @@ _UPDATE_IN_STATE = (
     .where(payments.c.payment_id == bindparam("b_payment_id"))
     .where(payments.c.state == bindparam("b_state"))
 )
-_UPDATE_OWNED = _UPDATE_IN_STATE.where(payments.c.claim_owner == bindparam("b_owner"))
+_UPDATE_OWNED = _UPDATE_IN_STATE.where(payments.c.claim_token == bindparam("b_token"))
+#: A sweep moves a row only if nobody touched it since it was read.
+_UPDATE_UNTOUCHED = _UPDATE_IN_STATE.where(payments.c.updated_ms == bindparam("b_updated_ms"))
 _TAKE_OVER = (
     update(payments)
     .where(payments.c.payment_id == bindparam("b_payment_id"))
@@ -128,9 +133,6 @@ class Outcome:
     provider_reference: str | None = None
     result: StoredResult | None = None
     next_check_ms: int | None = None
-    #: The caller publishes the result with no redelivery to fall back on (the reconciler):
-    #: mark it, until `published()`, so a crash before the confirm is repaired.
-    unpublished: bool = False
 
 
 # --- claim answers -------------------------------------------------------------------------
@@ -151,6 +153,8 @@ class Acquired:
     #: The provider the payment was last sent to (or goes to first); with `outcome_unknown`,
     #: the only one that may be asked again.
     provider: str | None = None
+    #: This claim's fencing token: the store moves the payment on only for its current holder.
+    token: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -177,54 +181,97 @@ Claim = Acquired | AlreadyDone | Busy | Conflict
 
 
 class ClaimLost(RuntimeError):
-    """This worker's claim ran out and another worker took the payment over."""
+    """This claim is no longer the payment's current one: it ran out and another delivery
+    (in this process or another) took the payment over."""
 
 
 @contextlib.contextmanager
 def unavailable_as_retryable() -> Iterator[None]:
-    """The database's own failures (down, locked too long, connection lost) become one
-    retryable error: the message waits in a retry tier, nothing is decided on a guess."""
+    """The database's own failures (down, locked too long, connection lost, a statement past
+    its timeout, no pooled connection free in time) become one retryable error: the message
+    waits in a retry tier, nothing is decided on a guess."""
     try:
         yield
     except DBAPIError as exc:
         raise StoreUnavailable(f"payment store unavailable: {type(exc.orig).__name__}") from None
+    except PoolTimeout:
+        raise StoreUnavailable(
+            "payment store unavailable: no connection free in time (the database is stalled "
+            "or locked)"
+        ) from None
+
+
+def ping(engine: Engine) -> None:
+    """Does the store answer? StoreUnavailable if not."""
+    with unavailable_as_retryable(), engine.connect() as connection:
+        connection.execute(select(1))
 
 
 class PaymentStore:
-    def __init__(self, engine: Engine, clock: Clock, *, owner: str, lease_ms: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        *,
+        owner: str,
+        lease_ms: int,
+        health: StoreHealth | None = None,
+    ) -> None:
         self._engine = engine
         self._clock = clock
         self._owner = owner
         self._lease_ms = lease_ms
+        self._health = health
+
+    @contextlib.contextmanager
+    def _calls(self) -> Iterator[None]:
+        """Every store call: the database's failures become StoreUnavailable, and the store's
+        health hears of each failure and of each answer."""
+        try:
+            with unavailable_as_retryable():
+                yield
+        except StoreUnavailable as exc:
+            if self._health is not None:
+                self._health.failed(exc)
+            raise
+        if self._health is not None:
+            self._health.answered()
 
     @property
     def engine(self) -> Engine:
         return self._engine
 
+    @property
+    def health(self) -> StoreHealth:
+        if self._health is None:  # a store built without one (tests, tools) gets a silent one
+            self._health = StoreHealth(lambda: ping(self._engine))
+        return self._health
+
     # --- workers ---------------------------------------------------------------------------
 
     def claim(self, new: NewPayment) -> Claim:
         """Take the claim on a payment, or say why not (see the Claim classes)."""
-        with unavailable_as_retryable():
+        with self._calls():
             return self._claim(new)
 
     def _claim(self, new: NewPayment) -> Claim:
         now_ms = self._clock.now_ms()
+        token = _new_token()
         try:
             with self._engine.begin() as connection:
-                connection.execute(_INSERT_PAYMENT, self._new_row(new, now_ms))
+                connection.execute(_INSERT_PAYMENT, self._new_row(new, now_ms, token))
                 self._history(connection, new.payment_id, State.RECEIVED, State.PROCESSING, now_ms)
-            return Acquired(attempts=0, outcome_unknown=False, provider=new.provider)
+            return Acquired(attempts=0, outcome_unknown=False, provider=new.provider, token=token)
         except IntegrityError:
             pass  # the payment, or another with its idempotency key, exists: decide below
         with self._engine.begin() as connection:
             row = self._existing(connection, new)
             if row is None:  # deleted meanwhile; never in practice, but do not guess
                 return Busy(until_ms=now_ms)
-            return self._claim_existing(connection, new, row, now_ms)
+            return self._claim_existing(connection, new, row, now_ms, token)
 
     def _claim_existing(
-        self, connection: Connection, new: NewPayment, row: RowMapping, now_ms: int
+        self, connection: Connection, new: NewPayment, row: RowMapping, now_ms: int, token: str
     ) -> Claim:
         if row["payment_id"] != new.payment_id or row["request_hash"] != new.request_hash:
             return Conflict(existing_payment_id=row["payment_id"])
@@ -245,6 +292,7 @@ class PaymentStore:
                 "state": State.PROCESSING.value,
                 "claim_owner": self._owner,
                 "claim_until_ms": now_ms + self._lease_ms,
+                "claim_token": token,
                 "updated_ms": now_ms,
             },
         )
@@ -258,6 +306,7 @@ class PaymentStore:
             outcome_unknown=bool(row["outcome_unknown"]) or taken_over,
             takeovers=self._takeovers(connection, new.payment_id) if taken_over else 0,
             provider=row["provider"],
+            token=token,
         )
 
     @staticmethod
@@ -266,46 +315,56 @@ class PaymentStore:
         return int(counted or 0)
 
     def retry_later(
-        self, payment_id: str, *, attempts: int, outcome_unknown: bool, attempt: Attempt | None
+        self,
+        payment_id: str,
+        *,
+        token: str,
+        attempts: int,
+        outcome_unknown: bool,
+        attempt: Attempt | None,
     ) -> None:
-        """Release the claim: the payment waits in a retry tier."""
+        """Release the claim: the payment waits in a retry tier. ClaimLost unless `token` is
+        the payment's current claim."""
         now_ms = self._clock.now_ms()
-        with unavailable_as_retryable(), self._engine.begin() as connection:
+        with self._calls(), self._engine.begin() as connection:
             self._move(
                 connection,
                 payment_id,
                 State.RETRYING,
                 now_ms,
-                owned=True,
+                token=token,
                 attempts=attempts,
                 outcome_unknown=outcome_unknown,
                 claim_owner=None,
                 claim_until_ms=None,
+                claim_token=None,
             )
             if attempt is not None:
                 self._attempt(connection, payment_id, attempt, now_ms)
 
-    def bind_provider(self, payment_id: str, provider: str, reason: str) -> None:
+    def bind_provider(self, payment_id: str, token: str, provider: str, reason: str) -> None:
         """Record the provider a payment is about to be sent to, before it is sent: a worker
-        that dies mid-call leaves its name for the next one. Only while this worker holds the
-        claim (ClaimLost otherwise)."""
+        that dies mid-call leaves its name for the next one. Only for the current claim
+        (ClaimLost otherwise)."""
         now_ms = self._clock.now_ms()
-        with unavailable_as_retryable(), self._engine.begin() as connection:
+        with self._calls(), self._engine.begin() as connection:
             self._move(
                 connection,
                 payment_id,
                 State.PROCESSING,
                 now_ms,
                 reason,
-                owned=True,
+                token=token,
                 provider=provider,
             )
 
     def finish(
-        self, payment_id: str, outcome: Outcome, attempt: Attempt | None, *, owned: bool = True
+        self, payment_id: str, outcome: Outcome, attempt: Attempt | None, *, token: str | None
     ) -> None:
         """Record the outcome, the attempt that led to it and the result event, atomically.
-        `owned`: only while this worker holds the claim (ClaimLost otherwise)."""
+        With `token`, only for that current claim (ClaimLost otherwise); None for the
+        reconciler, which moves payments nobody holds. A stored result stays marked
+        unpublished until `mark_published` says the broker confirmed it."""
         now_ms = self._clock.now_ms()
         result = outcome.result
         values: dict[str, Any] = {
@@ -315,26 +374,37 @@ class PaymentStore:
             "provider_reference": outcome.provider_reference,
             "claim_owner": None,
             "claim_until_ms": None,
+            "claim_token": None,
             "next_check_ms": outcome.next_check_ms,
-            "result_unpublished": outcome.unpublished,
+            "result_unpublished": result is not None,
         }
         if outcome.provider is not None:  # else keep the one the payment was bound to
             values["provider"] = outcome.provider
         if result is not None:
-            values |= {
-                "result_exchange": result.exchange,
-                "result_routing_key": result.routing_key,
-                "result_message_id": result.message_id,
-                "result_type": result.message_type,
-                "result_headers": json.dumps(result.headers, sort_keys=True),
-                "result_body": result.body,
-            }
-        with unavailable_as_retryable(), self._engine.begin() as connection:
+            values |= _result_columns(result)
+        with self._calls(), self._engine.begin() as connection:
             self._move(
-                connection, payment_id, outcome.state, now_ms, outcome.reason, owned=owned, **values
+                connection, payment_id, outcome.state, now_ms, outcome.reason, token=token, **values
             )
             if attempt is not None:
                 self._attempt(connection, payment_id, attempt, now_ms)
+
+    def mark_published(self, confirmed: Collection[tuple[str, str]]) -> None:
+        """The broker confirmed these (payment id, result message id) publishes: one statement
+        for the lot. A result stored since (the reconciler settled the payment meanwhile)
+        keeps its mark: only the very result that was confirmed is cleared."""
+        if not confirmed:
+            return
+        payment_ids = sorted({payment_id for payment_id, _ in confirmed})
+        message_ids = sorted({message_id for _, message_id in confirmed})
+        with self._calls(), self._engine.begin() as connection:
+            connection.execute(
+                update(payments)
+                .where(payments.c.payment_id.in_(payment_ids))
+                .where(payments.c.result_message_id.in_(message_ids))
+                .where(payments.c.result_unpublished.is_(True))
+                .values(result_unpublished=False)
+            )
 
     # --- the reconciler ----------------------------------------------------------------------
 
@@ -354,14 +424,14 @@ class PaymentStore:
             query = query.where(
                 payments.c.provider.is_(None) | payments.c.provider.in_(list(providers))
             )
-        with self._engine.connect() as connection:
+        with self._calls(), self._engine.connect() as connection:
             return [row[0] for row in connection.execute(query)]
 
     def take_check(self, payment_id: str, hold_ms: int) -> RowMapping | None:
         """Claim one due check (pushing the next one `hold_ms` away); None if another process
         took it first."""
         now_ms = self._clock.now_ms()
-        with self._engine.begin() as connection:
+        with self._calls(), self._engine.begin() as connection:
             taken = connection.execute(
                 update(payments)
                 .where(payments.c.payment_id == payment_id)
@@ -372,28 +442,74 @@ class PaymentStore:
                 return None
             return self._row(connection, payment_id)
 
-    def published(self, payment_id: str) -> None:
-        with self._engine.begin() as connection:
-            connection.execute(
-                update(payments)
-                .where(payments.c.payment_id == payment_id)
-                .values(result_unpublished=False)
-            )
-
     def unpublished_results(self, older_than_ms: int, limit: int) -> list[tuple[str, StoredResult]]:
-        """Results the reconciler stored but whose publish was never confirmed."""
+        """Stored results whose publish the broker has not confirmed for `older_than_ms`:
+        whoever stored them crashed, lost its channel, or had its delivery dead-lettered."""
         query = (
             select(payments)
             .where(payments.c.result_unpublished.is_(True))
             .where(payments.c.updated_ms <= self._clock.now_ms() - older_than_ms)
+            .order_by(payments.c.updated_ms)
             .limit(limit)
         )
-        with self._engine.connect() as connection:
+        with self._calls(), self._engine.connect() as connection:
             rows = connection.execute(query).mappings()
             return [(row["payment_id"], _stored_result(row)) for row in rows]
 
+    def abandoned_claims(self, older_than_ms: int, limit: int) -> list[RowMapping]:
+        """Payments claimed (processing, lease run out, or retrying) that nobody has touched
+        for `older_than_ms`: no delivery carries them any more (dead-lettered or lost), or
+        none has reached a worker for that long."""
+        now_ms = self._clock.now_ms()
+        query = (
+            select(payments)
+            .where(payments.c.state.in_([State.PROCESSING.value, State.RETRYING.value]))
+            .where(payments.c.updated_ms <= now_ms - older_than_ms)
+            .where(payments.c.claim_until_ms.is_(None) | (payments.c.claim_until_ms <= now_ms))
+            .order_by(payments.c.updated_ms)
+            .limit(limit)
+        )
+        with self._calls(), self._engine.connect() as connection:
+            return list(connection.execute(query).mappings())
+
+    def settle_abandoned(self, row: RowMapping, outcome: Outcome) -> bool:
+        """Put an abandoned claim in `outcome` (in doubt, with its result), unless someone
+        touched the payment since `row` was read; True if it moved."""
+        now_ms = self._clock.now_ms()
+        current = State(row["state"])
+        check_transition(current, outcome.state)
+        result = outcome.result
+        values: dict[str, Any] = {
+            "state": outcome.state.value,
+            "outcome_unknown": outcome.outcome_unknown,
+            "code": outcome.code,
+            "claim_owner": None,
+            "claim_until_ms": None,
+            "claim_token": None,
+            "next_check_ms": outcome.next_check_ms,
+            "result_unpublished": result is not None,
+            "updated_ms": now_ms,
+            **(_result_columns(result) if result is not None else {}),
+        }
+        with self._calls(), self._engine.begin() as connection:
+            moved = connection.execute(
+                _UPDATE_UNTOUCHED,
+                {
+                    "b_payment_id": row["payment_id"],
+                    "b_state": current.value,
+                    "b_updated_ms": row["updated_ms"],
+                    **values,
+                },
+            )
+            if moved.rowcount != 1:
+                return False
+            self._history(
+                connection, row["payment_id"], current, outcome.state, now_ms, reason=outcome.reason
+            )
+            return True
+
     def reschedule(self, payment_id: str, next_check_ms: int) -> None:
-        with self._engine.begin() as connection:
+        with self._calls(), self._engine.begin() as connection:
             connection.execute(
                 update(payments)
                 .where(payments.c.payment_id == payment_id)
@@ -403,12 +519,19 @@ class PaymentStore:
     # --- reading ---------------------------------------------------------------------------
 
     def get(self, payment_id: str) -> RowMapping | None:
-        with unavailable_as_retryable(), self._engine.connect() as connection:
+        with self._calls(), self._engine.connect() as connection:
             return self._row(connection, payment_id)
+
+    def stored_result(self, payment_id: str) -> tuple[State, StoredResult] | None:
+        """The payment's state and stored result event, if it has one."""
+        row = self.get(payment_id)
+        if row is None or row["result_body"] is None or not State(row["state"]).has_result:
+            return None
+        return State(row["state"]), _stored_result(row)
 
     def history(self, payment_id: str) -> tuple[Sequence[RowMapping], Sequence[RowMapping]]:
         """(transitions, attempts) of a payment, oldest first."""
-        with unavailable_as_retryable(), self._engine.connect() as connection:
+        with self._calls(), self._engine.connect() as connection:
             moves = connection.execute(
                 select(transitions)
                 .where(transitions.c.payment_id == payment_id)
@@ -421,7 +544,7 @@ class PaymentStore:
 
     # --- internals -------------------------------------------------------------------------
 
-    def _new_row(self, new: NewPayment, now_ms: int) -> dict[str, Any]:
+    def _new_row(self, new: NewPayment, now_ms: int, token: str) -> dict[str, Any]:
         return {
             "payment_id": new.payment_id,
             "scope": new.scope,
@@ -440,6 +563,7 @@ class PaymentStore:
             "payment_created_ms": new.payment_created_ms,
             "claim_owner": self._owner,
             "claim_until_ms": now_ms + self._lease_ms,
+            "claim_token": token,
             "created_ms": now_ms,
             "updated_ms": now_ms,
             "provider": new.provider,
@@ -468,20 +592,19 @@ class PaymentStore:
         now_ms: int,
         reason: str | None = None,
         *,
-        owned: bool = False,
+        token: str | None = None,
         **values: Any,
     ) -> None:
         changes = {"b_payment_id": payment_id, "state": target.value, "updated_ms": now_ms}
-        if owned:
-            # A worker moves only what it holds: one guarded UPDATE, no read first.
+        if token is not None:
+            # A worker moves only what its claim holds: one guarded UPDATE, no read first.
             current = State.PROCESSING
             check_transition(current, target)
             moved = connection.execute(
-                _UPDATE_OWNED,
-                {**changes, "b_state": current.value, "b_owner": self._owner, **values},
+                _UPDATE_OWNED, {**changes, "b_state": current.value, "b_token": token, **values}
             )
             if moved.rowcount != 1:
-                raise ClaimLost(f"payment {payment_id} is no longer claimed by this worker")
+                raise ClaimLost(f"payment {payment_id}: this claim is no longer the current one")
         else:
             row = self._row(connection, payment_id)
             if row is None:
@@ -525,6 +648,21 @@ class PaymentStore:
                 "provider_reference": attempt.provider_reference,
             },
         )
+
+
+def _new_token() -> str:
+    return uuid.uuid4().hex
+
+
+def _result_columns(result: StoredResult) -> dict[str, Any]:
+    return {
+        "result_exchange": result.exchange,
+        "result_routing_key": result.routing_key,
+        "result_message_id": result.message_id,
+        "result_type": result.message_type,
+        "result_headers": json.dumps(result.headers, sort_keys=True),
+        "result_body": result.body,
+    }
 
 
 def _stored_result(row: RowMapping) -> StoredResult:

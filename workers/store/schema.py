@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -39,9 +40,11 @@ payments = Table(
     Column("provider", String(32)),
     Column("provider_reference", String(255)),
     Column("code", String(64)),
-    # Who may act on the payment, and until when (a worker that died loses it then).
+    # Who may act on the payment, and until when (a worker that died loses it then). The token
+    # is new on every claim: only its holder may move the payment on (a fencing token).
     Column("claim_owner", String(64)),
     Column("claim_until_ms", BigInteger),
+    Column("claim_token", String(32)),
     # Reconciliation of pending and in-doubt payments.
     Column("next_check_ms", BigInteger),
     Column("checks", Integer, nullable=False, default=0),
@@ -55,11 +58,18 @@ payments = Table(
     Column("result_type", String(64)),
     Column("result_headers", Text),
     Column("result_body", LargeBinary),
-    # Set while a result stored by the reconciler is not yet confirmed by the broker (workers
-    # need none: the request's redelivery republishes what they stored).
+    # Set from the moment a result is stored until the broker confirms its publish: the
+    # reconciler republishes what stays set (whatever happened to the delivery that carried it).
     Column("result_unpublished", Boolean, nullable=False, default=False),
     UniqueConstraint("scope", "idempotency_key", name="uq_payments_idempotency"),
     Index("ix_payments_due", "state", "next_check_ms"),
+    Index(
+        "ix_payments_unpublished",
+        "updated_ms",
+        postgresql_where=text("result_unpublished"),
+        sqlite_where=text("result_unpublished"),
+    ),
+    Index("ix_payments_state_updated", "state", "updated_ms"),
 )
 
 attempts = Table(

@@ -24,7 +24,7 @@ from common.metrics import Metrics, serve_metrics
 from common.settings import Settings
 from common.subscriber import ResultVerifier
 from workers.main import process_name
-from workers.store.database import create_store_engine, upgrade
+from workers.store.database import engine_for, upgrade
 from workers.webhooks.deliveries import WebhookDeliveries
 from workers.webhooks.dispatcher import Dispatcher
 from workers.webhooks.endpoints import Endpoints, endpoints_file
@@ -88,7 +88,7 @@ def build_service(
         )
     clock = SystemClock()
     endpoints = endpoints_file(settings.webhook_endpoints_path).current
-    engine = create_store_engine(settings.database_url, pool_size=settings.webhook_concurrency + 2)
+    engine = engine_for(settings, pool_size=settings.webhook_concurrency + 2)
     upgrade(engine)
     deliveries = WebhookDeliveries(
         engine,

@@ -1,0 +1,94 @@
+"""Telling the store which stored results the broker has confirmed, off the I/O thread.
+
+Every stored result stays marked unpublished until its publish is confirmed; the reconciler
+publishes again whatever stays marked for too long (I6). The I/O thread must never wait for the
+database, so confirmed results are queued here and cleared by one thread, many per statement:
+one store round trip per batch, not per payment. A mark that cannot be written (the store is
+down) is kept for the next batch; one lost in a crash only costs a harmless republish of a
+byte-identical event.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Collection
+
+from common.errors import StoreUnavailable
+
+logger = logging.getLogger("paymq.worker")
+
+Confirmed = tuple[str, str]  # (payment id, result message id)
+
+#: Marks gathered for this long go to the store together.
+FLUSH_INTERVAL_S = 0.2
+#: Beyond this many waiting (the store is down for long), the oldest are dropped: the sweeper
+#: republishes them, and subscribers deduplicate.
+MAX_WAITING = 50_000
+
+
+class PublishedMarks:
+    def __init__(
+        self,
+        mark: Callable[[Collection[Confirmed]], None],
+        *,
+        interval_s: float = FLUSH_INTERVAL_S,
+        max_waiting: int = MAX_WAITING,
+    ) -> None:
+        self._mark = mark
+        self._interval_s = interval_s
+        self._max_waiting = max_waiting
+        self._waiting: dict[Confirmed, None] = {}  # insertion-ordered, no duplicates
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="paymq-published", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def add(self, confirmed: Confirmed) -> None:
+        """Any thread: the broker confirmed this stored result."""
+        with self._lock:
+            self._waiting[confirmed] = None
+            while len(self._waiting) > self._max_waiting:
+                del self._waiting[next(iter(self._waiting))]
+
+    @property
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._waiting)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Write what is waiting (once more), then stop."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+        else:
+            self.flush()
+
+    def flush(self) -> bool:
+        """Write the waiting marks now; False (and kept) if the store is unavailable."""
+        with self._lock:
+            batch = list(self._waiting)
+        if not batch:
+            return True
+        try:
+            self._mark(batch)
+        except StoreUnavailable as exc:
+            logger.debug("%d published marks wait for the store: %s", len(batch), exc)
+            return False
+        with self._lock:
+            for confirmed in batch:
+                self._waiting.pop(confirmed, None)
+        return True
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self._interval_s)
+            try:
+                self.flush()
+            except Exception:  # a bug here must not end the marks; the sweeper covers them
+                logger.exception("writing published marks failed")
+        self.flush()
