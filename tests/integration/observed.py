@@ -69,10 +69,14 @@ class Metrics:
 
 @contextmanager
 def running(
-    settings: Settings, tmp_path: Path, *command: str, env: dict[str, str] | None = None
+    settings: Settings,
+    tmp_path: Path,
+    *command: str,
+    env: dict[str, str] | None = None,
+    exit_code: int = 0,
 ) -> Iterator[Process]:
     """`paymq <command>` with these settings (plus `env`), metrics on a free port, JSON logs;
-    it must exit 0 on SIGTERM at the end of the block."""
+    it must exit with `exit_code` by the end of the block (0: on SIGTERM, sent then)."""
     log = tmp_path / f"{command[0]}.log"
     observed = settings.model_copy(update={"metrics_port": 0, "log_format": "json"})
     with log.open("wb") as output:
@@ -87,7 +91,7 @@ def running(
     try:
         yield process
         popen.send_signal(signal.SIGTERM)
-        assert popen.wait(timeout=30) == 0, log.read_text()[-3000:]
+        assert popen.wait(timeout=30) == exit_code, log.read_text()[-3000:]
     finally:
         if popen.poll() is None:
             popen.kill()

@@ -22,6 +22,7 @@ from common.envelope import OutboundMessage
 from common.models import PaymentResult, PaymentStatus
 from common.settings import Settings
 from common.signing import Signer
+from common.topology import QueueSpec
 from common.webhooks import verify_webhook
 from producer.producer import Producer
 from tests.integration.conftest import RunningWorker
@@ -383,7 +384,7 @@ def test_the_webhooks_process_delivers_counts_attempts_and_logs_json(
     start_worker("card", hook_settings)
     try:
         with running(hook_settings, tmp_path, "webhooks", "run") as webhooks:
-            url = webhooks.metrics_url()  # announced once its queue is declared
+            url = webhooks.metrics_url()  # announced once its queue is bound
             # When a payment is paid
             request, message = producer.prepare(card_draft())
             producer.publish(message)
@@ -416,6 +417,33 @@ def test_the_webhooks_process_delivers_counts_attempts_and_logs_json(
     event_id = last.headers["webhook-id"]
     assert {line["message_id"] for line in about} == {event_id}
     assert shop.secret not in webhooks.log.read_text()
+
+
+def test_the_webhooks_process_announces_itself_only_once_its_queue_is_bound(
+    hook_settings: Settings, admin: BrokerAdmin, tmp_path: Path
+) -> None:
+    # Given a webhooks queue already there with other arguments, which the process cannot
+    # declare (and a queue not declared yet is one that result events miss)
+    topology = hook_settings.topology()
+    admin.declare_queue(QueueSpec(topology.webhooks_queue), topology.webhooks_binding())
+    try:
+        # When `paymq webhooks run` starts
+        with running(hook_settings, tmp_path, "webhooks", "run", exit_code=2) as webhooks:
+            wait_until(
+                lambda: (
+                    webhooks.popen.poll() is not None or "metrics on" in webhooks.log.read_text()
+                ),
+                timeout_s=60,
+                what="the process to exit or announce its metrics",
+            )
+            # Then it exits with the broker's refusal, never having announced its metrics nor
+            # its start: whoever publishes once it sees those must find the queue bound
+            output = webhooks.log.read_text()
+            assert "metrics on" not in output
+            assert f"webhooks: queue {topology.webhooks_queue}" not in output
+            assert "PRECONDITION_FAILED" in output
+    finally:
+        admin.delete_queue(topology.webhooks_queue)
 
 
 def test_a_backlog_of_one_busy_endpoint_never_hides_another_endpoint_s_delivery(

@@ -3,7 +3,8 @@ dispatcher (claim, send, record) on another, until SIGTERM or SIGINT; attempts i
 finish and are recorded before the process exits.
 
 Events published before the webhooks queue first exists (the first `run`) are not delivered:
-the queue is declared by this process only.
+the queue is declared by this process only, at start-up and before it announces itself (its
+metrics, its start line), so whoever waits for that announcement can publish at once.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from types import FrameType
 
-from common.amqp.admin import declare_topology
+from common.amqp.admin import BrokerAdmin, declare_topology
 from common.amqp.gauges import QueueGauges
 from common.clock import Clock, SystemClock
 from common.errors import ConfigurationError
@@ -120,12 +121,29 @@ def build_service(
     return WebhookService(settings, deliveries, intake, dispatcher, clock, threading.Event())
 
 
+def declare_queue(settings: Settings) -> None:
+    """Declare the webhooks queue and bind it to the results exchange: result events published
+    from then on are kept for delivery. The results exchange has another queue bound, so an
+    event published before this is confirmed and routed there, never returned: it is lost here.
+    """
+    topology = settings.topology()
+    with BrokerAdmin(
+        settings.amqp_url, name="paymq-webhooks", connect_timeout_s=settings.connect_timeout_s
+    ) as admin:
+        admin.declare_queue(topology.webhooks_queue_spec(), topology.webhooks_binding())
+
+
 def run_webhooks(settings: Settings) -> None:
     declare_topology(
         settings.amqp_url, settings.topology(), connect_timeout_s=settings.connect_timeout_s
     )
     metrics = Metrics()
     service = build_service(settings, metrics=metrics)
+    # Before the metrics and the start line, which tell operators and tests the sender is up:
+    # the consumer declares the queue again on its own connection, but only a moment later,
+    # and result events published in that moment reached no webhooks queue. After
+    # build_service, so a sender whose configuration is wrong leaves no queue behind to grow.
+    declare_queue(settings)
     metrics.registry.register(WebhookGauges(service.deliveries, service.clock))
     topology = settings.topology()
     queues = [topology.webhooks_queue, topology.dead_letter_queue]
