@@ -462,3 +462,15 @@ def test_a_backlog_of_one_busy_endpoint_never_hides_another_endpoint_s_delivery(
 
     # Then the other endpoint's delivery is taken, and none of the busy endpoint's
     assert [(c.event_id, c.endpoint_id) for c in claimed] == [("event-x", "up")]
+
+
+def test_storing_deliveries_counts_only_the_new_ones(deliveries: WebhookDeliveries) -> None:
+    # Given two deliveries of an event already stored
+    first = [
+        NewDelivery("event-1", endpoint, None, "card", "succeeded", b"{}") for endpoint in "ab"
+    ]
+    assert deliveries.add(first) == 2
+    # When the event is taken again (a redelivery) with one more endpoint
+    again = [*first, NewDelivery("event-1", "c", None, "card", "succeeded", b"{}")]
+    # Then only the new one is counted, on both databases
+    assert deliveries.add(again) == 1

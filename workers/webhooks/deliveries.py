@@ -81,11 +81,16 @@ class WebhookDeliveries:
             for d in deliveries
         ]
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(table).on_conflict_do_nothing(index_elements=list(_KEY))
+        # RETURNING, not rowcount: the driver may report -1 for an INSERT ... ON CONFLICT.
+        statement = (
+            dialect.insert(table)
+            .on_conflict_do_nothing(index_elements=list(_KEY))
+            .returning(table.c.event_id)
+        )
         added = 0
         with unavailable_as_retryable(), self._engine.begin() as connection:
             for row in rows:
-                added += connection.execute(statement, row).rowcount
+                added += len(connection.execute(statement, row).all())
         return added
 
     def claim_due(
