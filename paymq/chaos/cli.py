@@ -35,6 +35,7 @@ _COLUMNS = (
     ("lost", "lost"),
     ("dup.\neffects", "duplicated_effects"),
     ("conflict-\ning", "conflicting"),
+    ("charged,\nno result", "charged_unpublished"),
     ("stuck", "stuck"),
     ("dead-\nlettered", "dead_lettered"),
     ("redeli-\nveries", "redeliveries"),

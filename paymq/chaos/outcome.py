@@ -74,6 +74,7 @@ def row(outcome: ScenarioOutcome) -> dict[str, Any]:
         "conflicting": report.conflicting,
         "unstable_events": len(report.unstable_events),
         "effects_unreported": len(report.effects_unreported),
+        "charged_unpublished": len(report.charged_unpublished),
         "unexpected_outcomes": len(report.unexpected_outcomes),
         "stuck": len(report.stuck),
         "undeserved_dead_letters": len(report.undeserved_dead_letters),
