@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
@@ -111,6 +112,18 @@ def run(
         width = None if sys.stdout.isatty() else _TABLE_WIDTH
         Console(highlight=False, width=width).print(_table(result))
     raise typer.Exit(0 if result.passed else 1)
+
+
+@chaos_app.command("hold-sqlite-lock", hidden=True)
+def hold_sqlite_lock(
+    path: Annotated[Path, typer.Argument(help="The store's SQLite file.")],
+    seconds: Annotated[float, typer.Option(min=0.0, help="How long to hold the lock.")] = 45.0,
+) -> None:
+    """Hold a SQLite file's write lock (BEGIN IMMEDIATE) for a while: the sqlite-lock
+    scenario's other process."""
+    from paymq.chaos.sqlitelock import hold_write_lock
+
+    hold_write_lock(path, seconds, say=lambda line: print(line, flush=True))
 
 
 def _as_json(result: SuiteResult) -> dict[str, object]:
