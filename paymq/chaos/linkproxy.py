@@ -57,10 +57,12 @@ class Mode(StrEnum):
 @dataclass(frozen=True)
 class LinkStats:
     accepted: int
-    #: Connections reset by the proxy (by its mode, or passing on a peer's reset).
+    #: Connections the proxy reset by its mode (reset-all, reset-after-bytes).
     resets: int
-    #: Resets that cut a chunk in two: the peer got part of what was sent, then the reset.
+    #: Of those, resets that cut a chunk in two: the peer got part of what was sent.
     cut_mid_chunk: int
+    #: Resets passed on: the other side reset its end, or the upstream refused to connect.
+    passed_on: int
     forwarded_bytes: int
 
 
@@ -82,7 +84,7 @@ class LinkProxy:
         self._after_bytes: int | None = None
         self._connections: set[_Connection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._accepted = self._resets = self._cut = self._forwarded = 0
+        self._accepted = self._resets = self._cut = self._passed_on = self._forwarded = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"link-{name}")
         self._thread.daemon = True
@@ -103,8 +105,10 @@ class LinkProxy:
         self._call(self._listen())
 
     def close(self) -> None:
-        """Stop listening and reset every connection; safe to call twice."""
+        """Stop listening and reset every connection; safe to call twice, or unstarted."""
         if not self._thread.is_alive():
+            if not self._loop.is_closed() and self._thread.ident is None:
+                self._loop.close()
             return
         with contextlib.suppress(Exception):
             self._call(self._shut())
@@ -139,7 +143,7 @@ class LinkProxy:
         self._call(self._switch(Mode.RESET_AFTER_BYTES, n_bytes))
 
     def stats(self) -> LinkStats:
-        return LinkStats(self._accepted, self._resets, self._cut, self._forwarded)
+        return LinkStats(self._accepted, self._resets, self._cut, self._passed_on, self._forwarded)
 
     def _call(self, work: Coroutine[Any, Any, None]) -> None:
         """Run a coroutine on the proxy's loop and wait until it is done."""
@@ -198,7 +202,7 @@ class LinkProxy:
         try:
             upstream, writer = await asyncio.open_connection(*self._upstream)
         except OSError:
-            self._reset(connection)  # as a refused connection would look through a router
+            self._reset(connection, by_peer=True)  # a refused connection, as a router passes it
             return
         if connection.done:  # reset while connecting
             _send_reset(writer)
@@ -221,7 +225,7 @@ class LinkProxy:
             if connection.done:
                 return
             if chunk is None:
-                self._reset(connection)
+                self._reset(connection, by_peer=True)
                 return
             if not chunk:  # an orderly close: pass it on
                 self._finish(connection)
@@ -247,7 +251,7 @@ class LinkProxy:
             if cut:
                 await asyncio.sleep(CUT_PAUSE_S)
         except ConnectionError:
-            self._reset(connection)
+            self._reset(connection, by_peer=True)
             return False
         if cut:
             self._reset(connection, cut_mid_chunk=len(part) < len(chunk))
@@ -255,14 +259,23 @@ class LinkProxy:
         return True
 
     def _reset(
-        self, connection: _Connection, *, counted: bool = True, cut_mid_chunk: bool = False
+        self,
+        connection: _Connection,
+        *,
+        counted: bool = True,
+        by_peer: bool = False,
+        cut_mid_chunk: bool = False,
     ) -> None:
         if connection.done:
             return
         connection.done = True
         for writer in connection.writers:
             _send_reset(writer)
-        if counted:
+        if not counted:
+            return
+        if by_peer:
+            self._passed_on += 1
+        else:
             self._resets += 1
             self._cut += cut_mid_chunk
 

@@ -275,6 +275,7 @@ def test_a_reset_by_one_peer_is_passed_on_to_the_other(
     server.close()  # RST
 
     assert read_to_the_end(client) == (b"", "reset")
+    assert (proxy.stats().passed_on, proxy.stats().resets) == (1, 0)
 
 
 def test_a_refused_upstream_resets_the_client() -> None:
@@ -282,6 +283,7 @@ def test_a_refused_upstream_resets_the_client() -> None:
         port = unused.getsockname()[1]  # nothing listens there once closed
     with LinkProxy("127.0.0.1", port) as link:
         assert connect_and_read(link) == "reset"
+        assert link.stats().passed_on == 1
 
 
 def test_route_points_a_url_at_the_proxy(proxy: LinkProxy) -> None:
