@@ -160,16 +160,20 @@ class _Run:
         self.republished = 0
         self.topology = self.settings.topology()
         env = settings_env(self.settings, child_environment())
-        self.wiring = Wiring(
-            self.work_dir,
-            broker_url=broker.url,
-            broker_port=broker.port,
-            links=scenario.links,
-            private_postgres=scenario.private_postgres,
-            postgres_admin_url=options.postgres_admin_url,
-            keep=options.keep,
-            say=console.print,
-        )
+        try:
+            self.wiring = Wiring(
+                self.work_dir,
+                broker_url=broker.url,
+                broker_port=broker.port,
+                links=scenario.links,
+                private_postgres=scenario.private_postgres,
+                postgres_admin_url=options.postgres_admin_url,
+                keep=options.keep,
+                say=console.print,
+            )
+        except BaseException:  # e.g. no PostgreSQL: the run never starts, nothing is left
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+            raise
         env.update(self.wiring.env())
         self.services = Services(Fleet(self.work_dir, env), self.settings)
         messages = options.payments * scenario.copies
