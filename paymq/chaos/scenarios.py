@@ -39,9 +39,9 @@ def crash_every(rate_per_s: float, workers: int) -> int:
 
 @dataclass(frozen=True)
 class StallPlan:
-    """Worker threads hold still at `point` for `seconds` (PAYMQ_STALL_AT, workers/crashpoints
-    .py), on every n-th payment reaching it, n chosen from the pace so that each worker stalls
-    about every `every_s` seconds."""
+    """Worker threads hold still at `point` for `seconds` (PAYMQ_STALL_AT, see
+    workers/crashpoints.py), on every n-th payment reaching it, n chosen from the pace so that
+    each worker stalls about every `every_s` seconds."""
 
     point: str
     seconds: float
