@@ -46,7 +46,7 @@ _COLUMNS = (
     ("s", "seconds"),
 )
 #: Wide enough for the table where stdout is not a terminal (CI logs, files).
-_TABLE_WIDTH = 150
+_TABLE_WIDTH = 170
 
 
 @chaos_app.callback()
@@ -140,7 +140,7 @@ def _table(result: SuiteResult) -> Table:
     from paymq.chaos.outcome import row
 
     table = Table(title="paymq chaos", title_justify="left")
-    table.add_column("scenario")
+    table.add_column("scenario", min_width=max(len(s.name) for s in SCENARIOS))
     for title, _ in _COLUMNS:
         table.add_column(title, justify="right")
     table.add_column("")
