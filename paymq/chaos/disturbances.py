@@ -40,6 +40,9 @@ class Stage:
     sqlite_file: Path | None = None
     #: Starts helper processes (another holder of the store's lock) beside the run's services.
     helpers: Fleet | None = None
+    #: Set when the run is abandoned (Ctrl-C, a harness error): faults that hold for a while
+    #: end at once, healing what they broke, instead of running to their end.
+    aborted: threading.Event = field(default_factory=threading.Event)
     #: What the disturbances did, by kind (restarts, closes, alarms).
     done: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)

@@ -3,13 +3,13 @@ proxies (linkproxy.py): links that flap, and partitions. Each acts on one named 
 stage: "broker" (workers to the private node) or "store" (workers to a private PostgreSQL).
 
 A fault, once begun, runs for its whole length and always ends with the link healthy, even
-when the publishing window is over meanwhile: the run then settles after it.
+when the publishing window is over meanwhile: the run then settles after it. Only a run that is
+abandoned (Ctrl-C) cuts it short.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 
 from paymq.chaos.disturbances import Stage
@@ -37,13 +37,15 @@ class FlapLink:
     def run(self, stage: Stage, stop: threading.Event) -> None:
         proxy = stage.links[self.link]
         stop.wait(self.start_at * stage.window_s)
+        if stage.aborted.is_set():
+            return
         for flap in range(self.times):
             if flap:
-                time.sleep(self.gap_s)  # a schedule, not a wait for anything
+                stage.aborted.wait(self.gap_s)
             proxy.reset_after(self.after_bytes)
             stage.done["link flaps"] += 1
             try:
-                time.sleep(self.hold_s)
+                stage.aborted.wait(self.hold_s)
             finally:
                 proxy.pass_through()
 
@@ -64,9 +66,11 @@ class PartitionLink:
     def run(self, stage: Stage, stop: threading.Event) -> None:
         proxy = stage.links[self.link]
         stop.wait(self.at * stage.window_s)
+        if stage.aborted.is_set():
+            return
         proxy.blackhole()
         stage.done["partitions"] += 1
         try:
-            time.sleep(self.hold_s)
+            stage.aborted.wait(self.hold_s)
         finally:
             proxy.pass_through()

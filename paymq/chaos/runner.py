@@ -289,6 +289,9 @@ class _Run:
                     window_s=self.stage.window_s,
                     on_progress=lambda done: progress.published(done, total),
                 )
+            except BaseException:  # Ctrl-C or a failure: faults heal now, not at their end
+                self.stage.aborted.set()
+                raise
             finally:
                 disturber.stop()
         self.republished = tally.republished

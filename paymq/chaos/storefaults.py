@@ -3,11 +3,13 @@ and a SQLite file whose write lock another process holds. (A stalled database is
 the "store" link: linkfaults.py.)
 
 Like every fault here, once begun it runs for its whole length and always ends with the store
-back, even when the publishing window is over meanwhile.
+back, even when the publishing window is over meanwhile; only a run that is abandoned (Ctrl-C)
+cuts it short.
 """
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -38,10 +40,12 @@ class StopDatabase:
         if postgres is None:
             raise StoreFaultFailed("the store is not on a private PostgreSQL server")
         stop.wait(self.at * stage.window_s)
+        if stage.aborted.is_set():
+            return
         postgres.stop()
         stage.done["database stops"] += 1
         try:
-            time.sleep(self.hold_s)  # a schedule, not a wait for anything
+            stage.aborted.wait(self.hold_s)
         finally:
             postgres.start()
 
@@ -62,6 +66,8 @@ class LockSqlite:
         if helpers is None or path is None:
             raise StoreFaultFailed("the store is not a SQLite file")
         stop.wait(self.at * stage.window_s)
+        if stage.aborted.is_set():
+            return
         holder = helpers.start(
             LOCK_HOLDER, "chaos", "hold-sqlite-lock", str(path), "--seconds", str(self.hold_s)
         )
@@ -69,7 +75,11 @@ class LockSqlite:
         while HOLDING not in helpers.log_tail(LOCK_HOLDER):
             if holder.poll() is not None or time.monotonic() > deadline:
                 raise StoreFaultFailed(f"no lock holder: {helpers.log_tail(LOCK_HOLDER)}")
-            time.sleep(0.1)
+            if stage.aborted.wait(0.1):
+                holder.terminate()
+                return
         stage.done["sqlite locks"] += 1
-        if holder.wait(timeout=self.hold_s + 30) != 0:  # it lets go by itself
+        if stage.aborted.wait(self.hold_s):
+            holder.terminate()  # its lock goes with it
+        if holder.wait(timeout=30) not in (0, -signal.SIGTERM):  # it lets go by itself
             raise StoreFaultFailed(f"the lock holder failed: {helpers.log_tail(LOCK_HOLDER)}")
