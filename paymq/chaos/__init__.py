@@ -6,6 +6,13 @@ provider with its effects ledger, and a checker that accounts for every payment.
     node.py          PrivateBroker: a RabbitMQ node of the suite's own, restartable
     crew.py          worker processes, replaced when they die
     disturbances.py  kills, broker restarts, forced connection closes, alarms, on a schedule
+    linkfaults.py    flapping and partitioned links between the workers and the broker or store
+    storefaults.py   a database stopped as if killed, a SQLite write lock held by another process
+    linkproxy.py     LinkProxy: a TCP fault proxy (pass, blackhole, reset-all, reset after N bytes)
+    postgres.py      PrivatePostgres: a PostgreSQL server of the suite's own, stoppable
+    wiring.py        where the store lives, and which links the workers go through
+    sqlitelock.py    the other process that holds a SQLite store's write lock
+    evidence.py      what the worker logs and the store show the faults did
     services.py      the sandbox, the payment store's schema, the reconciler
     publishing.py    paced publishing with confirms
     collector.py     every copy of every result event, verified, raw bytes kept

@@ -8,13 +8,14 @@ What a run observed, joined by payment id:
     dead letters        (message id and why: the worker's code, or the broker's delivery limit)
     leftovers           (message ids still in work or retry queues once the workers stopped)
 
-and what must hold (the invariants I1-I5 of docs/faults.md):
+and what must hold (the invariants I1-I6 of docs/faults.md):
 
     lost                a confirmed payment without a terminal result (I1)
     duplicated effects  more than one effect for one payment (I2)
     conflicting         two different terminal statuses for one payment (I1), or two copies of
                         one event id whose bytes differ (I5)
     effects unreported  money moved but no succeeded / pending / in_doubt result says so
+    charged unpublished money moved and no result event at all was published (I6)
     unexpected outcome  a terminal status other than the payment was built to get
     stuck               left in a work or retry queue, or still pending / in doubt although a
                         reconciler ran (I4)
@@ -92,6 +93,9 @@ class Report:
     conflicting_statuses: tuple[str, ...]
     unstable_events: tuple[str, ...]
     effects_unreported: tuple[str, ...]
+    #: At least one provider effect and no result event at all (I6): whoever acked or
+    #: abandoned the delivery left the money without a word to the merchant.
+    charged_unpublished: tuple[str, ...]
     unexpected_outcomes: tuple[str, ...]
     stuck: tuple[str, ...]
     undeserved_dead_letters: tuple[str, ...]
@@ -122,6 +126,7 @@ class Report:
             (self.conflicting_statuses, "conflicting terminal statuses (I1)"),
             (self.unstable_events, "result copies with one event id and different bytes (I5)"),
             (self.effects_unreported, "effects without a succeeded/pending/in_doubt result"),
+            (self.charged_unpublished, "charged without a published result (I6)"),
             (self.unexpected_outcomes, "terminal status other than expected"),
             (self.stuck, "stuck in a queue or unresolved after reconciliation (I4)"),
             (self.undeserved_dead_letters, "dead-lettered without deserving it (I4)"),
@@ -279,6 +284,7 @@ def _report(observed: Observations, payments: Mapping[str, _Payment], copies: _C
         effects_unreported=ids(
             p for p in everyone if p.effects and not _ACCOUNTS_FOR_EFFECT & set(p.statuses)
         ),
+        charged_unpublished=ids(p for p in everyone if p.effects and not p.statuses),
         unexpected_outcomes=ids(
             p
             for p in everyone

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
@@ -35,6 +36,7 @@ _COLUMNS = (
     ("lost", "lost"),
     ("dup.\neffects", "duplicated_effects"),
     ("conflict-\ning", "conflicting"),
+    ("charged,\nno result", "charged_unpublished"),
     ("stuck", "stuck"),
     ("dead-\nlettered", "dead_lettered"),
     ("redeli-\nveries", "redeliveries"),
@@ -44,7 +46,7 @@ _COLUMNS = (
     ("s", "seconds"),
 )
 #: Wide enough for the table where stdout is not a terminal (CI logs, files).
-_TABLE_WIDTH = 150
+_TABLE_WIDTH = 170
 
 
 @chaos_app.callback()
@@ -112,6 +114,18 @@ def run(
     raise typer.Exit(0 if result.passed else 1)
 
 
+@chaos_app.command("hold-sqlite-lock", hidden=True)
+def hold_sqlite_lock(
+    path: Annotated[Path, typer.Argument(help="The store's SQLite file.")],
+    seconds: Annotated[float, typer.Option(min=0.0, help="How long to hold the lock.")] = 45.0,
+) -> None:
+    """Hold a SQLite file's write lock (BEGIN IMMEDIATE) for a while: the sqlite-lock
+    scenario's other process."""
+    from paymq.chaos.sqlitelock import hold_write_lock
+
+    hold_write_lock(path, seconds, say=lambda line: print(line, flush=True))
+
+
 def _as_json(result: SuiteResult) -> dict[str, object]:
     from paymq.chaos.outcome import row
 
@@ -126,7 +140,7 @@ def _table(result: SuiteResult) -> Table:
     from paymq.chaos.outcome import row
 
     table = Table(title="paymq chaos", title_justify="left")
-    table.add_column("scenario")
+    table.add_column("scenario", min_width=max(len(s.name) for s in SCENARIOS))
     for title, _ in _COLUMNS:
         table.add_column(title, justify="right")
     table.add_column("")

@@ -16,9 +16,10 @@ class DatabaseSetupFailed(PaymqError):
     code = "database_setup_failed"
 
 
-def create_database(admin_url: str, prefix: str = "paymq_chaos") -> str:
-    """Create an empty database next to `admin_url`'s; its URL (password kept)."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+def create_database(admin_url: str, prefix: str = "paymq_chaos", *, name: str | None = None) -> str:
+    """Create an empty database next to `admin_url`'s (named `name`, or the prefix and a random
+    suffix); its URL (password kept)."""
+    name = name or f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:

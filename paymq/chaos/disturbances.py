@@ -1,8 +1,9 @@
 """Things that go wrong during a run, each on its own schedule in its own thread.
 
-A disturbance acts on the `Stage` (the private broker, the worker crew) during the publishing
-window, and stops when told or when its schedule is done. Schedules are in fractions of the
-window or in seconds, so a run of any size sees the same faults.
+A disturbance acts on the `Stage` (the private broker, the worker crew, the links and the
+store) during the publishing window, and stops when told or when its schedule is done.
+Schedules are in fractions of the window or in seconds, so a run of any size sees the same
+faults. Link and store faults live in linkfaults.py and storefaults.py.
 """
 
 from __future__ import annotations
@@ -11,12 +12,17 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # only the runner needs the machinery; the scenario table stays light
     from paymq.chaos.crew import Crew
+    from paymq.chaos.linkproxy import LinkProxy
     from paymq.chaos.node import PrivateBroker
+    from paymq.chaos.postgres import PrivatePostgres
+    from paymq.processes import Fleet
 
 logger = logging.getLogger("paymq.chaos")
 
@@ -26,6 +32,17 @@ class Stage:
     broker: PrivateBroker
     crew: Crew
     window_s: float
+    #: The link proxies between the workers and what they reach: "broker", "store".
+    links: Mapping[str, LinkProxy] = field(default_factory=dict)
+    #: The run's private PostgreSQL server, when the store is on one.
+    postgres: PrivatePostgres | None = None
+    #: The run's SQLite store file, when the store is one.
+    sqlite_file: Path | None = None
+    #: Starts helper processes (another holder of the store's lock) beside the run's services.
+    helpers: Fleet | None = None
+    #: Set when the run is abandoned (Ctrl-C, a harness error): faults that hold for a while
+    #: end at once, healing what they broke, instead of running to their end.
+    aborted: threading.Event = field(default_factory=threading.Event)
     #: What the disturbances did, by kind (restarts, closes, alarms).
     done: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)

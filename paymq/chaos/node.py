@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -25,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,13 @@ def _command(name: str) -> str:
     if found is None:
         raise BrokerNodeFailed(f"{name} is not installed (Debian: apt-get install rabbitmq-server)")
     return found
+
+
+def _setting_key(key: str) -> str:
+    """An Erlang atom we can put in an `eval` unquoted, or an error: no code injection."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
+        raise ValueError(f"not a RabbitMQ setting name: {key!r}")
+    return key
 
 
 class PrivateBroker:
@@ -174,6 +182,35 @@ class PrivateBroker:
         "50MB" is the default."""
         with self._restarting:
             self._ctl("set_disk_free_limit", limit)
+
+    def app_setting(self, key: str) -> int | None:
+        """An integer setting of the `rabbit` application as the node runs now (None: unset)."""
+        answer = self._ctl("eval", f"application:get_env(rabbit, {_setting_key(key)}).")
+        found = re.fullmatch(r"\{ok,(\d+)\}", answer.stdout.decode().strip())
+        return int(found.group(1)) if found else None
+
+    def set_app_setting(self, key: str, value: int | None) -> None:
+        """Change a setting of the running node (gone at its next restart); None unsets it.
+        Channels read some settings when they open: consumer_timeout applies to channels
+        opened afterwards, channel_tick_interval from each channel's next tick."""
+        key = _setting_key(key)
+        with self._restarting:
+            if value is None:
+                self._ctl("eval", f"application:unset_env(rabbit, {key}).")
+            else:
+                self._ctl("eval", f"application:set_env(rabbit, {key}, {int(value)}).")
+
+    @contextlib.contextmanager
+    def app_settings(self, settings: Mapping[str, int]) -> Iterator[None]:
+        """These settings while the block runs; the previous values (or unset) afterwards."""
+        previous = {key: self.app_setting(key) for key in settings}
+        try:
+            for key, value in settings.items():
+                self.set_app_setting(key, value)
+            yield
+        finally:
+            for key, earlier in previous.items():
+                self.set_app_setting(key, earlier)
 
     def queue_depths(self, prefix: str = "") -> list[QueueDepth]:
         listed = self._ctl(

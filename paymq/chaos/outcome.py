@@ -36,6 +36,23 @@ class Figures:
     #: nonce used twice or skipped, a signed transaction never mined).
     chain_transactions: int = 0
     chain_problems: tuple[str, ...] = ()
+    #: Link faults: flaps and partitions begun, connections the link proxies reset, of those
+    #: the resets that cut a chunk in two (the peer got half a frame), and the resets passed
+    #: on from one side to the other (e.g. after a partition healed, from a broker that had
+    #: closed its side meanwhile).
+    link_flaps: int = 0
+    partitions: int = 0
+    link_resets: int = 0
+    link_cuts_mid_chunk: int = 0
+    link_resets_passed_on: int = 0
+    #: Store faults: immediate stops of the private PostgreSQL, SQLite write locks held.
+    database_stops: int = 0
+    sqlite_locks: int = 0
+    #: What the workers' logs and the store show: stall points reached, channels closed by the
+    #: broker's consumer timeout, claims taken over after their lease ran out.
+    stalls: int = 0
+    consumer_timeouts: int = 0
+    claim_takeovers: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,6 +91,7 @@ def row(outcome: ScenarioOutcome) -> dict[str, Any]:
         "conflicting": report.conflicting,
         "unstable_events": len(report.unstable_events),
         "effects_unreported": len(report.effects_unreported),
+        "charged_unpublished": len(report.charged_unpublished),
         "unexpected_outcomes": len(report.unexpected_outcomes),
         "stuck": len(report.stuck),
         "undeserved_dead_letters": len(report.undeserved_dead_letters),

@@ -1,6 +1,7 @@
 """One scenario, end to end, on the suite's private broker.
 
-    topology, keys, store  ->  sandbox, workers (kept at strength), reconciler, result collector
+    topology, keys, store, link proxies, node settings
+    -> sandbox, workers (kept at strength), reconciler, result collector
     -> sandbox faults registered -> payments published at a steady pace while disturbances run
     -> wait until every confirmed payment has its result and the work and retry queues are empty
     -> stop the workers; take what is left in the queues, the dead letters and the ledger
@@ -24,7 +25,6 @@ from pathlib import Path
 
 from pydantic import SecretStr
 from rich.console import Console
-from sqlalchemy import make_url
 
 from common.amqp.admin import BrokerAdmin
 from common.keygen import init_keys
@@ -36,15 +36,16 @@ from paymq.chaos.chain import ChainStage
 from paymq.chaos.checker import Observations, Published, check
 from paymq.chaos.collector import ResultCollector
 from paymq.chaos.crew import Crew, kill_group
-from paymq.chaos.databases import create_database, drop_database
 from paymq.chaos.disturbances import Disturber, Stage
+from paymq.chaos.evidence import Evidence, gather
 from paymq.chaos.node import PrivateBroker
 from paymq.chaos.outcome import Figures, ScenarioOutcome
 from paymq.chaos.progress import RunProgress
 from paymq.chaos.publishing import Prepared, prepare, publish_paced
 from paymq.chaos.queues import dead_letters, leftovers, work_and_retry_queues
 from paymq.chaos.scenarios import Scenario
-from paymq.chaos.services import Services, store_env
+from paymq.chaos.services import Services
+from paymq.chaos.wiring import Wiring
 from paymq.chaos.workload import PlannedPayment, plan_payments
 from paymq.processes import Fleet, child_environment, free_port, settings_env, wait_for_consumers
 from producer.producer import Producer
@@ -159,17 +160,39 @@ class _Run:
         self.republished = 0
         self.topology = self.settings.topology()
         env = settings_env(self.settings, child_environment())
-        self.database_url = (
-            create_database(options.postgres_admin_url) if options.postgres_admin_url else None
-        )
-        env.update(store_env(self.work_dir, self.database_url))
+        try:
+            self.wiring = Wiring(
+                self.work_dir,
+                broker_url=broker.url,
+                broker_port=broker.port,
+                links=scenario.links,
+                private_postgres=scenario.private_postgres,
+                postgres_admin_url=options.postgres_admin_url,
+                keep=options.keep,
+                say=console.print,
+            )
+        except BaseException:  # e.g. no PostgreSQL: the run never starts, nothing is left
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+            raise
+        env.update(self.wiring.env())
         self.services = Services(Fleet(self.work_dir, env), self.settings)
         messages = options.payments * scenario.copies
         window_s = max(MIN_WINDOW_S, messages / MAX_RATE_PER_S)
         worker_env = scenario.worker_environment(rate_per_s=messages / window_s)
-        self.workers = Fleet(self.work_dir, {**env, **worker_env})
+        self.workers = Fleet(self.work_dir, {**env, **worker_env, **self.wiring.worker_env()})
         self.crew = Crew(self.workers, scenario.layout, self.rng)
-        self.stage = Stage(broker, self.crew, window_s=window_s)
+        self.stage = Stage(
+            broker,
+            self.crew,
+            window_s=window_s,
+            links=self.wiring.links,
+            postgres=self.wiring.postgres,
+            sqlite_file=self.wiring.sqlite_file,
+            helpers=self.services.fleet,
+        )
+        #: The node's settings for this scenario, given back when it ends.
+        self.node_settings = contextlib.ExitStack()
+        self.evidence = Evidence(stalls=0, consumer_timeouts=0, claim_takeovers=0)
         keyring_dir = self.settings.keys_dir / TRUSTED_DIR
         self.collector = ResultCollector(
             lambda: ResultStream(
@@ -223,7 +246,10 @@ class _Run:
             self.services.start_localstripe()
         if self.chain is not None:
             self.chain.start()
+        self.wiring.start()
         self.services.prepare_store()
+        if self.scenario.node_settings:  # before the workers open their channels
+            self.node_settings.enter_context(self.broker.app_settings(self.scenario.node_settings))
         self.crew.start()
         layout = self.scenario.layout
         queues = {self.topology.work_queue(channel): n for channel, n in layout.items()}
@@ -263,6 +289,9 @@ class _Run:
                     window_s=self.stage.window_s,
                     on_progress=lambda done: progress.published(done, total),
                 )
+            except BaseException:  # Ctrl-C or a failure: faults heal now, not at their end
+                self.stage.aborted.set()
+                raise
             finally:
                 disturber.stop()
         self.republished = tally.republished
@@ -304,6 +333,7 @@ class _Run:
         while self.collector.quiet_for_s() < 2 * QUIET_S and time.monotonic() < deadline:
             time.sleep(0.1)
         self.collector.stop()
+        self.evidence = gather(self.work_dir, self.services.database_url)
         return Observations(
             published=[
                 Published(
@@ -323,7 +353,8 @@ class _Run:
         )
 
     def _figures(self, payments: int, settled: bool, seconds: float) -> Figures:
-        tally, done = self.crew.tally, self.stage.done
+        tally, done, evidence = self.crew.tally, self.stage.done, self.evidence
+        links = self.wiring.link_stats().values()
         return Figures(
             payments=payments,
             messages_published=payments * self.scenario.copies,
@@ -338,10 +369,20 @@ class _Run:
             memory_alarms=done["memory alarms"],
             disk_alarms=done["disk alarms"],
             store=self.services.store_ready,
-            database="postgresql" if self.database_url else "sqlite",
+            database=self.wiring.database_kind,
             reconciler=self.services.reconciler_ran,
             settled=settled,
             harness_errors=tuple(self.stage.errors),
+            link_flaps=done["link flaps"],
+            partitions=done["partitions"],
+            link_resets=sum(link.resets for link in links),
+            link_cuts_mid_chunk=sum(link.cut_mid_chunk for link in links),
+            link_resets_passed_on=sum(link.passed_on for link in links),
+            database_stops=done["database stops"],
+            sqlite_locks=done["sqlite locks"],
+            stalls=evidence.stalls,
+            consumer_timeouts=evidence.consumer_timeouts,
+            claim_takeovers=evidence.claim_takeovers,
         )
 
     def _tally(self) -> str:
@@ -352,6 +393,10 @@ class _Run:
             "broker restarts": done["broker restarts"],
             "closes": done["connection closes"],
             "alarms": done["memory alarms"] + done["disk alarms"],
+            "link resets": sum(link.resets for link in self.wiring.link_stats().values()),
+            "partitions": done["partitions"],
+            "database stops": done["database stops"],
+            "sqlite locks": done["sqlite locks"],
         }
         return " · ".join(f"{name} {count}" for name, count in parts.items() if count)
 
@@ -370,12 +415,12 @@ class _Run:
             BrokerAdmin(self.settings.amqp_url, name="paymq-chaos-cleanup") as admin,
         ):
             admin.delete(self.topology)
+        try:
+            self.node_settings.close()
+        except Exception as exc:  # the next scenarios would run with this one's settings
+            self.console.print(f"[red]could not give the node its settings back:[/red] {exc}")
+        self.wiring.close()
         if self.options.keep:
             self.console.print(f"kept logs and store in {self.work_dir}")
-            if self.database_url:
-                self.console.print(f"kept the store's database {make_url(self.database_url)}")
             return
         shutil.rmtree(self.work_dir, ignore_errors=True)
-        if self.options.postgres_admin_url and self.database_url:
-            with contextlib.suppress(Exception):
-                drop_database(self.options.postgres_admin_url, self.database_url)

@@ -20,16 +20,40 @@ from paymq.chaos.disturbances import (
     RestartBroker,
 )
 from paymq.chaos.faults import POISON_PREFIX, Fault, FaultShare
+from paymq.chaos.linkfaults import FlapLink, PartitionLink
+from paymq.chaos.storefaults import LockSqlite, StopDatabase
 
 CRASH_POINTS = ("after_provider_call", "after_store_commit", "after_result_publish", "before_ack")
 #: A worker at a crash point lives about this long, whatever the publishing pace: it crashes on
 #: every n-th payment reaching the point, n = its share of the pace times this.
 CRASH_LIFETIME_S = 4.0
 MIN_CRASH_EVERY = 10
+#: A flapping link resets each connection after this many bytes: past the AMQP handshake (so
+#: connections open and consume), within the first deliveries (so they die mid-frame).
+FLAP_AFTER_BYTES = 4096
 
 
 def crash_every(rate_per_s: float, workers: int) -> int:
     return max(MIN_CRASH_EVERY, math.ceil(rate_per_s * CRASH_LIFETIME_S / max(1, workers)))
+
+
+@dataclass(frozen=True)
+class StallPlan:
+    """Worker threads hold still at `point` for `seconds` (PAYMQ_STALL_AT, see
+    workers/crashpoints.py), on every n-th payment reaching it, n chosen from the pace so that
+    each worker stalls about every `every_s` seconds."""
+
+    point: str
+    seconds: float
+    every_s: float
+
+    def env(self, rate_per_s: float, workers: int) -> dict[str, str]:
+        every = max(1, math.ceil(rate_per_s * self.every_s / max(1, workers)))
+        return {
+            "PAYMQ_STALL_AT": self.point,
+            "PAYMQ_STALL_S": f"{self.seconds:g}",
+            "PAYMQ_STALL_EVERY": str(every),
+        }
 
 
 @dataclass(frozen=True)
@@ -60,6 +84,16 @@ class Scenario:
     #: Payouts go on chain: anvil (a block a second), one hot wallet shared by every worker,
     #: 60% of the payments ETH payouts; the destinations' balances count the transfers.
     chain: bool = False
+    #: What the workers reach through a link proxy that faults break: "broker" (the private
+    #: node), "store" (the private PostgreSQL). The producer, the reconciler and the result
+    #: collector always connect directly.
+    links: tuple[str, ...] = ()
+    #: The store on a private PostgreSQL server started for the run, which faults may stop.
+    private_postgres: bool = False
+    #: Settings of the private node (the rabbit application's) for this run only, e.g. a
+    #: short consumer_timeout; the previous values come back when the run ends.
+    node_settings: Mapping[str, int] = field(default_factory=dict)
+    stall: StallPlan | None = None
     disturbances: tuple[Disturbance, ...] = ()
 
     def describe(self) -> str:
@@ -71,6 +105,8 @@ class Scenario:
         if self.crash_at is not None:
             every = crash_every(rate_per_s, sum(self.layout.values()))
             env.update(PAYMQ_CRASH_AT=self.crash_at, PAYMQ_CRASH_EVERY=str(every))
+        if self.stall is not None:
+            env.update(self.stall.env(rate_per_s, sum(self.layout.values())))
         return env
 
 
@@ -196,6 +232,55 @@ SCENARIOS: tuple[Scenario, ...] = (
         chain=True,
         crash_at="after_transaction_stored",
         disturbances=(KillWorkers(every_s=2.0),),
+    ),
+    Scenario(
+        name="link-flap",
+        summary="the workers reach the broker through a link that resets every connection "
+        f"after {FLAP_AFTER_BYTES} bytes, mid-frame, for 15 s, twice (the producer, the "
+        "reconciler and the subscriber connect directly)",
+        links=("broker",),
+        disturbances=(FlapLink("broker", after_bytes=FLAP_AFTER_BYTES, hold_s=15.0, times=2),),
+    ),
+    Scenario(
+        name="link-partition",
+        summary="the workers' link to the broker is blackholed for 8 s, 4 times the AMQP "
+        "heartbeat (2 s here): nothing arrives, nothing closes; then it heals",
+        links=("broker",),
+        settings={"heartbeat_s": 2},
+        disturbances=(PartitionLink("broker", hold_s=8.0, at=0.3),),
+    ),
+    Scenario(
+        name="store-stall",
+        summary="the store on a private PostgreSQL; the workers' link to it is blackholed for "
+        "30 s, longer than the broker's consumer timeout (20 s here, checked every second)",
+        private_postgres=True,
+        links=("store",),
+        node_settings={"consumer_timeout": 20_000, "channel_tick_interval": 1_000},
+        disturbances=(PartitionLink("store", hold_s=30.0, at=0.3),),
+    ),
+    Scenario(
+        name="store-outage",
+        summary="the store on a private PostgreSQL, stopped (pg_ctl stop -m immediate) for "
+        "20 s and started again",
+        private_postgres=True,
+        disturbances=(StopDatabase(hold_s=20.0, at=0.3),),
+    ),
+    Scenario(
+        name="sqlite-lock",
+        summary="another process holds the SQLite store's write lock (BEGIN IMMEDIATE) for 45 s",
+        disturbances=(LockSqlite(hold_s=45.0, at=0.3),),
+    ),
+    Scenario(
+        name="stale-claim",
+        summary="one card and one payout worker; now and then a worker thread holds still for "
+        "8 s after its provider call (2 s each); the broker's consumer timeout (8.4 s here) "
+        "gives the delivery back to the same process, which takes the claim over while the "
+        "stalled thread wakes up and records its outcome",
+        layout={"card": 1, "digital_currency": 1},
+        settings={"worker_concurrency": 48, "provider_read_timeout_s": 10.0},
+        provider_latency_ms=2000,
+        stall=StallPlan("after_provider_call", seconds=8.0, every_s=1.5),
+        node_settings={"consumer_timeout": 8_400, "channel_tick_interval": 250},
     ),
     Scenario(
         name="storm",

@@ -26,6 +26,16 @@ RECONCILE_INTERVAL_S = 0.5
 #: A claim held by a killed worker blocks its payment no longer than this (above the provider
 #: read timeout of the runs).
 CLAIM_LEASE_S = 5.0
+#: Timings of newer workers and reconcilers, short for runs of seconds; passed as environment
+#: variables only, so workers that do not know them yet ignore them (unknown PAYMQ_ names are
+#: ignored): a stored result unconfirmed this long is published again; a claim nobody touched
+#: this long is put in doubt (above the longest claim lease of any scenario, 30 s, plus the
+#: longest retry tier); one store call waits at most this long.
+NEWER_WORKER_ENV = {
+    "PAYMQ_REPUBLISH_AFTER_S": "5",
+    "PAYMQ_ABANDONED_CLAIM_AFTER_S": "40",
+    "PAYMQ_DATABASE_TIMEOUT_S": "5",
+}
 
 
 class StoreSetupFailed(PaymqError):
@@ -40,6 +50,7 @@ def store_env(work_dir: Path, database_url: str | None = None) -> dict[str, str]
         "PAYMQ_CLAIM_LEASE_S": str(CLAIM_LEASE_S),
         "PAYMQ_RECONCILE_SCHEDULE_S": json.dumps(list(RECONCILE_SCHEDULE_S)),
         "PAYMQ_RECONCILE_INTERVAL_S": str(RECONCILE_INTERVAL_S),
+        **NEWER_WORKER_ENV,
     }
 
 

@@ -2,8 +2,9 @@
 RabbitMQ node started for this session; the checker must find nothing lost, duplicated,
 conflicting or stuck.
 
-Needs `rabbitmq-server` installed (not running: the suite starts its own node on free ports).
-Without it the scenarios skip, except when `CI` is set, where they fail. Size per scenario:
+Needs `rabbitmq-server` installed (not running: the suite starts its own node on free ports),
+and for the store faults PostgreSQL's server binaries (the suite starts its own server too).
+Without them the scenarios skip, except when `CI` is set, where they fail. Size per scenario:
 `PAYMQ_CHAOS_PAYMENTS` (default 200); `paymq chaos run` runs the full size.
 """
 
@@ -18,6 +19,7 @@ from rich.console import Console
 from paymq.chaos.databases import DatabaseSetupFailed, create_database, drop_database
 from paymq.chaos.node import PrivateBroker
 from paymq.chaos.outcome import row
+from paymq.chaos.postgres import postgres_installed
 from paymq.chaos.runner import RunOptions, run_scenario
 from paymq.chaos.scenarios import SCENARIOS, Scenario, by_name
 from paymq.devchain import anvil_path
@@ -35,6 +37,10 @@ def test_every_payment_is_accounted_for(broker: PrivateBroker, scenario: Scenari
         if os.environ.get("CI"):
             pytest.fail("CI is set and anvil is not installed (make install runs npm ci)")
         pytest.skip("anvil is not installed: make install (npm ci)")
+    if scenario.private_postgres and not postgres_installed():
+        if os.environ.get("CI"):
+            pytest.fail("CI is set and PostgreSQL's server binaries (initdb, pg_ctl) are missing")
+        pytest.skip("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")
     # Given real workers, the sandbox and the scenario's faults on a private broker
     # When CI_PAYMENTS payments go through while the disturbances run
     outcome = run_scenario(scenario, broker, RunOptions(payments=CI_PAYMENTS), console)

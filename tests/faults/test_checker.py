@@ -152,6 +152,58 @@ def test_an_effect_reported_as_failed_is_unreported() -> None:
     assert report.unexpected_outcomes == (PAY_A,)
 
 
+def test_an_effect_without_any_result_event_is_charged_without_a_published_result() -> None:
+    report = check(healthy(events=[event(PAY_B, PaymentStatus.SUCCEEDED)]))
+
+    assert report.charged_unpublished == (PAY_A,)
+    assert report.lost == (PAY_A,)
+    assert f"1 charged without a published result (I6), e.g. {PAY_A} (results none; effects 1)" in (
+        report.violations()
+    )
+
+
+def test_an_effect_reported_only_as_in_doubt_was_published() -> None:
+    events = [event(PAY_A, PaymentStatus.IN_DOUBT), event(PAY_B, PaymentStatus.SUCCEEDED)]
+    report = check(healthy(events=events))
+
+    assert report.charged_unpublished == ()
+    assert report.in_doubt_unresolved == (PAY_A,)
+
+
+def test_an_effect_reported_as_failed_was_published_though_unreported() -> None:
+    events = [event(PAY_A, PaymentStatus.FAILED), event(PAY_B, PaymentStatus.SUCCEEDED)]
+    report = check(healthy(events=events))
+
+    assert report.charged_unpublished == ()
+    assert report.effects_unreported == (PAY_A,)
+
+
+def test_a_payment_without_effect_or_result_is_lost_not_charged() -> None:
+    report = check(healthy(events=[event(PAY_B, PaymentStatus.SUCCEEDED)], effects=[effect(PAY_B)]))
+
+    assert report.lost == (PAY_A,)
+    assert report.charged_unpublished == ()
+
+
+def test_an_event_that_failed_verification_does_not_count_as_published() -> None:
+    forged = ReceivedEvent("forged", b"{}", None)
+    report = check(healthy(events=[forged, event(PAY_B, PaymentStatus.SUCCEEDED)]))
+
+    assert report.charged_unpublished == (PAY_A,)
+
+
+def test_an_unconfirmed_payment_that_was_charged_still_needs_its_result() -> None:
+    # The broker took the request although it never confirmed it, and a worker charged it.
+    report = check(
+        healthy(
+            published=published(confirmed=False), events=[event(PAY_B, PaymentStatus.SUCCEEDED)]
+        )
+    )
+
+    assert report.lost == ()
+    assert report.charged_unpublished == (PAY_A,)
+
+
 def test_a_decline_that_was_expected_is_no_violation() -> None:
     report = check(
         healthy(
