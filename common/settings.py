@@ -61,12 +61,12 @@ class Settings(BaseSettings):
         "back-off. JSON list in the environment, e.g. [1000,5000].",
     )
     delivery_limit: PositiveInt = Field(
-        20,
-        description="Deliveries of one message before the work queue dead-letters it: the "
+        100,
+        description="Deliveries of one message before the work queue dead-letters it: only the "
         "backstop for a message that kills every worker before it is claimed (poison after "
-        "the claim is the store's: poison_after_takeovers). RabbitMQ before 4.3 also counts "
-        "deliveries returned by lost connections, so a request redelivered a quarter of this "
-        "many times is sent back as a fresh copy before it is handled (docs/faults.md).",
+        "the claim is caught by poison_after_takeovers). RabbitMQ before 4.3 also counts "
+        "deliveries returned by lost connections, so it is high, and a request delivered 3 "
+        "times goes back as a fresh copy before it is handled (docs/faults.md).",
     )
     poison_after_takeovers: PositiveInt = Field(
         5,

@@ -50,7 +50,7 @@ class Topology:
     #: One retry queue per delay: per-message TTL only expires at the queue head.
     retry_delays_ms: tuple[int, ...] = (1_000, 5_000, 30_000, 120_000, 600_000)
     #: Deliveries of one message before the quorum queue dead-letters it as poison.
-    delivery_limit: int = 20
+    delivery_limit: int = 100
 
     def __post_init__(self) -> None:
         if not self.retry_delays_ms or any(d <= 0 for d in self.retry_delays_ms):

@@ -70,10 +70,15 @@ def delivery_count(message: InboundMessage) -> int:
     return count if isinstance(count, int) and count > 0 else 0
 
 
+#: A request delivered this often goes back as a fresh copy before it is handled.
+REFRESH_AFTER_DELIVERIES = 3
+
+
 def refresh_after(delivery_limit: int) -> int:
-    """Deliveries after which a request goes back as a fresh copy: a quarter of the queue's
-    limit, so that lost connections alone cannot reach the limit between two chances."""
-    return max(2, delivery_limit // 4)
+    """Deliveries after which a request goes back as a fresh copy: early (a request returned
+    three times is rare outside a flapping link or a crashing fleet), and never past the
+    queue's own limit, so lost connections cannot add up between two chances."""
+    return max(1, min(REFRESH_AFTER_DELIVERIES, delivery_limit))
 
 
 class Handler:

@@ -44,6 +44,7 @@ from pika.spec import Basic, BasicProperties
 from common.amqp.acks import AckBatcher
 from common.amqp.confirms import ConfirmTracker, OnConfirm
 from common.amqp.convert import connection_parameters, inbound_from, properties_for, redact
+from common.amqp.linkwatch import LinkWatch
 from common.envelope import InboundMessage, OutboundMessage
 from common.errors import PublishFailed
 
@@ -110,7 +111,7 @@ class AmqpSession:
         self._stopping = False
         self._stopped = False
         self._failures = 0
-        self._watched: dict[int, tuple[int, float]] = {}  # id(connection) -> (bytes, since)
+        self._links = LinkWatch(limit_s=2.0 * options.heartbeat_s)
         self.last_error: str | None = None
         #: The broker confirmed the current consumer (basic.consume-ok); read from any thread.
         self.consuming = False
@@ -368,32 +369,18 @@ class AmqpSession:
 
     # --- dead links -----------------------------------------------------------------------
 
-    @property
-    def _silence_limit_s(self) -> float:
-        return 2.0 * self._options.heartbeat_s
-
     def _watch_links(self) -> None:
         """Tear down a connection that has received nothing for two heartbeat intervals."""
-        now = time.monotonic()
-        for connection in (self._connection, self._consume_connection):
-            if connection is None or not connection.is_open:
-                continue
-            received = connection.bytes_received
-            seen, since = self._watched.get(id(connection), (-1, now))
-            if received != seen:
-                self._watched[id(connection)] = (received, now)
-            elif now - since > self._silence_limit_s:
-                self._watched.pop(id(connection), None)
-                logger.warning(
-                    "nothing from the broker for %.1f s: presuming the link dead", now - since
-                )
-                # As pika's own heartbeat check does: no graceful close over a dead link.
-                connection._terminate_stream(
-                    AMQPHeartbeatTimeout(f"no frame from the broker for {now - since:.1f} s")
-                )
-        alive = {id(c) for c in (self._connection, self._consume_connection) if c is not None}
-        for key in set(self._watched) - alive:
-            del self._watched[key]
+        connections = [
+            c for c in (self._connection, self._consume_connection) if c is not None and c.is_open
+        ]
+        counts = [(connection, connection.bytes_received) for connection in connections]
+        for connection, silent_s in self._links.silent(counts, time.monotonic()):
+            logger.warning("nothing from the broker for %.1f s: presuming the link dead", silent_s)
+            # As pika's own heartbeat check does: no graceful close over a dead link.
+            connection._terminate_stream(  # type: ignore[attr-defined]
+                AMQPHeartbeatTimeout(f"no frame from the broker for {silent_s:.1f} s")
+            )
         if not self._stopped:
             self._ioloop.call_later(self._options.heartbeat_s / 4, self._watch_links)
 
@@ -450,8 +437,11 @@ class AmqpSession:
         self._consumer_tag = None
         self._confirms.fail_all(PublishFailed(f"{reason} (before confirm)"))
         consumer = self._consume_connection
-        if consumer is not None and not (consumer.is_closed or consumer.is_closing):
+        if consumer is not None and consumer.is_open:
             consumer.close()  # its deliveries return to the queue; their tokens are stale now
+        # One still opening is left to finish: closing it mid-handshake trips an assertion
+        # inside pika that ends the I/O loop (seen on a flapping link). Once open it finds
+        # its generation stale and closes itself (_stale).
         if self._stopping:
             self._finish_stop_when_closed()
             return

@@ -161,7 +161,7 @@ def test_topology_show_prints_every_name_and_argument(tmp_path: Path) -> None:
     assert f"binding  {prefix}.requests -[card]-> {prefix}.work.card" in lines
     [work] = [line for line in lines if line.startswith(f"queue    {prefix}.work.card ")]
     assert "'x-queue-type': 'quorum'" in work
-    assert "'x-delivery-limit': 20" in work
+    assert "'x-delivery-limit': 100" in work
     [retry] = [line for line in lines if line.startswith(f"queue    {prefix}.retry.2000ms ")]
     assert "'x-message-ttl': 2000" in retry
     assert f"'x-dead-letter-exchange': '{prefix}.requests'" in retry

@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -19,6 +20,7 @@ from common.keyring import Keyring
 from common.models import PaymentRequest
 from common.settings import Settings
 from common.subscriber import ResultStream, ResultVerifier
+from paymq.chaos.linkproxy import LinkProxy
 from paymq.processes import settings_env
 from producer.producer import Producer
 from sandbox.client import SandboxControl
@@ -269,3 +271,31 @@ def test_a_worker_whose_store_is_locked_takes_no_deliveries_until_it_answers_aga
     # And once the store answers again it consumes again, and the payment is paid once
     wait_until(lambda: admin.stats(queue).consumers == 1, what="the consumer back")
     _paid_once(results, control, [request])
+
+
+def test_a_worker_gives_up_a_silent_link_by_itself_and_pays_once_it_heals(
+    topology: Settings,
+    start_worker: Callable[..., RunningWorker],
+    producer: Producer,
+    results: ResultStream,
+    control: SandboxControl,
+    admin: BrokerAdmin,
+) -> None:
+    # Given a worker that reaches the broker through a link that can go silent (1 s heartbeat)
+    broker = urlsplit(topology.amqp_url)
+    with LinkProxy(broker.hostname or "127.0.0.1", broker.port or 5672, name="broker") as link:
+        settings = topology.model_copy(
+            update={"amqp_url": link.route(topology.amqp_url), "heartbeat_s": 1}
+        )
+        queue = settings.topology().work_queue("card")
+        worker = start_worker("card", settings)
+        _consuming(admin, queue, worker)
+        # When the link is blackholed (nothing arrives, nothing closes) as a payment comes
+        link.blackhole()
+        [request] = _publish(producer)
+        # Then the worker tears the silent connection down by itself: no close can reach it
+        wait_until(lambda: not worker.consumer.consuming, what="the silent link given up")
+        # And once the link heals it consumes again and the payment is paid once
+        link.pass_through()
+        _consuming(admin, queue, worker)
+        _paid_once(results, control, [request])
