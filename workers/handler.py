@@ -213,20 +213,31 @@ class Handler:
             )
         retry_state = read_state(message, self._keyring, self._config.channel)
         if retry_state.not_before_ms > now_ms:
-            try:
-                self._store.retry_later(
-                    str(request.payment_id),
-                    token=claim.token,
-                    attempts=claim.attempts,
-                    outcome_unknown=claim.outcome_unknown,
-                    attempt=None,
-                )
-            except (ClaimLost, StoreUnavailable) as exc:
-                return self._out.store_trouble(message, request, exc)
-            return self._out.later(
-                message, request, retry_state.not_before_ms, "waits for Retry-After"
+            return self._wait(
+                message, request, claim, retry_state.not_before_ms, "waits for Retry-After"
             )
         return self._execute(message, verified, request, claim)
+
+    def _wait(
+        self,
+        message: InboundMessage,
+        request: PaymentRequest,
+        claim: Acquired,
+        until_ms: int,
+        why: str,
+    ) -> Disposition:
+        """Release the claim and look again once `until_ms` has passed: no attempt made."""
+        try:
+            self._store.retry_later(
+                str(request.payment_id),
+                token=claim.token,
+                attempts=claim.attempts,
+                outcome_unknown=claim.outcome_unknown,
+                attempt=None,
+            )
+        except (ClaimLost, StoreUnavailable) as exc:
+            return self._out.store_trouble(message, request, exc)
+        return self._out.later(message, request, until_ms, why)
 
     def _poisoned(
         self, message: InboundMessage, request: PaymentRequest, claim: Acquired
@@ -300,18 +311,8 @@ class Handler:
     ) -> Disposition:
         """Nothing was sent anywhere, so this was no attempt: the payment waits until a circuit
         may let it through, however long the provider is down, until it expires."""
-        try:
-            self._store.retry_later(
-                str(request.payment_id),
-                token=claim.token,
-                attempts=claim.attempts,
-                outcome_unknown=claim.outcome_unknown,
-                attempt=None,
-            )
-        except (ClaimLost, StoreUnavailable) as exc:
-            return self._out.store_trouble(message, request, exc)
         wait_ms = max(int(error.retry_after_s * 1000), self._config.retry.delays_ms[0])
-        return self._out.later(message, request, self._clock.now_ms() + wait_ms, error.reason)
+        return self._wait(message, request, claim, self._clock.now_ms() + wait_ms, error.reason)
 
     def _after_transient(
         self,

@@ -156,6 +156,7 @@ class ReconcilerThread(threading.Thread):
         self._store = store
         self._publisher = ThreadedPublisher(session_options(settings, name))
         self._stopping = threading.Event()
+        self._started_ms = SystemClock().now_ms()
         # Built here, not in run(): a configuration error stops the process at start-up.
         self._metrics = metrics or Metrics()
         self._providers = build_providers(settings, MonotonicClock(), self._metrics)
@@ -175,6 +176,7 @@ class ReconcilerThread(threading.Thread):
             providers=tuple(providers.by_name),
             metrics=self._metrics,
             sweeps=Sweeps(settings.republish_after_s, settings.abandoned_claim_after_s),
+            quiet_since_ms=self._quiet_since_ms,
         )
         try:
             self._publisher.start()
@@ -202,6 +204,16 @@ class ReconcilerThread(threading.Thread):
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def _quiet_since_ms(self) -> int:
+        """Since when this reconciler has run with its store and its broker both answering."""
+        now_ms = SystemClock().now_ms()
+        since = (
+            self._started_ms,
+            self._store.health.answering_since_ms,
+            self._publisher.connected_since_ms,
+        )
+        return max(now_ms if at is None else at for at in since)
 
 
 def _confirmed(publisher: ThreadedPublisher, timeout_s: float) -> Callable[[OutboundMessage], None]:

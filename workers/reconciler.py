@@ -106,6 +106,7 @@ class Reconciler:
         providers: Collection[str] | None = None,
         metrics: Metrics | None = None,
         sweeps: Sweeps | None = None,
+        quiet_since_ms: Callable[[], int] = lambda: 0,
     ) -> None:
         self._store = store
         self._lookup = lookup
@@ -121,6 +122,8 @@ class Reconciler:
         sweeps = sweeps or Sweeps()
         self._republish_after_ms = int(sweeps.republish_after_s * 1000)
         self._abandoned_after_ms = int(sweeps.abandoned_after_s * 1000)
+        #: Since when the store and the broker have answered this reconciler without a break.
+        self._quiet_since_ms = quiet_since_ms
 
     def run_once(self, limit: int = 200) -> Pass:
         done = Pass()
@@ -152,6 +155,10 @@ class Reconciler:
             )
 
     def _sweep_abandoned(self, done: Pass, limit: int) -> None:
+        # A claim untouched through a store or broker outage was not abandoned: its delivery
+        # could not reach it. Idleness counts only once both have answered for that long.
+        if self._clock.now_ms() - self._quiet_since_ms() < self._abandoned_after_ms:
+            return
         for row in self._store.abandoned_claims(self._abandoned_after_ms, limit):
             with log_context(payment_id=row["payment_id"], message_id=row["request_message_id"]):
                 if self._abandon(row):

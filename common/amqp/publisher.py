@@ -7,6 +7,7 @@ wake-up and the confirms come back pipelined, instead of one round trip per mess
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
@@ -20,6 +21,7 @@ class ThreadedPublisher:
     def __init__(self, options: SessionOptions) -> None:
         self._options = options
         self._connected = threading.Event()
+        self._connected_since_ms: int | None = None
         self._session = AmqpSession(options, self)
         self._thread = threading.Thread(
             target=self._session.run, name=f"amqp-{options.name}", daemon=True
@@ -27,9 +29,11 @@ class ThreadedPublisher:
 
     # SessionListener, on the I/O thread
     def session_ready(self) -> None:
+        self._connected_since_ms = int(time.time() * 1000)
         self._connected.set()
 
     def session_lost(self, reason: str) -> None:
+        self._connected_since_ms = None
         self._connected.clear()
 
     def start(self) -> None:
@@ -45,6 +49,11 @@ class ThreadedPublisher:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def connected_since_ms(self) -> int | None:
+        """When the current connection opened (ms since the epoch); None while there is none."""
+        return self._connected_since_ms
 
     def wait_connected(self, timeout_s: float) -> bool:
         return self._connected.wait(timeout_s)

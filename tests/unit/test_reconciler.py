@@ -84,7 +84,7 @@ def reconciler_for(
     published: list[OutboundMessage],
     signer: Callable[[str], Signer],
 ) -> Callable[[ScriptedLookup], Reconciler]:
-    return lambda lookup, payer_action_timeout_s=3600.0: Reconciler(
+    return lambda lookup, payer_action_timeout_s=3600.0, sweeps=None: Reconciler(
         store,
         lookup,
         signer=signer("worker-1"),
@@ -93,6 +93,7 @@ def reconciler_for(
         clock=clock,
         schedule_s=SCHEDULE_S,
         payer_action_timeout_s=payer_action_timeout_s,
+        sweeps=sweeps,
     )
 
 
@@ -373,7 +374,7 @@ def test_a_claim_no_delivery_carries_any_more_goes_in_doubt_and_is_settled_by_th
     store: PaymentStore,
     clock: FixedClock,
     published: list[OutboundMessage],
-    signer: Callable[[str], Signer],
+    reconciler_for: Callable[..., Reconciler],
     retrying: bool,
 ):
     # Given a claimed payment whose delivery the broker dead-lettered (its delivery limit),
@@ -385,16 +386,8 @@ def test_a_claim_no_delivery_carries_any_more_goes_in_doubt_and_is_settled_by_th
             PAYMENT.payment_id, token=claim.token, attempts=1, outcome_unknown=True, attempt=None
         )
     lookup = ScriptedLookup(ProviderReceipt("sandbox", "ch_7"))
-    reconciler = Reconciler(
-        store,
-        lookup,
-        signer=signer("worker-1"),
-        topology=Topology(prefix="t"),
-        publish=published.append,
-        clock=clock,
-        schedule_s=SCHEDULE_S,
-        sweeps=Sweeps(republish_after_s=10.0, abandoned_after_s=120.0),
-    )
+    sweeps = Sweeps(republish_after_s=10.0, abandoned_after_s=120.0)
+    reconciler = reconciler_for(lookup, sweeps=sweeps)
     clock.advance(60_000)
     assert reconciler.run_once().abandoned == 0
     # When nobody has touched it for the abandonment delay
@@ -410,3 +403,35 @@ def test_a_claim_no_delivery_carries_any_more_goes_in_doubt_and_is_settled_by_th
     assert row is not None
     assert (row["state"], row["provider_reference"]) == ("succeeded", "ch_7")
     assert lookup.asked == [("card", PAYMENT.payment_id)]
+
+
+def test_a_claim_untouched_through_an_outage_is_not_taken_for_abandoned(
+    store: PaymentStore,
+    clock: FixedClock,
+    published: list[OutboundMessage],
+    signer: Callable[[str], Signer],
+):
+    # Given a claim left untouched for longer than the abandonment delay, because the store
+    # (or the broker) was down meanwhile and came back a moment ago
+    claim = store.claim(PAYMENT)
+    assert isinstance(claim, Acquired)
+    clock.advance(300_000)
+    back_at_ms = clock.now_ms() - 1_000
+    reconciler = Reconciler(
+        store,
+        ScriptedLookup(ProviderReceipt("sandbox", "ch_7")),
+        signer=signer("worker-1"),
+        topology=Topology(prefix="t"),
+        publish=published.append,
+        clock=clock,
+        schedule_s=SCHEDULE_S,
+        sweeps=Sweeps(republish_after_s=10.0, abandoned_after_s=120.0),
+        quiet_since_ms=lambda: back_at_ms,
+    )
+    # Then it is left to its delivery for the abandonment delay after the outage
+    assert reconciler.run_once().abandoned == 0
+    clock.advance(100_000)
+    assert reconciler.run_once().abandoned == 0
+    # and only then, still untouched, put in doubt
+    clock.advance(21_000)
+    assert reconciler.run_once().abandoned == 1

@@ -9,6 +9,7 @@ from collections.abc import Collection
 
 import pytest
 
+from common.clock import FixedClock
 from common.errors import StoreUnavailable
 from common.metrics import Metrics
 from workers.published import PublishedMarks
@@ -52,6 +53,19 @@ def test_a_stall_is_logged_once_and_paused_for_however_many_payments_meet_it(
     assert changes == [False, True]
     assert metrics.store_stalls._value.get() == 1
     assert metrics.store_stalled._value.get() == 0
+
+
+def test_the_store_counts_as_answering_only_since_it_came_back():
+    clock = FixedClock(1_000_000)
+    health = StoreHealth(Ping(), probe_interval_s=3600, clock=clock)
+    assert health.answering_since_ms == 1_000_000
+    clock.advance(5_000)
+    health.failed(StoreUnavailable("down"))
+    assert health.answering_since_ms is None
+    clock.advance(60_000)
+    health.answered()
+    assert health.answering_since_ms == 1_065_000
+    health.close()
 
 
 def test_a_stalled_store_is_probed_until_it_answers():

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from common.clock import Clock, SystemClock
 from common.metrics import Metrics
 
 logger = logging.getLogger("paymq.store")
@@ -28,18 +29,27 @@ class StoreHealth:
         *,
         metrics: Metrics | None = None,
         probe_interval_s: float = PROBE_INTERVAL_S,
+        clock: Clock | None = None,
     ) -> None:
         self._ping = ping
         self._metrics = metrics or Metrics()
         self._probe_interval_s = probe_interval_s
+        self._clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._down_since: float | None = None
+        self._answering_since_ms = self._clock.now_ms()
         self._listeners: list[Callable[[bool], None]] = []
         self._closed = threading.Event()
 
     @property
     def up(self) -> bool:
         return self._down_since is None
+
+    @property
+    def answering_since_ms(self) -> int | None:
+        """Since when the store has answered this process without a stall; None while it
+        does not (sweeps that judge idleness by time must not count a stall as idleness)."""
+        return self._answering_since_ms if self.up else None
 
     def listen(self, on_change: Callable[[bool], None]) -> None:
         """`on_change(up)` runs, on the thread that noticed, each time the store stops or
@@ -64,6 +74,7 @@ class StoreHealth:
             since, self._down_since = self._down_since, None
         if since is None:
             return
+        self._answering_since_ms = self._clock.now_ms()
         logger.warning("payment store answers again after %.1f s", time.monotonic() - since)
         self._metrics.store_stalled.set(0)
         self._tell(up=True)
