@@ -162,9 +162,11 @@ class Settings(BaseSettings):
     )
     database_timeout_s: PositiveFloat = Field(
         10.0,
-        description="The longest one store call may wait: PostgreSQL's statement_timeout and "
-        "lock_timeout, and (with TCP keepalives and tcp_user_timeout) a silent network link; "
-        "SQLite's busy timeout on a locked file; a free pooled connection. Past it the store "
+        description="The longest each step of a store call may wait: PostgreSQL's "
+        "statement_timeout and lock_timeout, and (with TCP keepalives and tcp_user_timeout) a "
+        "silent network link; SQLite's busy timeout on a locked file; a free pooled "
+        "connection. A call on a dead link (the pooled connection's check, a new connection, "
+        "the statement) fails within about twice this plus the connect timeout. Then the store "
         "counts as unavailable: the payment waits in a retry tier, nothing is decided.",
     )
     worker_reconciles: bool = Field(
