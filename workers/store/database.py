@@ -10,9 +10,9 @@ PostgreSQL: a small pool per process, connections checked before use.
 Every call is bounded (`StoreTimeouts`): a stalled database, a locked file or a silent network
 link makes each step of a call (a pooled connection's check, a new connection, the statement)
 fail within `timeout_s` (`connect_s` for a connection), as StoreUnavailable, instead of
-holding a payment's thread (and its delivery) for as long as the fault lasts. On PostgreSQL that takes
-statement_timeout and lock_timeout for a database that does not answer, and TCP keepalives and
-tcp_user_timeout for a link that does not carry anything (the kernel's own would wait ~15 min).
+holding a payment's thread (and its delivery) for as long as the fault lasts. On PostgreSQL
+that takes statement_timeout and lock_timeout for a database that does not answer, and TCP
+keepalives and tcp_user_timeout for a link that carries nothing (the kernel's own: ~15 min).
 """
 
 from __future__ import annotations
