@@ -22,6 +22,8 @@ Confirmed = tuple[str, str]  # (payment id, result message id)
 
 #: Marks gathered for this long go to the store together.
 FLUSH_INTERVAL_S = 0.2
+#: Marks per statement: two parameters each, far below SQLite's cap on one statement's.
+MAX_PER_STATEMENT = 400
 #: Beyond this many waiting (the store is down for long), the oldest are dropped: the sweeper
 #: republishes them, and subscribers deduplicate.
 MAX_WAITING = 50_000
@@ -69,19 +71,20 @@ class PublishedMarks:
             self.flush()
 
     def flush(self) -> bool:
-        """Write the waiting marks now; False (and kept) if the store is unavailable."""
+        """Write the waiting marks now, a bounded number per statement (SQLite caps the
+        parameters of one); False (the rest kept) if the store is unavailable."""
         with self._lock:
-            batch = list(self._waiting)
-        if not batch:
-            return True
-        try:
-            self._mark(batch)
-        except StoreUnavailable as exc:
-            logger.debug("%d published marks wait for the store: %s", len(batch), exc)
-            return False
-        with self._lock:
-            for confirmed in batch:
-                self._waiting.pop(confirmed, None)
+            waiting = list(self._waiting)
+        for start in range(0, len(waiting), MAX_PER_STATEMENT):
+            batch = waiting[start : start + MAX_PER_STATEMENT]
+            try:
+                self._mark(batch)
+            except StoreUnavailable as exc:
+                logger.debug("%d published marks wait for the store: %s", len(waiting), exc)
+                return False
+            with self._lock:
+                for confirmed in batch:
+                    self._waiting.pop(confirmed, None)
         return True
 
     def _run(self) -> None:

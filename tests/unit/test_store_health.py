@@ -116,3 +116,13 @@ def test_past_its_bound_the_oldest_marks_are_dropped_for_the_sweeper():
         published.add((f"p{n}", f"e{n}"))
     published.close()
     assert marks.batches == [[("p1", "e1"), ("p2", "e2")]]
+
+
+def test_a_long_backlog_of_marks_is_written_in_bounded_statements():
+    marks = Marks()
+    published = PublishedMarks(marks)
+    for n in range(1_000):
+        published.add((f"p{n}", f"e{n}"))
+    assert published.flush()
+    assert [len(batch) for batch in marks.batches] == [400, 400, 200]
+    assert published.waiting == 0
