@@ -173,11 +173,8 @@ class Handler:
         if isinstance(claim, AlreadyDone):
             return self._out.repeat(request, claim.state, claim.result)
         if isinstance(claim, Busy):
-            # Its holder usually finishes within a provider call: look again soon (the first
-            # tier), not when the lease runs out, so a duplicate's result lags by seconds.
-            soon_ms = self._clock.now_ms() + self._config.retry.delays_ms[0]
             return self._out.later(
-                message, request, min(claim.until_ms, soon_ms), "being handled by another worker"
+                message, request, self._look_again_ms(claim), "being handled by another worker"
             )
         if isinstance(claim, Conflict):
             error = MessageRejected(
@@ -187,6 +184,16 @@ class Handler:
             )
             return self._out.unstored(message, request, error)
         return self._with_claim(message, verified, request, claim)
+
+    def _look_again_ms(self, busy: Busy) -> int:
+        """When a delivery that found the claim held looks again. A live holder finishes
+        within a provider call: soon (the first tier), so a duplicate's result lags by seconds,
+        not by the lease. The longer the claim has been held, the likelier its holder died:
+        the waits grow with its age, so a dead holder's lease costs a handful of looks, not
+        one per tier."""
+        now_ms = self._clock.now_ms()
+        wait_ms = max(self._config.retry.delays_ms[0], busy.held_ms)
+        return min(busy.until_ms, now_ms + wait_ms)
 
     # --- with the claim held -------------------------------------------------------------------
 

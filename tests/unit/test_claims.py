@@ -135,14 +135,20 @@ class DuplicateMeanwhile:
     name = "card"
     primary_provider = "fake"
 
-    def __init__(self, worker: Callable[[], Worker]) -> None:
+    def __init__(
+        self, worker: Callable[[], Worker], clock: FixedClock | None = None, held_ms: int = 0
+    ) -> None:
         self._worker = worker
+        self._clock = clock
+        self._held_ms = held_ms
         self.duplicate: Handled | None = None
         self.calls = 0
         self.message: InboundMessage | None = None
 
     def execute(self, request: PaymentRequest, context: ExecutionContext) -> ProviderReceipt:
         self.calls += 1
+        if self._clock is not None:
+            self._clock.advance(self._held_ms)  # the call has been going on this long
         if self.message is not None and self.duplicate is None:
             self.duplicate = self._worker().handle(self.message)
         return ProviderReceipt(provider="fake", reference=f"ref-{context.idempotency_key}")
@@ -165,6 +171,24 @@ def test_a_duplicate_finding_the_claim_held_looks_again_after_the_first_tier(
     topology = workers[0].topology
     assert retry.exchange == topology.retry_exchange(topology.retry_delays_ms[0])
     assert channel.calls == 1
+
+
+def test_the_longer_a_claim_has_been_held_the_longer_a_duplicate_waits_to_look_again(
+    make_worker: Callable[..., Worker], make_request: Callable[..., Any], clock: FixedClock
+):
+    # Given a payment whose claim has been held for 20 s (its holder may have died)
+    workers: list[Worker] = []
+    channel = DuplicateMeanwhile(lambda: workers[0], clock, held_ms=20_000)
+    workers.append(make_worker(channel))
+    _, channel.message = make_request()
+    # When a duplicate of it arrives
+    workers[0].handle(channel.message)
+    # Then it waits about as long again (the tier of at least 20 s), not the first tier, and
+    # a dead holder's 60 s lease costs a few looks instead of one a second
+    assert channel.duplicate is not None
+    [retry] = channel.duplicate.retries
+    topology = workers[0].topology
+    assert retry.exchange == topology.retry_exchange(30_000)
 
 
 def test_a_request_redelivered_often_goes_back_as_a_fresh_copy_without_a_claim(

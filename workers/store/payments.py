@@ -165,9 +165,10 @@ class AlreadyDone:
 
 @dataclass(frozen=True)
 class Busy:
-    """Another worker holds the claim until `until_ms`."""
+    """Another worker holds the claim until `until_ms`, and has held it for `held_ms`."""
 
     until_ms: int
+    held_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,7 @@ class PaymentStore:
             return AlreadyDone(state, _stored_result(row))
         claim_until = row["claim_until_ms"] or 0
         if state is State.PROCESSING and claim_until > now_ms:
-            return Busy(until_ms=claim_until)
+            return Busy(until_ms=claim_until, held_ms=now_ms - (claim_until - self._lease_ms))
         if state not in (State.PROCESSING, State.RETRYING):
             return Busy(until_ms=now_ms)  # a result is being written; look again shortly
         taken = connection.execute(
