@@ -36,6 +36,10 @@ from paymq.processes import free_port
 
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 60.0
+#: A node restarted under load now and then fails to come up (its old VM still going away);
+#: a restart tries this many starts, clearing what is left of the node between them.
+RESTART_ATTEMPTS = 3
+VM_EXIT_TIMEOUT_S = 15.0
 _LIB_BIN = Path("/usr/lib/rabbitmq/bin")
 _SERVICE_USER = "rabbitmq"
 
@@ -143,8 +147,12 @@ class PrivateBroker:
         """Stop the whole node (rabbitmqctl stop waits for the process to exit)."""
         if not self._running:
             return
-        stopped = self._ctl("stop", str(self._pid_file), timeout_s=STOP_TIMEOUT_S, check=False)
-        if stopped.returncode != 0:
+        try:
+            done = self._ctl("stop", str(self._pid_file), timeout_s=STOP_TIMEOUT_S, check=False)
+            stopped = done.returncode == 0
+        except subprocess.TimeoutExpired:
+            stopped = False
+        if not stopped:
             self._kill_by_pid_file()
         self._running = False
 
@@ -153,7 +161,16 @@ class PrivateBroker:
         with self._restarting:
             self._say(f"restarting {self.node}...")
             self.stop()
-            self.start()
+            for attempt in range(1, RESTART_ATTEMPTS + 1):
+                try:
+                    self.start()
+                    break
+                except (BrokerNodeFailed, subprocess.TimeoutExpired) as exc:
+                    if attempt == RESTART_ATTEMPTS:
+                        raise
+                    self._say(f"{self.node} did not come back ({exc}); starting it again")
+                    self._running = True  # whatever did start must be stopped first
+                    self.stop()
             self.restarts += 1
 
     def close(self) -> None:
@@ -288,8 +305,9 @@ class PrivateBroker:
         raise BrokerNodeFailed(f"{self.node} did not start in {START_TIMEOUT_S:.0f} s:\n{tail}")
 
     def _kill_by_pid_file(self) -> None:
-        """SIGKILL our node's VM if it is still there; never a process that merely reused the
-        pid (the VM's environment names our directory)."""
+        """SIGKILL our node's VM if it is still there, and wait for it to be gone (a new VM
+        under the same node name cannot start while the old one is registered); never a
+        process that merely reused the pid (the VM's environment names our directory)."""
         with contextlib.suppress(OSError, ValueError):
             pid = int(self._pid_file.read_text().strip())
             proc = Path(f"/proc/{pid}")
@@ -298,3 +316,6 @@ class PrivateBroker:
             if str(self.directory).encode() not in (proc / "environ").read_bytes():
                 return
             os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + VM_EXIT_TIMEOUT_S
+            while proc.exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
