@@ -26,6 +26,8 @@ logger = logging.getLogger("paymq.amqp")
 DECLARE_ATTEMPTS = 5
 #: AMQP reply code of a passive declare naming a queue that does not exist.
 NOT_FOUND = 404
+#: AMQP reply code of a declare whose type or arguments differ from what exists.
+PRECONDITION_FAILED = 406
 
 
 @dataclass(frozen=True)
@@ -91,16 +93,17 @@ class BrokerAdmin:
     def declare(self, topology: Topology) -> None:
         """Declare every exchange, queue and binding; idempotent for the same topology."""
         ch = self._channel
-        for exchange in topology.exchanges():
-            ch.exchange_declare(exchange.name, exchange.type, durable=True)
-        for queue in topology.queues():
-            ch.queue_declare(queue.name, durable=True, arguments=queue.arguments)
+        with _declared_differently():
+            for exchange in topology.exchanges():
+                ch.exchange_declare(exchange.name, exchange.type, durable=True)
+            for queue in topology.queues():
+                ch.queue_declare(queue.name, durable=True, arguments=queue.arguments)
         for binding in topology.bindings():
             ch.queue_bind(binding.queue, binding.exchange, routing_key=binding.routing_key)
 
     def declare_queue(self, queue: QueueSpec, binding: BindingSpec) -> None:
         """Declare one queue of the topology that only its own consumer declares."""
-        with _broker_errors():
+        with _broker_errors(), _declared_differently():
             self._channel.queue_declare(queue.name, durable=True, arguments=queue.arguments)
             self._channel.queue_bind(binding.queue, binding.exchange, binding.routing_key)
 
@@ -249,3 +252,22 @@ def _broker_errors() -> Iterator[None]:
         yield
     except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError) as exc:
         raise BrokerUnavailable(f"connection to RabbitMQ lost: {exc!r}") from None
+
+
+@contextlib.contextmanager
+def _declared_differently() -> Iterator[None]:
+    """A queue or exchange that exists with other arguments (e.g. a work queue declared with
+    an earlier delivery limit) is a configuration error that says what to do, not a
+    traceback: RabbitMQ cannot change a queue's arguments in place."""
+    try:
+        yield
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if exc.reply_code != PRECONDITION_FAILED:
+            raise
+        raise ConfigurationError(
+            f"the broker keeps this topology with other arguments: {exc.reply_text}. "
+            "A queue's arguments cannot change in place: let the workers that declared it "
+            "drain it, delete it (`rabbitmqctl delete_queue NAME`), then start again; or keep "
+            "the arguments it has (x-delivery-limit: PAYMQ_DELIVERY_LIMIT). See "
+            "docs/protocol.md, Topology."
+        ) from None

@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from common.amqp.admin import BrokerAdmin
+from common.amqp.admin import BrokerAdmin, declare_topology
+from common.errors import ConfigurationError
 from common.keyring import Keyring
 from common.models import PaymentRequest
 from common.settings import Settings
@@ -299,3 +300,19 @@ def test_a_worker_gives_up_a_silent_link_by_itself_and_pays_once_it_heals(
         link.pass_through()
         _consuming(admin, queue, worker)
         _paid_once(results, control, [request])
+
+
+def test_a_work_queue_kept_with_another_delivery_limit_is_a_configuration_error_saying_what_to_do(
+    topology: Settings,
+) -> None:
+    # Given a topology an earlier version declared with another delivery limit
+    upgraded = topology.model_copy(update={"delivery_limit": topology.delivery_limit + 90})
+    # When a worker of this version declares it at start-up
+    with pytest.raises(ConfigurationError) as raised:
+        declare_topology(upgraded.amqp_url, upgraded.topology())
+    # Then it fails with what differs, in which queue, and the way out; not a pika traceback
+    message = str(raised.value)
+    assert "x-delivery-limit" in message
+    assert f"{topology.topology_prefix}.work." in message
+    assert "PAYMQ_DELIVERY_LIMIT" in message
+    assert "rabbitmqctl delete_queue" in message
