@@ -341,11 +341,12 @@ def contract(
 @config_app.command("show")
 @friendly
 def config_show() -> None:
-    """Print the effective configuration (secrets redacted)."""
+    """Print the effective configuration (secrets redacted: keys, and the password of every
+    URL, the store's included)."""
     from common.amqp.convert import redact
 
     for name, value in load_settings().model_dump(mode="json").items():
-        shown = redact(value) if name == "amqp_url" else value
+        shown = redact(value) if isinstance(value, str) and "://" in value else value
         typer.echo(f"PAYMQ_{name.upper()}={shown}")
 
 

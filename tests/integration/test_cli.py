@@ -236,3 +236,21 @@ def test_top_says_so_when_the_topology_is_not_declared(tmp_path: Path, amqp_url:
     assert completed.returncode == 1
     assert "does not exist" in completed.stderr
     assert "Traceback" not in _output(completed)
+
+
+def test_config_show_masks_the_password_of_every_url(tmp_path: Path) -> None:
+    # Given a store and a broker reached with passwords, and a Stripe key
+    env = cli_env(
+        PAYMQ_DATABASE_URL="postgresql+psycopg://paymq:db-s3cret@db.internal:5432/paymq",
+        PAYMQ_AMQP_URL="amqp://paymq:amqp-s3cret@rabbit.internal:5672/%2F",
+        PAYMQ_STRIPE_API_KEY="sk_test_key-s3cret",
+    )
+    # When the operator prints the configuration
+    completed = run_cli("config", "show", env=env, cwd=tmp_path, timeout_s=60)
+    # Then no secret is shown, and what is shown still says where things are
+    assert completed.returncode == 0, _output(completed)
+    assert "s3cret" not in _output(completed)
+    assert "PAYMQ_DATABASE_URL=postgresql+psycopg://paymq:***@db.internal:5432/paymq" in (
+        completed.stdout
+    )
+    assert "PAYMQ_AMQP_URL=amqp://paymq:***@rabbit.internal:5672/%2F" in completed.stdout
