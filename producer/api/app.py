@@ -5,9 +5,10 @@ the store's view of a payment, and the readiness checks.
 No `from __future__ import annotations` here: FastAPI reads the routes' annotations at run time,
 and they name the local `caller` dependency."""
 
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -18,10 +19,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind
 from prometheus_client import make_asgi_app
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from common.errors import BrokerUnavailable, PublishFailed, StoreUnavailable
+from common.errors import BrokerUnavailable, MalformedMessage, PublishFailed, StoreUnavailable
 from common.metrics import Metrics
 from common.models import PaymentRequest
+from common.redact import mask_pans
+from common.strictjson import check_strict_json
 from common.tracing import tracer
 from producer.api.intake import IdempotencyConflict, Intake
 from producer.api.keys import ApiKey, ApiKeys
@@ -60,6 +66,7 @@ class ApiDeps:
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 _RETRY = {"Retry-After": "1"}
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> HTTPException:
@@ -82,23 +89,54 @@ def create_app(deps: ApiDeps) -> FastAPI:
     return app
 
 
-def _add_error_handlers(app: FastAPI) -> None:
-    """Every error as {"error": {"code", "message"}}."""
+def _problems(errors: Sequence[ErrorDetails | Mapping[str, Any]]) -> str:
+    """Where and what, for at most ten problems: never the input itself, the models' names or
+    the parser's version, and card numbers masked even where a field's name is one."""
+    return mask_pans(
+        "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:10])
+    )
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+
+async def _strict_body(request: Request) -> None:
+    """The body as the workers parse it (common/strictjson.py): duplicate keys, NaN and
+    floats refused before the model sees the last of two values."""
+    try:
+        check_strict_json(await request.body())
+    except MalformedMessage as exc:
+        raise _error(422, "invalid_request", mask_pans(str(exc))) from None
+
+
+@contextlib.contextmanager
+def _intake_errors() -> Iterator[None]:
+    """The intake's refusals as HTTP errors."""
+    try:
+        yield
+    except IdempotencyConflict as exc:
+        raise _error(409, exc.code, str(exc)) from None
+    except ValidationError as exc:
+        problems = _problems(exc.errors(include_url=False, include_input=False))
+        raise _error(422, "invalid_request", problems) from None
+    except ValueError as exc:
+        raise _error(422, "invalid_request", mask_pans(str(exc))) from None
+    except (BrokerUnavailable, PublishFailed, StoreUnavailable) as exc:
+        raise _error(503, exc.code, f"{exc}; repeat the request", **_RETRY) from None
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error as {"error": {"code", "message"}}, the routing's own 404 and 405 included."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail: Any = exc.detail
         if not isinstance(detail, dict):
-            detail = {"code": "http_error", "message": str(detail)}
+            detail = {"code": _HTTP_CODES.get(exc.status_code, "http_error"), "message": detail}
         return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10]
-        )
         return JSONResponse(
-            {"error": {"code": "invalid_request", "message": problems}}, status_code=422
+            {"error": {"code": "invalid_request", "message": _problems(exc.errors())}},
+            status_code=422,
         )
 
 
@@ -133,6 +171,7 @@ def _add_payment_routes(
         request: Request,
         response: Response,
         key: Annotated[ApiKey, Depends(caller)],
+        _strict: Annotated[None, Depends(_strict_body)],
         idempotency_key: Annotated[
             str, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN)
         ],
@@ -141,18 +180,13 @@ def _add_payment_routes(
         same Idempotency-Key with the same body answers the same payment."""
         if body.channel not in key.channels:
             raise _error(403, "channel_not_allowed", f"this key may not pay on {body.channel}")
-        try:
-            # A caller's traceparent header continues into the request's "create" span.
-            with tracer.start_as_current_span(
-                "POST /payments", context=propagate.extract(request.headers), kind=SpanKind.SERVER
-            ):
-                taken = deps.intake.take(key, idempotency_key, body)
-        except IdempotencyConflict as exc:
-            raise _error(409, exc.code, str(exc)) from None
-        except ValueError as exc:
-            raise _error(422, "invalid_request", str(exc)) from None
-        except (BrokerUnavailable, PublishFailed, StoreUnavailable) as exc:
-            raise _error(503, exc.code, f"{exc}; repeat the request", **_RETRY) from None
+        # A caller's traceparent header continues into the request's "create" span.
+        context = propagate.extract(request.headers)
+        with (
+            _intake_errors(),
+            tracer.start_as_current_span("POST /payments", context=context, kind=SpanKind.SERVER),
+        ):
+            taken = deps.intake.take(key, idempotency_key, body)
         submission = taken.submission
         metrics.accepted.labels(submission.channel, str(taken.replayed).lower()).inc()
         logger.info(

@@ -218,6 +218,57 @@ def test_an_invalid_request_is_refused_with_its_reason(
     assert "4242424242424242" not in answer.text
 
 
+def test_an_invalid_request_echoes_no_input_and_names_no_internals(api: Api) -> None:
+    # Given a body the contract refuses (21 metadata keys), a card number among them
+    metadata = {f"k{n}": "v" for n in range(20)} | {"4111111111111111": "4111111111111111"}
+    # When it is posted
+    answer = api.post(card_payment() | {"metadata": metadata}, idem="too-much-metadata")
+    # Then the refusal says what is wrong without repeating the card number, naming the
+    # internal model or the parser
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "invalid_request"
+    assert "metadata" in answer.json()["error"]["message"]
+    for leaked in ("4111111111111111", "input_value", "PaymentRequest", "pydantic"):
+        assert leaked not in answer.text
+
+
+def test_duplicate_json_keys_are_refused_as_the_workers_refuse_them(api: Api) -> None:
+    # Given a body whose amount appears twice: 1 cent first, 1,000 dollars last
+    small = json.dumps(card_payment(amount_minor=1))
+    body = small[:-1] + ', "amount": {"amount_minor": 100000, "currency": "USD"}}'
+    headers = {
+        "Authorization": f"Bearer {api.keys['shop']}",
+        "Idempotency-Key": "twice",
+        "Content-Type": "application/json",
+    }
+    # When it is posted
+    answer = requests.post(f"{api.url}/payments", data=body, headers=headers, timeout=30)
+    # Then it is refused, and nothing was taken under its Idempotency-Key
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == {
+        "code": "invalid_request",
+        "message": "duplicate JSON key 'amount'",
+    }
+    retried = api.post(card_payment(amount_minor=1), idem="twice")
+    assert retried.status_code == 202, retried.text
+    assert retried.json()["replayed"] is False
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [("GET", "/nowhere", 404, "not_found"), ("DELETE", "/payments", 405, "method_not_allowed")],
+)
+def test_routing_errors_answer_in_the_documented_error_shape(
+    api: Api, method: str, path: str, status: int, code: str
+) -> None:
+    answer = requests.request(method, f"{api.url}{path}", timeout=30)
+
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"]["code"] == code
+    assert answer.json()["error"]["message"]
+    assert "detail" not in answer.json()
+
+
 def test_health_and_readiness(api: Api, topology: Settings) -> None:
     assert api.get("/healthz", key=None).json() == {"status": "ok"}
     ready = api.get("/readyz", key=None)
