@@ -90,7 +90,9 @@ class Settings(BaseSettings):
 
     # --- messages ---
     max_body_bytes: PositiveInt = Field(
-        65_536, description="Larger message bodies are rejected before parsing."
+        65_536,
+        description="Larger message bodies are rejected before parsing, and larger HTTP API "
+        "bodies with 413 while they are read, before authentication.",
     )
     request_ttl_s: PositiveInt = Field(
         86_400,

@@ -29,6 +29,7 @@ from common.models import PaymentRequest
 from common.redact import mask_pans
 from common.strictjson import check_strict_json
 from common.tracing import tracer
+from producer.api.bodylimit import BodyLimit
 from producer.api.intake import IdempotencyConflict, Intake
 from producer.api.keys import ApiKey, ApiKeys
 from producer.api.metrics import ApiMetrics, count_requests
@@ -62,6 +63,8 @@ class ApiDeps:
     readiness: Callable[[], Mapping[str, str]]
     #: Served at /metrics, with the API's request counters added.
     metrics: Metrics
+    #: Larger request bodies are refused with 413 while they are read, before authentication.
+    max_body_bytes: int = 65_536
 
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -82,6 +85,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
     )
     _add_error_handlers(app)
     api_metrics = ApiMetrics(deps.metrics)
+    # Before the counters are added, so that they are outside it and count its 413s.
+    app.add_middleware(BodyLimit, max_bytes=deps.max_body_bytes)
     count_requests(app, api_metrics)
     _add_payment_routes(app, deps, _caller(deps.keys), api_metrics)
     _add_health_routes(app, deps)
@@ -162,6 +167,7 @@ def _add_payment_routes(
         responses={
             **_ERRORS,
             409: {"model": ErrorOut, "description": "Idempotency-Key used with another body."},
+            413: {"model": ErrorOut, "description": "The body is over PAYMQ_MAX_BODY_BYTES."},
             422: {"model": ErrorOut, "description": "The body or a header is not valid."},
             503: {"model": ErrorOut, "description": "Broker or store down: repeat the request."},
         },

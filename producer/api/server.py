@@ -77,6 +77,7 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
                     submission_of=submissions.of_payment,
                     readiness=lambda: readiness(settings, engine, keys),
                     metrics=metrics,
+                    max_body_bytes=settings.max_body_bytes,
                 )
             )
     finally:

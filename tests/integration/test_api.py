@@ -269,6 +269,23 @@ def test_routing_errors_answer_in_the_documented_error_shape(
     assert "detail" not in answer.json()
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_over_the_limit_is_refused_before_authentication(api: Api, chunked: bool) -> None:
+    # Given a body just over the 64 KiB ceiling, from a client with no API key
+    body = b"{" + b" " * 70_000 + b"}"
+    data: Any = iter([body[i : i + 8192] for i in range(0, len(body), 8192)]) if chunked else body
+    # When it is posted
+    answer = requests.post(
+        f"{api.url}/payments",
+        data=data,
+        headers={"Content-Type": "application/json", "Idempotency-Key": "big"},
+        timeout=30,
+    )
+    # Then the ceiling answers, not the authentication behind it
+    assert answer.status_code == 413, answer.text
+    assert answer.json()["error"]["code"] == "body_too_large"
+
+
 def test_health_and_readiness(api: Api, topology: Settings) -> None:
     assert api.get("/healthz", key=None).json() == {"status": "ok"}
     ready = api.get("/readyz", key=None)
