@@ -428,7 +428,7 @@ def test_the_webhooks_process_announces_itself_only_once_its_queue_is_bound(
     admin.declare_queue(QueueSpec(topology.webhooks_queue), topology.webhooks_binding())
     try:
         # When `paymq webhooks run` starts
-        with running(hook_settings, tmp_path, "webhooks", "run", exit_code=2) as webhooks:
+        with running(hook_settings, tmp_path, "webhooks", "run", exit_code=1) as webhooks:
             wait_until(
                 lambda: (
                     webhooks.popen.poll() is not None or "metrics on" in webhooks.log.read_text()
@@ -436,12 +436,14 @@ def test_the_webhooks_process_announces_itself_only_once_its_queue_is_bound(
                 timeout_s=60,
                 what="the process to exit or announce its metrics",
             )
-            # Then it exits with the broker's refusal, never having announced its metrics nor
-            # its start: whoever publishes once it sees those must find the queue bound
+            # Then it exits with the broker's refusal as a configuration error, never having
+            # announced its metrics nor its start: whoever publishes once it sees those must
+            # find the queue bound
             output = webhooks.log.read_text()
             assert "metrics on" not in output
             assert f"webhooks: queue {topology.webhooks_queue}" not in output
             assert "PRECONDITION_FAILED" in output
+            assert "rabbitmqctl delete_queue" in output
     finally:
         admin.delete_queue(topology.webhooks_queue)
 
