@@ -104,6 +104,13 @@ class SealedDataInvalid(MessageRejected):
     code = "sealed_data_invalid"
 
 
+class PanInClear(MessageRejected, ValueError):
+    """A card number in clear in a free-text field (common/pan.py). A ValueError too: the
+    producer refuses it like any other draft the contract refuses."""
+
+    code = "pan_in_clear"
+
+
 class MessageExpired(PermanentError):
     code = "expired"
 

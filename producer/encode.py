@@ -13,6 +13,7 @@ from common.details import CardDetails, CardToken, DigitalCurrencyDetails
 from common.envelope import OutboundMessage, sign_message
 from common.models import PaymentRequest
 from common.money import Money
+from common.pan import refuse_pans
 from common.sealing import CardData, seal_card
 from common.signing import REQUEST_TYPE, SignedFields, Signer
 from common.topology import Topology
@@ -86,6 +87,7 @@ def encode_request(
         expires_at=from_ms(expires_at_ms),
         metadata=dict(draft.metadata),
     )
+    refuse_pans(request)  # before anything is signed, stored or published
     body = request.model_dump_json().encode()
     message = sign_message(
         signer,

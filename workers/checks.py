@@ -9,6 +9,8 @@ Expiry is not checked here: an expired payment still has a stored result to repe
 
 from __future__ import annotations
 
+import dataclasses
+
 from pydantic import ValidationError
 
 from common.clock import to_ms
@@ -21,9 +23,10 @@ from common.envelope import (
     VerifiedMessage,
     open_message,
 )
-from common.errors import MalformedMessage, PaymqError
+from common.errors import MalformedMessage, PanInClear, PaymqError
 from common.keyring import Keyring, KeyRole
 from common.models import PaymentRequest
+from common.pan import refuse_pans
 from common.redact import mask_pans
 from common.signing import REQUEST_TYPE
 from common.strictjson import check_strict_json
@@ -61,6 +64,7 @@ class Checker:
             request = PaymentRequest.model_validate_json(verified.body)
         except ValidationError as exc:
             raise MalformedMessage(validation_reason(exc)) from None
+        refuse_pans(request)
         fields = verified.fields
         if request.channel != fields.route:
             raise MalformedMessage(f"details are {request.channel!r}, signed for {fields.route!r}")
@@ -77,8 +81,9 @@ class Checker:
 def dead_letter_copy(
     message: InboundMessage, topology: Topology, error: PaymqError, now_ms: int
 ) -> OutboundMessage:
-    """The message as received, for an operator, with why it is there."""
-    return message.resend(
+    """The message as received, for an operator, with why it is there; a message refused for
+    a card number in clear is kept with every card number in its body masked instead."""
+    copy = message.resend(
         topology.dead_letter_exchange,
         message.routing_key,
         {
@@ -87,3 +92,7 @@ def dead_letter_copy(
             HEADER_DEAD_LETTERED_AT_MS: now_ms,
         },
     )
+    if isinstance(error, PanInClear):
+        masked = mask_pans(message.body.decode("utf-8", errors="replace")).encode()
+        copy = dataclasses.replace(copy, body=masked)
+    return copy

@@ -23,7 +23,13 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from common.errors import BrokerUnavailable, MalformedMessage, PublishFailed, StoreUnavailable
+from common.errors import (
+    BrokerUnavailable,
+    MalformedMessage,
+    PanInClear,
+    PublishFailed,
+    StoreUnavailable,
+)
 from common.metrics import Metrics
 from common.models import PaymentRequest
 from common.redact import mask_pans
@@ -117,7 +123,9 @@ def _intake_errors() -> Iterator[None]:
     try:
         yield
     except IdempotencyConflict as exc:
-        raise _error(409, exc.code, str(exc)) from None
+        raise _error(409, exc.code, mask_pans(str(exc))) from None
+    except PanInClear as exc:
+        raise _error(422, exc.code, str(exc)) from None
     except ValidationError as exc:
         problems = _problems(exc.errors(include_url=False, include_input=False))
         raise _error(422, "invalid_request", problems) from None

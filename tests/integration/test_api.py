@@ -286,6 +286,37 @@ def test_a_body_over_the_limit_is_refused_before_authentication(api: Api, chunke
     assert answer.json()["error"]["code"] == "body_too_large"
 
 
+PAN = "4111111111111111"
+
+
+@pytest.mark.parametrize(
+    ("change", "idem"),
+    [
+        ({"merchant_reference": f"order {PAN}"}, "pan-1"),
+        ({"metadata": {"note": "4111 1111 1111 1111"}}, "pan-2"),
+        ({"metadata": {PAN: "x"}}, "pan-3"),
+        ({"details": {"type": "card", "token": f"tok_{PAN}"}}, "pan-4"),
+        ({}, f"key-{PAN}"),
+    ],
+    ids=["reference", "metadata-value", "metadata-key", "token", "idempotency-key"],
+)
+def test_a_card_number_in_clear_in_any_field_is_refused_before_it_is_taken(
+    api: Api, change: dict[str, Any], idem: str
+) -> None:
+    # When a body or header carries a card number in clear
+    answer = api.post(card_payment() | change, idem=idem)
+    # Then it is refused with its own code, without the number
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "pan_in_clear"
+    assert PAN not in answer.text
+    assert "4111 1111 1111 1111" not in answer.text
+    # and nothing was taken: the same Idempotency-Key with a clean body makes a new payment
+    if PAN not in idem:
+        clean = api.post(card_payment(), idem=idem)
+        assert clean.status_code == 202, clean.text
+        assert clean.json()["replayed"] is False
+
+
 def test_health_and_readiness(api: Api, topology: Settings) -> None:
     assert api.get("/healthz", key=None).json() == {"status": "ok"}
     ready = api.get("/readyz", key=None)

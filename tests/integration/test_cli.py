@@ -150,6 +150,25 @@ def test_publish_refuses_an_amount_more_precise_than_its_currency(
     assert admin.stats(topology.topology().work_queue("card")).messages == 0
 
 
+@pytest.mark.parametrize(
+    "reference",
+    ["order 4111111111111111", "order-4111-1111-1111-1111"],
+    ids=["not-a-valid-idempotency-key-either", "valid-otherwise"],
+)
+def test_publish_refuses_a_card_number_in_a_reference_without_printing_it(
+    topology: Settings, admin: BrokerAdmin, tmp_path: Path, reference: str
+) -> None:
+    env = settings_env(topology, dict(os.environ))
+    args = ("publish", "--amount", "10.50", "--token", "tok_visa", "--reference", reference)
+    completed = run_cli(*args, env={**env, "COLUMNS": "200"}, cwd=tmp_path)
+    assert completed.returncode == 1, _output(completed)
+    output = " ".join(_output(completed).split())
+    assert output.startswith("invalid:")
+    assert "4111" not in output.replace("****1111", "")
+    assert "Traceback" not in output
+    assert admin.stats(topology.topology().work_queue("card")).messages == 0
+
+
 def test_topology_show_prints_every_name_and_argument(tmp_path: Path) -> None:
     prefix = "cli-show"
     env = cli_env(PAYMQ_TOPOLOGY_PREFIX=prefix, PAYMQ_RETRY_DELAYS_MS="[100,2000]")

@@ -1,0 +1,95 @@
+"""Card numbers in clear where only free text belongs: found and refused at every entry.
+
+Card data travels only sealed (common/sealing.py) or as a provider's token. A card number typed
+into a merchant reference, a metadata key or value, an idempotency key or a token would travel
+in clear through the broker, the store, results, dead letters and webhooks; so the producer, the
+HTTP API and the workers all refuse a request that carries one, with code `pan_in_clear`,
+before it is signed, stored or published.
+
+What counts as a card number (one detector for every entry): 13 to 19 digits, in one piece or
+grouped by single spaces or dashes, passing the Luhn check, and not part of a longer digit run
+or of a hex token (a word of hex digits and letters: a hash; a 0x address; a UUID). Letters
+around it do not hide it: `ref4111111111111111` holds one. A numeric reference of 13 to 19
+digits passes the Luhn check one time in ten: such references are refused too, by design, as
+a payment network's scanner would flag them; give references a non-numeric part.
+"""
+
+from __future__ import annotations
+
+import re
+
+from common.errors import PanInClear
+from common.models import PaymentRequest
+
+_MIN_DIGITS, _MAX_DIGITS = 13, 19
+#: Identifiers whose digit groups are never card numbers: UUIDs and 0x-prefixed hex.
+_IDENTIFIER = re.compile(
+    r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
+    r"|\b0[xX][0-9a-fA-F]+\b"
+)
+#: A word of hex digits and hex letters only, with both: a hash, a key id, an address.
+_HEX_TOKEN = re.compile(
+    r"(?<![0-9A-Za-z])(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*[0-9])"
+    r"[0-9a-fA-F]+(?![0-9A-Za-z])"
+)
+#: Digit groups joined by single spaces or dashes, as long as they go.
+_RUN = re.compile(r"(?<![0-9])[0-9]+(?:[ -][0-9]+)*(?![0-9])")
+_GROUP = re.compile(r"[0-9]+")
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if index % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def contains_pan(text: str) -> bool:
+    """True if `text` holds something that may be a card number (module docstring)."""
+    text = _HEX_TOKEN.sub(" ", _IDENTIFIER.sub(" ", text))
+    return any(_run_holds_pan(found.group(0)) for found in _RUN.finditer(text))
+
+
+def _run_holds_pan(run: str) -> bool:
+    """A number made of whole consecutive groups of the run: written in one piece (one group)
+    or grouped, never cut inside a group."""
+    groups = _GROUP.findall(run)
+    for first in range(len(groups)):
+        digits = ""
+        for group in groups[first:]:
+            digits += group
+            if len(digits) > _MAX_DIGITS:
+                break
+            if len(digits) >= _MIN_DIGITS and luhn_ok(digits):
+                return True
+    return False
+
+
+def fields_with_pans(request: PaymentRequest) -> list[str]:
+    """The names of the request's free-text fields that hold a card number; never the text."""
+    found = []
+    if contains_pan(request.idempotency_key):
+        found.append("idempotency_key")
+    if contains_pan(request.merchant_reference):
+        found.append("merchant_reference")
+    if any(contains_pan(key) for key in request.metadata):
+        found.append("metadata (a key)")
+    if any(contains_pan(value) for value in request.metadata.values()):
+        found.append("metadata (a value)")
+    source = getattr(request.details, "source", None)
+    for name in ("token", "kid"):
+        text = getattr(source, name, None)
+        if isinstance(text, str) and contains_pan(text):
+            found.append(f"details.source.{name}")
+    return found
+
+
+def refuse_pans(request: PaymentRequest) -> None:
+    """Raise PanInClear if a free-text field of the request holds a card number."""
+    found = fields_with_pans(request)
+    if found:
+        raise PanInClear(
+            f"a card number in clear in {', '.join(found)}: card data travels only sealed "
+            "(details.source.type sealed) or as a provider token; the request was not taken"
+        )

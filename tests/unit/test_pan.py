@@ -1,0 +1,142 @@
+"""Card numbers in clear in free text: one detector (common/pan.py), refused at the producer and
+at the worker with code pan_in_clear, and never kept whole in a dead letter or a result."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from common.errors import PanInClear
+from common.models import PaymentStatus
+from common.pan import contains_pan
+
+if TYPE_CHECKING:
+    from common.envelope import InboundMessage
+    from tests.unit.conftest import Worker
+
+#: The payment networks' published test card numbers (Visa, Mastercard 5- and 2-series,
+#: American Express, Discover, Diners Club, JCB, UnionPay, Maestro).
+TEST_PANS = [
+    "4111111111111111",
+    "4242424242424242",
+    "4012888888881881",
+    "4222222222222",
+    "5555555555554444",
+    "5105105105105100",
+    "2223003122003222",
+    "378282246310005",
+    "371449635398431",
+    "6011111111111117",
+    "6011000990139424",
+    "30569309025904",
+    "38520000023237",
+    "3530111333300000",
+    "3566002020360505",
+    "6200000000000005",
+    "6759649826438453",
+]
+
+
+def grouped(pan: str, separator: str) -> str:
+    return separator.join(pan[i : i + 4] for i in range(0, len(pan), 4))
+
+
+@pytest.mark.parametrize("pan", TEST_PANS)
+@pytest.mark.parametrize(
+    "written",
+    [
+        lambda pan: pan,
+        lambda pan: grouped(pan, " "),
+        lambda pan: grouped(pan, "-"),
+        lambda pan: f"order {pan} for Ann",
+        lambda pan: f"ref{pan}",
+        lambda pan: f"qty 12 {grouped(pan, ' ')}",
+    ],
+    ids=["whole", "spaces", "dashes", "in-a-sentence", "after-letters", "after-a-number"],
+)
+def test_every_published_test_card_number_is_found_however_it_is_written(
+    pan: str, written: Callable[[str], str]
+) -> None:
+    assert contains_pan(written(pan))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order-1001",
+        "2026-12-02 10:30",
+        "1050 USD",
+        "shopa:victim-1",
+        "4111111111111112",  # fails the Luhn check
+        "411111111111",  # 12 digits
+        "41111111111111111111",  # 20 digits: a longer run, not a card number
+        "083fa446-2206-47ff-8762-411111111111",  # a UUID whose groups are digits
+        "0x4111111111111111",  # 0x hex
+        "d41d8cd98f00b2044111111111111111",  # a hash
+        "0x52908400098527886E0F7030069857D2E4169EE7",
+    ],
+)
+def test_identifiers_numbers_and_near_misses_are_not_card_numbers(text: str) -> None:
+    assert not contains_pan(text)
+
+
+PAN = "4111111111111111"
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"merchant_reference": f"order {PAN}"}, "merchant_reference"),
+        ({"idempotency_key": f"key-{PAN}"}, "idempotency_key"),
+        ({"metadata": {"note": PAN}}, "metadata (a value)"),
+        ({"metadata": {PAN: "x"}}, "metadata (a key)"),
+        ({"card_token": f"tok_{PAN}"}, "details.source.token"),
+    ],
+    ids=["reference", "idempotency-key", "metadata-value", "metadata-key", "token"],
+)
+def test_the_producer_refuses_a_card_number_in_any_free_text_field_before_signing(
+    make_request: Callable[..., Any], fields: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(PanInClear) as refused:
+        make_request(**fields)
+
+    assert refused.value.code == "pan_in_clear"
+    assert named in str(refused.value)
+    assert PAN not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"merchant_reference": f"order {PAN}"},
+        {"idempotency_key": PAN},
+        {"metadata": {"card": grouped(PAN, " ")}},
+        {"metadata": {PAN: "x"}},
+    ],
+    ids=["reference", "idempotency-key", "metadata-value", "metadata-key"],
+)
+def test_a_worker_refuses_a_signed_request_with_a_card_number_and_keeps_it_masked(
+    make_request: Callable[..., Any],
+    sign_body: Callable[..., InboundMessage],
+    worker: Worker,
+    change: dict[str, Any],
+) -> None:
+    # Given a request signed by a producer that does not check (another language's library)
+    request, _ = make_request()
+    body = json.loads(request.model_dump_json()) | change
+    message = sign_body(json.dumps(body).encode())
+    # When a worker takes it
+    handled = worker.handle(message)
+    # Then it is refused before any provider call, with its own code
+    assert worker.channel.calls == []
+    assert handled.status is PaymentStatus.REJECTED
+    assert handled.result.code == "pan_in_clear"
+    # and neither its result nor its dead-letter copy holds the card number
+    [event], [dead] = handled.events, handled.dead_letters
+    for written in (PAN, grouped(PAN, " ")):
+        assert written not in event.body.decode()
+        assert written not in dead.body.decode()
+    assert "****1111" in dead.body.decode()  # the last four stay, for whoever looks at it
