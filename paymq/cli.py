@@ -107,9 +107,14 @@ def publish(
     amount: Annotated[str | None, typer.Option(help="Amount in major units, e.g. 10.50.")] = None,
     currency: Annotated[str, typer.Option(help="ISO 4217 code (or ETH/USDC).")] = "USD",
     token: Annotated[str | None, typer.Option(help="Provider card token, e.g. tok_visa.")] = None,
-    card_number: Annotated[str | None, typer.Option(help="Card number (sealed at once).")] = None,
-    expiry: Annotated[str | None, typer.Option(help="Card expiry MM/YYYY.")] = None,
-    cvc: Annotated[str | None, typer.Option(help="Card CVC.")] = None,
+    card: Annotated[
+        str | None,
+        typer.Option(
+            help='Card data, sealed at once: a file holding {"number", "exp_month", '
+            '"exp_year", "cvc"} as JSON, or - to read it from standard input (asked for, '
+            "unechoed, on a terminal). Never on the command line, where ps shows it."
+        ),
+    ] = None,
     address: Annotated[str | None, typer.Option(help="Payout destination address.")] = None,
     network: Annotated[str, typer.Option(help="Payout network.")] = "ethereum",
     reference: Annotated[str | None, typer.Option(help="Merchant reference.")] = None,
@@ -129,9 +134,7 @@ def publish(
                 amount=amount,
                 currency=currency,
                 token=token,
-                card_number=card_number,
-                expiry=expiry,
-                cvc=cvc,
+                card=card,
                 address=address,
                 network=network,
                 reference=reference,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
+import json
+import sys
 import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from rich.console import Console
@@ -26,9 +30,8 @@ class OrderOptions:
     amount: str | None
     currency: str
     token: str | None
-    card_number: str | None
-    expiry: str | None
-    cvc: str | None
+    #: Where the card data is: a JSON file's path, or "-" for standard input.
+    card: str | None
     address: str | None
     network: str
     reference: str | None
@@ -37,15 +40,7 @@ class OrderOptions:
 
 def _order(options: OrderOptions) -> PaymentOrder:
 
-    card = None
-    if options.card_number is not None:
-        month, _, year = (options.expiry or "").partition("/")
-        card = {
-            "number": options.card_number,
-            "exp_month": int(month) if month.isdigit() else 0,
-            "exp_year": int(year) if year.isdigit() else 0,
-            "cvc": options.cvc,
-        }
+    card = None if options.card is None else read_card(options.card)
     return PaymentOrder.model_validate(
         {
             "channel": options.channel,
@@ -59,6 +54,33 @@ def _order(options: OrderOptions) -> PaymentOrder:
             "destination_address": options.address,
         }
     )
+
+
+def read_card(source: str) -> dict[str, Any]:
+    """Card data from a JSON file, from standard input ("-"), or typed unechoed at a
+    terminal: never from the command line, which any user of the machine can read."""
+    if source == "-" and sys.stdin.isatty():
+        return {
+            "number": getpass.getpass("card number: "),
+            "exp_month": _whole(input("expiry month (MM): ")),
+            "exp_year": _whole(input("expiry year (YYYY): ")),
+            "cvc": getpass.getpass("CVC: "),
+        }
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    except OSError as exc:
+        raise ValueError(f"cannot read the card data from {source}: {exc.strerror}") from None
+    try:
+        card = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError("the card data is not JSON (see paymq publish --help)") from None
+    if not isinstance(card, dict):
+        raise ValueError('the card data must be a JSON object: {"number", "exp_month", ...}')
+    return card
+
+
+def _whole(text: str) -> int:
+    return int(text) if text.strip().isdigit() else 0
 
 
 def invalid_reason(exc: ValueError) -> str:

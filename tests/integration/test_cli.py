@@ -169,6 +169,43 @@ def test_publish_refuses_a_card_number_in_a_reference_without_printing_it(
     assert admin.stats(topology.topology().work_queue("card")).messages == 0
 
 
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_publish_takes_card_data_from_a_file_or_standard_input_never_the_command_line(
+    topology: Settings, admin: BrokerAdmin, tmp_path: Path, source: str
+) -> None:
+    # Given card data in a file, or piped in
+    card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
+    card_file = tmp_path / "card.json"
+    card_file.write_text(json.dumps(card))
+    card_file.chmod(0o600)
+    where = str(card_file) if source == "file" else "-"
+    args = ["publish", "--amount", "10.50", "--card", where, "--reference", "order-card-1"]
+    # When it is published
+    completed = subprocess.run(
+        [sys.executable, "-m", "paymq", *args],
+        env={**settings_env(topology, dict(os.environ)), "COLUMNS": "200"},
+        cwd=tmp_path,
+        input=card_file.read_text() if source == "stdin" else "",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # Then the payment is published sealed, and the card number is not printed back
+    assert completed.returncode == 0, _output(completed)
+    assert "published payment" in completed.stdout
+    assert "4242424242424242" not in _output(completed)
+    queue = topology.topology().work_queue("card")
+    wait_until(lambda: admin.stats(queue).messages == 1, what="the payment in the work queue")
+
+
+def test_publish_has_no_card_number_or_cvc_option(tmp_path: Path) -> None:
+    completed = run_cli("publish", "--help", env=cli_env(), cwd=tmp_path)
+    assert completed.returncode == 0, _output(completed)
+    assert "--card-number" not in completed.stdout
+    assert "--cvc" not in completed.stdout
+
+
 def test_topology_show_prints_every_name_and_argument(tmp_path: Path) -> None:
     prefix = "cli-show"
     env = cli_env(PAYMQ_TOPOLOGY_PREFIX=prefix, PAYMQ_RETRY_DELAYS_MS="[100,2000]")
