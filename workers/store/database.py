@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,9 @@ def create_store_engine(
 def _sqlite_engine(url: str, database: str | None, timeouts: StoreTimeouts) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # The store holds payment results (references, amounts): owner-only from the start.
+        # SQLite creates the -wal and -shm files with the database file's mode.
+        os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
     # SQLite has one writer at a time. With one connection per process, threads queue for it
     # in the pool (cheap) instead of in SQLite's busy handler (sleep and retry): paymq bench
     # measured 528 payments/s against 445 with a pool of 5 + 10, and less CPU per payment.
