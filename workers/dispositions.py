@@ -161,6 +161,7 @@ class Dispositions:
             request=request,
             outcome=outcome,
             now_ms=now_ms,
+            per_message=True,
         )
         topology = self._config.topology
         publish = (

@@ -43,14 +43,20 @@ class Subject:
     payment_created_at: datetime | None = None
 
     @classmethod
-    def of(cls, message: InboundMessage, request: PaymentRequest | None) -> Subject:
+    def of(
+        cls, message: InboundMessage, request: PaymentRequest | None, *, per_message: bool = False
+    ) -> Subject:
+        """`per_message`: the event is about this message, not the payment (a refusal before
+        the claim, e.g. an idempotency conflict): two different messages refused for one
+        payment id get two events, never one id for two bodies."""
+        digest = hashlib.sha256(message.body).hexdigest()
+        by_message = f"message:{message.message_id}:{digest}"
         if request is None:
             # Untrusted bytes: bind the id to the exact message, so a forged copy of a real
             # message id can never collide with that payment's events.
-            digest = hashlib.sha256(message.body).hexdigest()
-            return cls(f"message:{message.message_id}:{digest}", message.message_id)
+            return cls(by_message, message.message_id)
         return cls(
-            event_key=str(request.payment_id),
+            event_key=by_message if per_message else str(request.payment_id),
             request_message_id=message.message_id,
             payment_id=request.payment_id,
             idempotency_key=request.idempotency_key,
@@ -104,8 +110,10 @@ def build_result(
     request: PaymentRequest | None,
     outcome: Outcome,
     now_ms: int,
+    per_message: bool = False,
 ) -> PaymentResult:
-    return result_for(channel, Subject.of(message, request), outcome, now_ms)
+    subject = Subject.of(message, request, per_message=per_message)
+    return result_for(channel, subject, outcome, now_ms)
 
 
 def sign_result(result: PaymentResult, signer: Signer, topology: Topology) -> OutboundMessage:

@@ -233,3 +233,26 @@ def test_a_signature_header_with_non_ascii_text_gets_a_rejected_result(
     handled = worker.handle(forged)
     assert handled.status is PaymentStatus.REJECTED
     assert worker.channel.calls == []
+
+
+def test_two_different_messages_refused_for_one_idempotency_key_get_two_event_ids(
+    make_request: Callable[..., Any], worker: Worker
+):
+    # Given a payment made under an idempotency key
+    paid, _ = make_request(idempotency_key="order-9")
+    worker.handle(make_request(idempotency_key="order-9", payment_id=paid.payment_id)[1])
+    # When two other requests come with that payment id and key, and other amounts
+    messages = [
+        make_request(
+            idempotency_key="order-9",
+            payment_id=paid.payment_id,
+            amount=Money(amount_minor=n, currency="USD"),
+        )[1]
+        for n in (2_000, 3_000)
+    ]
+    results = [worker.handle(message).result for message in messages]
+    # Then each is refused with an event of its own: one event id is one body, always
+    assert [r.code for r in results] == ["idempotency_conflict", "idempotency_conflict"]
+    assert results[0].event_id != results[1].event_id
+    # and the same message refused again has the same event id
+    assert worker.handle(messages[0]).result.event_id == results[0].event_id
