@@ -22,7 +22,12 @@ from dataclasses import dataclass, field
 from common.errors import MalformedMessage, SignatureInvalid, WrongChannel
 from common.keyring import Keyring, KeyRole, TrustedKey
 from common.signing import SignedFields, Signer, verify
-from common.strictjson import JSON_CONTENT_TYPE, check_content_type, check_size
+from common.strictjson import (
+    JSON_CONTENT_TYPE,
+    check_content_encoding,
+    check_content_type,
+    check_size,
+)
 
 HEADER_KEY_ID = "paymq-key-id"
 HEADER_ROUTE = "paymq-route"
@@ -69,6 +74,7 @@ class InboundMessage:
     message_type: str | None
     headers: Mapping[str, object]
     redelivered: bool = False
+    content_encoding: str | None = None
 
     def resend(
         self, exchange: str, routing_key: str, extra: Mapping[str, HeaderValue]
@@ -164,6 +170,7 @@ def open_message(
     """
     check_size(message.body, max_body_bytes)
     check_content_type(message.content_type)
+    check_content_encoding(message.content_encoding)
     fields, signature = signed_fields(message, expected_type)
     verify(keyring, fields, message.body, signature)
     if fields.route != route:

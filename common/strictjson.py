@@ -43,6 +43,20 @@ def check_content_type(content_type: str | None) -> None:
         raise UnsupportedContentType(f"content type {content_type!r}; expected application/json")
 
 
+#: Content encodings that leave the body as it is ("utf-8": what some clients put there for
+#: the charset).
+_PLAIN_ENCODINGS = frozenset({"", "identity", "utf-8", "utf8"})
+
+
+def check_content_encoding(content_encoding: str | None) -> None:
+    """Bodies are plain UTF-8 JSON: an encoding (gzip, ...) the signed bytes would have to be
+    decoded from is refused, not ignored."""
+    if content_encoding is not None and content_encoding.lower() not in _PLAIN_ENCODINGS:
+        raise UnsupportedContentType(
+            f"content encoding {content_encoding[:40]!r}; bodies are sent unencoded"
+        )
+
+
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for key, value in pairs:

@@ -31,6 +31,7 @@ def inbound_from(
         message_type=properties.type,
         headers=dict(properties.headers or {}),
         redelivered=bool(method.redelivered),
+        content_encoding=properties.content_encoding,
     )
 
 
