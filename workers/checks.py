@@ -23,7 +23,7 @@ from common.envelope import (
     VerifiedMessage,
     open_message,
 )
-from common.errors import MalformedMessage, PanInClear, PaymqError
+from common.errors import BodyTooLarge, MalformedMessage, PanInClear, PaymqError
 from common.keyring import Keyring, KeyRole
 from common.models import PaymentRequest
 from common.pan import refuse_pans
@@ -82,7 +82,9 @@ def dead_letter_copy(
     message: InboundMessage, topology: Topology, error: PaymqError, now_ms: int
 ) -> OutboundMessage:
     """The message as received, for an operator, with why it is there; a message refused for
-    a card number in clear is kept with every card number in its body masked instead."""
+    a card number in clear is kept with every card number in its body masked instead, and one
+    refused for its size without its body (its reason says how large it was): the dead-letter
+    queue is not where an oversized body gets stored after all."""
     copy = message.resend(
         topology.dead_letter_exchange,
         message.routing_key,
@@ -95,4 +97,6 @@ def dead_letter_copy(
     if isinstance(error, PanInClear):
         masked = mask_pans(message.body.decode("utf-8", errors="replace")).encode()
         copy = dataclasses.replace(copy, body=masked)
+    elif isinstance(error, BodyTooLarge):
+        copy = dataclasses.replace(copy, body=b"")
     return copy

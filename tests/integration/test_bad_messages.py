@@ -246,12 +246,13 @@ def test_bad_message_is_refused_dead_lettered_and_never_reaches_the_provider(
     else:
         assert result.payment_id is None
         assert result.amount is None
-    # and once the delivery is acked, the dead-letter queue holds it, bytes intact, with reasons
+    # and once the delivery is acked, the dead-letter queue holds it, bytes intact (but for
+    # a body refused for its size: not kept), with reasons
     wait_until(lambda: worker.consumer.processed == 1, what="the delivery to be acked")
     topo = topology.topology()
     [dead] = drain(admin, topo.dead_letter_queue)
     assert dead.message_id == case.message.message_id
-    assert dead.body == case.message.body
+    assert dead.body == (b"" if case.code == "body_too_large" else case.message.body)
     assert dead.headers[HEADER_DEAD_LETTER_CODE] == case.code
     assert dead.headers[HEADER_DEAD_LETTER_REASON] not in (None, "")
     # and the provider never heard of the payment, and nothing is left in the work queue

@@ -135,7 +135,9 @@ def test_a_message_without_authority_is_rejected_and_dead_lettered_without_provi
     result = handled.result
     assert (result.status, result.code, result.attempts) == (PaymentStatus.REJECTED, code, 0)
     assert result.request_message_id == message.message_id
-    assert (dead.body, dead.routing_key) == (message.body, message.routing_key)
+    # kept whole for a replay after a fix, except a body refused for its size: not kept
+    kept = b"" if code == "body_too_large" else message.body
+    assert (dead.body, dead.routing_key) == (kept, message.routing_key)
     assert dead.headers[HEADER_DEAD_LETTER_CODE] == code
     assert dead.headers[HEADER_DEAD_LETTER_REASON] == result.reason
     assert dead.headers[HEADER_DEAD_LETTERED_AT_MS] == worker.clock.now_ms()
