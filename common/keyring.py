@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
@@ -55,8 +55,19 @@ class TrustedKey(BaseModel):
         return base64.b64decode(self.public_key)
 
 
+class KeyringSource(Protocol):
+    """The keyring as it is now: a fixed Keyring is its own source; a running worker's is the
+    trusted directory, read again when it changes (common.privatefiles.Reloading)."""
+
+    def current(self) -> Keyring: ...
+
+
 class Keyring:
     """An immutable set of trusted keys with their public-key objects loaded once."""
+
+    def current(self) -> Keyring:
+        """A fixed keyring, as a KeyringSource."""
+        return self
 
     def __init__(self, keys: Iterable[TrustedKey]) -> None:
         self._keys: dict[str, TrustedKey] = {}

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -31,19 +32,28 @@ def write_private_json(path: Path, body: Any) -> None:
 
 
 class Reloading(Generic[T]):
-    """`load(path)` as the file is now: loaded again whenever it changes (inode, mtime, size),
-    so a change made with the CLI counts for a running process at its next look. A file that
+    """`load(path)` as the file (or the directory's files) is now: loaded again whenever it
+    changes (inode, mtime, size), looked at no more often than every `check_every_s`, so a
+    change made with the CLI counts for a running process at its next look. A file that
     breaks meanwhile keeps the last good value and is reported once; one that is broken at
     start-up raises ConfigurationError."""
 
-    def __init__(self, path: Path, load: Callable[[Path], T]) -> None:
+    def __init__(
+        self, path: Path, load: Callable[[Path], T], *, check_every_s: float = 0.0
+    ) -> None:
         self.path = path
         self._load = load
+        self._check_every_s = check_every_s
         self._lock = threading.Lock()
         self._seen = self._signature()
+        self._checked_s = time.monotonic()
         self._value = load(path)
 
     def current(self) -> T:
+        now_s = time.monotonic()
+        if now_s - self._checked_s < self._check_every_s:
+            return self._value
+        self._checked_s = now_s
         signature = self._signature()
         with self._lock:
             if signature != self._seen:
@@ -55,8 +65,15 @@ class Reloading(Generic[T]):
                     logger.error("%s unusable; keeping what it said before: %s", self.path, exc)
             return self._value
 
-    def _signature(self) -> tuple[int, int, int] | None:
+    def _signature(self) -> object:
+        """A file's inode, mtime and size; for a directory, those of every file in it."""
         try:
+            if self.path.is_dir():
+                return sorted(
+                    (entry.name, info.st_ino, info.st_mtime_ns, info.st_size)
+                    for entry in self.path.iterdir()
+                    if entry.is_file() and (info := entry.stat())
+                )
             info = self.path.stat()
         except FileNotFoundError:
             return None

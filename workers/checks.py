@@ -24,7 +24,7 @@ from common.envelope import (
     open_message,
 )
 from common.errors import BodyTooLarge, MalformedMessage, PanInClear, PaymqError
-from common.keyring import Keyring, KeyRole
+from common.keyring import KeyringSource, KeyRole
 from common.models import PaymentRequest
 from common.pan import refuse_pans
 from common.redact import mask_pans
@@ -42,7 +42,12 @@ def validation_reason(exc: ValidationError) -> str:
 
 class Checker:
     def __init__(
-        self, *, channel: str, keyring: Keyring, max_body_bytes: int, max_clock_skew_ms: int
+        self,
+        *,
+        channel: str,
+        keyring: KeyringSource,
+        max_body_bytes: int,
+        max_clock_skew_ms: int,
     ) -> None:
         self._channel = channel
         self._keyring = keyring
@@ -52,7 +57,7 @@ class Checker:
     def check(self, message: InboundMessage, now_ms: int) -> tuple[VerifiedMessage, PaymentRequest]:
         verified = open_message(
             message,
-            self._keyring,
+            self._keyring.current(),
             expected_type=REQUEST_TYPE,
             role=KeyRole.PRODUCER,
             channel=self._channel,

@@ -32,7 +32,7 @@ from common.errors import (
     RetryableError,
     StoreUnavailable,
 )
-from common.keyring import Keyring
+from common.keyring import KeyringSource
 from common.logcontext import bind_payment, log_context
 from common.metrics import Metrics
 from common.models import PaymentRequest, PaymentStatus
@@ -87,7 +87,7 @@ class Handler:
         config: HandlerConfig,
         channel: PaymentChannel,
         *,
-        keyring: Keyring,
+        keyring: KeyringSource,
         signer: Signer,
         clock: Clock,
         store: PaymentStore,
@@ -218,7 +218,7 @@ class Handler:
             return self._out.record(
                 message, request, Outcome(status, claim.attempts, error=error), claim
             )
-        retry_state = read_state(message, self._keyring, self._config.channel)
+        retry_state = read_state(message, self._keyring.current(), self._config.channel)
         if retry_state.not_before_ms > now_ms:
             return self._wait(
                 message, request, claim, retry_state.not_before_ms, "waits for Retry-After"

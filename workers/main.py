@@ -22,6 +22,7 @@ from common.envelope import OutboundMessage
 from common.errors import PublishFailed, StoreUnavailable
 from common.keyring import TRUSTED_DIR, Keyring
 from common.metrics import Metrics, serve_metrics
+from common.privatefiles import Reloading
 from common.sealing import load_sealing_private_keys
 from common.settings import Settings
 from common.signing import Signer
@@ -39,6 +40,9 @@ from workers.store.health import StoreHealth
 from workers.store.payments import PaymentStore, ping
 
 logger = logging.getLogger("paymq.worker")
+
+#: How often a worker looks whether its trusted keys changed.
+KEYRING_CHECK_EVERY_S = 1.0
 
 
 def process_name() -> str:
@@ -84,7 +88,12 @@ def build_consumer(
     metrics = metrics or Metrics()
     topology = settings.topology()
     queue = topology.work_queue(channel_name)
-    keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
+    # Read again when its files change (a key retired or added), looked at every second: a
+    # retired key's signatures are refused within about a second, without a restart.
+    keyrings = Reloading(
+        settings.keys_dir / TRUSTED_DIR, Keyring.load, check_every_s=KEYRING_CHECK_EVERY_S
+    )
+    keyring = keyrings.current()
     signer = Signer.load(settings.keys_dir, settings.worker_key_id)
     providers = build_providers(settings, MonotonicClock(), metrics)
     deps = ChannelDeps(
@@ -116,7 +125,7 @@ def build_consumer(
             refresh_after_deliveries=refresh_after(settings.delivery_limit),
         ),
         build_channel(channel_name, deps),
-        keyring=keyring,
+        keyring=keyrings,
         signer=signer,
         clock=SystemClock(),
         store=store,

@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,8 @@ import pytest
 
 from common.amqp.admin import BrokerAdmin, declare_topology
 from common.errors import ConfigurationError
-from common.keyring import Keyring
+from common.keygen import init_keys, set_status
+from common.keyring import TRUSTED_DIR, Keyring, KeyStatus
 from common.models import PaymentRequest
 from common.settings import Settings
 from common.subscriber import ResultStream, ResultVerifier
@@ -316,3 +318,38 @@ def test_a_work_queue_kept_with_another_delivery_limit_is_a_configuration_error_
     assert f"{topology.topology_prefix}.work." in message
     assert "PAYMQ_DELIVERY_LIMIT" in message
     assert "rabbitmqctl delete_queue" in message
+
+
+def test_a_key_retired_while_a_worker_runs_is_refused_within_seconds(
+    topology: Settings, start_worker: Callable[..., RunningWorker], tmp_path: Path
+) -> None:
+    # Given a running worker and a producer whose key it trusts (keys of this test's own)
+    keys_dir = tmp_path / "keys"
+    init_keys(
+        keys_dir, producer_key_id="producer-1", worker_key_id="worker-1", sealing_key_id="seal-1"
+    )
+    settings = topology.model_copy(update={"keys_dir": keys_dir})
+    start_worker("card", settings)
+    verifier = ResultVerifier(Keyring.load(keys_dir / TRUSTED_DIR))
+    with (
+        ResultStream(settings.amqp_url, settings.topology(), verifier) as results,
+        Producer.from_settings(settings) as producer,
+    ):
+        _, before = producer.prepare(card_draft())
+        producer.publish(before)
+        [paid] = collect_results(results, 1)
+        assert paid.status == "succeeded"
+        # When the key is retired on disk (as `paymq keys retire` does), no restart
+        set_status(keys_dir, "producer-1", KeyStatus.RETIRED)
+        # Then within seconds its signatures are refused
+        deadline = time.monotonic() + 10
+        refused = None
+        while refused is None and time.monotonic() < deadline:
+            _, after = producer.prepare(card_draft())
+            producer.publish(after)
+            [result] = collect_results(results, 1)
+            if result.status == "rejected":
+                refused = result
+            time.sleep(0.25)
+        assert refused is not None, "the retired key was still trusted 10 s later"
+        assert refused.code == "key_not_allowed"
