@@ -20,13 +20,9 @@ import re
 
 from common.errors import PanInClear
 from common.models import PaymentRequest
+from common.redact import IDENTIFIER, luhn_ok
 
 _MIN_DIGITS, _MAX_DIGITS = 13, 19
-#: Identifiers whose digit groups are never card numbers: UUIDs and 0x-prefixed hex.
-_IDENTIFIER = re.compile(
-    r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
-    r"|\b0[xX][0-9a-fA-F]+\b"
-)
 #: A word of hex digits and hex letters only, with both: a hash, a key id, an address.
 _HEX_TOKEN = re.compile(
     r"(?<![0-9A-Za-z])(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*[0-9])"
@@ -37,17 +33,9 @@ _RUN = re.compile(r"(?<![0-9])[0-9]+(?:[ -][0-9]+)*(?![0-9])")
 _GROUP = re.compile(r"[0-9]+")
 
 
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char) * (2 if index % 2 else 1)
-        total += value - 9 if value > 9 else value
-    return total % 10 == 0
-
-
 def contains_pan(text: str) -> bool:
     """True if `text` holds something that may be a card number (module docstring)."""
-    text = _HEX_TOKEN.sub(" ", _IDENTIFIER.sub(" ", text))
+    text = _HEX_TOKEN.sub(" ", IDENTIFIER.sub(" ", text))
     return any(_run_holds_pan(found.group(0)) for found in _RUN.finditer(text))
 
 

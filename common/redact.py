@@ -16,15 +16,16 @@ import logging
 import re
 
 _RUN = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
-_IDENTIFIER = re.compile(
+#: Identifiers whose digit groups are never card numbers: UUIDs and 0x-prefixed hex.
+IDENTIFIER = re.compile(
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
-    r"|\b0x[0-9a-fA-F]+\b"
+    r"|\b0[xX][0-9a-fA-F]+\b"
 )
 _GROUP = re.compile(r"[0-9]+")
 _MIN_DIGITS, _MAX_DIGITS = 12, 19
 
 
-def _luhn_ok(digits: str) -> bool:
+def luhn_ok(digits: str) -> bool:
     total = 0
     for index, char in enumerate(reversed(digits)):
         value = int(char) * (2 if index % 2 else 1)
@@ -45,7 +46,7 @@ def _card_spans(run: str) -> list[tuple[int, int, str]]:
             digits += groups[end][2]
             if len(digits) > _MAX_DIGITS:
                 break
-            if len(digits) >= _MIN_DIGITS and _luhn_ok(digits):
+            if len(digits) >= _MIN_DIGITS and luhn_ok(digits):
                 best = (groups[index][0], groups[end][1], digits[-4:], end)
         if best is None:
             index += 1
@@ -65,7 +66,7 @@ def mask_pans(text: str) -> str:
     """Replace every possible card number by ****<last four digits>, outside identifiers."""
     pieces: list[str] = []
     start = 0
-    for found in _IDENTIFIER.finditer(text):
+    for found in IDENTIFIER.finditer(text):
         pieces.append(_mask_text(text[start : found.start()]))
         pieces.append(found.group(0))
         start = found.end()
