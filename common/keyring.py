@@ -65,10 +65,6 @@ class KeyringSource(Protocol):
 class Keyring:
     """An immutable set of trusted keys with their public-key objects loaded once."""
 
-    def current(self) -> Keyring:
-        """A fixed keyring, as a KeyringSource."""
-        return self
-
     def __init__(self, keys: Iterable[TrustedKey]) -> None:
         self._keys: dict[str, TrustedKey] = {}
         self._ed25519: dict[str, Ed25519PublicKey] = {}
@@ -97,6 +93,10 @@ class Keyring:
             except ValidationError as exc:
                 raise ConfigurationError(f"{path}: not a valid trusted key: {exc}") from None
         return cls(keys)
+
+    def current(self) -> Keyring:
+        """A fixed keyring, as a KeyringSource."""
+        return self
 
     def __len__(self) -> int:
         return len(self._keys)

@@ -20,38 +20,22 @@ import re
 
 from common.errors import PanInClear
 from common.models import PaymentRequest
-from common.redact import IDENTIFIER, luhn_ok
+from common.redact import DIGIT_RUN, IDENTIFIER, card_spans
 
-_MIN_DIGITS, _MAX_DIGITS = 13, 19
+_MIN_DIGITS = 13
 #: A word of hex digits and hex letters only, with both: a hash, a key id, an address.
 _HEX_TOKEN = re.compile(
     r"(?<![0-9A-Za-z])(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*[0-9])"
     r"[0-9a-fA-F]+(?![0-9A-Za-z])"
 )
-#: Digit groups joined by single spaces or dashes, as long as they go.
-_RUN = re.compile(r"(?<![0-9])[0-9]+(?:[ -][0-9]+)*(?![0-9])")
-_GROUP = re.compile(r"[0-9]+")
 
 
 def contains_pan(text: str) -> bool:
     """True if `text` holds something that may be a card number (module docstring)."""
     text = _HEX_TOKEN.sub(" ", IDENTIFIER.sub(" ", text))
-    return any(_run_holds_pan(found.group(0)) for found in _RUN.finditer(text))
-
-
-def _run_holds_pan(run: str) -> bool:
-    """A number made of whole consecutive groups of the run: written in one piece (one group)
-    or grouped, never cut inside a group."""
-    groups = _GROUP.findall(run)
-    for first in range(len(groups)):
-        digits = ""
-        for group in groups[first:]:
-            digits += group
-            if len(digits) > _MAX_DIGITS:
-                break
-            if len(digits) >= _MIN_DIGITS and luhn_ok(digits):
-                return True
-    return False
+    return any(
+        card_spans(found.group(0), min_digits=_MIN_DIGITS) for found in DIGIT_RUN.finditer(text)
+    )
 
 
 def fields_with_pans(request: PaymentRequest) -> list[str]:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import re
 
-_RUN = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
+#: Digit groups joined by single spaces or dashes, as long as they go.
+DIGIT_RUN = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
 #: Identifiers whose digit groups are never card numbers: UUIDs and 0x-prefixed hex.
 IDENTIFIER = re.compile(
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
@@ -33,9 +34,10 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _card_spans(run: str) -> list[tuple[int, int, str]]:
+def card_spans(run: str, *, min_digits: int = _MIN_DIGITS) -> list[tuple[int, int, str]]:
     """(start, end, last4) of card numbers in a run, made of whole digit groups: a number is
-    either written in one piece or grouped, never cut inside a group."""
+    either written in one piece or grouped, never cut inside a group. Masking looks from 12
+    digits on; refusing a request (common/pan.py) from 13."""
     groups = [(m.start(), m.end(), m.group(0)) for m in _GROUP.finditer(run)]
     spans: list[tuple[int, int, str]] = []
     index = 0
@@ -46,7 +48,7 @@ def _card_spans(run: str) -> list[tuple[int, int, str]]:
             digits += groups[end][2]
             if len(digits) > _MAX_DIGITS:
                 break
-            if len(digits) >= _MIN_DIGITS and luhn_ok(digits):
+            if len(digits) >= min_digits and luhn_ok(digits):
                 best = (groups[index][0], groups[end][1], digits[-4:], end)
         if best is None:
             index += 1
@@ -57,7 +59,7 @@ def _card_spans(run: str) -> list[tuple[int, int, str]]:
 
 
 def _mask_run(run: str) -> str:
-    for start, end, last4 in reversed(_card_spans(run)):
+    for start, end, last4 in reversed(card_spans(run)):
         run = f"{run[:start]}****{last4}{run[end:]}"
     return run
 
@@ -75,7 +77,7 @@ def mask_pans(text: str) -> str:
 
 
 def _mask_text(text: str) -> str:
-    return _RUN.sub(lambda m: _mask_run(m.group(0)), text)
+    return DIGIT_RUN.sub(lambda m: _mask_run(m.group(0)), text)
 
 
 class PanMaskingFilter(logging.Filter):
