@@ -6,6 +6,7 @@ does not cover, have their own small table with the exponent their chains use.
 
 On the wire an amount is a JSON integer when it fits in 2^53 - 1 (what every JSON parser holds
 exactly) and a string of decimal digits otherwise (wei amounts routinely exceed 2^53).
+Every amount is below 10^12 major units of its currency (`max_amount_minor`).
 """
 
 from __future__ import annotations
@@ -23,17 +24,23 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic import Field as _Field
 
 MAX_SAFE_JSON_INT = 2**53 - 1
-#: Upper bound on any amount, in minor units (fits a 128-bit unsigned integer).
-MAX_AMOUNT_MINOR = 10**38 - 1
+#: Every amount is below 10**12 major units of its currency (a trillion dollars, yen or ether):
+#: anything larger is a bug or an attack, and is refused before it reaches a provider.
+MAX_MAJOR_DIGITS = 12
 
 #: Digital assets: code -> exponent (minor units per major unit = 10**exponent).
 DIGITAL_ASSETS: dict[str, int] = {"ETH": 18, "USDC": 6, "USDT": 6, "BTC": 8}
 
-_DIGITS = re.compile(r"[1-9][0-9]{0,37}")
+#: Upper bound on any amount in any currency, in minor units: 10**30 - 1 (ETH in wei).
+MAX_AMOUNT_MINOR = 10 ** (MAX_MAJOR_DIGITS + max(DIGITAL_ASSETS.values())) - 1
+_MAX_DIGITS = len(str(MAX_AMOUNT_MINOR))
+
+_DIGITS = re.compile(r"[1-9][0-9]*")
 #: Enough digits for any amount at any exponent: arithmetic here never rounds.
 _EXACT = Context(prec=80)
 
@@ -57,6 +64,12 @@ def currency_exponent(code: str) -> int:
     return exponent
 
 
+def max_amount_minor(code: str) -> int:
+    """The largest amount of `code` in minor units: just under 10**12 major units."""
+    ceiling: int = 10 ** (MAX_MAJOR_DIGITS + currency_exponent(code)) - 1
+    return ceiling
+
+
 def is_fiat(code: str) -> bool:
     return code not in DIGITAL_ASSETS and _iso_exponent(code) is not None
 
@@ -71,10 +84,13 @@ def _parse_amount_minor(value: Any, info: ValidationInfo) -> int:
     if isinstance(value, str):
         if not _DIGITS.fullmatch(value):
             raise ValueError("amount_minor string must be decimal digits without sign or zeros")
-        value = int(value)
-    amount = int(value)
+    # A huge digit string is refused by its length, without converting it.
+    amount = int(value) if isinstance(value, int) or len(value) <= _MAX_DIGITS else 0
     if not 0 < amount <= MAX_AMOUNT_MINOR:
-        raise ValueError(f"amount_minor must be between 1 and {MAX_AMOUNT_MINOR}")
+        raise ValueError(
+            f"amount_minor must be between 1 and {MAX_AMOUNT_MINOR}"
+            f" (below 10^{MAX_MAJOR_DIGITS} major units of its currency)"
+        )
     return amount
 
 
@@ -89,10 +105,11 @@ AmountMinor = Annotated[
     WithJsonSchema(
         {
             "description": "Amount in minor units (cents, wei...). A JSON integer up to 2^53-1,"
-            " or a string of decimal digits for any amount.",
+            " or a string of decimal digits for any amount. Below 10^12 major units of the"
+            " currency: at most 10^(12 + exponent) - 1 minor units.",
             "anyOf": [
                 {"type": "integer", "minimum": 1, "maximum": MAX_SAFE_JSON_INT},
-                {"type": "string", "pattern": "^[1-9][0-9]{0,37}$"},
+                {"type": "string", "pattern": f"^[1-9][0-9]{{0,{_MAX_DIGITS - 1}}}$"},
             ],
         }
     ),
@@ -112,6 +129,16 @@ class Money(BaseModel):
     def _known_currency(cls, code: str) -> str:
         currency_exponent(code)
         return code
+
+    @model_validator(mode="after")
+    def _within_ceiling(self) -> Money:
+        ceiling = max_amount_minor(self.currency)
+        if self.amount_minor > ceiling:
+            raise ValueError(
+                f"amount_minor must be between 1 and {ceiling} for {self.currency}"
+                f" (below 10^{MAX_MAJOR_DIGITS} {self.currency})"
+            )
+        return self
 
     @classmethod
     def from_major(cls, amount: str | Decimal, currency: str) -> Money:

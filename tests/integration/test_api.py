@@ -203,8 +203,18 @@ def test_a_payment_is_visible_only_to_the_key_that_made_it(api: Api) -> None:
         ({"amount": {"amount_minor": 10.5, "currency": "USD"}}, "k"),  # a float
         ({"amount": {"amount_minor": 1050, "currency": "XYZ"}}, "k"),
         ({"metadata": {"k": "v" * 501}}, "k"),
+        ({"amount": {"amount_minor": str(2**63), "currency": "USD"}}, "k"),  # over the ceiling
+        ({"amount": {"amount_minor": "9" * 37, "currency": "USD"}}, "k"),
     ],
-    ids=["no-idempotency-key", "card-number", "float-amount", "unknown-currency", "metadata"],
+    ids=[
+        "no-idempotency-key",
+        "card-number",
+        "float-amount",
+        "unknown-currency",
+        "metadata",
+        "amount-2^63",
+        "amount-37-digits",
+    ],
 )
 def test_an_invalid_request_is_refused_with_its_reason(
     api: Api, change: dict[str, Any], idem: str | None

@@ -26,7 +26,8 @@ from common.envelope import (
 from common.errors import MessageRejected
 from common.keyring import Keyring, KeyRole
 from common.models import PaymentRequest, PaymentStatus
-from common.money import MAX_AMOUNT_MINOR, Money
+from common.money import Money, max_amount_minor
+from common.pan import contains_pan
 from common.sealing import CardData
 from common.signing import REQUEST_TYPE, Signer
 from common.topology import Topology
@@ -52,7 +53,6 @@ TARGETS = (
     HEADER_SIGNATURE,
 )
 
-amounts = st.integers(1, MAX_AMOUNT_MINOR)
 printable_ascii = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1)
 
 
@@ -60,13 +60,20 @@ def regex(pattern: str) -> st.SearchStrategy[str]:
     return st.from_regex(pattern, fullmatch=True)
 
 
+def free_text(*, min_size: int = 0, max_size: int) -> st.SearchStrategy[str]:
+    """Text that carries no card number in clear (a request with one is refused)."""
+    return st.text(min_size=min_size, max_size=max_size).filter(lambda t: not contains_pan(t))
+
+
 @st.composite
 def drafts(draw: st.DrawFn) -> Draft:
     shared: dict[str, Any] = {
-        "merchant_reference": draw(st.text(min_size=1, max_size=128)),
-        "idempotency_key": draw(printable_ascii.filter(lambda key: len(key) <= 255)),
+        "merchant_reference": draw(free_text(min_size=1, max_size=128)),
+        "idempotency_key": draw(
+            printable_ascii.filter(lambda key: len(key) <= 255 and not contains_pan(key))
+        ),
         "metadata": draw(
-            st.dictionaries(st.text(min_size=1, max_size=40), st.text(max_size=60), max_size=5)
+            st.dictionaries(free_text(min_size=1, max_size=40), free_text(max_size=60), max_size=5)
         ),
     }
     kind = draw(st.sampled_from(["token", "sealed", "payout"]))
@@ -79,12 +86,14 @@ def drafts(draw: st.DrawFn) -> Draft:
                 draw(regex(r"0x[0-9a-fA-F]{40}").filter(lambda a: int(a, 16) != 0))
             ),
         )
-        return Draft(Money(amount_minor=draw(amounts), currency=asset), payout=payout, **shared)
-    amount = Money(
-        amount_minor=draw(amounts), currency=draw(st.sampled_from(["USD", "EUR", "JPY", "BHD"]))
-    )
+        amount_minor = draw(st.integers(1, max_amount_minor(asset)))
+        return Draft(Money(amount_minor=amount_minor, currency=asset), payout=payout, **shared)
+    currency = draw(st.sampled_from(["USD", "EUR", "JPY", "BHD"]))
+    amount = Money(amount_minor=draw(st.integers(1, max_amount_minor(currency))), currency=currency)
     if kind == "token":
-        return Draft(amount, card_token=draw(regex(r"[A-Za-z0-9_\-]{1,64}")), **shared)
+        # A token that happens to be a Luhn-valid digit run is a card number: refused.
+        token = draw(regex(r"[A-Za-z0-9_\-]{1,64}").filter(lambda t: not contains_pan(t)))
+        return Draft(amount, card_token=token, **shared)
     card = CardData(
         number=draw(regex(r"[0-9]{12,19}")),
         exp_month=draw(st.integers(1, 12)),

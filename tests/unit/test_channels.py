@@ -59,7 +59,7 @@ def test_a_payout_passes_amount_network_asset_and_address_with_the_idempotency_k
 ):
     provider = FakePayoutProvider()
     request, _ = make_request(
-        amount=Money(amount_minor=2**60, currency="USDC"),
+        amount=Money(amount_minor=10**17, currency="USDC"),
         card_token=None,
         payout=DigitalCurrencyDetails(
             network="ethereum-sepolia", asset="USDC", destination_address=ADDRESS
@@ -74,7 +74,7 @@ def test_a_payout_passes_amount_network_asset_and_address_with_the_idempotency_k
         (
             Payout(
                 reference=str(request.payment_id),
-                amount=Money(amount_minor=2**60, currency="USDC"),
+                amount=Money(amount_minor=10**17, currency="USDC"),
                 network="ethereum-sepolia",
                 asset="USDC",
                 destination_address=ADDRESS,

@@ -195,7 +195,7 @@ def result(**changes: Any) -> PaymentResult:
         "merchant_reference": "order-1",
         "channel": "card",
         "status": PaymentStatus.SUCCEEDED,
-        "amount": Money(amount_minor=2**55, currency="USD"),
+        "amount": Money(amount_minor=2**55, currency="ETH"),
         "provider": "sandbox",
         "provider_reference": "ch_1",
         "card_last4": "4242",

@@ -8,7 +8,14 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from common.money import MAX_AMOUNT_MINOR, MAX_SAFE_JSON_INT, Money, currency_exponent, is_fiat
+from common.money import (
+    MAX_AMOUNT_MINOR,
+    MAX_SAFE_JSON_INT,
+    Money,
+    currency_exponent,
+    is_fiat,
+    max_amount_minor,
+)
 
 
 @pytest.mark.parametrize(
@@ -77,8 +84,8 @@ def test_from_major_refuses_excess_precision_in_amounts_beyond_28_digits():
 
 
 def test_from_major_keeps_every_digit_of_a_large_wei_amount():
-    money = Money.from_major("1234567890123.123456789012345678", "ETH")
-    assert money.amount_minor == 1_234_567_890_123_123_456_789_012_345_678
+    money = Money.from_major("123456789012.123456789012345678", "ETH")
+    assert money.amount_minor == 123_456_789_012_123_456_789_012_345_678
 
 
 def test_amount_minor_is_accepted_as_json_integer_or_digit_string():
@@ -88,7 +95,7 @@ def test_amount_minor_is_accepted_as_json_integer_or_digit_string():
 
 
 def test_amounts_up_to_2_pow_53_minus_1_serialize_as_json_integers():
-    money = Money(amount_minor=MAX_SAFE_JSON_INT, currency="USD")
+    money = Money(amount_minor=MAX_SAFE_JSON_INT, currency="ETH")
     assert json.loads(money.model_dump_json())["amount_minor"] == MAX_SAFE_JSON_INT
 
 
@@ -166,4 +173,26 @@ def test_format_shows_every_minor_digit(amount: int, currency: str, text: str):
 
 def test_format_is_exact_for_the_largest_amount():
     money = Money(amount_minor=MAX_AMOUNT_MINOR, currency="ETH")
-    assert money.format() == "99999999999999999999.999999999999999999 ETH"
+    assert money.format() == "999999999999.999999999999999999 ETH"
+
+
+@pytest.mark.parametrize(
+    ("currency", "ceiling"),
+    [("USD", 10**14 - 1), ("JPY", 10**12 - 1), ("BHD", 10**15 - 1), ("ETH", 10**30 - 1)],
+)
+def test_each_currency_takes_amounts_below_a_trillion_major_units(currency: str, ceiling: int):
+    # Given the ceiling of a currency: just under 10^12 of its major units
+    assert max_amount_minor(currency) == ceiling
+    # Then the ceiling itself is accepted and one minor unit more is refused, naming the ceiling
+    assert Money(amount_minor=ceiling, currency=currency).amount_minor == ceiling
+    with pytest.raises(ValidationError, match=f"between 1 and {ceiling}"):
+        Money(amount_minor=ceiling + 1, currency=currency)
+
+
+@pytest.mark.parametrize(
+    ("amount_minor", "currency"),
+    [("9" * 37, "ETH"), (str(2**63), "USD"), (2**63, "USD"), (str(10**14), "USD")],
+)
+def test_amounts_a_provider_must_never_see_are_refused(amount_minor: object, currency: str):
+    with pytest.raises(ValidationError, match="amount_minor must be between 1 and"):
+        Money.model_validate({"amount_minor": amount_minor, "currency": currency})
