@@ -120,6 +120,9 @@ def _settings(
         max_attempts=MAX_ATTEMPTS,
         reconnect_max_delay_s=2.0,
         publish_timeout_s=10.0,
+        # Upstream keeps republishing (same bytes and id) until the broker confirms; five
+        # tries could all fall within one broker restart and the slow confirms after it.
+        publish_attempts=60,
         worker_concurrency=8,
         shutdown_grace_s=5.0,
         provider_read_timeout_s=2.0,
