@@ -8,12 +8,15 @@
 Every message is persistent and mandatory. A message is done only when the broker confirmed
 it; an unroutable channel or a refusal is an error, never a silent drop. A message left
 unconfirmed (connection lost, timeout, nack) is published again, the same bytes under the same
-message id, so consumers can deduplicate; after `publish_attempts` it is reported failed.
+message id, so consumers can deduplicate, after a pause that doubles from 0.25 s up to
+`reconnect_max_delay_s`; after `publish_attempts` it is reported failed.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
@@ -52,6 +55,9 @@ class ProducerOptions:
     request_ttl_s: int
     publish_timeout_s: float
     publish_attempts: int
+    #: Cap of the pause before a republish (0.25 s, doubling): a broker that nacks or closes
+    #: at once is not hammered, and the tries are spread over its recovery.
+    retry_max_delay_s: float = 5.0
 
 
 class Producer:
@@ -92,6 +98,7 @@ class Producer:
             request_ttl_s=settings.request_ttl_s,
             publish_timeout_s=settings.publish_timeout_s,
             publish_attempts=settings.publish_attempts,
+            retry_max_delay_s=settings.reconnect_max_delay_s,
         )
         return cls(
             publisher,
@@ -160,6 +167,7 @@ class Producer:
             if not pending:
                 break
             if attempt > 1:
+                time.sleep(self._retry_delay_s(attempt))
                 self._publisher.wait_connected(self._options.publish_timeout_s)
             futures = self._publisher.publish_many([messages[i] for i in pending])
             by_future = dict(zip(futures, pending, strict=True))
@@ -193,6 +201,10 @@ class Producer:
                 messages[index].message_id, False, self._options.publish_attempts, errors[index]
             )
         return [o for o in outcomes if o is not None]
+
+    def _retry_delay_s(self, attempt: int) -> float:
+        delay_s = min(self._options.retry_max_delay_s, 0.25 * 2.0 ** min(attempt - 2, 10))
+        return delay_s * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
 
     def _completed(self, futures: list[Future[None]]) -> Iterator[Future[None]]:
         """Futures as they complete, until all did or the publish timeout ran out."""
