@@ -81,9 +81,8 @@ def _parse_amount_minor(value: Any, info: ValidationInfo) -> int:
     if info.mode == "json" and isinstance(value, int) and value > MAX_SAFE_JSON_INT:
         # Many JSON parsers hold numbers as doubles: past 2^53 they would change the amount.
         raise ValueError("amount_minor above 2^53-1 must be a string of decimal digits")
-    if isinstance(value, str):
-        if not _DIGITS.fullmatch(value):
-            raise ValueError("amount_minor string must be decimal digits without sign or zeros")
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+        raise ValueError("amount_minor string must be decimal digits without sign or zeros")
     # A huge digit string is refused by its length, without converting it.
     amount = int(value) if isinstance(value, int) or len(value) <= _MAX_DIGITS else 0
     if not 0 < amount <= MAX_AMOUNT_MINOR:
