@@ -50,7 +50,9 @@ class Settings(BaseSettings):
         30.0, description="How long a publish waits for its confirm before it is retried."
     )
     publish_attempts: PositiveInt = Field(
-        5, description="Publishes of one message (same message id) before giving up."
+        5,
+        description="Publishes of one message (same message id) before giving up; the pause "
+        "between two doubles from 0.25 s up to reconnect_max_delay_s.",
     )
     reconnect_max_delay_s: PositiveFloat = Field(
         30.0, description="Cap of the exponential back-off between reconnection attempts."
@@ -81,6 +83,11 @@ class Settings(BaseSettings):
         description="Directory holding trusted/ (public keys: the keyring) and private/.",
     )
     producer_key_id: str = Field("producer-1", description="Key that signs payment requests.")
+    gateway_key_id: str = Field(
+        "gateway-1",
+        description="Key the HTTP API signs its payments with: a `gateway` key, whose owner "
+        "holds no producer key, so API tenants and producers never share idempotency keys.",
+    )
     worker_key_id: str = Field("worker-1", description="Key that signs result events.")
     sealing_key_id: str | None = Field(
         None,
@@ -351,6 +358,13 @@ class Settings(BaseSettings):
     )
     webhook_poll_interval_s: PositiveFloat = Field(
         1.0, description="How often the webhook sender looks for deliveries due for a retry."
+    )
+    webhook_allow_private_networks: bool = Field(
+        False,
+        description="Let webhook endpoints be on loopback, private (RFC 1918, 100.64/10, "
+        "fc00::/7) and other non-global addresses: for endpoints inside your own network. "
+        "Link-local (cloud metadata), multicast and unspecified addresses stay refused. "
+        "Judged on the address each POST connects to (docs/webhooks.md).",
     )
 
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR.")

@@ -43,7 +43,12 @@ def webhooks_add(
     settings = load_settings()
     path = settings.webhook_endpoints_path
     endpoint = add_endpoint(
-        path, url, endpoint_id=endpoint_id, channels=channel or (), statuses=status or ()
+        path,
+        url,
+        endpoint_id=endpoint_id,
+        channels=channel or (),
+        statuses=status or (),
+        allow_private_networks=settings.webhook_allow_private_networks,
     )
     typer.echo(f"webhook endpoint {endpoint.id} -> {endpoint.url}, kept in {path}")
     typer.echo("its signing secret (shown only now):")

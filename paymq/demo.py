@@ -105,6 +105,7 @@ def run_demo(settings: Settings, *, external: bool, keep: bool) -> int:
                 "breaker_failures": DEMO_BREAKER_FAILURES,
                 "webhook_retry_schedule_s": DEMO_WEBHOOK_RETRY_SCHEDULE_S,
                 "webhook_poll_interval_s": 0.1,
+                "webhook_allow_private_networks": True,  # the demo's receiver is on 127.0.0.1
             }
         )
         init_keys(

@@ -4,34 +4,40 @@ PostgreSQL), POSTed over real HTTP to a local receiver that fails when told to."
 from __future__ import annotations
 
 import dataclasses
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
 from common.amqp.admin import BrokerAdmin
+from common.clock import SystemClock
 from common.envelope import OutboundMessage
 from common.models import PaymentResult, PaymentStatus
 from common.settings import Settings
 from common.signing import Signer
 from common.topology import QueueSpec
-from common.webhooks import verify_webhook
+from common.webhooks import new_webhook_secret, verify_webhook
 from producer.producer import Producer
 from tests.integration.conftest import RunningWorker
 from tests.integration.helpers import card_draft, http_server, wait_until
 from tests.integration.observed import Metrics, running
 from workers.results import sign_result
+from workers.webhooks.addresses import AddressPolicy
 from workers.webhooks.deliveries import NewDelivery, WebhookDeliveries
 from workers.webhooks.endpoints import Endpoint, add_endpoint
+from workers.webhooks.sender import AttemptOutcome, AttemptResult, Sender
 from workers.webhooks.service import WebhookService, build_service
+from workers.webhooks.transport import AddressGuard
 
 pytestmark = pytest.mark.integration
 
@@ -100,6 +106,8 @@ def hook_settings(topology: Settings, store_engine: Engine, tmp_path: Path) -> S
             "webhook_connect_timeout_s": 1.0,
             "webhook_read_timeout_s": 2.0,
             "webhook_lease_s": 5.0,
+            # The receivers here are on 127.0.0.1, which the sender refuses without this.
+            "webhook_allow_private_networks": True,
         }
     )
 
@@ -139,14 +147,18 @@ def start_webhooks(hook_settings: Settings) -> Iterator[Callable[..., Running]]:
 
 @pytest.fixture
 def deliveries(store_engine: Engine) -> WebhookDeliveries:
-    from common.clock import SystemClock  # noqa: PLC0415
-
     return WebhookDeliveries(store_engine, SystemClock(), owner="test", lease_ms=0)
 
 
 def endpoint(settings: Settings, receiver: Receiver, name: str, **filters: list[str]) -> Endpoint:
     path = settings.webhook_endpoints_path
-    return add_endpoint(path, f"{receiver.url}/{name}", endpoint_id=name, **filters)  # type: ignore[arg-type]
+    return add_endpoint(
+        path,
+        f"{receiver.url}/{name}",
+        endpoint_id=name,
+        allow_private_networks=settings.webhook_allow_private_networks,
+        **filters,  # type: ignore[arg-type]
+    )
 
 
 def result_event(
@@ -476,3 +488,170 @@ def test_storing_deliveries_counts_only_the_new_ones(deliveries: WebhookDeliveri
     again = [*first, NewDelivery("event-1", "c", None, "card", "succeeded", b"{}")]
     # Then only the new one is counted, on both databases
     assert deliveries.add(again) == 1
+
+
+# --- addresses an endpoint may not have ---------------------------------------------------------
+
+
+@dataclass
+class Listener:
+    """An HTTP receiver on 127.0.0.1 that counts the TCP connections it accepts."""
+
+    port: int
+    server: ThreadingHTTPServer
+
+    @property
+    def connections(self) -> int:
+        return self.server.accepted  # type: ignore[attr-defined, no-any-return]
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    class Counting(ThreadingHTTPServer):
+        accepted = 0
+
+        def get_request(self) -> tuple[socket.socket, Any]:
+            request = super().get_request()
+            self.accepted += 1
+            return request
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = Counting(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Listener(server.server_address[1], server)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def sender(guard: AddressGuard) -> Sender:
+    return Sender(
+        SystemClock(), user_agent="test", connect_timeout_s=2.0, read_timeout_s=2.0, guard=guard
+    )
+
+
+def attempt(guard: AddressGuard, url: str) -> AttemptOutcome:
+    shop = Endpoint("shop", url, new_webhook_secret())
+    return sender(guard).attempt(shop, "event-1", b"{}")
+
+
+#: Spellings of a loopback host; getaddrinfo turns each into 127.0.0.1 (or ::1, ::ffff:...).
+LOOPBACK_HOSTS = (
+    "127.0.0.1",
+    "localhost",
+    "2130706433",
+    "0x7f000001",
+    "0177.0.0.1",
+    "127.1",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+)
+
+
+@pytest.mark.parametrize("host", LOOPBACK_HOSTS)
+def test_a_loopback_endpoint_in_any_spelling_is_refused_and_never_connected(
+    listener: Listener, host: str
+) -> None:
+    # Given a receiver listening on 127.0.0.1 and the default address policy
+    url = f"http://{host}:{listener.port}/hooks"
+    # When a webhook is sent to it under any spelling of its address
+    outcome = attempt(AddressGuard(AddressPolicy()), url)
+    # Then the attempt is refused for its address, and no connection reached the receiver
+    assert outcome.result is AttemptResult.ADDRESS_NOT_ALLOWED
+    assert outcome.error == "address not allowed: loopback"
+    assert listener.connections == 0
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "2130706433", "0x7f000001", "127.1"])
+def test_a_loopback_endpoint_is_delivered_with_the_private_networks_opt_in(
+    listener: Listener, host: str
+) -> None:
+    # Given the same receiver, and the opt-in for private networks
+    guard = AddressGuard(AddressPolicy(allow_private_networks=True))
+    # When a webhook is sent to it
+    outcome = attempt(guard, f"http://{host}:{listener.port}/hooks")
+    # Then it arrives
+    assert outcome.result is AttemptResult.DELIVERED
+    assert listener.connections == 1
+
+
+@dataclass
+class ScriptedResolver:
+    """Our resolver seam, answering each lookup with the next list of addresses."""
+
+    answers: list[list[str]]
+    asked: list[str] = field(default_factory=list)
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        self.asked.append(host)
+        return self.answers[len(self.asked) - 1]
+
+
+def test_a_name_that_rebinds_to_a_refused_address_is_refused_at_the_next_attempt(
+    listener: Listener,
+) -> None:
+    # Given a name that resolves to the (allowed) receiver, then to the metadata address
+    resolver = ScriptedResolver([["127.0.0.1"], ["169.254.169.254"]])
+    guard = AddressGuard(AddressPolicy(allow_private_networks=True), resolver)
+    shop = Endpoint("shop", f"http://shop.test:{listener.port}/hooks", new_webhook_secret())
+    one = sender(guard)
+    # When one webhook is sent, then another after the name changed
+    first = one.attempt(shop, "event-1", b"{}")
+    second = one.attempt(shop, "event-2", b"{}")
+    # Then the first is delivered and the second refused: the name is looked up once per
+    # connection, and the address judged is the one connected to
+    assert (first.result, second.result) == (
+        AttemptResult.DELIVERED,
+        AttemptResult.ADDRESS_NOT_ALLOWED,
+    )
+    assert second.error == "address not allowed: link-local"
+    assert resolver.asked == ["shop.test", "shop.test"]
+    assert listener.connections == 1
+
+
+def test_refused_answers_of_a_name_are_skipped_and_an_allowed_one_is_connected(
+    listener: Listener,
+) -> None:
+    # Given a name whose first answer is the metadata address and whose second is allowed
+    resolver = ScriptedResolver([["169.254.169.254", "127.0.0.1"]])
+    guard = AddressGuard(AddressPolicy(allow_private_networks=True), resolver)
+    # When a webhook is sent to it
+    outcome = attempt(guard, f"http://shop.test:{listener.port}/hooks")
+    # Then it goes to the allowed address only, after one lookup
+    assert outcome.result is AttemptResult.DELIVERED
+    assert resolver.asked == ["shop.test"]
+    assert listener.connections == 1
+
+
+def test_the_webhooks_service_refuses_a_name_that_resolves_to_loopback_until_it_gives_up(
+    hook_settings: Settings,
+    start_webhooks: Callable[..., Running],
+    listener: Listener,
+    deliveries: WebhookDeliveries,
+) -> None:
+    # Given the default policy and an endpoint added by name (names are judged when sent)
+    strict = hook_settings.model_copy(update={"webhook_allow_private_networks": False})
+    url = f"http://localhost:{listener.port}/hooks"
+    add_endpoint(strict.webhook_endpoints_path, url, endpoint_id="local")
+    start_webhooks(strict)
+    # When a result is published
+    result, message = result_event(strict)
+    publish(strict, message)
+    # Then every attempt is refused for its address and the delivery is given up, the
+    # receiver never having seen a connection
+    event_id = str(result.event_id)
+    wait_until(lambda: (deliveries.get(event_id, "local") or {}).get("state") == "failed")
+    row = deliveries.get(event_id, "local")
+    assert row is not None
+    assert (row["attempts"], row["last_error"]) == (4, "address not allowed: loopback")
+    assert listener.connections == 0

@@ -56,7 +56,7 @@ def test_an_added_endpoint_is_listed_with_its_secret_in_a_0600_file(path: Path):
 
 
 def test_an_endpoint_without_an_id_gets_one(path: Path):
-    assert add_endpoint(path, "http://127.0.0.1:9000/").id.startswith("ep-")
+    assert add_endpoint(path, "http://shop.example:9000/").id.startswith("ep-")
 
 
 def test_listing_never_shows_a_secret(path: Path):
@@ -99,6 +99,44 @@ def test_anything_but_an_http_or_https_url_is_refused(path: Path, url: str):
     with pytest.raises(ConfigurationError, match="URL"):
         add_endpoint(path, url)
     assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "category"),
+    [
+        ("http://127.0.0.1:9000/", "loopback"),
+        ("http://127.1/", "loopback"),
+        ("http://2130706433/", "loopback"),
+        ("http://0x7f000001/", "loopback"),
+        ("http://0177.0.0.1/", "loopback"),
+        ("http://[::1]/", "loopback"),
+        ("http://[::ffff:127.0.0.1]/", "loopback"),
+        ("https://10.0.0.5/hooks", "private"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://0.0.0.0/", "unspecified"),
+    ],
+)
+def test_a_url_spelling_a_forbidden_address_is_refused_when_added(
+    path: Path, url: str, category: str
+):
+    with pytest.raises(ConfigurationError, match=f"{category} addresses are not allowed"):
+        add_endpoint(path, url)
+    assert not path.exists()
+
+
+def test_a_loopback_url_is_added_with_the_private_networks_opt_in(path: Path):
+    added = add_endpoint(path, "http://127.0.0.1:9000/", allow_private_networks=True)
+    assert Endpoints.load(path).endpoints == (added,)
+
+
+def test_the_metadata_address_is_refused_even_with_the_opt_in(path: Path):
+    with pytest.raises(ConfigurationError, match="link-local addresses are not allowed"):
+        add_endpoint(path, "http://169.254.169.254/", allow_private_networks=True)
+
+
+def test_a_name_is_added_whatever_it_resolves_to_now_because_sending_judges_it(path: Path):
+    # localhost resolves to loopback: the sender refuses it at each attempt, not `add`
+    assert add_endpoint(path, "http://localhost:9000/", endpoint_id="local").id == "local"
 
 
 @pytest.mark.parametrize(

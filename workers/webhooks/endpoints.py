@@ -1,6 +1,10 @@
 """The webhook endpoints file (PAYMQ_WEBHOOK_ENDPOINTS_FILE, default keys/webhooks.json):
 each endpoint's id, URL, signing secret and optional filters. It holds secrets, so it is written
-with mode 0600 and never printed whole; `paymq webhooks add` shows a new secret once."""
+with mode 0600 and never printed whole; `paymq webhooks add` shows a new secret once.
+
+`add` refuses a URL whose host is a literal address the sender would refuse (127.0.0.1,
+0x7f000001, [::1], 169.254.169.254), to say so at once; the sender judges every address again
+when it connects, and that check is the one that counts (a name may resolve anywhere)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from common.errors import ConfigurationError
 from common.models import PaymentStatus
 from common.privatefiles import Reloading, write_private_json
 from common.webhooks import SECRET_PREFIX, new_webhook_secret
+from workers.webhooks.addresses import AddressPolicy, literal_address
 
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_.-")
 _MAX_ID_CHARS = 32
@@ -91,6 +96,7 @@ def add_endpoint(
     endpoint_id: str | None = None,
     channels: Sequence[str] = (),
     statuses: Sequence[str] = (),
+    allow_private_networks: bool = False,
 ) -> Endpoint:
     """Register an endpoint with a new secret; the returned Endpoint is the only time the
     secret is shown."""
@@ -103,6 +109,7 @@ def add_endpoint(
         statuses=tuple(dict.fromkeys(statuses)),
     )
     check_endpoint(new)
+    check_address(new.url, AddressPolicy(allow_private_networks))
     if any(e.id == new.id for e in existing):
         raise ConfigurationError(f"a webhook endpoint {new.id!r} exists already in {path}")
     _write(path, (*existing, new))
@@ -149,6 +156,19 @@ def check_url(url: str) -> None:
         raise ConfigurationError(f"webhook URL {url!r}: only http:// and https:// URLs")
     if parts.username is not None or parts.password is not None:
         raise ConfigurationError("a webhook URL may not carry credentials: the secret signs")
+
+
+def check_address(url: str, policy: AddressPolicy) -> None:
+    """Refuse a URL whose host spells an address `policy` refuses; names pass (they are
+    judged on what they resolve to at each attempt)."""
+    address = literal_address(urlsplit(url).hostname or "")
+    refusal = None if address is None else policy.refusal(address)
+    if refusal is not None:
+        raise ConfigurationError(
+            f"webhook URL {url!r}: {refusal} addresses are not allowed; webhooks go to public "
+            "addresses only (PAYMQ_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true for endpoints in your own "
+            "network)"
+        )
 
 
 def _write(path: Path, endpoints: Sequence[Endpoint]) -> None:

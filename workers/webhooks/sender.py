@@ -1,6 +1,7 @@
 """One webhook attempt: POST a result event's bytes to an endpoint, signed, and say what came of
 it as an AttemptOutcome (a value, so that outcomes can be counted). Redirects are not followed
-and the response body is never read: only its status counts."""
+and the response body is never read: only its status counts. Connections reach only the
+addresses the guard allows (workers/webhooks/transport.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import requests
 from common.clock import Clock
 from common.webhooks import sign_webhook
 from workers.webhooks.endpoints import Endpoint
+from workers.webhooks.transport import AddressGuard, AddressNotAllowed, guarded_session
 
 
 class AttemptResult(StrEnum):
@@ -21,13 +23,16 @@ class AttemptResult(StrEnum):
     REFUSED = "refused"  # any other status: 3xx (not followed), 4xx, 5xx
     TIMEOUT = "timeout"  # no connection or no answer in time
     CONNECTION_ERROR = "connection_error"  # refused, reset, DNS, TLS
+    #: Not sent: the host resolved only to addresses the policy refuses (loopback, private...).
+    ADDRESS_NOT_ALLOWED = "address_not_allowed"
     ERROR = "error"  # anything else requests raised
 
 
 @dataclass(frozen=True)
 class AttemptOutcome:
     result: AttemptResult
-    #: Short and safe to store and log: "HTTP 500", "ReadTimeout"; None when delivered.
+    #: Short and safe to store and log: "HTTP 500", "ReadTimeout", "address not allowed:
+    #: loopback"; None when delivered.
     error: str | None
     status_code: int | None
     elapsed_ms: int
@@ -47,10 +52,12 @@ class Sender:
         user_agent: str,
         connect_timeout_s: float,
         read_timeout_s: float,
+        guard: AddressGuard,
     ) -> None:
         self._clock = clock
         self._user_agent = user_agent
         self._timeouts = (connect_timeout_s, read_timeout_s)
+        self._guard = guard
         self._local = threading.local()
 
     def attempt(self, endpoint: Endpoint, event_id: str, body: bytes) -> AttemptOutcome:
@@ -70,6 +77,8 @@ class Sender:
                 stream=True,  # the body is never read, however large
             ) as response:
                 status = response.status_code
+        except AddressNotAllowed as exc:  # the category only: never the host nor the address
+            return self._outcome(AttemptResult.ADDRESS_NOT_ALLOWED, str(exc), None, started)
         except requests.Timeout as exc:
             return self._outcome(AttemptResult.TIMEOUT, type(exc).__name__, None, started)
         except requests.ConnectionError as exc:
@@ -88,7 +97,7 @@ class Sender:
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
+            session = guarded_session(self._guard)
             self._local.session = session
         return session
 

@@ -26,6 +26,7 @@ from common.settings import Settings
 from common.subscriber import ResultVerifier
 from workers.main import process_name
 from workers.store.database import engine_for, upgrade
+from workers.webhooks.addresses import AddressPolicy
 from workers.webhooks.deliveries import WebhookDeliveries
 from workers.webhooks.dispatcher import Dispatcher
 from workers.webhooks.endpoints import Endpoints, endpoints_file
@@ -78,7 +79,9 @@ def build_service(
     settings: Settings, *, owner: str | None = None, metrics: Metrics | None = None
 ) -> WebhookService:
     """Every part from the settings; a configuration problem stops here, before consuming."""
-    from workers.webhooks.sender import Sender  # noqa: PLC0415 - requests only where it is used
+    # requests only where it is used
+    from workers.webhooks.sender import Sender  # noqa: PLC0415
+    from workers.webhooks.transport import AddressGuard  # noqa: PLC0415
 
     if settings.webhook_lease_s <= settings.webhook_connect_timeout_s + (
         settings.webhook_read_timeout_s
@@ -105,6 +108,7 @@ def build_service(
         user_agent=user_agent(),
         connect_timeout_s=settings.webhook_connect_timeout_s,
         read_timeout_s=settings.webhook_read_timeout_s,
+        guard=AddressGuard(AddressPolicy(settings.webhook_allow_private_networks)),
     )
     dispatcher = Dispatcher(
         deliveries,
@@ -164,6 +168,8 @@ def run_webhooks(settings: Settings) -> None:
         settings.webhook_endpoints_path,
         settings.webhook_concurrency,
     )
+    if settings.webhook_allow_private_networks:
+        logger.info("webhooks: endpoints on loopback and private networks are allowed")
     try:
         service.run()
     finally:
