@@ -25,7 +25,7 @@ class CardToken(BaseModel):
 
 
 class SealedCard(BaseModel):
-    """Card data encrypted for the card workers only (see common/sealing.py and
+    """Card data encrypted for the card workers only (X25519, HKDF-SHA256, AES-256-GCM: see
     docs/protocol.md#card-data-sealing). Nothing here reveals the card number."""
 
     model_config = _FROZEN
@@ -71,12 +71,13 @@ class DigitalCurrencyDetails(BaseModel):
     type: Literal["digital_currency"] = "digital_currency"
     network: Network
     asset: Literal["ETH", "USDC"]
-    #: EIP-55 checksummed (mixed case), so a mistyped address is refused, not paid.
+    #: In its EIP-55 checksum form, so a mistyped address is refused, not paid.
     destination_address: Annotated[
         str,
         Field(
             pattern=r"^0x[0-9a-fA-F]{40}$",
-            description="EIP-55 checksummed (mixed case); the zero address is refused.",
+            description="In its EIP-55 checksum form (an address whose hex digits hold no "
+            "letter is its own checksum form); the zero address is refused.",
         ),
     ]
 
@@ -88,7 +89,7 @@ class DigitalCurrencyDetails(BaseModel):
 
         if not is_checksum_address(address):
             raise ValueError(
-                "destination_address must be in its EIP-55 checksummed form (mixed case): "
+                "destination_address must be in its EIP-55 checksum form: "
                 "without the checksum a mistyped address cannot be told from a real one"
             )
         if int(address, 16) == 0:

@@ -144,7 +144,11 @@ def asyncapi_document(topology: Topology | None = None) -> dict[str, Any]:
         "results": {
             "address": topology.results_exchange,
             "description": "Workers publish signed result events, routing key "
-            "`<channel>.<status>`; bind a queue of your own to subscribe.",
+            "`<channel>.<status>`; bind a queue of your own to subscribe: durable, "
+            "`x-queue-type: quorum`, an `x-delivery-limit`, a dead-letter exchange with "
+            "`x-dead-letter-strategy: "
+            "at-least-once` and `x-overflow: reject-publish`, and no length limit or TTL. "
+            "Events published before your binding exists are never delivered to it.",
             "messages": {"PaymentResult": result_ref},
             "bindings": {"amqp": _exchange(topology.results_exchange, "topic")},
         },
