@@ -158,7 +158,7 @@ def open_message(
     keyring: Keyring,
     *,
     expected_type: str,
-    role: KeyRole,
+    role: KeyRole | tuple[KeyRole, ...],
     channel: str,
     route: str,
     max_body_bytes: int,

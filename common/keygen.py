@@ -83,12 +83,19 @@ def generate_key(
 
 
 def init_keys(
-    keys_dir: Path, *, producer_key_id: str, worker_key_id: str, sealing_key_id: str
+    keys_dir: Path,
+    *,
+    producer_key_id: str,
+    worker_key_id: str,
+    sealing_key_id: str,
+    gateway_key_id: str = "gateway-1",
 ) -> list[GeneratedKey]:
-    """A working set for one deployment: a producer key, a worker key and a card sealing key.
-    Keys that already exist are kept, so this is safe to run at every start."""
+    """A working set for one deployment: a producer key, the HTTP API's gateway key (an owner
+    of its own), a worker key and a card sealing key. Keys that already exist are kept, so
+    this is safe to run at every start."""
     wanted = [
         (producer_key_id, "producer", KeyRole.PRODUCER, CHANNELS),
+        (gateway_key_id, "api-gateway", KeyRole.GATEWAY, CHANNELS),
         (worker_key_id, "worker", KeyRole.WORKER, CHANNELS),
         (sealing_key_id, "card-workers", KeyRole.SEALING, ("card",)),
     ]

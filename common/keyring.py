@@ -28,8 +28,15 @@ PRIVATE_DIR = "private"
 
 class KeyRole(StrEnum):
     PRODUCER = "producer"
+    #: Signs requests like a producer, on behalf of the HTTP API's tenants. Its owner holds no
+    #: producer key, so a tenant's idempotency keys never share a scope with a producer's.
+    GATEWAY = "gateway"
     WORKER = "worker"
     SEALING = "sealing"
+
+
+#: The roles whose signature a payment request may carry.
+REQUEST_SIGNERS = (KeyRole.PRODUCER, KeyRole.GATEWAY)
 
 
 class KeyStatus(StrEnum):
@@ -77,6 +84,7 @@ class Keyring:
             self._keys[key.key_id] = key
             if key.algorithm == "ed25519":
                 self._ed25519[key.key_id] = Ed25519PublicKey.from_public_bytes(key.raw_public_key())
+        _refuse_shared_scopes(self._keys.values())
 
     @classmethod
     def load(cls, directory: Path) -> Keyring:
@@ -117,13 +125,17 @@ class Keyring:
         except KeyError:
             raise KeyNotAllowed(f"key {key_id!r} is not a signing key") from None
 
-    def authorize(self, key_id: str, *, role: KeyRole, channel: str) -> TrustedKey:
-        """The key, if it is active, has `role` and is allowed for `channel`."""
+    def authorize(
+        self, key_id: str, *, role: KeyRole | tuple[KeyRole, ...], channel: str
+    ) -> TrustedKey:
+        """The key, if it is active, has `role` (one of them) and is allowed for `channel`."""
         key = self.get(key_id)
+        roles = (role,) if isinstance(role, KeyRole) else role
         if key.status is not KeyStatus.ACTIVE:
             raise KeyNotAllowed(f"key {key_id!r} is {key.status.value}")
-        if key.role is not role:
-            raise KeyNotAllowed(f"key {key_id!r} is a {key.role.value} key, not {role.value}")
+        if key.role not in roles:
+            wanted = " or ".join(r.value for r in roles)
+            raise KeyNotAllowed(f"key {key_id!r} is a {key.role.value} key, not {wanted}")
         if channel not in key.channels:
             raise KeyNotAllowed(f"key {key_id!r} is not allowed for channel {channel!r}")
         return key
@@ -155,3 +167,19 @@ def write_trusted_key(directory: Path, key: TrustedKey) -> Path:
     path = directory / f"{key.key_id}.json"
     path.write_text(json.dumps(key.model_dump(mode="json"), indent=2) + "\n")
     return path
+
+
+def _refuse_shared_scopes(keys: Iterable[TrustedKey]) -> None:
+    """Idempotency is scoped by the signing key's owner: an owner holding both producer and
+    gateway keys would let a producer's idempotency key meet an API tenant's."""
+    by_role: dict[KeyRole, set[str]] = {KeyRole.PRODUCER: set(), KeyRole.GATEWAY: set()}
+    for key in keys:
+        if key.role in by_role:
+            by_role[key.role].add(key.owner)
+    shared = by_role[KeyRole.PRODUCER] & by_role[KeyRole.GATEWAY]
+    if shared:
+        raise ConfigurationError(
+            f"owner {sorted(shared)[0]!r} holds both producer and gateway keys: give the HTTP "
+            "API's gateway key an owner of its own, so that API tenants and producers never "
+            "share idempotency keys"
+        )

@@ -20,7 +20,8 @@ topology_app = typer.Typer(help="Declare or delete the exchanges and queues.", n
 @keys_app.command("init")
 @friendly
 def keys_init() -> None:
-    """Create a working key set (producer, worker, card sealing) unless it exists."""
+    """Create a working key set (producer, HTTP API gateway, worker, card sealing) unless it
+    exists."""
     from common.keygen import init_keys
 
     settings = load_settings()
@@ -29,6 +30,7 @@ def keys_init() -> None:
         producer_key_id=settings.producer_key_id,
         worker_key_id=settings.worker_key_id,
         sealing_key_id="card-seal-1",
+        gateway_key_id=settings.gateway_key_id,
     )
     for key in created:
         typer.echo(f"created {key.key_id}: {key.private_path} (private), {key.trusted_path}")
@@ -40,7 +42,7 @@ def keys_init() -> None:
 @friendly
 def keys_generate(
     key_id: Annotated[str, typer.Option(help="Unique key id, e.g. shop-2026-11.")],
-    role: Annotated[str, typer.Option(help="producer, worker or sealing.")] = "producer",
+    role: Annotated[str, typer.Option(help="producer, gateway, worker or sealing.")] = "producer",
     owner: Annotated[str, typer.Option(help="Who holds the private key.")] = "producer",
     channels: Annotated[
         str, typer.Option(help="Comma-separated channels.")

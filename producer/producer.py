@@ -27,8 +27,8 @@ from common.amqp.publisher import ThreadedPublisher
 from common.amqp.session import SessionOptions
 from common.clock import Clock, SystemClock
 from common.envelope import OutboundMessage
-from common.errors import PaymqError, PermanentError, PublishFailed
-from common.keyring import TRUSTED_DIR, Keyring
+from common.errors import ConfigurationError, PaymqError, PermanentError, PublishFailed
+from common.keyring import TRUSTED_DIR, Keyring, KeyRole
 from common.models import PaymentRequest
 from common.settings import Settings
 from common.signing import Signer
@@ -77,8 +77,14 @@ class Producer:
         self._clock = clock or SystemClock()
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, name: str = "paymq-producer") -> Producer:
+    def from_settings(
+        cls, settings: Settings, *, name: str = "paymq-producer", gateway: bool = False
+    ) -> Producer:
+        """A producer signing with `producer_key_id`; the HTTP API's (`gateway`) signs with
+        `gateway_key_id`, which must be a gateway key in the keyring."""
         keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
+        key_id = settings.gateway_key_id if gateway else settings.producer_key_id
+        _check_signing_role(keyring, key_id, KeyRole.GATEWAY if gateway else KeyRole.PRODUCER)
         try:
             kid, public_key = keyring.sealing_key("card", settings.sealing_key_id)
             sealing_key: SealingKey | None = SealingKey(kid, public_key)
@@ -102,7 +108,7 @@ class Producer:
         )
         return cls(
             publisher,
-            Signer.load(settings.keys_dir, settings.producer_key_id),
+            Signer.load(settings.keys_dir, key_id),
             options,
             sealing_key=sealing_key,
         )
@@ -212,6 +218,29 @@ class Producer:
             yield from as_completed(futures, timeout=self._options.publish_timeout_s)
         except TimeoutError:
             return
+
+
+def _check_signing_role(keyring: Keyring, key_id: str, role: KeyRole) -> None:
+    """A gateway key must be one; a producer never signs with a gateway key (its tenants'
+    idempotency scope). A key missing from this host's keyring is left to the workers."""
+    try:
+        key = keyring.get(key_id)
+    except PaymqError:
+        if role is KeyRole.GATEWAY:
+            raise ConfigurationError(
+                f"the HTTP API signs with {key_id!r}, which is not in the keyring: run "
+                "`paymq keys init` (it creates the gateway key) or set PAYMQ_GATEWAY_KEY_ID"
+            ) from None
+        return
+    if key.role is not role:
+        raise ConfigurationError(
+            f"key {key_id!r} is a {key.role.value} key; "
+            + (
+                "the HTTP API signs with a gateway key (PAYMQ_GATEWAY_KEY_ID)"
+                if role is KeyRole.GATEWAY
+                else "producers sign with a producer key (PAYMQ_PRODUCER_KEY_ID)"
+            )
+        )
 
 
 def _error_of(future: Future[None]) -> PaymqError | None:

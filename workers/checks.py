@@ -24,7 +24,7 @@ from common.envelope import (
     open_message,
 )
 from common.errors import BodyTooLarge, MalformedMessage, PanInClear, PaymqError
-from common.keyring import KeyringSource, KeyRole
+from common.keyring import REQUEST_SIGNERS, KeyringSource
 from common.models import PaymentRequest
 from common.pan import refuse_pans
 from common.redact import mask_pans
@@ -59,7 +59,7 @@ class Checker:
             message,
             self._keyring.current(),
             expected_type=REQUEST_TYPE,
-            role=KeyRole.PRODUCER,
+            role=REQUEST_SIGNERS,
             channel=self._channel,
             route=self._channel,
             max_body_bytes=self._max_body_bytes,

@@ -191,7 +191,7 @@ class Dispositions:
         )
 
     def later(
-        self, message: InboundMessage, request: PaymentRequest, until_ms: int, why: str
+        self, message: InboundMessage, request: PaymentRequest | None, until_ms: int, why: str
     ) -> Disposition:
         """Back through a retry tier, untouched, to look again once `until_ms` has passed."""
         wait_ms = max(0, until_ms - self._clock.now_ms())
@@ -199,8 +199,10 @@ class Dispositions:
         retry = message.resend(
             self._config.topology.retry_exchange(delay_ms), self._config.channel, {}
         )
-        summary = f"payment {request.payment_id} {why}; looking again in {delay_ms} ms"
-        return Disposition((retry,), None, summary, str(request.payment_id))
+        payment_id = str(request.payment_id) if request is not None else None
+        who = f"payment {payment_id}" if payment_id else f"message {message.message_id}"
+        summary = f"{who} {why}; looking again in {delay_ms} ms"
+        return Disposition((retry,), None, summary, payment_id)
 
     def refresh(
         self, message: InboundMessage, request: PaymentRequest, deliveries: int

@@ -15,6 +15,7 @@ published, a redelivery repeats it byte for byte.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from opentelemetry.trace import SpanKind
@@ -36,6 +37,7 @@ from common.keyring import KeyringSource
 from common.logcontext import bind_payment, log_context
 from common.metrics import Metrics
 from common.models import PaymentRequest, PaymentStatus
+from common.redact import mask_pans
 from common.signing import Signer
 from common.tracing import extract, tracer
 from workers.channels.base import ExecutionContext, PaymentChannel
@@ -55,6 +57,7 @@ from workers.store.payments import (
     Conflict,
     NewPayment,
     PaymentStore,
+    Rejection,
 )
 
 logger = logging.getLogger("paymq.worker")
@@ -146,7 +149,7 @@ class Handler:
         try:
             checked = self._checker.check(message, self._clock.now_ms())
         except MessageRejected as exc:
-            return self._out.unstored(message, None, exc)
+            return self._refuse(message, None, exc)
         except Exception:
             # A bug in checking, never in executing: nothing was sent to the provider, so the
             # message is refused and kept in the dead-letter queue for a replay after the fix.
@@ -154,7 +157,7 @@ class Handler:
             error = MessageRejected(
                 "internal error while checking the message", code="internal_error"
             )
-            return self._out.unstored(message, None, error)
+            return self._refuse(message, None, error)
         deliveries = delivery_count(message)
         refresh_at = self._config.refresh_after_deliveries
         if refresh_at and deliveries >= refresh_at:
@@ -182,8 +185,29 @@ class Handler:
                 "another request",
                 code="idempotency_conflict",
             )
-            return self._out.unstored(message, request, error)
+            return self._refuse(message, request, error)
         return self._with_claim(message, verified, request, claim)
+
+    def _refuse(
+        self, message: InboundMessage, request: PaymentRequest | None, error: MessageRejected
+    ) -> Disposition:
+        """Refused before any claim. The refusal is noted in the store first, so whoever
+        published the request can learn of it there (the HTTP API for its submissions); with
+        the store down the message waits in a retry tier, as a payment would."""
+        if message.message_id:
+            rejection = Rejection(
+                request_message_id=message.message_id,
+                body_sha256=hashlib.sha256(message.body).hexdigest(),
+                payment_id=str(request.payment_id) if request is not None else None,
+                code=error.code,
+                reason=mask_pans(error.reason),
+            )
+            try:
+                self._store.note_rejection(rejection)
+            except StoreUnavailable:
+                until_ms = self._clock.now_ms() + self._config.retry.delays_ms[0]
+                return self._out.later(message, request, until_ms, "waits for the payment store")
+        return self._out.unstored(message, request, error)
 
     def _look_again_ms(self, busy: Busy) -> int:
         """When a delivery that found the claim held looks again. A live holder finishes

@@ -46,6 +46,7 @@ from producer.api.schemas import (
     PaymentIn,
     PaymentView,
 )
+from workers.store.payments import Rejection
 from workers.store.submissions import Submission
 
 logger = logging.getLogger("paymq.api")
@@ -65,6 +66,9 @@ class ApiDeps:
     describe: Callable[[str], dict[str, Any] | None]
     #: The submission that made a payment; None if it did not come through the API.
     submission_of: Callable[[str], Submission | None]
+    #: A worker's refusal of a submission before taking it (a bad signature, an expired
+    #: request, an idempotency key already used...); None if there is none.
+    rejection_of: Callable[[Submission], Rejection | None]
     #: Each dependency's state: "ok" or what is wrong.
     readiness: Callable[[], Mapping[str, str]]
     #: Served at /metrics, with the API's request counters added.
@@ -237,17 +241,24 @@ def _add_payment_routes(
             raise _error(503, exc.code, str(exc), **_RETRY) from None
         if submission is None or not mine:
             raise _error(404, "not_found", f"no payment {payment_id} for this key")
-        if described is None:  # signed and published; no worker has taken it yet
-            request = PaymentRequest.model_validate_json(submission.message.body)
-            return PaymentView(
-                payment_id=payment_id,
-                state="accepted",
-                channel=request.channel,
-                amount_minor=str(request.amount.amount_minor),
-                currency=request.amount.currency,
-                merchant_reference=request.merchant_reference,
-            )
-        return PaymentView.model_validate(described)
+        if described is not None:
+            return PaymentView.model_validate(described)
+        # Signed and published; no worker has taken it: refused, or not yet taken.
+        try:
+            rejection = deps.rejection_of(submission)
+        except StoreUnavailable as exc:
+            raise _error(503, exc.code, str(exc), **_RETRY) from None
+        request = PaymentRequest.model_validate_json(submission.message.body)
+        return PaymentView(
+            payment_id=payment_id,
+            state="accepted" if rejection is None else "rejected",
+            channel=request.channel,
+            amount_minor=str(request.amount.amount_minor),
+            currency=request.amount.currency,
+            merchant_reference=request.merchant_reference,
+            code=None if rejection is None else rejection.code,
+            reason=None if rejection is None else rejection.reason,
+        )
 
 
 def _add_health_routes(app: FastAPI, deps: ApiDeps) -> None:

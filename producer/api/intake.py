@@ -62,7 +62,7 @@ class Intake:
         *,
         prepare: Callable[[Draft, int | None], tuple[PaymentRequest, OutboundMessage]],
         publish: Callable[[OutboundMessage], None],
-        taken_by_worker: Callable[[str], bool],
+        taken_by_worker: Callable[[Submission], bool],
     ) -> None:
         self._submissions = submissions
         self._prepare = prepare
@@ -94,6 +94,7 @@ class Intake:
                 f"Idempotency-Key {idempotency_key!r} was used with another body for payment "
                 f"{submission.payment_id}"
             )
-        if not self._taken_by_worker(submission.payment_id):
+        # Published again while no worker has taken or refused it: repairs a lost publish.
+        if not replayed or not self._taken_by_worker(submission):
             self._publish(submission.message.message())
         return Taken(submission, replayed)

@@ -73,7 +73,8 @@ class PaymentView(BaseModel):
     """A payment's state, history and signed result event; card numbers masked."""
 
     payment_id: uuid.UUID
-    #: `accepted` until a worker has taken the payment, then the store's state.
+    #: `accepted` until a worker has taken the payment, then the store's state; `rejected`
+    #: with `code` and `reason` if a worker refused it before taking it.
     state: str
     channel: str
     amount_minor: str | None = None
@@ -84,6 +85,8 @@ class PaymentView(BaseModel):
     provider: str | None = None
     provider_reference: str | None = None
     code: str | None = None
+    #: Why a worker refused the payment before taking it (`state` `rejected`).
+    reason: str | None = None
     next_check: str | None = None
     history: list[Transition] = Field(default_factory=list)
     provider_attempts: list[ProviderAttempt] = Field(default_factory=list)

@@ -5,6 +5,7 @@ uvicorn. `api_app` is the same construction for tests, which run their own uvico
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 from collections.abc import Iterator, Mapping
@@ -29,8 +30,8 @@ from producer.api.keys import ApiKeys, keys_file
 from producer.producer import Producer
 from workers.store.database import engine_for, upgrade
 from workers.store.gauges import StoreGauges, state_counts
-from workers.store.payments import PaymentStore
-from workers.store.submissions import Submissions
+from workers.store.payments import PaymentStore, Rejection
+from workers.store.submissions import Submission, Submissions
 from workers.store.views import describe_payment
 
 logger = logging.getLogger("paymq.api")
@@ -62,12 +63,15 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
     queues = topology_queues(settings.topology())
     metrics.registry.register(QueueGauges(settings.amqp_url, queues, SystemClock()))
     try:
-        with Producer.from_settings(settings, name="paymq-api") as producer:
+        with Producer.from_settings(settings, name="paymq-api", gateway=True) as producer:
             intake = Intake(
                 submissions,
                 prepare=lambda draft, ttl_s: producer.prepare(draft, ttl_s=ttl_s),
                 publish=producer.publish,
-                taken_by_worker=lambda payment_id: store.get(payment_id) is not None,
+                taken_by_worker=lambda submission: (
+                    store.get(submission.payment_id) is not None
+                    or rejection_of(store, submission) is not None
+                ),
             )
             yield create_app(
                 ApiDeps(
@@ -75,6 +79,7 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
                     intake=intake,
                     describe=lambda payment_id: describe_payment(store, payment_id),
                     submission_of=submissions.of_payment,
+                    rejection_of=lambda submission: rejection_of(store, submission),
                     readiness=lambda: readiness(settings, engine, keys),
                     metrics=metrics,
                     max_body_bytes=settings.max_body_bytes,
@@ -118,6 +123,12 @@ def serve(settings: Settings) -> None:
         )
 
 
+def rejection_of(store: PaymentStore, submission: Submission) -> Rejection | None:
+    """A worker's refusal of exactly the bytes this submission published."""
+    message = submission.message
+    return store.rejection_of(message.message_id, hashlib.sha256(message.body).hexdigest())
+
+
 def openapi_document() -> dict[str, Any]:
     """The API's OpenAPI document (docs/openapi.json), from the routes alone."""
 
@@ -129,6 +140,7 @@ def openapi_document() -> dict[str, Any]:
         intake=unused,  # type: ignore[arg-type]
         describe=unused,
         submission_of=unused,
+        rejection_of=unused,
         readiness=unused,
         metrics=Metrics(),
     )

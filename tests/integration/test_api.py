@@ -20,15 +20,22 @@ import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, given, settings
 
+from common.clock import SystemClock
+from common.keygen import generate_key
+from common.keyring import KeyRole
+from common.money import Money
 from common.settings import Settings
 from paymq.processes import free_port
 from producer.api.keys import ApiKeys, add_key, digest, keys_file, remove_key
 from producer.api.server import api_app, openapi_json, readiness
+from producer.encode import Draft
+from producer.producer import Producer
 from sandbox.client import SandboxControl
 from tests.integration.conftest import RunningWorker
 from tests.integration.helpers import cli_env, run_cli, wait_until
 from tests.integration.observed import Metrics
 from workers.store.database import create_store_engine
+from workers.store.payments import PaymentStore
 
 pytestmark = pytest.mark.integration
 
@@ -483,3 +490,85 @@ def test_a_keys_file_broken_while_the_api_runs_keeps_the_last_good_keys(api: Api
     api.keys_file.write_text("{not json")
 
     assert api.post(card_payment(reference="after-break"), idem="after-break").status_code == 202
+
+
+def test_a_producer_and_an_api_tenant_never_share_an_idempotency_key(
+    api: Api, topology: Settings, start_worker: Callable[..., RunningWorker]
+) -> None:
+    start_worker("card")
+    victim = f"victim-{uuid.uuid4().hex[:8]}"
+    # Given a producer that paid with the idempotency key the API derives for tenant "shop"
+    with Producer.from_settings(topology) as producer:
+        request, message = producer.prepare(
+            Draft(
+                amount=Money(amount_minor=500, currency="USD"),
+                merchant_reference="upstream-1",
+                idempotency_key=f"shop:{victim}",
+                card_token="tok_visa",
+            )
+        )
+        producer.publish(message)
+    engine = create_store_engine(topology.database_url)
+    store = PaymentStore(engine, SystemClock(), owner="test", lease_ms=0)
+    try:
+        wait_until(
+            lambda: store.stored_result(str(request.payment_id)),
+            timeout_s=30,
+            what="the producer's payment to have its result",
+        )
+    finally:
+        engine.dispose()
+    # When tenant "shop" pays with that key over HTTP
+    answer = api.post(card_payment(), idem=victim)
+    assert answer.status_code == 202, answer.text
+    # Then the tenant's payment is a payment of its own, and it succeeds
+    url = answer.json()["status_url"]
+    view = wait_until(
+        lambda: (v := api.get(url).json())["state"] not in ("accepted", "processing") and v,
+        timeout_s=30,
+        what="the tenant's payment to settle",
+    )
+    assert view["state"] == "succeeded", view
+
+
+def test_a_submission_a_worker_refuses_shows_rejected_with_its_code(
+    topology: Settings, tmp_path: Path, start_worker: Callable[..., RunningWorker]
+) -> None:
+    start_worker("card")
+    # Given an API that signs with a gateway key the workers do not trust (a rotation done
+    # halfway: the new key is in the API's keyring, not yet in the workers')
+    keys_dir = tmp_path / "api-keys-dir"
+    generate_key(
+        keys_dir,
+        key_id="gateway-new",
+        owner="api-gateway",
+        role=KeyRole.GATEWAY,
+        channels=("card", "digital_currency"),
+    )
+    settings = topology.model_copy(
+        update={
+            "keys_dir": keys_dir,
+            "gateway_key_id": "gateway-new",
+            "api_keys_file": tmp_path / "api-keys.json",
+        }
+    )
+    secret = add_key(settings.api_keys_path, "shop", ["card"])
+    with served(settings) as url:
+        api = Api(url, {"shop": secret}, settings.api_keys_path)
+        # When a payment is taken
+        answer = api.post(card_payment(), idem="rotated-1")
+        assert answer.status_code == 202, answer.text
+        status_url = answer.json()["status_url"]
+        # Then the worker's refusal reaches the API's view of it, with its code
+        view = wait_until(
+            lambda: (v := api.get(status_url).json())["state"] != "accepted" and v,
+            timeout_s=30,
+            what="the worker's refusal to reach the API",
+        )
+        assert view["state"] == "rejected", view
+        assert view["code"] == "unknown_key"
+        assert "gateway-new" in view["reason"]
+        # and the same request again answers the same refused payment, published no more
+        again = api.post(card_payment(), idem="rotated-1")
+        assert again.json()["payment_id"] == answer.json()["payment_id"]
+        assert api.get(status_url).json()["state"] == "rejected"

@@ -75,7 +75,7 @@ def intake(tmp_path: Path, gateway: Gateway) -> Iterator[Intake]:
             Submissions(engine, FixedClock(NOW_MS)),
             prepare=gateway.prepare,
             publish=gateway.publish,
-            taken_by_worker=lambda payment_id: payment_id in gateway.taken,
+            taken_by_worker=lambda submission: submission.payment_id in gateway.taken,
         )
 
 

@@ -65,12 +65,13 @@ def test_generate_refuses_unknown_channels_before_writing_anything(tmp_path: Pat
     assert not any(tmp_path.iterdir())
 
 
-def test_init_keys_creates_a_producer_a_worker_and_a_card_sealing_key(tmp_path: Path):
-    assert init(tmp_path) == ["producer-1", "worker-1", "seal-1"]
+def test_init_keys_creates_a_producer_a_gateway_a_worker_and_a_card_sealing_key(tmp_path: Path):
+    assert init(tmp_path) == ["producer-1", "gateway-1", "worker-1", "seal-1"]
     keyring = Keyring.load(tmp_path / TRUSTED_DIR)
     roles = {key.key_id: (key.role, key.channels) for key in keyring.trusted_keys()}
     assert roles == {
         "producer-1": (KeyRole.PRODUCER, ("card", "digital_currency")),
+        "gateway-1": (KeyRole.GATEWAY, ("card", "digital_currency")),
         "worker-1": (KeyRole.WORKER, ("card", "digital_currency")),
         "seal-1": (KeyRole.SEALING, ("card",)),
     }
@@ -87,7 +88,7 @@ def test_init_keys_is_idempotent_and_keeps_existing_keys(tmp_path: Path):
 
 def test_init_keys_creates_only_the_missing_keys(tmp_path: Path):
     generate_key(tmp_path, key_id="worker-1", owner="w", role=KeyRole.WORKER, channels=("card",))
-    assert init(tmp_path) == ["producer-1", "seal-1"]
+    assert init(tmp_path) == ["producer-1", "gateway-1", "seal-1"]
 
 
 def test_a_generated_key_signs_what_its_keyring_verifies(tmp_path: Path):

@@ -13,7 +13,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from common.errors import ConfigurationError, KeyNotAllowed, UnknownKey
-from common.keyring import Keyring, KeyRole, KeyStatus, TrustedKey, write_trusted_key
+from common.keyring import (
+    REQUEST_SIGNERS,
+    Keyring,
+    KeyRole,
+    KeyStatus,
+    TrustedKey,
+    write_trusted_key,
+)
 
 
 def public_b64(algorithm: str) -> str:
@@ -112,6 +119,27 @@ def test_authorize_refuses_retired_keys_other_roles_and_other_channels(
     keyring = Keyring([trusted(**changes)])
     with pytest.raises(KeyNotAllowed, match=message):
         keyring.authorize("k-1", role=role, channel=channel)
+
+
+def test_a_request_may_be_signed_by_a_producer_or_a_gateway_key_and_nothing_else():
+    keyring = Keyring(
+        [
+            trusted("p-1"),
+            trusted("g-1", owner="api-gateway", role=KeyRole.GATEWAY),
+            trusted("w-1", owner="worker", role=KeyRole.WORKER),
+        ]
+    )
+    assert keyring.authorize("p-1", role=REQUEST_SIGNERS, channel="card").key_id == "p-1"
+    assert keyring.authorize("g-1", role=REQUEST_SIGNERS, channel="card").key_id == "g-1"
+    with pytest.raises(KeyNotAllowed, match="is a worker key, not producer or gateway"):
+        keyring.authorize("w-1", role=REQUEST_SIGNERS, channel="card")
+
+
+def test_an_owner_holding_producer_and_gateway_keys_is_refused():
+    # Idempotency is scoped by owner: a producer of the gateway's owner could take an API
+    # tenant's idempotency key ("shop:victim") and leave the tenant's payment refused
+    with pytest.raises(ConfigurationError, match="owner 'shop' holds both producer and gateway"):
+        Keyring([trusted("p-1"), trusted("g-1", role=KeyRole.GATEWAY)])
 
 
 def sealing(key_id: str, **changes: Any) -> TrustedKey:

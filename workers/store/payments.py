@@ -26,7 +26,7 @@ from common.clock import Clock
 from common.envelope import HEADER_CREATED_AT_MS, OutboundMessage
 from common.errors import StoreUnavailable
 from workers.store.health import StoreHealth
-from workers.store.schema import attempts, payments, transitions
+from workers.store.schema import attempts, payments, rejections, transitions
 from workers.store.states import State, check_transition
 
 # The hot path's statements, built once: SQLAlchemy then reuses their compiled form, where
@@ -94,6 +94,18 @@ class StoredResult:
             # As sign_message sets it, so the repeated message is the first one in every part.
             timestamp_s=created_ms // 1000 if isinstance(created_ms, int) else None,
         )
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A request refused before any claim (the `rejections` table)."""
+
+    request_message_id: str
+    body_sha256: str
+    #: Only when the signature was verified.
+    payment_id: str | None
+    code: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -407,6 +419,23 @@ class PaymentStore:
                 .values(result_unpublished=False)
             )
 
+    def note_rejection(self, rejection: Rejection) -> None:
+        """Keep a refusal made before any claim; the same message refused again is a no-op."""
+        row = {
+            "request_message_id": rejection.request_message_id,
+            "body_sha256": rejection.body_sha256,
+            "payment_id": rejection.payment_id,
+            "code": rejection.code,
+            "reason": rejection.reason[:500],
+            "created_ms": self._clock.now_ms(),
+        }
+        with self._calls():
+            try:
+                with self._engine.begin() as connection:
+                    connection.execute(insert(rejections), row)
+            except IntegrityError:
+                pass  # refused before, by this or another worker
+
     # --- the reconciler ----------------------------------------------------------------------
 
     def due_for_check(self, limit: int, providers: Collection[str] | None = None) -> list[str]:
@@ -529,6 +558,25 @@ class PaymentStore:
         if row is None or row["result_body"] is None or not State(row["state"]).has_result:
             return None
         return State(row["state"]), _stored_result(row)
+
+    def rejection_of(self, request_message_id: str, body_sha256: str) -> Rejection | None:
+        """The refusal of exactly these bytes under this message id, if a worker refused them
+        before any claim."""
+        query = select(rejections).where(
+            rejections.c.request_message_id == request_message_id,
+            rejections.c.body_sha256 == body_sha256,
+        )
+        with self._calls(), self._engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        if row is None:
+            return None
+        return Rejection(
+            row["request_message_id"],
+            row["body_sha256"],
+            row["payment_id"],
+            row["code"],
+            row["reason"],
+        )
 
     def history(self, payment_id: str) -> tuple[Sequence[RowMapping], Sequence[RowMapping]]:
         """(transitions, attempts) of a payment, oldest first."""

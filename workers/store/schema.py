@@ -167,3 +167,22 @@ webhook_deliveries = Table(
     Column("delivered_ms", BigInteger),
     Index("ix_webhook_deliveries_due", "state", "next_attempt_ms"),
 )
+
+#: Requests refused before any claim (bad signature, expired, an idempotency key already used,
+#: ...): the payments table never holds them, so that whoever published one (the HTTP API for
+#: its submissions, `paymq status`) can still learn it was rejected. Keyed by message id; the
+#: body's digest ties the row to the exact bytes refused, so a forged message that reuses a
+#: message id cannot pass for the refusal of another's request.
+rejections = Table(
+    "rejections",
+    metadata,
+    Column("request_message_id", String(128), primary_key=True),
+    Column("body_sha256", String(64), primary_key=True),
+    # Only when the signature was verified; else the body's payment id proves nothing.
+    Column("payment_id", String(36)),
+    Column("code", String(64), nullable=False),
+    # The refusal's reason as the result event states it (never the request's free text).
+    Column("reason", String(500), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_rejections_payment", "payment_id"),
+)
