@@ -75,6 +75,9 @@ class InboundMessage:
     headers: Mapping[str, object]
     redelivered: bool = False
     content_encoding: str | None = None
+    #: The message id held a card number: `message_id` is masked, and the message is refused
+    #: (pan_in_clear) without the number reaching a result, a log or the store.
+    card_number_in_message_id: bool = False
 
     def resend(
         self, exchange: str, routing_key: str, extra: Mapping[str, HeaderValue]

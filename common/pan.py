@@ -16,6 +16,7 @@ a payment network's scanner would flag them; give references a non-numeric part.
 
 from __future__ import annotations
 
+import json
 import re
 
 from common.errors import PanInClear
@@ -36,6 +37,38 @@ def contains_pan(text: str) -> bool:
     return any(
         card_spans(found.group(0), min_digits=_MIN_DIGITS) for found in DIGIT_RUN.finditer(text)
     )
+
+
+#: Fields whose digits are the payment's by design, never free text.
+_NOT_TEXT = frozenset({"amount_minor"})
+
+
+def document_fields_with_pans(document: object, path: str = "") -> list[str]:
+    """The paths of every string in a parsed JSON document (keys too) that holds a card
+    number, amounts aside; never the text. Run on the body before its schema, so a card
+    number in a field the schema would refuse (a spaced one in a token) is still named."""
+    found: list[str] = []
+    if isinstance(document, str):
+        if contains_pan(document):
+            found.append(path or "the body")
+    elif isinstance(document, dict):
+        for key, value in document.items():
+            if contains_pan(key):  # named by where it is: the key itself is the secret
+                found.append(f"{path or 'the body'} (a key)")
+            elif key not in _NOT_TEXT:
+                found.extend(document_fields_with_pans(value, f"{path}.{key}" if path else key))
+    elif isinstance(document, list):
+        for index, item in enumerate(document):
+            found.extend(document_fields_with_pans(item, f"{path}[{index}]"))
+    return found
+
+
+def refuse_pans_in_body(body: bytes) -> None:
+    """Raise PanInClear if any string of a (strict, already checked) JSON body holds a card
+    number: what the workers run on every request, whatever its fields."""
+    found = document_fields_with_pans(json.loads(body))
+    if found:
+        raise PanInClear(_refusal(found))
 
 
 def fields_with_pans(request: PaymentRequest) -> list[str]:
@@ -61,7 +94,11 @@ def refuse_pans(request: PaymentRequest) -> None:
     """Raise PanInClear if a free-text field of the request holds a card number."""
     found = fields_with_pans(request)
     if found:
-        raise PanInClear(
-            f"a card number in clear in {', '.join(found)}: card data travels only sealed "
-            "(details.source.type sealed) or as a provider token; the request was not taken"
-        )
+        raise PanInClear(_refusal(found))
+
+
+def _refusal(found: list[str]) -> str:
+    return (
+        f"a card number in clear in {', '.join(dict.fromkeys(found))}: card data travels only "
+        "sealed (details.source.type sealed) or as a provider token; the request was not taken"
+    )

@@ -80,8 +80,19 @@ def _mask_text(text: str) -> str:
     return DIGIT_RUN.sub(lambda m: _mask_run(m.group(0)), text)
 
 
+#: What every LogRecord has; anything else on a record came from `extra` or a context filter.
+#: Trace and span ids are hex made by the tracer, never input: left as they are.
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "trace_id",
+    "span_id",
+}
+
+
 class PanMaskingFilter(logging.Filter):
-    """Masks card numbers in every record: its message and any exception text."""
+    """Masks card numbers in every record: its message, its context fields (message id,
+    payment id, anything passed as `extra`) and any exception text."""
 
     _formatter = logging.Formatter()
 
@@ -90,6 +101,9 @@ class PanMaskingFilter(logging.Filter):
         masked = mask_pans(message)
         if masked != message:
             record.msg, record.args = masked, None
+        for name, value in list(vars(record).items()):
+            if name not in _RECORD_FIELDS and isinstance(value, str):
+                setattr(record, name, mask_pans(value))
         if record.exc_info and not record.exc_text:
             # Formatters reuse exc_text when set, so the traceback is printed masked.
             record.exc_text = mask_pans(self._formatter.formatException(record.exc_info))

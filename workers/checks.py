@@ -10,6 +10,7 @@ Expiry is not checked here: an expired payment still has a stored result to repe
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from pydantic import ValidationError
 
@@ -26,7 +27,7 @@ from common.envelope import (
 from common.errors import BodyTooLarge, MalformedMessage, PanInClear, PaymqError
 from common.keyring import REQUEST_SIGNERS, KeyringSource
 from common.models import PaymentRequest
-from common.pan import refuse_pans
+from common.pan import contains_pan, document_fields_with_pans, refuse_pans_in_body
 from common.redact import mask_pans
 from common.signing import REQUEST_TYPE
 from common.strictjson import check_strict_json
@@ -55,6 +56,11 @@ class Checker:
         self._max_clock_skew_ms = max_clock_skew_ms
 
     def check(self, message: InboundMessage, now_ms: int) -> tuple[VerifiedMessage, PaymentRequest]:
+        if message.card_number_in_message_id:  # masked on receipt (common/amqp/convert.py)
+            raise PanInClear(
+                "a card number in clear in the message id: message ids are echoed in results, "
+                "logs and the store; the request was not taken"
+            )
         verified = open_message(
             message,
             self._keyring.current(),
@@ -65,11 +71,13 @@ class Checker:
             max_body_bytes=self._max_body_bytes,
         )
         check_strict_json(verified.body)
+        # Every string, before the schema: a card number in a field the schema would refuse
+        # (a spaced one in a token) is refused as what it is, and its dead letter masked.
+        refuse_pans_in_body(verified.body)
         try:
             request = PaymentRequest.model_validate_json(verified.body)
         except ValidationError as exc:
             raise MalformedMessage(validation_reason(exc)) from None
-        refuse_pans(request)
         fields = verified.fields
         if request.channel != fields.route:
             raise MalformedMessage(f"details are {request.channel!r}, signed for {fields.route!r}")
@@ -86,10 +94,11 @@ class Checker:
 def dead_letter_copy(
     message: InboundMessage, topology: Topology, error: PaymqError, now_ms: int
 ) -> OutboundMessage:
-    """The message as received, for an operator, with why it is there; a message refused for
-    a card number in clear is kept with every card number in its body masked instead, and one
-    refused for its size without its body (its reason says how large it was): the dead-letter
-    queue is not where an oversized body gets stored after all."""
+    """The message as received, for an operator, with why it is there; a message whose body
+    holds a card number in clear (whatever it was refused for) is kept with every card number
+    masked instead (such a body would be refused again anyway), and one refused for its size
+    without its body (its reason says how large it was): the dead-letter queue is not where an
+    oversized body gets stored after all."""
     copy = message.resend(
         topology.dead_letter_exchange,
         message.routing_key,
@@ -99,9 +108,17 @@ def dead_letter_copy(
             HEADER_DEAD_LETTERED_AT_MS: now_ms,
         },
     )
-    if isinstance(error, PanInClear):
+    if isinstance(error, BodyTooLarge):
+        copy = dataclasses.replace(copy, body=b"")
+    elif isinstance(error, PanInClear) or _holds_card_number(message.body):
         masked = mask_pans(message.body.decode("utf-8", errors="replace")).encode()
         copy = dataclasses.replace(copy, body=masked)
-    elif isinstance(error, BodyTooLarge):
-        copy = dataclasses.replace(copy, body=b"")
     return copy
+
+
+def _holds_card_number(body: bytes) -> bool:
+    try:
+        document = json.loads(body)
+    except ValueError:  # not JSON (or not UTF-8): any digits may be a card number
+        return contains_pan(body.decode("utf-8", errors="replace"))
+    return bool(document_fields_with_pans(document))

@@ -83,6 +83,35 @@ def test_the_logging_filter_masks_pans_in_message_and_arguments(
     assert stream.getvalue() == "charging ****1111 for order-7\ncard ****4444 in the template\n"
 
 
+def test_the_logging_filter_masks_pans_in_context_fields_and_leaves_trace_ids(
+    log: tuple[logging.Logger, io.StringIO],
+):
+    # Given a record whose context (ids, extra fields) carries a card number
+    logger, _ = log
+    record = logger.makeRecord(
+        logger.name,
+        logging.INFO,
+        "f",
+        1,
+        "refused",
+        (),
+        None,
+        extra={
+            "message_id": "m-4111-1111-1111-1111",
+            "merchant_reference": "5555555555554444",
+            "trace_id": "4111111111111111aaaaaaaaaaaaaaaa",
+            "attempts": 4111111111111111,
+        },
+    )
+    # When the filter runs
+    assert PanMaskingFilter().filter(record)
+    # Then every text field is masked; the tracer's ids and numbers are left as they are
+    assert record.__dict__["message_id"] == "m-****1111"
+    assert record.__dict__["merchant_reference"] == "****4444"
+    assert record.__dict__["trace_id"] == "4111111111111111aaaaaaaaaaaaaaaa"
+    assert record.__dict__["attempts"] == 4111111111111111
+
+
 def test_the_logging_filter_leaves_other_records_untouched(
     log: tuple[logging.Logger, io.StringIO],
 ):
