@@ -214,6 +214,10 @@ def unavailable_as_retryable() -> Iterator[None]:
         ) from None
 
 
+def _storable(text: str, length: int) -> str:
+    return text.replace("\x00", "\ufffd")[:length]
+
+
 def ping(engine: Engine) -> None:
     """Does the store answer? StoreUnavailable if not."""
     with unavailable_as_retryable(), engine.connect() as connection:
@@ -421,12 +425,14 @@ class PaymentStore:
 
     def note_rejection(self, rejection: Rejection) -> None:
         """Keep a refusal made before any claim; the same message refused again is a no-op."""
+        # Refused messages come from anyone: an id longer than the column, or a NUL (which
+        # PostgreSQL text refuses), must not make the note fail for ever and the refusal wait.
         row = {
-            "request_message_id": rejection.request_message_id,
+            "request_message_id": _storable(rejection.request_message_id, 128),
             "body_sha256": rejection.body_sha256,
             "payment_id": rejection.payment_id,
-            "code": rejection.code,
-            "reason": rejection.reason[:500],
+            "code": _storable(rejection.code, 64),
+            "reason": _storable(rejection.reason, 500),
             "created_ms": self._clock.now_ms(),
         }
         with self._calls():
