@@ -114,11 +114,17 @@ def _problems(errors: Sequence[ErrorDetails | Mapping[str, Any]]) -> str:
 
 async def _strict_body(request: Request) -> None:
     """The body as the workers parse it (common/strictjson.py): duplicate keys, NaN and
-    floats refused before the model sees the last of two values."""
+    floats refused before the model sees the last of two values; then the model in JSON mode,
+    as workers validate, so an integer amount above 2^53 - 1 is refused here too."""
+    raw = await request.body()
     try:
-        check_strict_json(await request.body())
+        check_strict_json(raw)
+        PaymentIn.model_validate_json(raw)
     except MalformedMessage as exc:
         raise _error(422, "invalid_request", mask_pans(str(exc))) from None
+    except ValidationError as exc:
+        problems = _problems(exc.errors(include_url=False, include_input=False))
+        raise _error(422, "invalid_request", problems) from None
 
 
 @contextlib.contextmanager

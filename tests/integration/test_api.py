@@ -182,6 +182,26 @@ def test_a_key_pays_only_on_its_channels(api: Api) -> None:
     assert allowed.status_code == 202
 
 
+def test_an_integer_amount_above_2_pow_53_is_refused_as_the_workers_refuse_it(api: Api) -> None:
+    # Given a payout whose amount is a JSON integer past 2^53 - 1 (a double would round it)
+    payout = {
+        "merchant_reference": "payout-2",
+        "amount": {"amount_minor": 2**60, "currency": "ETH"},
+        "details": {
+            "type": "digital_currency",
+            "network": "ethereum",
+            "asset": "ETH",
+            "destination_address": ADDRESS,
+        },
+    }
+    # When it is posted, then it is refused, naming the rule; the same amount as a string passes
+    answer = api.post(payout, idem="p-2")
+    assert answer.status_code == 422, answer.text
+    assert "2^53-1 must be a string" in answer.json()["error"]["message"]
+    as_text = payout | {"amount": {"amount_minor": str(2**60), "currency": "ETH"}}
+    assert api.post(as_text, idem="p-3").status_code == 202
+
+
 def test_a_payment_is_visible_only_to_the_key_that_made_it(api: Api) -> None:
     accepted = api.post(card_payment(), idem="order-9").json()
 
