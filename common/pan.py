@@ -16,7 +16,6 @@ a payment network's scanner would flag them; give references a non-numeric part.
 
 from __future__ import annotations
 
-import json
 import re
 
 from common.errors import PanInClear
@@ -63,10 +62,10 @@ def document_fields_with_pans(document: object, path: str = "") -> list[str]:
     return found
 
 
-def refuse_pans_in_body(body: bytes) -> None:
-    """Raise PanInClear if any string of a (strict, already checked) JSON body holds a card
-    number: what the workers run on every request, whatever its fields."""
-    found = document_fields_with_pans(json.loads(body))
+def refuse_pans_in_document(document: object) -> None:
+    """Raise PanInClear if any string of a parsed JSON body holds a card number: what the
+    workers run on every request, whatever its fields."""
+    found = document_fields_with_pans(document)
     if found:
         raise PanInClear(_refusal(found))
 

@@ -89,8 +89,9 @@ def _check_depth(text: str) -> None:
             depth -= 1
 
 
-def check_strict_json(body: bytes) -> None:
-    """Raise MalformedMessage unless `body` is a strict JSON object (see module docstring)."""
+def check_strict_json(body: bytes) -> dict[str, Any]:
+    """Raise MalformedMessage unless `body` is a strict JSON object (see module docstring);
+    the object, parsed, for a caller that looks into it."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -112,3 +113,4 @@ def check_strict_json(body: bytes) -> None:
         raise MalformedMessage("body is nested too deeply") from None
     if not isinstance(value, dict):
         raise MalformedMessage("body must be a JSON object")
+    return value

@@ -27,8 +27,8 @@ from common.envelope import (
 from common.errors import BodyTooLarge, MalformedMessage, PanInClear, PaymqError
 from common.keyring import REQUEST_SIGNERS, KeyringSource
 from common.models import PaymentRequest
-from common.pan import contains_pan, document_fields_with_pans, refuse_pans_in_body
-from common.redact import mask_pans
+from common.pan import contains_pan, document_fields_with_pans, refuse_pans_in_document
+from common.redact import mask_pans, problems
 from common.signing import REQUEST_TYPE
 from common.strictjson import check_strict_json
 from common.topology import Topology
@@ -37,8 +37,7 @@ from common.topology import Topology
 def validation_reason(exc: ValidationError) -> str:
     # Never echo input values: a misplaced card number must not reach a result or a log.
     errors = exc.errors(include_input=False, include_url=False)
-    parts = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors[:5]]
-    return "invalid payment request: " + "; ".join(parts)
+    return "invalid payment request: " + problems(errors, limit=5)
 
 
 class Checker:
@@ -70,10 +69,10 @@ class Checker:
             route=self._channel,
             max_body_bytes=self._max_body_bytes,
         )
-        check_strict_json(verified.body)
+        document = check_strict_json(verified.body)
         # Every string, before the schema: a card number in a field the schema would refuse
         # (a spaced one in a token) is refused as what it is, and its dead letter masked.
-        refuse_pans_in_body(verified.body)
+        refuse_pans_in_document(document)
         try:
             request = PaymentRequest.model_validate_json(verified.body)
         except ValidationError as exc:
