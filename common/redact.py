@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 #: Digit groups joined by single spaces or dashes, as long as they go.
 DIGIT_RUN = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
@@ -78,6 +80,19 @@ def mask_pans(text: str) -> str:
 
 def _mask_text(text: str) -> str:
     return DIGIT_RUN.sub(lambda m: _mask_run(m.group(0)), text)
+
+
+def problems(
+    errors: Iterable[Mapping[str, Any]], *, limit: int | None = 10, whole: str = "body"
+) -> str:
+    """Where and what, from a validation error list (pydantic's `errors()`): "loc: msg" for at
+    most `limit` problems (`whole` where the problem is the whole value). Never the input,
+    which may be a card number typed in the wrong place, nor a model's name; card numbers are
+    masked even where a field's name is one."""
+    listed = list(errors)[:limit]
+    return mask_pans(
+        "; ".join(f"{'.'.join(str(p) for p in e['loc']) or whole}: {e['msg']}" for e in listed)
+    )
 
 
 #: What every LogRecord has; anything else on a record came from `extra` or a context filter.

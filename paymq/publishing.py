@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from common.envelope import OutboundMessage
-from common.redact import mask_pans
+from common.redact import mask_pans, problems
 from common.settings import Settings
 from producer.orders import PaymentOrder, read_orders
 from producer.producer import Producer
@@ -88,9 +88,7 @@ def invalid_reason(exc: ValueError) -> str:
     must not be printed back) nor the model's name."""
     if isinstance(exc, ValidationError):
         errors = exc.errors(include_input=False, include_url=False)
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'payment'}: {e['msg']}" for e in errors
-        )
+        return problems(errors, limit=None, whole="payment")
     return mask_pans(str(exc))
 
 

@@ -8,7 +8,7 @@ and they name the local `caller` dependency."""
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -20,7 +20,6 @@ from opentelemetry import propagate
 from opentelemetry.trace import SpanKind
 from prometheus_client import make_asgi_app
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common.errors import (
@@ -32,7 +31,7 @@ from common.errors import (
 )
 from common.metrics import Metrics
 from common.models import PaymentRequest
-from common.redact import mask_pans
+from common.redact import mask_pans, problems
 from common.strictjson import check_strict_json
 from common.tracing import tracer
 from producer.api.bodylimit import BodyLimit
@@ -104,14 +103,6 @@ def create_app(deps: ApiDeps) -> FastAPI:
     return app
 
 
-def _problems(errors: Sequence[ErrorDetails | Mapping[str, Any]]) -> str:
-    """Where and what, for at most ten problems: never the input itself, the models' names or
-    the parser's version, and card numbers masked even where a field's name is one."""
-    return mask_pans(
-        "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:10])
-    )
-
-
 async def _strict_body(request: Request) -> None:
     """The body as the workers parse it (common/strictjson.py): duplicate keys, NaN and
     floats refused before the model sees the last of two values; then the model in JSON mode,
@@ -123,8 +114,8 @@ async def _strict_body(request: Request) -> None:
     except MalformedMessage as exc:
         raise _error(422, "invalid_request", mask_pans(str(exc))) from None
     except ValidationError as exc:
-        problems = _problems(exc.errors(include_url=False, include_input=False))
-        raise _error(422, "invalid_request", problems) from None
+        found = problems(exc.errors(include_url=False, include_input=False))
+        raise _error(422, "invalid_request", found) from None
 
 
 @contextlib.contextmanager
@@ -137,8 +128,8 @@ def _intake_errors() -> Iterator[None]:
     except PanInClear as exc:
         raise _error(422, exc.code, str(exc)) from None
     except ValidationError as exc:
-        problems = _problems(exc.errors(include_url=False, include_input=False))
-        raise _error(422, "invalid_request", problems) from None
+        found = problems(exc.errors(include_url=False, include_input=False))
+        raise _error(422, "invalid_request", found) from None
     except ValueError as exc:
         raise _error(422, "invalid_request", mask_pans(str(exc))) from None
     except (BrokerUnavailable, PublishFailed, StoreUnavailable) as exc:
@@ -158,7 +149,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(
-            {"error": {"code": "invalid_request", "message": _problems(exc.errors())}},
+            {"error": {"code": "invalid_request", "message": problems(exc.errors())}},
             status_code=422,
         )
 
