@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.amqp.nodes import check_address
 from common.details import CHANNELS, EVM_CHAIN_IDS, Network
 from common.errors import ConfigurationError
 from common.money import DIGITAL_ASSETS
@@ -37,7 +38,10 @@ class Settings(BaseSettings):
     amqp_url: str = Field(
         DEFAULT_AMQP_URL,
         validation_alias=AliasChoices("PAYMQ_AMQP_URL", "AMQP_URL", "RABBITMQ_URL"),
-        description="RabbitMQ URL (amqp:// or amqps://). Also read from AMQP_URL or RABBITMQ_URL.",
+        description="RabbitMQ URL (amqp:// or amqps://), or a cluster's nodes as a "
+        "comma-separated list of URLs: each process takes them in an order of its own and "
+        "moves to the next node when its own goes (a comma in a password is written %2C). "
+        "Also read from AMQP_URL or RABBITMQ_URL.",
     )
     topology_prefix: str = Field(
         "paymq",
@@ -417,6 +421,11 @@ class Settings(BaseSettings):
                 "waiting in a retry tier would be taken for abandoned"
             )
         return self
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _broker_address(cls, address: str) -> str:
+        return check_address(address)
 
     @field_validator("ethereum_tokens")
     @classmethod

@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from common.amqp.admin import BrokerAdmin
-from common.amqp.convert import redact
+from common.amqp.nodes import node_urls, redact
 from common.errors import BrokerUnavailable
 
 START_TIMEOUT_S = 90.0
@@ -43,8 +43,10 @@ def docker_engine_answers() -> bool:
 
 
 def how_to_get_one(url: str) -> str:
+    nodes = len(node_urls(url))
+    where = f"at {redact(url)}" if nodes == 1 else f"at any of the {nodes} nodes {redact(url)}"
     return (
-        f"No RabbitMQ answers at {redact(url)}.\n"
+        f"No RabbitMQ answers {where}.\n"
         "Get one of these, then run the command again:\n"
         "  - Debian/Ubuntu: sudo apt-get install rabbitmq-server "
         "(then: sudo rabbitmq-server -detached)\n"
@@ -59,8 +61,9 @@ def ensure_broker(url: str, *, say: Callable[[str], None]) -> None:
     BrokerUnavailable with instructions."""
     if broker_answers(url):
         return
-    host = urlparse(url).hostname or ""
-    if host not in _LOCAL_HOSTS:
+    nodes = node_urls(url)
+    # Only a single local node is one we may start; a cluster's nodes are the operator's.
+    if len(nodes) > 1 or (urlparse(nodes[0]).hostname or "") not in _LOCAL_HOSTS:
         raise BrokerUnavailable(how_to_get_one(url))
     if docker_engine_answers() and COMPOSE_FILE.exists():
         say("No broker answers; starting RabbitMQ with docker compose...")

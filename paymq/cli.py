@@ -346,7 +346,7 @@ def contract(
 def config_show() -> None:
     """Print the effective configuration (secrets redacted: keys, and the password of every
     URL, the store's included)."""
-    from common.amqp.convert import redact
+    from common.amqp.nodes import redact
 
     for name, value in load_settings().model_dump(mode="json").items():
         shown = redact(value) if isinstance(value, str) and "://" in value else value

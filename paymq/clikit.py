@@ -4,8 +4,8 @@ clear message and an exit code instead of a traceback."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -25,11 +25,24 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         errors = exc.errors(include_input=False, include_url=False)
-        lines = [
-            f"  PAYMQ_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in errors
-        ]
+        lines = [f"  {_variable(e['loc'])}: {_message(e)}" for e in errors]
         err.print("[red]error:[/red] invalid configuration:\n" + "\n".join(lines))
         raise typer.Exit(2) from None
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The environment variable a problem is about (a field read through aliases is named by
+    its first alias, PAYMQ_AMQP_URL, already)."""
+    name = "_".join(str(part) for part in loc).upper()
+    return name if name.startswith("PAYMQ_") else f"PAYMQ_{name}"
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    """Our own validators' messages as written (pydantic prefixes them "Value error, ")."""
+    message = str(error["msg"])
+    if error.get("type") == "value_error":
+        return message.removeprefix("Value error, ")
+    return message
 
 
 def friendly(func: Callable[P, R]) -> Callable[P, R]:

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from common.amqp.admin import BrokerAdmin
-from common.amqp.convert import redact
+from common.amqp.nodes import redact
 from common.clock import SystemClock
 from common.errors import PublishFailed
 from common.keygen import init_keys

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import pika
 import pika.exceptions
 
-from common.amqp.convert import connection_parameters, inbound_from, properties_for, redact
+from common.amqp.convert import inbound_from, node_parameters, properties_for
+from common.amqp.nodes import redact, unreachable
 from common.envelope import InboundMessage, OutboundMessage
 from common.errors import BrokerUnavailable, ConfigurationError, PublishFailed, Unroutable
 from common.topology import BindingSpec, QueueSpec, Topology
@@ -67,7 +68,7 @@ class BrokerAdmin:
     """One blocking connection and channel; use as a context manager."""
 
     def __init__(self, url: str, *, name: str = "paymq-admin", connect_timeout_s: float = 10.0):
-        params = connection_parameters(
+        params = node_parameters(
             url, heartbeat_s=60, connect_timeout_s=connect_timeout_s, name=name
         )
         try:
@@ -76,7 +77,7 @@ class BrokerAdmin:
             # not an unexpected error (a worker starting just then exits 2 and is restarted).
             self._channel = self._connection.channel()
         except pika.exceptions.AMQPError as exc:
-            raise BrokerUnavailable(f"cannot reach RabbitMQ at {redact(url)}: {exc!r}") from None
+            raise BrokerUnavailable(unreachable(url, repr(exc))) from None
         self._confirming = False
 
     def __enter__(self) -> BrokerAdmin:

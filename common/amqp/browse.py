@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import pika
 import pika.exceptions
 
-from common.amqp.convert import connection_parameters, inbound_from, redact
+from common.amqp.convert import inbound_from, node_parameters
+from common.amqp.nodes import unreachable
 from common.envelope import InboundMessage
 from common.errors import BrokerUnavailable
 
@@ -25,13 +26,13 @@ class Held:
 
 class QueueBrowser:
     def __init__(self, url: str, queue: str, *, connect_timeout_s: float = 10.0) -> None:
-        params = connection_parameters(
+        params = node_parameters(
             url, heartbeat_s=60, connect_timeout_s=connect_timeout_s, name="paymq-browse"
         )
         try:
             self._connection = pika.BlockingConnection(params)
         except pika.exceptions.AMQPError as exc:
-            raise BrokerUnavailable(f"cannot reach RabbitMQ at {redact(url)}: {exc!r}") from None
+            raise BrokerUnavailable(unreachable(url, repr(exc))) from None
         self._channel = self._connection.channel()
         self._queue = queue
 

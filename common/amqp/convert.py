@@ -1,10 +1,11 @@
-"""pika's types <-> paymq's plain messages, and connection parameters from a URL."""
+"""pika's types <-> paymq's plain messages, and connection parameters from a broker address."""
 
 from __future__ import annotations
 
 import pika
 from pika.spec import Basic, BasicProperties
 
+from common.amqp.nodes import NodeRotation
 from common.envelope import InboundMessage, OutboundMessage
 from common.pan import contains_pan
 from common.redact import mask_pans
@@ -57,11 +58,14 @@ def connection_parameters(
     return params
 
 
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
+def node_parameters(
+    address: str, *, heartbeat_s: int, connect_timeout_s: float, name: str
+) -> list[pika.URLParameters]:
+    """Parameters for every node of the address, in an order of this call's own: pika's
+    BlockingConnection tries them in turn and keeps the first that opens."""
+    return [
+        connection_parameters(
+            url, heartbeat_s=heartbeat_s, connect_timeout_s=connect_timeout_s, name=name
+        )
+        for url in NodeRotation(address).urls
+    ]

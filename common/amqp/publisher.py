@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
-from common.amqp.convert import redact
+from common.amqp.nodes import unreachable
 from common.amqp.session import AmqpSession, SessionOptions
 from common.envelope import OutboundMessage
 from common.errors import BrokerUnavailable, PaymqError
@@ -42,9 +42,7 @@ class ThreadedPublisher:
         if not self._connected.wait(self._options.connect_timeout_s + 1.0):
             self.close()
             detail = self._session.last_error or "no answer"
-            raise BrokerUnavailable(
-                f"cannot reach RabbitMQ at {redact(self._options.url)}: {detail}"
-            )
+            raise BrokerUnavailable(unreachable(self._options.url, detail))
 
     @property
     def connected(self) -> bool:

@@ -24,6 +24,11 @@ nothing for two intervals is presumed dead and torn down (pika's own check would
 two intervals plus ten seconds). A link that flaps, with connections dying soon after they
 open, keeps the back-off growing: only a connection that stayed up for a while resets it, so
 a flapping network does not return every in-flight delivery several times a second.
+
+Clusters: given several nodes (common/amqp/nodes.py), the session takes them in an order of its
+own and, whenever its connections are lost, opens the next pair on the next node. Trying the
+next node costs only a short pause; the back-off grows once every node has failed in turn.
+Both connections of a pair are on the same node.
 """
 
 from __future__ import annotations
@@ -43,12 +48,16 @@ from pika.spec import Basic, BasicProperties
 
 from common.amqp.acks import AckBatcher
 from common.amqp.confirms import ConfirmTracker, OnConfirm
-from common.amqp.convert import connection_parameters, inbound_from, properties_for, redact
+from common.amqp.convert import connection_parameters, inbound_from, properties_for
 from common.amqp.linkwatch import LinkWatch
+from common.amqp.nodes import NodeRotation, redact
 from common.envelope import InboundMessage, OutboundMessage
 from common.errors import PublishFailed
 
 logger = logging.getLogger("paymq.amqp")
+
+#: Pause before trying the next node of a cluster after losing one (jittered down to half).
+NEXT_NODE_DELAY_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +91,7 @@ class SessionListener(Protocol):
 
 @dataclass(frozen=True)
 class SessionOptions:
+    #: One AMQP URL, or a comma-separated list of a cluster's nodes.
     url: str
     name: str
     heartbeat_s: int = 30
@@ -93,6 +103,7 @@ class AmqpSession:
     def __init__(self, options: SessionOptions, listener: SessionListener) -> None:
         self._options = options
         self._listener = listener
+        self._nodes = NodeRotation(options.url)
         self._ioloop = IOLoop()
         self._connection: SelectConnection | None = None  # publishing
         self._consume_connection: SelectConnection | None = None
@@ -168,7 +179,7 @@ class AmqpSession:
         spec = _ConsumeSpec(queue, prefetch, on_message, self._generation)
         o = self._options
         params = connection_parameters(
-            o.url,
+            self._nodes.current,
             heartbeat_s=o.heartbeat_s,
             connect_timeout_s=o.connect_timeout_s,
             name=f"{o.name} (consumer)",
@@ -325,7 +336,10 @@ class AmqpSession:
             return
         o = self._options
         params = connection_parameters(
-            o.url, heartbeat_s=o.heartbeat_s, connect_timeout_s=o.connect_timeout_s, name=o.name
+            self._nodes.current,
+            heartbeat_s=o.heartbeat_s,
+            connect_timeout_s=o.connect_timeout_s,
+            name=o.name,
         )
         self._connection = SelectConnection(
             params,
@@ -353,7 +367,7 @@ class AmqpSession:
         generation = self._generation
         # Only a connection that stays up resets the back-off (see the module's docstring).
         self._ioloop.call_later(self._healthy_after_s, lambda: self._stayed_up(generation))
-        logger.info("connected to %s", redact(self._options.url))
+        logger.info("connected to %s", redact(self._nodes.current))
         outbox, self._outbox = self._outbox, deque()
         for message, on_confirm in outbox:
             self.publish(message, on_confirm)
@@ -423,7 +437,7 @@ class AmqpSession:
         self, _connection: SelectConnection, error: BaseException
     ) -> None:
         self.last_error = str(error) or type(error).__name__
-        self._after_close(f"cannot connect to {redact(self._options.url)}: {self.last_error}")
+        self._after_close(f"cannot connect to {redact(self._nodes.current)}: {self.last_error}")
 
     def _on_connection_closed(self, _connection: SelectConnection, reason: BaseException) -> None:
         self._after_close(f"connection closed: {reason}")
@@ -448,11 +462,22 @@ class AmqpSession:
         self._consume_connection = None
         self._listener.session_lost(reason)
         self._failures += 1
-        # Exponential back-off with jitter: a restarted broker is not hit by all clients at once.
-        delay_s = min(self._options.reconnect_max_delay_s, 0.25 * 2 ** min(self._failures, 10))
-        delay_s *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
-        logger.warning("%s; reconnecting in %.1f s", reason, delay_s)
+        delay_s = self._reconnect_delay_s()
+        following = self._nodes.advance()
+        elsewhere = f" to {redact(following)}" if len(self._nodes) > 1 else ""
+        logger.warning("%s; reconnecting%s in %.1f s", reason, elsewhere, delay_s)
         self._ioloop.call_later(delay_s, self._connect)
+
+    def _reconnect_delay_s(self) -> float:
+        """A short pause before trying the next node of a cluster; once every node has failed
+        in turn, exponential back-off with jitter, so a restarted broker is not hit by all
+        clients at once."""
+        nodes = len(self._nodes)
+        if self._failures % nodes:
+            return NEXT_NODE_DELAY_S * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
+        rounds = self._failures // nodes
+        delay_s: float = min(self._options.reconnect_max_delay_s, 0.25 * 2.0 ** min(rounds, 10))
+        return delay_s * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
 
     def _begin_stop(self) -> None:
         self._flush_acks()  # finished payments are acked before the connection closes

@@ -125,3 +125,17 @@ def test_topology_is_built_from_the_settings(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PAYMQ_TOPOLOGY_PREFIX", "shop")
     monkeypatch.setenv("PAYMQ_DELIVERY_LIMIT", "4")
     assert load().topology() == Topology(prefix="shop", delivery_limit=4)
+
+
+def test_a_cluster_is_given_as_a_comma_separated_list_of_urls(monkeypatch):
+    monkeypatch.setenv("AMQP_URL", "amqp://u:p@a:5672/%2F, amqp://u:p@b:5672/%2F")
+    assert load().amqp_url == "amqp://u:p@a:5672/%2F,amqp://u:p@b:5672/%2F"
+
+
+def test_a_list_with_a_bad_url_is_refused_naming_it(monkeypatch):
+    monkeypatch.setenv("PAYMQ_AMQP_URL", "amqp://a/,amqp://u:secret@b:99999/")
+    with pytest.raises(ValidationError) as raised:
+        load()
+    message = str(raised.value)
+    assert "address 2 of 2 (amqp://u:***@b:99999/)" in message
+    assert "secret" not in raised.value.errors(include_input=False)[0]["msg"]
