@@ -11,8 +11,9 @@ import typer
 from common.errors import ConfigurationError
 from paymq import logs
 from paymq.chaos.cli import chaos_app
-from paymq.cli_keys import keys_app, topology_app
+from paymq.cli_keys import keys_app
 from paymq.cli_store import db_app, dlq_app, reconcile, status
+from paymq.cli_topology import topology_app
 from paymq.cli_webhooks import webhooks_app
 from paymq.clikit import err, friendly, load_settings
 
