@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from common.amqp.nodes import check_address
+from common.amqp.nodes import check_address, redact
 from common.details import CHANNELS, EVM_CHAIN_IDS, Network
 from common.errors import ConfigurationError
 from common.money import DIGITAL_ASSETS
@@ -73,6 +74,21 @@ class Settings(BaseSettings):
         "the claim is caught by poison_after_takeovers). RabbitMQ before 4.3 also counts "
         "deliveries returned by lost connections, so it is high, and a request delivered 3 "
         "times goes back as a fresh copy before it is handled (docs/faults.md).",
+    )
+    quorum_replicas: PositiveInt | None = Field(
+        None,
+        description="Members of each quorum queue when it is created "
+        "(x-quorum-initial-group-size). Unset: RabbitMQ's own choice, one per node up to 3 "
+        "(its quorum_cluster_size). Fixed once a queue exists, since RabbitMQ compares it on "
+        "every declare: change an existing queue's members with `rabbitmq-queues grow` and "
+        "`shrink` instead (docs/scaling.md).",
+    )
+    management_url: str | None = Field(
+        None,
+        description="RabbitMQ management API (http:// or https://, comma-separated for a "
+        "cluster): `paymq topology status` reads queue leaders and members there, and "
+        "`topology declare` the cluster's size. Unset: port 15672 (15671 for amqps://) of each "
+        "broker node, with the broker URL's user and password.",
     )
     poison_after_takeovers: PositiveInt = Field(
         5,
@@ -427,6 +443,17 @@ class Settings(BaseSettings):
     def _broker_address(cls, address: str) -> str:
         return check_address(address)
 
+    @field_validator("management_url")
+    @classmethod
+    def _management_address(cls, address: str | None) -> str | None:
+        if address is None:
+            return None
+        for url in address.split(","):
+            parts = urlsplit(url.strip())
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{redact(url.strip())} is not an http:// or https:// URL")
+        return address
+
     @field_validator("ethereum_tokens")
     @classmethod
     def _known_tokens(cls, tokens: dict[str, str]) -> dict[str, str]:
@@ -484,4 +511,5 @@ class Settings(BaseSettings):
             channels=CHANNELS,
             retry_delays_ms=tuple(self.retry_delays_ms),
             delivery_limit=self.delivery_limit,
+            quorum_replicas=self.quorum_replicas,
         )

@@ -51,12 +51,17 @@ class Topology:
     retry_delays_ms: tuple[int, ...] = (1_000, 5_000, 30_000, 120_000, 600_000)
     #: Deliveries of one message before the quorum queue dead-letters it as poison.
     delivery_limit: int = 100
+    #: Members of each quorum queue when it is created (x-quorum-initial-group-size); None
+    #: leaves it to RabbitMQ: one per node, up to 3 (its quorum_cluster_size).
+    quorum_replicas: int | None = None
 
     def __post_init__(self) -> None:
         if not self.retry_delays_ms or any(d <= 0 for d in self.retry_delays_ms):
             raise ValueError("retry_delays_ms must be positive and non-empty")
         if list(self.retry_delays_ms) != sorted(set(self.retry_delays_ms)):
             raise ValueError("retry_delays_ms must be strictly increasing")
+        if self.quorum_replicas is not None and self.quorum_replicas < 1:
+            raise ValueError("quorum_replicas must be at least 1")
 
     @property
     def requests_exchange(self) -> str:
@@ -104,8 +109,15 @@ class Topology:
             *(ExchangeSpec(self.retry_exchange(d), "fanout") for d in self.retry_delays_ms),
         ]
 
+    @property
+    def _quorum(self) -> dict[str, str | int]:
+        arguments: dict[str, str | int] = {"x-queue-type": "quorum"}
+        if self.quorum_replicas is not None:
+            arguments["x-quorum-initial-group-size"] = self.quorum_replicas
+        return arguments
+
     def queues(self) -> list[QueueSpec]:
-        quorum: dict[str, str | int] = {"x-queue-type": "quorum"}
+        quorum = self._quorum
         work = [
             QueueSpec(
                 self.work_queue(channel),
@@ -143,7 +155,7 @@ class Topology:
         return QueueSpec(
             self.webhooks_queue,
             {
-                "x-queue-type": "quorum",
+                **self._quorum,
                 "x-delivery-limit": self.delivery_limit,
                 "x-dead-letter-exchange": self.dead_letter_exchange,
                 **_AT_LEAST_ONCE,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from paymq.clikit import err, friendly, load_settings
 
-topology_app = typer.Typer(help="Declare or delete the exchanges and queues.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from common.settings import Settings
+
+topology_app = typer.Typer(
+    help="Declare, inspect or delete the exchanges and queues.", no_args_is_help=True
+)
 
 
 @topology_app.command("declare")
@@ -21,6 +26,9 @@ def topology_declare() -> None:
     with BrokerAdmin(settings.amqp_url) as admin:
         admin.declare(settings.topology())
     typer.echo(f"declared topology {settings.topology_prefix!r}")
+    shortfall = _replication_shortfall(settings)
+    if shortfall is not None:
+        err.print(f"[yellow]warning:[/yellow] {shortfall}", highlight=False)
 
 
 @topology_app.command("delete")
@@ -51,3 +59,66 @@ def topology_show() -> None:
         typer.echo(f"queue    {queue.name} {queue.arguments}")
     for binding in topology.bindings():
         typer.echo(f"binding  {binding.exchange} -[{binding.routing_key}]-> {binding.queue}")
+
+
+@topology_app.command("status")
+@friendly
+def topology_status() -> None:
+    """Each queue's leader, members and members online (from the management API), and the
+    cluster's nodes. Exits 1 when a queue is missing, has no leader or has lost its quorum."""
+    from common.amqp.management import ManagementApi, management_urls, vhost_of, wanted_members
+
+    settings = load_settings()
+    topology = settings.topology()
+    with ManagementApi(management_urls(settings.amqp_url, settings.management_url)) as api:
+        nodes = api.nodes()
+        found = {q.name: q for q in api.queues(vhost_of(settings.amqp_url), topology.prefix)}
+    running = [node.name for node in nodes if node.running]
+    down = [node.name for node in nodes if not node.running]
+    typer.echo(
+        f"cluster: {len(nodes)} node{'s' if len(nodes) != 1 else ''}, {len(running)} running"
+        + (f"; down: {', '.join(down)}" if down else "")
+    )
+    wanted = wanted_members(settings.quorum_replicas, len(nodes))
+    source = "PAYMQ_QUORUM_REPLICAS" if settings.quorum_replicas else "RabbitMQ's default"
+    typer.echo(f"members per queue: {wanted} ({source})")
+    names = [q.name for q in topology.queues()]
+    if topology.webhooks_queue in found:  # declared only where webhooks run
+        names.append(topology.webhooks_queue)
+    width = max(len(name) for name in names)
+    typer.echo(f"{'queue':{width}}  {'leader':28}  online  state")
+    failing = False
+    for name in names:
+        queue = found.get(name)
+        if queue is None:
+            failing = True
+            typer.echo(f"{name:{width}}  {'-':28}  {'-':6}  missing: run paymq topology declare")
+            continue
+        problems = queue.problems(wanted)
+        failing = failing or queue.at_risk
+        online = f"{len(queue.online)}/{len(queue.members)}"
+        typer.echo(
+            f"{name:{width}}  {queue.leader or '-':28}  {online:6}  {'; '.join(problems) or 'ok'}"
+        )
+    if failing:
+        raise typer.Exit(1)
+
+
+def _replication_shortfall(settings: Settings) -> str | None:
+    """The warning for a cluster smaller than the replicas asked for; None when it is not, or
+    when no management API answers to tell."""
+    from common.amqp.management import (
+        ManagementApi,
+        ManagementUnavailable,
+        management_urls,
+        replication_shortfall,
+    )
+
+    if settings.quorum_replicas is None:
+        return None
+    try:
+        with ManagementApi(management_urls(settings.amqp_url, settings.management_url)) as api:
+            nodes = api.nodes()
+    except ManagementUnavailable:
+        return None
+    return replication_shortfall(settings.quorum_replicas, nodes)

@@ -269,6 +269,7 @@ def _declared_differently() -> Iterator[None]:
             f"the broker keeps this topology with other arguments: {exc.reply_text}. "
             "A queue's arguments cannot change in place: let the workers that declared it "
             "drain it, delete it (`rabbitmqctl delete_queue NAME`), then start again; or keep "
-            "the arguments it has (x-delivery-limit: PAYMQ_DELIVERY_LIMIT). See "
-            "docs/protocol.md, Topology."
+            "the arguments it has (x-delivery-limit: PAYMQ_DELIVERY_LIMIT; "
+            "x-quorum-initial-group-size: PAYMQ_QUORUM_REPLICAS, whose members change in place "
+            "with `rabbitmq-queues grow` and `shrink`). See docs/protocol.md, Topology."
         ) from None

@@ -133,3 +133,12 @@ def test_the_webhooks_queue_takes_every_result_and_dead_letters_poison(topology:
 def test_only_the_webhooks_process_declares_the_webhooks_queue(topology: Topology):
     # A queue nobody consumes would grow forever where webhooks are not used.
     assert topology.webhooks_queue not in queues(topology)
+
+
+def test_a_replication_factor_is_given_to_every_quorum_queue_when_set_and_left_to_rabbitmq_else():
+    replicated = Topology(prefix="p", quorum_replicas=5)
+    queues = [*replicated.queues(), replicated.webhooks_queue_spec()]
+    assert {q.arguments["x-quorum-initial-group-size"] for q in queues} == {5}
+    default = Topology(prefix="p")
+    for spec in [*default.queues(), default.webhooks_queue_spec()]:
+        assert "x-quorum-initial-group-size" not in spec.arguments
