@@ -66,7 +66,13 @@ def topology_show() -> None:
 def topology_status() -> None:
     """Each queue's leader, members and members online (from the management API), and the
     cluster's nodes. Exits 1 when a queue is missing, has no leader or has lost its quorum."""
-    from common.amqp.management import ManagementApi, management_urls, vhost_of, wanted_members
+    from common.amqp.management import (
+        ManagementApi,
+        management_urls,
+        replication_shortfall,
+        vhost_of,
+        wanted_members,
+    )
 
     settings = load_settings()
     topology = settings.topology()
@@ -82,6 +88,9 @@ def topology_status() -> None:
     wanted = wanted_members(settings.quorum_replicas, len(nodes))
     source = "PAYMQ_QUORUM_REPLICAS" if settings.quorum_replicas else "RabbitMQ's default"
     typer.echo(f"members per queue: {wanted} ({source})")
+    shortfall = replication_shortfall(settings.quorum_replicas, nodes)
+    if shortfall is not None:
+        err.print(f"[yellow]warning:[/yellow] {shortfall}", highlight=False)
     names = [q.name for q in topology.queues()]
     if topology.webhooks_queue in found:  # declared only where webhooks run
         names.append(topology.webhooks_queue)
