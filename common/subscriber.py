@@ -10,10 +10,17 @@
                 alert(event.error)        # forged or malformed: never acted upon
 
 Copies of one event (redeliveries) are byte-identical and share `event_id`: deduplicate on it.
+
+A stream whose connection is lost (its node died, the broker restarted) connects again, to
+another node of a cluster if there is one. A durable stream then receives again what it had
+not acknowledged; a private one starts a new private queue and does not receive the events
+published while it was away (it logs so): consume the notifications queue where that matters.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -22,12 +29,18 @@ from pydantic import ValidationError
 from common.amqp.admin import BrokerAdmin
 from common.clock import to_ms
 from common.envelope import InboundMessage, open_message
-from common.errors import MalformedMessage, MessageRejected
+from common.errors import BrokerUnavailable, MalformedMessage, MessageRejected
 from common.keyring import Keyring, KeyRole
 from common.models import PaymentResult
 from common.signing import RESULT_TYPE
 from common.strictjson import check_strict_json
 from common.topology import Topology
+
+logger = logging.getLogger("paymq.subscriber")
+
+#: Pause between two attempts to reconnect a lost stream, doubling up to the cap.
+RECONNECT_FIRST_DELAY_S = 0.25
+RECONNECT_MAX_DELAY_S = 5.0
 
 
 class ResultVerifier:
@@ -88,12 +101,20 @@ class ResultStream:
         durable: bool = False,
         routing_key: str = "#",
     ) -> None:
-        self._admin = BrokerAdmin(url, name="paymq-subscriber")
+        self._url = url
+        self._topology = topology
+        self._durable = durable
+        self._routing_key = routing_key
         self._verifier = verifier
-        if durable:
-            self.queue = topology.notifications_queue
-        else:
-            self.queue = self._admin.private_queue(topology.results_exchange, routing_key)
+        self._admin = BrokerAdmin(url, name="paymq-subscriber")
+        self.queue = self._open_queue()
+        #: Times the stream lost its connection and opened a new one.
+        self.reconnects = 0
+
+    def _open_queue(self) -> str:
+        if self._durable:
+            return self._topology.notifications_queue
+        return self._admin.private_queue(self._topology.results_exchange, self._routing_key)
 
     def __enter__(self) -> ResultStream:
         return self
@@ -105,12 +126,47 @@ class ResultStream:
         self._admin.close()
 
     def events(self, *, inactivity_timeout_s: float = 1.0) -> Iterator[ResultEvent | None]:
-        """Verified events; None after each quiet `inactivity_timeout_s`, to check deadlines."""
-        for message in self._admin.consume(self.queue, inactivity_timeout_s=inactivity_timeout_s):
-            if message is None:
-                yield None
-                continue
+        """Verified events; None after each quiet `inactivity_timeout_s`, to check deadlines
+        (also while reconnecting)."""
+        while True:
             try:
-                yield ResultEvent(message, self._verifier.verify(message), None)
-            except MessageRejected as exc:
-                yield ResultEvent(message, None, exc)
+                for message in self._admin.consume(
+                    self.queue, inactivity_timeout_s=inactivity_timeout_s
+                ):
+                    if message is None:
+                        yield None
+                        continue
+                    try:
+                        yield ResultEvent(message, self._verifier.verify(message), None)
+                    except MessageRejected as exc:
+                        yield ResultEvent(message, None, exc)
+                return
+            except BrokerUnavailable as exc:
+                logger.warning("result stream lost its connection (%s); reconnecting", exc)
+            yield from self._reconnect(inactivity_timeout_s)
+
+    def _reconnect(self, inactivity_timeout_s: float) -> Iterator[None]:
+        """Open a new connection (on any node that answers), yielding None while none does."""
+        self._admin.close()
+        delay_s = RECONNECT_FIRST_DELAY_S
+        while True:
+            try:
+                self._admin = BrokerAdmin(self._url, name="paymq-subscriber")
+                self.queue = self._open_queue()
+                break
+            except BrokerUnavailable as exc:
+                logger.warning("result stream: %s; trying again in %.1f s", exc, delay_s)
+                self._admin.close()
+            waited_s = 0.0
+            while waited_s < delay_s:
+                step_s = min(inactivity_timeout_s, delay_s - waited_s)
+                time.sleep(step_s)
+                waited_s += step_s
+                yield None
+            delay_s = min(RECONNECT_MAX_DELAY_S, delay_s * 2)
+        self.reconnects += 1
+        if not self._durable:
+            logger.warning(
+                "result stream reconnected on a new private queue: events published while it "
+                "was away are not in it (the notifications queue has them)"
+            )

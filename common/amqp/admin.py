@@ -123,16 +123,8 @@ class BrokerAdmin:
     def stats(self, queue: str) -> QueueStats:
         """Depth and consumers of `queue`; ConfigurationError if it does not exist (the
         channel is closed then), BrokerUnavailable if the connection is lost."""
-        with _broker_errors():
-            try:
-                frame = self._channel.queue_declare(queue, passive=True)
-            except pika.exceptions.ChannelClosedByBroker as exc:
-                if exc.reply_code == NOT_FOUND:
-                    raise ConfigurationError(
-                        f"queue {queue} does not exist: is the topology prefix right, and has "
-                        "a worker (or `paymq topology declare`) declared it?"
-                    ) from None
-                raise
+        with _broker_errors(), _queue_must_exist(queue):
+            frame = self._channel.queue_declare(queue, passive=True)
         return QueueStats(queue, frame.method.message_count, frame.method.consumer_count)
 
     def get(self, queue: str, *, ack: bool = True) -> InboundMessage | None:
@@ -191,29 +183,33 @@ class BrokerAdmin:
         handled it. Acks go out together (one `multiple` ack per quarter of the prefetch window,
         and whenever the queue falls quiet): one ack frame per message costs more CPU than the
         rest of consuming. A crash before an ack means redelivery, never loss.
+        A lost connection or channel raises BrokerUnavailable.
         """
         channel = self._channel
-        channel.basic_qos(prefetch_count=prefetch)
         batch = max(1, prefetch // 4)
         handled_tag, unacked = 0, 0
         try:
-            for method, properties, body in channel.consume(
-                queue, inactivity_timeout=inactivity_timeout_s
-            ):
-                if method is None:
-                    if unacked:
+            # Only pika's errors are mapped: what the caller raises never enters a generator.
+            with _broker_errors(), _queue_must_exist(queue):
+                channel.basic_qos(prefetch_count=prefetch)
+                for method, properties, body in channel.consume(
+                    queue, inactivity_timeout=inactivity_timeout_s
+                ):
+                    if method is None:
+                        if unacked:
+                            channel.basic_ack(handled_tag, multiple=True)
+                            unacked = 0
+                        yield None
+                        continue
+                    yield inbound_from(method, properties, body)
+                    handled_tag, unacked = method.delivery_tag, unacked + 1
+                    if unacked >= batch:
                         channel.basic_ack(handled_tag, multiple=True)
                         unacked = 0
-                    yield None
-                    continue
-                yield inbound_from(method, properties, body)
-                handled_tag, unacked = method.delivery_tag, unacked + 1
-                if unacked >= batch:
-                    channel.basic_ack(handled_tag, multiple=True)
-                    unacked = 0
         finally:
             if unacked and channel.is_open:
-                channel.basic_ack(handled_tag, multiple=True)
+                with contextlib.suppress(pika.exceptions.AMQPError):
+                    channel.basic_ack(handled_tag, multiple=True)
 
     def deliveries(
         self, queue: str, *, prefetch: int, inactivity_timeout_s: float = 1.0
@@ -253,6 +249,21 @@ def _broker_errors() -> Iterator[None]:
         yield
     except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError) as exc:
         raise BrokerUnavailable(f"connection to RabbitMQ lost: {exc!r}") from None
+
+
+@contextlib.contextmanager
+def _queue_must_exist(queue: str) -> Iterator[None]:
+    """Consuming a queue that does not exist is a ConfigurationError: connecting again would
+    not help."""
+    try:
+        yield
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if exc.reply_code != NOT_FOUND:
+            raise
+        raise ConfigurationError(
+            f"queue {queue} does not exist: is the topology prefix right, and has a worker "
+            "(or `paymq topology declare`) declared it?"
+        ) from None
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ killed) is `paymq chaos`'s cluster mode (tests/faults/test_cluster.py).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,8 +16,9 @@ import pytest
 
 from common.amqp.admin import BrokerAdmin
 from common.errors import BrokerUnavailable
+from common.keyring import Keyring
 from common.settings import Settings
-from common.subscriber import ResultStream
+from common.subscriber import ResultStream, ResultVerifier
 from paymq.chaos.linkproxy import LinkProxy
 from paymq.processes import free_port
 from producer.producer import Producer
@@ -145,3 +147,38 @@ def test_a_bad_address_list_is_refused_naming_the_bad_url(
     assert "PAYMQ_AMQP_URL" in message
     assert said in message
     assert "secret" not in message
+
+
+def test_a_result_stream_whose_node_dies_reconnects_to_another_and_receives_what_follows(
+    topology: Settings,
+    two_nodes: tuple[LinkProxy, LinkProxy],
+    start_worker: Callable[..., RunningWorker],
+    keyring: Keyring,
+) -> None:
+    # Given a subscriber given two nodes, a worker on the broker directly
+    a, b = two_nodes
+    address = f"{a.route(topology.amqp_url)},{b.route(topology.amqp_url)}"
+    worker = start_worker("card")
+    wait_until(lambda: worker.consumer.consuming, what="consume-ok")
+    with (
+        ResultStream(address, topology.topology(), ResultVerifier(keyring)) as stream,
+        Producer.from_settings(topology, name="paymq-test-nodes") as producer,
+    ):
+        [used] = [node for node in (a, b) if node.stats().accepted > 0]
+        # When the subscriber's node dies
+        used.reset_all()
+        # Then the stream opens a new connection on the other node, and receives what follows
+        request, message = producer.prepare(card_draft())
+        published, received = False, None
+        deadline = time.monotonic() + 30
+        for event in stream.events(inactivity_timeout_s=0.2):
+            assert time.monotonic() < deadline, "no result after the reconnection"
+            if stream.reconnects and not published:
+                producer.publish(message)
+                published = True
+            if event is not None and event.result is not None:
+                received = event.result
+                break
+        assert stream.reconnects == 1
+        assert received is not None
+        assert received.payment_id == request.payment_id
