@@ -182,3 +182,35 @@ def test_a_result_stream_whose_node_dies_reconnects_to_another_and_receives_what
         assert stream.reconnects == 1
         assert received is not None
         assert received.payment_id == request.payment_id
+
+
+def test_a_producer_whose_node_dies_publishes_on_another(
+    topology: Settings,
+    two_nodes: tuple[LinkProxy, LinkProxy],
+    start_worker: Callable[..., RunningWorker],
+    results: ResultStream,
+    control: SandboxControl,
+) -> None:
+    # Given a producer given two nodes, connected to one of them, and a worker
+    a, b = two_nodes
+    settings = topology.model_copy(
+        update={"amqp_url": f"{a.route(topology.amqp_url)},{b.route(topology.amqp_url)}"}
+    )
+    worker = start_worker("card")
+    wait_until(lambda: worker.consumer.consuming, what="consume-ok")
+    with Producer.from_settings(settings, name="paymq-test-nodes") as producer:
+        [used] = [node for node in (a, b) if node.stats().accepted > 0]
+        other = b if used is a else a
+        # When its node dies, and payments are published straight after
+        used.reset_all()
+        requests = []
+        for _ in range(5):
+            request, message = producer.prepare(card_draft())
+            producer.publish(message)  # returns once the broker confirmed it
+            requests.append(request)
+        # Then they were confirmed through the other node, and are paid once
+        assert other.stats().accepted >= 1
+    got = collect_results(results, len(requests))
+    assert sorted(str(r.payment_id) for r in got) == sorted(str(r.payment_id) for r in requests)
+    for request in requests:
+        assert len(control.effects(str(request.payment_id))) == 1
