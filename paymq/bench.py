@@ -4,6 +4,11 @@ Real processes on the configured broker: the sandbox provider with the given lat
 processes for the card channel, this process as producer and as a verifying result subscriber.
 Latency is measured from the moment a payment is handed to the publisher to the moment its
 verified result event is received; throughput is payments / (last result - first publish).
+
+The workers are spread over H stand-in hosts (paymq.processes.Host): each a process group with
+its own working directory and its own copy of the worker's keys. Several hosts share what
+machines would share, which rules out a SQLite store. Each worker's payments are read from its
+Prometheus endpoint at the end, for the figures per host.
 """
 
 from __future__ import annotations
@@ -16,14 +21,16 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
 from common.amqp.admin import BrokerAdmin
 from common.envelope import OutboundMessage
-from common.errors import PaymqError
+from common.errors import ConfigurationError, PaymqError
 from common.keygen import init_keys
 from common.keyring import TRUSTED_DIR, Keyring
 from common.money import Money
@@ -32,17 +39,20 @@ from common.subscriber import ResultStream, ResultVerifier
 from paymq.broker import ensure_broker
 from paymq.processes import (
     Fleet,
+    Host,
     child_environment,
     free_port,
     settings_env,
     wait_for_consumers,
     wait_for_http,
+    worker_host,
 )
 from producer.encode import Draft
 from producer.producer import Producer
 
 console = Console(stderr=True, highlight=False)
 CHUNK = 250
+Figures = dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,21 @@ class BenchOptions:
     verify_results: bool = False
     #: The payment store; None for a fresh SQLite file in the bench's directory.
     database_url: str | None = None
+    #: Stand-in hosts the workers are spread over (round robin).
+    hosts: int = 1
+
+    def check(self) -> None:
+        """Refuse what cannot be measured; a usage error, before anything starts."""
+        if not 1 <= self.hosts <= self.workers:
+            raise ConfigurationError(
+                f"--hosts {self.hosts}: between 1 and the number of workers ({self.workers})"
+            )
+        sqlite = self.database_url is None or self.database_url.startswith("sqlite")
+        if self.hosts > 1 and sqlite:
+            raise ConfigurationError(
+                "several hosts need a store they can share: --database-url "
+                "postgresql+psycopg://... (a SQLite file serves the processes of one host only)"
+            )
 
 
 class BenchFailed(PaymqError):
@@ -183,7 +208,24 @@ def _publish_paced(
         raise BenchFailed(f"{len(failed)} publishes failed: {failed[0]}")
 
 
+@dataclass(frozen=True)
+class HostedWorker:
+    name: str
+    host: Host
+    metrics_url: str
+
+
+@dataclass(frozen=True)
+class HostShare:
+    host: str
+    directory: str
+    workers: int
+    payments: int
+    worker_cpu_ms_per_payment: float
+
+
 def run_bench(settings: Settings, options: BenchOptions) -> int:
+    options.check()
     ensure_broker(settings.amqp_url, say=console.print)
     work_dir = Path(tempfile.mkdtemp(prefix="paymq-bench-"))
     settings = settings.model_copy(
@@ -213,25 +255,97 @@ def run_bench(settings: Settings, options: BenchOptions) -> int:
             "sandbox", "sandbox", "--port", port, "--latency-ms", str(options.provider_latency_ms)
         )
         wait_for_http(f"{settings.provider_url}/health", fleet)
-        for index in range(options.workers):
-            fleet.start(f"worker-{index}", "worker", "card")
+        workers = _start_workers(settings, options, fleet, work_dir)
         wait_for_consumers(settings.amqp_url, {topology.work_queue("card"): options.workers}, fleet)
-        figures = _measure(settings, options, fleet)
+        figures, worker_cpu_s = _measure(settings, options, fleet)
+        shares = _host_shares(workers, fleet, worker_cpu_s)
     finally:
         fleet.stop()
         with BrokerAdmin(settings.amqp_url) as admin:
             admin.delete(topology)
-    if options.as_json:
-        print(json.dumps(figures))
-    else:
-        for key, value in figures.items():
-            console.print(f"{key:>32}: {value}")
+    _report(figures, shares, as_json=options.as_json)
     return 0 if figures["succeeded"] == options.payments else 1
+
+
+def _start_workers(
+    settings: Settings, options: BenchOptions, fleet: Fleet, work_dir: Path
+) -> list[HostedWorker]:
+    """The workers, round robin over the hosts; each reads its keys from its host's copy and
+    serves its metrics on a port of its own."""
+    hosts = [
+        worker_host(
+            f"host-{index + 1}",
+            work_dir / f"host-{index + 1}",
+            settings.keys_dir,
+            settings.worker_key_id,
+        )
+        for index in range(options.hosts)
+    ]
+    workers = []
+    for index in range(options.workers):
+        host, port = hosts[index % len(hosts)], free_port()
+        name = f"worker-{index}"
+        environment = {"PAYMQ_KEYS_DIR": "keys", "PAYMQ_METRICS_PORT": str(port)}
+        fleet.start(name, "worker", "card", env=environment, host=host)
+        workers.append(HostedWorker(name, host, f"http://127.0.0.1:{port}/metrics"))
+    return workers
+
+
+def _payments_recorded(metrics_url: str) -> int:
+    """Payments a worker recorded a result for, whatever the status, from its metrics."""
+    text = requests.get(metrics_url, timeout=10).text
+    return round(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "paymq_payments_total"
+        )
+    )
+
+
+def _host_shares(
+    workers: list[HostedWorker], fleet: Fleet, worker_cpu_s: dict[int, float]
+) -> list[HostShare]:
+    """Each host's share of the work, read while its workers still run."""
+    hosts: dict[str, list[HostedWorker]] = {}
+    for worker in workers:
+        hosts.setdefault(worker.host.name, []).append(worker)
+    shares = []
+    for name, members in hosts.items():
+        payments = sum(_payments_recorded(w.metrics_url) for w in members)
+        cpu_s = sum(worker_cpu_s[fleet.processes[w.name].pid] for w in members)
+        shares.append(
+            HostShare(
+                host=name,
+                directory=str(members[0].host.directory),
+                workers=len(members),
+                payments=payments,
+                worker_cpu_ms_per_payment=round(cpu_s * 1000 / max(payments, 1), 3),
+            )
+        )
+    return shares
+
+
+def _report(figures: Figures, shares: list[HostShare], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({**figures, "per_host": [asdict(s) for s in shares]}))
+        return
+    for key, value in figures.items():
+        console.print(f"{key:>32}: {value}")
+    if len(shares) > 1:
+        console.print(f"{'hosts in':>32}: {Path(shares[0].directory).parent}")
+        for share in shares:
+            console.print(
+                f"{share.host:>32}: {share.workers} workers, {share.payments} payments, "
+                f"{share.worker_cpu_ms_per_payment} worker CPU ms each"
+            )
 
 
 def _measure(
     settings: Settings, options: BenchOptions, fleet: Fleet
-) -> dict[str, float | int | str | None]:
+) -> tuple[Figures, dict[int, float]]:
+    """The run's figures, and the CPU seconds each worker (by pid) spent during it."""
     keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
     verifier = ResultVerifier(keyring) if options.verify_results else None
     collector = Collector(settings, verifier, options.payments)
@@ -293,6 +407,7 @@ def _measure(
         "provider_latency_ms": options.provider_latency_ms,
         "store": "sqlite" if options.database_url is None else options.database_url.split(":")[0],
         "workers": options.workers,
+        "hosts": options.hosts,
         "concurrency_per_worker": options.concurrency,
         "payments_per_s_per_worker": round(count / elapsed_s / options.workers, 1)
         if count
@@ -307,4 +422,4 @@ def _measure(
         "results": count,
         "succeeded": sum(1 for s in collector.statuses.values() if s == "succeeded"),
         "elapsed_s": round(elapsed_s, 2),
-    }
+    }, {pid: cpu_after[pid] - cpu_before[pid] for pid in worker_pids}

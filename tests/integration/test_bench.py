@@ -1,0 +1,104 @@
+"""`paymq bench` with its workers spread over stand-in hosts: every payment gets its result, and
+each host runs from its own copy of only the keys a worker reads. Figures are not asserted:
+speed belongs to benchmarks, not tests."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from common.errors import ConfigurationError
+from paymq.bench import BenchOptions
+from tests.integration.helpers import cli_env, run_cli
+from tests.stores import postgres_engine
+
+pytestmark = pytest.mark.integration
+
+PAYMENTS = 200
+
+
+@pytest.fixture
+def shared_store() -> Iterator[str]:
+    """The URL of a throwaway PostgreSQL database, dropped afterwards."""
+    with postgres_engine() as engine:
+        yield engine.url.render_as_string(hide_password=False)
+
+
+TWO_HOSTS = BenchOptions(
+    payments=10,
+    provider_latency_ms=0,
+    workers=2,
+    concurrency=4,
+    rate_per_s=0,
+    as_json=True,
+    database_url="postgresql+psycopg://postgres@127.0.0.1/paymq",
+    hosts=2,
+)
+
+
+@pytest.mark.parametrize("database_url", [None, "sqlite:////tmp/paymq.db"])
+def test_several_hosts_on_a_sqlite_store_are_refused_before_anything_starts(
+    database_url: str | None,
+) -> None:
+    with pytest.raises(ConfigurationError, match="one host only"):
+        replace(TWO_HOSTS, database_url=database_url).check()
+
+
+@pytest.mark.parametrize("hosts", [0, 3])
+def test_hosts_must_be_at_least_one_and_at_most_one_per_worker(hosts: int) -> None:
+    with pytest.raises(ConfigurationError, match="between 1 and the number of workers"):
+        replace(TWO_HOSTS, hosts=hosts).check()
+
+
+def test_bench_on_two_hosts_gets_every_result_with_each_hosts_own_copy_of_the_worker_keys(
+    amqp_url: str, shared_store: str, tmp_path: Path
+) -> None:
+    # Given two hosts of one worker each, sharing one PostgreSQL store. The bench's directory
+    # lands in tmp_path (TMPDIR), and so does the command's working directory, which holds no
+    # keys: a worker that did not run from its host's directory would find none and exit.
+    environment = cli_env(PAYMQ_AMQP_URL=amqp_url, TMPDIR=str(tmp_path))
+
+    # When the bench runs
+    completed = run_cli(
+        *("bench", "--payments", str(PAYMENTS), "--workers", "2", "--hosts", "2"),
+        *("--concurrency", "8", "--provider-latency-ms", "0", "--json"),
+        *("--database-url", shared_store),
+        env=environment,
+        cwd=tmp_path,
+        timeout_s=240,
+    )
+
+    # Then every payment got its result, from workers on both hosts
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    figures = json.loads(completed.stdout)
+    assert figures["results"] == figures["succeeded"] == PAYMENTS
+    shares = figures["per_host"]
+    assert [(share["host"], share["workers"]) for share in shares] == [
+        ("host-1", 1),
+        ("host-2", 1),
+    ]
+    assert sum(share["payments"] for share in shares) == PAYMENTS
+
+    # And each host held copies, not links, of only the keys a worker reads
+    directories = [Path(share["directory"]) for share in shares]
+    bench_keys = directories[0].parent / "keys"
+    assert bench_keys.parent.parent == tmp_path
+    assert len(set(directories)) == 2
+    for directory in directories:
+        keys = directory / "keys"
+        private = sorted(path.name for path in (keys / "private").iterdir())
+        trusted = sorted(path.name for path in (keys / "trusted").iterdir())
+        assert private == ["card-seal-1.pem", "worker-1.pem"]
+        assert trusted == sorted(path.name for path in (bench_keys / "trusted").iterdir())
+        for copy in [*(keys / "private").iterdir(), *(keys / "trusted").iterdir()]:
+            original = bench_keys / copy.relative_to(keys)
+            assert not copy.is_symlink(), copy
+            assert copy.stat().st_ino != original.stat().st_ino, copy
+            assert copy.read_bytes() == original.read_bytes(), copy
+        for key in (keys / "private").iterdir():
+            assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
