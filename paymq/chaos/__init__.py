@@ -1,13 +1,19 @@
-"""The fault-injection suite: real worker processes against a private RabbitMQ node, the sandbox
-provider with its effects ledger, and a checker that accounts for every payment.
+"""The fault-injection suite: real worker processes against a private RabbitMQ node (or a
+cluster of three), the sandbox provider with its effects ledger, and a checker that accounts
+for every payment.
 
     scenarios.py     what each scenario runs and breaks (data)
     workload.py      the payments of a run, with their expected outcomes and sandbox faults
     node.py          PrivateBroker: a RabbitMQ node of the suite's own, restartable
+    cluster.py       PrivateCluster: three such nodes joined, killable, partitionable
+    broker.py        Broker: what the runner takes, one node or a cluster
+    queueview.py     a cluster's queues (leader, members online) and clients per node
     crew.py          worker processes, replaced when they die
     disturbances.py  kills, broker restarts, forced connection closes, alarms, on a schedule
     linkfaults.py    flapping and partitioned links between the workers and the broker or store
     storefaults.py   a database stopped as if killed, a SQLite write lock held by another process
+    clusterfaults.py a node killed, a rolling restart, a node cut off, leaders moved
+    recovery.py      the longest time without a result while a cluster fault lasted
     linkproxy.py     LinkProxy: a TCP fault proxy (pass, blackhole, reset-all, reset after N bytes)
     postgres.py      PrivatePostgres: a PostgreSQL server of the suite's own, stoppable
     wiring.py        where the store lives, and which links the workers go through

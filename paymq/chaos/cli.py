@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from paymq.chaos.suite import SuiteResult
 
 chaos_app = typer.Typer(
-    help="Fault injection: real workers, a private RabbitMQ node, and a checker that accounts "
-    "for every payment.",
+    help="Fault injection: real workers, a private RabbitMQ node (or a cluster of three), and "
+    "a checker that accounts for every payment.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -43,16 +43,18 @@ _COLUMNS = (
     ("in doubt\nresolved", "in_doubt_resolved"),
     ("kills", "kills"),
     ("broker\nrestarts", "broker_restarts"),
+    ("cluster\nfaults", "cluster_faults"),
+    ("recov-\nery s", "recovery_s"),
     ("s", "seconds"),
 )
 #: Wide enough for the table where stdout is not a terminal (CI logs, files).
-_TABLE_WIDTH = 170
+_TABLE_WIDTH = 190
 
 
 @chaos_app.callback()
 def chaos() -> None:
-    """Fault injection: real workers, a private RabbitMQ node, and a checker that accounts for
-    every payment (docs/faults.md)."""
+    """Fault injection: real workers, a private RabbitMQ node (or a cluster of three), and a
+    checker that accounts for every payment (docs/faults.md)."""
 
 
 def _interrupt(signum: int, _frame: FrameType | None) -> None:
@@ -66,8 +68,10 @@ def run(
     scenario: Annotated[
         list[str] | None,
         typer.Option(
-            help="Scenario to run (repeatable; default: all): "
+            help="Scenario to run (repeatable; default: all, the single-node ones on one "
+            "private node, then the cluster ones on a private cluster of three): "
             + ", ".join(s.name for s in SCENARIOS)
+            + " (`paymq chaos list` says what each does)"
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
@@ -114,6 +118,14 @@ def run(
     raise typer.Exit(0 if result.passed else 1)
 
 
+@chaos_app.command("list")
+def list_scenarios() -> None:
+    """The scenarios, in suite order, with what each runs and breaks."""
+    for scenario in SCENARIOS:
+        where = "cluster of 3" if scenario.cluster else "one node"
+        print(f"{scenario.name} ({where}): {scenario.describe()}")
+
+
 @chaos_app.command("hold-sqlite-lock", hidden=True)
 def hold_sqlite_lock(
     path: Annotated[Path, typer.Argument(help="The store's SQLite file.")],
@@ -136,6 +148,16 @@ def _as_json(result: SuiteResult) -> dict[str, object]:
     }
 
 
+def _cluster_faults(values: dict[str, Any]) -> str:
+    counts = (
+        (values["node_kills"], "kill"),
+        (values["node_restarts"], "restart"),
+        (values["node_partitions"], "partition"),
+        (values["leader_transfers"], "leader move"),
+    )
+    return ", ".join(f"{n} {what}{'s' if n > 1 else ''}" for n, what in counts if n) or "-"
+
+
 def _table(result: SuiteResult) -> Table:
     from paymq.chaos.outcome import row
 
@@ -148,6 +170,9 @@ def _table(result: SuiteResult) -> Table:
         values = row(outcome)
         values["dead_lettered"] = sum(values["dead_lettered"].values())
         values["kills"] = values["worker_kills"] + values["worker_crashes"]
+        values["cluster_faults"] = _cluster_faults(values)
+        if values["recovery_s"] is None:
+            values["recovery_s"] = "-"
         verdict = "[green]ok[/green]" if not values["violations"] else "[red]FAIL[/red]"
         table.add_row(outcome.scenario, *(str(values[key]) for _, key in _COLUMNS), verdict)
     for name, error in result.failures.items():

@@ -28,6 +28,8 @@ class ResultCollector:
         self._lock = threading.Lock()
         self._events: list[ReceivedEvent] = []
         self._statuses: dict[str, set[PaymentStatus]] = {}
+        #: When each copy arrived (monotonic seconds): recovery.py's input.
+        self._arrivals: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chaos-collector", daemon=True)
         self.connected = threading.Event()
@@ -50,6 +52,10 @@ class ResultCollector:
         """Payment id -> every status seen so far."""
         with self._lock:
             return {k: set(v) for k, v in self._statuses.items()}
+
+    def arrivals(self) -> list[float]:
+        with self._lock:
+            return list(self._arrivals)
 
     def quiet_for_s(self) -> float:
         return time.monotonic() - self.last_event_at
@@ -78,4 +84,5 @@ class ResultCollector:
                     self._events.append(received)
                     if result is not None and result.payment_id is not None:
                         self._statuses.setdefault(str(result.payment_id), set()).add(result.status)
+                    self._arrivals.append(time.monotonic())
                 self.last_event_at = time.monotonic()

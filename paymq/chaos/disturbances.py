@@ -3,7 +3,8 @@
 A disturbance acts on the `Stage` (the private broker, the worker crew, the links and the
 store) during the publishing window, and stops when told or when its schedule is done.
 Schedules are in fractions of the window or in seconds, so a run of any size sees the same
-faults. Link and store faults live in linkfaults.py and storefaults.py.
+faults. Link, store and cluster faults live in linkfaults.py, storefaults.py and
+clusterfaults.py.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # only the runner needs the machinery; the scenario table stays light
+    from paymq.chaos.broker import Broker
+    from paymq.chaos.cluster import PrivateCluster
     from paymq.chaos.crew import Crew
     from paymq.chaos.linkproxy import LinkProxy
-    from paymq.chaos.node import PrivateBroker
     from paymq.chaos.postgres import PrivatePostgres
     from paymq.processes import Fleet
 
@@ -29,9 +31,14 @@ logger = logging.getLogger("paymq.chaos")
 
 @dataclass
 class Stage:
-    broker: PrivateBroker
+    #: The private node, or the private cluster of a cluster scenario.
+    broker: Broker
     crew: Crew
     window_s: float
+    #: The same broker when it is a private cluster, for the cluster faults.
+    cluster: PrivateCluster | None = None
+    #: The run's topology prefix: the queues a cluster fault waits for and moves.
+    topology_prefix: str = ""
     #: The link proxies between the workers and what they reach: "broker", "store".
     links: Mapping[str, LinkProxy] = field(default_factory=dict)
     #: The run's private PostgreSQL server, when the store is on one.
@@ -46,6 +53,9 @@ class Stage:
     #: What the disturbances did, by kind (restarts, closes, alarms).
     done: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    #: When faults that take time to heal began and ended (monotonic seconds), for the
+    #: recovery figure (recovery.py).
+    spans: list[tuple[float, float]] = field(default_factory=list)
 
 
 class Disturbance(Protocol):

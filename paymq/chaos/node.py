@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,9 +98,17 @@ class PrivateBroker:
             broker.restart()
     """
 
-    def __init__(self, *, say: Callable[[str], None] = lambda _line: None, keep: bool = False):
+    def __init__(
+        self,
+        *,
+        say: Callable[[str], None] = lambda _line: None,
+        keep: bool = False,
+        config: Sequence[str] = (),
+    ):
+        """`config`: more lines of rabbitmq.conf (a cluster's partition handling)."""
         self._say = say
         self._keep = keep
+        self._config = tuple(config)
         self.node = f"paymq-chaos-{uuid.uuid4().hex[:8]}@localhost"
         self.port = free_port()
         self.dist_port = free_port()
@@ -148,7 +156,7 @@ class PrivateBroker:
         if not self._running:
             return
         try:
-            done = self._ctl("stop", str(self._pid_file), timeout_s=STOP_TIMEOUT_S, check=False)
+            done = self.ctl("stop", str(self._pid_file), timeout_s=STOP_TIMEOUT_S, check=False)
             stopped = done.returncode == 0
         except subprocess.TimeoutExpired:
             stopped = False
@@ -173,6 +181,17 @@ class PrivateBroker:
                     self.stop()
             self.restarts += 1
 
+    def kill(self) -> None:
+        """SIGKILL the node's VM, as a crash or an OOM kill would: no goodbye to its peers."""
+        with self._restarting:
+            self._say(f"killing {self.node} (SIGKILL)")
+            self._kill_by_pid_file()
+            self._running = False
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
     def close(self) -> None:
         try:
             self.stop()
@@ -187,22 +206,22 @@ class PrivateBroker:
 
     def close_all_connections(self, reason: str = "paymq chaos") -> None:
         with self._restarting:
-            self._ctl("close_all_connections", reason)
+            self.ctl("close_all_connections", reason)
 
     def set_memory_high_watermark(self, fraction: float) -> None:
         """0.0 (or close to it) raises the memory alarm at once; 0.4 is the default."""
         with self._restarting:
-            self._ctl("set_vm_memory_high_watermark", str(fraction))
+            self.ctl("set_vm_memory_high_watermark", str(fraction))
 
     def set_disk_free_limit(self, limit: str) -> None:
         """A limit above the free space (e.g. "1000000GB") raises the disk alarm at once;
         "50MB" is the default."""
         with self._restarting:
-            self._ctl("set_disk_free_limit", limit)
+            self.ctl("set_disk_free_limit", limit)
 
     def app_setting(self, key: str) -> int | None:
         """An integer setting of the `rabbit` application as the node runs now (None: unset)."""
-        answer = self._ctl("eval", f"application:get_env(rabbit, {_setting_key(key)}).")
+        answer = self.ctl("eval", f"application:get_env(rabbit, {_setting_key(key)}).")
         found = re.fullmatch(r"\{ok,(\d+)\}", answer.stdout.decode().strip())
         return int(found.group(1)) if found else None
 
@@ -213,9 +232,9 @@ class PrivateBroker:
         key = _setting_key(key)
         with self._restarting:
             if value is None:
-                self._ctl("eval", f"application:unset_env(rabbit, {key}).")
+                self.ctl("eval", f"application:unset_env(rabbit, {key}).")
             else:
-                self._ctl("eval", f"application:set_env(rabbit, {key}, {int(value)}).")
+                self.ctl("eval", f"application:set_env(rabbit, {key}, {int(value)}).")
 
     @contextlib.contextmanager
     def app_settings(self, settings: Mapping[str, int]) -> Iterator[None]:
@@ -230,7 +249,7 @@ class PrivateBroker:
                 self.set_app_setting(key, earlier)
 
     def queue_depths(self, prefix: str = "") -> list[QueueDepth]:
-        listed = self._ctl(
+        listed = self.ctl(
             "list_queues",
             "--no-table-headers",
             "name",
@@ -255,7 +274,8 @@ class PrivateBroker:
         (self.directory / "log").mkdir()
         (self.directory / "enabled_plugins").write_text("[].\n")
         # Only our port, only loopback: the shared node's /etc/rabbitmq config is not read.
-        (self.directory / "rabbitmq.conf").write_text(f"listeners.tcp.1 = 127.0.0.1:{self.port}\n")
+        lines = [f"listeners.tcp.1 = 127.0.0.1:{self.port}", *self._config]
+        (self.directory / "rabbitmq.conf").write_text("".join(f"{line}\n" for line in lines))
         user = _service_user()
         if user is not None:
             for path in [self.directory, *self.directory.rglob("*")]:
@@ -276,11 +296,19 @@ class PrivateBroker:
         )
         return env
 
-    def _ctl(
-        self, *args: str, timeout_s: float = 60.0, check: bool = True
+    def ctl(
+        self,
+        *args: str,
+        timeout_s: float = 60.0,
+        check: bool = True,
+        cookie: str | None = None,
+        tool: str = "rabbitmqctl",
     ) -> subprocess.CompletedProcess[bytes]:
+        """`rabbitmqctl` (or another CLI tool of the distribution's) against this node;
+        `cookie` for a node whose Erlang cookie was changed (a partition, cluster.py)."""
+        extra = ["--erlang-cookie", cookie] if cookie is not None else []
         done = subprocess.run(  # noqa: S603 - the distribution's CLI, fixed arguments
-            [_command("rabbitmqctl"), "-q", "-n", self.node, *args],
+            [_command(tool), "-q", "-n", self.node, *extra, *args],
             env=self._env(),
             capture_output=True,
             timeout=timeout_s,
@@ -288,7 +316,7 @@ class PrivateBroker:
         )
         if check and done.returncode != 0:
             detail = (done.stderr or done.stdout).decode()[-500:]
-            raise BrokerNodeFailed(f"rabbitmqctl {args[0]} failed: {detail}")
+            raise BrokerNodeFailed(f"{tool} {args[0]} on {self.node} failed: {detail}")
         return done
 
     def _await_startup(self, began: float) -> None:
@@ -297,7 +325,7 @@ class PrivateBroker:
         # rabbitmqctl call (an Erlang VM start each time).
         while time.monotonic() < deadline:
             if broker_answers(self.url, timeout_s=2.0):
-                self._ctl("await_startup", "--timeout", "30", timeout_s=45)
+                self.ctl("await_startup", "--timeout", "30", timeout_s=45)
                 return
             time.sleep(0.2)
         log = self.directory / "log" / f"{self.node}.log"

@@ -53,6 +53,15 @@ class Figures:
     stalls: int = 0
     consumer_timeouts: int = 0
     claim_takeovers: int = 0
+    #: Cluster faults: nodes SIGKILLed, nodes started again (after a kill or in a rolling
+    #: restart), nodes cut off from the others, quorum queue leaders moved.
+    node_kills: int = 0
+    node_restarts: int = 0
+    node_partitions: int = 0
+    leader_transfers: int = 0
+    #: The longest time without a result event while a cluster fault lasted (recovery.py);
+    #: None for scenarios whose faults record no span.
+    recovery_s: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""One scenario, end to end, on the suite's private broker.
+"""One scenario, end to end, on the suite's private broker (one node, or a cluster of three).
 
     topology, keys, store, link proxies, node settings
     -> sandbox, workers (kept at strength), reconciler, result collector
@@ -27,22 +27,25 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from common.amqp.admin import BrokerAdmin
+from common.errors import PaymqError
 from common.keygen import init_keys
 from common.keyring import TRUSTED_DIR, Keyring
 from common.models import PaymentStatus
 from common.settings import Settings
 from common.subscriber import ResultStream, ResultVerifier
+from paymq.chaos.broker import Broker
 from paymq.chaos.chain import ChainStage
 from paymq.chaos.checker import Observations, Published, check
+from paymq.chaos.cluster import PrivateCluster
 from paymq.chaos.collector import ResultCollector
 from paymq.chaos.crew import Crew, kill_group
 from paymq.chaos.disturbances import Disturber, Stage
 from paymq.chaos.evidence import Evidence, gather
-from paymq.chaos.node import PrivateBroker
 from paymq.chaos.outcome import Figures, ScenarioOutcome
 from paymq.chaos.progress import RunProgress
 from paymq.chaos.publishing import Prepared, prepare, publish_paced
 from paymq.chaos.queues import dead_letters, leftovers, work_and_retry_queues
+from paymq.chaos.recovery import longest_gap_s
 from paymq.chaos.scenarios import Scenario
 from paymq.chaos.services import Services
 from paymq.chaos.wiring import Wiring
@@ -64,6 +67,12 @@ QUIET_S = 1.0
 QUEUE_CHECK_INTERVAL_S = 2.0
 
 
+class ScenarioMisfit(PaymqError):
+    """A cluster scenario given a single node, or the other way round."""
+
+    code = "scenario_misfit"
+
+
 @dataclass(frozen=True)
 class RunOptions:
     payments: int
@@ -75,8 +84,13 @@ class RunOptions:
 
 
 def run_scenario(
-    scenario: Scenario, broker: PrivateBroker, options: RunOptions, console: Console
+    scenario: Scenario, broker: Broker, options: RunOptions, console: Console
 ) -> ScenarioOutcome:
+    """Run `scenario` on `broker`: a private node, or a private cluster for a cluster
+    scenario (ScenarioMisfit otherwise)."""
+    if scenario.cluster != isinstance(broker, PrivateCluster):
+        needs = "a private cluster" if scenario.cluster else "a single private node"
+        raise ScenarioMisfit(f"{scenario.name} runs on {needs}")
     console.print(f"[bold]{scenario.name}[/bold]: {scenario.describe()}")
     run = _Run(scenario, broker, options, console)
     try:
@@ -109,7 +123,7 @@ STRIPE_KEY = "sk_test_paymq_chaos"
 
 
 def _settings(
-    scenario: Scenario, broker: PrivateBroker, work_dir: Path, chain: ChainStage | None
+    scenario: Scenario, broker: Broker, work_dir: Path, chain: ChainStage | None
 ) -> Settings:
     base = Settings(
         amqp_url=broker.url,
@@ -150,7 +164,7 @@ def _resolved(statuses: set[PaymentStatus] | None, reconciler: bool) -> bool:
 
 class _Run:
     def __init__(
-        self, scenario: Scenario, broker: PrivateBroker, options: RunOptions, console: Console
+        self, scenario: Scenario, broker: Broker, options: RunOptions, console: Console
     ) -> None:
         self.scenario = scenario
         self.broker = broker
@@ -169,7 +183,10 @@ class _Run:
                 broker_url=broker.url,
                 broker_port=broker.port,
                 links=scenario.links,
-                private_postgres=scenario.private_postgres,
+                # A scenario that needs PostgreSQL takes the server of --postgres-url, or
+                # starts its own when there is none.
+                private_postgres=scenario.private_postgres
+                or (scenario.postgres and options.postgres_admin_url is None),
                 postgres_admin_url=options.postgres_admin_url,
                 keep=options.keep,
                 say=console.print,
@@ -180,7 +197,7 @@ class _Run:
         env.update(self.wiring.env())
         self.services = Services(Fleet(self.work_dir, env), self.settings)
         messages = options.payments * scenario.copies
-        window_s = max(MIN_WINDOW_S, messages / MAX_RATE_PER_S)
+        window_s = max(scenario.min_window_s or MIN_WINDOW_S, messages / MAX_RATE_PER_S)
         worker_env = scenario.worker_environment(rate_per_s=messages / window_s)
         self.workers = Fleet(self.work_dir, {**env, **worker_env, **self.wiring.worker_env()})
         self.crew = Crew(self.workers, scenario.layout, self.rng)
@@ -188,6 +205,8 @@ class _Run:
             broker,
             self.crew,
             window_s=window_s,
+            cluster=broker if isinstance(broker, PrivateCluster) else None,
+            topology_prefix=self.topology.prefix,
             links=self.wiring.links,
             postgres=self.wiring.postgres,
             sqlite_file=self.wiring.sqlite_file,
@@ -244,6 +263,8 @@ class _Run:
         )
         with BrokerAdmin(self.settings.amqp_url) as admin:
             admin.declare(self.topology)
+        if isinstance(self.broker, PrivateCluster):  # every queue on every node, or no run
+            self.broker.await_replicated(self.topology.prefix, timeout_s=30)
         self.services.start_sandbox(self.scenario.provider_latency_ms)
         if self.scenario.stripe:
             self.services.start_localstripe()
@@ -386,6 +407,11 @@ class _Run:
             stalls=evidence.stalls,
             consumer_timeouts=evidence.consumer_timeouts,
             claim_takeovers=evidence.claim_takeovers,
+            node_kills=done["node kills"],
+            node_restarts=done["node restarts"],
+            node_partitions=done["node partitions"],
+            leader_transfers=done["leader transfers"],
+            recovery_s=longest_gap_s(self.collector.arrivals(), self.stage.spans),
         )
 
     def _tally(self) -> str:
@@ -400,6 +426,10 @@ class _Run:
             "partitions": done["partitions"],
             "database stops": done["database stops"],
             "sqlite locks": done["sqlite locks"],
+            "node kills": done["node kills"],
+            "node restarts": done["node restarts"],
+            "node partitions": done["node partitions"],
+            "leader moves": done["leader transfers"],
         }
         return " · ".join(f"{name} {count}" for name, count in parts.items() if count)
 

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from paymq.chaos.clusterfaults import KillNode, MoveLeaders, PartitionNode, RollingRestart
 from paymq.chaos.disturbances import (
     CloseConnections,
     DiskAlarm,
@@ -94,7 +95,21 @@ class Scenario:
     #: short consumer_timeout; the previous values come back when the run ends.
     node_settings: Mapping[str, int] = field(default_factory=dict)
     stall: StallPlan | None = None
+    #: On a private cluster of three nodes (cluster.py) instead of the single node; clients
+    #: get the list of the three nodes' URLs. Link proxies stand for one node's link: a
+    #: cluster scenario has none.
+    cluster: bool = False
+    #: The store on PostgreSQL: the server of --postgres-url, or a private one started for
+    #: the run when none is given.
+    postgres: bool = False
+    #: Publishing lasts at least this long (default: the runner's minimum), so that payments
+    #: flow through a fault that takes long to heal.
+    min_window_s: float | None = None
     disturbances: tuple[Disturbance, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.cluster and self.links:
+            raise ValueError(f"{self.name}: link proxies are a single node's, not a cluster's")
 
     def describe(self) -> str:
         parts = [self.summary, *(d.describe() for d in self.disturbances)]
@@ -133,7 +148,7 @@ _PROVIDER_FAULTS = (
     FaultShare(0.03, Fault("error_after_effect", times=4, status=500), successes_only=True),
 )
 
-SCENARIOS: tuple[Scenario, ...] = (
+SINGLE_NODE_SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         name="worker-kills",
         summary="3 card workers and 1 payout worker, replaced when they die",
@@ -297,6 +312,52 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
 )
+
+
+#: On a private three-node cluster, the store on PostgreSQL (docs/faults.md, "A cluster").
+CLUSTER_SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        name="node-kill",
+        summary="a cluster of three; 3 card workers and 1 payout worker spread over its nodes",
+        layout={"card": 3, "digital_currency": 1},
+        cluster=True,
+        postgres=True,
+        min_window_s=45.0,
+        disturbances=(KillNode(at=0.2, down_s=30.0),),
+    ),
+    Scenario(
+        name="rolling-restart",
+        summary="a cluster of three; each node stopped and started again in turn, the next "
+        "one once every queue is back on all three",
+        layout={"card": 3, "digital_currency": 1},
+        cluster=True,
+        postgres=True,
+        min_window_s=60.0,
+        disturbances=(RollingRestart(start_at=0.1, gap_s=3.0),),
+    ),
+    Scenario(
+        name="minority-partition",
+        summary="a cluster of three (pause_minority); one node cut off from the other two at "
+        "the Erlang distribution level, then healed",
+        layout={"card": 3, "digital_currency": 1},
+        cluster=True,
+        postgres=True,
+        min_window_s=40.0,
+        disturbances=(PartitionNode(at=0.25, hold_s=15.0),),
+    ),
+    Scenario(
+        name="leader-moves",
+        summary="a cluster of three; quorum queue leaders moved to another node again and again",
+        layout={"card": 3, "digital_currency": 1},
+        cluster=True,
+        postgres=True,
+        min_window_s=30.0,
+        disturbances=(MoveLeaders(every_s=3.0),),
+    ),
+)
+
+#: Every scenario in suite order: the single node's, then the cluster's.
+SCENARIOS = SINGLE_NODE_SCENARIOS + CLUSTER_SCENARIOS
 
 
 def by_name(names: list[str] | None) -> list[Scenario]:

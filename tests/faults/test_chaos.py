@@ -5,7 +5,8 @@ conflicting or stuck.
 Needs `rabbitmq-server` installed (not running: the suite starts its own node on free ports),
 and for the store faults PostgreSQL's server binaries (the suite starts its own server too).
 Without them the scenarios skip, except when `CI` is set, where they fail. Size per scenario:
-`PAYMQ_CHAOS_PAYMENTS` (default 200); `paymq chaos run` runs the full size.
+`PAYMQ_CHAOS_PAYMENTS` (default 200); `paymq chaos run` runs the full size. The cluster
+scenarios are test_cluster.py's.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from paymq.chaos.node import PrivateBroker
 from paymq.chaos.outcome import row
 from paymq.chaos.postgres import postgres_installed
 from paymq.chaos.runner import RunOptions, run_scenario
-from paymq.chaos.scenarios import SCENARIOS, Scenario, by_name
+from paymq.chaos.scenarios import SINGLE_NODE_SCENARIOS, Scenario, by_name
 from paymq.devchain import anvil_path
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
@@ -31,7 +32,7 @@ CI_PAYMENTS = int(os.environ.get("PAYMQ_CHAOS_PAYMENTS", "200"))
 console = Console(stderr=True, highlight=False)
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+@pytest.mark.parametrize("scenario", SINGLE_NODE_SCENARIOS, ids=lambda s: s.name)
 def test_every_payment_is_accounted_for(broker: PrivateBroker, scenario: Scenario) -> None:
     if scenario.chain and anvil_path() is None:
         if os.environ.get("CI"):

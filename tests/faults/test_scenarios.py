@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from paymq.chaos.clusterfaults import KillNode, MoveLeaders, PartitionNode, RollingRestart
 from paymq.chaos.linkfaults import FlapLink, PartitionLink
 from paymq.chaos.scenarios import SCENARIOS, Scenario, StallPlan, by_name
 from paymq.chaos.services import CLAIM_LEASE_S
@@ -22,6 +23,25 @@ def test_every_fault_acts_on_something_its_scenario_runs(scenario: Scenario) -> 
             assert scenario.private_postgres
         if isinstance(fault, LockSqlite):
             assert not scenario.private_postgres  # the run's SQLite file
+        if isinstance(fault, KillNode | RollingRestart | PartitionNode | MoveLeaders):
+            assert scenario.cluster
+
+
+def test_cluster_scenarios_keep_the_store_on_postgresql_and_have_no_link_proxies() -> None:
+    clustered = [s for s in SCENARIOS if s.cluster]
+
+    assert {s.name for s in clustered} == {
+        "node-kill",
+        "rolling-restart",
+        "minority-partition",
+        "leader-moves",
+    }
+    assert all(s.postgres and not s.links for s in clustered)
+
+
+def test_a_cluster_scenario_with_a_link_proxy_is_refused() -> None:
+    with pytest.raises(ValueError, match="link proxies"):
+        Scenario(name="x", summary="x", cluster=True, links=("broker",))
 
 
 def test_stalls_are_spread_by_the_pace_like_crashes() -> None:

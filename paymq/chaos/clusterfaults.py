@@ -1,0 +1,162 @@
+"""Faults of a three-node cluster (cluster.py): a node killed and started again, the nodes
+restarted one after another, a node cut off from the others, quorum queue leaders moved.
+
+Each records when it began and when the cluster was whole again (`Stage.spans`), for the
+recovery figure: the longest time without a result event while it lasted. Like every fault
+here, once begun it runs to its end and leaves the cluster whole (every queue of the run with
+its three members online), even past the publishing window; only an abandoned run (Ctrl-C)
+cuts a wait short.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from paymq.chaos.disturbances import Stage
+
+if TYPE_CHECKING:  # only the runner needs the machinery; the scenario table stays light
+    from paymq.chaos.cluster import PrivateCluster
+    from paymq.chaos.node import PrivateBroker
+
+#: Connections of the workers (`paymq-worker-<channel>`, and `... (consumer)`).
+WORKER_CONNECTIONS = "paymq-worker-"
+
+
+class ClusterFaultFailed(RuntimeError):
+    """The fault could not be made (the harness's failure, reported as such)."""
+
+
+def _cluster(stage: Stage) -> PrivateCluster:
+    if stage.cluster is None:
+        raise ClusterFaultFailed("the scenario does not run on a cluster")
+    return stage.cluster
+
+
+def busiest(cluster: PrivateCluster) -> PrivateBroker:
+    """The node most workers are connected to (the first node when none is)."""
+    counts = cluster.connections_by_node(WORKER_CONNECTIONS)
+    if not counts:
+        return cluster.nodes[0]
+    return cluster.node_named(counts.most_common(1)[0][0])
+
+
+@dataclass(frozen=True)
+class KillNode:
+    """SIGKILL the node most workers are connected to at `at` of the window; start it again
+    `down_s` later."""
+
+    at: float = 0.2
+    down_s: float = 30.0
+
+    def describe(self) -> str:
+        return (
+            f"SIGKILL the node most workers use at {self.at:.0%}, start it again "
+            f"{self.down_s:g} s later"
+        )
+
+    def run(self, stage: Stage, stop: threading.Event) -> None:
+        cluster = _cluster(stage)
+        stop.wait(self.at * stage.window_s)
+        if stage.aborted.is_set():
+            return
+        victim = busiest(cluster)
+        began = time.monotonic()
+        cluster.kill(victim)
+        stage.done["node kills"] += 1
+        try:
+            stage.aborted.wait(self.down_s)
+        finally:
+            cluster.start_node(victim)
+            stage.done["node restarts"] += 1
+            cluster.await_replicated(stage.topology_prefix)
+            stage.spans.append((began, time.monotonic()))
+
+
+@dataclass(frozen=True)
+class RollingRestart:
+    """From `start_at` of the window, each node stopped and started again in turn, the next
+    one only once every queue of the run is back on all three, `gap_s` apart."""
+
+    start_at: float = 0.1
+    gap_s: float = 3.0
+
+    def describe(self) -> str:
+        return f"restart the nodes one after another from {self.start_at:.0%}"
+
+    def run(self, stage: Stage, stop: threading.Event) -> None:
+        cluster = _cluster(stage)
+        stop.wait(self.start_at * stage.window_s)
+        began = time.monotonic()
+        try:
+            for index, node in enumerate(cluster.nodes):
+                if stage.aborted.is_set():
+                    return
+                if index:
+                    stage.aborted.wait(self.gap_s)
+                cluster.restart_node(node, stage.topology_prefix)
+                stage.done["node restarts"] += 1
+        finally:
+            stage.spans.append((began, time.monotonic()))
+
+
+@dataclass(frozen=True)
+class PartitionNode:
+    """The node most workers use is cut off from the other two (Erlang distribution) for
+    `hold_s` at `at` of the window; then healed."""
+
+    at: float = 0.3
+    hold_s: float = 15.0
+
+    def describe(self) -> str:
+        return (
+            f"the node most workers use is cut off from the other two for {self.hold_s:g} s "
+            f"at {self.at:.0%}"
+        )
+
+    def run(self, stage: Stage, stop: threading.Event) -> None:
+        cluster = _cluster(stage)
+        stop.wait(self.at * stage.window_s)
+        if stage.aborted.is_set():
+            return
+        minority = busiest(cluster)
+        began = time.monotonic()
+        cluster.partition(minority)
+        stage.done["node partitions"] += 1
+        try:
+            stage.aborted.wait(self.hold_s)
+        finally:
+            cluster.heal(minority)
+            cluster.await_replicated(stage.topology_prefix)
+            stage.spans.append((began, time.monotonic()))
+
+
+@dataclass(frozen=True)
+class MoveLeaders:
+    """Every `every_s` seconds of the window, each quorum queue of the run gets its leader
+    moved to the next of its members."""
+
+    every_s: float = 3.0
+
+    def describe(self) -> str:
+        return f"move every queue's leader to another node every {self.every_s:g} s"
+
+    def run(self, stage: Stage, stop: threading.Event) -> None:
+        cluster = _cluster(stage)
+        began = time.monotonic()
+        try:
+            while not stop.wait(self.every_s):
+                moves = {
+                    queue.name: cluster.node_named(_next(queue.members, queue.leader))
+                    for queue in cluster.queue_members(stage.topology_prefix)
+                    if queue.type == "quorum" and queue.leader in queue.members
+                }
+                stage.done["leader transfers"] += cluster.transfer_leaders(moves)
+        finally:
+            stage.spans.append((began, time.monotonic()))
+
+
+def _next(members: tuple[str, ...], leader: str) -> str:
+    return members[(members.index(leader) + 1) % len(members)]
