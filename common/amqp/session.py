@@ -29,6 +29,13 @@ Clusters: given several nodes (common/amqp/nodes.py), the session takes them in 
 own and, whenever its connections are lost, opens the next pair on the next node. Trying the
 next node costs only a short pause; the back-off grows once every node has failed in turn.
 Both connections of a pair are on the same node.
+
+A nack renews the publish channel: the next publishes go on a new channel of the same
+connection, and the old one closes once its last publish is settled. RabbitMQ 3.10 keeps
+nacking every publish on a channel whose first publish to a quorum queue came just after that
+queue's leader node died, until the node is back, while a new channel is accepted at once; a
+client that reconnects quickly to another node meets exactly that. Other nacks (a queue full
+with reject-publish overflow) cost one channel open, at most once per RENEW_INTERVAL_S.
 """
 
 from __future__ import annotations
@@ -58,6 +65,8 @@ logger = logging.getLogger("paymq.amqp")
 
 #: Pause before trying the next node of a cluster after losing one (jittered down to half).
 NEXT_NODE_DELAY_S = 0.2
+#: A nack renews the publish channel at most this often (see the module's docstring).
+RENEW_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +126,11 @@ class AmqpSession:
         self._ack_flush_due = False
         self._generation = 0
         self._confirms = ConfirmTracker()
+        #: A publish channel opening to replace the current one after a nack, and the one it
+        #: replaces, open until its last publish is settled.
+        self._renewal: Channel | None = None
+        self._retiring: tuple[Channel, ConfirmTracker] | None = None
+        self._renewed_at = -RENEW_INTERVAL_S
         self._outbox: deque[tuple[OutboundMessage, OnConfirm]] = deque()
         self._ready = False
         self._stopping = False
@@ -126,6 +140,8 @@ class AmqpSession:
         self.last_error: str | None = None
         #: The broker confirmed the current consumer (basic.consume-ok); read from any thread.
         self.consuming = False
+        #: Publish channels replaced after a nack, on any connection (see the module's doc).
+        self.channels_renewed = 0
 
     # --- any thread ---------------------------------------------------------------------------
 
@@ -350,18 +366,29 @@ class AmqpSession:
         )
 
     def _on_connection_open(self, connection: SelectConnection) -> None:
-        connection.channel(on_open_callback=self._on_publish_channel_open)
+        def opened(channel: Channel) -> None:
+            self._publish_channel = channel
+            self._confirm_mode(channel, self._on_confirm_mode)
 
-    def _on_publish_channel_open(self, channel: Channel) -> None:
-        self._publish_channel = channel
+        connection.channel(on_open_callback=opened)
+
+    def _confirm_mode(self, channel: Channel, then: Callable[[ConfirmTracker], None]) -> None:
         # Delivery tags restart at 1 on every channel: a tracker of its own, so no confirm on
-        # this channel can ever resolve a publish made on an earlier one.
-        self._confirms = ConfirmTracker()
-        channel.add_on_close_callback(self._on_channel_closed)
-        channel.add_on_return_callback(self._on_return)
-        channel.confirm_delivery(self._on_confirm, callback=self._on_confirm_mode)
+        # this channel can ever resolve a publish made on another one.
+        tracker = ConfirmTracker()
 
-    def _on_confirm_mode(self, _frame: Any) -> None:
+        def returned(_ch: Channel, _m: Basic.Return, props: BasicProperties, _b: bytes) -> None:
+            tracker.returned(props.message_id)
+
+        channel.add_on_close_callback(self._on_channel_closed)
+        channel.add_on_return_callback(returned)
+        channel.confirm_delivery(
+            lambda frame: self._on_confirm(channel, tracker, frame),
+            callback=lambda _frame: then(tracker),
+        )
+
+    def _on_confirm_mode(self, tracker: ConfirmTracker) -> None:
+        self._confirms = tracker
         self._ready = True
         self.last_error = None
         generation = self._generation
@@ -398,24 +425,85 @@ class AmqpSession:
         if not self._stopped:
             self._ioloop.call_later(self._options.heartbeat_s / 4, self._watch_links)
 
-    def _on_confirm(self, frame: Any) -> None:
+    def _on_confirm(self, channel: Channel, tracker: ConfirmTracker, frame: Any) -> None:
         method = frame.method
         if isinstance(method, Basic.Ack):
-            self._confirms.acked(method.delivery_tag, multiple=method.multiple)
+            tracker.acked(method.delivery_tag, multiple=method.multiple)
         else:
-            self._confirms.nacked(method.delivery_tag, multiple=method.multiple)
+            if channel is self._publish_channel:
+                self._renew_publish_channel()  # first: what the callbacks republish waits
+            tracker.nacked(method.delivery_tag, multiple=method.multiple)
+        self._close_retiring_when_settled()
 
-    def _on_return(
-        self, _ch: Channel, _method: Basic.Return, properties: BasicProperties, _body: bytes
-    ) -> None:
-        self._confirms.returned(properties.message_id)
+    # --- a new publish channel after a nack ----------------------------------------------
+
+    def _renew_publish_channel(self) -> None:
+        connection, channel = self._connection, self._publish_channel
+        now = time.monotonic()
+        if (
+            connection is None
+            or not connection.is_open
+            or channel is None
+            or self._renewal is not None
+            or now - self._renewed_at < RENEW_INTERVAL_S
+        ):
+            return
+        self._renewed_at = now
+        self.channels_renewed += 1
+        self._drop_retiring(PublishFailed("publish channel replaced twice before its confirms"))
+        logger.warning("the broker refused a publish (nack): publishing on a new channel")
+        # Until the new channel is in confirm mode, publishes wait in the outbox.
+        self._retiring, self._publish_channel = (channel, self._confirms), None
+        self._renewal = connection.channel(on_open_callback=self._on_renewal_open)
+
+    def _on_renewal_open(self, channel: Channel) -> None:
+        if channel is not self._renewal:
+            return  # its connection went meanwhile
+
+        def renewed(tracker: ConfirmTracker) -> None:
+            if channel is not self._renewal:
+                return
+            self._renewal = None
+            self._publish_channel, self._confirms = channel, tracker
+            outbox, self._outbox = self._outbox, deque()
+            for message, on_confirm in outbox:
+                self.publish(message, on_confirm)
+            self._close_retiring_when_settled()
+
+        self._confirm_mode(channel, renewed)
+
+    def _close_retiring_when_settled(self) -> None:
+        if self._retiring is not None and not self._retiring[1]:
+            channel, _ = self._retiring
+            self._retiring = None
+            if channel.is_open:
+                channel.close()
+
+    def _drop_retiring(self, error: PublishFailed) -> None:
+        """Fail what is still unconfirmed on the replaced channel (its callers republish)."""
+        if self._retiring is None:
+            return
+        channel, tracker = self._retiring
+        self._retiring = None
+        tracker.fail_all(error)
+        if channel.is_open:
+            channel.close()
 
     def _on_channel_closed(self, channel: Channel, reason: Exception) -> None:
-        current = channel is self._publish_channel or channel is self._consume_channel
+        if self._retiring is not None and channel is self._retiring[0]:
+            self._drop_retiring(PublishFailed(f"channel closed before confirm: {reason}"))
+            return
+        current = (
+            channel is self._publish_channel
+            or channel is self._consume_channel
+            or channel is self._renewal
+        )
         if channel is self._publish_channel:
             self._publish_channel = None
         if channel is self._consume_channel:
             self._consume_channel = None
+        if channel is self._renewal:
+            self._renewal = None
         if self._stopping or not current:
             # A channel of connections already torn down closing late (the consumer's closes
             # after the publisher's): acting on it would tear down their successors.
@@ -449,7 +537,9 @@ class AmqpSession:
         self._generation += 1
         self._publish_channel = self._consume_channel = None
         self._consumer_tag = None
+        self._renewal = None
         self._confirms.fail_all(PublishFailed(f"{reason} (before confirm)"))
+        self._drop_retiring(PublishFailed(f"{reason} (before confirm)"))
         consumer = self._consume_connection
         if consumer is not None and consumer.is_open:
             consumer.close()  # its deliveries return to the queue; their tokens are stale now
@@ -499,6 +589,7 @@ class AmqpSession:
             return
         self._stopped = True
         self._confirms.fail_all(PublishFailed("session stopped before confirm"))
+        self._drop_retiring(PublishFailed("session stopped before confirm"))
         outbox, self._outbox = self._outbox, deque()
         for _message, on_confirm in outbox:
             on_confirm(PublishFailed("session stopped before the message was sent"))
