@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -33,10 +34,40 @@ class ProcessFailed(PaymqError):
     code = "process_failed"
 
 
+#: Where the kernel takes the source ports of outgoing connections (Linux's default if unread).
+_EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_PORTS_BELOW_EPHEMERAL = 10_000
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A loopback port nothing listens on, for a server about to start. Taken below the
+    ephemeral range: a port the kernel hands out for bind(0) can be taken, before our server
+    binds it, as the source port of any outgoing connection (a RabbitMQ node failed to start
+    on eaddrinuse so, its port taken by a connection between its sisters). Never the same port
+    twice in one process."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randint(max(1024, low - _PORTS_BELOW_EPHEMERAL), low - 1)  # noqa: S311
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    with socket.socket() as sock:  # a crowded machine: whatever the kernel gives
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(_EPHEMERAL_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def settings_env(settings: Settings, base: dict[str, str]) -> dict[str, str]:
