@@ -95,20 +95,22 @@ def topology_status() -> None:
     if topology.webhooks_queue in found:  # declared only where webhooks run
         names.append(topology.webhooks_queue)
     width = max(len(name) for name in names)
-    typer.echo(f"{'queue':{width}}  {'leader':28}  online  state")
+    lead = max([len("leader"), *(len(q.leader or "-") for q in found.values())])
+    typer.echo(f"{'queue':{width}}  {'leader':{lead}}  online  state")
     failing = False
     for name in names:
         queue = found.get(name)
         if queue is None:
             failing = True
-            typer.echo(f"{name:{width}}  {'-':28}  {'-':6}  missing: run paymq topology declare")
+            typer.echo(
+                f"{name:{width}}  {'-':{lead}}  {'-':6}  missing: run paymq topology declare"
+            )
             continue
         problems = queue.problems(wanted)
         failing = failing or queue.at_risk
         online = f"{len(queue.online)}/{len(queue.members)}"
-        typer.echo(
-            f"{name:{width}}  {queue.leader or '-':28}  {online:6}  {'; '.join(problems) or 'ok'}"
-        )
+        state = "; ".join(problems) or "ok"
+        typer.echo(f"{name:{width}}  {queue.leader or '-':{lead}}  {online:6}  {state}")
     if failing:
         raise typer.Exit(1)
 

@@ -53,11 +53,19 @@ class PrivateCluster:
         size: int = CLUSTER_SIZE,
         say: Callable[[str], None] = lambda _line: None,
         keep: bool = False,
+        management: bool = False,
     ) -> None:
         config = (f"cluster_partition_handling = {PARTITION_HANDLING}",)
         self._say = say
-        self.nodes = [PrivateBroker(say=say, keep=keep, config=config) for _ in range(size)]
+        self.nodes = [
+            PrivateBroker(say=say, keep=keep, config=config, management=management)
+            for _ in range(size)
+        ]
         self.url = ",".join(node.url for node in self.nodes)
+        #: The nodes' management APIs, comma-separated (PAYMQ_MANAGEMENT_URL); None without.
+        self.management_url = (
+            ",".join(str(node.management_url) for node in self.nodes) if management else None
+        )
         self._partitioned: set[str] = set()
 
     @property

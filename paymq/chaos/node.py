@@ -104,10 +104,13 @@ class PrivateBroker:
         say: Callable[[str], None] = lambda _line: None,
         keep: bool = False,
         config: Sequence[str] = (),
+        management: bool = False,
     ):
-        """`config`: more lines of rabbitmq.conf (a cluster's partition handling)."""
+        """`config`: more lines of rabbitmq.conf (a cluster's partition handling);
+        `management`: the management API on a port of its own (`management_url`)."""
         self._say = say
         self._keep = keep
+        self.management_port = free_port() if management else None
         self._config = tuple(config)
         self.node = f"paymq-chaos-{uuid.uuid4().hex[:8]}@localhost"
         self.port = free_port()
@@ -180,6 +183,12 @@ class PrivateBroker:
                     self._running = True  # whatever did start must be stopped first
                     self.stop()
             self.restarts += 1
+
+    @property
+    def management_url(self) -> str | None:
+        if self.management_port is None:
+            return None
+        return f"http://guest:guest@127.0.0.1:{self.management_port}"
 
     def kill(self) -> None:
         """SIGKILL the node's VM, as a crash or an OOM kill would: no goodbye to its peers."""
@@ -272,9 +281,15 @@ class PrivateBroker:
     def _prepare(self) -> None:
         (self.directory / "mnesia").mkdir()
         (self.directory / "log").mkdir()
-        (self.directory / "enabled_plugins").write_text("[].\n")
+        plugins = "rabbitmq_management" if self.management_port is not None else ""
+        (self.directory / "enabled_plugins").write_text(f"[{plugins}].\n")
         # Only our port, only loopback: the shared node's /etc/rabbitmq config is not read.
         lines = [f"listeners.tcp.1 = 127.0.0.1:{self.port}", *self._config]
+        if self.management_port is not None:
+            lines += [
+                "management.tcp.ip = 127.0.0.1",
+                f"management.tcp.port = {self.management_port}",
+            ]
         (self.directory / "rabbitmq.conf").write_text("".join(f"{line}\n" for line in lines))
         user = _service_user()
         if user is not None:

@@ -13,6 +13,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -27,6 +28,7 @@ from paymq.chaos.outcome import row
 from paymq.chaos.postgres import postgres_installed
 from paymq.chaos.runner import RunOptions, run_scenario
 from paymq.chaos.scenarios import by_name
+from tests.integration.helpers import cli_env, run_cli
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 
@@ -46,7 +48,7 @@ def _missing(what: str) -> None:
 def cluster() -> Iterator[PrivateCluster]:
     if not rabbitmq_installed():
         _missing("rabbitmq-server is not installed")
-    with PrivateCluster(say=console.print) as started:
+    with PrivateCluster(say=console.print, management=True) as started:
         yield started
 
 
@@ -100,6 +102,49 @@ def test_a_killed_node_leaves_every_queue_a_leader_and_rejoins_when_started(
     # and once started again, it is back in every queue
     cluster.start_node(victim)
     cluster.await_replicated(topology.prefix)
+
+
+def test_topology_status_shows_each_queues_members_and_a_killed_node_offline(
+    cluster: PrivateCluster, topology: Topology, tmp_path: Path
+) -> None:
+    # Given a topology replicated on the three nodes, and paymq given the three addresses
+    env = cli_env(
+        PAYMQ_AMQP_URL=cluster.url,
+        PAYMQ_MANAGEMENT_URL=str(cluster.management_url),
+        PAYMQ_TOPOLOGY_PREFIX=topology.prefix,
+    )
+    # When an operator asks for the topology's status
+    shown = run_cli("topology", "status", env=env, cwd=tmp_path)
+    # Then every queue shows a leader and its three members online
+    assert shown.returncode == 0, shown.stderr
+    assert "cluster: 3 nodes, 3 running" in shown.stdout
+    rows = _status_rows(shown.stdout, topology)
+    assert len(rows) == len(topology.queues())
+    assert all(row.split()[-2:] == ["3/3", "ok"] for row in rows), shown.stdout
+
+    # When a node is killed
+    victim = cluster.nodes[1]
+    cluster.kill(victim)
+    try:
+        # Then the status says it is down and every queue has a member offline, yet serves
+        deadline = time.monotonic() + PAUSE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            shown = run_cli("topology", "status", env=env, cwd=tmp_path)
+            if all("1 of 3 members offline" in r for r in _status_rows(shown.stdout, topology)):
+                break
+            time.sleep(1.0)
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        assert f"down: {victim.node}" in shown.stdout
+        for row in _status_rows(shown.stdout, topology):
+            assert row.split()[2] == "2/3"
+            assert "1 of 3 members offline" in row
+    finally:
+        cluster.start_node(victim)
+        cluster.await_replicated(topology.prefix)
+
+
+def _status_rows(output: str, topology: Topology) -> list[str]:
+    return [line.rstrip() for line in output.splitlines() if line.startswith(f"{topology.prefix}.")]
 
 
 def test_a_cut_off_node_stops_serving_and_serves_again_once_healed(
