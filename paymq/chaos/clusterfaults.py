@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -58,21 +59,7 @@ class KillNode:
         )
 
     def run(self, stage: Stage, stop: threading.Event) -> None:
-        cluster = _cluster(stage)
-        stop.wait(self.at * stage.window_s)
-        if stage.aborted.is_set():
-            return
-        victim = busiest(cluster)
-        began = time.monotonic()
-        cluster.kill(victim)
-        stage.done["node kills"] += 1
-        try:
-            stage.aborted.wait(self.down_s)
-        finally:
-            cluster.start_node(victim)
-            stage.done["node restarts"] += 1
-            cluster.await_replicated(stage.topology_prefix)
-            stage.spans.append((began, time.monotonic()))
+        _hold_on_busiest(stage, stop, _KILL, at=self.at, hold_s=self.down_s)
 
 
 @dataclass(frozen=True)
@@ -117,20 +104,7 @@ class PartitionNode:
         )
 
     def run(self, stage: Stage, stop: threading.Event) -> None:
-        cluster = _cluster(stage)
-        stop.wait(self.at * stage.window_s)
-        if stage.aborted.is_set():
-            return
-        minority = busiest(cluster)
-        began = time.monotonic()
-        cluster.partition(minority)
-        stage.done["node partitions"] += 1
-        try:
-            stage.aborted.wait(self.hold_s)
-        finally:
-            cluster.heal(minority)
-            cluster.await_replicated(stage.topology_prefix)
-            stage.spans.append((began, time.monotonic()))
+        _hold_on_busiest(stage, stop, _PARTITION, at=self.at, hold_s=self.hold_s)
 
 
 @dataclass(frozen=True)
@@ -156,6 +130,52 @@ class MoveLeaders:
                 stage.done["leader transfers"] += cluster.transfer_leaders(moves)
         finally:
             stage.spans.append((began, time.monotonic()))
+
+
+@dataclass(frozen=True)
+class _NodeFault:
+    """What strikes a node and what undoes it, and what each is counted as."""
+
+    strike: Callable[[PrivateCluster, PrivateBroker], None]
+    undo: Callable[[PrivateCluster, PrivateBroker], None]
+    struck: str
+    undone: str | None = None
+
+
+_KILL = _NodeFault(
+    lambda c, node: c.kill(node), lambda c, node: c.start_node(node), "node kills", "node restarts"
+)
+_PARTITION = _NodeFault(
+    lambda c, node: c.partition(node), lambda c, node: c.heal(node), "node partitions"
+)
+
+
+def _hold_on_busiest(
+    stage: Stage,
+    stop: threading.Event,
+    fault: _NodeFault,
+    *,
+    at: float,
+    hold_s: float,
+) -> None:
+    """At `at` of the window, `fault` on the node most workers use, undone `hold_s` later
+    (at once if the run is abandoned); over once every queue is back on all three nodes."""
+    cluster = _cluster(stage)
+    stop.wait(at * stage.window_s)
+    if stage.aborted.is_set():
+        return
+    node = busiest(cluster)
+    began = time.monotonic()
+    fault.strike(cluster, node)
+    stage.done[fault.struck] += 1
+    try:
+        stage.aborted.wait(hold_s)
+    finally:
+        fault.undo(cluster, node)
+        if fault.undone is not None:
+            stage.done[fault.undone] += 1
+        cluster.await_replicated(stage.topology_prefix)
+        stage.spans.append((began, time.monotonic()))
 
 
 def _next(members: tuple[str, ...], leader: str) -> str:
