@@ -176,7 +176,7 @@ class AmqpSession:
         """Publish persistently with confirms; `on_confirm` runs once on this thread with None
         or the error. While disconnected, messages wait for the next connection."""
         channel = self._publish_channel
-        if not self._ready or channel is None or not channel.is_open:
+        if not self._ready or channel is None or not self._writable(channel):
             self._outbox.append((message, on_confirm))
             return
         channel.basic_publish(
@@ -335,6 +335,13 @@ class AmqpSession:
         channel.basic_reject(token.delivery_tag, requeue=True)
         return True
 
+    def _writable(self, channel: Channel) -> bool:
+        """Frames can go out on this publishing channel: it and its connection are open (a
+        lost connection closes its channels one by one, and a channel may still say it is
+        open on a connection that is not)."""
+        connection = self._connection
+        return channel.is_open and connection is not None and connection.is_open
+
     def _open_consume_channel(self) -> Channel | None:
         """The consuming channel, if frames can still go out on it. While a lost connection
         closes its channels one by one, a channel may still say it is open on a connection that
@@ -476,7 +483,7 @@ class AmqpSession:
         if self._retiring is not None and not self._retiring[1]:
             channel, _ = self._retiring
             self._retiring = None
-            if channel.is_open:
+            if self._writable(channel):
                 channel.close()
 
     def _drop_retiring(self, error: PublishFailed) -> None:
@@ -485,9 +492,9 @@ class AmqpSession:
             return
         channel, tracker = self._retiring
         self._retiring = None
-        tracker.fail_all(error)
-        if channel.is_open:
+        if self._writable(channel):
             channel.close()
+        tracker.fail_all(error)
 
     def _on_channel_closed(self, channel: Channel, reason: Exception) -> None:
         if self._retiring is not None and channel is self._retiring[0]:
