@@ -25,6 +25,8 @@ CRASH_EXIT = 137
 #: Exit status of `paymq worker` when no broker answers at start-up: a replacement started
 #: while the broker restarts. The crew starts another one a second later.
 NO_BROKER_AT_START_EXIT = 2
+#: Lines of a worker's log kept when it died unexpectedly.
+LAST_WORDS_LINES = 12
 SUPERVISE_INTERVAL_S = 0.2
 #: A replacement that cannot start (the broker is down) is retried no faster than this.
 RESTART_BACKOFF_S = 1.0
@@ -46,6 +48,9 @@ class CrewTally:
     #: Other exits: e.g. a replacement that found the broker down while it restarted.
     other_exits: Counter[int] = field(default_factory=Counter)
     started: int = 0
+    #: The end of the log of each worker that died by itself of something unexpected (not a
+    #: crash point, not a broker down at start): what a failed run must show to be understood.
+    last_words: list[str] = field(default_factory=list)
 
 
 class Crew:
@@ -110,6 +115,8 @@ class Crew:
                 self.tally.crashes += 1
             else:
                 self.tally.other_exits[code] += 1
+            if code not in (CRASH_EXIT, NO_BROKER_AT_START_EXIT):
+                self.tally.last_words.append(f"{slot.name} (status {code}): {self._tail(slot)}")
         if time.monotonic() >= slot.not_before and not self._stop.is_set():
             self._launch(slot)
 
@@ -124,6 +131,14 @@ class Crew:
 
     def _process(self, slot: _Slot) -> subprocess.Popen[bytes]:
         return self._fleet.processes[slot.name]
+
+    def _tail(self, slot: _Slot) -> str:
+        log = self._fleet.log_dir / f"{slot.name}.log"
+        try:
+            lines = log.read_text(errors="replace").splitlines()
+        except OSError as exc:
+            return f"(no log: {exc})"
+        return " | ".join(lines[-LAST_WORDS_LINES:])
 
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:

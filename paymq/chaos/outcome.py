@@ -62,6 +62,8 @@ class Figures:
     #: The longest time without a result event while a cluster fault lasted (recovery.py);
     #: None for scenarios whose faults record no span.
     recovery_s: float | None = None
+    #: The end of the log of each worker that died unexpectedly (crew.py).
+    worker_last_words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class ScenarioOutcome:
         if died:
             statuses = ", ".join(f"{count} with status {code}" for code, count in died.items())
             found.append(f"workers died by themselves: {statuses} (see their logs)")
+            found.extend(f"  last words of {words}" for words in self.figures.worker_last_words)
         found.extend(f"harness: {error}" for error in self.figures.harness_errors)
         found.extend(f"chain: {problem}" for problem in self.figures.chain_problems)
         return found

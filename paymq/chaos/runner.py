@@ -388,6 +388,7 @@ class _Run:
             worker_crashes=tally.crashes,
             worker_replacements=tally.started - self.crew.size,
             worker_exits=dict(tally.other_exits),
+            worker_last_words=tuple(tally.last_words),
             broker_restarts=done["broker restarts"],
             connection_closes=done["connection closes"],
             memory_alarms=done["memory alarms"],
