@@ -165,8 +165,12 @@ def test_a_cut_off_node_stops_serving_and_serves_again_once_healed(
     finally:
         cluster.heal(minority)
 
-    # and once healed it serves again, a member of every queue
+    # and once healed it serves again, a member of every queue (its listener opens once its
+    # rabbit application is back, a moment after the queues have their members again)
     cluster.await_replicated(topology.prefix)
+    deadline = time.monotonic() + PAUSE_TIMEOUT_S
+    while not broker_answers(minority.url, timeout_s=1.0) and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert broker_answers(minority.url)
 
 
