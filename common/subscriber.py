@@ -156,7 +156,7 @@ class ResultStream:
                 break
             except BrokerUnavailable as exc:
                 logger.warning("result stream: %s; trying again in %.1f s", exc, delay_s)
-                self._admin.close()
+                self._admin.close()  # a connection that opened, then lost its private queue
             waited_s = 0.0
             while waited_s < delay_s:
                 step_s = min(inactivity_timeout_s, delay_s - waited_s)

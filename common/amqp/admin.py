@@ -168,9 +168,11 @@ class BrokerAdmin:
             raise PublishFailed("the broker refused the message (nack)") from None
 
     def private_queue(self, exchange: str, routing_key: str = "#") -> str:
-        """A server-named exclusive queue bound to `exchange`: gone when this connection is."""
-        name = self._channel.queue_declare("", exclusive=True).method.queue
-        self._channel.queue_bind(name, exchange, routing_key=routing_key)
+        """A server-named exclusive queue bound to `exchange`: gone when this connection is.
+        A lost connection raises BrokerUnavailable (a reconnecting subscriber tries again)."""
+        with _broker_errors():
+            name = self._channel.queue_declare("", exclusive=True).method.queue
+            self._channel.queue_bind(name, exchange, routing_key=routing_key)
         return str(name)
 
     def consume(
