@@ -1,6 +1,11 @@
-# One image for every paymq process (workers, sandbox, producer, results, key setup); the
-# compose file picks the process with `command:`. There is deliberately no ENTRYPOINT, so
-# health checks and `docker compose run` can start `python` as easily as `paymq`.
+# The paymq image: every product process (workers, sandbox, API, webhooks, reconciler,
+# subscribers, key setup) from one image; the compose file picks the process with `command:`.
+# There is deliberately no ENTRYPOINT, so health checks and `docker compose run` can start
+# `python` as easily as `paymq`.
+#
+# Two targets: `runtime` (the default, last stage) holds the product only; `demo` adds paymq's
+# development tools (tools/: `paymq demo`, `paymq localstripe`) for the compose demo's producer
+# and Stripe emulator. Production deployments build and run `runtime`.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -18,12 +23,16 @@ COPY producer ./producer
 COPY workers ./workers
 COPY sandbox ./sandbox
 COPY paymq ./paymq
-# With the emulators extra (localstripe), so the compose demo can run Stripe's API locally,
-# and the tracing extra, so PAYMQ_TRACING=otlp works without another image.
-RUN /opt/paymq/bin/pip install --no-cache-dir '.[emulators,tracing]'
+# With the tracing extra, so PAYMQ_TRACING=otlp works without another image.
+RUN /opt/paymq/bin/pip install --no-cache-dir '.[tracing]'
 
-# --- runtime: the virtualenv only; no sources, no build tooling -----------------------
-FROM ${PYTHON_IMAGE}
+# --- build-tools: the same virtualenv plus the development tools (localstripe included) ---
+FROM build AS build-tools
+COPY tools ./tools
+RUN /opt/paymq/bin/pip install --no-cache-dir ./tools
+
+# --- base: the runtime user and environment, no virtualenv yet ---------------------------
+FROM ${PYTHON_IMAGE} AS base
 
 ENV PATH=/opt/paymq/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -38,7 +47,16 @@ RUN groupadd --system --gid 10001 paymq \
         --shell /usr/sbin/nologin paymq \
     && install --directory --owner=paymq --group=paymq --mode=0700 /keys
 
-# The same base image in both stages, so the virtualenv's python symlink stays valid.
+# --- demo: the product and the development tools ------------------------------------------
+FROM base AS demo
+# The same base image as the build stage, so the virtualenv's python symlink stays valid.
+COPY --from=build-tools /opt/paymq /opt/paymq
+USER 10001:10001
+WORKDIR /home/paymq
+CMD ["paymq", "--help"]
+
+# --- runtime (default): the product's virtualenv only; no sources, no build tooling ------
+FROM base AS runtime
 COPY --from=build /opt/paymq /opt/paymq
 
 # Numeric, so runtimes that enforce non-root (Kubernetes runAsNonRoot) can verify it.

@@ -8,10 +8,12 @@ BIN    := $(VENV)/bin
 .PHONY: install demo test lint bench clean
 
 # Reinstall whenever the project's dependencies change.
-$(VENV)/.installed: pyproject.toml
+# The product (with its development extra) and paymq's tools (tools/: the demo, the
+# benchmarks, the fault-injection suite), which add their commands to `paymq`.
+$(VENV)/.installed: pyproject.toml tools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./tools
 	touch $@
 
 # anvil, the local Ethereum node of the tests and the demo, pinned in package-lock.json.

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from common.errors import ConfigurationError
 from paymq import logs
-from paymq.chaos.cli import chaos_app
 from paymq.cli_keys import keys_app
 from paymq.cli_store import db_app, dlq_app, reconcile, status
 from paymq.cli_topology import topology_app
@@ -39,7 +38,6 @@ app.add_typer(api_app, name="api")
 api_app.add_typer(api_keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(dlq_app, name="dlq")
-app.add_typer(chaos_app, name="chaos")
 app.add_typer(webhooks_app, name="webhooks")
 
 __all__ = ["app", "err", "friendly", "load_settings", "main"]
@@ -77,27 +75,6 @@ def sandbox(
     settings = load_settings()
     logs.configure(settings.log_level, settings.log_format)
     serve(host, port, latency_ms=latency_ms, on_ready=lambda url: typer.echo(f"sandbox on {url}"))
-
-
-@app.command()
-@friendly
-def localstripe(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8420,
-    state_file: Annotated[
-        Path | None, typer.Option(help="Keep state in this file (default: in memory only).")
-    ] = None,
-) -> None:
-    """Run the localstripe Stripe emulator with state of its own and PaymentIntent search
-    (for tests and the demo; paymq/localstripe.py)."""
-    try:
-        from paymq.localstripe import serve
-    except ModuleNotFoundError as exc:
-        raise ConfigurationError(
-            f"localstripe is not installed ({exc.name}): pip install 'paymq[emulators]'"
-        ) from None
-
-    serve(host, port, state_file)
 
 
 @app.command()
@@ -167,67 +144,6 @@ def results_tail(
             quiet_timeout_s=timeout_s,
         )
     )
-
-
-@app.command()
-@friendly
-def demo(
-    external: Annotated[
-        bool, typer.Option(help="Use running workers and sandbox instead of starting them.")
-    ] = False,
-    keep: Annotated[bool, typer.Option(help="Keep the demo's queues and keys afterwards.")] = False,
-) -> None:
-    """Run the system end to end: sandbox, one worker per channel, a mixed batch of payments
-    (successes, declines, retries, a forged and an expired message), and a summary."""
-    from paymq.demo import run_demo
-
-    raise typer.Exit(run_demo(load_settings(), external=external, keep=keep))
-
-
-@app.command()
-@friendly
-def bench(
-    payments: Annotated[int, typer.Option(help="Payments to push through.")] = 5000,
-    provider_latency_ms: Annotated[int, typer.Option(help="Sandbox delay per call.")] = 50,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
-    concurrency: Annotated[int, typer.Option(help="Payments in flight per worker.")] = 64,
-    rate: Annotated[int, typer.Option(help="Publish rate per second (0: all at once).")] = 0,
-    verify_results: Annotated[
-        bool, typer.Option(help="Collect results as a verifying subscriber would.")
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            help="The payment store the workers share, e.g. a PostgreSQL URL (default: a fresh "
-            "SQLite file)."
-        ),
-    ] = None,
-    hosts: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="Spread the workers over this many stand-in hosts: each a process group with "
-            "its own working directory and its own copy of the worker's keys (above 1: needs a "
-            "PostgreSQL --database-url).",
-        ),
-    ] = 1,
-) -> None:
-    """Measure payments/s and publish-to-result latency through the real pipeline."""
-    from paymq.bench import BenchOptions, run_bench
-
-    options = BenchOptions(
-        payments=payments,
-        provider_latency_ms=provider_latency_ms,
-        workers=workers,
-        concurrency=concurrency,
-        rate_per_s=rate,
-        as_json=as_json,
-        verify_results=verify_results,
-        database_url=database_url,
-        hosts=hosts,
-    )
-    raise typer.Exit(run_bench(load_settings(), options))
 
 
 @api_app.command("serve")
@@ -317,41 +233,6 @@ def top(
     run_top(load_settings(), interval_s=interval_s, once=once, as_json=as_json)
 
 
-@app.command("bench-chain")
-@friendly
-def bench_chain(
-    payouts: Annotated[int, typer.Option(help="On-chain payouts to make.")] = 300,
-    processes: Annotated[int, typer.Option(help="Worker processes sharing the wallet.")] = 2,
-    threads: Annotated[int, typer.Option(help="Threads per process.")] = 8,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    database_url: Annotated[
-        str | None,
-        typer.Option(help="The payment store holding the nonces (default: a fresh SQLite file)."),
-    ] = None,
-) -> None:
-    """Measure on-chain payouts/s from one hot wallet on a local anvil, and check every nonce
-    was used once and every payout landed once."""
-    from paymq.benchchain import ChainBenchOptions, run_chain_bench
-
-    options = ChainBenchOptions(payouts, processes, threads, as_json, database_url)
-    raise typer.Exit(run_chain_bench(options))
-
-
-@app.command("contract")
-@friendly
-def contract(
-    directory: Annotated[Path, typer.Option(help="Where schemas/ and vectors/ go.")] = Path("docs"),
-    sealed: Annotated[
-        bool, typer.Option(help="Also write a new (random) sealed-card vector.")
-    ] = False,
-) -> None:
-    """Write the JSON Schemas of the contract and the test vectors."""
-    from paymq.contract import export
-
-    for path in export(directory, include_sealed=sealed):
-        typer.echo(f"wrote {path}")
-
-
 @config_app.command("show")
 @friendly
 def config_show() -> None:
@@ -370,6 +251,21 @@ def config_docs() -> None:
     from paymq.configdoc import render
 
     sys.stdout.write(render())
+
+
+def add_tool_commands(target: typer.Typer) -> None:
+    """Commands of installed extensions (entry point group `paymq.commands`): paymq's own
+    development tools (`paymq demo`, `bench`, `chaos`, ...) register themselves this way, and
+    are absent from a production install. An extension that fails to load is named, not fatal:
+    the operator commands keep working."""
+    for entry in entry_points(group="paymq.commands"):
+        try:
+            entry.load()(target)
+        except Exception as exc:  # any failure of an extension is reported alike
+            err.print(f"paymq: the {entry.name!r} commands ({entry.value}) did not load: {exc}")
+
+
+add_tool_commands(app)
 
 
 def main() -> None:

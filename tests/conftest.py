@@ -20,7 +20,7 @@ import pytest
 from common.amqp.admin import BrokerAdmin
 from common.errors import BrokerUnavailable
 from common.settings import DEFAULT_AMQP_URL
-from paymq.broker import docker_engine_answers, ensure_broker
+from paymq_tools.broker import docker_engine_answers, ensure_broker
 from tests.tracing import spans  # noqa: F401 - the `spans` fixture, for every test that records spans
 
 _ENV_URLS = ("AMQP_URL", "RABBITMQ_URL", "PAYMQ_AMQP_URL")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from rich.console import Console
 
-from paymq.chaos.node import PrivateBroker, rabbitmq_installed
+from paymq_tools.chaos.node import PrivateBroker, rabbitmq_installed
 
 
 @pytest.fixture(scope="session")

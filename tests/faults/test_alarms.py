@@ -16,7 +16,7 @@ import pytest
 
 from common.amqp.session import AmqpSession, DeliveryToken, SessionOptions
 from common.envelope import InboundMessage, OutboundMessage
-from paymq.chaos.node import PrivateBroker
+from paymq_tools.chaos.node import PrivateBroker
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
 

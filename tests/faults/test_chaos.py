@@ -17,13 +17,13 @@ import os
 import pytest
 from rich.console import Console
 
-from paymq.chaos.databases import DatabaseSetupFailed, create_database, drop_database
-from paymq.chaos.node import PrivateBroker
-from paymq.chaos.outcome import row
-from paymq.chaos.postgres import postgres_installed
-from paymq.chaos.runner import RunOptions, run_scenario
-from paymq.chaos.scenarios import SINGLE_NODE_SCENARIOS, Scenario, by_name
-from paymq.devchain import anvil_path
+from paymq_tools.chaos.databases import DatabaseSetupFailed, create_database, drop_database
+from paymq_tools.chaos.node import PrivateBroker
+from paymq_tools.chaos.outcome import row
+from paymq_tools.chaos.postgres import postgres_installed
+from paymq_tools.chaos.runner import RunOptions, run_scenario
+from paymq_tools.chaos.scenarios import SINGLE_NODE_SCENARIOS, Scenario, by_name
+from paymq_tools.devchain import anvil_path
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 

@@ -11,7 +11,7 @@ import pytest
 
 from common.models import PaymentResult, PaymentStatus, result_event_id
 from common.money import Money
-from paymq.chaos.checker import (
+from paymq_tools.chaos.checker import (
     DeadLetter,
     Expect,
     Observations,
@@ -19,7 +19,7 @@ from paymq.chaos.checker import (
     ReceivedEvent,
     check,
 )
-from paymq.chaos.queues import dead_letter_reason
+from paymq_tools.chaos.queues import dead_letter_reason
 
 PAY_A = str(uuid.UUID(int=1))
 PAY_B = str(uuid.UUID(int=2))

@@ -20,14 +20,14 @@ from rich.console import Console
 
 from common.amqp.admin import BrokerAdmin
 from common.topology import Topology
-from paymq.broker import broker_answers
-from paymq.chaos.cluster import PrivateCluster
-from paymq.chaos.databases import DatabaseSetupFailed, create_database, drop_database
-from paymq.chaos.node import rabbitmq_installed
-from paymq.chaos.outcome import row
-from paymq.chaos.postgres import postgres_installed
-from paymq.chaos.runner import RunOptions, run_scenario
-from paymq.chaos.scenarios import by_name
+from paymq_tools.broker import broker_answers
+from paymq_tools.chaos.cluster import PrivateCluster
+from paymq_tools.chaos.databases import DatabaseSetupFailed, create_database, drop_database
+from paymq_tools.chaos.node import rabbitmq_installed
+from paymq_tools.chaos.outcome import row
+from paymq_tools.chaos.postgres import postgres_installed
+from paymq_tools.chaos.runner import RunOptions, run_scenario
+from paymq_tools.chaos.scenarios import by_name
 from tests.integration.helpers import cli_env, run_cli
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]

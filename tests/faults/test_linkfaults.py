@@ -10,9 +10,9 @@ from typing import Any, cast
 
 import pytest
 
-from paymq.chaos.disturbances import Stage
-from paymq.chaos.linkfaults import FlapLink, PartitionLink
-from paymq.chaos.linkproxy import LinkProxy, Mode
+from paymq_tools.chaos.disturbances import Stage
+from paymq_tools.chaos.linkfaults import FlapLink, PartitionLink
+from paymq_tools.chaos.linkproxy import LinkProxy, Mode
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from paymq.chaos.linkproxy import LinkProxy, Mode
+from paymq_tools.chaos.linkproxy import LinkProxy, Mode
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -9,7 +9,7 @@ import uuid
 import pika
 import pytest
 
-from paymq.chaos.node import PrivateBroker
+from paymq_tools.chaos.node import PrivateBroker
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
 

@@ -65,10 +65,10 @@ from common.settings import Settings
 from common.signing import REQUEST_TYPE, SignedFields, Signer
 from common.subscriber import ResultEvent, ResultStream, ResultVerifier
 from common.topology import BindingSpec, QueueSpec
-from paymq.chaos.crew import kill_group
-from paymq.chaos.node import PrivateBroker, rabbitmq_installed
-from paymq.chaos.services import Services
-from paymq.processes import (
+from paymq_tools.chaos.crew import kill_group
+from paymq_tools.chaos.node import PrivateBroker, rabbitmq_installed
+from paymq_tools.chaos.services import Services
+from paymq_tools.processes import (
     Fleet,
     child_environment,
     free_port,

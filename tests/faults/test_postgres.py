@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from paymq.chaos.databases import create_database
-from paymq.chaos.postgres import PrivatePostgres, postgres_installed
+from paymq_tools.chaos.databases import create_database
+from paymq_tools.chaos.postgres import PrivatePostgres, postgres_installed
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from paymq.chaos.queueview import (
+from paymq_tools.chaos.queueview import (
     QueueMembers,
     connections_by_port,
     parse_depths,

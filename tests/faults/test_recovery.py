@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from paymq.chaos.recovery import longest_gap_s
+from paymq_tools.chaos.recovery import longest_gap_s
 
 
 def test_no_fault_span_means_no_figure() -> None:

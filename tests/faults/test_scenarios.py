@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from paymq.chaos.clusterfaults import KillNode, MoveLeaders, PartitionNode, RollingRestart
-from paymq.chaos.linkfaults import FlapLink, PartitionLink
-from paymq.chaos.scenarios import SCENARIOS, Scenario, StallPlan, by_name
-from paymq.chaos.services import CLAIM_LEASE_S
-from paymq.chaos.storefaults import LockSqlite, StopDatabase
+from paymq_tools.chaos.clusterfaults import KillNode, MoveLeaders, PartitionNode, RollingRestart
+from paymq_tools.chaos.linkfaults import FlapLink, PartitionLink
+from paymq_tools.chaos.scenarios import SCENARIOS, Scenario, StallPlan, by_name
+from paymq_tools.chaos.services import CLAIM_LEASE_S
+from paymq_tools.chaos.storefaults import LockSqlite, StopDatabase
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from paymq.chaos.sqlitelock import HOLDING, hold_write_lock, write_locked
+from paymq_tools.chaos.sqlitelock import HOLDING, hold_write_lock, write_locked
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -17,7 +17,7 @@ from common.keygen import init_keys
 from common.keyring import TRUSTED_DIR, Keyring
 from common.settings import Settings
 from common.subscriber import ResultStream, ResultVerifier
-from paymq.devchain import Anvil, anvil_path
+from paymq_tools.devchain import Anvil, anvil_path
 from producer.producer import Producer
 from sandbox.client import SandboxControl
 from sandbox.server import SandboxThread

@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from paymq.processes import free_port
+from paymq_tools.processes import free_port
 
 API_KEY = "sk_test_paymq_tests"
 _READY_TIMEOUT_S = 30.0

@@ -18,7 +18,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from common.settings import Settings
-from paymq.processes import settings_env
+from paymq_tools.processes import settings_env
 from tests.integration.helpers import wait_until
 
 _METRICS_LINE = re.compile(r"metrics on http://127\.0\.0\.1:(\d+)/metrics")

@@ -25,7 +25,7 @@ from common.keygen import generate_key
 from common.keyring import KeyRole
 from common.money import Money
 from common.settings import Settings
-from paymq.processes import free_port
+from paymq_tools.processes import free_port
 from producer.api.keys import ApiKeys, add_key, digest, keys_file, remove_key
 from producer.api.server import api_app, openapi_json, readiness
 from producer.encode import Draft

@@ -19,8 +19,8 @@ from common.errors import BrokerUnavailable
 from common.keyring import Keyring
 from common.settings import Settings
 from common.subscriber import ResultStream, ResultVerifier
-from paymq.chaos.linkproxy import LinkProxy
-from paymq.processes import free_port
+from paymq_tools.chaos.linkproxy import LinkProxy
+from paymq_tools.processes import free_port
 from producer.producer import Producer
 from sandbox.client import SandboxControl
 from tests.integration.conftest import RunningWorker

@@ -17,7 +17,7 @@ from common.clock import SystemClock
 from common.models import PaymentResult
 from common.settings import Settings
 from common.subscriber import ResultStream
-from paymq.processes import settings_env
+from paymq_tools.processes import settings_env
 from producer.producer import Producer
 from tests.integration.conftest import RunningWorker
 from tests.integration.helpers import (

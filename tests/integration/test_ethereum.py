@@ -28,7 +28,7 @@ from common.errors import (
     TransactionNotAccepted,
 )
 from common.money import Money
-from paymq.devchain import Anvil
+from paymq_tools.devchain import Anvil
 from tests.integration.helpers import cli_env, run_cli, wait_until
 from tests.integration.rpcproxy import RpcProxy
 from tests.stores import sqlite_engine

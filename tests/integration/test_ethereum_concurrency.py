@@ -18,8 +18,8 @@ from sqlalchemy import Engine
 
 from common.clock import SystemClock
 from common.money import Money
-from paymq.benchchain import devnet_provider
-from paymq.devchain import Anvil
+from paymq_tools.benchchain import devnet_provider
+from paymq_tools.devchain import Anvil
 from tests.integration.helpers import cli_env, run_cli, wait_until
 from workers.providers.base import Payout
 from workers.store.chain import ChainTransactions

@@ -16,7 +16,7 @@ from common.details import DigitalCurrencyDetails
 from common.money import Money
 from common.settings import Settings
 from common.subscriber import ResultStream
-from paymq.devchain import Anvil
+from paymq_tools.devchain import Anvil
 from producer.encode import Draft
 from producer.producer import Producer
 from tests.integration.conftest import RunningWorker

@@ -1,7 +1,7 @@
 """ERC-20 payouts (USDC-style `transfer`) against a real token contract on anvil: compiled from
-paymq/contracts/PaymqTestToken.sol by solc-js, 6 decimals like USDC, with USDC's blocklist
-and, for the check that a mined transaction really moved the tokens, a recipient to which a
-transfer returns false instead of reverting."""
+tools/paymq_tools/contracts/PaymqTestToken.sol by solc-js, 6 decimals like USDC, with USDC's
+blocklist and, for the check that a mined transaction really moved the tokens, a recipient to
+which a transfer returns false instead of reverting."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from web3 import Web3
 from common.clock import SystemClock
 from common.errors import NoEffectAtProvider, ProviderRejected, RetryableError
 from common.money import Money
-from paymq.devchain import TOKEN_SOURCE, Anvil, Contract, compile_contract, solcjs_path
+from paymq_tools.devchain import TOKEN_SOURCE, Anvil, Contract, compile_contract, solcjs_path
 from tests.stores import sqlite_engine
 from workers.providers.base import Payout
 from workers.providers.ethereum import (

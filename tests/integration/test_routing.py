@@ -14,7 +14,7 @@ from common.models import PaymentResult
 from common.money import Money
 from common.settings import Settings
 from common.subscriber import ResultStream
-from paymq.processes import free_port
+from paymq_tools.processes import free_port
 from producer.encode import Draft
 from producer.producer import Producer
 from sandbox.client import SandboxControl

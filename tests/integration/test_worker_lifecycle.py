@@ -23,8 +23,8 @@ from common.keyring import TRUSTED_DIR, Keyring, KeyStatus
 from common.models import PaymentRequest
 from common.settings import Settings
 from common.subscriber import ResultStream, ResultVerifier
-from paymq.chaos.linkproxy import LinkProxy
-from paymq.processes import settings_env
+from paymq_tools.chaos.linkproxy import LinkProxy
+from paymq_tools.processes import settings_env
 from producer.producer import Producer
 from sandbox.client import SandboxControl
 from tests.integration.conftest import RunningWorker

@@ -16,7 +16,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT7
 
 from common.topology import Topology
-from paymq.asyncapi import asyncapi_document, asyncapi_yaml
+from paymq_tools.asyncapi import asyncapi_document, asyncapi_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = REPO_ROOT / "docs" / "asyncapi.yaml"

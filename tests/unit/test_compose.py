@@ -178,15 +178,31 @@ def test_stack_is_rabbitmq_postgres_and_the_paymq_services(services: dict[str, S
     assert set(services) == {"rabbitmq", "postgres", "anvil", *PAYMQ_SERVICES}
 
 
+#: Services that run paymq's development tools (`paymq demo`, `paymq localstripe`): only they
+#: use the demo image, which adds tools/ to the product.
+DEMO_TOOL_SERVICES = {"localstripe", "producer"}
+
+
 def test_paymq_services_share_one_image_and_name_their_command(
     services: dict[str, Service],
 ) -> None:
     for name in PAYMQ_SERVICES:
         service = services[name]
-        assert service["image"] == "paymq:local", name
+        demo = name in DEMO_TOOL_SERVICES
+        assert service["image"] == ("paymq-demo:local" if demo else "paymq:local"), name
         assert service["build"]["context"] == str(REPO_ROOT), name
+        assert service["build"]["target"] == ("demo" if demo else "runtime"), name
         assert service.get("entrypoint") is None, name
         assert service["command"][0] == "paymq", name
+
+
+def test_the_product_image_is_the_dockerfiles_default_and_carries_no_tools() -> None:
+    stages = re.findall(r"^FROM\s+\S+(?:\s+AS\s+(\S+))?", DOCKERFILE.read_text(), re.MULTILINE)
+    product_stage = DOCKERFILE.read_text().split("AS runtime", 1)[1]
+
+    assert stages[-1] == "runtime"
+    assert "build-tools" not in product_stage
+    assert "COPY --from=build /opt/paymq /opt/paymq" in product_stage
 
 
 def test_every_paymq_service_gets_the_common_environment(services: dict[str, Service]) -> None:

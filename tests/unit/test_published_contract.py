@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 from common.models import PaymentRequest
 from common.sealing import CardData
 from paymq.configdoc import render
-from paymq.contract import schema_documents, signature_vector
+from paymq_tools.contract import schema_documents, signature_vector
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

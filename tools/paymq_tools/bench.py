@@ -1,0 +1,425 @@
+"""`paymq bench`: payments/s and publish-to-result latency through the real pipeline.
+
+Real processes on the configured broker: the sandbox provider with the given latency, N worker
+processes for the card channel, this process as producer and as a verifying result subscriber.
+Latency is measured from the moment a payment is handed to the publisher to the moment its
+verified result event is received; throughput is payments / (last result - first publish).
+
+The workers are spread over H stand-in hosts (paymq_tools.processes.Host): each a process group with
+its own working directory and its own copy of the worker's keys. Several hosts share what
+machines would share, which rules out a SQLite store. Each worker's payments are read from its
+Prometheus endpoint at the end, for the figures per host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console
+
+from common.amqp.admin import BrokerAdmin
+from common.envelope import OutboundMessage
+from common.errors import ConfigurationError, PaymqError
+from common.keygen import init_keys
+from common.keyring import TRUSTED_DIR, Keyring
+from common.money import Money
+from common.settings import Settings
+from common.subscriber import ResultStream, ResultVerifier
+from paymq_tools.broker import ensure_broker
+from paymq_tools.processes import (
+    Fleet,
+    Host,
+    child_environment,
+    free_port,
+    settings_env,
+    wait_for_consumers,
+    wait_for_http,
+    worker_host,
+)
+from producer.encode import Draft
+from producer.producer import Producer
+
+console = Console(stderr=True, highlight=False)
+CHUNK = 250
+Figures = dict[str, object]
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    payments: int
+    provider_latency_ms: int
+    workers: int
+    concurrency: int
+    rate_per_s: int
+    as_json: bool
+    #: Verify every result as a subscriber would (signature, strict parsing, model).
+    verify_results: bool = False
+    #: The payment store; None for a fresh SQLite file in the bench's directory.
+    database_url: str | None = None
+    #: Stand-in hosts the workers are spread over (round robin).
+    hosts: int = 1
+
+    def check(self) -> None:
+        """Refuse what cannot be measured; a usage error, before anything starts."""
+        if not 1 <= self.hosts <= self.workers:
+            raise ConfigurationError(
+                f"--hosts {self.hosts}: between 1 and the number of workers ({self.workers})"
+            )
+        sqlite = self.database_url is None or self.database_url.startswith("sqlite")
+        if self.hosts > 1 and sqlite:
+            raise ConfigurationError(
+                "several hosts need a store they can share: --database-url "
+                "postgresql+psycopg://... (a SQLite file serves the processes of one host only)"
+            )
+
+
+class BenchFailed(PaymqError):
+    code = "bench_failed"
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), 0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _local_broker_pid() -> int | None:
+    """The RabbitMQ node's process on this machine, if there is one (for CPU accounting)."""
+    for stat in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if stat.read_text().strip() == "beam.smp":
+                return int(stat.parent.name)
+        except OSError:
+            continue
+    return None
+
+
+def _percentile(sorted_ms: list[float], q: float) -> float:
+    if not sorted_ms:
+        return 0.0
+    index = min(len(sorted_ms) - 1, max(0, round(q * len(sorted_ms)) - 1))
+    return sorted_ms[index]
+
+
+class Collector(threading.Thread):
+    """Receives result events on its own connection, from the bench topology's durable
+    notifications queue (the subscribers' queue, as in production).
+
+    With a verifier it is a full subscriber (signature, strict parsing, the model); without,
+    it only reads each event's request id and status, so the figures measure paymq itself
+    rather than the cost of one particular subscriber.
+    """
+
+    def __init__(self, settings: Settings, verifier: ResultVerifier | None, expected: int) -> None:
+        super().__init__(name="bench-collector", daemon=True)
+        self._settings = settings
+        self._verifier = verifier
+        self._expected = expected
+        self.ready = threading.Event()
+        self.done = threading.Event()
+        self.received_at: dict[str, float] = {}
+        self.statuses: dict[str, str] = {}
+        self.untrusted = 0
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            for message_id, status in self._events():
+                self.received_at.setdefault(message_id, time.monotonic())
+                self.statuses[message_id] = status
+                if len(self.received_at) >= self._expected:
+                    return
+        except Exception as exc:  # reported by the main thread
+            self.error = exc
+            self.ready.set()
+
+    def _events(self) -> Iterator[tuple[str, str]]:
+        settings = self._settings
+        if self._verifier is not None:
+            with ResultStream(
+                settings.amqp_url, settings.topology(), self._verifier, durable=True
+            ) as stream:
+                self.ready.set()
+                for event in stream.events(inactivity_timeout_s=0.5):
+                    if self.done.is_set():
+                        return
+                    if event is not None and event.result is None:
+                        self.untrusted += 1
+                    elif event is not None and event.result is not None:
+                        yield event.result.request_message_id or "", event.result.status.value
+            return
+        with BrokerAdmin(settings.amqp_url, name="paymq-bench-collector") as admin:
+            self.ready.set()
+            queue = settings.topology().notifications_queue
+            for message in admin.consume(queue, inactivity_timeout_s=0.5):
+                if self.done.is_set():
+                    return
+                if message is not None:
+                    event = json.loads(message.body)
+                    yield str(event["request_message_id"]), str(event["status"])
+
+
+def _publish_flat_out(
+    producer: Producer, messages: list[OutboundMessage], published_at: dict[str, float]
+) -> None:
+    """As fast as confirms allow, in pipelined chunks."""
+    for offset in range(0, len(messages), CHUNK):
+        batch = messages[offset : offset + CHUNK]
+        now = time.monotonic()
+        for message in batch:
+            published_at[message.message_id] = now
+        failed = [o for o in producer.publish_many(batch) if not o.ok]
+        if failed:
+            raise BenchFailed(f"{len(failed)} publishes failed: {failed[0].error}")
+
+
+def _publish_paced(
+    producer: Producer,
+    messages: list[OutboundMessage],
+    rate_per_s: int,
+    published_at: dict[str, float],
+) -> None:
+    """One message every 1/rate seconds, confirms checked at the end: latency below capacity."""
+    start = time.monotonic()
+    futures = []
+    for index, message in enumerate(messages):
+        delay_s = start + index / rate_per_s - time.monotonic()
+        if delay_s > 0:
+            time.sleep(delay_s)
+        published_at[message.message_id] = time.monotonic()
+        futures.extend(producer.submit([message]))
+    errors = [f.exception(timeout=60) for f in futures]
+    failed = [e for e in errors if e is not None]
+    if failed:
+        raise BenchFailed(f"{len(failed)} publishes failed: {failed[0]}")
+
+
+@dataclass(frozen=True)
+class HostedWorker:
+    name: str
+    host: Host
+    metrics_url: str
+
+
+@dataclass(frozen=True)
+class HostShare:
+    host: str
+    directory: str
+    workers: int
+    payments: int
+    worker_cpu_ms_per_payment: float
+
+
+def run_bench(settings: Settings, options: BenchOptions) -> int:
+    options.check()
+    ensure_broker(settings.amqp_url, say=console.print)
+    work_dir = Path(tempfile.mkdtemp(prefix="paymq-bench-"))
+    settings = settings.model_copy(
+        update={
+            "topology_prefix": f"paymq-bench-{uuid.uuid4().hex[:6]}",
+            "keys_dir": work_dir / "keys",
+            "database_url": options.database_url or f"sqlite:///{work_dir / 'paymq.db'}",
+            "provider_url": f"http://127.0.0.1:{free_port()}",
+            "worker_concurrency": options.concurrency,
+            "worker_prefetch": options.concurrency,
+            "log_level": "WARNING",
+        }
+    )
+    init_keys(
+        settings.keys_dir,
+        producer_key_id=settings.producer_key_id,
+        worker_key_id=settings.worker_key_id,
+        sealing_key_id="card-seal-1",
+    )
+    topology = settings.topology()
+    with BrokerAdmin(settings.amqp_url) as admin:
+        admin.declare(topology)
+    fleet = Fleet(work_dir, settings_env(settings, child_environment()))
+    try:
+        port = settings.provider_url.rsplit(":", 1)[1]
+        fleet.start(
+            "sandbox", "sandbox", "--port", port, "--latency-ms", str(options.provider_latency_ms)
+        )
+        wait_for_http(f"{settings.provider_url}/health", fleet)
+        workers = _start_workers(settings, options, fleet, work_dir)
+        wait_for_consumers(settings.amqp_url, {topology.work_queue("card"): options.workers}, fleet)
+        figures, worker_cpu_s = _measure(settings, options, fleet)
+        shares = _host_shares(workers, fleet, worker_cpu_s)
+    finally:
+        fleet.stop()
+        with BrokerAdmin(settings.amqp_url) as admin:
+            admin.delete(topology)
+    _report(figures, shares, as_json=options.as_json)
+    return 0 if figures["succeeded"] == options.payments else 1
+
+
+def _start_workers(
+    settings: Settings, options: BenchOptions, fleet: Fleet, work_dir: Path
+) -> list[HostedWorker]:
+    """The workers, round robin over the hosts; each reads its keys from its host's copy and
+    serves its metrics on a port of its own."""
+    hosts = [
+        worker_host(
+            f"host-{index + 1}",
+            work_dir / f"host-{index + 1}",
+            settings.keys_dir,
+            settings.worker_key_id,
+        )
+        for index in range(options.hosts)
+    ]
+    workers = []
+    for index in range(options.workers):
+        host, port = hosts[index % len(hosts)], free_port()
+        name = f"worker-{index}"
+        environment = {"PAYMQ_KEYS_DIR": "keys", "PAYMQ_METRICS_PORT": str(port)}
+        fleet.start(name, "worker", "card", env=environment, host=host)
+        workers.append(HostedWorker(name, host, f"http://127.0.0.1:{port}/metrics"))
+    return workers
+
+
+def _payments_recorded(metrics_url: str) -> int:
+    """Payments a worker recorded a result for, whatever the status, from its metrics."""
+    text = requests.get(metrics_url, timeout=10).text
+    return round(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "paymq_payments_total"
+        )
+    )
+
+
+def _host_shares(
+    workers: list[HostedWorker], fleet: Fleet, worker_cpu_s: dict[int, float]
+) -> list[HostShare]:
+    """Each host's share of the work, read while its workers still run."""
+    hosts: dict[str, list[HostedWorker]] = {}
+    for worker in workers:
+        hosts.setdefault(worker.host.name, []).append(worker)
+    shares = []
+    for name, members in hosts.items():
+        payments = sum(_payments_recorded(w.metrics_url) for w in members)
+        cpu_s = sum(worker_cpu_s[fleet.processes[w.name].pid] for w in members)
+        shares.append(
+            HostShare(
+                host=name,
+                directory=str(members[0].host.directory),
+                workers=len(members),
+                payments=payments,
+                worker_cpu_ms_per_payment=round(cpu_s * 1000 / max(payments, 1), 3),
+            )
+        )
+    return shares
+
+
+def _report(figures: Figures, shares: list[HostShare], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({**figures, "per_host": [asdict(s) for s in shares]}))
+        return
+    for key, value in figures.items():
+        console.print(f"{key:>32}: {value}")
+    if len(shares) > 1:
+        console.print(f"{'hosts in':>32}: {Path(shares[0].directory).parent}")
+        for share in shares:
+            console.print(
+                f"{share.host:>32}: {share.workers} workers, {share.payments} payments, "
+                f"{share.worker_cpu_ms_per_payment} worker CPU ms each"
+            )
+
+
+def _measure(
+    settings: Settings, options: BenchOptions, fleet: Fleet
+) -> tuple[Figures, dict[int, float]]:
+    """The run's figures, and the CPU seconds each worker (by pid) spent during it."""
+    keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
+    verifier = ResultVerifier(keyring) if options.verify_results else None
+    collector = Collector(settings, verifier, options.payments)
+    collector.start()
+    collector.ready.wait(30)
+    if collector.error is not None:
+        raise BenchFailed(f"result collector failed: {collector.error}")
+    published_at: dict[str, float] = {}
+    worker_pids = [p.pid for n, p in fleet.processes.items() if n.startswith("worker")]
+    sandbox_pid = fleet.processes["sandbox"].pid
+    with Producer.from_settings(settings, name="paymq-bench") as producer:
+        console.print(f"signing {options.payments} payments...")
+        messages = [
+            producer.prepare(
+                Draft(
+                    amount=Money(amount_minor=1000 + i, currency="USD"),
+                    merchant_reference=f"bench-{i}",
+                    idempotency_key=f"bench-{uuid.uuid4().hex}",
+                    card_token="tok_visa",
+                )
+            )[1]
+            for i in range(options.payments)
+        ]
+        broker_pid = _local_broker_pid()
+        others = [pid for pid in (broker_pid, os.getpid()) if pid is not None]
+        cpu_before = {pid: _cpu_s(pid) for pid in [*worker_pids, sandbox_pid, *others]}
+        console.print(
+            f"publishing to {options.workers} workers x {options.concurrency} "
+            f"in flight, provider latency {options.provider_latency_ms} ms..."
+        )
+        start = time.monotonic()
+        if options.rate_per_s:
+            _publish_paced(producer, messages, options.rate_per_s, published_at)
+        else:
+            _publish_flat_out(producer, messages, published_at)
+        collector.join(timeout=120 + options.payments * options.provider_latency_ms / 1000)
+        collector.done.set()
+    cpu_after = {pid: _cpu_s(pid) for pid in cpu_before}
+
+    received = collector.received_at
+    latencies = sorted(
+        (received[m] - published_at[m]) * 1000 for m in received if m in published_at
+    )
+    elapsed_s = (max(received.values()) - start) if received else float("inf")
+    worker_cpu_s = sum(cpu_after[p] - cpu_before[p] for p in worker_pids)
+    count = len(latencies)
+
+    def per_payment_ms(pid: int | None) -> float | None:
+        if pid is None:
+            return None
+        return round((cpu_after[pid] - cpu_before[pid]) * 1000 / max(count, 1), 3)
+
+    return {
+        "payments": options.payments,
+        "payments_per_s": round(count / elapsed_s, 1) if count else 0.0,
+        "p50_ms": round(_percentile(latencies, 0.50), 1),
+        "p95_ms": round(_percentile(latencies, 0.95), 1),
+        "p99_ms": round(_percentile(latencies, 0.99), 1),
+        "provider_latency_ms": options.provider_latency_ms,
+        "store": "sqlite" if options.database_url is None else options.database_url.split(":")[0],
+        "workers": options.workers,
+        "hosts": options.hosts,
+        "concurrency_per_worker": options.concurrency,
+        "payments_per_s_per_worker": round(count / elapsed_s / options.workers, 1)
+        if count
+        else 0.0,
+        "mean_ms": round(statistics.fmean(latencies), 1) if latencies else 0.0,
+        "worker_cpu_ms_per_payment": round(worker_cpu_s * 1000 / max(count, 1), 3),
+        "sandbox_cpu_ms_per_payment": per_payment_ms(sandbox_pid),
+        "broker_cpu_ms_per_payment": per_payment_ms(broker_pid),
+        # This process: publishing, and receiving and verifying every result.
+        "bench_cpu_ms_per_payment": per_payment_ms(os.getpid()),
+        "results_verified": options.verify_results,
+        "results": count,
+        "succeeded": sum(1 for s in collector.statuses.values() if s == "succeeded"),
+        "elapsed_s": round(elapsed_s, 2),
+    }, {pid: cpu_after[pid] - cpu_before[pid] for pid in worker_pids}
