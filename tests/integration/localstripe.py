@@ -3,14 +3,12 @@ state in memory, and a view of its PaymentIntents that does not go through paymq
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from paymq_tools.launch import Child, launch, paymq_command
 from paymq_tools.processes import free_port
 
 API_KEY = "sk_test_paymq_tests"
@@ -21,40 +19,28 @@ class LocalStripe:
     def __init__(self, log_path: Path) -> None:
         self.url = f"http://127.0.0.1:{free_port()}"
         self._log_path = log_path
-        self._process: subprocess.Popen[bytes] | None = None
+        self._child: Child | None = None
         self._http = requests.Session()
         self._http.headers["Authorization"] = f"Bearer {API_KEY}"
 
     def __enter__(self) -> LocalStripe:
         port = self.url.rsplit(":", 1)[1]
-        with self._log_path.open("wb") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "paymq", "localstripe", "--port", port],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self._wait_ready()
+        self._child = launch(
+            "localstripe", paymq_command("localstripe", "--port", port), log_path=self._log_path
+        )
+        self._child.wait_until(self._answers, what="answering", timeout_s=_READY_TIMEOUT_S)
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self._http.close()
-        if self._process is not None:
-            self._process.terminate()
-            self._process.wait(timeout=10)
+        if self._child is not None:
+            self._child.stop()
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + _READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                raise RuntimeError(f"localstripe exited:\n{self._log_path.read_text()}")
-            try:
-                if self._http.get(f"{self.url}/v1/balance", timeout=1).status_code < 500:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"localstripe did not answer within {_READY_TIMEOUT_S} s")
+    def _answers(self) -> bool:
+        try:
+            return self._http.get(f"{self.url}/v1/balance", timeout=1).status_code < 500
+        except requests.ConnectionError:
+            return False
 
     def intents_for(self, payment_id: str) -> list[dict[str, Any]]:
         """Every PaymentIntent whose metadata names this payment, from the plain list API."""

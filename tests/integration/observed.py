@@ -7,7 +7,6 @@ import json
 import re
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from common.settings import Settings
+from paymq_tools.launch import launch, paymq_command
 from paymq_tools.processes import settings_env
 from tests.integration.helpers import wait_until
 
@@ -79,20 +79,20 @@ def running(
     it must exit with `exit_code` by the end of the block (0: on SIGTERM, sent then)."""
     log = tmp_path / f"{command[0]}.log"
     observed = settings.model_copy(update={"metrics_port": 0, "log_format": "json"})
-    with log.open("wb") as output:
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "paymq", *command],
-            env=settings_env(observed, {"PATH": "/usr/bin:/bin", **(env or {})}),
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=output,
-        )
-    process = Process(popen, log)
+    child = launch(
+        command[0],
+        paymq_command(*command),
+        log_path=log,
+        env=settings_env(observed, {"PATH": "/usr/bin:/bin", **(env or {})}),
+        cwd=tmp_path,
+        stdout_to_log=False,
+    )
+    process = Process(child.popen, log)
     try:
         yield process
-        popen.send_signal(signal.SIGTERM)
-        assert popen.wait(timeout=30) == exit_code, log.read_text()[-3000:]
+        child.signal(signal.SIGTERM)
+        assert child.popen.wait(timeout=30) == exit_code, log.read_text()[-3000:]
     finally:
-        if popen.poll() is None:
-            popen.kill()
-            popen.wait()
+        if not child.exited():
+            child.popen.kill()
+            child.popen.wait()

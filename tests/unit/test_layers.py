@@ -5,6 +5,7 @@ the layering fails here instead of in a production image that lacks the tools.""
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,6 @@ def test_a_package_imports_only_the_rooms_below_it(package: str) -> None:
 
 
 def test_the_wheel_is_built_from_the_product_packages_only() -> None:
-    import tomllib
-
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     shipped = {name.split(".")[0] for name in pyproject["tool"]["setuptools"]["packages"]}
 

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from common.errors import PaymqError
+from paymq_tools.launch import Child, ProcessFailed, launch
 from paymq_tools.processes import free_port
 
 _PROJECT_BIN = Path(__file__).resolve().parents[2] / "node_modules" / ".bin"
@@ -90,37 +90,32 @@ class Anvil:
             self._args.append("--no-mining")
         elif block_time_s is not None:
             self._args += ["--block-time", str(block_time_s)]
-        self._process: subprocess.Popen[bytes] | None = None
+        self._child: Child | None = None
         self._http = requests.Session()
 
     def __enter__(self) -> Anvil:
         binary = anvil_path()
         if binary is None:
             raise DevChainUnavailable("anvil is not installed: run `make install` (npm ci)")
-        with self._log_path.open("wb") as log:
-            self._process = subprocess.Popen(  # noqa: S603 - our own arguments
-                [binary, *self._args], stdout=log, stderr=subprocess.STDOUT
-            )
-        self._wait_ready()
+        self._child = launch("anvil", [binary, *self._args], log_path=self._log_path)
+        try:
+            self._child.wait_until(self._answers, what="answering", timeout_s=_READY_TIMEOUT_S)
+        except ProcessFailed as exc:
+            self._child.stop()
+            raise DevChainUnavailable(str(exc)) from exc
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self._http.close()
-        if self._process is not None:
-            self._process.terminate()
-            self._process.wait(timeout=10)
+        if self._child is not None:
+            self._child.stop()
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + _READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                raise DevChainUnavailable(f"anvil exited:\n{self._log_path.read_text()}")
-            try:
-                self.rpc("eth_chainId")
-                return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise DevChainUnavailable(f"anvil did not answer within {_READY_TIMEOUT_S} s")
+    def _answers(self) -> bool:
+        try:
+            self.rpc("eth_chainId")
+        except requests.ConnectionError:
+            return False
+        return True
 
     def rpc(self, method: str, *params: Any) -> Any:
         return rpc_call(self._http, self.url, method, *params)

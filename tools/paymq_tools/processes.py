@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,14 +24,9 @@ import requests
 from pydantic import SecretStr
 
 from common.amqp.admin import BrokerAdmin
-from common.errors import PaymqError
 from common.keyring import PRIVATE_DIR, TRUSTED_DIR, Keyring, KeyRole
 from common.settings import Settings
-
-
-class ProcessFailed(PaymqError):
-    code = "process_failed"
-
+from paymq_tools.launch import Child, ProcessFailed, launch, paymq_command
 
 #: Where the kernel takes the source ports of outgoing connections (Linux's default if unread).
 _EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
@@ -119,58 +113,49 @@ class Fleet:
 
     log_dir: Path
     env: dict[str, str]
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    children: dict[str, Child] = field(default_factory=dict)
     #: Each host's process group id: the pid of the first process started on it.
     groups: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def processes(self) -> dict[str, subprocess.Popen[bytes]]:
+        return {name: child.popen for name, child in self.children.items()}
 
     def start(
         self, name: str, *args: str, env: dict[str, str] | None = None, host: Host | None = None
     ) -> subprocess.Popen[bytes]:
         """`paymq <args>` as `name`, with `env` added to the fleet's environment; on `host`,
         from its directory and in its process group, else in a session of its own."""
-        log = (self.log_dir / f"{name}.log").open("wb")
         # Either way, a Ctrl-C in the terminal reaches only us, and we stop them.
-        process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-            [sys.executable, "-m", "paymq", *args],
+        child = launch(
+            name,
+            paymq_command(*args),
+            log_path=self.log_dir / f"{name}.log",
             env={**self.env, **(env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
             cwd=None if host is None else host.directory,
-            start_new_session=host is None,
+            new_session=host is None,
             process_group=None if host is None else self.groups.get(host.name, 0),
         )
-        log.close()
-        self.processes[name] = process
+        self.children[name] = child
         if host is not None:
-            self.groups.setdefault(host.name, process.pid)
-        return process
+            self.groups.setdefault(host.name, child.pid)
+        return child.popen
 
     def check_alive(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                raise ProcessFailed(
-                    f"{name} exited with {process.returncode}:\n{self.log_tail(name)}"
-                )
+        for child in self.children.values():
+            child.check_alive()
 
     def log_tail(self, name: str, lines: int = 15) -> str:
-        path = self.log_dir / f"{name}.log"
-        text = path.read_text(errors="replace") if path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return self.children[name].log_tail(lines)
 
     def stop(self, timeout_s: float = 30.0) -> dict[str, int | None]:
         """SIGTERM everyone (workers finish in-flight payments), then SIGKILL stragglers."""
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+        for child in self.children.values():
+            child.signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        codes: dict[str, int | None] = {}
-        for name, process in self.processes.items():
-            try:
-                codes[name] = process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                codes[name] = process.wait()
-        return codes
+        return {
+            name: child.wait(deadline - time.monotonic()) for name, child in self.children.items()
+        }
 
 
 def wait_for_http(url: str, fleet: Fleet, timeout_s: float = 30.0) -> None:
