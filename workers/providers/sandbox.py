@@ -151,7 +151,8 @@ def interpret(status: int, data: bytes, retry_after: str | None) -> dict[str, An
         raise ProviderServerError(f"provider answered {status} ({code})")
     if 400 <= status < 500:
         raise ProviderRejected(f"provider refused the request: {status} {code}", code=code)
-    # 202, 3xx and anything else unexpected: we cannot tell whether money moved.
+    # 3xx, 1xx and anything else unexpected: we cannot tell whether money moved. (A 202 is an
+    # answer with a body, read above: the sandbox's payout accepted and under way.)
     raise ProviderServerError(f"provider answered an unexpected {status}")
 
 
