@@ -22,7 +22,11 @@ does with it:
     │   └── NoEffectAtProvider      the provider's record: no money moved, nor ever will
     ├── RetryableError              surely did not happen: safe to try again later
     │   ├── ProviderUnavailable     refused or failed before the request was sent; 503 before effect
-    │   │   └── CircuitOpen         nothing sent: every provider that could take it is open
+    │   │   ├── CircuitOpen         nothing sent: every provider that could take it is open
+    │   │   ├── FeesAboveCap        chain fees above the configured cap: nothing signed
+    │   │   ├── ChainIdMismatch     the Ethereum node serves another chain
+    │   │   ├── HotWalletUnderfunded
+    │   │   └── TokenMisconfigured  the token contract is not the configured ERC-20
     │   ├── RateLimited             429; carries the provider's Retry-After
     │   ├── BrokerUnavailable       cannot connect to RabbitMQ
     │   ├── StoreUnavailable        the payment store did not answer (try the message later)
@@ -31,6 +35,7 @@ does with it:
         ├── ProviderTimeout         retry only with the same idempotency key, never mark failed
         ├── ProviderServerError
         ├── ProviderConnectionLost
+        ├── SignedTransactionInDoubt the store failed while a signed transaction was committed
         └── TransactionNotAccepted  a signed chain transaction the node has not taken (yet)
 
     ConfigurationError              (a PaymqError of its own) the process cannot start as set up
@@ -178,6 +183,30 @@ class CircuitOpen(ProviderUnavailable):
         self.retry_after_s = retry_after_s
 
 
+class FeesAboveCap(ProviderUnavailable):
+    """The chain's base fee plus the tip exceed the configured cap: nothing is signed now."""
+
+    code = "fees_above_cap"
+
+
+class ChainIdMismatch(ProviderUnavailable):
+    """The Ethereum node serves another chain than the one configured: nothing is sent."""
+
+    code = "chain_id_mismatch"
+
+
+class HotWalletUnderfunded(ProviderUnavailable):
+    """The hot wallet cannot pay this payout and its gas: nothing is signed now."""
+
+    code = "hot_wallet_underfunded"
+
+
+class TokenMisconfigured(ProviderUnavailable):
+    """The configured token contract is not the ERC-20 it is set up as: nothing is sent."""
+
+    code = "token_misconfigured"
+
+
 class RateLimited(RetryableError):
     code = "rate_limited"
 
@@ -218,6 +247,14 @@ class ProviderServerError(OutcomeUnknown):
 
 class ProviderConnectionLost(OutcomeUnknown):
     code = "provider_connection_lost"
+
+
+class SignedTransactionInDoubt(OutcomeUnknown):
+    """The store failed while a signed chain transaction was being committed: it may be stored,
+    and then it will be broadcast, so the payout may still move money. Never failed on this; the
+    next attempt or the reconciler finds out."""
+
+    code = "signed_transaction_in_doubt"
 
 
 class TransactionNotAccepted(OutcomeUnknown):

@@ -21,9 +21,11 @@ from sqlalchemy import Engine
 
 from common.clock import SystemClock
 from common.errors import (
+    FeesAboveCap,
     NoEffectAtProvider,
     ProviderRejected,
     RetryableError,
+    SignedTransactionInDoubt,
     StoreUnavailable,
     TransactionNotAccepted,
 )
@@ -39,7 +41,6 @@ from workers.providers.ethereum import (
     EthereumProvider,
     HotWalletUnderfunded,
 )
-from workers.providers.ethereum_rules import FeesAboveCap, SignedTransactionInDoubt
 from workers.store.chain import ChainTransactions, StoredTransaction
 
 pytestmark = pytest.mark.integration

@@ -17,17 +17,18 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from common.clock import SystemClock
-from common.errors import NoEffectAtProvider, ProviderRejected, RetryableError
+from common.errors import (
+    HotWalletUnderfunded,
+    NoEffectAtProvider,
+    ProviderRejected,
+    RetryableError,
+    TokenMisconfigured,
+)
 from common.money import Money
 from paymq_tools.devchain import TOKEN_SOURCE, Anvil, Contract, compile_contract, solcjs_path
 from tests.stores import sqlite_engine
 from workers.providers.base import Payout
-from workers.providers.ethereum import (
-    EthereumConfig,
-    EthereumProvider,
-    HotWalletUnderfunded,
-    TokenMisconfigured,
-)
+from workers.providers.ethereum import EthereumConfig, EthereumProvider
 from workers.store.chain import ChainTransactions
 
 pytestmark = pytest.mark.integration

@@ -7,13 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.errors import RetryableError
+from common.errors import FeesAboveCap, RetryableError
 from workers.providers.ethereum_rules import (
     TRANSFER_GAS,
     TRANSFER_TOPIC,
     ChainFacts,
     Fees,
-    FeesAboveCap,
     Judgement,
     Log,
     TokenTransfer,

@@ -33,11 +33,15 @@ from eth_utils.address import is_checksum_address
 from hexbytes import HexBytes
 
 from common.errors import (
+    ChainIdMismatch,
     ConfigurationError,
+    HotWalletUnderfunded,
     NoEffectAtProvider,
     ProviderRejected,
     ProviderUnavailable,
+    SignedTransactionInDoubt,
     StoreUnavailable,
+    TokenMisconfigured,
     TransactionNotAccepted,
 )
 from common.money import currency_exponent
@@ -46,10 +50,6 @@ from workers.providers.base import Payout, ProviderReceipt
 from workers.providers.ethereum_node import CallReverted, CannotAfford, EthereumNode
 from workers.providers.ethereum_rules import (
     ChainFacts,
-    ChainIdMismatch,
-    HotWalletUnderfunded,
-    SignedTransactionInDoubt,
-    TokenMisconfigured,
     Verdict,
     fees_for,
     gas_limit,
@@ -60,13 +60,7 @@ from workers.providers.ethereum_rules import (
 )
 from workers.store.chain import ChainTransactions, SignedTransaction, StoredTransaction
 
-__all__ = [
-    "ChainIdMismatch",
-    "EthereumConfig",
-    "EthereumProvider",
-    "HotWalletUnderfunded",
-    "TokenMisconfigured",
-]
+__all__ = ["EthereumConfig", "EthereumProvider"]
 
 NAME = "ethereum"
 logger = logging.getLogger("paymq.providers.ethereum")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from eth_abi.abi import decode, encode
 from eth_utils.crypto import keccak
 
-from common.errors import OutcomeUnknown, ProviderUnavailable
+from common.errors import FeesAboveCap
 
 #: Gas of a plain ETH transfer to an account without code.
 TRANSFER_GAS = 21_000
@@ -62,32 +62,6 @@ def transfer_logged(logs: Sequence[Log], transfer: TokenTransfer, sender: str) -
         ) == transfer.value:
             return True
     return False
-
-
-class FeesAboveCap(ProviderUnavailable):
-    """The base fee plus the tip exceed the configured cap: nothing is signed now."""
-
-    code = "fees_above_cap"
-
-
-class ChainIdMismatch(ProviderUnavailable):
-    code = "chain_id_mismatch"
-
-
-class HotWalletUnderfunded(ProviderUnavailable):
-    code = "hot_wallet_underfunded"
-
-
-class TokenMisconfigured(ProviderUnavailable):
-    code = "token_misconfigured"
-
-
-class SignedTransactionInDoubt(OutcomeUnknown):
-    """The store failed while a signed transaction was being committed: it may be stored, and
-    then it will be broadcast, so the payout may still move money. Never failed on this; the
-    next attempt or the reconciler finds out."""
-
-    code = "signed_transaction_in_doubt"
 
 
 @dataclass(frozen=True)
