@@ -1,9 +1,5 @@
 """One broker session that survives the broker: connect, open channels, reconnect with back-off.
 
-Publishing and consuming use two connections. RabbitMQ's memory and disk alarms block every
-connection that publishes, acks included; on a connection of its own the consumer keeps
-acking (and receiving heartbeats) while the publisher waits for the alarm to clear.
-
 Runs pika's asynchronous SelectConnection on an IOLoop that outlives each connection, so other
 threads can always hand work to it with `call_threadsafe` (acks must be sent from this thread,
 on the channel the message came from). Heartbeats are answered by the loop itself: no callback
@@ -30,12 +26,8 @@ own and, whenever its connections are lost, opens the next pair on the next node
 next node costs only a short pause; the back-off grows once every node has failed in turn.
 Both connections of a pair are on the same node.
 
-A nack renews the publish channel: the next publishes go on a new channel of the same
-connection, and the old one closes once its last publish is settled. RabbitMQ 3.10 keeps
-nacking every publish on a channel whose first publish to a quorum queue came just after that
-queue's leader node died, until the node is back, while a new channel is accepted at once; a
-client that reconnects quickly to another node meets exactly that. Other nacks (a queue full
-with reject-publish overflow) cost one channel open, at most once per RENEW_INTERVAL_S.
+The consuming side is in common/amqp/session_consuming.py, the publishing side in
+common/amqp/session_publishing.py.
 """
 
 from __future__ import annotations
@@ -46,48 +38,28 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from pika.adapters.select_connection import IOLoop, SelectConnection
 from pika.channel import Channel
 from pika.exceptions import AMQPHeartbeatTimeout
-from pika.spec import Basic, BasicProperties
 
 from common.amqp.acks import AckBatcher
 from common.amqp.confirms import ConfirmTracker, OnConfirm
-from common.amqp.convert import connection_parameters, inbound_from, properties_for
+from common.amqp.convert import connection_parameters
 from common.amqp.linkwatch import LinkWatch
 from common.amqp.nodes import NodeRotation, redact
-from common.envelope import InboundMessage, OutboundMessage
+from common.amqp.session_consuming import ConsumingSide, DeliveryToken, OnMessage, _ConsumeSpec
+from common.amqp.session_publishing import RENEW_INTERVAL_S, PublishingSide
+from common.envelope import OutboundMessage
 from common.errors import PublishFailed
+
+__all__ = ["AmqpSession", "DeliveryToken", "OnMessage", "SessionListener", "SessionOptions"]
 
 logger = logging.getLogger("paymq.amqp")
 
 #: Pause before trying the next node of a cluster after losing one (jittered down to half).
 NEXT_NODE_DELAY_S = 0.2
-#: A nack renews the publish channel at most this often (see the module's docstring).
-RENEW_INTERVAL_S = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryToken:
-    """Identifies a delivery on the channel it came from; useless after that channel closes."""
-
-    generation: int
-    delivery_tag: int
-
-
-OnMessage = Callable[[InboundMessage, DeliveryToken], None]
-
-
-@dataclass(frozen=True, slots=True)
-class _ConsumeSpec:
-    """What to consume, for the connection generation it was asked for."""
-
-    queue: str
-    prefetch: int
-    on_message: OnMessage
-    generation: int
 
 
 class SessionListener(Protocol):
@@ -108,7 +80,7 @@ class SessionOptions:
     reconnect_max_delay_s: float = 30.0
 
 
-class AmqpSession:
+class AmqpSession(ConsumingSide, PublishingSide):
     def __init__(self, options: SessionOptions, listener: SessionListener) -> None:
         self._options = options
         self._listener = listener
@@ -172,185 +144,6 @@ class AmqpSession:
     def call_later(self, delay_s: float, callback: Callable[[], None]) -> object:
         return self._ioloop.call_later(delay_s, callback)
 
-    def publish(self, message: OutboundMessage, on_confirm: OnConfirm) -> None:
-        """Publish persistently with confirms; `on_confirm` runs once on this thread with None
-        or the error. While disconnected, messages wait for the next connection."""
-        channel = self._publish_channel
-        if not self._ready or channel is None or not self._writable(channel):
-            self._outbox.append((message, on_confirm))
-            return
-        channel.basic_publish(
-            message.exchange,
-            message.routing_key,
-            message.body,
-            properties_for(message),
-            mandatory=message.mandatory,
-        )
-        self._confirms.published(message.message_id, message.routing_key, on_confirm)
-
-    def consume(self, queue: str, prefetch: int, on_message: OnMessage) -> None:
-        """Start consuming `queue` with manual acks, on a connection of its own (see above)."""
-        if self._connection is None or not self._ready:
-            return  # not connected: session_ready will ask again
-        spec = _ConsumeSpec(queue, prefetch, on_message, self._generation)
-        o = self._options
-        params = connection_parameters(
-            self._nodes.current,
-            heartbeat_s=o.heartbeat_s,
-            connect_timeout_s=o.connect_timeout_s,
-            name=f"{o.name} (consumer)",
-        )
-
-        def lost(_connection: SelectConnection, reason: BaseException) -> None:
-            self._on_consume_connection_lost(spec.generation, reason)
-
-        self._consume_connection = SelectConnection(
-            params,
-            on_open_callback=lambda connection: self._on_consume_connection_open(spec, connection),
-            on_open_error_callback=lost,
-            on_close_callback=lost,
-            custom_ioloop=self._ioloop,
-        )
-
-    def _stale(self, spec: _ConsumeSpec, connection: Any) -> bool:
-        """The publishing connection went while this consumer's was opening: close it, for its
-        deliveries must never be acked with the next generation's tags."""
-        if spec.generation == self._generation and not self._stopping:
-            return False
-        if connection.is_open:
-            connection.close()
-        return True
-
-    def _on_consume_connection_open(self, spec: _ConsumeSpec, connection: SelectConnection) -> None:
-        if not self._stale(spec, connection):
-            connection.channel(on_open_callback=lambda ch: self._on_consume_channel_open(spec, ch))
-
-    def _on_consume_channel_open(self, spec: _ConsumeSpec, channel: Channel) -> None:
-        if self._stale(spec, channel.connection):
-            return
-        self._consume_channel = channel
-        self._acks = AckBatcher()  # tags restart at 1 on every channel
-        channel.add_on_close_callback(self._on_channel_closed)
-        channel.add_on_cancel_callback(self._on_broker_cancel)
-
-        def deliver(
-            _ch: Channel, method: Basic.Deliver, props: BasicProperties, body: bytes
-        ) -> None:
-            self._acks.delivered(method.delivery_tag)
-            spec.on_message(
-                inbound_from(method, props, body),
-                DeliveryToken(spec.generation, method.delivery_tag),
-            )
-
-        self._consume_spec, self._deliver = spec, deliver
-
-        def start(_frame: Any) -> None:
-            if not self._paused:
-                self._basic_consume(spec, channel)
-
-        channel.basic_qos(prefetch_count=spec.prefetch, callback=start)
-
-    def _basic_consume(self, spec: _ConsumeSpec, channel: Channel) -> None:
-        def consuming(_frame: Any) -> None:
-            if spec.generation == self._generation:
-                self.consuming = True
-                logger.info("consuming %s (prefetch %d)", spec.queue, spec.prefetch)
-
-        self._consumer_tag = channel.basic_consume(
-            spec.queue, self._deliver, auto_ack=False, callback=consuming
-        )
-
-    def pause_consumer(self) -> None:
-        """Take no more deliveries (basic.cancel) until `resume_consumer`, on this connection
-        and the next ones; those already received are still settled."""
-        self._paused = True
-        self.consuming = False
-        self.cancel_consumer(lambda: None)
-
-    def resume_consumer(self) -> None:
-        self._paused = False
-        channel, spec = self._consume_channel, self._consume_spec
-        if (
-            channel is None
-            or not channel.is_open
-            or spec is None
-            or spec.generation != self._generation
-            or self._consumer_tag is not None
-            or self._stopping
-        ):
-            return  # not connected (the next connection consumes), or consuming already
-        self._basic_consume(spec, channel)
-
-    def _on_consume_connection_lost(self, generation: int, reason: BaseException) -> None:
-        if generation == self._generation:
-            self._consume_connection = self._consume_channel = None
-        if self._stopping:
-            self._finish_stop_when_closed()
-            return
-        if generation != self._generation:
-            return  # the pair was already torn down and reconnected
-        logger.warning("consumer connection lost: %s; reconnecting", reason or "closed")
-        self.last_error = str(reason)
-        # Both connections go and come back together: one generation of delivery tokens.
-        if self._connection is not None and self._connection.is_open:
-            self._connection.close()
-
-    def cancel_consumer(self, on_cancelled: Callable[[], None]) -> None:
-        channel, tag = self._consume_channel, self._consumer_tag
-        if channel is None or tag is None or not channel.is_open:
-            on_cancelled()
-            return
-        self._consumer_tag = None
-        channel.basic_cancel(tag, callback=lambda _frame: on_cancelled())
-
-    def ack(self, token: DeliveryToken) -> bool:
-        """Ack on the delivery's own channel, at the end of this loop turn together with the
-        turn's other acks; False if that channel is gone (the broker will redeliver)."""
-        if token.generation != self._generation or self._open_consume_channel() is None:
-            return False
-        self._acks.finished(token.delivery_tag)
-        if not self._ack_flush_due:
-            self._ack_flush_due = True
-            self._ioloop.call_later(0, self._flush_acks)
-        return True
-
-    def _flush_acks(self) -> None:
-        self._ack_flush_due = False
-        channel = self._open_consume_channel()
-        if channel is None or not self._acks.pending:
-            return
-        up_to, singles = self._acks.flush()
-        if up_to is not None:
-            channel.basic_ack(up_to, multiple=True)
-        for tag in singles:
-            channel.basic_ack(tag)
-
-    def reject(self, token: DeliveryToken) -> bool:
-        """Return the delivery to its queue as failed: basic.reject, which every RabbitMQ
-        counts towards the queue's delivery limit (4.3 and later do not count a nack)."""
-        channel = self._open_consume_channel()
-        if token.generation != self._generation or channel is None:
-            return False
-        self._acks.forget(token.delivery_tag)
-        channel.basic_reject(token.delivery_tag, requeue=True)
-        return True
-
-    def _writable(self, channel: Channel) -> bool:
-        """Frames can go out on this publishing channel: it and its connection are open (a
-        lost connection closes its channels one by one, and a channel may still say it is
-        open on a connection that is not)."""
-        connection = self._connection
-        return channel.is_open and connection is not None and connection.is_open
-
-    def _open_consume_channel(self) -> Channel | None:
-        """The consuming channel, if frames can still go out on it. While a lost connection
-        closes its channels one by one, a channel may still say it is open on a connection that
-        is not: callbacks of the first channel's close (failed confirms) must not write."""
-        channel, connection = self._consume_channel, self._consume_connection
-        if channel is None or not channel.is_open or connection is None or not connection.is_open:
-            return None
-        return channel
-
     # --- lifecycle ----------------------------------------------------------------------------
 
     def _connect(self) -> None:
@@ -378,21 +171,6 @@ class AmqpSession:
             self._confirm_mode(channel, self._on_confirm_mode)
 
         connection.channel(on_open_callback=opened)
-
-    def _confirm_mode(self, channel: Channel, then: Callable[[ConfirmTracker], None]) -> None:
-        # Delivery tags restart at 1 on every channel: a tracker of its own, so no confirm on
-        # this channel can ever resolve a publish made on another one.
-        tracker = ConfirmTracker()
-
-        def returned(_ch: Channel, _m: Basic.Return, props: BasicProperties, _b: bytes) -> None:
-            tracker.returned(props.message_id)
-
-        channel.add_on_close_callback(self._on_channel_closed)
-        channel.add_on_return_callback(returned)
-        channel.confirm_delivery(
-            lambda frame: self._on_confirm(channel, tracker, frame),
-            callback=lambda _frame: then(tracker),
-        )
 
     def _on_confirm_mode(self, tracker: ConfirmTracker) -> None:
         self._confirms = tracker
@@ -432,70 +210,6 @@ class AmqpSession:
         if not self._stopped:
             self._ioloop.call_later(self._options.heartbeat_s / 4, self._watch_links)
 
-    def _on_confirm(self, channel: Channel, tracker: ConfirmTracker, frame: Any) -> None:
-        method = frame.method
-        if isinstance(method, Basic.Ack):
-            tracker.acked(method.delivery_tag, multiple=method.multiple)
-        else:
-            if channel is self._publish_channel:
-                self._renew_publish_channel()  # first: what the callbacks republish waits
-            tracker.nacked(method.delivery_tag, multiple=method.multiple)
-        self._close_retiring_when_settled()
-
-    # --- a new publish channel after a nack ----------------------------------------------
-
-    def _renew_publish_channel(self) -> None:
-        connection, channel = self._connection, self._publish_channel
-        now = time.monotonic()
-        if (
-            connection is None
-            or not connection.is_open
-            or channel is None
-            or self._renewal is not None
-            or now - self._renewed_at < RENEW_INTERVAL_S
-        ):
-            return
-        self._renewed_at = now
-        self.channels_renewed += 1
-        self._drop_retiring(PublishFailed("publish channel replaced twice before its confirms"))
-        logger.warning("the broker refused a publish (nack): publishing on a new channel")
-        # Until the new channel is in confirm mode, publishes wait in the outbox.
-        self._retiring, self._publish_channel = (channel, self._confirms), None
-        self._renewal = connection.channel(on_open_callback=self._on_renewal_open)
-
-    def _on_renewal_open(self, channel: Channel) -> None:
-        if channel is not self._renewal:
-            return  # its connection went meanwhile
-
-        def renewed(tracker: ConfirmTracker) -> None:
-            if channel is not self._renewal:
-                return
-            self._renewal = None
-            self._publish_channel, self._confirms = channel, tracker
-            outbox, self._outbox = self._outbox, deque()
-            for message, on_confirm in outbox:
-                self.publish(message, on_confirm)
-            self._close_retiring_when_settled()
-
-        self._confirm_mode(channel, renewed)
-
-    def _close_retiring_when_settled(self) -> None:
-        if self._retiring is not None and not self._retiring[1]:
-            channel, _ = self._retiring
-            self._retiring = None
-            if self._writable(channel):
-                channel.close()
-
-    def _drop_retiring(self, error: PublishFailed) -> None:
-        """Fail what is still unconfirmed on the replaced channel (its callers republish)."""
-        if self._retiring is None:
-            return
-        channel, tracker = self._retiring
-        self._retiring = None
-        if self._writable(channel):
-            channel.close()
-        tracker.fail_all(error)
-
     def _on_channel_closed(self, channel: Channel, reason: Exception) -> None:
         if self._retiring is not None and channel is self._retiring[0]:
             self._drop_retiring(PublishFailed(f"channel closed before confirm: {reason}"))
@@ -520,11 +234,6 @@ class AmqpSession:
         logger.warning("channel %s closed: %s; reconnecting", channel.channel_number, reason)
         self.last_error = str(reason)
         self._confirms.fail_all(PublishFailed(f"channel closed before confirm: {reason}"))
-        if self._connection is not None and self._connection.is_open:
-            self._connection.close()
-
-    def _on_broker_cancel(self, _frame: Any) -> None:
-        logger.warning("the broker cancelled the consumer; reconnecting")
         if self._connection is not None and self._connection.is_open:
             self._connection.close()
 
