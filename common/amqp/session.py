@@ -18,8 +18,9 @@ that receives nothing. CONNECTION_FORCED (broker restart, close_all_connections)
 Dead links: RabbitMQ sends a heartbeat every half interval, so a connection that has received
 nothing for two intervals is presumed dead and torn down (pika's own check would take up to
 two intervals plus ten seconds). A link that flaps, with connections dying soon after they
-open, keeps the back-off growing: only a connection that stayed up for a while resets it, so
-a flapping network does not return every in-flight delivery several times a second.
+open, keeps the back-off (common/backoff.py) growing: only a connection that stayed up for a
+while resets it, so a flapping network does not return every in-flight delivery several times
+a second.
 
 Clusters: given several nodes (common/amqp/nodes.py), the session takes them in an order of its
 own and, whenever its connections are lost, opens the next pair on the next node. Trying the
@@ -33,7 +34,6 @@ common/amqp/session_publishing.py.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -51,6 +51,7 @@ from common.amqp.linkwatch import LinkWatch
 from common.amqp.nodes import NodeRotation, redact
 from common.amqp.session_consuming import ConsumingSide, DeliveryToken, OnMessage, _ConsumeSpec
 from common.amqp.session_publishing import RENEW_INTERVAL_S, PublishingSide
+from common.backoff import Backoff, BackoffPolicy
 from common.envelope import OutboundMessage
 from common.errors import PublishFailed
 
@@ -60,6 +61,9 @@ logger = logging.getLogger("paymq.amqp")
 
 #: Pause before trying the next node of a cluster after losing one (jittered down to half).
 NEXT_NODE_DELAY_S = 0.2
+_NEXT_NODE = BackoffPolicy(initial_s=NEXT_NODE_DELAY_S, cap_s=NEXT_NODE_DELAY_S, jitter=0.5)
+#: Pause once every node has failed in turn, doubling up to `reconnect_max_delay_s`.
+RECONNECT_INITIAL_S = 0.5
 
 
 class SessionListener(Protocol):
@@ -107,7 +111,15 @@ class AmqpSession(ConsumingSide, PublishingSide):
         self._ready = False
         self._stopping = False
         self._stopped = False
-        self._failures = 0
+        #: Only a connection that stays up resets the back-off (see the module's docstring).
+        self._reconnects = Backoff(
+            BackoffPolicy(
+                initial_s=RECONNECT_INITIAL_S,
+                cap_s=options.reconnect_max_delay_s,
+                jitter=0.5,
+                stable_s=max(10.0, 2.0 * options.heartbeat_s),
+            )
+        )
         self._links = LinkWatch(limit_s=2.0 * options.heartbeat_s)
         self.last_error: str | None = None
         #: The broker confirmed the current consumer (basic.consume-ok); read from any thread.
@@ -176,22 +188,12 @@ class AmqpSession(ConsumingSide, PublishingSide):
         self._confirms = tracker
         self._ready = True
         self.last_error = None
-        generation = self._generation
-        # Only a connection that stays up resets the back-off (see the module's docstring).
-        self._ioloop.call_later(self._healthy_after_s, lambda: self._stayed_up(generation))
+        self._reconnects.succeeded()
         logger.info("connected to %s", redact(self._nodes.current))
         outbox, self._outbox = self._outbox, deque()
         for message, on_confirm in outbox:
             self.publish(message, on_confirm)
         self._listener.session_ready()
-
-    @property
-    def _healthy_after_s(self) -> float:
-        return max(10.0, 2.0 * self._options.heartbeat_s)
-
-    def _stayed_up(self, generation: int) -> None:
-        if generation == self._generation and self._ready:
-            self._failures = 0
 
     # --- dead links -----------------------------------------------------------------------
 
@@ -267,7 +269,6 @@ class AmqpSession(ConsumingSide, PublishingSide):
             return
         self._consume_connection = None
         self._listener.session_lost(reason)
-        self._failures += 1
         delay_s = self._reconnect_delay_s()
         following = self._nodes.advance()
         elsewhere = f" to {redact(following)}" if len(self._nodes) > 1 else ""
@@ -278,12 +279,10 @@ class AmqpSession(ConsumingSide, PublishingSide):
         """A short pause before trying the next node of a cluster; once every node has failed
         in turn, exponential back-off with jitter, so a restarted broker is not hit by all
         clients at once."""
-        nodes = len(self._nodes)
-        if self._failures % nodes:
-            return NEXT_NODE_DELAY_S * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
-        rounds = self._failures // nodes
-        delay_s: float = min(self._options.reconnect_max_delay_s, 0.25 * 2.0 ** min(rounds, 10))
-        return delay_s * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+        failures, nodes = self._reconnects.failed(), len(self._nodes)
+        if failures % nodes:
+            return _NEXT_NODE.delay_s(1)
+        return self._reconnects.policy.delay_s(failures // nodes)
 
     def _begin_stop(self) -> None:
         self._flush_acks()  # finished payments are acked before the connection closes
