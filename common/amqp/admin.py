@@ -18,6 +18,7 @@ import pika.exceptions
 from common.amqp.convert import inbound_from, node_parameters, properties_for
 from common.amqp.errors import broker_errors
 from common.amqp.nodes import redact
+from common.backoff import BackoffPolicy
 from common.envelope import InboundMessage, OutboundMessage
 from common.errors import BrokerUnavailable
 from common.topology import BindingSpec, QueueSpec, Topology
@@ -26,6 +27,8 @@ logger = logging.getLogger("paymq.amqp")
 
 #: Connections lost while declaring (a broker restarting, a forced close) before giving up.
 DECLARE_ATTEMPTS = 5
+#: Pause before declaring again on a new connection: 0.5 s, doubling up to 2 s.
+DECLARE_BACKOFF = BackoffPolicy(initial_s=0.5, cap_s=2.0, jitter=0.0)
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ def declare_topology(url: str, topology: Topology, *, connect_timeout_s: float =
                         f"connection to {redact(url)} lost while declaring: {lost!r}"
                     ) from lost
                 logger.warning("connection lost while declaring (%r); declaring again", lost)
-        time.sleep(min(2.0, 0.25 * 2**attempt))
+        time.sleep(DECLARE_BACKOFF.delay_s(attempt))
 
 
 class BrokerAdmin:
