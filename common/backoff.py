@@ -35,8 +35,8 @@ class BackoffPolicy:
     stable_s: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.initial_s <= 0 or self.cap_s <= 0:
-            raise ValueError("a back-off needs initial_s > 0 and cap_s > 0")
+        if self.initial_s <= 0 or self.cap_s < 0:
+            raise ValueError("a back-off needs initial_s > 0 and cap_s >= 0")
         if self.multiplier < 1 or not 0 <= self.jitter <= 1 or self.stable_s < 0:
             raise ValueError("a back-off needs multiplier >= 1, jitter in [0, 1], stable_s >= 0")
 

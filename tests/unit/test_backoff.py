@@ -23,6 +23,10 @@ def test_a_cap_below_the_initial_pause_still_bounds_every_pause() -> None:
     assert policy.delay_s(1) == policy.delay_s(5) == 0.1
 
 
+def test_a_cap_of_zero_means_no_pause() -> None:
+    assert BackoffPolicy(initial_s=0.25, cap_s=0.0).delay_s(3) == 0.0
+
+
 def test_thousands_of_failures_in_a_row_still_pause_for_the_cap() -> None:
     assert STEADY.delay_s(100_000) == 4.0
 
@@ -44,7 +48,7 @@ def test_the_same_random_source_gives_the_same_pauses() -> None:
     "arguments",
     [
         {"initial_s": 0.0, "cap_s": 1.0},
-        {"initial_s": 1.0, "cap_s": 0.0},
+        {"initial_s": 1.0, "cap_s": -1.0},
         {"initial_s": 1.0, "cap_s": 2.0, "jitter": 1.5},
         {"initial_s": 1.0, "cap_s": 2.0, "multiplier": 0.5},
         {"initial_s": 1.0, "cap_s": 2.0, "stable_s": -1.0},
