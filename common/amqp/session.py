@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -44,15 +43,13 @@ from pika.adapters.select_connection import IOLoop, SelectConnection
 from pika.channel import Channel
 from pika.exceptions import AMQPHeartbeatTimeout
 
-from common.amqp.acks import AckBatcher
-from common.amqp.confirms import ConfirmTracker, OnConfirm
+from common.amqp.confirms import ConfirmTracker
 from common.amqp.convert import connection_parameters
 from common.amqp.linkwatch import LinkWatch
 from common.amqp.nodes import NodeRotation, redact
-from common.amqp.session_consuming import ConsumingSide, DeliveryToken, OnMessage, _ConsumeSpec
-from common.amqp.session_publishing import RENEW_INTERVAL_S, PublishingSide
+from common.amqp.session_consuming import ConsumingSide, DeliveryToken, OnMessage
+from common.amqp.session_publishing import PublishingSide
 from common.backoff import Backoff, BackoffPolicy
-from common.envelope import OutboundMessage
 from common.errors import PublishFailed
 
 __all__ = ["AmqpSession", "DeliveryToken", "OnMessage", "SessionListener", "SessionOptions"]
@@ -86,28 +83,14 @@ class SessionOptions:
 
 class AmqpSession(ConsumingSide, PublishingSide):
     def __init__(self, options: SessionOptions, listener: SessionListener) -> None:
+        ConsumingSide.__init__(self)
+        PublishingSide.__init__(self)
         self._options = options
         self._listener = listener
         self._nodes = NodeRotation(options.url)
         self._ioloop = IOLoop()
         self._connection: SelectConnection | None = None  # publishing
-        self._consume_connection: SelectConnection | None = None
-        self._publish_channel: Channel | None = None
-        self._consume_channel: Channel | None = None
-        self._consumer_tag: str | None = None
-        self._consume_spec: _ConsumeSpec | None = None
-        self._deliver: Callable[..., None] | None = None
-        self._paused = False
-        self._acks = AckBatcher()
-        self._ack_flush_due = False
         self._generation = 0
-        self._confirms = ConfirmTracker()
-        #: A publish channel opening to replace the current one after a nack, and the one it
-        #: replaces, open until its last publish is settled.
-        self._renewal: Channel | None = None
-        self._retiring: tuple[Channel, ConfirmTracker] | None = None
-        self._renewed_at = -RENEW_INTERVAL_S
-        self._outbox: deque[tuple[OutboundMessage, OnConfirm]] = deque()
         self._ready = False
         self._stopping = False
         self._stopped = False
@@ -122,10 +105,6 @@ class AmqpSession(ConsumingSide, PublishingSide):
         )
         self._links = LinkWatch(limit_s=2.0 * options.heartbeat_s)
         self.last_error: str | None = None
-        #: The broker confirmed the current consumer (basic.consume-ok); read from any thread.
-        self.consuming = False
-        #: Publish channels replaced after a nack, on any connection (see the module's doc).
-        self.channels_renewed = 0
 
     # --- any thread ---------------------------------------------------------------------------
 
@@ -190,9 +169,7 @@ class AmqpSession(ConsumingSide, PublishingSide):
         self.last_error = None
         self._reconnects.succeeded()
         logger.info("connected to %s", redact(self._nodes.current))
-        outbox, self._outbox = self._outbox, deque()
-        for message, on_confirm in outbox:
-            self.publish(message, on_confirm)
+        self._send_outbox()
         self._listener.session_ready()
 
     # --- dead links -----------------------------------------------------------------------
@@ -253,11 +230,9 @@ class AmqpSession(ConsumingSide, PublishingSide):
         self.consuming = False
         self._connection = None
         self._generation += 1
-        self._publish_channel = self._consume_channel = None
+        self._consume_channel = None
         self._consumer_tag = None
-        self._renewal = None
-        self._confirms.fail_all(PublishFailed(f"{reason} (before confirm)"))
-        self._drop_retiring(PublishFailed(f"{reason} (before confirm)"))
+        self._publishing_lost(reason)
         consumer = self._consume_connection
         if consumer is not None and consumer.is_open:
             consumer.close()  # its deliveries return to the queue; their tokens are stale now
@@ -303,9 +278,5 @@ class AmqpSession(ConsumingSide, PublishingSide):
         if self._stopped:
             return
         self._stopped = True
-        self._confirms.fail_all(PublishFailed("session stopped before confirm"))
-        self._drop_retiring(PublishFailed("session stopped before confirm"))
-        outbox, self._outbox = self._outbox, deque()
-        for _message, on_confirm in outbox:
-            on_confirm(PublishFailed("session stopped before the message was sent"))
+        self._publishing_stopped()
         self._ioloop.stop()

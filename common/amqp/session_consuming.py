@@ -50,27 +50,31 @@ class _ConsumeSpec:
 
 
 class ConsumingSide:
-    """Consuming, mixed into AmqpSession, whose __init__ sets the state below."""
+    """AmqpSession's consuming half (a mixin): `__init__` sets up its own state; the
+    annotations name what it uses of the session's."""
 
     _options: SessionOptions
     _nodes: NodeRotation
     _ioloop: IOLoop
     _connection: SelectConnection | None
-    _consume_connection: SelectConnection | None
-    _consume_channel: Channel | None
-    _consumer_tag: str | None
-    _consume_spec: _ConsumeSpec | None
-    _deliver: Callable[..., None] | None
-    _paused: bool
-    _acks: AckBatcher
-    _ack_flush_due: bool
     _generation: int
     _ready: bool
     _stopping: bool
     last_error: str | None
-    consuming: bool
     _on_channel_closed: Callable[[Channel, Exception], None]
     _finish_stop_when_closed: Callable[[], None]
+
+    def __init__(self) -> None:
+        self._consume_connection: SelectConnection | None = None
+        self._consume_channel: Channel | None = None
+        self._consumer_tag: str | None = None
+        self._consume_spec: _ConsumeSpec | None = None
+        self._deliver: Callable[..., None] | None = None
+        self._paused = False
+        self._acks = AckBatcher()
+        self._ack_flush_due = False
+        #: The broker confirmed the current consumer (basic.consume-ok); read from any thread.
+        self.consuming = False
 
     def consume(self, queue: str, prefetch: int, on_message: OnMessage) -> None:
         """Start consuming `queue` with manual acks, on a connection of its own (see above)."""

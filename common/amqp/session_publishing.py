@@ -33,18 +33,24 @@ RENEW_INTERVAL_S = 1.0
 
 
 class PublishingSide:
-    """Publishing, mixed into AmqpSession, whose __init__ sets the state below."""
+    """AmqpSession's publishing half (a mixin): `__init__` sets up its own state; the
+    annotations name what it uses of the session's."""
 
     _connection: SelectConnection | None
-    _publish_channel: Channel | None
-    _confirms: ConfirmTracker
-    _renewal: Channel | None
-    _retiring: tuple[Channel, ConfirmTracker] | None
-    _renewed_at: float
-    _outbox: deque[tuple[OutboundMessage, OnConfirm]]
     _ready: bool
-    channels_renewed: int
     _on_channel_closed: Callable[[Channel, Exception], None]
+
+    def __init__(self) -> None:
+        self._publish_channel: Channel | None = None
+        self._confirms = ConfirmTracker()
+        #: A publish channel opening to replace the current one after a nack, and the one it
+        #: replaces, open until its last publish is settled.
+        self._renewal: Channel | None = None
+        self._retiring: tuple[Channel, ConfirmTracker] | None = None
+        self._renewed_at = -RENEW_INTERVAL_S
+        self._outbox: deque[tuple[OutboundMessage, OnConfirm]] = deque()
+        #: Publish channels replaced after a nack, on any connection (see the module's doc).
+        self.channels_renewed = 0
 
     def publish(self, message: OutboundMessage, on_confirm: OnConfirm) -> None:
         """Publish persistently with confirms; `on_confirm` runs once on this thread with None
@@ -61,6 +67,12 @@ class PublishingSide:
             mandatory=message.mandatory,
         )
         self._confirms.published(message.message_id, message.routing_key, on_confirm)
+
+    def _send_outbox(self) -> None:
+        """Publish what waited for a publish channel in confirm mode."""
+        outbox, self._outbox = self._outbox, deque()
+        for message, on_confirm in outbox:
+            self.publish(message, on_confirm)
 
     def _writable(self, channel: Channel) -> bool:
         """Frames can go out on this publishing channel: it and its connection are open (a
@@ -124,9 +136,7 @@ class PublishingSide:
                 return
             self._renewal = None
             self._publish_channel, self._confirms = channel, tracker
-            outbox, self._outbox = self._outbox, deque()
-            for message, on_confirm in outbox:
-                self.publish(message, on_confirm)
+            self._send_outbox()
             self._close_retiring_when_settled()
 
         self._confirm_mode(channel, renewed)
@@ -147,3 +157,20 @@ class PublishingSide:
         if self._writable(channel):
             channel.close()
         tracker.fail_all(error)
+
+    # --- connection lost, session stopped -------------------------------------------------
+
+    def _publishing_lost(self, reason: str) -> None:
+        """The connection is gone: every publish not yet confirmed fails (callers republish)."""
+        self._publish_channel = None
+        self._renewal = None
+        self._confirms.fail_all(PublishFailed(f"{reason} (before confirm)"))
+        self._drop_retiring(PublishFailed(f"{reason} (before confirm)"))
+
+    def _publishing_stopped(self) -> None:
+        """Nothing more will be published: fail the unconfirmed and what waits to be sent."""
+        self._confirms.fail_all(PublishFailed("session stopped before confirm"))
+        self._drop_retiring(PublishFailed("session stopped before confirm"))
+        outbox, self._outbox = self._outbox, deque()
+        for _message, on_confirm in outbox:
+            on_confirm(PublishFailed("session stopped before the message was sent"))
