@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from common.amqp.admin import BrokerAdmin
+from common.backoff import Backoff, BackoffPolicy
 from common.clock import to_ms
 from common.envelope import InboundMessage, open_message
 from common.errors import BrokerUnavailable, MalformedMessage, MessageRejected
@@ -41,6 +42,9 @@ logger = logging.getLogger("paymq.subscriber")
 #: Pause between two attempts to reconnect a lost stream, doubling up to the cap.
 RECONNECT_FIRST_DELAY_S = 0.25
 RECONNECT_MAX_DELAY_S = 5.0
+RECONNECT = BackoffPolicy(
+    initial_s=RECONNECT_FIRST_DELAY_S, cap_s=RECONNECT_MAX_DELAY_S, jitter=0.0
+)
 
 
 class ResultVerifier:
@@ -148,13 +152,14 @@ class ResultStream:
     def _reconnect(self, inactivity_timeout_s: float) -> Iterator[None]:
         """Open a new connection (on any node that answers), yielding None while none does."""
         self._admin.close()
-        delay_s = RECONNECT_FIRST_DELAY_S
+        backoff = Backoff(RECONNECT)
         while True:
             try:
                 self._admin = BrokerAdmin(self._url, name="paymq-subscriber")
                 self.queue = self._open_queue()
                 break
             except BrokerUnavailable as exc:
+                delay_s = backoff.next_delay_s()
                 logger.warning("result stream: %s; trying again in %.1f s", exc, delay_s)
                 self._admin.close()  # a connection that opened, then lost its private queue
             waited_s = 0.0
@@ -163,7 +168,6 @@ class ResultStream:
                 time.sleep(step_s)
                 waited_s += step_s
                 yield None
-            delay_s = min(RECONNECT_MAX_DELAY_S, delay_s * 2)
         self.reconnects += 1
         if not self._durable:
             logger.warning(

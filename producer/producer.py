@@ -15,7 +15,6 @@ message id, so consumers can deduplicate, after a pause that doubles from 0.25 s
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, as_completed
@@ -25,6 +24,7 @@ from opentelemetry.trace import SpanKind
 
 from common.amqp.publisher import ThreadedPublisher
 from common.amqp.session import SessionOptions
+from common.backoff import BackoffPolicy
 from common.clock import Clock, SystemClock
 from common.envelope import OutboundMessage
 from common.errors import ConfigurationError, PaymqError, PermanentError, PublishFailed
@@ -37,6 +37,9 @@ from common.tracing import traced, tracer
 from producer.encode import Draft, SealingKey, encode_request
 
 logger = logging.getLogger("paymq.producer")
+
+#: Pause before the first republish, doubling up to `retry_max_delay_s`, jittered down to half.
+REPUBLISH_INITIAL_S = 0.25
 
 OnProgress = Callable[[int, int], None]
 
@@ -75,6 +78,9 @@ class Producer:
         self._options = options
         self._sealing_key = sealing_key
         self._clock = clock or SystemClock()
+        self._republish = BackoffPolicy(
+            initial_s=REPUBLISH_INITIAL_S, cap_s=options.retry_max_delay_s, jitter=0.5
+        )
 
     @classmethod
     def from_settings(
@@ -209,8 +215,7 @@ class Producer:
         return [o for o in outcomes if o is not None]
 
     def _retry_delay_s(self, attempt: int) -> float:
-        delay_s = min(self._options.retry_max_delay_s, 0.25 * 2.0 ** min(attempt - 2, 10))
-        return delay_s * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+        return self._republish.delay_s(attempt - 1)  # attempt 2 follows the first failure
 
     def _completed(self, futures: list[Future[None]]) -> Iterator[Future[None]]:
         """Futures as they complete, until all did or the publish timeout ran out."""

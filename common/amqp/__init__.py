@@ -1,2 +1,2 @@
 """The only place paymq imports pika. Everything else sees common.envelope's plain messages
-and common.errors' exceptions."""
+and common.errors' exceptions (pika's are translated in common/amqp/errors.py)."""

@@ -16,19 +16,19 @@ import pika
 import pika.exceptions
 
 from common.amqp.convert import inbound_from, node_parameters, properties_for
-from common.amqp.nodes import redact, unreachable
+from common.amqp.errors import broker_errors
+from common.amqp.nodes import redact
+from common.backoff import BackoffPolicy
 from common.envelope import InboundMessage, OutboundMessage
-from common.errors import BrokerUnavailable, ConfigurationError, PublishFailed, Unroutable
+from common.errors import BrokerUnavailable
 from common.topology import BindingSpec, QueueSpec, Topology
 
 logger = logging.getLogger("paymq.amqp")
 
 #: Connections lost while declaring (a broker restarting, a forced close) before giving up.
 DECLARE_ATTEMPTS = 5
-#: AMQP reply code of a passive declare naming a queue that does not exist.
-NOT_FOUND = 404
-#: AMQP reply code of a declare whose type or arguments differ from what exists.
-PRECONDITION_FAILED = 406
+#: Pause before declaring again on a new connection: 0.5 s, doubling up to 2 s.
+DECLARE_BACKOFF = BackoffPolicy(initial_s=0.5, cap_s=2.0, jitter=0.0)
 
 
 @dataclass(frozen=True)
@@ -49,19 +49,23 @@ class QueueStats:
 def declare_topology(url: str, topology: Topology, *, connect_timeout_s: float = 10.0) -> None:
     """Declare the topology at start-up, on a new connection each time the one in use is lost
     while declaring (declaring is idempotent). A broker that cannot be reached at all raises
-    BrokerUnavailable at once; a channel error (arguments that differ) is not retried."""
+    BrokerUnavailable at once; what the broker refuses (arguments that differ: a
+    ConfigurationError) is not retried."""
     for attempt in range(1, DECLARE_ATTEMPTS + 1):
         with BrokerAdmin(url, connect_timeout_s=connect_timeout_s) as admin:
             try:
                 admin.declare(topology)
                 return
-            except pika.exceptions.AMQPConnectionError as exc:
+            except BrokerUnavailable as exc:
+                lost = exc.__cause__ or exc
+                if isinstance(lost, pika.exceptions.ChannelClosedByBroker):
+                    raise  # refused (e.g. 403): a new connection would be refused again
                 if attempt == DECLARE_ATTEMPTS:
                     raise BrokerUnavailable(
-                        f"connection to {redact(url)} lost while declaring: {exc!r}"
-                    ) from None
-                logger.warning("connection lost while declaring (%r); declaring again", exc)
-        time.sleep(min(2.0, 0.25 * 2**attempt))
+                        f"connection to {redact(url)} lost while declaring: {lost!r}"
+                    ) from lost
+                logger.warning("connection lost while declaring (%r); declaring again", lost)
+        time.sleep(DECLARE_BACKOFF.delay_s(attempt))
 
 
 class BrokerAdmin:
@@ -71,13 +75,11 @@ class BrokerAdmin:
         params = node_parameters(
             url, heartbeat_s=60, connect_timeout_s=connect_timeout_s, name=name
         )
-        try:
+        with broker_errors(connecting_to=url):
             self._connection = pika.BlockingConnection(params)
             # A broker going down between the connection and the channel is unreachable too,
             # not an unexpected error (a worker starting just then exits 2 and is restarted).
             self._channel = self._connection.channel()
-        except pika.exceptions.AMQPError as exc:
-            raise BrokerUnavailable(unreachable(url, repr(exc))) from None
         self._confirming = False
 
     def __enter__(self) -> BrokerAdmin:
@@ -94,49 +96,52 @@ class BrokerAdmin:
     def declare(self, topology: Topology) -> None:
         """Declare every exchange, queue and binding; idempotent for the same topology."""
         ch = self._channel
-        with _declared_differently():
+        with broker_errors(declaring=True):
             for exchange in topology.exchanges():
                 ch.exchange_declare(exchange.name, exchange.type, durable=True)
             for queue in topology.queues():
                 ch.queue_declare(queue.name, durable=True, arguments=queue.arguments)
-        for binding in topology.bindings():
-            ch.queue_bind(binding.queue, binding.exchange, routing_key=binding.routing_key)
+            for binding in topology.bindings():
+                ch.queue_bind(binding.queue, binding.exchange, routing_key=binding.routing_key)
 
     def declare_queue(self, queue: QueueSpec, binding: BindingSpec) -> None:
         """Declare one queue of the topology that only its own consumer declares."""
-        with _broker_errors(), _declared_differently():
+        with broker_errors(declaring=True):
             self._channel.queue_declare(queue.name, durable=True, arguments=queue.arguments)
             self._channel.queue_bind(binding.queue, binding.exchange, binding.routing_key)
 
     def delete_queue(self, name: str) -> None:
-        with _broker_errors():
+        with broker_errors():
             self._channel.queue_delete(name)
 
     def delete(self, topology: Topology) -> None:
         """Remove every exchange and queue of the topology (tests, demo clean-up)."""
         ch = self._channel
-        for queue in topology.queues():
-            ch.queue_delete(queue.name)
-        for exchange in topology.exchanges():
-            ch.exchange_delete(exchange.name)
+        with broker_errors():
+            for queue in topology.queues():
+                ch.queue_delete(queue.name)
+            for exchange in topology.exchanges():
+                ch.exchange_delete(exchange.name)
 
     def stats(self, queue: str) -> QueueStats:
         """Depth and consumers of `queue`; ConfigurationError if it does not exist (the
         channel is closed then), BrokerUnavailable if the connection is lost."""
-        with _broker_errors(), _queue_must_exist(queue):
+        with broker_errors(queue=queue):
             frame = self._channel.queue_declare(queue, passive=True)
         return QueueStats(queue, frame.method.message_count, frame.method.consumer_count)
 
     def get(self, queue: str, *, ack: bool = True) -> InboundMessage | None:
-        """Take one message (basic.get); None if the queue is empty."""
-        method, properties, body = self._channel.basic_get(queue, auto_ack=False)
-        if method is None:
-            return None
-        message = inbound_from(method, properties, body)
-        if ack:
-            self._channel.basic_ack(method.delivery_tag)
-        else:
-            self._channel.basic_reject(method.delivery_tag, requeue=True)
+        """Take one message (basic.get); None if the queue is empty. ConfigurationError if
+        the queue does not exist, BrokerUnavailable if the connection is lost."""
+        with broker_errors(queue=queue):
+            method, properties, body = self._channel.basic_get(queue, auto_ack=False)
+            if method is None:
+                return None
+            message = inbound_from(method, properties, body)
+            if ack:
+                self._channel.basic_ack(method.delivery_tag)
+            else:
+                self._channel.basic_reject(method.delivery_tag, requeue=True)
         return message
 
     def drain(self, queue: str) -> list[InboundMessage]:
@@ -147,14 +152,16 @@ class BrokerAdmin:
         return messages
 
     def purge(self, queue: str) -> int:
-        return int(self._channel.queue_purge(queue).method.message_count)
+        with broker_errors(queue=queue):
+            return int(self._channel.queue_purge(queue).method.message_count)
 
     def publish(self, message: OutboundMessage) -> None:
-        """Publish one message and wait for its confirm (tools and tests, not throughput)."""
-        if not self._confirming:
-            self._channel.confirm_delivery()
-            self._confirming = True
-        try:
+        """Publish one message and wait for its confirm (tools and tests, not throughput):
+        Unroutable if no queue is bound for it, PublishFailed if the broker nacks it."""
+        with broker_errors():
+            if not self._confirming:
+                self._channel.confirm_delivery()
+                self._confirming = True
             self._channel.basic_publish(
                 message.exchange,
                 message.routing_key,
@@ -162,15 +169,11 @@ class BrokerAdmin:
                 properties_for(message),
                 mandatory=message.mandatory,
             )
-        except pika.exceptions.UnroutableError:
-            raise Unroutable(f"no queue bound for {message.routing_key!r}") from None
-        except pika.exceptions.NackError:
-            raise PublishFailed("the broker refused the message (nack)") from None
 
     def private_queue(self, exchange: str, routing_key: str = "#") -> str:
         """A server-named exclusive queue bound to `exchange`: gone when this connection is.
         A lost connection raises BrokerUnavailable (a reconnecting subscriber tries again)."""
-        with _broker_errors():
+        with broker_errors():
             name = self._channel.queue_declare("", exclusive=True).method.queue
             self._channel.queue_bind(name, exchange, routing_key=routing_key)
         return str(name)
@@ -192,7 +195,7 @@ class BrokerAdmin:
         handled_tag, unacked = 0, 0
         try:
             # Only pika's errors are mapped: what the caller raises never enters a generator.
-            with _broker_errors(), _queue_must_exist(queue):
+            with broker_errors(queue=queue):
                 channel.basic_qos(prefetch_count=prefetch)
                 for method, properties, body in channel.consume(
                     queue, inactivity_timeout=inactivity_timeout_s
@@ -219,7 +222,7 @@ class BrokerAdmin:
         """Yield messages as they arrive, each to be settled by `ack` or `reject`; None after
         `inactivity_timeout_s` of silence. A lost connection raises BrokerUnavailable; whatever
         was not settled comes back to this queue's consumers."""
-        with _broker_errors():
+        with broker_errors():
             self._channel.basic_qos(prefetch_count=prefetch)
             for method, properties, body in self._channel.consume(
                 queue, inactivity_timeout=inactivity_timeout_s
@@ -231,58 +234,14 @@ class BrokerAdmin:
 
     def pause(self, duration_s: float) -> None:
         """Wait while the connection keeps its heartbeats (a plain sleep would starve them)."""
-        with _broker_errors():
+        with broker_errors():
             self._connection.sleep(duration_s)
 
     def ack(self, tag: int) -> None:
-        with _broker_errors():
+        with broker_errors():
             self._channel.basic_ack(tag)
 
     def reject(self, tag: int) -> None:
         """Refuse a delivery without requeueing it: the queue dead-letters it."""
-        with _broker_errors():
+        with broker_errors():
             self._channel.basic_reject(tag, requeue=False)
-
-
-@contextlib.contextmanager
-def _broker_errors() -> Iterator[None]:
-    """A lost connection or channel is BrokerUnavailable: the caller connects again."""
-    try:
-        yield
-    except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError) as exc:
-        raise BrokerUnavailable(f"connection to RabbitMQ lost: {exc!r}") from None
-
-
-@contextlib.contextmanager
-def _queue_must_exist(queue: str) -> Iterator[None]:
-    """Consuming a queue that does not exist is a ConfigurationError: connecting again would
-    not help."""
-    try:
-        yield
-    except pika.exceptions.ChannelClosedByBroker as exc:
-        if exc.reply_code != NOT_FOUND:
-            raise
-        raise ConfigurationError(
-            f"queue {queue} does not exist: is the topology prefix right, and has a worker "
-            "(or `paymq topology declare`) declared it?"
-        ) from None
-
-
-@contextlib.contextmanager
-def _declared_differently() -> Iterator[None]:
-    """A queue or exchange that exists with other arguments (e.g. a work queue declared with
-    an earlier delivery limit) is a configuration error that says what to do, not a
-    traceback: RabbitMQ cannot change a queue's arguments in place."""
-    try:
-        yield
-    except pika.exceptions.ChannelClosedByBroker as exc:
-        if exc.reply_code != PRECONDITION_FAILED:
-            raise
-        raise ConfigurationError(
-            f"the broker keeps this topology with other arguments: {exc.reply_text}. "
-            "A queue's arguments cannot change in place: let the workers that declared it "
-            "drain it, delete it (`rabbitmqctl delete_queue NAME`), then start again; or keep "
-            "the arguments it has (x-delivery-limit: PAYMQ_DELIVERY_LIMIT; "
-            "x-quorum-initial-group-size: PAYMQ_QUORUM_REPLICAS, whose members change in place "
-            "with `rabbitmq-queues grow` and `shrink`). See docs/protocol.md, Topology."
-        ) from None

@@ -13,9 +13,8 @@ import pika
 import pika.exceptions
 
 from common.amqp.convert import inbound_from, node_parameters
-from common.amqp.nodes import unreachable
+from common.amqp.errors import broker_errors
 from common.envelope import InboundMessage
-from common.errors import BrokerUnavailable
 
 
 @dataclass(frozen=True)
@@ -25,15 +24,15 @@ class Held:
 
 
 class QueueBrowser:
-    def __init__(self, url: str, queue: str, *, connect_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, url: str, queue: str, *, name: str = "paymq-browse", connect_timeout_s: float = 10.0
+    ) -> None:
         params = node_parameters(
-            url, heartbeat_s=60, connect_timeout_s=connect_timeout_s, name="paymq-browse"
+            url, heartbeat_s=60, connect_timeout_s=connect_timeout_s, name=name
         )
-        try:
+        with broker_errors(connecting_to=url):
             self._connection = pika.BlockingConnection(params)
-        except pika.exceptions.AMQPError as exc:
-            raise BrokerUnavailable(unreachable(url, repr(exc))) from None
-        self._channel = self._connection.channel()
+            self._channel = self._connection.channel()
         self._queue = queue
 
     def __enter__(self) -> QueueBrowser:
@@ -43,17 +42,21 @@ class QueueBrowser:
         self.close()
 
     def take(self, limit: int) -> list[Held]:
-        """Up to `limit` messages, held (unacked) until acked or the browser closes."""
+        """Up to `limit` messages, held (unacked) until acked or the browser closes.
+        ConfigurationError if the queue does not exist, BrokerUnavailable if the connection
+        is lost (what was held goes back to the queue)."""
         held: list[Held] = []
-        while len(held) < limit:
-            method, properties, body = self._channel.basic_get(self._queue, auto_ack=False)
-            if method is None:
-                break
-            held.append(Held(method.delivery_tag, inbound_from(method, properties, body)))
+        with broker_errors(queue=self._queue):
+            while len(held) < limit:
+                method, properties, body = self._channel.basic_get(self._queue, auto_ack=False)
+                if method is None:
+                    break
+                held.append(Held(method.delivery_tag, inbound_from(method, properties, body)))
         return held
 
     def ack(self, delivery_tag: int) -> None:
-        self._channel.basic_ack(delivery_tag)
+        with broker_errors():
+            self._channel.basic_ack(delivery_tag)
 
     def close(self) -> None:
         """Everything taken and not acked goes back to the queue."""

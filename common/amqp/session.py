@@ -1,9 +1,5 @@
 """One broker session that survives the broker: connect, open channels, reconnect with back-off.
 
-Publishing and consuming use two connections. RabbitMQ's memory and disk alarms block every
-connection that publishes, acks included; on a connection of its own the consumer keeps
-acking (and receiving heartbeats) while the publisher waits for the alarm to clear.
-
 Runs pika's asynchronous SelectConnection on an IOLoop that outlives each connection, so other
 threads can always hand work to it with `call_threadsafe` (acks must be sent from this thread,
 on the channel the message came from). Heartbeats are answered by the loop itself: no callback
@@ -22,72 +18,49 @@ that receives nothing. CONNECTION_FORCED (broker restart, close_all_connections)
 Dead links: RabbitMQ sends a heartbeat every half interval, so a connection that has received
 nothing for two intervals is presumed dead and torn down (pika's own check would take up to
 two intervals plus ten seconds). A link that flaps, with connections dying soon after they
-open, keeps the back-off growing: only a connection that stayed up for a while resets it, so
-a flapping network does not return every in-flight delivery several times a second.
+open, keeps the back-off (common/backoff.py) growing: only a connection that stayed up for a
+while resets it, so a flapping network does not return every in-flight delivery several times
+a second.
 
 Clusters: given several nodes (common/amqp/nodes.py), the session takes them in an order of its
 own and, whenever its connections are lost, opens the next pair on the next node. Trying the
 next node costs only a short pause; the back-off grows once every node has failed in turn.
 Both connections of a pair are on the same node.
 
-A nack renews the publish channel: the next publishes go on a new channel of the same
-connection, and the old one closes once its last publish is settled. RabbitMQ 3.10 keeps
-nacking every publish on a channel whose first publish to a quorum queue came just after that
-queue's leader node died, until the node is back, while a new channel is accepted at once; a
-client that reconnects quickly to another node meets exactly that. Other nacks (a queue full
-with reject-publish overflow) cost one channel open, at most once per RENEW_INTERVAL_S.
+The consuming side is in common/amqp/session_consuming.py, the publishing side in
+common/amqp/session_publishing.py.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from pika.adapters.select_connection import IOLoop, SelectConnection
 from pika.channel import Channel
 from pika.exceptions import AMQPHeartbeatTimeout
-from pika.spec import Basic, BasicProperties
 
-from common.amqp.acks import AckBatcher
-from common.amqp.confirms import ConfirmTracker, OnConfirm
-from common.amqp.convert import connection_parameters, inbound_from, properties_for
+from common.amqp.confirms import ConfirmTracker
+from common.amqp.convert import connection_parameters
 from common.amqp.linkwatch import LinkWatch
 from common.amqp.nodes import NodeRotation, redact
-from common.envelope import InboundMessage, OutboundMessage
+from common.amqp.session_consuming import ConsumingSide, DeliveryToken, OnMessage
+from common.amqp.session_publishing import PublishingSide
+from common.backoff import Backoff, BackoffPolicy
 from common.errors import PublishFailed
+
+__all__ = ["AmqpSession", "DeliveryToken", "OnMessage", "SessionListener", "SessionOptions"]
 
 logger = logging.getLogger("paymq.amqp")
 
 #: Pause before trying the next node of a cluster after losing one (jittered down to half).
 NEXT_NODE_DELAY_S = 0.2
-#: A nack renews the publish channel at most this often (see the module's docstring).
-RENEW_INTERVAL_S = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryToken:
-    """Identifies a delivery on the channel it came from; useless after that channel closes."""
-
-    generation: int
-    delivery_tag: int
-
-
-OnMessage = Callable[[InboundMessage, DeliveryToken], None]
-
-
-@dataclass(frozen=True, slots=True)
-class _ConsumeSpec:
-    """What to consume, for the connection generation it was asked for."""
-
-    queue: str
-    prefetch: int
-    on_message: OnMessage
-    generation: int
+_NEXT_NODE = BackoffPolicy(initial_s=NEXT_NODE_DELAY_S, cap_s=NEXT_NODE_DELAY_S, jitter=0.5)
+#: Pause once every node has failed in turn, doubling up to `reconnect_max_delay_s`.
+RECONNECT_INITIAL_S = 0.5
 
 
 class SessionListener(Protocol):
@@ -108,40 +81,30 @@ class SessionOptions:
     reconnect_max_delay_s: float = 30.0
 
 
-class AmqpSession:
+class AmqpSession(ConsumingSide, PublishingSide):
     def __init__(self, options: SessionOptions, listener: SessionListener) -> None:
+        ConsumingSide.__init__(self)
+        PublishingSide.__init__(self)
         self._options = options
         self._listener = listener
         self._nodes = NodeRotation(options.url)
         self._ioloop = IOLoop()
         self._connection: SelectConnection | None = None  # publishing
-        self._consume_connection: SelectConnection | None = None
-        self._publish_channel: Channel | None = None
-        self._consume_channel: Channel | None = None
-        self._consumer_tag: str | None = None
-        self._consume_spec: _ConsumeSpec | None = None
-        self._deliver: Callable[..., None] | None = None
-        self._paused = False
-        self._acks = AckBatcher()
-        self._ack_flush_due = False
         self._generation = 0
-        self._confirms = ConfirmTracker()
-        #: A publish channel opening to replace the current one after a nack, and the one it
-        #: replaces, open until its last publish is settled.
-        self._renewal: Channel | None = None
-        self._retiring: tuple[Channel, ConfirmTracker] | None = None
-        self._renewed_at = -RENEW_INTERVAL_S
-        self._outbox: deque[tuple[OutboundMessage, OnConfirm]] = deque()
         self._ready = False
         self._stopping = False
         self._stopped = False
-        self._failures = 0
+        #: Only a connection that stays up resets the back-off (see the module's docstring).
+        self._reconnects = Backoff(
+            BackoffPolicy(
+                initial_s=RECONNECT_INITIAL_S,
+                cap_s=options.reconnect_max_delay_s,
+                jitter=0.5,
+                stable_s=max(10.0, 2.0 * options.heartbeat_s),
+            )
+        )
         self._links = LinkWatch(limit_s=2.0 * options.heartbeat_s)
         self.last_error: str | None = None
-        #: The broker confirmed the current consumer (basic.consume-ok); read from any thread.
-        self.consuming = False
-        #: Publish channels replaced after a nack, on any connection (see the module's doc).
-        self.channels_renewed = 0
 
     # --- any thread ---------------------------------------------------------------------------
 
@@ -172,185 +135,6 @@ class AmqpSession:
     def call_later(self, delay_s: float, callback: Callable[[], None]) -> object:
         return self._ioloop.call_later(delay_s, callback)
 
-    def publish(self, message: OutboundMessage, on_confirm: OnConfirm) -> None:
-        """Publish persistently with confirms; `on_confirm` runs once on this thread with None
-        or the error. While disconnected, messages wait for the next connection."""
-        channel = self._publish_channel
-        if not self._ready or channel is None or not self._writable(channel):
-            self._outbox.append((message, on_confirm))
-            return
-        channel.basic_publish(
-            message.exchange,
-            message.routing_key,
-            message.body,
-            properties_for(message),
-            mandatory=message.mandatory,
-        )
-        self._confirms.published(message.message_id, message.routing_key, on_confirm)
-
-    def consume(self, queue: str, prefetch: int, on_message: OnMessage) -> None:
-        """Start consuming `queue` with manual acks, on a connection of its own (see above)."""
-        if self._connection is None or not self._ready:
-            return  # not connected: session_ready will ask again
-        spec = _ConsumeSpec(queue, prefetch, on_message, self._generation)
-        o = self._options
-        params = connection_parameters(
-            self._nodes.current,
-            heartbeat_s=o.heartbeat_s,
-            connect_timeout_s=o.connect_timeout_s,
-            name=f"{o.name} (consumer)",
-        )
-
-        def lost(_connection: SelectConnection, reason: BaseException) -> None:
-            self._on_consume_connection_lost(spec.generation, reason)
-
-        self._consume_connection = SelectConnection(
-            params,
-            on_open_callback=lambda connection: self._on_consume_connection_open(spec, connection),
-            on_open_error_callback=lost,
-            on_close_callback=lost,
-            custom_ioloop=self._ioloop,
-        )
-
-    def _stale(self, spec: _ConsumeSpec, connection: Any) -> bool:
-        """The publishing connection went while this consumer's was opening: close it, for its
-        deliveries must never be acked with the next generation's tags."""
-        if spec.generation == self._generation and not self._stopping:
-            return False
-        if connection.is_open:
-            connection.close()
-        return True
-
-    def _on_consume_connection_open(self, spec: _ConsumeSpec, connection: SelectConnection) -> None:
-        if not self._stale(spec, connection):
-            connection.channel(on_open_callback=lambda ch: self._on_consume_channel_open(spec, ch))
-
-    def _on_consume_channel_open(self, spec: _ConsumeSpec, channel: Channel) -> None:
-        if self._stale(spec, channel.connection):
-            return
-        self._consume_channel = channel
-        self._acks = AckBatcher()  # tags restart at 1 on every channel
-        channel.add_on_close_callback(self._on_channel_closed)
-        channel.add_on_cancel_callback(self._on_broker_cancel)
-
-        def deliver(
-            _ch: Channel, method: Basic.Deliver, props: BasicProperties, body: bytes
-        ) -> None:
-            self._acks.delivered(method.delivery_tag)
-            spec.on_message(
-                inbound_from(method, props, body),
-                DeliveryToken(spec.generation, method.delivery_tag),
-            )
-
-        self._consume_spec, self._deliver = spec, deliver
-
-        def start(_frame: Any) -> None:
-            if not self._paused:
-                self._basic_consume(spec, channel)
-
-        channel.basic_qos(prefetch_count=spec.prefetch, callback=start)
-
-    def _basic_consume(self, spec: _ConsumeSpec, channel: Channel) -> None:
-        def consuming(_frame: Any) -> None:
-            if spec.generation == self._generation:
-                self.consuming = True
-                logger.info("consuming %s (prefetch %d)", spec.queue, spec.prefetch)
-
-        self._consumer_tag = channel.basic_consume(
-            spec.queue, self._deliver, auto_ack=False, callback=consuming
-        )
-
-    def pause_consumer(self) -> None:
-        """Take no more deliveries (basic.cancel) until `resume_consumer`, on this connection
-        and the next ones; those already received are still settled."""
-        self._paused = True
-        self.consuming = False
-        self.cancel_consumer(lambda: None)
-
-    def resume_consumer(self) -> None:
-        self._paused = False
-        channel, spec = self._consume_channel, self._consume_spec
-        if (
-            channel is None
-            or not channel.is_open
-            or spec is None
-            or spec.generation != self._generation
-            or self._consumer_tag is not None
-            or self._stopping
-        ):
-            return  # not connected (the next connection consumes), or consuming already
-        self._basic_consume(spec, channel)
-
-    def _on_consume_connection_lost(self, generation: int, reason: BaseException) -> None:
-        if generation == self._generation:
-            self._consume_connection = self._consume_channel = None
-        if self._stopping:
-            self._finish_stop_when_closed()
-            return
-        if generation != self._generation:
-            return  # the pair was already torn down and reconnected
-        logger.warning("consumer connection lost: %s; reconnecting", reason or "closed")
-        self.last_error = str(reason)
-        # Both connections go and come back together: one generation of delivery tokens.
-        if self._connection is not None and self._connection.is_open:
-            self._connection.close()
-
-    def cancel_consumer(self, on_cancelled: Callable[[], None]) -> None:
-        channel, tag = self._consume_channel, self._consumer_tag
-        if channel is None or tag is None or not channel.is_open:
-            on_cancelled()
-            return
-        self._consumer_tag = None
-        channel.basic_cancel(tag, callback=lambda _frame: on_cancelled())
-
-    def ack(self, token: DeliveryToken) -> bool:
-        """Ack on the delivery's own channel, at the end of this loop turn together with the
-        turn's other acks; False if that channel is gone (the broker will redeliver)."""
-        if token.generation != self._generation or self._open_consume_channel() is None:
-            return False
-        self._acks.finished(token.delivery_tag)
-        if not self._ack_flush_due:
-            self._ack_flush_due = True
-            self._ioloop.call_later(0, self._flush_acks)
-        return True
-
-    def _flush_acks(self) -> None:
-        self._ack_flush_due = False
-        channel = self._open_consume_channel()
-        if channel is None or not self._acks.pending:
-            return
-        up_to, singles = self._acks.flush()
-        if up_to is not None:
-            channel.basic_ack(up_to, multiple=True)
-        for tag in singles:
-            channel.basic_ack(tag)
-
-    def reject(self, token: DeliveryToken) -> bool:
-        """Return the delivery to its queue as failed: basic.reject, which every RabbitMQ
-        counts towards the queue's delivery limit (4.3 and later do not count a nack)."""
-        channel = self._open_consume_channel()
-        if token.generation != self._generation or channel is None:
-            return False
-        self._acks.forget(token.delivery_tag)
-        channel.basic_reject(token.delivery_tag, requeue=True)
-        return True
-
-    def _writable(self, channel: Channel) -> bool:
-        """Frames can go out on this publishing channel: it and its connection are open (a
-        lost connection closes its channels one by one, and a channel may still say it is
-        open on a connection that is not)."""
-        connection = self._connection
-        return channel.is_open and connection is not None and connection.is_open
-
-    def _open_consume_channel(self) -> Channel | None:
-        """The consuming channel, if frames can still go out on it. While a lost connection
-        closes its channels one by one, a channel may still say it is open on a connection that
-        is not: callbacks of the first channel's close (failed confirms) must not write."""
-        channel, connection = self._consume_channel, self._consume_connection
-        if channel is None or not channel.is_open or connection is None or not connection.is_open:
-            return None
-        return channel
-
     # --- lifecycle ----------------------------------------------------------------------------
 
     def _connect(self) -> None:
@@ -379,41 +163,14 @@ class AmqpSession:
 
         connection.channel(on_open_callback=opened)
 
-    def _confirm_mode(self, channel: Channel, then: Callable[[ConfirmTracker], None]) -> None:
-        # Delivery tags restart at 1 on every channel: a tracker of its own, so no confirm on
-        # this channel can ever resolve a publish made on another one.
-        tracker = ConfirmTracker()
-
-        def returned(_ch: Channel, _m: Basic.Return, props: BasicProperties, _b: bytes) -> None:
-            tracker.returned(props.message_id)
-
-        channel.add_on_close_callback(self._on_channel_closed)
-        channel.add_on_return_callback(returned)
-        channel.confirm_delivery(
-            lambda frame: self._on_confirm(channel, tracker, frame),
-            callback=lambda _frame: then(tracker),
-        )
-
     def _on_confirm_mode(self, tracker: ConfirmTracker) -> None:
         self._confirms = tracker
         self._ready = True
         self.last_error = None
-        generation = self._generation
-        # Only a connection that stays up resets the back-off (see the module's docstring).
-        self._ioloop.call_later(self._healthy_after_s, lambda: self._stayed_up(generation))
+        self._reconnects.succeeded()
         logger.info("connected to %s", redact(self._nodes.current))
-        outbox, self._outbox = self._outbox, deque()
-        for message, on_confirm in outbox:
-            self.publish(message, on_confirm)
+        self._send_outbox()
         self._listener.session_ready()
-
-    @property
-    def _healthy_after_s(self) -> float:
-        return max(10.0, 2.0 * self._options.heartbeat_s)
-
-    def _stayed_up(self, generation: int) -> None:
-        if generation == self._generation and self._ready:
-            self._failures = 0
 
     # --- dead links -----------------------------------------------------------------------
 
@@ -431,70 +188,6 @@ class AmqpSession:
             )
         if not self._stopped:
             self._ioloop.call_later(self._options.heartbeat_s / 4, self._watch_links)
-
-    def _on_confirm(self, channel: Channel, tracker: ConfirmTracker, frame: Any) -> None:
-        method = frame.method
-        if isinstance(method, Basic.Ack):
-            tracker.acked(method.delivery_tag, multiple=method.multiple)
-        else:
-            if channel is self._publish_channel:
-                self._renew_publish_channel()  # first: what the callbacks republish waits
-            tracker.nacked(method.delivery_tag, multiple=method.multiple)
-        self._close_retiring_when_settled()
-
-    # --- a new publish channel after a nack ----------------------------------------------
-
-    def _renew_publish_channel(self) -> None:
-        connection, channel = self._connection, self._publish_channel
-        now = time.monotonic()
-        if (
-            connection is None
-            or not connection.is_open
-            or channel is None
-            or self._renewal is not None
-            or now - self._renewed_at < RENEW_INTERVAL_S
-        ):
-            return
-        self._renewed_at = now
-        self.channels_renewed += 1
-        self._drop_retiring(PublishFailed("publish channel replaced twice before its confirms"))
-        logger.warning("the broker refused a publish (nack): publishing on a new channel")
-        # Until the new channel is in confirm mode, publishes wait in the outbox.
-        self._retiring, self._publish_channel = (channel, self._confirms), None
-        self._renewal = connection.channel(on_open_callback=self._on_renewal_open)
-
-    def _on_renewal_open(self, channel: Channel) -> None:
-        if channel is not self._renewal:
-            return  # its connection went meanwhile
-
-        def renewed(tracker: ConfirmTracker) -> None:
-            if channel is not self._renewal:
-                return
-            self._renewal = None
-            self._publish_channel, self._confirms = channel, tracker
-            outbox, self._outbox = self._outbox, deque()
-            for message, on_confirm in outbox:
-                self.publish(message, on_confirm)
-            self._close_retiring_when_settled()
-
-        self._confirm_mode(channel, renewed)
-
-    def _close_retiring_when_settled(self) -> None:
-        if self._retiring is not None and not self._retiring[1]:
-            channel, _ = self._retiring
-            self._retiring = None
-            if self._writable(channel):
-                channel.close()
-
-    def _drop_retiring(self, error: PublishFailed) -> None:
-        """Fail what is still unconfirmed on the replaced channel (its callers republish)."""
-        if self._retiring is None:
-            return
-        channel, tracker = self._retiring
-        self._retiring = None
-        if self._writable(channel):
-            channel.close()
-        tracker.fail_all(error)
 
     def _on_channel_closed(self, channel: Channel, reason: Exception) -> None:
         if self._retiring is not None and channel is self._retiring[0]:
@@ -523,11 +216,6 @@ class AmqpSession:
         if self._connection is not None and self._connection.is_open:
             self._connection.close()
 
-    def _on_broker_cancel(self, _frame: Any) -> None:
-        logger.warning("the broker cancelled the consumer; reconnecting")
-        if self._connection is not None and self._connection.is_open:
-            self._connection.close()
-
     def _on_connection_open_error(
         self, _connection: SelectConnection, error: BaseException
     ) -> None:
@@ -542,11 +230,9 @@ class AmqpSession:
         self.consuming = False
         self._connection = None
         self._generation += 1
-        self._publish_channel = self._consume_channel = None
+        self._consume_channel = None
         self._consumer_tag = None
-        self._renewal = None
-        self._confirms.fail_all(PublishFailed(f"{reason} (before confirm)"))
-        self._drop_retiring(PublishFailed(f"{reason} (before confirm)"))
+        self._publishing_lost(reason)
         consumer = self._consume_connection
         if consumer is not None and consumer.is_open:
             consumer.close()  # its deliveries return to the queue; their tokens are stale now
@@ -558,7 +244,6 @@ class AmqpSession:
             return
         self._consume_connection = None
         self._listener.session_lost(reason)
-        self._failures += 1
         delay_s = self._reconnect_delay_s()
         following = self._nodes.advance()
         elsewhere = f" to {redact(following)}" if len(self._nodes) > 1 else ""
@@ -569,12 +254,10 @@ class AmqpSession:
         """A short pause before trying the next node of a cluster; once every node has failed
         in turn, exponential back-off with jitter, so a restarted broker is not hit by all
         clients at once."""
-        nodes = len(self._nodes)
-        if self._failures % nodes:
-            return NEXT_NODE_DELAY_S * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
-        rounds = self._failures // nodes
-        delay_s: float = min(self._options.reconnect_max_delay_s, 0.25 * 2.0 ** min(rounds, 10))
-        return delay_s * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+        failures, nodes = self._reconnects.failed(), len(self._nodes)
+        if failures % nodes:
+            return _NEXT_NODE.delay_s(1)
+        return self._reconnects.policy.delay_s(failures // nodes)
 
     def _begin_stop(self) -> None:
         self._flush_acks()  # finished payments are acked before the connection closes
@@ -595,9 +278,5 @@ class AmqpSession:
         if self._stopped:
             return
         self._stopped = True
-        self._confirms.fail_all(PublishFailed("session stopped before confirm"))
-        self._drop_retiring(PublishFailed("session stopped before confirm"))
-        outbox, self._outbox = self._outbox, deque()
-        for _message, on_confirm in outbox:
-            on_confirm(PublishFailed("session stopped before the message was sent"))
+        self._publishing_stopped()
         self._ioloop.stop()

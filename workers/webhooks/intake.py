@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from common.amqp.admin import BrokerAdmin, Delivery
+from common.backoff import Backoff, BackoffPolicy
 from common.clock import Clock
 from common.envelope import InboundMessage
 from common.errors import BrokerUnavailable, MessageRejected, PaymqError, RetryableError
@@ -21,6 +22,12 @@ from workers.webhooks.deliveries import NewDelivery, WebhookDeliveries
 from workers.webhooks.endpoints import Endpoints
 
 logger = logging.getLogger("paymq.webhooks")
+
+#: Pause before connecting again after a loss: 0.5 s, doubling up to `reconnect_max_delay_s`.
+RECONNECT_INITIAL_S = 0.5
+#: Pause before storing an event's deliveries again while the store is unavailable, in whole
+#: seconds of heartbeating waits: 1 s, doubling up to 30 s.
+STORE_RETRY = BackoffPolicy(initial_s=1.0, cap_s=30.0, jitter=0.0)
 
 
 class Intake:
@@ -91,7 +98,11 @@ class QueueConsumer:
     declared: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
-        delay_s = 0.5
+        reconnects = Backoff(
+            BackoffPolicy(
+                initial_s=RECONNECT_INITIAL_S, cap_s=self.reconnect_max_delay_s, jitter=0.0
+            )
+        )
         while not self.stopping.is_set():
             try:
                 with BrokerAdmin(self.url, name="paymq-webhooks") as admin:
@@ -101,12 +112,12 @@ class QueueConsumer:
                     )
                     admin.declare_queue(spec, binding)
                     self.declared.set()
-                    delay_s = 0.5
+                    reconnects.succeeded()
                     self._consume(admin)
             except BrokerUnavailable as exc:
+                delay_s = reconnects.next_delay_s()
                 logger.warning("broker unavailable (%s); connecting again in %.1f s", exc, delay_s)
                 self.stopping.wait(delay_s)
-                delay_s = min(self.reconnect_max_delay_s, delay_s * 2)
 
     def _consume(self, admin: BrokerAdmin) -> None:
         for delivery in admin.deliveries(self.topology.webhooks_queue, prefetch=self.prefetch):
@@ -116,7 +127,7 @@ class QueueConsumer:
                 self._handle(admin, delivery)
 
     def _handle(self, admin: BrokerAdmin, delivery: Delivery) -> None:
-        delay_s = 1.0
+        store_retries = Backoff(STORE_RETRY)
         while True:
             try:
                 added = self.intake.take(delivery.message)
@@ -124,6 +135,7 @@ class QueueConsumer:
                 self._dead_letter(admin, delivery, exc)
                 return
             except RetryableError as exc:
+                delay_s = store_retries.next_delay_s()
                 # Wait here, heartbeats going on, rather than give the event back: each return
                 # to the queue counts against its delivery limit; a long outage would poison it.
                 logger.warning(
@@ -136,7 +148,6 @@ class QueueConsumer:
                     if self.stopping.is_set():
                         return  # unacked: back to the queue when the connection closes
                     admin.pause(1.0)
-                delay_s = min(30.0, delay_s * 2)
                 continue
             if added:
                 self.on_added()
