@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pika
 import pika.exceptions
 
+from common.amqp.admin import _broker_errors, _queue_must_exist
 from common.amqp.convert import inbound_from, node_parameters
 from common.amqp.nodes import unreachable
 from common.envelope import InboundMessage
@@ -45,11 +46,12 @@ class QueueBrowser:
     def take(self, limit: int) -> list[Held]:
         """Up to `limit` messages, held (unacked) until acked or the browser closes."""
         held: list[Held] = []
-        while len(held) < limit:
-            method, properties, body = self._channel.basic_get(self._queue, auto_ack=False)
-            if method is None:
-                break
-            held.append(Held(method.delivery_tag, inbound_from(method, properties, body)))
+        with _broker_errors(), _queue_must_exist(self._queue):
+            while len(held) < limit:
+                method, properties, body = self._channel.basic_get(self._queue, auto_ack=False)
+                if method is None:
+                    break
+                held.append(Held(method.delivery_tag, inbound_from(method, properties, body)))
         return held
 
     def ack(self, delivery_tag: int) -> None:
