@@ -14,7 +14,7 @@ from paymq.cli_keys import keys_app
 from paymq.cli_store import db_app, dlq_app, reconcile, status
 from paymq.cli_topology import topology_app
 from paymq.cli_webhooks import webhooks_app
-from paymq.clikit import err, friendly, load_settings
+from paymq.clikit import UsageError, err, friendly, load_settings
 
 app = typer.Typer(
     name="paymq",
@@ -54,6 +54,9 @@ def worker(
     from workers.main import run_worker
 
     settings = load_settings()
+    known = settings.topology().channels
+    if channel not in known:  # before anything is declared, opened or logged
+        raise UsageError(f"unknown channel {channel!r}; known: {', '.join(known)}")
     logs.configure_process(settings, f"paymq-worker-{channel}")
     run_worker(settings, channel)
 

@@ -1,5 +1,14 @@
 """What every `paymq` command shares: settings from the environment, and paymq's errors as a
-clear message and an exit code instead of a traceback."""
+clear message and an exit status instead of a traceback.
+
+Exit statuses, decided here for every command (`friendly`):
+    0    done
+    1    it ran, and failed or refused (a payment not found, an API key that exists already, a
+         queue declared with other arguments: running it again as it is will not help)
+    2    it could not start: called wrong (click's usage errors, `UsageError`), invalid
+         settings, or a broker or payment store that does not answer (later it may work)
+    130  interrupted
+"""
 
 from __future__ import annotations
 
@@ -10,8 +19,9 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
-from common.errors import BrokerUnavailable, PaymqError
+from common.errors import BrokerUnavailable, ConfigurationError, PaymqError, StoreUnavailable
 from common.settings import Settings
 
 P = ParamSpec("P")
@@ -20,13 +30,27 @@ R = TypeVar("R")
 err = Console(stderr=True)
 
 
+class UsageError(ConfigurationError):
+    """The command line asks for something that does not exist (an unknown channel)."""
+
+
+#: The exit status of each of paymq's errors, the most specific first (see the module's doc).
+EXIT_STATUSES: tuple[tuple[type[PaymqError], int], ...] = (
+    (UsageError, 2),
+    (BrokerUnavailable, 2),
+    (StoreUnavailable, 2),
+    (ConfigurationError, 1),
+    (PaymqError, 1),
+)
+
+
 def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
         errors = exc.errors(include_input=False, include_url=False)
         lines = [f"  {_variable(e['loc'])}: {_message(e)}" for e in errors]
-        err.print("[red]error:[/red] invalid configuration:\n" + "\n".join(lines))
+        err.print("[red]error:[/red] invalid configuration:\n" + "\n".join(lines), soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -45,19 +69,23 @@ def _message(error: Mapping[str, Any]) -> str:
     return message
 
 
+def exit_status(error: PaymqError) -> int:
+    return next(status for kind, status in EXIT_STATUSES if isinstance(error, kind))
+
+
 def friendly(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn paymq's errors into a clear message and an exit code, never a traceback."""
+    """Turn paymq's errors into one line on standard error and an exit status, never a
+    traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except BrokerUnavailable as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(2) from None
         except PaymqError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(1) from None
+            # Unwrapped whatever the width (a log keeps it as one line), and the message's
+            # brackets are its own, not markup.
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exit_status(exc)) from None
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None

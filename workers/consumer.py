@@ -23,13 +23,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.amqp.session import AmqpSession, DeliveryToken, SessionOptions
+from common.amqp.session import DeliveryToken
 from common.envelope import InboundMessage
 from common.errors import PaymqError
 from common.logcontext import log_context
 from common.metrics import Metrics
 from workers.crashpoints import NEVER, CrashPoints
 from workers.handler import Disposition
+from workers.session import SessionFactory
 
 logger = logging.getLogger("paymq.worker")
 
@@ -53,7 +54,7 @@ class ConsumerOptions:
 class Consumer:
     def __init__(
         self,
-        session_options: SessionOptions,
+        session: SessionFactory,
         options: ConsumerOptions,
         handle: Callable[[InboundMessage], Disposition],
         *,
@@ -67,7 +68,7 @@ class Consumer:
         self._published = published
         self._on_stopped = on_stopped
         self._crash = crash
-        self._session = AmqpSession(session_options, self)
+        self._session = session(self)
         self._pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="paymq-work")
         self._in_flight = 0
         self._in_flight_gauge = (metrics or Metrics()).in_flight.labels(options.channel)

@@ -15,7 +15,7 @@ from types import FrameType
 from common.amqp.admin import declare_topology
 from common.amqp.gauges import QueueGauges, topology_queues
 from common.amqp.publisher import ThreadedPublisher
-from common.amqp.session import SessionOptions
+from common.amqp.session import AmqpSession, SessionOptions
 from common.clock import MonotonicClock, SystemClock
 from common.details import CHANNELS
 from common.envelope import OutboundMessage
@@ -140,8 +140,9 @@ def build_consumer(
         shutdown_grace_s=settings.shutdown_grace_s,
         health_file=settings.health_file,
     )
+    amqp = session_options(settings, name or f"paymq-worker-{channel_name}")
     consumer = Consumer(
-        session_options(settings, name or f"paymq-worker-{channel_name}"),
+        lambda listener: AmqpSession(amqp, listener),
         options,
         handler.handle,
         on_stopped=stopped,

@@ -30,9 +30,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 
-from common.errors import ConfigurationError
+from common.errors import ConfigurationError, StoreUnavailable
 
 if TYPE_CHECKING:
     from common.settings import Settings
@@ -97,10 +98,20 @@ def create_store_engine(
 
 def _sqlite_engine(url: str, database: str | None, timeouts: StoreTimeouts) -> Engine:
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        where = f"cannot open the payment store at {_shown(make_url(url))}"
+        folder = Path(database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"{where}: cannot create directory {folder}: {exc.strerror}"
+            ) from exc
         # The store holds payment results (references, amounts): owner-only from the start.
         # SQLite creates the -wal and -shm files with the database file's mode.
-        os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
+        try:
+            os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise StoreUnavailable(f"{where}: {exc.strerror}") from exc
     # SQLite has one writer at a time. With one connection per process, threads queue for it
     # in the pool (cheap) instead of in SQLite's busy handler (sleep and retry): paymq bench
     # measured 528 payments/s against 445 with a pool of 5 + 10, and less CPU per payment.
@@ -146,8 +157,26 @@ def head_revision() -> str:
     return head
 
 
+@contextlib.contextmanager
+def _answering(engine: Engine) -> Iterator[None]:
+    """A store that does not answer (down, refused, locked, a file that will not open) is
+    StoreUnavailable, naming the store, its password hidden, with the driver's reason."""
+    try:
+        yield
+    except OperationalError as exc:
+        lines = str(exc.orig).strip().splitlines()
+        reason = lines[0] if lines else type(exc.orig).__name__
+        raise StoreUnavailable(
+            f"the payment store at {_shown(engine.url)} does not answer: {reason}"
+        ) from exc
+
+
+def _shown(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    with _answering(engine), engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -187,7 +216,12 @@ def _unbounded(connection: Any) -> Iterator[None]:
 
 def upgrade(engine: Engine) -> str:
     """Create or migrate the schema to the newest revision; safe to run concurrently."""
-    with _upgrade_lock(engine), engine.begin() as connection, _unbounded(connection):
+    with (
+        _answering(engine),
+        _upgrade_lock(engine),
+        engine.begin() as connection,
+        _unbounded(connection),
+    ):
         config = _alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

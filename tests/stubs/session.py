@@ -1,0 +1,357 @@
+"""A stub of the broker session the consumer runs on (workers/session.py's ConsumerSession): in
+memory, no sockets. The test plays the broker, and turns the I/O loop.
+
+    stub = StubSession()
+    consumer = Consumer(stub.attach, options, handle)
+    stub.connect()                           # session_ready: the consumer starts consuming
+    token = stub.deliver(message)            # the handler runs on the consumer's pool
+    [publish] = stub.wait_for_publishes(1)   # turn the loop until the result is published
+    publish.confirm()                        # or nack(), return_unroutable(), lose_connection()
+    assert stub.acks == [token]
+
+The test's thread is the I/O thread: callbacks handed over with `call_threadsafe` (by the
+consumer's pool threads) and timers set with `call_later` run only while the test turns the loop
+(`turn`, `run_until`, `wait_for_publishes`, `advance`), or while `run()` serves it. Time is
+virtual: a timer fires once `advance` has moved the clock to it.
+
+It keeps the rules of the real session and broker that the consumer's own rules rest on:
+- delivery tags count from 1 on each connection; a token of an earlier connection (generation)
+  acks and rejects nothing, and `ack`/`reject` answer False, as AmqpSession's do;
+- the broker delivers only to a consumer it has (asked for, not cancelled nor paused), and never
+  more than `prefetch` unacked deliveries;
+- acking or rejecting a delivery the broker does not hold (a second time, say) is a channel
+  error in AMQP (PRECONDITION_FAILED): here it fails the test with StubProtocolError;
+- a publish stays pending until the test confirms, nacks or returns it, or the connection goes:
+  then every pending publish fails (PublishFailed) and every unacked delivery goes back to its
+  queue (`requeued`), to be redelivered;
+- while disconnected, publishes wait, and go out on the next connection.
+
+Simpler than the real thing: an ack or a reject is recorded when the consumer asks for it (the
+real session sends a loop turn's acks together at the turn's end: common/amqp/acks.py), and the
+broker confirms a basic.consume at once.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import queue
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from common.amqp.confirms import OnConfirm
+from common.amqp.session import DeliveryToken, OnMessage, SessionListener
+from common.envelope import InboundMessage, OutboundMessage
+from common.errors import PaymqError, PublishFailed, Unroutable
+from workers.session import ConsumerSession
+
+#: How long, in real time, the loop waits for the consumer's threads before the test fails.
+WAIT_S = 5.0
+
+
+class StubProtocolError(AssertionError):
+    """Something a broker refuses happened (the real channel would be closed for it)."""
+
+
+class StubTimeout(AssertionError):
+    """Nothing more came to the loop, and what the test awaited never happened."""
+
+
+class Answer(Enum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    NACKED = "nacked"
+    RETURNED = "returned"
+    #: The connection or the session went before the broker answered.
+    FAILED = "failed"
+
+
+@dataclass
+class StubPublish:
+    """One publish the consumer made; the test decides what the broker answers, once."""
+
+    message: OutboundMessage
+    generation: int
+    on_confirm: OnConfirm = field(repr=False)
+    answer: Answer = Answer.PENDING
+
+    def confirm(self) -> None:
+        self._answer(Answer.CONFIRMED, None)
+
+    def nack(self) -> None:
+        """basic.nack: the broker refused it (a full queue with reject-publish, a lost leader)."""
+        self._answer(Answer.NACKED, PublishFailed("the broker refused the message (nack)"))
+
+    def return_unroutable(self) -> None:
+        """basic.return, then basic.ack: a mandatory message that no queue is bound for."""
+        key = self.message.routing_key
+        self._answer(Answer.RETURNED, Unroutable(f"no queue is bound for routing key {key!r}"))
+
+    def fail(self, error: PaymqError) -> None:
+        """What the session does to a pending publish when its connection goes."""
+        self._answer(Answer.FAILED, error)
+
+    def _answer(self, answer: Answer, error: PaymqError | None) -> None:
+        if self.answer is not Answer.PENDING:
+            raise StubProtocolError(f"{self.message.message_id} was {self.answer.value} already")
+        self.answer = answer
+        self.on_confirm(error)
+
+
+@dataclass(frozen=True)
+class _Consumer:
+    queue: str
+    prefetch: int
+    on_message: OnMessage
+
+
+class StubSession:
+    def __init__(self) -> None:
+        self._listener: SessionListener | None = None
+        self._handed: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._timer_order = itertools.count()
+        self._generation = 0
+        self._ready = False
+        #: The consuming connection is open (acks and rejects can go out on it).
+        self._consume_open = False
+        self._consumer: _Consumer | None = None
+        self._paused = False
+        self._next_tag = 1
+        self._unacked: dict[int, InboundMessage] = {}
+        self._outbox: deque[tuple[OutboundMessage, OnConfirm]] = deque()
+        self._stop_asked = False
+        #: The virtual clock, in seconds; only `advance` moves it.
+        self.now_s = 0.0
+        self.consuming = False
+        self.stopped = False
+        #: What the broker saw, in order.
+        self.consumes: list[tuple[str, int]] = []
+        self.publishes: list[StubPublish] = []
+        self.acks: list[DeliveryToken] = []
+        self.rejects: list[DeliveryToken] = []
+        #: Deliveries back in their queue (rejected, or unacked when a connection went).
+        self.requeued: list[InboundMessage] = []
+
+    def attach(self, listener: SessionListener) -> ConsumerSession:
+        """The consumer's session factory: `Consumer(stub.attach, ...)`."""
+        if self._listener is not None:
+            raise StubProtocolError("a session serves one listener")
+        self._listener = listener
+        return self  # mypy checks here that the stub is a ConsumerSession
+
+    # --- ConsumerSession: any thread ----------------------------------------------------------
+
+    def call_threadsafe(self, callback: Callable[[], None]) -> None:
+        self._handed.put(callback)
+
+    def stop(self) -> None:
+        self._stop_asked = True
+        self._handed.put(self._stop)
+
+    def run(self) -> None:
+        """Connect (unless the test has, or a stop is asked), then serve the loop until stopped."""
+        if not self._ready and not self._stop_asked:
+            self.connect()
+        self.run_until(lambda: self.stopped)
+
+    # --- ConsumerSession: I/O thread ----------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> object:
+        timer = (self.now_s + max(0.0, delay_s), next(self._timer_order), callback)
+        heapq.heappush(self._timers, timer)
+        return timer
+
+    def publish(self, message: OutboundMessage, on_confirm: OnConfirm) -> None:
+        if not self._ready:
+            self._outbox.append((message, on_confirm))
+            return
+        self.publishes.append(StubPublish(message, self._generation, on_confirm))
+
+    def consume(self, queue: str, prefetch: int, on_message: OnMessage) -> None:
+        if not self._ready:
+            return  # as AmqpSession: session_ready will ask again
+        self._consumer = _Consumer(queue, prefetch, on_message)
+        self._consume_open = True
+        self.consumes.append((queue, prefetch))
+        self.consuming = not self._paused
+
+    def pause_consumer(self) -> None:
+        self._paused = True
+        self.cancel_consumer(lambda: None)
+
+    def resume_consumer(self) -> None:
+        self._paused = False
+        if self._consumer is not None and self._consume_open and not self._stop_asked:
+            self.consuming = True
+
+    def cancel_consumer(self, on_cancelled: Callable[[], None]) -> None:
+        if not self.consuming:
+            on_cancelled()
+            return
+        self.consuming = False
+        self.call_later(0.0, on_cancelled)  # basic.cancel-ok comes on a later turn
+
+    def ack(self, token: DeliveryToken) -> bool:
+        if not self._holds(token):
+            return False
+        del self._unacked[token.delivery_tag]
+        self.acks.append(token)
+        return True
+
+    def reject(self, token: DeliveryToken) -> bool:
+        if not self._holds(token):
+            return False
+        self.requeued.append(self._unacked.pop(token.delivery_tag))
+        self.rejects.append(token)
+        return True
+
+    def _holds(self, token: DeliveryToken) -> bool:
+        """The delivery can be settled on its channel: False if that channel is gone."""
+        if token.generation != self._generation or not self._consume_open:
+            return False
+        if token.delivery_tag not in self._unacked:
+            raise StubProtocolError(
+                f"delivery tag {token.delivery_tag} is not unacked on this channel"
+                " (a broker closes the channel: PRECONDITION_FAILED)"
+            )
+        return True
+
+    # --- the broker's side, played by the test (on the I/O thread) ----------------------------
+
+    def connect(self) -> None:
+        """A connection opens: what waited in the outbox is published, and the listener hears
+        session_ready."""
+        if self._ready or self.stopped:
+            raise StubProtocolError("connect: the session is connected or stopped already")
+        self._ready = True
+        self._next_tag = 1  # tags restart on every channel
+        outbox, self._outbox = self._outbox, deque()
+        for message, on_confirm in outbox:
+            self.publish(message, on_confirm)
+        self._session_listener.session_ready()
+
+    def deliver(self, message: InboundMessage) -> DeliveryToken:
+        """The broker delivers `message` to the consumer (whose handler then runs on its pool)."""
+        consumer = self._consumer
+        if consumer is None or not self.consuming:
+            raise StubProtocolError("the broker has no consumer to deliver to")
+        if len(self._unacked) >= consumer.prefetch:
+            raise StubProtocolError(f"prefetch window full: {consumer.prefetch} unacked")
+        token = DeliveryToken(self._generation, self._next_tag)
+        self._next_tag += 1
+        self._unacked[token.delivery_tag] = message
+        consumer.on_message(message, token)
+        return token
+
+    def lose_consumer_connection(self) -> None:
+        """The consuming connection dies first: its deliveries go back to the queue, and acks
+        can no longer go out, while confirms may still come on the publishing connection, which
+        the session closes next (end with `lose_connection`)."""
+        self._consume_open = False
+        self.consuming = False
+        self._requeue_unacked()
+
+    def lose_connection(self, reason: str = "connection reset by peer") -> None:
+        """Both connections are gone: tokens of this connection are void, unacked deliveries go
+        back to their queue, pending publishes fail, and the listener hears session_lost."""
+        self._disconnect(PublishFailed(f"connection closed: {reason} (before confirm)"))
+        self._session_listener.session_lost(reason)
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> list[StubPublish]:
+        """Publishes the broker has not answered yet."""
+        return [p for p in self.publishes if p.answer is Answer.PENDING]
+
+    @property
+    def timers(self) -> list[float]:
+        """When the timers not fired yet are due, soonest first (virtual seconds)."""
+        return sorted(due_s for due_s, _, _ in self._timers)
+
+    def turn(self) -> int:
+        """Run what is due now (callbacks handed over, timers due) until nothing more is;
+        returns how many ran."""
+        ran = 0
+        while True:
+            try:
+                callback = self._handed.get_nowait()
+            except queue.Empty:
+                if not self._timers or self._timers[0][0] > self.now_s:
+                    return ran
+                callback = heapq.heappop(self._timers)[2]
+            callback()
+            ran += 1
+
+    def run_until(self, condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
+        """Turn the loop until `condition()` holds, waiting for callbacks from other threads at
+        most `timeout_s` of real time. Virtual time stands still."""
+        deadline = time.monotonic() + timeout_s
+        self.turn()
+        while not condition():
+            try:
+                callback = self._handed.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise StubTimeout(f"still waiting after {timeout_s} s") from None
+            callback()
+            self.turn()
+
+    def wait_for_publishes(self, count: int) -> list[StubPublish]:
+        """Turn the loop until `count` publishes are pending; returns the pending ones."""
+        self.run_until(lambda: len(self.pending) >= count)
+        return self.pending
+
+    def advance(self, seconds: float) -> None:
+        """Move the virtual clock on, firing the timers due meanwhile, in order."""
+        until_s = self.now_s + seconds
+        self.turn()
+        while self._timers and self._timers[0][0] <= until_s:
+            due_s, _, callback = heapq.heappop(self._timers)
+            self.now_s = max(self.now_s, due_s)
+            callback()
+            self.turn()
+        self.now_s = until_s
+
+    # --- internals ----------------------------------------------------------------------------
+
+    @property
+    def _session_listener(self) -> SessionListener:
+        if self._listener is None:
+            raise StubProtocolError("no listener: pass `stub.attach` to the consumer")
+        return self._listener
+
+    def _requeue_unacked(self) -> None:
+        self.requeued.extend(self._unacked.values())
+        self._unacked.clear()
+
+    def _disconnect(self, error: PublishFailed) -> None:
+        # As AmqpSession._after_close: void the tokens first, then fail what is pending.
+        self._ready = False
+        self._consume_open = False
+        self.consuming = False
+        self._consumer = None
+        self._generation += 1
+        self._requeue_unacked()
+        for publish in self.pending:
+            publish.fail(error)
+
+    def _stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        self._disconnect(PublishFailed("session stopped before confirm"))
+        outbox, self._outbox = self._outbox, deque()
+        for _message, on_confirm in outbox:
+            on_confirm(PublishFailed("session stopped before the message was sent"))

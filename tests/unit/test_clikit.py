@@ -1,0 +1,50 @@
+"""clikit.friendly: paymq's errors end a command as one line on standard error and an exit
+status (tests/integration/test_cli_outages.py runs the real commands)."""
+
+from __future__ import annotations
+
+import pytest
+import typer
+
+from common.errors import (
+    BrokerUnavailable,
+    ConfigurationError,
+    PaymentDeclined,
+    PaymqError,
+    StoreUnavailable,
+)
+from paymq.clikit import UsageError, friendly
+
+
+def _exit_of(error: PaymqError) -> int:
+    @friendly
+    def command() -> None:
+        raise error
+
+    with pytest.raises(typer.Exit) as ended:
+        command()
+    return ended.value.exit_code
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (BrokerUnavailable("cannot reach RabbitMQ"), 2),
+        (StoreUnavailable("the payment store does not answer"), 2),
+        (UsageError("unknown channel 'cardd'"), 2),
+        (ConfigurationError("an API key 'shop' exists already"), 1),
+        (PaymentDeclined("do not honor", code="do_not_honor"), 1),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
+)
+def test_each_error_ends_the_command_with_its_exit_status(error: PaymqError, status: int) -> None:
+    assert _exit_of(error) == status
+
+
+def test_a_long_message_stays_on_one_line_and_its_brackets_are_not_markup(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    message = "the payment store at sqlite:///" + "x" * 120 + " does not answer: [Errno 13] no"
+    _exit_of(StoreUnavailable(message))
+    assert capsys.readouterr().err == f"error: {message}\n"
