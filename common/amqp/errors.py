@@ -73,8 +73,32 @@ def translated(
     if specific is not None:
         return specific
     if connecting_to is not None:
-        return BrokerUnavailable(unreachable(connecting_to, repr(exc)))
-    return BrokerUnavailable(f"connection to RabbitMQ lost: {exc!r}")
+        return BrokerUnavailable(unreachable(connecting_to, describe(exc)))
+    return BrokerUnavailable(f"connection to RabbitMQ lost: {describe(exc)}")
+
+
+def describe(exc: BaseException) -> str:
+    """A connection error in words: pika nests the socket's error in its own (AMQPConnectionError
+    holding an AMQPConnectorSocketConnectError holding a ConnectionRefusedError); say the
+    innermost one, as the operating system or the broker put it."""
+    inner = exc
+    while True:
+        nested = getattr(inner, "exception", None)  # pika's connector errors keep it here
+        if not isinstance(nested, BaseException):
+            nested = next((a for a in inner.args if isinstance(a, BaseException)), None)
+        if nested is None:
+            break
+        inner = nested
+    if isinstance(
+        inner, pika.exceptions.ProbableAuthenticationError | pika.exceptions.AuthenticationError
+    ):
+        return f"the broker refused the user or password ({type(inner).__name__})"
+    if isinstance(inner, pika.exceptions.ProbableAccessDeniedError):
+        return f"the broker refused access (vhost or permissions): {inner}"
+    if isinstance(inner, OSError) and inner.strerror:
+        return inner.strerror.lower()
+    text = str(inner)
+    return f"{type(inner).__name__}: {text}" if text else type(inner).__name__
 
 
 def _specific(exc: BaseException, *, queue: str | None, declaring: bool) -> PaymqError | None:

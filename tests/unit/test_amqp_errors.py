@@ -8,9 +8,10 @@ import socket
 import pika.exceptions
 import pytest
 from pika.adapters.blocking_connection import ReturnedMessage
+from pika.adapters.utils.connection_workflow import AMQPConnectorSocketConnectError
 from pika.spec import Basic, BasicProperties
 
-from common.amqp.errors import broker_errors, translated
+from common.amqp.errors import broker_errors, describe, translated
 from common.errors import (
     BrokerUnavailable,
     ConfigurationError,
@@ -134,3 +135,27 @@ def test_what_is_not_a_broker_failure_goes_through_untouched(error: Exception) -
     with pytest.raises(type(error)) as caught, broker_errors():
         raise error
     assert caught.value is error
+
+
+def test_a_refused_connection_is_said_in_words_not_as_pikas_nested_reprs() -> None:
+    refused = ConnectionRefusedError(111, "Connection refused")
+    nested = pika.exceptions.AMQPConnectionError(AMQPConnectorSocketConnectError(refused))
+
+    assert describe(nested) == "connection refused"
+    assert "cannot reach RabbitMQ at amqp://guest:***@h/%2F: connection refused" in str(
+        translated(nested, connecting_to="amqp://guest:secret@h/%2F")
+    )
+
+
+def test_a_host_that_does_not_resolve_is_named_as_such() -> None:
+    unknown = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    assert describe(pika.exceptions.AMQPConnectionError(unknown)) == "name or service not known"
+
+
+def test_refused_credentials_say_so_without_the_password() -> None:
+    refused = pika.exceptions.ProbableAuthenticationError("ConnectionClosedByBroker: (403)")
+    text = str(translated(refused, connecting_to="amqp://guest:hunter2@h/%2F"))
+
+    assert "refused the user or password" in text
+    assert "hunter2" not in text
