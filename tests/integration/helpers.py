@@ -33,6 +33,7 @@ from common.sealing import CardData
 from common.settings import Settings
 from common.signing import REQUEST_TYPE, SignedFields, Signer
 from common.subscriber import ResultEvent, ResultStream
+from paymq_tools.collect import take
 from producer.encode import Draft
 from workers.main import ReconcilerThread, build_store
 
@@ -67,18 +68,20 @@ def collect_results(
     stream: ResultStream, count: int, *, timeout_s: float = 20.0, terminal_only: bool = True
 ) -> list[PaymentResult]:
     """The next `count` verified results (untrusted events fail the test)."""
-    results: list[PaymentResult] = []
-    deadline = time.monotonic() + timeout_s
-    for event in stream.events(inactivity_timeout_s=0.2):
-        if event is not None:
-            assert event.result is not None, f"untrusted result event: {event.error}"
-            if event.result.status.terminal or not terminal_only:
-                results.append(event.result)
-        if len(results) >= count:
-            return results
-        if time.monotonic() > deadline:
-            raise AssertionError(f"got {len(results)} of {count} results in {timeout_s} s")
-    raise AssertionError("result stream ended")
+    events = take(
+        stream,
+        keep=lambda e: _trusted(e).status.terminal or not terminal_only,
+        count=count,
+        timeout_s=timeout_s,
+    )
+    if len(events) < count:
+        raise AssertionError(f"got {len(events)} of {count} results in {timeout_s} s")
+    return [_trusted(e) for e in events]
+
+
+def _trusted(event: ResultEvent) -> PaymentResult:
+    assert event.result is not None, f"untrusted result event: {event.error}"
+    return event.result
 
 
 def drain(admin: BrokerAdmin, queue: str) -> list[InboundMessage]:
@@ -173,17 +176,10 @@ def collect_events(
     stream: ResultStream, count: int, *, timeout_s: float = 20.0
 ) -> list[ResultEvent]:
     """The next `count` result events as received (raw message and verified result)."""
-    events: list[ResultEvent] = []
-    deadline = time.monotonic() + timeout_s
-    for event in stream.events(inactivity_timeout_s=0.2):
-        if event is not None:
-            assert event.result is not None, f"untrusted result event: {event.error}"
-            events.append(event)
-        if len(events) >= count:
-            return events
-        if time.monotonic() > deadline:
-            raise AssertionError(f"got {len(events)} of {count} result events in {timeout_s} s")
-    raise AssertionError("result stream ended")
+    events = take(stream, keep=lambda e: _trusted(e) is not None, count=count, timeout_s=timeout_s)
+    if len(events) < count:
+        raise AssertionError(f"got {len(events)} of {count} result events in {timeout_s} s")
+    return events
 
 
 def resign(signer: Signer, message: OutboundMessage, body: bytes) -> OutboundMessage:

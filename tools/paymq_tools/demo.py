@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -34,8 +33,9 @@ from common.keyring import TRUSTED_DIR, Keyring
 from common.models import PaymentResult
 from common.settings import Settings
 from common.signing import Signer
-from common.subscriber import ResultStream, ResultVerifier
+from common.subscriber import ResultEvent, ResultStream, ResultVerifier
 from paymq_tools.broker import ensure_broker
+from paymq_tools.collect import take
 from paymq_tools.democases import REFUSING_CODE, REFUSING_CONTRACT, Case, CaseKit, build_cases
 from paymq_tools.demohooks import DemoReceiver, print_metrics
 from paymq_tools.demoreport import Observed, report
@@ -336,16 +336,23 @@ def _collect(stream: ResultStream, cases: list[Case], timeout_s: float) -> dict[
     # A payment that waits for its payer is done for the demo once it says so.
     waiting = {c.message.message_id for c in cases if c.expect_status == "pending"}
     results: dict[str, PaymentResult] = {}
-    deadline = time.monotonic() + timeout_s
+
+    def final(event: ResultEvent) -> bool:
+        result = event.result
+        if result is None or result.request_message_id not in wanted - results.keys():
+            return False
+        if not (result.status.terminal or result.request_message_id in waiting):
+            return False
+        results[result.request_message_id] = result
+        return True
+
     with _progress("waiting for results") as progress:
         task = progress.add_task("results", total=len(wanted))
-        for event in stream.events(inactivity_timeout_s=0.5):
-            if event is not None and event.result is not None:
-                message_id = event.result.request_message_id
-                done = event.result.status.terminal or message_id in waiting
-                if message_id in wanted and done:
-                    results[message_id] = event.result
-                    progress.update(task, completed=len(results))
-            if len(results) == len(wanted) or time.monotonic() > deadline:
-                break
+        take(
+            stream,
+            keep=final,
+            count=len(wanted),
+            timeout_s=timeout_s,
+            on_kept=lambda kept: progress.update(task, completed=kept),
+        )
     return results

@@ -21,7 +21,6 @@ for every payment.
     evidence.py      what the worker logs and the store show the faults did
     services.py      the sandbox, the payment store's schema, the reconciler
     publishing.py    paced publishing with confirms
-    collector.py     every copy of every result event, verified, raw bytes kept
     queues.py        what is left in the queues; dead letters and their reasons
     checker.py       pure accounting: lost, duplicated effects, conflicting, stuck...
     runner.py        one scenario end to end; suite.py all of them; cli.py `paymq chaos run`

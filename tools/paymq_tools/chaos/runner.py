@@ -32,12 +32,11 @@ from common.keygen import init_keys
 from common.keyring import TRUSTED_DIR, Keyring
 from common.models import PaymentStatus
 from common.settings import Settings
-from common.subscriber import ResultStream, ResultVerifier
+from common.subscriber import ResultEvent, ResultStream, ResultVerifier
 from paymq_tools.chaos.broker import Broker
 from paymq_tools.chaos.chain import ChainStage
-from paymq_tools.chaos.checker import Observations, Published, check
+from paymq_tools.chaos.checker import Observations, Published, ReceivedEvent, check
 from paymq_tools.chaos.cluster import PrivateCluster
-from paymq_tools.chaos.collector import ResultCollector
 from paymq_tools.chaos.crew import Crew, kill_group
 from paymq_tools.chaos.disturbances import Disturber, Stage
 from paymq_tools.chaos.evidence import Evidence, gather
@@ -50,6 +49,7 @@ from paymq_tools.chaos.scenarios import Scenario
 from paymq_tools.chaos.services import Services
 from paymq_tools.chaos.wiring import Wiring
 from paymq_tools.chaos.workload import PlannedPayment, plan_payments
+from paymq_tools.collect import ResultCollector
 from paymq_tools.processes import (
     Fleet,
     child_environment,
@@ -228,7 +228,8 @@ class _Run:
                 self.topology,
                 ResultVerifier(Keyring.load(keyring_dir)),
                 durable=True,
-            )
+            ),
+            name="chaos-collector",
         )
 
     def execute(self) -> ScenarioOutcome:
@@ -374,7 +375,7 @@ class _Run:
                 )
                 for p in prepared
             ],
-            events=self.collector.events(),
+            events=[_received(a.event) for a in self.collector.arrivals()],
             effects=self.services.effects(stripe=self.scenario.stripe)
             + (self.chain.effects(p.payment.draft for p in prepared) if self.chain else []),
             dead_letters=letters,
@@ -418,7 +419,7 @@ class _Run:
             node_restarts=done["node restarts"],
             node_partitions=done["node partitions"],
             leader_transfers=done["leader transfers"],
-            recovery_s=longest_gap_s(self.collector.arrivals(), self.stage.spans),
+            recovery_s=longest_gap_s((a.at_s for a in self.collector.arrivals()), self.stage.spans),
         )
 
     def _tally(self) -> str:
@@ -464,3 +465,8 @@ class _Run:
             self.console.print(f"kept logs and store in {self.work_dir}")
             return
         shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def _received(event: ResultEvent) -> ReceivedEvent:
+    """A copy of a result event as the checker takes it: its id, raw bytes and verified result."""
+    return ReceivedEvent(event.message.message_id or "", event.message.body, event.result)
