@@ -8,9 +8,9 @@ from rich.console import Console
 
 from common.clock import SystemClock
 from common.settings import Settings
-from workers.store.database import engine_for, require_current
-from workers.store.payments import PaymentStore
-from workers.store.views import describe_payment
+from store.database import engine_for, require_current
+from store.payments import PaymentStore
+from store.views import describe_payment
 
 console = Console(highlight=False)
 

@@ -18,8 +18,8 @@ from common.clock import SystemClock
 from common.models import PaymentStatus
 from common.settings import Settings
 from common.topology import Topology
-from workers.store.database import engine_for, require_current
-from workers.store.views import store_overview
+from store.database import engine_for, require_current
+from store.views import store_overview
 
 console = Console(highlight=False)
 _TERMINAL = {status.value for status in PaymentStatus if status.terminal}

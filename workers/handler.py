@@ -40,16 +40,7 @@ from common.models import PaymentRequest, PaymentStatus
 from common.redact import mask_pans
 from common.signing import Signer
 from common.tracing import extract, tracer
-from workers.channels.base import ExecutionContext, PaymentChannel
-from workers.checks import Checker
-from workers.crashpoints import NEVER, CrashPoints
-from workers.dispositions import Disposition, Dispositions, HandlerConfig
-from workers.identity import attempt_record, provider_idempotency_key, request_fingerprint
-from workers.providers.route import Binding
-from workers.results import Outcome
-from workers.retry import GiveUp, decide
-from workers.retrystate import RetryState, read_state, state_headers
-from workers.store.payments import (
+from store.payments import (
     Acquired,
     AlreadyDone,
     Busy,
@@ -59,6 +50,15 @@ from workers.store.payments import (
     PaymentStore,
     Rejection,
 )
+from workers.channels.base import ExecutionContext, PaymentChannel
+from workers.checks import Checker
+from workers.crashpoints import NEVER, CrashPoints
+from workers.dispositions import Disposition, Dispositions, HandlerConfig
+from workers.identity import attempt_record, provider_idempotency_key, request_fingerprint
+from workers.providers.route import Binding
+from workers.results import Outcome
+from workers.retry import GiveUp, decide
+from workers.retrystate import RetryState, read_state, state_headers
 
 logger = logging.getLogger("paymq.worker")
 

@@ -26,6 +26,10 @@ from common.privatefiles import Reloading
 from common.sealing import load_sealing_private_keys
 from common.settings import Settings
 from common.signing import Signer
+from store.database import engine_for, upgrade
+from store.gauges import StoreGauges, state_counts
+from store.health import StoreHealth
+from store.payments import PaymentStore, ping
 from workers.channels import ChannelDeps, build_channel
 from workers.consumer import Consumer, ConsumerOptions
 from workers.crashpoints import crash_points
@@ -34,10 +38,6 @@ from workers.providers.registry import build_providers
 from workers.published import PublishedMarks
 from workers.reconciler import Reconciler, Sweeps
 from workers.retry import RetryPolicy
-from workers.store.database import engine_for, upgrade
-from workers.store.gauges import StoreGauges, state_counts
-from workers.store.health import StoreHealth
-from workers.store.payments import PaymentStore, ping
 
 logger = logging.getLogger("paymq.worker")
 

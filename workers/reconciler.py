@@ -48,11 +48,11 @@ from common.money import Money
 from common.signing import Signer
 from common.topology import Topology
 from common.tracing import tracer
+from store.payments import Outcome as StoreOutcome
+from store.payments import PaymentStore, StoredResult
+from store.states import State
 from workers.providers.base import ProviderReceipt
 from workers.results import Outcome, Subject, result_for, sign_result
-from workers.store.payments import Outcome as StoreOutcome
-from workers.store.payments import PaymentStore, StoredResult
-from workers.store.states import State
 
 logger = logging.getLogger("paymq.reconciler")
 

@@ -28,11 +28,11 @@ from producer.api.app import ApiDeps, create_app
 from producer.api.intake import Intake
 from producer.api.keys import ApiKeys, keys_file
 from producer.producer import Producer
-from workers.store.database import engine_for, upgrade
-from workers.store.gauges import StoreGauges, state_counts
-from workers.store.payments import PaymentStore, Rejection
-from workers.store.submissions import Submission, Submissions
-from workers.store.views import describe_payment
+from store.database import engine_for, upgrade
+from store.gauges import StoreGauges, state_counts
+from store.payments import PaymentStore, Rejection
+from store.submissions import Submission, Submissions
+from store.views import describe_payment
 
 logger = logging.getLogger("paymq.api")
 

@@ -31,11 +31,11 @@ from producer.api.server import api_app, openapi_json, readiness
 from producer.encode import Draft
 from producer.producer import Producer
 from sandbox.client import SandboxControl
+from store.database import create_store_engine
+from store.payments import PaymentStore
 from tests.integration.conftest import RunningWorker
 from tests.integration.helpers import cli_env, run_cli, wait_until
 from tests.integration.observed import Metrics
-from workers.store.database import create_store_engine
-from workers.store.payments import PaymentStore
 
 pytestmark = pytest.mark.integration
 

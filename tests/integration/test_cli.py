@@ -19,6 +19,8 @@ from common.settings import Settings
 from common.subscriber import ResultStream
 from paymq.processes import settings_env
 from producer.producer import Producer
+from store.payments import Acquired, NewPayment, Outcome
+from store.states import State
 from tests.integration.conftest import RunningWorker
 from tests.integration.helpers import (
     bound_queues,
@@ -30,8 +32,6 @@ from tests.integration.helpers import (
     wait_until,
 )
 from workers.main import build_store
-from workers.store.payments import Acquired, NewPayment, Outcome
-from workers.store.states import State
 
 pytestmark = pytest.mark.integration
 

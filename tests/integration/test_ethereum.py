@@ -29,6 +29,7 @@ from common.errors import (
 )
 from common.money import Money
 from paymq.devchain import Anvil
+from store.chain import ChainTransactions, StoredTransaction
 from tests.integration.helpers import cli_env, run_cli, wait_until
 from tests.integration.rpcproxy import RpcProxy
 from tests.stores import sqlite_engine
@@ -40,7 +41,6 @@ from workers.providers.ethereum import (
     HotWalletUnderfunded,
 )
 from workers.providers.ethereum_rules import FeesAboveCap, SignedTransactionInDoubt
-from workers.store.chain import ChainTransactions, StoredTransaction
 
 pytestmark = pytest.mark.integration
 

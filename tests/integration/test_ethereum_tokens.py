@@ -20,6 +20,7 @@ from common.clock import SystemClock
 from common.errors import NoEffectAtProvider, ProviderRejected, RetryableError
 from common.money import Money
 from paymq.devchain import TOKEN_SOURCE, Anvil, Contract, compile_contract, solcjs_path
+from store.chain import ChainTransactions
 from tests.stores import sqlite_engine
 from workers.providers.base import Payout
 from workers.providers.ethereum import (
@@ -28,7 +29,6 @@ from workers.providers.ethereum import (
     HotWalletUnderfunded,
     TokenMisconfigured,
 )
-from workers.store.chain import ChainTransactions
 
 pytestmark = pytest.mark.integration
 

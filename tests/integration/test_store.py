@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from common.clock import FixedClock
 from common.envelope import OutboundMessage
-from workers.store.payments import (
+from store.payments import (
     Acquired,
     AlreadyDone,
     Attempt,
@@ -21,7 +21,7 @@ from workers.store.payments import (
     PaymentStore,
     StoredResult,
 )
-from workers.store.states import State
+from store.states import State
 
 pytestmark = pytest.mark.integration
 

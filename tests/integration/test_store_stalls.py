@@ -13,8 +13,8 @@ from sqlalchemy import Engine, text
 
 from common.clock import FixedClock
 from common.errors import StoreUnavailable
-from workers.store.database import StoreTimeouts, create_store_engine
-from workers.store.payments import Acquired, NewPayment, PaymentStore
+from store.database import StoreTimeouts, create_store_engine
+from store.payments import Acquired, NewPayment, PaymentStore
 
 pytestmark = pytest.mark.integration
 

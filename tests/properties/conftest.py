@@ -13,8 +13,8 @@ from common.keygen import init_keys
 from common.keyring import TRUSTED_DIR, Keyring
 from common.signing import Signer
 from producer.encode import SealingKey
-from workers.store.database import create_store_engine, upgrade
-from workers.store.payments import PaymentStore
+from store.database import create_store_engine, upgrade
+from store.payments import PaymentStore
 
 
 @pytest.fixture(scope="session")

@@ -32,11 +32,11 @@ from common.sealing import CardData
 from common.signing import REQUEST_TYPE, Signer
 from common.topology import Topology
 from producer.encode import Draft, SealingKey, encode_request
+from store.payments import PaymentStore
 from workers.channels.base import ExecutionContext
 from workers.handler import Handler, HandlerConfig
 from workers.providers.base import ProviderReceipt
 from workers.retry import RetryPolicy
-from workers.store.payments import PaymentStore
 
 if TYPE_CHECKING:
     from tests.properties.conftest import Keys

@@ -31,14 +31,14 @@ from common.sealing import load_sealing_private_keys
 from common.signing import REQUEST_TYPE, RESULT_TYPE, SignedFields, Signer
 from common.topology import Topology
 from producer.encode import Draft, SealingKey, encode_request
+from store.database import create_store_engine, upgrade
+from store.payments import PaymentStore
 from workers.channels.base import ExecutionContext
 from workers.handler import Disposition, Handler, HandlerConfig
 from workers.providers.base import CardCharge, ProviderReceipt
 from workers.providers.breaker import CircuitBreaker
 from workers.providers.route import Binding, Route
 from workers.retry import RetryPolicy
-from workers.store.database import create_store_engine, upgrade
-from workers.store.payments import PaymentStore
 
 NOW_MS = 1_900_000_000_000  # 2030-03-17T17:46:40Z
 MAX_BODY_BYTES = 65_536

@@ -12,10 +12,10 @@ from common.clock import FixedClock
 from common.envelope import HEADER_DEAD_LETTER_CODE
 from common.errors import ProviderUnavailable
 from common.models import PaymentRequest, PaymentStatus
+from store.states import State
 from tests.unit.conftest import FakeChannel, Worker, to_inbound
 from workers.channels.base import ExecutionContext
 from workers.providers.base import ProviderReceipt
-from workers.store.states import State
 
 LEASE_MS = 60_000  # the unit store's lease (conftest)
 

@@ -14,11 +14,11 @@ from common.errors import NoEffectAtProvider, ProviderRejected, ProviderUnavaila
 from common.models import PayerAction, PaymentResult
 from common.signing import Signer
 from common.topology import Topology
+from store.payments import Acquired, NewPayment, Outcome, PaymentStore, StoredResult
+from store.states import State
 from tests.stores import sqlite_engine
 from workers.providers.base import ProviderReceipt
 from workers.reconciler import Reconciler, Sweeps
-from workers.store.payments import Acquired, NewPayment, Outcome, PaymentStore, StoredResult
-from workers.store.states import State
 
 PAYMENT = NewPayment(
     payment_id="7d4f5c2e-1a2b-4c3d-9e8f-0a1b2c3d4e5f",

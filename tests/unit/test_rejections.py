@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from common.envelope import HEADER_KEY_ID
-from workers.store.payments import PaymentStore
-from workers.store.schema import rejections
+from store.payments import PaymentStore
+from store.schema import rejections
 
 if TYPE_CHECKING:
     from common.envelope import InboundMessage

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.store.states import InvalidTransition, State, can_move, check_transition
+from store.states import InvalidTransition, State, can_move, check_transition
 
 TERMINAL = [s for s in State if s.terminal]
 

@@ -9,10 +9,10 @@ import pytest
 
 from common.clock import FixedClock
 from common.errors import StoreUnavailable
+from store.database import create_store_engine
+from store.payments import NewPayment, PaymentStore
+from store.views import store_overview
 from tests.unit.conftest import FakeChannel, Worker
-from workers.store.database import create_store_engine
-from workers.store.payments import NewPayment, PaymentStore
-from workers.store.views import store_overview
 
 
 def unreachable_store(clock: FixedClock) -> PaymentStore:

@@ -23,8 +23,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from common.clock import Clock
-from workers.store.payments import unavailable_as_retryable
-from workers.store.schema import chain_transactions, chain_wallets
+from store.payments import unavailable_as_retryable
+from store.schema import chain_transactions, chain_wallets
 
 
 @dataclass(frozen=True)

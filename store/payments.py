@@ -25,9 +25,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from common.clock import Clock
 from common.envelope import HEADER_CREATED_AT_MS, OutboundMessage
 from common.errors import StoreUnavailable
-from workers.store.health import StoreHealth
-from workers.store.schema import attempts, payments, rejections, transitions
-from workers.store.states import State, check_transition
+from store.health import StoreHealth
+from store.schema import attempts, payments, rejections, transitions
+from store.states import State, check_transition
 
 # The hot path's statements, built once: SQLAlchemy then reuses their compiled form, where
 # building `.values(...)` per call costs more than the database work itself.

@@ -13,8 +13,8 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from common.clock import Clock
-from workers.store.payments import StoredResult, unavailable_as_retryable
-from workers.store.schema import api_submissions
+from store.payments import StoredResult, unavailable_as_retryable
+from store.schema import api_submissions
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from sqlalchemy import Engine, func, select
 
 from common.clock import from_ms
 from common.redact import mask_pans
-from workers.store.payments import PaymentStore, unavailable_as_retryable
-from workers.store.schema import payments
-from workers.store.states import State
+from store.payments import PaymentStore, unavailable_as_retryable
+from store.schema import payments
+from store.states import State
 
 
 def _when(ms: int | None) -> str:
