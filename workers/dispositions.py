@@ -17,8 +17,9 @@ from common.models import PaymentRequest, PaymentStatus
 from common.redact import mask_pans
 from common.signing import Signer
 from common.topology import Topology
-from store.payments import Acquired, Attempt, ClaimLost, PaymentStore, StoredResult
-from store.payments import Outcome as StoreOutcome
+from store.payments import ClaimLost, PaymentStore
+from store.records import Acquired, Attempt, StoredResult
+from store.records import Outcome as StoreOutcome
 from store.states import State
 from workers.checks import dead_letter_copy
 from workers.crashpoints import NEVER, CrashPoints

@@ -40,16 +40,8 @@ from common.models import PaymentRequest, PaymentStatus
 from common.redact import mask_pans
 from common.signing import Signer
 from common.tracing import extract, tracer
-from store.payments import (
-    Acquired,
-    AlreadyDone,
-    Busy,
-    ClaimLost,
-    Conflict,
-    NewPayment,
-    PaymentStore,
-    Rejection,
-)
+from store.payments import ClaimLost, PaymentStore
+from store.records import Acquired, AlreadyDone, Busy, Conflict, NewPayment, Rejection
 from workers.channels.base import ExecutionContext, PaymentChannel
 from workers.checks import Checker
 from workers.crashpoints import NEVER, CrashPoints

@@ -8,7 +8,7 @@ import json
 from common.details import CardDetails, CardToken
 from common.errors import OutcomeUnknown, PaymentDeclined, PaymqError, RetryableError
 from common.models import PaymentRequest
-from store.payments import Attempt
+from store.records import Attempt
 from workers.providers.base import ProviderReceipt
 
 

@@ -48,8 +48,9 @@ from common.money import Money
 from common.signing import Signer
 from common.topology import Topology
 from common.tracing import tracer
-from store.payments import Outcome as StoreOutcome
-from store.payments import PaymentStore, StoredResult
+from store.payments import PaymentStore
+from store.records import Outcome as StoreOutcome
+from store.records import StoredResult
 from store.states import State
 from workers.providers.base import ProviderReceipt
 from workers.results import Outcome, Subject, result_for, sign_result

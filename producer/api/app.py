@@ -45,7 +45,7 @@ from producer.api.schemas import (
     PaymentIn,
     PaymentView,
 )
-from store.payments import Rejection
+from store.records import Rejection
 from store.submissions import Submission
 
 logger = logging.getLogger("paymq.api")

@@ -20,7 +20,7 @@ from common.models import PaymentRequest
 from producer.api.keys import ApiKey
 from producer.api.schemas import CardTokenIn, PaymentIn
 from producer.encode import Draft
-from store.payments import StoredResult
+from store.records import StoredResult
 from store.submissions import Submission, Submissions
 
 

@@ -30,7 +30,8 @@ from producer.api.keys import ApiKeys, keys_file
 from producer.producer import Producer
 from store.database import engine_for, upgrade
 from store.gauges import StoreGauges, state_counts
-from store.payments import PaymentStore, Rejection
+from store.payments import PaymentStore
+from store.records import Rejection
 from store.submissions import Submission, Submissions
 from store.views import describe_payment
 

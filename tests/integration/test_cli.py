@@ -19,7 +19,7 @@ from common.settings import Settings
 from common.subscriber import ResultStream
 from paymq.processes import settings_env
 from producer.producer import Producer
-from store.payments import Acquired, NewPayment, Outcome
+from store.records import Acquired, NewPayment, Outcome
 from store.states import State
 from tests.integration.conftest import RunningWorker
 from tests.integration.helpers import (

@@ -9,16 +9,15 @@ from sqlalchemy import Engine
 
 from common.clock import FixedClock
 from common.envelope import OutboundMessage
-from store.payments import (
+from store.payments import ClaimLost, PaymentStore
+from store.records import (
     Acquired,
     AlreadyDone,
     Attempt,
     Busy,
-    ClaimLost,
     Conflict,
     NewPayment,
     Outcome,
-    PaymentStore,
     StoredResult,
 )
 from store.states import State

@@ -14,7 +14,8 @@ from sqlalchemy import Engine, text
 from common.clock import FixedClock
 from common.errors import StoreUnavailable
 from store.database import StoreTimeouts, create_store_engine
-from store.payments import Acquired, NewPayment, PaymentStore
+from store.payments import PaymentStore
+from store.records import Acquired, NewPayment
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,8 @@ from common.errors import NoEffectAtProvider, ProviderRejected, ProviderUnavaila
 from common.models import PayerAction, PaymentResult
 from common.signing import Signer
 from common.topology import Topology
-from store.payments import Acquired, NewPayment, Outcome, PaymentStore, StoredResult
+from store.payments import PaymentStore
+from store.records import Acquired, NewPayment, Outcome, StoredResult
 from store.states import State
 from tests.stores import sqlite_engine
 from workers.providers.base import ProviderReceipt

@@ -10,7 +10,8 @@ import pytest
 from common.clock import FixedClock
 from common.errors import StoreUnavailable
 from store.database import create_store_engine
-from store.payments import NewPayment, PaymentStore
+from store.payments import PaymentStore
+from store.records import NewPayment
 from store.views import store_overview
 from tests.unit.conftest import FakeChannel, Worker
 
