@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from common.clock import Clock
-from store.payments import unavailable_as_retryable
+from store.outage import unavailable_as_retryable
 from store.schema import chain_transactions, chain_wallets
 
 

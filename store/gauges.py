@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select
 
 from common.clock import Clock
 from common.metrics import CachedRead
-from store.payments import unavailable_as_retryable
+from store.outage import unavailable_as_retryable
 from store.schema import payments
 from store.states import State
 

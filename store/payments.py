@@ -18,12 +18,12 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import IntegrityError
 
 from common.clock import Clock
 from common.errors import StoreUnavailable
 from store.health import StoreHealth
+from store.outage import ping, unavailable_as_retryable
 from store.records import (
     Acquired,
     AlreadyDone,
@@ -75,30 +75,8 @@ class ClaimLost(RuntimeError):
     (in this process or another) took the payment over."""
 
 
-@contextlib.contextmanager
-def unavailable_as_retryable() -> Iterator[None]:
-    """The database's own failures (down, locked too long, connection lost, a statement past
-    its timeout, no pooled connection free in time) become one retryable error: the message
-    waits in a retry tier, nothing is decided on a guess."""
-    try:
-        yield
-    except DBAPIError as exc:
-        raise StoreUnavailable(f"payment store unavailable: {type(exc.orig).__name__}") from None
-    except PoolTimeout:
-        raise StoreUnavailable(
-            "payment store unavailable: no connection free in time (the database is stalled "
-            "or locked)"
-        ) from None
-
-
 def _storable(text: str, length: int) -> str:
     return text.replace("\x00", "\ufffd")[:length]
-
-
-def ping(engine: Engine) -> None:
-    """Does the store answer? StoreUnavailable if not."""
-    with unavailable_as_retryable(), engine.connect() as connection:
-        connection.execute(select(1))
 
 
 class PaymentStore:

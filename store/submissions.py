@@ -13,7 +13,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from common.clock import Clock
-from store.payments import unavailable_as_retryable
+from store.outage import unavailable_as_retryable
 from store.records import StoredResult
 from store.schema import api_submissions
 

@@ -10,7 +10,8 @@ from sqlalchemy import Engine, func, select
 
 from common.clock import from_ms
 from common.redact import mask_pans
-from store.payments import PaymentStore, unavailable_as_retryable
+from store.outage import unavailable_as_retryable
+from store.payments import PaymentStore
 from store.schema import payments
 from store.states import State
 

@@ -29,7 +29,8 @@ from common.signing import Signer
 from store.database import engine_for, upgrade
 from store.gauges import StoreGauges, state_counts
 from store.health import StoreHealth
-from store.payments import PaymentStore, ping
+from store.outage import ping
+from store.payments import PaymentStore
 from workers.channels import ChannelDeps, build_channel
 from workers.consumer import Consumer, ConsumerOptions
 from workers.crashpoints import crash_points

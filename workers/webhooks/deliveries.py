@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 
 from common.clock import Clock
-from store.payments import unavailable_as_retryable
+from store.outage import unavailable_as_retryable
 from store.schema import webhook_deliveries as table
 
 _KEY = (table.c.event_id, table.c.endpoint_id)
