@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from common.errors import StoreUnavailable
+from store.health import StoreHealth
 
 
 @contextlib.contextmanager
@@ -36,3 +37,36 @@ def ping(engine: Engine) -> None:
     """Does the store answer? StoreUnavailable if not."""
     with unavailable_as_retryable(), engine.connect() as connection:
         connection.execute(select(1))
+
+
+class StoreAccess:
+    """Base of the store's classes: `_calls` around each of their calls maps the database's
+    failures, and tells the store's health (if it has one) of each failure and each answer."""
+
+    def __init__(self, engine: Engine, *, health: StoreHealth | None = None) -> None:
+        self._engine = engine
+        self._health = health
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def health(self) -> StoreHealth:
+        if self._health is None:  # one built without (tests, tools) gets a silent one
+            self._health = StoreHealth(lambda: ping(self._engine))
+        return self._health
+
+    @contextlib.contextmanager
+    def _calls(self) -> Iterator[None]:
+        """Every store call: the database's failures become StoreUnavailable, and the store's
+        health hears of each failure and of each answer."""
+        try:
+            with unavailable_as_retryable():
+                yield
+        except StoreUnavailable as exc:
+            if self._health is not None:
+                self._health.failed(exc)
+            raise
+        if self._health is not None:
+            self._health.answered()

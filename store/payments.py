@@ -10,10 +10,8 @@ republishes the stored result event, byte for byte (I5), and never calls the pro
 
 from __future__ import annotations
 
-import contextlib
-import json
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
@@ -21,9 +19,9 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from common.clock import Clock
-from common.errors import StoreUnavailable
+from store import rows
 from store.health import StoreHealth
-from store.outage import ping, unavailable_as_retryable
+from store.outage import StoreAccess
 from store.records import (
     Acquired,
     AlreadyDone,
@@ -42,8 +40,6 @@ from store.states import State, check_transition
 # The hot path's statements, built once: SQLAlchemy then reuses their compiled form, where
 # building `.values(...)` per call costs more than the database work itself.
 _INSERT_PAYMENT = insert(payments)
-_INSERT_TRANSITION = insert(transitions)
-_INSERT_ATTEMPT = insert(attempts)
 TAKEOVER_REASON = "claim taken over after its lease ran out"
 _COUNT_TAKEOVERS = (
     select(func.count())
@@ -51,15 +47,9 @@ _COUNT_TAKEOVERS = (
     .where(transitions.c.payment_id == bindparam("b_payment_id"))
     .where(transitions.c.reason == TAKEOVER_REASON)
 )
-_SELECT_PAYMENT = select(payments).where(payments.c.payment_id == bindparam("b_payment_id"))
-_UPDATE_IN_STATE = (
-    update(payments)
-    .where(payments.c.payment_id == bindparam("b_payment_id"))
-    .where(payments.c.state == bindparam("b_state"))
-)
-_UPDATE_OWNED = _UPDATE_IN_STATE.where(payments.c.claim_token == bindparam("b_token"))
+_UPDATE_OWNED = rows.UPDATE_IN_STATE.where(payments.c.claim_token == bindparam("b_token"))
 #: A sweep moves a row only if nobody touched it since it was read.
-_UPDATE_UNTOUCHED = _UPDATE_IN_STATE.where(payments.c.updated_ms == bindparam("b_updated_ms"))
+_UPDATE_UNTOUCHED = rows.UPDATE_IN_STATE.where(payments.c.updated_ms == bindparam("b_updated_ms"))
 _TAKE_OVER = (
     update(payments)
     .where(payments.c.payment_id == bindparam("b_payment_id"))
@@ -79,7 +69,7 @@ def _storable(text: str, length: int) -> str:
     return text.replace("\x00", "\ufffd")[:length]
 
 
-class PaymentStore:
+class PaymentStore(StoreAccess):
     def __init__(
         self,
         engine: Engine,
@@ -89,35 +79,10 @@ class PaymentStore:
         lease_ms: int,
         health: StoreHealth | None = None,
     ) -> None:
-        self._engine = engine
+        super().__init__(engine, health=health)
         self._clock = clock
         self._owner = owner
         self._lease_ms = lease_ms
-        self._health = health
-
-    @contextlib.contextmanager
-    def _calls(self) -> Iterator[None]:
-        """Every store call: the database's failures become StoreUnavailable, and the store's
-        health hears of each failure and of each answer."""
-        try:
-            with unavailable_as_retryable():
-                yield
-        except StoreUnavailable as exc:
-            if self._health is not None:
-                self._health.failed(exc)
-            raise
-        if self._health is not None:
-            self._health.answered()
-
-    @property
-    def engine(self) -> Engine:
-        return self._engine
-
-    @property
-    def health(self) -> StoreHealth:
-        if self._health is None:  # a store built without one (tests, tools) gets a silent one
-            self._health = StoreHealth(lambda: ping(self._engine))
-        return self._health
 
     # --- workers ---------------------------------------------------------------------------
 
@@ -132,7 +97,9 @@ class PaymentStore:
         try:
             with self._engine.begin() as connection:
                 connection.execute(_INSERT_PAYMENT, self._new_row(new, now_ms, token))
-                self._history(connection, new.payment_id, State.RECEIVED, State.PROCESSING, now_ms)
+                rows.record_transition(
+                    connection, new.payment_id, State.RECEIVED, State.PROCESSING, now_ms
+                )
             return Acquired(attempts=0, outcome_unknown=False, provider=new.provider, token=token)
         except IntegrityError:
             pass  # the payment, or another with its idempotency key, exists: decide below
@@ -149,7 +116,7 @@ class PaymentStore:
             return Conflict(existing_payment_id=row["payment_id"])
         state = State(row["state"])
         if state.has_result and row["result_body"] is not None:
-            return AlreadyDone(state, _stored_result(row))
+            return AlreadyDone(state, rows.stored_result(row))
         claim_until = row["claim_until_ms"] or 0
         if state is State.PROCESSING and claim_until > now_ms:
             return Busy(until_ms=claim_until, held_ms=now_ms - (claim_until - self._lease_ms))
@@ -172,7 +139,9 @@ class PaymentStore:
             return Busy(until_ms=now_ms + self._lease_ms)
         taken_over = state is State.PROCESSING
         reason = TAKEOVER_REASON if taken_over else None
-        self._history(connection, new.payment_id, state, State.PROCESSING, now_ms, reason=reason)
+        rows.record_transition(
+            connection, new.payment_id, state, State.PROCESSING, now_ms, reason=reason
+        )
         return Acquired(
             attempts=row["attempts"],
             outcome_unknown=bool(row["outcome_unknown"]) or taken_over,
@@ -212,7 +181,7 @@ class PaymentStore:
                 claim_token=None,
             )
             if attempt is not None:
-                self._attempt(connection, payment_id, attempt, now_ms)
+                rows.record_attempt(connection, payment_id, attempt, now_ms)
 
     def bind_provider(self, payment_id: str, token: str, provider: str, reason: str) -> None:
         """Record the provider a payment is about to be sent to, before it is sent: a worker
@@ -238,28 +207,13 @@ class PaymentStore:
         reconciler, which moves payments nobody holds. A stored result stays marked
         unpublished until `mark_published` says the broker confirmed it."""
         now_ms = self._clock.now_ms()
-        result = outcome.result
-        values: dict[str, Any] = {
-            "attempts": outcome.attempts,
-            "outcome_unknown": outcome.outcome_unknown,
-            "code": outcome.code,
-            "provider_reference": outcome.provider_reference,
-            "claim_owner": None,
-            "claim_until_ms": None,
-            "claim_token": None,
-            "next_check_ms": outcome.next_check_ms,
-            "result_unpublished": result is not None,
-        }
-        if outcome.provider is not None:  # else keep the one the payment was bound to
-            values["provider"] = outcome.provider
-        if result is not None:
-            values |= _result_columns(result)
+        values = rows.outcome_columns(outcome)
         with self._calls(), self._engine.begin() as connection:
             self._move(
                 connection, payment_id, outcome.state, now_ms, outcome.reason, token=token, **values
             )
             if attempt is not None:
-                self._attempt(connection, payment_id, attempt, now_ms)
+                rows.record_attempt(connection, payment_id, attempt, now_ms)
 
     def mark_published(self, confirmed: Collection[tuple[str, str]]) -> None:
         """The broker confirmed these (payment id, result message id) publishes: one statement
@@ -267,16 +221,8 @@ class PaymentStore:
         keeps its mark: only the very result that was confirmed is cleared."""
         if not confirmed:
             return
-        payment_ids = sorted({payment_id for payment_id, _ in confirmed})
-        message_ids = sorted({message_id for _, message_id in confirmed})
         with self._calls(), self._engine.begin() as connection:
-            connection.execute(
-                update(payments)
-                .where(payments.c.payment_id.in_(payment_ids))
-                .where(payments.c.result_message_id.in_(message_ids))
-                .where(payments.c.result_unpublished.is_(True))
-                .values(result_unpublished=False)
-            )
+            rows.mark_published(connection, confirmed)
 
     def note_rejection(self, rejection: Rejection) -> None:
         """Keep a refusal made before any claim; the same message refused again is a no-op."""
@@ -331,7 +277,7 @@ class PaymentStore:
             )
             if taken.rowcount != 1:
                 return None
-            return self._row(connection, payment_id)
+            return rows.read(connection, payment_id)
 
     def unpublished_results(self, older_than_ms: int, limit: int) -> list[tuple[str, StoredResult]]:
         """Stored results whose publish the broker has not confirmed for `older_than_ms`:
@@ -344,8 +290,8 @@ class PaymentStore:
             .limit(limit)
         )
         with self._calls(), self._engine.connect() as connection:
-            rows = connection.execute(query).mappings()
-            return [(row["payment_id"], _stored_result(row)) for row in rows]
+            found = connection.execute(query).mappings()
+            return [(row["payment_id"], rows.stored_result(row)) for row in found]
 
     def abandoned_claims(self, older_than_ms: int, limit: int) -> list[RowMapping]:
         """Payments claimed (processing, lease run out, or retrying) that nobody has touched
@@ -380,7 +326,7 @@ class PaymentStore:
             "next_check_ms": outcome.next_check_ms,
             "result_unpublished": result is not None,
             "updated_ms": now_ms,
-            **(_result_columns(result) if result is not None else {}),
+            **(rows.result_columns(result) if result is not None else {}),
         }
         with self._calls(), self._engine.begin() as connection:
             moved = connection.execute(
@@ -394,7 +340,7 @@ class PaymentStore:
             )
             if moved.rowcount != 1:
                 return False
-            self._history(
+            rows.record_transition(
                 connection, row["payment_id"], current, outcome.state, now_ms, reason=outcome.reason
             )
             return True
@@ -411,14 +357,11 @@ class PaymentStore:
 
     def get(self, payment_id: str) -> RowMapping | None:
         with self._calls(), self._engine.connect() as connection:
-            return self._row(connection, payment_id)
+            return rows.read(connection, payment_id)
 
     def stored_result(self, payment_id: str) -> tuple[State, StoredResult] | None:
         """The payment's state and stored result event, if it has one."""
-        row = self.get(payment_id)
-        if row is None or row["result_body"] is None or not State(row["state"]).has_result:
-            return None
-        return State(row["state"]), _stored_result(row)
+        return rows.result_of(self.get(payment_id))
 
     def rejection_of(self, request_message_id: str, body_sha256: str) -> Rejection | None:
         """The refusal of exactly these bytes under this message id, if a worker refused them
@@ -480,10 +423,6 @@ class PaymentStore:
         }
 
     @staticmethod
-    def _row(connection: Connection, payment_id: str) -> RowMapping | None:
-        return connection.execute(_SELECT_PAYMENT, {"b_payment_id": payment_id}).mappings().first()
-
-    @staticmethod
     def _existing(connection: Connection, new: NewPayment) -> RowMapping | None:
         query = select(payments).where(
             (payments.c.payment_id == new.payment_id)
@@ -516,71 +455,16 @@ class PaymentStore:
             if moved.rowcount != 1:
                 raise ClaimLost(f"payment {payment_id}: this claim is no longer the current one")
         else:
-            row = self._row(connection, payment_id)
+            row = rows.read(connection, payment_id)
             if row is None:
                 raise LookupError(f"no payment {payment_id} in the store")
             current = State(row["state"])
             check_transition(current, target)
-            connection.execute(_UPDATE_IN_STATE, {**changes, "b_state": current.value, **values})
-        self._history(connection, payment_id, current, target, now_ms, reason=reason)
-
-    @staticmethod
-    def _history(
-        connection: Connection,
-        payment_id: str,
-        source: State,
-        target: State,
-        now_ms: int,
-        *,
-        reason: str | None = None,
-    ) -> None:
-        connection.execute(
-            _INSERT_TRANSITION,
-            {
-                "payment_id": payment_id,
-                "at_ms": now_ms,
-                "from_state": source.value,
-                "to_state": target.value,
-                "reason": reason[:500] if reason else None,
-            },
-        )
-
-    @staticmethod
-    def _attempt(connection: Connection, payment_id: str, attempt: Attempt, now_ms: int) -> None:
-        connection.execute(
-            _INSERT_ATTEMPT,
-            {
-                "payment_id": payment_id,
-                "attempt": attempt.number,
-                "at_ms": now_ms,
-                "outcome": attempt.outcome,
-                "code": attempt.code,
-                "provider_reference": attempt.provider_reference,
-            },
-        )
+            connection.execute(
+                rows.UPDATE_IN_STATE, {**changes, "b_state": current.value, **values}
+            )
+        rows.record_transition(connection, payment_id, current, target, now_ms, reason=reason)
 
 
 def _new_token() -> str:
     return uuid.uuid4().hex
-
-
-def _result_columns(result: StoredResult) -> dict[str, Any]:
-    return {
-        "result_exchange": result.exchange,
-        "result_routing_key": result.routing_key,
-        "result_message_id": result.message_id,
-        "result_type": result.message_type,
-        "result_headers": json.dumps(result.headers, sort_keys=True),
-        "result_body": result.body,
-    }
-
-
-def _stored_result(row: RowMapping) -> StoredResult:
-    return StoredResult(
-        exchange=row["result_exchange"],
-        routing_key=row["result_routing_key"],
-        message_id=row["result_message_id"],
-        message_type=row["result_type"],
-        headers=json.loads(row["result_headers"]),
-        body=bytes(row["result_body"]),
-    )
