@@ -11,7 +11,7 @@ republishes the stored result event, byte for byte (I5), and never calls the pro
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
@@ -34,7 +34,7 @@ from store.records import (
     Rejection,
     StoredResult,
 )
-from store.schema import attempts, payments, rejections, transitions
+from store.schema import payments, rejections, transitions
 from store.states import State, check_transition
 
 # The hot path's statements, built once: SQLAlchemy then reuses their compiled form, where
@@ -353,47 +353,11 @@ class PaymentStore(StoreAccess):
                 .values(next_check_ms=next_check_ms, updated_ms=self._clock.now_ms())
             )
 
-    # --- reading ---------------------------------------------------------------------------
-
-    def get(self, payment_id: str) -> RowMapping | None:
-        with self._calls(), self._engine.connect() as connection:
-            return rows.read(connection, payment_id)
-
     def stored_result(self, payment_id: str) -> tuple[State, StoredResult] | None:
-        """The payment's state and stored result event, if it has one."""
-        return rows.result_of(self.get(payment_id))
-
-    def rejection_of(self, request_message_id: str, body_sha256: str) -> Rejection | None:
-        """The refusal of exactly these bytes under this message id, if a worker refused them
-        before any claim."""
-        query = select(rejections).where(
-            rejections.c.request_message_id == request_message_id,
-            rejections.c.body_sha256 == body_sha256,
-        )
+        """The payment's state and stored result event, if it has one (a worker whose claim
+        was lost publishes it again)."""
         with self._calls(), self._engine.connect() as connection:
-            row = connection.execute(query).mappings().first()
-        if row is None:
-            return None
-        return Rejection(
-            row["request_message_id"],
-            row["body_sha256"],
-            row["payment_id"],
-            row["code"],
-            row["reason"],
-        )
-
-    def history(self, payment_id: str) -> tuple[Sequence[RowMapping], Sequence[RowMapping]]:
-        """(transitions, attempts) of a payment, oldest first."""
-        with self._calls(), self._engine.connect() as connection:
-            moves = connection.execute(
-                select(transitions)
-                .where(transitions.c.payment_id == payment_id)
-                .order_by(transitions.c.id)
-            )
-            tries = connection.execute(
-                select(attempts).where(attempts.c.payment_id == payment_id).order_by(attempts.c.id)
-            )
-            return moves.mappings().all(), tries.mappings().all()
+            return rows.result_of(rows.read(connection, payment_id))
 
     # --- internals -------------------------------------------------------------------------
 

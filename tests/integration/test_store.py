@@ -21,6 +21,7 @@ from store.records import (
     StoredResult,
 )
 from store.states import State
+from store.views import PaymentViews
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +124,7 @@ def test_a_claim_left_by_a_dead_worker_is_taken_over_after_its_lease(
         store(engine, clock, "dead").finish(
             payment().payment_id, succeeded(), None, token=dead.token
         )
-    transitions, _ = survivor.history(payment().payment_id)
+    transitions, _ = PaymentViews(engine).history(payment().payment_id)
     assert [t["to_state"] for t in transitions] == ["processing", "processing"]
     # and every further takeover is counted (poison detection)
     clock.advance(LEASE_MS + 1)
@@ -142,7 +143,7 @@ def test_retries_keep_their_attempts_and_unknown_outcome(engine: Engine, clock: 
         attempt=Attempt(1, "unknown", code="provider_timeout"),
     )
     assert store(engine, clock, "w2").claim(payment()) == Acquired(attempts=1, outcome_unknown=True)
-    _, attempts = worker.history(payment().payment_id)
+    _, attempts = PaymentViews(engine).history(payment().payment_id)
     assert [(a["attempt"], a["outcome"], a["code"]) for a in attempts] == [
         (1, "unknown", "provider_timeout")
     ]
@@ -285,7 +286,7 @@ def test_a_payment_rerouted_before_its_worker_died_is_taken_over_bound_to_the_ne
     # Then the next worker takes it over pinned to the sandbox, the one that may have acted
     taken = store(engine, clock, "w2").claim(payment(provider="stripe"))
     assert taken == Acquired(attempts=0, outcome_unknown=True, takeovers=1, provider="sandbox")
-    moves, _ = first.history(payment().payment_id)
+    moves, _ = PaymentViews(engine).history(payment().payment_id)
     assert "routed to sandbox after stripe: x" in [move["reason"] for move in moves]
 
 
@@ -309,6 +310,6 @@ def test_an_outcome_without_a_provider_keeps_the_one_the_payment_was_sent_to(
         Attempt(1, "unknown", code="provider_timeout"),
         token=claim.token,
     )
-    row = worker.get(payment().payment_id)
+    row = PaymentViews(engine).get(payment().payment_id)
     assert row is not None
     assert row["provider"] == "stripe"

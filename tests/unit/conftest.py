@@ -33,6 +33,7 @@ from common.topology import Topology
 from producer.encode import Draft, SealingKey, encode_request
 from store.database import create_store_engine, upgrade
 from store.payments import PaymentStore
+from store.views import PaymentViews
 from workers.channels.base import ExecutionContext
 from workers.handler import Disposition, Handler, HandlerConfig
 from workers.providers.base import CardCharge, ProviderReceipt
@@ -257,6 +258,8 @@ class Worker:
     ) -> None:
         self.channel = channel
         self.store = store
+        #: What the store shows of a payment (for the tests' own checks).
+        self.views = PaymentViews(store.engine)
         self.clock = clock
         self.topology = topology
         self._keyring = keyring

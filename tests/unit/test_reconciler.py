@@ -17,6 +17,7 @@ from common.topology import Topology
 from store.payments import PaymentStore
 from store.records import Acquired, NewPayment, Outcome, StoredResult
 from store.states import State
+from store.views import PaymentViews
 from tests.stores import sqlite_engine
 from workers.providers.base import ProviderReceipt
 from workers.reconciler import Reconciler, Sweeps
@@ -74,6 +75,11 @@ def store(tmp_path: Path, clock: FixedClock) -> PaymentStore:
 
 
 @pytest.fixture
+def views(store: PaymentStore) -> PaymentViews:
+    return PaymentViews(store.engine)
+
+
+@pytest.fixture
 def published() -> list[OutboundMessage]:
     return []
 
@@ -117,6 +123,7 @@ def enter(
 
 def test_an_in_doubt_payment_the_provider_made_is_settled_as_succeeded(
     store: PaymentStore,
+    views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
     reconciler_for: Callable[..., Reconciler],
@@ -127,7 +134,7 @@ def test_an_in_doubt_payment_the_provider_made_is_settled_as_succeeded(
     done = reconciler_for(lookup).run_once()
     assert (done.checked, done.resolved) == (1, 1)
     assert lookup.asked == [("card", PAYMENT.payment_id)]
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert (row["state"], row["provider_reference"], row["result_unpublished"]) == (
         "succeeded",
@@ -141,6 +148,7 @@ def test_an_in_doubt_payment_the_provider_made_is_settled_as_succeeded(
 
 def test_an_in_doubt_payment_the_provider_never_saw_fails_after_the_last_check(
     store: PaymentStore,
+    views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
     reconciler_for: Callable[..., Reconciler],
@@ -150,7 +158,7 @@ def test_an_in_doubt_payment_the_provider_never_saw_fails_after_the_last_check(
     for delay_s in (1, 2, 4):
         clock.advance(delay_s * 1000)
         reconciler.run_once()
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert (row["state"], row["code"]) == ("failed", "no_effect_at_provider")
     assert [e.routing_key for e in published] == ["card.failed"]
@@ -158,6 +166,7 @@ def test_an_in_doubt_payment_the_provider_never_saw_fails_after_the_last_check(
 
 def test_a_provider_that_cannot_answer_only_delays_the_check(
     store: PaymentStore,
+    views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
     reconciler_for: Callable[..., Reconciler],
@@ -166,7 +175,7 @@ def test_a_provider_that_cannot_answer_only_delays_the_check(
     clock.advance(1_000)
     done = reconciler_for(ScriptedLookup(ProviderUnavailable("down"))).run_once()
     assert (done.checked, done.rescheduled) == (1, 1)
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert row["state"] == "in_doubt"
     assert published == []
@@ -174,6 +183,7 @@ def test_a_provider_that_cannot_answer_only_delays_the_check(
 
 def test_a_pending_payment_settles_when_the_provider_says_so(
     store: PaymentStore,
+    views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
     reconciler_for: Callable[..., Reconciler],
@@ -183,12 +193,12 @@ def test_a_pending_payment_settles_when_the_provider_says_so(
     reconciler = reconciler_for(ScriptedLookup(pending, ProviderReceipt("sandbox", "0xabc")))
     clock.advance(1_000)
     reconciler.run_once()
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert row["state"] == "pending"
     clock.advance(2_000)
     reconciler.run_once()
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert row["state"] == "succeeded"
     assert [e.routing_key for e in published] == ["card.succeeded"]
@@ -196,6 +206,7 @@ def test_a_pending_payment_settles_when_the_provider_says_so(
 
 def test_a_result_whose_publish_failed_is_published_on_a_later_pass(
     store: PaymentStore,
+    views: PaymentViews,
     clock: FixedClock,
     reconciler_for: Callable[..., Reconciler],
     signer: Callable[[str], Signer],
@@ -222,7 +233,7 @@ def test_a_result_whose_publish_failed_is_published_on_a_later_pass(
     clock.advance(60_000)
     assert reconciler.run_once().republished == 1
     assert [a.body for a in attempts] == [attempts[0].body] * 2
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert not row["result_unpublished"]
 
@@ -237,6 +248,7 @@ WAITING_FOR_PAYER = ProviderReceipt(
 
 def test_a_payment_waiting_for_its_payer_past_the_timeout_is_canceled_and_declined(
     store: PaymentStore,
+    views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
     reconciler_for: Callable[..., Reconciler],
@@ -249,7 +261,7 @@ def test_a_payment_waiting_for_its_payer_past_the_timeout_is_canceled_and_declin
     done = reconciler_for(lookup, payer_action_timeout_s=60).run_once()
     # Then it canceled the PaymentIntent and declined the payment
     assert (done.checked, done.resolved, lookup.canceled) == (1, 1, ["pi_1"])
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert (row["state"], row["code"]) == ("declined", "payer_action_expired")
     result = PaymentResult.model_validate_json(published[-1].body)
@@ -262,6 +274,7 @@ def test_a_payment_waiting_for_its_payer_past_the_timeout_is_canceled_and_declin
 
 def test_a_payment_waiting_for_its_payer_within_the_timeout_is_left_to_wait(
     store: PaymentStore,
+    views: PaymentViews,
     clock: FixedClock,
     reconciler_for: Callable[..., Reconciler],
 ):
@@ -270,13 +283,14 @@ def test_a_payment_waiting_for_its_payer_within_the_timeout_is_left_to_wait(
     clock.advance(1_000)
     done = reconciler_for(lookup, payer_action_timeout_s=3600).run_once()
     assert (done.rescheduled, lookup.canceled) == (1, [])
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert row["state"] == "pending"
 
 
 def test_a_cancel_the_provider_refuses_leaves_the_payment_for_the_next_check(
     store: PaymentStore,
+    views: PaymentViews,
     clock: FixedClock,
     reconciler_for: Callable[..., Reconciler],
 ):
@@ -287,7 +301,7 @@ def test_a_cancel_the_provider_refuses_leaves_the_payment_for_the_next_check(
     clock.advance(1_000)
     done = reconciler_for(lookup, payer_action_timeout_s=60).run_once()
     assert done.rescheduled == 1
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert row["state"] == "pending"
 
@@ -296,6 +310,7 @@ def test_a_cancel_the_provider_refuses_leaves_the_payment_for_the_next_check(
 @pytest.mark.parametrize("code", ["reverted", "dropped_and_replaced"])
 def test_a_payment_the_provider_shows_moved_nothing_fails_with_its_code(
     store: PaymentStore,
+    views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
     reconciler_for: Callable[..., Reconciler],
@@ -308,7 +323,7 @@ def test_a_payment_the_provider_shows_moved_nothing_fails_with_its_code(
     lookup = ScriptedLookup(NoEffectAtProvider("no value moved", code=code))
     done = reconciler_for(lookup).run_once()
     assert (done.checked, done.resolved) == (1, 1)
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert (row["state"], row["code"]) == ("failed", code)
     assert [e.routing_key for e in published] == ["card.failed"]
@@ -373,6 +388,7 @@ def test_a_result_a_worker_stored_but_never_got_confirmed_is_published_again(
 @pytest.mark.parametrize("retrying", [False, True], ids=["processing", "retrying"])
 def test_a_claim_no_delivery_carries_any_more_goes_in_doubt_and_is_settled_by_the_provider(
     store: PaymentStore,
+    views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
     reconciler_for: Callable[..., Reconciler],
@@ -400,7 +416,7 @@ def test_a_claim_no_delivery_carries_any_more_goes_in_doubt_and_is_settled_by_th
     assert [m.routing_key for m in published] == ["card.in_doubt", "card.succeeded"]
     in_doubt = PaymentResult.model_validate_json(published[0].body)
     assert in_doubt.code == "claim_abandoned"
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert (row["state"], row["provider_reference"]) == ("succeeded", "ch_7")
     assert lookup.asked == [("card", PAYMENT.payment_id)]

@@ -12,7 +12,7 @@ from common.errors import StoreUnavailable
 from store.database import create_store_engine
 from store.payments import PaymentStore
 from store.records import NewPayment
-from store.views import store_overview
+from store.views import PaymentViews
 from tests.unit.conftest import FakeChannel, Worker
 
 
@@ -47,10 +47,10 @@ def test_without_the_store_a_payment_waits_in_a_retry_tier_and_is_not_executed(
 def test_reading_a_payment_from_an_unreachable_store_is_a_retryable_error(clock: FixedClock):
     # The HTTP API and `paymq status`/`top` read payments: a store outage is a 503 or a clear
     # error there, never an unmapped driver exception.
-    store = unreachable_store(clock)
+    views = PaymentViews(unreachable_store(clock).engine)
     with pytest.raises(StoreUnavailable):
-        store.get("p")
+        views.get("p")
     with pytest.raises(StoreUnavailable):
-        store.history("p")
+        views.history("p")
     with pytest.raises(StoreUnavailable):
-        store_overview(store.engine, now_ms=0)
+        views.overview(now_ms=0)
