@@ -1,4 +1,5 @@
-"""The payment store: claims, attempts, outcomes and the stored result event.
+"""The worker's path through the store: claim a payment, release it to a retry tier, bind it to
+a provider, record its outcome, and note refusals made before any claim.
 
 A worker may call the provider for a payment only while it holds the payment's claim. Claims
 are rows written atomically (an INSERT, or an UPDATE guarded by the previous state and lease),
@@ -48,8 +49,6 @@ _COUNT_TAKEOVERS = (
     .where(transitions.c.reason == TAKEOVER_REASON)
 )
 _UPDATE_OWNED = rows.UPDATE_IN_STATE.where(payments.c.claim_token == bindparam("b_token"))
-#: A sweep moves a row only if nobody touched it since it was read.
-_UPDATE_UNTOUCHED = rows.UPDATE_IN_STATE.where(payments.c.updated_ms == bindparam("b_updated_ms"))
 _TAKE_OVER = (
     update(payments)
     .where(payments.c.payment_id == bindparam("b_payment_id"))
@@ -83,8 +82,6 @@ class PaymentStore(StoreAccess):
         self._clock = clock
         self._owner = owner
         self._lease_ms = lease_ms
-
-    # --- workers ---------------------------------------------------------------------------
 
     def claim(self, new: NewPayment) -> Claim:
         """Take the claim on a payment, or say why not (see the Claim classes)."""
@@ -200,11 +197,10 @@ class PaymentStore(StoreAccess):
             )
 
     def finish(
-        self, payment_id: str, outcome: Outcome, attempt: Attempt | None, *, token: str | None
+        self, payment_id: str, outcome: Outcome, attempt: Attempt | None, *, token: str
     ) -> None:
-        """Record the outcome, the attempt that led to it and the result event, atomically.
-        With `token`, only for that current claim (ClaimLost otherwise); None for the
-        reconciler, which moves payments nobody holds. A stored result stays marked
+        """Record the outcome, the attempt that led to it and the result event, atomically;
+        only for the current claim `token` (ClaimLost otherwise). A stored result stays marked
         unpublished until `mark_published` says the broker confirmed it."""
         now_ms = self._clock.now_ms()
         values = rows.outcome_columns(outcome)
@@ -217,8 +213,7 @@ class PaymentStore(StoreAccess):
 
     def mark_published(self, confirmed: Collection[tuple[str, str]]) -> None:
         """The broker confirmed these (payment id, result message id) publishes: one statement
-        for the lot. A result stored since (the reconciler settled the payment meanwhile)
-        keeps its mark: only the very result that was confirmed is cleared."""
+        for the lot (store/rows.py)."""
         if not confirmed:
             return
         with self._calls(), self._engine.begin() as connection:
@@ -243,123 +238,11 @@ class PaymentStore(StoreAccess):
             except IntegrityError:
                 pass  # refused before, by this or another worker
 
-    # --- the reconciler ----------------------------------------------------------------------
-
-    def due_for_check(self, limit: int, providers: Collection[str] | None = None) -> list[str]:
-        """Pending and in-doubt payments whose next check is due; with `providers`, only those
-        sent to one of them (or to no recorded provider): a reconciler that cannot ask a
-        provider leaves its payments to one that can, instead of delaying their checks."""
-        now_ms = self._clock.now_ms()
-        query = (
-            select(payments.c.payment_id)
-            .where(payments.c.state.in_([State.PENDING.value, State.IN_DOUBT.value]))
-            .where(payments.c.next_check_ms <= now_ms)
-            .order_by(payments.c.next_check_ms)
-            .limit(limit)
-        )
-        if providers is not None:
-            query = query.where(
-                payments.c.provider.is_(None) | payments.c.provider.in_(list(providers))
-            )
-        with self._calls(), self._engine.connect() as connection:
-            return [row[0] for row in connection.execute(query)]
-
-    def take_check(self, payment_id: str, hold_ms: int) -> RowMapping | None:
-        """Claim one due check (pushing the next one `hold_ms` away); None if another process
-        took it first."""
-        now_ms = self._clock.now_ms()
-        with self._calls(), self._engine.begin() as connection:
-            taken = connection.execute(
-                update(payments)
-                .where(payments.c.payment_id == payment_id)
-                .where(payments.c.next_check_ms <= now_ms)
-                .values(next_check_ms=now_ms + hold_ms, checks=payments.c.checks + 1)
-            )
-            if taken.rowcount != 1:
-                return None
-            return rows.read(connection, payment_id)
-
-    def unpublished_results(self, older_than_ms: int, limit: int) -> list[tuple[str, StoredResult]]:
-        """Stored results whose publish the broker has not confirmed for `older_than_ms`:
-        whoever stored them crashed, lost its channel, or had its delivery dead-lettered."""
-        query = (
-            select(payments)
-            .where(payments.c.result_unpublished.is_(True))
-            .where(payments.c.updated_ms <= self._clock.now_ms() - older_than_ms)
-            .order_by(payments.c.updated_ms)
-            .limit(limit)
-        )
-        with self._calls(), self._engine.connect() as connection:
-            found = connection.execute(query).mappings()
-            return [(row["payment_id"], rows.stored_result(row)) for row in found]
-
-    def abandoned_claims(self, older_than_ms: int, limit: int) -> list[RowMapping]:
-        """Payments claimed (processing, lease run out, or retrying) that nobody has touched
-        for `older_than_ms`: no delivery carries them any more (dead-lettered or lost), or
-        none has reached a worker for that long."""
-        now_ms = self._clock.now_ms()
-        query = (
-            select(payments)
-            .where(payments.c.state.in_([State.PROCESSING.value, State.RETRYING.value]))
-            .where(payments.c.updated_ms <= now_ms - older_than_ms)
-            .where(payments.c.claim_until_ms.is_(None) | (payments.c.claim_until_ms <= now_ms))
-            .order_by(payments.c.updated_ms)
-            .limit(limit)
-        )
-        with self._calls(), self._engine.connect() as connection:
-            return list(connection.execute(query).mappings())
-
-    def settle_abandoned(self, row: RowMapping, outcome: Outcome) -> bool:
-        """Put an abandoned claim in `outcome` (in doubt, with its result), unless someone
-        touched the payment since `row` was read; True if it moved."""
-        now_ms = self._clock.now_ms()
-        current = State(row["state"])
-        check_transition(current, outcome.state)
-        result = outcome.result
-        values: dict[str, Any] = {
-            "state": outcome.state.value,
-            "outcome_unknown": outcome.outcome_unknown,
-            "code": outcome.code,
-            "claim_owner": None,
-            "claim_until_ms": None,
-            "claim_token": None,
-            "next_check_ms": outcome.next_check_ms,
-            "result_unpublished": result is not None,
-            "updated_ms": now_ms,
-            **(rows.result_columns(result) if result is not None else {}),
-        }
-        with self._calls(), self._engine.begin() as connection:
-            moved = connection.execute(
-                _UPDATE_UNTOUCHED,
-                {
-                    "b_payment_id": row["payment_id"],
-                    "b_state": current.value,
-                    "b_updated_ms": row["updated_ms"],
-                    **values,
-                },
-            )
-            if moved.rowcount != 1:
-                return False
-            rows.record_transition(
-                connection, row["payment_id"], current, outcome.state, now_ms, reason=outcome.reason
-            )
-            return True
-
-    def reschedule(self, payment_id: str, next_check_ms: int) -> None:
-        with self._calls(), self._engine.begin() as connection:
-            connection.execute(
-                update(payments)
-                .where(payments.c.payment_id == payment_id)
-                .values(next_check_ms=next_check_ms, updated_ms=self._clock.now_ms())
-            )
-
     def stored_result(self, payment_id: str) -> tuple[State, StoredResult] | None:
         """The payment's state and stored result event, if it has one (a worker whose claim
         was lost publishes it again)."""
         with self._calls(), self._engine.connect() as connection:
             return rows.result_of(rows.read(connection, payment_id))
-
-    # --- internals -------------------------------------------------------------------------
 
     def _new_row(self, new: NewPayment, now_ms: int, token: str) -> dict[str, Any]:
         return {
@@ -405,28 +288,18 @@ class PaymentStore(StoreAccess):
         now_ms: int,
         reason: str | None = None,
         *,
-        token: str | None = None,
+        token: str,
         **values: Any,
     ) -> None:
+        # A worker moves only what its claim holds: one guarded UPDATE, no read first.
         changes = {"b_payment_id": payment_id, "state": target.value, "updated_ms": now_ms}
-        if token is not None:
-            # A worker moves only what its claim holds: one guarded UPDATE, no read first.
-            current = State.PROCESSING
-            check_transition(current, target)
-            moved = connection.execute(
-                _UPDATE_OWNED, {**changes, "b_state": current.value, "b_token": token, **values}
-            )
-            if moved.rowcount != 1:
-                raise ClaimLost(f"payment {payment_id}: this claim is no longer the current one")
-        else:
-            row = rows.read(connection, payment_id)
-            if row is None:
-                raise LookupError(f"no payment {payment_id} in the store")
-            current = State(row["state"])
-            check_transition(current, target)
-            connection.execute(
-                rows.UPDATE_IN_STATE, {**changes, "b_state": current.value, **values}
-            )
+        current = State.PROCESSING
+        check_transition(current, target)
+        moved = connection.execute(
+            _UPDATE_OWNED, {**changes, "b_state": current.value, "b_token": token, **values}
+        )
+        if moved.rowcount != 1:
+            raise ClaimLost(f"payment {payment_id}: this claim is no longer the current one")
         rows.record_transition(connection, payment_id, current, target, now_ms, reason=reason)
 
 

@@ -48,7 +48,7 @@ from common.money import Money
 from common.signing import Signer
 from common.topology import Topology
 from common.tracing import tracer
-from store.payments import PaymentStore
+from store.checks import Checks
 from store.records import Outcome as StoreOutcome
 from store.records import StoredResult
 from store.states import State
@@ -95,7 +95,7 @@ class Sweeps:
 class Reconciler:
     def __init__(
         self,
-        store: PaymentStore,
+        store: Checks,
         lookup: Lookup,
         *,
         signer: Signer,
@@ -263,8 +263,6 @@ class Reconciler:
                 result=StoredResult.of(event),
                 next_check_ms=self._next_check_ms(0, now_ms) if state is State.PENDING else None,
             ),
-            None,
-            token=None,
         )
         logger.info("payment %s reconciled: %s -> %s", row["payment_id"], row["state"], status)
         self._metrics.payment(row["channel"], status.value)

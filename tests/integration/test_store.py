@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from common.clock import FixedClock
 from common.envelope import OutboundMessage
+from store.checks import Checks
 from store.payments import ClaimLost, PaymentStore
 from store.records import (
     Acquired,
@@ -40,6 +41,10 @@ def clock() -> FixedClock:
 
 def store(engine: Engine, clock: FixedClock, owner: str) -> PaymentStore:
     return PaymentStore(engine, clock, owner=owner, lease_ms=LEASE_MS)
+
+
+def checks(engine: Engine, clock: FixedClock) -> Checks:
+    return Checks(engine, clock)
 
 
 def payment(payment_id: str = "00000000-0000-0000-0000-000000000001", **changes: str) -> NewPayment:
@@ -151,16 +156,17 @@ def test_retries_keep_their_attempts_and_unknown_outcome(engine: Engine, clock: 
 
 def test_in_doubt_payments_come_due_for_one_reconciler_at_a_time(engine: Engine, clock: FixedClock):
     worker = store(engine, clock, "w1")
+    reconciler = checks(engine, clock)
     claim = acquired(worker.claim(payment()))
     in_doubt = Outcome(State.IN_DOUBT, 3, True, result=RESULT, next_check_ms=clock.now_ms() + 500)
     worker.finish(payment().payment_id, in_doubt, None, token=claim.token)
-    assert worker.due_for_check(10) == []
+    assert reconciler.due_for_check(10) == []
     clock.advance(500)
-    assert worker.due_for_check(10) == [payment().payment_id]
-    first = store(engine, clock, "r1").take_check(payment().payment_id, hold_ms=60_000)
+    assert reconciler.due_for_check(10) == [payment().payment_id]
+    first = checks(engine, clock).take_check(payment().payment_id, hold_ms=60_000)
     assert first is not None
     assert first["checks"] == 1
-    assert store(engine, clock, "r2").take_check(payment().payment_id, hold_ms=60_000) is None
+    assert checks(engine, clock).take_check(payment().payment_id, hold_ms=60_000) is None
 
 
 def test_a_stored_result_stays_unpublished_until_its_publish_is_confirmed(
@@ -168,17 +174,18 @@ def test_a_stored_result_stays_unpublished_until_its_publish_is_confirmed(
 ):
     # Given a worker that stored a result, and whose publish of it was never confirmed
     worker = store(engine, clock, "w1")
+    reconciler = checks(engine, clock)
     claim = acquired(worker.claim(payment()))
     worker.finish(payment().payment_id, succeeded(), None, token=claim.token)
     # Then the sweep finds it once it is old enough, whatever became of the delivery
-    assert worker.unpublished_results(older_than_ms=500, limit=10) == []
+    assert reconciler.unpublished_results(older_than_ms=500, limit=10) == []
     clock.advance(1_000)
-    assert worker.unpublished_results(older_than_ms=500, limit=10) == [
+    assert reconciler.unpublished_results(older_than_ms=500, limit=10) == [
         (payment().payment_id, RESULT)
     ]
     # And once the broker confirms it, nothing is left to sweep
     worker.mark_published([(payment().payment_id, RESULT.message_id)])
-    assert worker.unpublished_results(older_than_ms=0, limit=10) == []
+    assert reconciler.unpublished_results(older_than_ms=0, limit=10) == []
 
 
 def test_a_confirm_of_an_older_result_leaves_the_newer_one_marked(
@@ -186,6 +193,7 @@ def test_a_confirm_of_an_older_result_leaves_the_newer_one_marked(
 ):
     # Given an in-doubt result stored by a worker, then settled by the reconciler
     worker = store(engine, clock, "w1")
+    reconciler = checks(engine, clock)
     claim = acquired(worker.claim(payment()))
     worker.finish(
         payment().payment_id,
@@ -195,12 +203,12 @@ def test_a_confirm_of_an_older_result_leaves_the_newer_one_marked(
     )
     newer = StoredResult.of(dataclasses.replace(RESULT.message(), message_id="e-2"))
     settled = Outcome(State.SUCCEEDED, 1, True, result=newer)
-    worker.finish(payment().payment_id, settled, None, token=None)
+    reconciler.finish(payment().payment_id, settled)
     # When the worker's publish of the in-doubt event is confirmed only now
     worker.mark_published([(payment().payment_id, RESULT.message_id)])
     # Then the succeeded event still waits for its own confirm
     clock.advance(1_000)
-    assert worker.unpublished_results(older_than_ms=500, limit=10) == [
+    assert reconciler.unpublished_results(older_than_ms=500, limit=10) == [
         (payment().payment_id, newer)
     ]
 
@@ -236,6 +244,7 @@ def test_a_claim_nobody_touched_for_long_is_found_and_put_in_doubt_once(
     # Given a claimed payment whose delivery was dead-lettered: processing (its worker died)
     # or retrying (it was waiting in a retry tier)
     worker = store(engine, clock, "w1")
+    reconciler = checks(engine, clock)
     claim = acquired(worker.claim(payment()))
     if state == "retrying":
         worker.retry_later(
@@ -243,17 +252,19 @@ def test_a_claim_nobody_touched_for_long_is_found_and_put_in_doubt_once(
         )
     # Then it is not abandoned while young
     clock.advance(LEASE_MS + 1)
-    assert worker.abandoned_claims(older_than_ms=60_000, limit=10) == []
+    assert reconciler.abandoned_claims(older_than_ms=60_000, limit=10) == []
     # But is once nobody has touched it for long enough
     clock.advance(60_000)
-    [row] = worker.abandoned_claims(older_than_ms=60_000, limit=10)
+    [row] = reconciler.abandoned_claims(older_than_ms=60_000, limit=10)
     assert row["state"] == state
     in_doubt = Outcome(State.IN_DOUBT, 1, True, code="claim_abandoned", result=RESULT)
-    assert worker.settle_abandoned(row, in_doubt)
+    assert reconciler.settle_abandoned(row, in_doubt)
     # And a second sweeper holding the same old row cannot move it again
-    assert not worker.settle_abandoned(row, in_doubt)
-    assert worker.abandoned_claims(older_than_ms=0, limit=10) == []
-    assert worker.unpublished_results(older_than_ms=0, limit=10) == [(payment().payment_id, RESULT)]
+    assert not reconciler.settle_abandoned(row, in_doubt)
+    assert reconciler.abandoned_claims(older_than_ms=0, limit=10) == []
+    assert reconciler.unpublished_results(older_than_ms=0, limit=10) == [
+        (payment().payment_id, RESULT)
+    ]
 
 
 def test_an_abandoned_claim_taken_back_by_a_delivery_is_left_alone(
@@ -262,7 +273,7 @@ def test_an_abandoned_claim_taken_back_by_a_delivery_is_left_alone(
     # Given a claim found abandoned by a sweep
     acquired(store(engine, clock, "w1").claim(payment()))
     clock.advance(120_000)
-    sweeper = store(engine, clock, "reconciler")
+    sweeper = checks(engine, clock)
     [row] = sweeper.abandoned_claims(older_than_ms=60_000, limit=10)
     # When a delivery of the payment takes the claim over before the sweep moves it
     acquired(store(engine, clock, "w2").claim(payment()))

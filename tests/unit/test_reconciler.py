@@ -14,6 +14,7 @@ from common.errors import NoEffectAtProvider, ProviderRejected, ProviderUnavaila
 from common.models import PayerAction, PaymentResult
 from common.signing import Signer
 from common.topology import Topology
+from store.checks import Checks
 from store.payments import PaymentStore
 from store.records import Acquired, NewPayment, Outcome, StoredResult
 from store.states import State
@@ -75,6 +76,12 @@ def store(tmp_path: Path, clock: FixedClock) -> PaymentStore:
 
 
 @pytest.fixture
+def checks(store: PaymentStore, clock: FixedClock) -> Checks:
+    """The reconciler's side of the same store."""
+    return Checks(store.engine, clock)
+
+
+@pytest.fixture
 def views(store: PaymentStore) -> PaymentViews:
     return PaymentViews(store.engine)
 
@@ -86,13 +93,13 @@ def published() -> list[OutboundMessage]:
 
 @pytest.fixture
 def reconciler_for(
-    store: PaymentStore,
+    checks: Checks,
     clock: FixedClock,
     published: list[OutboundMessage],
     signer: Callable[[str], Signer],
 ) -> Callable[[ScriptedLookup], Reconciler]:
     return lambda lookup, payer_action_timeout_s=3600.0, sweeps=None: Reconciler(
-        store,
+        checks,
         lookup,
         signer=signer("worker-1"),
         topology=Topology(prefix="t"),
@@ -206,6 +213,7 @@ def test_a_pending_payment_settles_when_the_provider_says_so(
 
 def test_a_result_whose_publish_failed_is_published_on_a_later_pass(
     store: PaymentStore,
+    checks: Checks,
     views: PaymentViews,
     clock: FixedClock,
     reconciler_for: Callable[..., Reconciler],
@@ -220,7 +228,7 @@ def test_a_result_whose_publish_failed_is_published_on_a_later_pass(
             raise ProviderUnavailable("broker away")
 
     reconciler = Reconciler(
-        store,
+        checks,
         ScriptedLookup(ProviderReceipt("sandbox", "ch_1")),
         signer=signer("worker-1"),
         topology=Topology(prefix="t"),
@@ -335,6 +343,7 @@ def test_a_payment_the_provider_shows_moved_nothing_fails_with_its_code(
 )
 def test_a_reconciler_checks_only_payments_at_providers_it_can_ask(
     store: PaymentStore,
+    checks: Checks,
     clock: FixedClock,
     signer: Callable[[str], Signer],
     configured: tuple[str, ...] | None,
@@ -346,7 +355,7 @@ def test_a_reconciler_checks_only_payments_at_providers_it_can_ask(
     clock.advance(1_000)
     lookup = ScriptedLookup(ProviderReceipt("ethereum", "0xabc", settled=False))
     reconciler = Reconciler(
-        store,
+        checks,
         lookup,
         signer=signer("worker-1"),
         topology=Topology(prefix="t"),
@@ -424,6 +433,7 @@ def test_a_claim_no_delivery_carries_any_more_goes_in_doubt_and_is_settled_by_th
 
 def test_a_claim_untouched_through_an_outage_is_not_taken_for_abandoned(
     store: PaymentStore,
+    checks: Checks,
     clock: FixedClock,
     published: list[OutboundMessage],
     signer: Callable[[str], Signer],
@@ -435,7 +445,7 @@ def test_a_claim_untouched_through_an_outage_is_not_taken_for_abandoned(
     clock.advance(300_000)
     back_at_ms = clock.now_ms() - 1_000
     reconciler = Reconciler(
-        store,
+        checks,
         ScriptedLookup(ProviderReceipt("sandbox", "ch_7")),
         signer=signer("worker-1"),
         topology=Topology(prefix="t"),
