@@ -17,7 +17,7 @@ from common.models import PaymentRequest, PaymentStatus
 from common.redact import mask_pans
 from common.signing import Signer
 from common.topology import Topology
-from store.payments import ClaimLost, PaymentStore
+from store.claims import ClaimLost, Claims
 from store.records import Acquired, Attempt, StoredResult
 from store.records import Outcome as StoreOutcome
 from store.states import State
@@ -70,7 +70,7 @@ class Dispositions:
         *,
         signer: Signer,
         clock: Clock,
-        store: PaymentStore,
+        store: Claims,
         crash: CrashPoints = NEVER,
         metrics: Metrics | None = None,
     ) -> None:

@@ -40,7 +40,7 @@ from common.models import PaymentRequest, PaymentStatus
 from common.redact import mask_pans
 from common.signing import Signer
 from common.tracing import extract, tracer
-from store.payments import ClaimLost, PaymentStore
+from store.claims import ClaimLost, Claims
 from store.records import Acquired, AlreadyDone, Busy, Conflict, NewPayment, Rejection
 from workers.channels.base import ExecutionContext, PaymentChannel
 from workers.checks import Checker
@@ -85,7 +85,7 @@ class Handler:
         keyring: KeyringSource,
         signer: Signer,
         clock: Clock,
-        store: PaymentStore,
+        store: Claims,
         crash: CrashPoints = NEVER,
         metrics: Metrics | None = None,
     ) -> None:

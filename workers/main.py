@@ -30,11 +30,11 @@ from common.sealing import load_sealing_private_keys
 from common.settings import Settings
 from common.signing import Signer
 from store.checks import Checks
+from store.claims import Claims
 from store.database import engine_for, upgrade
 from store.gauges import StoreGauges, state_counts
 from store.health import StoreHealth
 from store.outage import ping
-from store.payments import PaymentStore
 from workers.channels import ChannelDeps, build_channel
 from workers.consumer import Consumer, ConsumerOptions
 from workers.crashpoints import crash_points
@@ -61,7 +61,7 @@ class ProcessStore:
     deliveries take and the checks its reconciler makes."""
 
     engine: Engine
-    claims: PaymentStore
+    claims: Claims
     checks: Checks
 
 
@@ -76,7 +76,7 @@ def build_store(
     health = StoreHealth(lambda: ping(engine), metrics=metrics)
     return ProcessStore(
         engine,
-        claims=PaymentStore(
+        claims=Claims(
             engine,
             clock,
             owner=owner or process_name(),
@@ -102,7 +102,7 @@ def build_consumer(
     channel_name: str,
     *,
     name: str | None = None,
-    claims: PaymentStore | None = None,
+    claims: Claims | None = None,
     metrics: Metrics | None = None,
 ) -> Consumer:
     """Everything a worker needs, from settings; raises ConfigurationError early."""

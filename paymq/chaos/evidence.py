@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from store.payments import TAKEOVER_REASON
+from store.claims import TAKEOVER_REASON
 from store.schema import transitions
 
 logger = logging.getLogger("paymq.chaos")

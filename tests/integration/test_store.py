@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from common.clock import FixedClock
 from common.envelope import OutboundMessage
 from store.checks import Checks
-from store.payments import ClaimLost, PaymentStore
+from store.claims import ClaimLost, Claims
 from store.records import (
     Acquired,
     AlreadyDone,
@@ -39,8 +39,8 @@ def clock() -> FixedClock:
     return FixedClock(1_900_000_000_000)
 
 
-def store(engine: Engine, clock: FixedClock, owner: str) -> PaymentStore:
-    return PaymentStore(engine, clock, owner=owner, lease_ms=LEASE_MS)
+def store(engine: Engine, clock: FixedClock, owner: str) -> Claims:
+    return Claims(engine, clock, owner=owner, lease_ms=LEASE_MS)
 
 
 def checks(engine: Engine, clock: FixedClock) -> Checks:

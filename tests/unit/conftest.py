@@ -31,8 +31,8 @@ from common.sealing import load_sealing_private_keys
 from common.signing import REQUEST_TYPE, RESULT_TYPE, SignedFields, Signer
 from common.topology import Topology
 from producer.encode import Draft, SealingKey, encode_request
+from store.claims import Claims
 from store.database import create_store_engine, upgrade
-from store.payments import PaymentStore
 from store.views import PaymentViews
 from workers.channels.base import ExecutionContext
 from workers.handler import Disposition, Handler, HandlerConfig
@@ -253,7 +253,7 @@ class Worker:
         signer: Signer,
         clock: FixedClock,
         topology: Topology,
-        store: PaymentStore,
+        store: Claims,
         refresh_after_deliveries: int = 0,
     ) -> None:
         self.channel = channel
@@ -316,7 +316,7 @@ def make_worker(
     signer: Callable[[str], Signer],
     clock: FixedClock,
     topology: Topology,
-    store: PaymentStore,
+    store: Claims,
 ) -> Callable[..., Worker]:
     return lambda channel, **options: Worker(
         channel,
@@ -330,11 +330,11 @@ def make_worker(
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: FixedClock) -> PaymentStore:
+def store(tmp_path: Path, clock: FixedClock) -> Claims:
     """A real payment store (SQLite in the test's own directory) on the test's clock."""
     engine = create_store_engine(f"sqlite:///{tmp_path / 'paymq.db'}")
     upgrade(engine)
-    return PaymentStore(engine, clock, owner="test-worker", lease_ms=60_000)
+    return Claims(engine, clock, owner="test-worker", lease_ms=60_000)
 
 
 @pytest.fixture

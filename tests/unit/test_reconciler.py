@@ -15,7 +15,7 @@ from common.models import PayerAction, PaymentResult
 from common.signing import Signer
 from common.topology import Topology
 from store.checks import Checks
-from store.payments import PaymentStore
+from store.claims import Claims
 from store.records import Acquired, NewPayment, Outcome, StoredResult
 from store.states import State
 from store.views import PaymentViews
@@ -70,19 +70,19 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: FixedClock) -> PaymentStore:
+def store(tmp_path: Path, clock: FixedClock) -> Claims:
     with sqlite_engine(tmp_path) as engine:
-        yield PaymentStore(engine, clock, owner="w", lease_ms=10_000)  # type: ignore[misc]
+        yield Claims(engine, clock, owner="w", lease_ms=10_000)  # type: ignore[misc]
 
 
 @pytest.fixture
-def checks(store: PaymentStore, clock: FixedClock) -> Checks:
+def checks(store: Claims, clock: FixedClock) -> Checks:
     """The reconciler's side of the same store."""
     return Checks(store.engine, clock)
 
 
 @pytest.fixture
-def views(store: PaymentStore) -> PaymentViews:
+def views(store: Claims) -> PaymentViews:
     return PaymentViews(store.engine)
 
 
@@ -111,9 +111,7 @@ def reconciler_for(
     )
 
 
-def enter(
-    store: PaymentStore, clock: FixedClock, state: State, provider: str | None = None
-) -> None:
+def enter(store: Claims, clock: FixedClock, state: State, provider: str | None = None) -> None:
     """A worker stored the payment in `state` with its first event, and the broker confirmed
     that event."""
     claim = store.claim(PAYMENT)
@@ -129,7 +127,7 @@ def enter(
 
 
 def test_an_in_doubt_payment_the_provider_made_is_settled_as_succeeded(
-    store: PaymentStore,
+    store: Claims,
     views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
@@ -154,7 +152,7 @@ def test_an_in_doubt_payment_the_provider_made_is_settled_as_succeeded(
 
 
 def test_an_in_doubt_payment_the_provider_never_saw_fails_after_the_last_check(
-    store: PaymentStore,
+    store: Claims,
     views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
@@ -172,7 +170,7 @@ def test_an_in_doubt_payment_the_provider_never_saw_fails_after_the_last_check(
 
 
 def test_a_provider_that_cannot_answer_only_delays_the_check(
-    store: PaymentStore,
+    store: Claims,
     views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
@@ -189,7 +187,7 @@ def test_a_provider_that_cannot_answer_only_delays_the_check(
 
 
 def test_a_pending_payment_settles_when_the_provider_says_so(
-    store: PaymentStore,
+    store: Claims,
     views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
@@ -212,7 +210,7 @@ def test_a_pending_payment_settles_when_the_provider_says_so(
 
 
 def test_a_result_whose_publish_failed_is_published_on_a_later_pass(
-    store: PaymentStore,
+    store: Claims,
     checks: Checks,
     views: PaymentViews,
     clock: FixedClock,
@@ -255,7 +253,7 @@ WAITING_FOR_PAYER = ProviderReceipt(
 
 
 def test_a_payment_waiting_for_its_payer_past_the_timeout_is_canceled_and_declined(
-    store: PaymentStore,
+    store: Claims,
     views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
@@ -281,7 +279,7 @@ def test_a_payment_waiting_for_its_payer_past_the_timeout_is_canceled_and_declin
 
 
 def test_a_payment_waiting_for_its_payer_within_the_timeout_is_left_to_wait(
-    store: PaymentStore,
+    store: Claims,
     views: PaymentViews,
     clock: FixedClock,
     reconciler_for: Callable[..., Reconciler],
@@ -297,7 +295,7 @@ def test_a_payment_waiting_for_its_payer_within_the_timeout_is_left_to_wait(
 
 
 def test_a_cancel_the_provider_refuses_leaves_the_payment_for_the_next_check(
-    store: PaymentStore,
+    store: Claims,
     views: PaymentViews,
     clock: FixedClock,
     reconciler_for: Callable[..., Reconciler],
@@ -317,7 +315,7 @@ def test_a_cancel_the_provider_refuses_leaves_the_payment_for_the_next_check(
 @pytest.mark.parametrize("state", [State.PENDING, State.IN_DOUBT])
 @pytest.mark.parametrize("code", ["reverted", "dropped_and_replaced"])
 def test_a_payment_the_provider_shows_moved_nothing_fails_with_its_code(
-    store: PaymentStore,
+    store: Claims,
     views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
@@ -342,7 +340,7 @@ def test_a_payment_the_provider_shows_moved_nothing_fails_with_its_code(
     [(("sandbox", "stripe"), 0), (("sandbox", "ethereum"), 1), (None, 1)],
 )
 def test_a_reconciler_checks_only_payments_at_providers_it_can_ask(
-    store: PaymentStore,
+    store: Claims,
     checks: Checks,
     clock: FixedClock,
     signer: Callable[[str], Signer],
@@ -369,7 +367,7 @@ def test_a_reconciler_checks_only_payments_at_providers_it_can_ask(
 
 
 def test_a_result_a_worker_stored_but_never_got_confirmed_is_published_again(
-    store: PaymentStore,
+    store: Claims,
     clock: FixedClock,
     published: list[OutboundMessage],
     reconciler_for: Callable[..., Reconciler],
@@ -396,7 +394,7 @@ def test_a_result_a_worker_stored_but_never_got_confirmed_is_published_again(
 
 @pytest.mark.parametrize("retrying", [False, True], ids=["processing", "retrying"])
 def test_a_claim_no_delivery_carries_any_more_goes_in_doubt_and_is_settled_by_the_provider(
-    store: PaymentStore,
+    store: Claims,
     views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
@@ -432,7 +430,7 @@ def test_a_claim_no_delivery_carries_any_more_goes_in_doubt_and_is_settled_by_th
 
 
 def test_a_claim_untouched_through_an_outage_is_not_taken_for_abandoned(
-    store: PaymentStore,
+    store: Claims,
     checks: Checks,
     clock: FixedClock,
     published: list[OutboundMessage],

@@ -9,17 +9,17 @@ import pytest
 
 from common.clock import FixedClock
 from common.errors import StoreUnavailable
+from store.claims import Claims
 from store.database import create_store_engine
-from store.payments import PaymentStore
 from store.records import NewPayment
 from store.views import PaymentViews
 from tests.unit.conftest import FakeChannel, Worker
 
 
-def unreachable_store(clock: FixedClock) -> PaymentStore:
+def unreachable_store(clock: FixedClock) -> Claims:
     # Nothing listens on port 1: every connection is refused at once.
     engine = create_store_engine("postgresql+psycopg://paymq@127.0.0.1:1/paymq?connect_timeout=2")
-    return PaymentStore(engine, clock, owner="w", lease_ms=60_000)
+    return Claims(engine, clock, owner="w", lease_ms=60_000)
 
 
 def test_an_unreachable_store_is_a_retryable_error(clock: FixedClock):

@@ -68,7 +68,7 @@ def _storable(text: str, length: int) -> str:
     return text.replace("\x00", "\ufffd")[:length]
 
 
-class PaymentStore(StoreAccess):
+class Claims(StoreAccess):
     def __init__(
         self,
         engine: Engine,
