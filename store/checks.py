@@ -8,13 +8,12 @@ from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, select, update
-from sqlalchemy.engine import RowMapping
 
 from common.clock import Clock
 from store import rows
 from store.health import StoreHealth
 from store.outage import StoreAccess
-from store.records import Outcome, StoredResult
+from store.records import Outcome, StoredPayment, StoredResult
 from store.schema import payments
 from store.states import State, check_transition
 
@@ -46,7 +45,7 @@ class Checks(StoreAccess):
         with self._calls(), self._engine.connect() as connection:
             return [row[0] for row in connection.execute(query)]
 
-    def take_check(self, payment_id: str, hold_ms: int) -> RowMapping | None:
+    def take_check(self, payment_id: str, hold_ms: int) -> StoredPayment | None:
         """Claim one due check (pushing the next one `hold_ms` away); None if another process
         took it first."""
         now_ms = self._clock.now_ms()
@@ -59,7 +58,8 @@ class Checks(StoreAccess):
             )
             if taken.rowcount != 1:
                 return None
-            return rows.read(connection, payment_id)
+            row = rows.read(connection, payment_id)
+            return None if row is None else rows.stored_payment(row)
 
     def finish(self, payment_id: str, outcome: Outcome) -> None:
         """Record what a check found, with its result event, for a payment nobody holds: moved
@@ -116,7 +116,7 @@ class Checks(StoreAccess):
         with self._calls(), self._engine.begin() as connection:
             rows.mark_published(connection, confirmed)
 
-    def abandoned_claims(self, older_than_ms: int, limit: int) -> list[RowMapping]:
+    def abandoned_claims(self, older_than_ms: int, limit: int) -> list[StoredPayment]:
         """Payments claimed (processing, lease run out, or retrying) that nobody has touched
         for `older_than_ms`: no delivery carries them any more (dead-lettered or lost), or
         none has reached a worker for that long."""
@@ -130,13 +130,13 @@ class Checks(StoreAccess):
             .limit(limit)
         )
         with self._calls(), self._engine.connect() as connection:
-            return list(connection.execute(query).mappings())
+            return [rows.stored_payment(row) for row in connection.execute(query).mappings()]
 
-    def settle_abandoned(self, row: RowMapping, outcome: Outcome) -> bool:
+    def settle_abandoned(self, payment: StoredPayment, outcome: Outcome) -> bool:
         """Put an abandoned claim in `outcome` (in doubt, with its result), unless someone
-        touched the payment since `row` was read; True if it moved."""
+        touched the payment since it was read; True if it moved."""
         now_ms = self._clock.now_ms()
-        current = State(row["state"])
+        current = payment.state
         check_transition(current, outcome.state)
         result = outcome.result
         values: dict[str, Any] = {
@@ -155,15 +155,20 @@ class Checks(StoreAccess):
             moved = connection.execute(
                 _UPDATE_UNTOUCHED,
                 {
-                    "b_payment_id": row["payment_id"],
+                    "b_payment_id": payment.payment_id,
                     "b_state": current.value,
-                    "b_updated_ms": row["updated_ms"],
+                    "b_updated_ms": payment.updated_ms,
                     **values,
                 },
             )
             if moved.rowcount != 1:
                 return False
             rows.record_transition(
-                connection, row["payment_id"], current, outcome.state, now_ms, reason=outcome.reason
+                connection,
+                payment.payment_id,
+                current,
+                outcome.state,
+                now_ms,
+                reason=outcome.reason,
             )
             return True

@@ -74,6 +74,29 @@ class NewPayment:
 
 
 @dataclass(frozen=True)
+class StoredPayment:
+    """A payment as the store holds it, as far as the reconciler reads it (checks and sweeps)."""
+
+    payment_id: str
+    request_message_id: str
+    idempotency_key: str
+    channel: str
+    merchant_reference: str
+    amount_minor: int
+    currency: str
+    payment_created_ms: int
+    state: State
+    attempts: int
+    outcome_unknown: bool
+    provider: str | None
+    provider_reference: str | None
+    #: Checks made so far (the one being made included).
+    checks: int
+    #: When anyone last moved or touched the payment; a sweep moves it only if unchanged.
+    updated_ms: int
+
+
+@dataclass(frozen=True)
 class Attempt:
     number: int
     outcome: str

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
-from store.records import Attempt, Outcome, StoredResult
+from store.records import Attempt, Outcome, StoredPayment, StoredResult
 from store.schema import attempts, payments, transitions
 from store.states import State
 
@@ -112,6 +112,26 @@ def result_columns(result: StoredResult) -> dict[str, Any]:
         "result_headers": json.dumps(result.headers, sort_keys=True),
         "result_body": result.body,
     }
+
+
+def stored_payment(row: RowMapping) -> StoredPayment:
+    return StoredPayment(
+        payment_id=row["payment_id"],
+        request_message_id=row["request_message_id"],
+        idempotency_key=row["idempotency_key"],
+        channel=row["channel"],
+        merchant_reference=row["merchant_reference"],
+        amount_minor=int(row["amount_minor"]),
+        currency=row["currency"],
+        payment_created_ms=int(row["payment_created_ms"]),
+        state=State(row["state"]),
+        attempts=int(row["attempts"]),
+        outcome_unknown=bool(row["outcome_unknown"]),
+        provider=row["provider"],
+        provider_reference=row["provider_reference"],
+        checks=int(row["checks"]),
+        updated_ms=int(row["updated_ms"]),
+    )
 
 
 def stored_result(row: RowMapping) -> StoredResult:

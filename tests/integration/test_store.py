@@ -165,7 +165,14 @@ def test_in_doubt_payments_come_due_for_one_reconciler_at_a_time(engine: Engine,
     assert reconciler.due_for_check(10) == [payment().payment_id]
     first = checks(engine, clock).take_check(payment().payment_id, hold_ms=60_000)
     assert first is not None
-    assert first["checks"] == 1
+    assert first.checks == 1
+    # as typed values, on either database
+    assert (first.state, first.amount_minor, first.outcome_unknown, first.attempts) == (
+        State.IN_DOUBT,
+        1050,
+        True,
+        3,
+    )
     assert checks(engine, clock).take_check(payment().payment_id, hold_ms=60_000) is None
 
 
@@ -256,7 +263,7 @@ def test_a_claim_nobody_touched_for_long_is_found_and_put_in_doubt_once(
     # But is once nobody has touched it for long enough
     clock.advance(60_000)
     [row] = reconciler.abandoned_claims(older_than_ms=60_000, limit=10)
-    assert row["state"] == state
+    assert row.state == state
     in_doubt = Outcome(State.IN_DOUBT, 1, True, code="claim_abandoned", result=RESULT)
     assert reconciler.settle_abandoned(row, in_doubt)
     # And a second sweeper holding the same old row cannot move it again
