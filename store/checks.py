@@ -42,14 +42,14 @@ class Checks(StoreAccess):
             query = query.where(
                 payments.c.provider.is_(None) | payments.c.provider.in_(list(providers))
             )
-        with self._calls(), self._engine.connect() as connection:
+        with self._engine.connect() as connection:
             return [row[0] for row in connection.execute(query)]
 
     def take_check(self, payment_id: str, hold_ms: int) -> StoredPayment | None:
         """Claim one due check (pushing the next one `hold_ms` away); None if another process
         took it first."""
         now_ms = self._clock.now_ms()
-        with self._calls(), self._engine.begin() as connection:
+        with self._engine.begin() as connection:
             taken = connection.execute(
                 update(payments)
                 .where(payments.c.payment_id == payment_id)
@@ -66,7 +66,7 @@ class Checks(StoreAccess):
         from the state it is in, if the state machine allows it."""
         now_ms = self._clock.now_ms()
         values = rows.outcome_columns(outcome)
-        with self._calls(), self._engine.begin() as connection:
+        with self._engine.begin() as connection:
             row = rows.read(connection, payment_id)
             if row is None:
                 raise LookupError(f"no payment {payment_id} in the store")
@@ -87,7 +87,7 @@ class Checks(StoreAccess):
             )
 
     def reschedule(self, payment_id: str, next_check_ms: int) -> None:
-        with self._calls(), self._engine.begin() as connection:
+        with self._engine.begin() as connection:
             connection.execute(
                 update(payments)
                 .where(payments.c.payment_id == payment_id)
@@ -104,7 +104,7 @@ class Checks(StoreAccess):
             .order_by(payments.c.updated_ms)
             .limit(limit)
         )
-        with self._calls(), self._engine.connect() as connection:
+        with self._engine.connect() as connection:
             found = connection.execute(query).mappings()
             return [(row["payment_id"], rows.stored_result(row)) for row in found]
 
@@ -113,7 +113,7 @@ class Checks(StoreAccess):
         for the lot (store/rows.py)."""
         if not confirmed:
             return
-        with self._calls(), self._engine.begin() as connection:
+        with self._engine.begin() as connection:
             rows.mark_published(connection, confirmed)
 
     def abandoned_claims(self, older_than_ms: int, limit: int) -> list[StoredPayment]:
@@ -129,7 +129,7 @@ class Checks(StoreAccess):
             .order_by(payments.c.updated_ms)
             .limit(limit)
         )
-        with self._calls(), self._engine.connect() as connection:
+        with self._engine.connect() as connection:
             return [rows.stored_payment(row) for row in connection.execute(query).mappings()]
 
     def settle_abandoned(self, payment: StoredPayment, outcome: Outcome) -> bool:
@@ -151,7 +151,7 @@ class Checks(StoreAccess):
             "updated_ms": now_ms,
             **(rows.result_columns(result) if result is not None else {}),
         }
-        with self._calls(), self._engine.begin() as connection:
+        with self._engine.begin() as connection:
             moved = connection.execute(
                 _UPDATE_UNTOUCHED,
                 {

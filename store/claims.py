@@ -85,10 +85,6 @@ class Claims(StoreAccess):
 
     def claim(self, new: NewPayment) -> Claim:
         """Take the claim on a payment, or say why not (see the Claim classes)."""
-        with self._calls():
-            return self._claim(new)
-
-    def _claim(self, new: NewPayment) -> Claim:
         now_ms = self._clock.now_ms()
         token = _new_token()
         try:
@@ -164,7 +160,7 @@ class Claims(StoreAccess):
         """Release the claim: the payment waits in a retry tier. ClaimLost unless `token` is
         the payment's current claim."""
         now_ms = self._clock.now_ms()
-        with self._calls(), self._engine.begin() as connection:
+        with self._engine.begin() as connection:
             self._move(
                 connection,
                 payment_id,
@@ -185,7 +181,7 @@ class Claims(StoreAccess):
         that dies mid-call leaves its name for the next one. Only for the current claim
         (ClaimLost otherwise)."""
         now_ms = self._clock.now_ms()
-        with self._calls(), self._engine.begin() as connection:
+        with self._engine.begin() as connection:
             self._move(
                 connection,
                 payment_id,
@@ -204,7 +200,7 @@ class Claims(StoreAccess):
         unpublished until `mark_published` says the broker confirmed it."""
         now_ms = self._clock.now_ms()
         values = rows.outcome_columns(outcome)
-        with self._calls(), self._engine.begin() as connection:
+        with self._engine.begin() as connection:
             self._move(
                 connection, payment_id, outcome.state, now_ms, outcome.reason, token=token, **values
             )
@@ -216,7 +212,7 @@ class Claims(StoreAccess):
         for the lot (store/rows.py)."""
         if not confirmed:
             return
-        with self._calls(), self._engine.begin() as connection:
+        with self._engine.begin() as connection:
             rows.mark_published(connection, confirmed)
 
     def note_rejection(self, rejection: Rejection) -> None:
@@ -231,17 +227,16 @@ class Claims(StoreAccess):
             "reason": _storable(rejection.reason, 500),
             "created_ms": self._clock.now_ms(),
         }
-        with self._calls():
-            try:
-                with self._engine.begin() as connection:
-                    connection.execute(insert(rejections), row)
-            except IntegrityError:
-                pass  # refused before, by this or another worker
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(rejections), row)
+        except IntegrityError:
+            pass  # refused before, by this or another worker
 
     def stored_result(self, payment_id: str) -> tuple[State, StoredResult] | None:
         """The payment's state and stored result event, if it has one (a worker whose claim
         was lost publishes it again)."""
-        with self._calls(), self._engine.connect() as connection:
+        with self._engine.connect() as connection:
             return rows.result_of(rows.read(connection, payment_id))
 
     def _new_row(self, new: NewPayment, now_ms: int, token: str) -> dict[str, Any]:

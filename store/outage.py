@@ -1,13 +1,19 @@
 """The database's failures, as paymq sees them: one retryable StoreUnavailable.
 
 SQLAlchemy's errors are mapped here and nowhere else, so a store call never lets a driver
-exception through to a worker, the reconciler, the API or the CLI.
+exception through to a worker, the reconciler, the API or the CLI. Every store class derives
+from StoreAccess, which runs each public method it defines as one mapped call: a method added
+later is mapped without a word, and tests/unit/test_store_outage.py calls every one against a
+database that does not answer.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
@@ -16,21 +22,24 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from common.errors import StoreUnavailable
 from store.health import StoreHealth
 
+R = TypeVar("R")
+
 
 @contextlib.contextmanager
 def unavailable_as_retryable() -> Iterator[None]:
     """The database's own failures (down, locked too long, connection lost, a statement past
     its timeout, no pooled connection free in time) become one retryable error: the message
-    waits in a retry tier, nothing is decided on a guess."""
+    waits in a retry tier, nothing is decided on a guess. The driver's error stays attached as
+    the cause, for whoever reads the traceback."""
     try:
         yield
     except DBAPIError as exc:
-        raise StoreUnavailable(f"payment store unavailable: {type(exc.orig).__name__}") from None
-    except PoolTimeout:
+        raise StoreUnavailable(f"payment store unavailable: {type(exc.orig).__name__}") from exc
+    except PoolTimeout as exc:
         raise StoreUnavailable(
             "payment store unavailable: no connection free in time (the database is stalled "
             "or locked)"
-        ) from None
+        ) from exc
 
 
 def ping(engine: Engine) -> None:
@@ -40,12 +49,19 @@ def ping(engine: Engine) -> None:
 
 
 class StoreAccess:
-    """Base of the store's classes: `_calls` around each of their calls maps the database's
-    failures, and tells the store's health (if it has one) of each failure and each answer."""
+    """Base of the store's classes. Each public method a subclass defines is one store call
+    (`_calls`): the database's failures become StoreUnavailable, and the store's health (if it
+    has one) hears of each failure and each answer."""
 
     def __init__(self, engine: Engine, *, health: StoreHealth | None = None) -> None:
         self._engine = engine
         self._health = health
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, member in list(vars(cls).items()):
+            if not name.startswith("_") and inspect.isfunction(member):
+                setattr(cls, name, _store_call(member))
 
     @property
     def engine(self) -> Engine:
@@ -59,8 +75,6 @@ class StoreAccess:
 
     @contextlib.contextmanager
     def _calls(self) -> Iterator[None]:
-        """Every store call: the database's failures become StoreUnavailable, and the store's
-        health hears of each failure and of each answer."""
         try:
             with unavailable_as_retryable():
                 yield
@@ -70,3 +84,12 @@ class StoreAccess:
             raise
         if self._health is not None:
             self._health.answered()
+
+
+def _store_call(method: Callable[..., R]) -> Callable[..., R]:
+    @functools.wraps(method)
+    def call(self: StoreAccess, *args: Any, **kwargs: Any) -> R:
+        with self._calls():
+            return method(self, *args, **kwargs)
+
+    return call
