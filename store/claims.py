@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from common.clock import Clock
+from common.errors import ClaimLost
 from store import rows
 from store.health import StoreHealth
 from store.outage import StoreAccess
@@ -57,11 +58,6 @@ _TAKE_OVER = (
         (payments.c.claim_until_ms.is_(None)) | (payments.c.claim_until_ms <= bindparam("b_now"))
     )
 )
-
-
-class ClaimLost(RuntimeError):
-    """This claim is no longer the payment's current one: it ran out and another delivery
-    (in this process or another) took the payment over."""
 
 
 def _storable(text: str, length: int) -> str:

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 from common.clock import Clock
 from common.envelope import InboundMessage, OutboundMessage
-from common.errors import MessageRejected, PaymqError, StoreUnavailable
+from common.errors import ClaimLost, MessageRejected, PaymqError, StoreUnavailable
 from common.metrics import Metrics
 from common.models import PaymentRequest, PaymentStatus
 from common.redact import mask_pans
 from common.signing import Signer
 from common.topology import Topology
-from store.claims import ClaimLost, Claims
+from store.claims import Claims
 from store.records import Acquired, Attempt, StoredResult
 from store.records import Outcome as StoreOutcome
 from store.states import State

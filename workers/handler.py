@@ -24,6 +24,7 @@ from common.clock import Clock
 from common.envelope import HEADER_CREATED_AT_MS, InboundMessage, VerifiedMessage
 from common.errors import (
     CircuitOpen,
+    ClaimLost,
     MessageExpired,
     MessageRejected,
     OutcomeUnknown,
@@ -40,7 +41,7 @@ from common.models import PaymentRequest, PaymentStatus
 from common.redact import mask_pans
 from common.signing import Signer
 from common.tracing import extract, tracer
-from store.claims import ClaimLost, Claims
+from store.claims import Claims
 from store.records import Acquired, AlreadyDone, Busy, Conflict, NewPayment, Rejection
 from workers.channels.base import ExecutionContext, PaymentChannel
 from workers.checks import Checker

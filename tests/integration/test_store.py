@@ -9,8 +9,9 @@ from sqlalchemy import Engine
 
 from common.clock import FixedClock
 from common.envelope import OutboundMessage
+from common.errors import ClaimLost
 from store.checks import Checks
-from store.claims import ClaimLost, Claims
+from store.claims import Claims
 from store.records import (
     Acquired,
     AlreadyDone,
