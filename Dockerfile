@@ -20,6 +20,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY common ./common
 COPY producer ./producer
+COPY store ./store
 COPY workers ./workers
 COPY sandbox ./sandbox
 COPY paymq ./paymq

@@ -30,6 +30,8 @@ does with it:
     │   ├── RateLimited             429; carries the provider's Retry-After
     │   ├── BrokerUnavailable       cannot connect to RabbitMQ
     │   ├── StoreUnavailable        the payment store did not answer (try the message later)
+    │   ├── ClaimLost               our claim ran out and another delivery took the payment
+    │   │                           over: nothing recorded; the message looks again later
     │   └── PublishFailed           nacked, unconfirmed at connection loss, or timed out
     └── OutcomeUnknown              may have happened (timeout after sending, 5xx, reset):
         ├── ProviderTimeout         retry only with the same idempotency key, never mark failed
@@ -39,6 +41,11 @@ does with it:
         └── TransactionNotAccepted  a signed chain transaction the node has not taken (yet)
 
     ConfigurationError              (a PaymqError of its own) the process cannot start as set up
+
+    InvalidTransition               (a ValueError, outside PaymqError) a move the payment state
+                                    machine forbids (store/states.py): a bug of ours, never an
+                                    answer about a payment, so no handler of payment failures
+                                    takes it for one
 
 Foreign exceptions (pika, urllib3, cryptography, pydantic) are translated at the module that
 talks to them, to the most specific class here.
@@ -223,6 +230,15 @@ class StoreUnavailable(RetryableError):
     code = "store_unavailable"
 
 
+class ClaimLost(RetryableError):
+    """This claim is no longer the payment's current one: it ran out and another delivery
+    (in this process or another) took the payment over. The store recorded nothing for it;
+    the delivery publishes the result stored since, or looks again after a retry tier, as
+    when the store is unavailable."""
+
+    code = "claim_lost"
+
+
 class PublishFailed(RetryableError):
     code = "publish_failed"
 
@@ -271,3 +287,11 @@ class ConfigurationError(PaymqError):
     """A key, keyring, or setting is missing or unusable; raised at start-up, never per message."""
 
     code = "configuration"
+
+
+# --- outside the tree: bugs of ours ----------------------------------------------------------
+
+
+class InvalidTransition(ValueError):
+    """A payment move the state machine forbids (store/states.py). Raised before anything is
+    written; it means a bug in the caller, not a failure of the payment."""

@@ -22,7 +22,7 @@ error code), never a payment id.
     paymq_webhook_gave_up_total{endpoint}           the webhooks process
     paymq_stored_payments{channel,state}, paymq_in_doubt_payments{channel},
     paymq_in_doubt_oldest_age_seconds{channel}      from the store, at scrape time
-                                                    (workers/store/gauges.py)
+                                                    (store/gauges.py)
     paymq_broker_up, paymq_queue_messages{queue}, paymq_queue_consumers{queue}
                                                     from the broker, at scrape time
                                                     (common/amqp/gauges.py)

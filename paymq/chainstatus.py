@@ -14,10 +14,10 @@ from rich.table import Table
 from common.clock import SystemClock
 from common.errors import ConfigurationError
 from common.settings import Settings
+from store.chain import ChainTransactions
+from store.database import engine_for, require_current
 from workers.providers.ethereum import hot_wallet
 from workers.providers.ethereum_node import EthereumNode
-from workers.store.chain import ChainTransactions
-from workers.store.database import engine_for, require_current
 
 console = Console(highlight=False)
 _LISTED = 20

@@ -41,7 +41,7 @@ def status(
 @friendly
 def db_upgrade() -> None:
     """Create the payment store's schema, or migrate it to this version (idempotent)."""
-    from workers.store.database import engine_for, upgrade
+    from store.database import engine_for, upgrade
 
     settings = load_settings()
     engine = engine_for(settings)
@@ -53,7 +53,7 @@ def db_upgrade() -> None:
 @friendly
 def db_current() -> None:
     """Print the store's schema revision, and the one this paymq needs."""
-    from workers.store.database import current_revision, engine_for, head_revision
+    from store.database import current_revision, engine_for, head_revision
 
     engine = engine_for(load_settings())
     typer.echo(f"store: {current_revision(engine) or 'none'}, needed: {head_revision()}")

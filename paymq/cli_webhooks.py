@@ -136,7 +136,7 @@ def webhooks_redeliver(
 
 def _deliveries(settings: Settings) -> WebhookDeliveries:
     from common.clock import SystemClock
-    from workers.store.database import engine_for, require_current
+    from store.database import engine_for, require_current
     from workers.webhooks.deliveries import WebhookDeliveries
 
     engine = engine_for(settings, pool_size=1)

@@ -6,11 +6,9 @@ import json
 
 from rich.console import Console
 
-from common.clock import SystemClock
 from common.settings import Settings
-from workers.store.database import engine_for, require_current
-from workers.store.payments import PaymentStore
-from workers.store.views import describe_payment
+from store.database import engine_for, require_current
+from store.views import PaymentViews
 
 console = Console(highlight=False)
 
@@ -18,8 +16,7 @@ console = Console(highlight=False)
 def show_status(settings: Settings, payment_id: str, *, as_json: bool) -> int:
     engine = engine_for(settings)
     require_current(engine)
-    store = PaymentStore(engine, SystemClock(), owner="paymq-status", lease_ms=0)
-    described = describe_payment(store, payment_id)
+    described = PaymentViews(engine).describe(payment_id)
     engine.dispose()
     if described is None:
         console.print(f"[red]no payment {payment_id} in the store[/red]")

@@ -18,8 +18,8 @@ from common.clock import SystemClock
 from common.models import PaymentStatus
 from common.settings import Settings
 from common.topology import Topology
-from workers.store.database import engine_for, require_current
-from workers.store.views import store_overview
+from store.database import engine_for, require_current
+from store.views import PaymentViews
 
 console = Console(highlight=False)
 _TERMINAL = {status.value for status in PaymentStatus if status.terminal}
@@ -51,7 +51,7 @@ def take_frame(admin: BrokerAdmin, engine: Any, topology: Topology) -> Frame:
     for queue in topology.queues():
         stats = admin.stats(queue.name)
         queues[queue.name] = (stats.messages, stats.consumers)
-    overview = store_overview(engine, now_ms=now_ms)
+    overview = PaymentViews(engine).overview(now_ms=now_ms)
     return Frame(now_ms, queues, overview["states"], overview["in_doubt"])
 
 

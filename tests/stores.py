@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from workers.store.database import create_store_engine, upgrade
+from store.database import create_store_engine, upgrade
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "PAYMQ_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

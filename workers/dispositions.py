@@ -11,19 +11,20 @@ from dataclasses import dataclass
 
 from common.clock import Clock
 from common.envelope import InboundMessage, OutboundMessage
-from common.errors import MessageRejected, PaymqError, StoreUnavailable
+from common.errors import ClaimLost, MessageRejected, PaymqError, StoreUnavailable
 from common.metrics import Metrics
 from common.models import PaymentRequest, PaymentStatus
 from common.redact import mask_pans
 from common.signing import Signer
 from common.topology import Topology
+from store.claims import Claims
+from store.records import Acquired, Attempt, StoredResult
+from store.records import Outcome as StoreOutcome
+from store.states import State
 from workers.checks import dead_letter_copy
 from workers.crashpoints import NEVER, CrashPoints
 from workers.results import Outcome, build_result, sign_result
 from workers.retry import RetryPolicy, tier_for
-from workers.store.payments import Acquired, Attempt, ClaimLost, PaymentStore, StoredResult
-from workers.store.payments import Outcome as StoreOutcome
-from workers.store.states import State
 
 logger = logging.getLogger("paymq.worker")
 
@@ -69,7 +70,7 @@ class Dispositions:
         *,
         signer: Signer,
         clock: Clock,
-        store: PaymentStore,
+        store: Claims,
         crash: CrashPoints = NEVER,
         metrics: Metrics | None = None,
     ) -> None:
@@ -223,7 +224,7 @@ class Dispositions:
     ) -> Disposition:
         """No store, no claim: the message waits in the first retry tier, untouched. If the
         provider was called meanwhile, the next attempt uses the same idempotency key."""
-        # The store's health logs the stall once (workers/store/health.py), not per payment.
+        # The store's health logs the stall once (store/health.py), not per payment.
         logger.debug("payment %s: %s; trying again later", request.payment_id, error)
         until_ms = self._clock.now_ms() + self._config.retry.delays_ms[0]
         return self.later(message, request, until_ms, "waits for the payment store")

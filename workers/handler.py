@@ -24,6 +24,7 @@ from common.clock import Clock
 from common.envelope import HEADER_CREATED_AT_MS, InboundMessage, VerifiedMessage
 from common.errors import (
     CircuitOpen,
+    ClaimLost,
     MessageExpired,
     MessageRejected,
     OutcomeUnknown,
@@ -40,6 +41,8 @@ from common.models import PaymentRequest, PaymentStatus
 from common.redact import mask_pans
 from common.signing import Signer
 from common.tracing import extract, tracer
+from store.claims import Claims
+from store.records import Acquired, AlreadyDone, Busy, Conflict, NewPayment, Rejection
 from workers.channels.base import ExecutionContext, PaymentChannel
 from workers.checks import Checker
 from workers.crashpoints import NEVER, CrashPoints
@@ -49,16 +52,6 @@ from workers.providers.route import Binding
 from workers.results import Outcome
 from workers.retry import GiveUp, decide
 from workers.retrystate import RetryState, read_state, state_headers
-from workers.store.payments import (
-    Acquired,
-    AlreadyDone,
-    Busy,
-    ClaimLost,
-    Conflict,
-    NewPayment,
-    PaymentStore,
-    Rejection,
-)
 
 logger = logging.getLogger("paymq.worker")
 
@@ -93,7 +86,7 @@ class Handler:
         keyring: KeyringSource,
         signer: Signer,
         clock: Clock,
-        store: PaymentStore,
+        store: Claims,
         crash: CrashPoints = NEVER,
         metrics: Metrics | None = None,
     ) -> None:

@@ -8,8 +8,8 @@ import json
 from common.details import CardDetails, CardToken
 from common.errors import OutcomeUnknown, PaymentDeclined, PaymqError, RetryableError
 from common.models import PaymentRequest
+from store.records import Attempt
 from workers.providers.base import ProviderReceipt
-from workers.store.payments import Attempt
 
 
 def provider_idempotency_key(owner: str, idempotency_key: str) -> str:

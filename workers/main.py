@@ -10,7 +10,10 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from types import FrameType
+
+from sqlalchemy import Engine
 
 from common.amqp.admin import declare_topology
 from common.amqp.gauges import QueueGauges, topology_queues
@@ -26,6 +29,12 @@ from common.privatefiles import Reloading
 from common.sealing import load_sealing_private_keys
 from common.settings import Settings
 from common.signing import Signer
+from store.checks import Checks
+from store.claims import Claims
+from store.database import engine_for, upgrade
+from store.gauges import StoreGauges, state_counts
+from store.health import StoreHealth
+from store.outage import ping
 from workers.channels import ChannelDeps, build_channel
 from workers.consumer import Consumer, ConsumerOptions
 from workers.crashpoints import crash_points
@@ -34,10 +43,6 @@ from workers.providers.registry import build_providers
 from workers.published import PublishedMarks
 from workers.reconciler import Reconciler, Sweeps
 from workers.retry import RetryPolicy
-from workers.store.database import engine_for, upgrade
-from workers.store.gauges import StoreGauges, state_counts
-from workers.store.health import StoreHealth
-from workers.store.payments import PaymentStore, ping
 
 logger = logging.getLogger("paymq.worker")
 
@@ -50,19 +55,35 @@ def process_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+@dataclass(frozen=True)
+class ProcessStore:
+    """The store as one process uses it: one engine and one health watch, the claims its
+    deliveries take and the checks its reconciler makes."""
+
+    engine: Engine
+    claims: Claims
+    checks: Checks
+
+
 def build_store(
     settings: Settings, *, owner: str | None = None, metrics: Metrics | None = None
-) -> PaymentStore:
+) -> ProcessStore:
     """The payment store, its schema brought up to date first (safe to race), with a health
     watch that logs and counts its stalls."""
     engine = engine_for(settings, pool_size=min(16, settings.worker_concurrency))
     upgrade(engine)
-    return PaymentStore(
+    clock = SystemClock()
+    health = StoreHealth(lambda: ping(engine), metrics=metrics)
+    return ProcessStore(
         engine,
-        SystemClock(),
-        owner=owner or process_name(),
-        lease_ms=int(settings.claim_lease_s * 1000),
-        health=StoreHealth(lambda: ping(engine), metrics=metrics),
+        claims=Claims(
+            engine,
+            clock,
+            owner=owner or process_name(),
+            lease_ms=int(settings.claim_lease_s * 1000),
+            health=health,
+        ),
+        checks=Checks(engine, clock, health=health),
     )
 
 
@@ -81,7 +102,7 @@ def build_consumer(
     channel_name: str,
     *,
     name: str | None = None,
-    store: PaymentStore | None = None,
+    claims: Claims | None = None,
     metrics: Metrics | None = None,
 ) -> Consumer:
     """Everything a worker needs, from settings; raises ConfigurationError early."""
@@ -102,8 +123,8 @@ def build_consumer(
         sealing_keys=load_sealing_private_keys(settings.keys_dir, keyring),
     )
     crash = crash_points(settings)
-    owned_store = store is None
-    store = store or build_store(settings)
+    owned_store = claims is None
+    store = claims or build_store(settings).claims
     published = PublishedMarks(store.mark_published)
     published.start()
 
@@ -159,11 +180,11 @@ class ReconcilerThread(threading.Thread):
     """Runs reconciliation passes every `reconcile_interval_s` until stopped."""
 
     def __init__(
-        self, settings: Settings, store: PaymentStore, name: str, metrics: Metrics | None = None
+        self, settings: Settings, checks: Checks, name: str, metrics: Metrics | None = None
     ) -> None:
         super().__init__(name="paymq-reconciler", daemon=True)
         self._settings = settings
-        self._store = store
+        self._checks = checks
         self._publisher = ThreadedPublisher(session_options(settings, name))
         self._stopping = threading.Event()
         self._started_ms = SystemClock().now_ms()
@@ -175,7 +196,7 @@ class ReconcilerThread(threading.Thread):
         settings = self._settings
         providers = self._providers
         reconciler = Reconciler(
-            self._store,
+            self._checks,
             providers,
             signer=Signer.load(settings.keys_dir, settings.worker_key_id),
             topology=settings.topology(),
@@ -220,7 +241,7 @@ class ReconcilerThread(threading.Thread):
         now_ms = SystemClock().now_ms()
         since = (
             self._started_ms,
-            self._store.health.answering_since_ms,
+            self._checks.health.answering_since_ms,
             self._publisher.connected_since_ms,
         )
         return max(now_ms if at is None else at for at in since)
@@ -245,13 +266,11 @@ def _on_signals(stop: Callable[[], None]) -> None:
     signal.signal(signal.SIGINT, on_signal)
 
 
-def process_metrics(settings: Settings, store: PaymentStore, metrics: Metrics) -> Metrics:
+def process_metrics(settings: Settings, engine: Engine, metrics: Metrics) -> Metrics:
     """The process's metrics, with the store's and the broker's gauges, served if
     PAYMQ_METRICS_PORT is set."""
     clock = SystemClock()
-    metrics.registry.register(
-        StoreGauges(lambda: state_counts(store.engine), clock, channels=CHANNELS)
-    )
+    metrics.registry.register(StoreGauges(lambda: state_counts(engine), clock, channels=CHANNELS))
     queues = topology_queues(settings.topology())
     metrics.registry.register(QueueGauges(settings.amqp_url, queues, clock))
     if settings.metrics_port is not None:
@@ -266,11 +285,12 @@ def run_worker(settings: Settings, channel_name: str) -> None:
     )
     metrics = Metrics()
     store = build_store(settings, metrics=metrics)
-    process_metrics(settings, store, metrics)
-    consumer = build_consumer(settings, channel_name, store=store, metrics=metrics)
+    process_metrics(settings, store.engine, metrics)
+    consumer = build_consumer(settings, channel_name, claims=store.claims, metrics=metrics)
     reconciler = None
     if settings.worker_reconciles:
-        reconciler = ReconcilerThread(settings, store, f"paymq-reconciler-{channel_name}", metrics)
+        name = f"paymq-reconciler-{channel_name}"
+        reconciler = ReconcilerThread(settings, store.checks, name, metrics)
         reconciler.start()
     _on_signals(consumer.shutdown)
     logger.info(
@@ -296,8 +316,8 @@ def run_reconciler(settings: Settings) -> None:
     )
     metrics = Metrics()
     store = build_store(settings, metrics=metrics)
-    process_metrics(settings, store, metrics)
-    reconciler = ReconcilerThread(settings, store, "paymq-reconciler", metrics)
+    process_metrics(settings, store.engine, metrics)
+    reconciler = ReconcilerThread(settings, store.checks, "paymq-reconciler", metrics)
     _on_signals(reconciler.stop)
     reconciler.start()
     while reconciler.is_alive():

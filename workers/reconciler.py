@@ -36,8 +36,6 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy.engine import RowMapping
-
 from common.clock import Clock, from_ms
 from common.envelope import OutboundMessage
 from common.errors import NoEffectAtProvider, OutcomeUnknown, PaymentDeclined, PaymqError
@@ -48,11 +46,12 @@ from common.money import Money
 from common.signing import Signer
 from common.topology import Topology
 from common.tracing import tracer
+from store.checks import Checks
+from store.records import Outcome as StoreOutcome
+from store.records import StoredPayment, StoredResult
+from store.states import State
 from workers.providers.base import ProviderReceipt
 from workers.results import Outcome, Subject, result_for, sign_result
-from workers.store.payments import Outcome as StoreOutcome
-from workers.store.payments import PaymentStore, StoredResult
-from workers.store.states import State
 
 logger = logging.getLogger("paymq.reconciler")
 
@@ -94,7 +93,7 @@ class Sweeps:
 class Reconciler:
     def __init__(
         self,
-        store: PaymentStore,
+        store: Checks,
         lookup: Lookup,
         *,
         signer: Signer,
@@ -160,7 +159,7 @@ class Reconciler:
         if self._clock.now_ms() - self._quiet_since_ms() < self._abandoned_after_ms:
             return
         for row in self._store.abandoned_claims(self._abandoned_after_ms, limit):
-            with log_context(payment_id=row["payment_id"], message_id=row["request_message_id"]):
+            with log_context(payment_id=row.payment_id, message_id=row.request_message_id):
                 if self._abandon(row):
                     done.abandoned += 1
 
@@ -170,19 +169,19 @@ class Reconciler:
         if row is None:
             return None
         with (
-            log_context(payment_id=payment_id, message_id=row["request_message_id"]),
-            tracer.start_as_current_span(f"reconcile {row['channel']}") as span,
+            log_context(payment_id=payment_id, message_id=row.request_message_id),
+            tracer.start_as_current_span(f"reconcile {row.channel}") as span,
         ):
             span.set_attribute("paymq.payment_id", payment_id)
             settled = self._check(row)
         self._metrics.reconciler_checks.labels("settled" if settled else "later").inc()
         return settled
 
-    def _check(self, row: RowMapping) -> bool:  # noqa: PLR0911 - the docstring's table, in order
+    def _check(self, row: StoredPayment) -> bool:  # noqa: PLR0911 - the docstring's table, in order
         """True when the payment changed state."""
-        payment_id, state = row["payment_id"], State(row["state"])
+        payment_id, state = row.payment_id, row.state
         try:
-            receipt = self._lookup.lookup(row["channel"], payment_id, row["provider"])
+            receipt = self._lookup.lookup(row.channel, payment_id, row.provider)
         except PaymentDeclined as exc:
             # The provider's record says no money moved: e.g. the payer failed 3-D Secure.
             self._settle(row, PaymentStatus.DECLINED, None, exc)
@@ -206,26 +205,26 @@ class Reconciler:
                 return self._cancel(row, receipt)
             self._reschedule(row)
             return False
-        if state is State.IN_DOUBT and row["checks"] >= len(self._schedule_ms):
+        if state is State.IN_DOUBT and row.checks >= len(self._schedule_ms):
             error = NoEffectAtProvider(
-                f"the provider has no record of the payment after {row['checks']} checks"
+                f"the provider has no record of the payment after {row.checks} checks"
             )
             self._settle(row, PaymentStatus.FAILED, None, error)
             return True
         self._reschedule(row)
         return False
 
-    def _payer_gave_up(self, row: RowMapping) -> bool:
-        waited_ms = self._clock.now_ms() - int(row["payment_created_ms"])
+    def _payer_gave_up(self, row: StoredPayment) -> bool:
+        waited_ms = self._clock.now_ms() - row.payment_created_ms
         return waited_ms >= self._payer_action_timeout_ms
 
-    def _cancel(self, row: RowMapping, receipt: ProviderReceipt) -> bool:
+    def _cancel(self, row: StoredPayment, receipt: ProviderReceipt) -> bool:
         """The payer never authenticated: cancel at the provider, then the payment is declined.
         If the provider refuses (the payer has just completed it), the next check says so."""
         try:
-            self._lookup.cancel(row["channel"], receipt.reference, row["provider"])
+            self._lookup.cancel(row.channel, receipt.reference, row.provider)
         except PaymqError as exc:
-            logger.warning("payment %s: not canceled (%s); later", row["payment_id"], exc)
+            logger.warning("payment %s: not canceled (%s); later", row.payment_id, exc)
             self._reschedule(row)
             return False
         error = PaymentDeclined(
@@ -239,54 +238,52 @@ class Reconciler:
 
     def _settle(
         self,
-        row: RowMapping,
+        row: StoredPayment,
         status: PaymentStatus,
         receipt: ProviderReceipt | None,
         error: PaymqError | None,
     ) -> None:
         now_ms = self._clock.now_ms()
-        outcome = Outcome(status, row["attempts"], receipt=receipt, error=error)
-        result = result_for(row["channel"], _subject(row), outcome, now_ms)
+        outcome = Outcome(status, row.attempts, receipt=receipt, error=error)
+        result = result_for(row.channel, _subject(row), outcome, now_ms)
         event = sign_result(result, self._signer, self._topology)
         state = State(status.value)
         self._store.finish(
-            row["payment_id"],
+            row.payment_id,
             StoreOutcome(
                 state=state,
-                attempts=row["attempts"],
-                outcome_unknown=bool(row["outcome_unknown"]),
+                attempts=row.attempts,
+                outcome_unknown=row.outcome_unknown,
                 reason=result.reason,
                 code=result.code,
-                provider=receipt.provider if receipt else row["provider"],
-                provider_reference=receipt.reference if receipt else row["provider_reference"],
+                provider=receipt.provider if receipt else row.provider,
+                provider_reference=receipt.reference if receipt else row.provider_reference,
                 result=StoredResult.of(event),
                 next_check_ms=self._next_check_ms(0, now_ms) if state is State.PENDING else None,
             ),
-            None,
-            token=None,
         )
-        logger.info("payment %s reconciled: %s -> %s", row["payment_id"], row["state"], status)
-        self._metrics.payment(row["channel"], status.value)
-        self._publish_stored(row["payment_id"], StoredResult.of(event))
+        logger.info("payment %s reconciled: %s -> %s", row.payment_id, row.state, status)
+        self._metrics.payment(row.channel, status.value)
+        self._publish_stored(row.payment_id, StoredResult.of(event))
 
-    def _abandon(self, row: RowMapping) -> bool:
+    def _abandon(self, row: StoredPayment) -> bool:
         """No delivery carries this claimed payment any more: in doubt, with a result event now,
         and the provider asked at once (the check is due immediately)."""
         now_ms = self._clock.now_ms()
-        idle_s = (now_ms - int(row["updated_ms"])) // 1000
+        idle_s = (now_ms - row.updated_ms) // 1000
         error = OutcomeUnknown(
-            f"claimed, then untouched for {idle_s} s ({row['state']}): no delivery carries it "
+            f"claimed, then untouched for {idle_s} s ({row.state}): no delivery carries it "
             "any more (dead-lettered or lost); the provider is asked what happened",
             code=ABANDONED,
         )
-        outcome = Outcome(PaymentStatus.IN_DOUBT, row["attempts"], error=error)
-        result = result_for(row["channel"], _subject(row), outcome, now_ms)
+        outcome = Outcome(PaymentStatus.IN_DOUBT, row.attempts, error=error)
+        result = result_for(row.channel, _subject(row), outcome, now_ms)
         event = sign_result(result, self._signer, self._topology)
         moved = self._store.settle_abandoned(
             row,
             StoreOutcome(
                 state=State.IN_DOUBT,
-                attempts=row["attempts"],
+                attempts=row.attempts,
                 outcome_unknown=True,
                 reason=result.reason,
                 code=result.code,
@@ -297,11 +294,9 @@ class Reconciler:
         if not moved:
             return False  # a delivery came back to it meanwhile
         self._metrics.abandoned_claims.inc()
-        logger.warning(
-            "payment %s: %s -> in_doubt (%s)", row["payment_id"], row["state"], ABANDONED
-        )
-        self._metrics.payment(row["channel"], PaymentStatus.IN_DOUBT.value)
-        self._publish_stored(row["payment_id"], StoredResult.of(event))
+        logger.warning("payment %s: %s -> in_doubt (%s)", row.payment_id, row.state, ABANDONED)
+        self._metrics.payment(row.channel, PaymentStatus.IN_DOUBT.value)
+        self._publish_stored(row.payment_id, StoredResult.of(event))
         return True
 
     def _publish_stored(self, payment_id: str, result: StoredResult) -> bool:
@@ -315,22 +310,22 @@ class Reconciler:
         self._store.mark_published([(payment_id, result.message_id)])
         return True
 
-    def _reschedule(self, row: RowMapping) -> None:
+    def _reschedule(self, row: StoredPayment) -> None:
         now_ms = self._clock.now_ms()
-        self._store.reschedule(row["payment_id"], self._next_check_ms(row["checks"], now_ms))
+        self._store.reschedule(row.payment_id, self._next_check_ms(row.checks, now_ms))
 
     def _next_check_ms(self, checks_made: int, now_ms: int) -> int:
         delays = self._schedule_ms
         return now_ms + delays[min(checks_made, len(delays) - 1)]
 
 
-def _subject(row: RowMapping) -> Subject:
+def _subject(row: StoredPayment) -> Subject:
     return Subject(
-        event_key=row["payment_id"],
-        request_message_id=row["request_message_id"],
-        payment_id=uuid.UUID(row["payment_id"]),
-        idempotency_key=row["idempotency_key"],
-        merchant_reference=row["merchant_reference"],
-        amount=Money(amount_minor=int(row["amount_minor"]), currency=row["currency"]),
-        payment_created_at=from_ms(row["payment_created_ms"]),
+        event_key=row.payment_id,
+        request_message_id=row.request_message_id,
+        payment_id=uuid.UUID(row.payment_id),
+        idempotency_key=row.idempotency_key,
+        merchant_reference=row.merchant_reference,
+        amount=Money(amount_minor=row.amount_minor, currency=row.currency),
+        payment_created_at=from_ms(row.payment_created_ms),
     )

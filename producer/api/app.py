@@ -45,8 +45,8 @@ from producer.api.schemas import (
     PaymentIn,
     PaymentView,
 )
-from workers.store.payments import Rejection
-from workers.store.submissions import Submission
+from store.records import Rejection
+from store.submissions import Submission
 
 logger = logging.getLogger("paymq.api")
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer pmq_...`")
@@ -61,7 +61,7 @@ class ApiDeps:
     #: The API keys as they are now (the keys file, read again when it changes).
     keys: Callable[[], ApiKeys]
     intake: Intake
-    #: The payment as the store shows it (workers/store/views.py), None before a worker took it.
+    #: The payment as the store shows it (store/views.py), None before a worker took it.
     describe: Callable[[str], dict[str, Any] | None]
     #: The submission that made a payment; None if it did not come through the API.
     submission_of: Callable[[str], Submission | None]

@@ -20,8 +20,8 @@ from common.models import PaymentRequest
 from producer.api.keys import ApiKey
 from producer.api.schemas import CardTokenIn, PaymentIn
 from producer.encode import Draft
-from workers.store.payments import StoredResult
-from workers.store.submissions import Submission, Submissions
+from store.records import StoredResult
+from store.submissions import Submission, Submissions
 
 
 class IdempotencyConflict(PermanentError):

@@ -28,11 +28,11 @@ from producer.api.app import ApiDeps, create_app
 from producer.api.intake import Intake
 from producer.api.keys import ApiKeys, keys_file
 from producer.producer import Producer
-from workers.store.database import engine_for, upgrade
-from workers.store.gauges import StoreGauges, state_counts
-from workers.store.payments import PaymentStore, Rejection
-from workers.store.submissions import Submission, Submissions
-from workers.store.views import describe_payment
+from store.database import engine_for, upgrade
+from store.gauges import StoreGauges, state_counts
+from store.records import Rejection
+from store.submissions import Submission, Submissions
+from store.views import PaymentViews
 
 logger = logging.getLogger("paymq.api")
 
@@ -54,7 +54,7 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
     )
     engine = engine_for(settings)
     upgrade(engine)
-    store = PaymentStore(engine, SystemClock(), owner="paymq-api", lease_ms=0)
+    views = PaymentViews(engine)
     submissions = Submissions(engine, SystemClock())
     metrics = Metrics()
     metrics.registry.register(
@@ -69,17 +69,17 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
                 prepare=lambda draft, ttl_s: producer.prepare(draft, ttl_s=ttl_s),
                 publish=producer.publish,
                 taken_by_worker=lambda submission: (
-                    store.get(submission.payment_id) is not None
-                    or rejection_of(store, submission) is not None
+                    views.get(submission.payment_id) is not None
+                    or rejection_of(views, submission) is not None
                 ),
             )
             yield create_app(
                 ApiDeps(
                     keys=keys.current,
                     intake=intake,
-                    describe=lambda payment_id: describe_payment(store, payment_id),
+                    describe=views.describe,
                     submission_of=submissions.of_payment,
-                    rejection_of=lambda submission: rejection_of(store, submission),
+                    rejection_of=lambda submission: rejection_of(views, submission),
                     readiness=lambda: readiness(settings, engine, keys),
                     metrics=metrics,
                     max_body_bytes=settings.max_body_bytes,
@@ -123,10 +123,10 @@ def serve(settings: Settings) -> None:
         )
 
 
-def rejection_of(store: PaymentStore, submission: Submission) -> Rejection | None:
+def rejection_of(views: PaymentViews, submission: Submission) -> Rejection | None:
     """A worker's refusal of exactly the bytes this submission published."""
     message = submission.message
-    return store.rejection_of(message.message_id, hashlib.sha256(message.body).hexdigest())
+    return views.rejection_of(message.message_id, hashlib.sha256(message.body).hexdigest())
 
 
 def openapi_document() -> dict[str, Any]:

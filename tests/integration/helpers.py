@@ -43,7 +43,7 @@ T = TypeVar("T")
 @contextlib.contextmanager
 def reconciling(settings: Settings) -> Iterator[ReconcilerThread]:
     """The production reconciler, in a thread, on these settings' store, until the block ends."""
-    thread = ReconcilerThread(settings, build_store(settings), "paymq-test-reconciler")
+    thread = ReconcilerThread(settings, build_store(settings).checks, "paymq-test-reconciler")
     thread.start()
     try:
         yield thread

@@ -20,7 +20,6 @@ import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, given, settings
 
-from common.clock import SystemClock
 from common.keygen import generate_key
 from common.keyring import KeyRole
 from common.money import Money
@@ -31,11 +30,11 @@ from producer.api.server import api_app, openapi_json, readiness
 from producer.encode import Draft
 from producer.producer import Producer
 from sandbox.client import SandboxControl
+from store.database import create_store_engine
+from store.views import PaymentViews
 from tests.integration.conftest import RunningWorker
 from tests.integration.helpers import cli_env, run_cli, wait_until
 from tests.integration.observed import Metrics
-from workers.store.database import create_store_engine
-from workers.store.payments import PaymentStore
 
 pytestmark = pytest.mark.integration
 
@@ -529,10 +528,10 @@ def test_a_producer_and_an_api_tenant_never_share_an_idempotency_key(
         )
         producer.publish(message)
     engine = create_store_engine(topology.database_url)
-    store = PaymentStore(engine, SystemClock(), owner="test", lease_ms=0)
+    views = PaymentViews(engine)
     try:
         wait_until(
-            lambda: store.stored_result(str(request.payment_id)),
+            lambda: views.stored_result(str(request.payment_id)),
             timeout_s=30,
             what="the producer's payment to have its result",
         )

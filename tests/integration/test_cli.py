@@ -19,6 +19,8 @@ from common.settings import Settings
 from common.subscriber import ResultStream
 from paymq_tools.processes import settings_env
 from producer.producer import Producer
+from store.records import Acquired, NewPayment, Outcome
+from store.states import State
 from tests.integration.conftest import RunningWorker
 from tests.integration.helpers import (
     bound_queues,
@@ -30,8 +32,6 @@ from tests.integration.helpers import (
     wait_until,
 )
 from workers.main import build_store
-from workers.store.payments import Acquired, NewPayment, Outcome
-from workers.store.states import State
 
 pytestmark = pytest.mark.integration
 
@@ -235,7 +235,7 @@ def test_top_shows_queue_depths_payments_by_state_and_who_is_in_doubt(
     for amount in ("1.00", "2.00", "3.00"):
         producer.publish(producer.prepare(card_draft("tok_visa", amount=amount))[1])
     collect_results(results, 3, timeout_s=30)
-    store = build_store(topology)
+    claims = build_store(topology).claims
     doubtful = NewPayment(
         payment_id=str(uuid.uuid4()),
         scope="shop",
@@ -248,9 +248,9 @@ def test_top_shows_queue_depths_payments_by_state_and_who_is_in_doubt(
         currency="USD",
         payment_created_ms=SystemClock().now_ms(),
     )
-    claim = store.claim(doubtful)
+    claim = claims.claim(doubtful)
     assert isinstance(claim, Acquired)
-    store.finish(
+    claims.finish(
         doubtful.payment_id,
         Outcome(
             State.IN_DOUBT, 3, True, code="provider_timeout", next_check_ms=SystemClock().now_ms()
@@ -258,7 +258,7 @@ def test_top_shows_queue_depths_payments_by_state_and_who_is_in_doubt(
         None,
         token=claim.token,
     )
-    store.engine.dispose()
+    claims.engine.dispose()
     env = cli_env(**settings_env(topology, {}))
 
     # When an operator asks for one frame

@@ -31,6 +31,7 @@ from common.errors import (
 )
 from common.money import Money
 from paymq_tools.devchain import Anvil
+from store.chain import ChainTransactions, StoredTransaction
 from tests.integration.helpers import cli_env, run_cli, wait_until
 from tests.integration.rpcproxy import RpcProxy
 from tests.stores import sqlite_engine
@@ -41,7 +42,6 @@ from workers.providers.ethereum import (
     EthereumProvider,
     HotWalletUnderfunded,
 )
-from workers.store.chain import ChainTransactions, StoredTransaction
 
 pytestmark = pytest.mark.integration
 

@@ -20,9 +20,9 @@ from common.clock import SystemClock
 from common.money import Money
 from paymq_tools.benchchain import devnet_provider
 from paymq_tools.devchain import Anvil
+from store.chain import ChainTransactions
 from tests.integration.helpers import cli_env, run_cli, wait_until
 from workers.providers.base import Payout
-from workers.store.chain import ChainTransactions
 
 pytestmark = pytest.mark.integration
 

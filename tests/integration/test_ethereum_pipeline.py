@@ -19,10 +19,11 @@ from common.subscriber import ResultStream
 from paymq_tools.devchain import Anvil
 from producer.encode import Draft
 from producer.producer import Producer
+from store.database import engine_for
+from store.views import PaymentViews
 from tests.integration.conftest import RunningWorker
 from tests.integration.helpers import collect_results, reconciling, wait_until
 from tests.integration.rpcproxy import RpcProxy
-from workers.main import build_store
 
 pytestmark = pytest.mark.integration
 
@@ -79,16 +80,16 @@ def test_payouts_are_pending_then_succeeded_after_their_confirmations(
     assert {r.status for r in pending} == {"pending"}
     assert {r.provider for r in pending} == {"ethereum"}
     anvil.mine(1)  # all three in one block: 1 confirmation of 3
-    store = build_store(settings)
+    views = PaymentViews(engine_for(settings))
     with reconciling(settings):
         wait_until(
-            lambda: all(store.get(str(r.payment_id))["checks"] >= 1 for r in pending),  # type: ignore[index]
+            lambda: all(views.get(str(r.payment_id))["checks"] >= 1 for r in pending),  # type: ignore[index]
             what="a reconciler check of every payout",
         )
-        assert {store.get(str(r.payment_id))["state"] for r in pending} == {"pending"}  # type: ignore[index]
+        assert {views.get(str(r.payment_id))["state"] for r in pending} == {"pending"}  # type: ignore[index]
         anvil.mine(CONFIRMATIONS - 1)
         settled = collect_results(results, 3, timeout_s=30)
-    store.engine.dispose()
+    views.engine.dispose()
 
     assert {r.status for r in settled} == {"succeeded"}
     by_payment = {r.payment_id: r for r in settled}

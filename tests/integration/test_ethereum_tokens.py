@@ -26,10 +26,10 @@ from common.errors import (
 )
 from common.money import Money
 from paymq_tools.devchain import TOKEN_SOURCE, Anvil, Contract, compile_contract, solcjs_path
+from store.chain import ChainTransactions
 from tests.stores import sqlite_engine
 from workers.providers.base import Payout
 from workers.providers.ethereum import EthereumConfig, EthereumProvider
-from workers.store.chain import ChainTransactions
 
 pytestmark = pytest.mark.integration
 

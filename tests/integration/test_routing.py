@@ -18,6 +18,8 @@ from paymq_tools.processes import free_port
 from producer.encode import Draft
 from producer.producer import Producer
 from sandbox.client import SandboxControl
+from store.database import engine_for
+from store.views import PaymentViews
 from tests.integration.conftest import RunningWorker
 from tests.integration.helpers import (
     card_draft,
@@ -26,7 +28,6 @@ from tests.integration.helpers import (
     wait_until,
 )
 from tests.integration.localstripe import API_KEY, LocalStripe
-from workers.main import build_store
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +83,7 @@ def test_a_provider_that_refuses_connections_fails_over_to_the_next(
     assert (result.status, result.provider) == ("succeeded", "sandbox")
     assert result.payment_id is not None
     assert len(control.effects(str(result.payment_id))) == 1
-    moves, _attempts = build_store(settings).history(str(result.payment_id))
+    moves, _attempts = PaymentViews(engine_for(settings)).history(str(result.payment_id))
     assert any(
         move["reason"] == "routed to sandbox after stripe: provider_unavailable" for move in moves
     )

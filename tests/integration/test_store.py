@@ -9,19 +9,21 @@ from sqlalchemy import Engine
 
 from common.clock import FixedClock
 from common.envelope import OutboundMessage
-from workers.store.payments import (
+from common.errors import ClaimLost
+from store.checks import Checks
+from store.claims import Claims
+from store.records import (
     Acquired,
     AlreadyDone,
     Attempt,
     Busy,
-    ClaimLost,
     Conflict,
     NewPayment,
     Outcome,
-    PaymentStore,
     StoredResult,
 )
-from workers.store.states import State
+from store.states import State
+from store.views import PaymentViews
 
 pytestmark = pytest.mark.integration
 
@@ -38,8 +40,12 @@ def clock() -> FixedClock:
     return FixedClock(1_900_000_000_000)
 
 
-def store(engine: Engine, clock: FixedClock, owner: str) -> PaymentStore:
-    return PaymentStore(engine, clock, owner=owner, lease_ms=LEASE_MS)
+def store(engine: Engine, clock: FixedClock, owner: str) -> Claims:
+    return Claims(engine, clock, owner=owner, lease_ms=LEASE_MS)
+
+
+def checks(engine: Engine, clock: FixedClock) -> Checks:
+    return Checks(engine, clock)
 
 
 def payment(payment_id: str = "00000000-0000-0000-0000-000000000001", **changes: str) -> NewPayment:
@@ -124,7 +130,7 @@ def test_a_claim_left_by_a_dead_worker_is_taken_over_after_its_lease(
         store(engine, clock, "dead").finish(
             payment().payment_id, succeeded(), None, token=dead.token
         )
-    transitions, _ = survivor.history(payment().payment_id)
+    transitions, _ = PaymentViews(engine).history(payment().payment_id)
     assert [t["to_state"] for t in transitions] == ["processing", "processing"]
     # and every further takeover is counted (poison detection)
     clock.advance(LEASE_MS + 1)
@@ -143,7 +149,7 @@ def test_retries_keep_their_attempts_and_unknown_outcome(engine: Engine, clock: 
         attempt=Attempt(1, "unknown", code="provider_timeout"),
     )
     assert store(engine, clock, "w2").claim(payment()) == Acquired(attempts=1, outcome_unknown=True)
-    _, attempts = worker.history(payment().payment_id)
+    _, attempts = PaymentViews(engine).history(payment().payment_id)
     assert [(a["attempt"], a["outcome"], a["code"]) for a in attempts] == [
         (1, "unknown", "provider_timeout")
     ]
@@ -151,16 +157,24 @@ def test_retries_keep_their_attempts_and_unknown_outcome(engine: Engine, clock: 
 
 def test_in_doubt_payments_come_due_for_one_reconciler_at_a_time(engine: Engine, clock: FixedClock):
     worker = store(engine, clock, "w1")
+    reconciler = checks(engine, clock)
     claim = acquired(worker.claim(payment()))
     in_doubt = Outcome(State.IN_DOUBT, 3, True, result=RESULT, next_check_ms=clock.now_ms() + 500)
     worker.finish(payment().payment_id, in_doubt, None, token=claim.token)
-    assert worker.due_for_check(10) == []
+    assert reconciler.due_for_check(10) == []
     clock.advance(500)
-    assert worker.due_for_check(10) == [payment().payment_id]
-    first = store(engine, clock, "r1").take_check(payment().payment_id, hold_ms=60_000)
+    assert reconciler.due_for_check(10) == [payment().payment_id]
+    first = checks(engine, clock).take_check(payment().payment_id, hold_ms=60_000)
     assert first is not None
-    assert first["checks"] == 1
-    assert store(engine, clock, "r2").take_check(payment().payment_id, hold_ms=60_000) is None
+    assert first.checks == 1
+    # as typed values, on either database
+    assert (first.state, first.amount_minor, first.outcome_unknown, first.attempts) == (
+        State.IN_DOUBT,
+        1050,
+        True,
+        3,
+    )
+    assert checks(engine, clock).take_check(payment().payment_id, hold_ms=60_000) is None
 
 
 def test_a_stored_result_stays_unpublished_until_its_publish_is_confirmed(
@@ -168,17 +182,18 @@ def test_a_stored_result_stays_unpublished_until_its_publish_is_confirmed(
 ):
     # Given a worker that stored a result, and whose publish of it was never confirmed
     worker = store(engine, clock, "w1")
+    reconciler = checks(engine, clock)
     claim = acquired(worker.claim(payment()))
     worker.finish(payment().payment_id, succeeded(), None, token=claim.token)
     # Then the sweep finds it once it is old enough, whatever became of the delivery
-    assert worker.unpublished_results(older_than_ms=500, limit=10) == []
+    assert reconciler.unpublished_results(older_than_ms=500, limit=10) == []
     clock.advance(1_000)
-    assert worker.unpublished_results(older_than_ms=500, limit=10) == [
+    assert reconciler.unpublished_results(older_than_ms=500, limit=10) == [
         (payment().payment_id, RESULT)
     ]
     # And once the broker confirms it, nothing is left to sweep
     worker.mark_published([(payment().payment_id, RESULT.message_id)])
-    assert worker.unpublished_results(older_than_ms=0, limit=10) == []
+    assert reconciler.unpublished_results(older_than_ms=0, limit=10) == []
 
 
 def test_a_confirm_of_an_older_result_leaves_the_newer_one_marked(
@@ -186,6 +201,7 @@ def test_a_confirm_of_an_older_result_leaves_the_newer_one_marked(
 ):
     # Given an in-doubt result stored by a worker, then settled by the reconciler
     worker = store(engine, clock, "w1")
+    reconciler = checks(engine, clock)
     claim = acquired(worker.claim(payment()))
     worker.finish(
         payment().payment_id,
@@ -195,12 +211,12 @@ def test_a_confirm_of_an_older_result_leaves_the_newer_one_marked(
     )
     newer = StoredResult.of(dataclasses.replace(RESULT.message(), message_id="e-2"))
     settled = Outcome(State.SUCCEEDED, 1, True, result=newer)
-    worker.finish(payment().payment_id, settled, None, token=None)
+    reconciler.finish(payment().payment_id, settled)
     # When the worker's publish of the in-doubt event is confirmed only now
     worker.mark_published([(payment().payment_id, RESULT.message_id)])
     # Then the succeeded event still waits for its own confirm
     clock.advance(1_000)
-    assert worker.unpublished_results(older_than_ms=500, limit=10) == [
+    assert reconciler.unpublished_results(older_than_ms=500, limit=10) == [
         (payment().payment_id, newer)
     ]
 
@@ -236,6 +252,7 @@ def test_a_claim_nobody_touched_for_long_is_found_and_put_in_doubt_once(
     # Given a claimed payment whose delivery was dead-lettered: processing (its worker died)
     # or retrying (it was waiting in a retry tier)
     worker = store(engine, clock, "w1")
+    reconciler = checks(engine, clock)
     claim = acquired(worker.claim(payment()))
     if state == "retrying":
         worker.retry_later(
@@ -243,17 +260,19 @@ def test_a_claim_nobody_touched_for_long_is_found_and_put_in_doubt_once(
         )
     # Then it is not abandoned while young
     clock.advance(LEASE_MS + 1)
-    assert worker.abandoned_claims(older_than_ms=60_000, limit=10) == []
+    assert reconciler.abandoned_claims(older_than_ms=60_000, limit=10) == []
     # But is once nobody has touched it for long enough
     clock.advance(60_000)
-    [row] = worker.abandoned_claims(older_than_ms=60_000, limit=10)
-    assert row["state"] == state
+    [row] = reconciler.abandoned_claims(older_than_ms=60_000, limit=10)
+    assert row.state == state
     in_doubt = Outcome(State.IN_DOUBT, 1, True, code="claim_abandoned", result=RESULT)
-    assert worker.settle_abandoned(row, in_doubt)
+    assert reconciler.settle_abandoned(row, in_doubt)
     # And a second sweeper holding the same old row cannot move it again
-    assert not worker.settle_abandoned(row, in_doubt)
-    assert worker.abandoned_claims(older_than_ms=0, limit=10) == []
-    assert worker.unpublished_results(older_than_ms=0, limit=10) == [(payment().payment_id, RESULT)]
+    assert not reconciler.settle_abandoned(row, in_doubt)
+    assert reconciler.abandoned_claims(older_than_ms=0, limit=10) == []
+    assert reconciler.unpublished_results(older_than_ms=0, limit=10) == [
+        (payment().payment_id, RESULT)
+    ]
 
 
 def test_an_abandoned_claim_taken_back_by_a_delivery_is_left_alone(
@@ -262,7 +281,7 @@ def test_an_abandoned_claim_taken_back_by_a_delivery_is_left_alone(
     # Given a claim found abandoned by a sweep
     acquired(store(engine, clock, "w1").claim(payment()))
     clock.advance(120_000)
-    sweeper = store(engine, clock, "reconciler")
+    sweeper = checks(engine, clock)
     [row] = sweeper.abandoned_claims(older_than_ms=60_000, limit=10)
     # When a delivery of the payment takes the claim over before the sweep moves it
     acquired(store(engine, clock, "w2").claim(payment()))
@@ -286,7 +305,7 @@ def test_a_payment_rerouted_before_its_worker_died_is_taken_over_bound_to_the_ne
     # Then the next worker takes it over pinned to the sandbox, the one that may have acted
     taken = store(engine, clock, "w2").claim(payment(provider="stripe"))
     assert taken == Acquired(attempts=0, outcome_unknown=True, takeovers=1, provider="sandbox")
-    moves, _ = first.history(payment().payment_id)
+    moves, _ = PaymentViews(engine).history(payment().payment_id)
     assert "routed to sandbox after stripe: x" in [move["reason"] for move in moves]
 
 
@@ -310,6 +329,6 @@ def test_an_outcome_without_a_provider_keeps_the_one_the_payment_was_sent_to(
         Attempt(1, "unknown", code="provider_timeout"),
         token=claim.token,
     )
-    row = worker.get(payment().payment_id)
+    row = PaymentViews(engine).get(payment().payment_id)
     assert row is not None
     assert row["provider"] == "stripe"

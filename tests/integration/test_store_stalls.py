@@ -13,8 +13,9 @@ from sqlalchemy import Engine, text
 
 from common.clock import FixedClock
 from common.errors import StoreUnavailable
-from workers.store.database import StoreTimeouts, create_store_engine
-from workers.store.payments import Acquired, NewPayment, PaymentStore
+from store.claims import Claims
+from store.database import StoreTimeouts, create_store_engine
+from store.records import Acquired, NewPayment
 
 pytestmark = pytest.mark.integration
 
@@ -39,12 +40,12 @@ def payment(n: int) -> NewPayment:
 
 
 @contextmanager
-def bounded_store(store_engine: Engine) -> Iterator[PaymentStore]:
+def bounded_store(store_engine: Engine) -> Iterator[Claims]:
     """A store on the same database as `store_engine`, with short bounds on every call."""
     url = store_engine.url.render_as_string(hide_password=False)
     engine = create_store_engine(url, pool_size=1, timeouts=StoreTimeouts(2.0, TIMEOUT_S))
     try:
-        yield PaymentStore(engine, FixedClock(1_900_000_000_000), owner="w", lease_ms=60_000)
+        yield Claims(engine, FixedClock(1_900_000_000_000), owner="w", lease_ms=60_000)
     finally:
         engine.dispose()
 

@@ -13,8 +13,8 @@ from common.keygen import init_keys
 from common.keyring import TRUSTED_DIR, Keyring
 from common.signing import Signer
 from producer.encode import SealingKey
-from workers.store.database import create_store_engine, upgrade
-from workers.store.payments import PaymentStore
+from store.claims import Claims
+from store.database import create_store_engine, upgrade
 
 
 @pytest.fixture(scope="session")
@@ -59,8 +59,8 @@ def keys(keyring: Keyring, producer: Signer, worker: Signer, sealing_key: Sealin
 
 
 @pytest.fixture(scope="session")
-def store(tmp_path_factory: pytest.TempPathFactory) -> PaymentStore:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Claims:
     """A real payment store; tampered requests must never reach it."""
     engine = create_store_engine(f"sqlite:///{tmp_path_factory.mktemp('store') / 'paymq.db'}")
     upgrade(engine)
-    return PaymentStore(engine, SystemClock(), owner="property-test", lease_ms=60_000)
+    return Claims(engine, SystemClock(), owner="property-test", lease_ms=60_000)

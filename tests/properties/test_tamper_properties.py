@@ -32,11 +32,11 @@ from common.sealing import CardData
 from common.signing import REQUEST_TYPE, Signer
 from common.topology import Topology
 from producer.encode import Draft, SealingKey, encode_request
+from store.claims import Claims
 from workers.channels.base import ExecutionContext
 from workers.handler import Handler, HandlerConfig
 from workers.providers.base import ProviderReceipt
 from workers.retry import RetryPolicy
-from workers.store.payments import PaymentStore
 
 if TYPE_CHECKING:
     from tests.properties.conftest import Keys
@@ -212,7 +212,7 @@ class RecordingChannel:
 @settings(max_examples=200, deadline=None)
 @given(spec=requests(), flip=flips)
 def test_a_tampered_request_is_rejected_by_the_worker_without_provider_call(
-    keys: Keys, store: PaymentStore, spec: dict[str, Any], flip: tuple[str, int, int]
+    keys: Keys, store: Claims, spec: dict[str, Any], flip: tuple[str, int, int]
 ):
     channel = RecordingChannel(spec["draft"].channel)
     config = HandlerConfig(

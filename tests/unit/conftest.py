@@ -31,14 +31,15 @@ from common.sealing import load_sealing_private_keys
 from common.signing import REQUEST_TYPE, RESULT_TYPE, SignedFields, Signer
 from common.topology import Topology
 from producer.encode import Draft, SealingKey, encode_request
+from store.claims import Claims
+from store.database import create_store_engine, upgrade
+from store.views import PaymentViews
 from workers.channels.base import ExecutionContext
 from workers.handler import Disposition, Handler, HandlerConfig
 from workers.providers.base import CardCharge, ProviderReceipt
 from workers.providers.breaker import CircuitBreaker
 from workers.providers.route import Binding, Route
 from workers.retry import RetryPolicy
-from workers.store.database import create_store_engine, upgrade
-from workers.store.payments import PaymentStore
 
 NOW_MS = 1_900_000_000_000  # 2030-03-17T17:46:40Z
 MAX_BODY_BYTES = 65_536
@@ -252,11 +253,13 @@ class Worker:
         signer: Signer,
         clock: FixedClock,
         topology: Topology,
-        store: PaymentStore,
+        store: Claims,
         refresh_after_deliveries: int = 0,
     ) -> None:
         self.channel = channel
         self.store = store
+        #: What the store shows of a payment (for the tests' own checks).
+        self.views = PaymentViews(store.engine)
         self.clock = clock
         self.topology = topology
         self._keyring = keyring
@@ -313,7 +316,7 @@ def make_worker(
     signer: Callable[[str], Signer],
     clock: FixedClock,
     topology: Topology,
-    store: PaymentStore,
+    store: Claims,
 ) -> Callable[..., Worker]:
     return lambda channel, **options: Worker(
         channel,
@@ -327,11 +330,11 @@ def make_worker(
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: FixedClock) -> PaymentStore:
+def store(tmp_path: Path, clock: FixedClock) -> Claims:
     """A real payment store (SQLite in the test's own directory) on the test's clock."""
     engine = create_store_engine(f"sqlite:///{tmp_path / 'paymq.db'}")
     upgrade(engine)
-    return PaymentStore(engine, clock, owner="test-worker", lease_ms=60_000)
+    return Claims(engine, clock, owner="test-worker", lease_ms=60_000)
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from producer.api.intake import IdempotencyConflict, Intake, body_digest
 from producer.api.keys import ApiKey
 from producer.api.schemas import PaymentIn
 from producer.encode import Draft, encode_request
+from store.submissions import Submissions
 from tests.stores import sqlite_engine
-from workers.store.submissions import Submissions
 
 SHOP = ApiKey("shop", "0" * 64, ("card",))
 OTHER = ApiKey("other", "1" * 64, ("card",))

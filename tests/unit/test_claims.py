@@ -78,7 +78,7 @@ def test_a_stale_thread_cannot_record_over_the_redelivery_that_took_its_claim_ov
     assert current.status is PaymentStatus.SUCCEEDED
     [event] = current.events
     assert current.disposition.stored_result == (str(current.result.payment_id), event.message_id)
-    row = worker.store.get(str(current.result.payment_id))
+    row = worker.views.get(str(current.result.payment_id))
     assert row is not None
     assert (row["state"], bytes(row["result_body"])) == ("succeeded", event.body)
     # And both calls carried the payment's one idempotency key
@@ -213,7 +213,7 @@ def test_a_request_redelivered_often_goes_back_as_a_fresh_copy_without_a_claim(
     }
     # and nothing was claimed, executed or published besides
     assert (handled.events, handled.retries, worker.channel.calls) == ([], [], [])
-    assert worker.store.get(str(request.payment_id)) is None
+    assert worker.views.get(str(request.payment_id)) is None
     assert worker.metrics.requests_refreshed.labels("card")._value.get() == 1
 
 

@@ -17,10 +17,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ALLOWED: dict[str, set[str]] = {
     "common": set(),
     "sandbox": set(),
-    "workers": {"common"},
-    "producer": {"common", "workers"},
-    "paymq": {"common", "producer", "workers", "sandbox"},
-    "paymq_tools": {"common", "producer", "workers", "sandbox", "paymq"},
+    "store": {"common"},
+    "workers": {"common", "store"},
+    "producer": {"common", "store"},
+    "paymq": {"common", "store", "producer", "workers", "sandbox"},
+    "paymq_tools": {"common", "store", "producer", "workers", "sandbox", "paymq"},
 }
 SOURCES = {name: REPO_ROOT / name for name in ALLOWED} | {
     "paymq_tools": REPO_ROOT / "tools" / "paymq_tools"
@@ -54,4 +55,4 @@ def test_the_wheel_is_built_from_the_product_packages_only() -> None:
     shipped = {name.split(".")[0] for name in pyproject["tool"]["setuptools"]["packages"]}
 
     assert "paymq_tools" not in shipped
-    assert shipped >= {"common", "producer", "workers", "sandbox", "paymq"}
+    assert shipped >= {"common", "store", "producer", "workers", "sandbox", "paymq"}

@@ -20,8 +20,8 @@ from common.errors import (
     StoreUnavailable,
 )
 from common.metrics import Metrics
+from store.gauges import StateCount, StoreGauges
 from workers.providers.timing import timed_call
-from workers.store.gauges import StateCount, StoreGauges
 
 if TYPE_CHECKING:
     from common.envelope import InboundMessage

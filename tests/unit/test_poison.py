@@ -12,10 +12,10 @@ from common.clock import FixedClock
 from common.envelope import HEADER_DEAD_LETTER_CODE
 from common.errors import ProviderUnavailable
 from common.models import PaymentRequest, PaymentStatus
+from store.states import State
 from tests.unit.conftest import FakeChannel, Worker, to_inbound
 from workers.channels.base import ExecutionContext
 from workers.providers.base import ProviderReceipt
-from workers.store.states import State
 
 LEASE_MS = 60_000  # the unit store's lease (conftest)
 
@@ -58,7 +58,7 @@ def test_a_payment_that_kills_every_worker_goes_in_doubt_and_to_the_dead_letter_
     # and the payment is in doubt, with a result event, for the reconciler to settle
     assert handled.status is PaymentStatus.IN_DOUBT
     assert handled.result.code == "poison_message"
-    assert worker.store.get(str(request.payment_id))["state"] == State.IN_DOUBT.value  # type: ignore[index]
+    assert worker.views.get(str(request.payment_id))["state"] == State.IN_DOUBT.value  # type: ignore[index]
     # and an operator finds the request in the dead-letter queue with the reason
     [letter] = handled.dead_letters
     assert letter.headers[HEADER_DEAD_LETTER_CODE] == "poison_message"

@@ -14,11 +14,14 @@ from common.errors import NoEffectAtProvider, ProviderRejected, ProviderUnavaila
 from common.models import PayerAction, PaymentResult
 from common.signing import Signer
 from common.topology import Topology
+from store.checks import Checks
+from store.claims import Claims
+from store.records import Acquired, NewPayment, Outcome, StoredResult
+from store.states import State
+from store.views import PaymentViews
 from tests.stores import sqlite_engine
 from workers.providers.base import ProviderReceipt
 from workers.reconciler import Reconciler, Sweeps
-from workers.store.payments import Acquired, NewPayment, Outcome, PaymentStore, StoredResult
-from workers.store.states import State
 
 PAYMENT = NewPayment(
     payment_id="7d4f5c2e-1a2b-4c3d-9e8f-0a1b2c3d4e5f",
@@ -67,9 +70,20 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: FixedClock) -> PaymentStore:
+def store(tmp_path: Path, clock: FixedClock) -> Claims:
     with sqlite_engine(tmp_path) as engine:
-        yield PaymentStore(engine, clock, owner="w", lease_ms=10_000)  # type: ignore[misc]
+        yield Claims(engine, clock, owner="w", lease_ms=10_000)  # type: ignore[misc]
+
+
+@pytest.fixture
+def checks(store: Claims, clock: FixedClock) -> Checks:
+    """The reconciler's side of the same store."""
+    return Checks(store.engine, clock)
+
+
+@pytest.fixture
+def views(store: Claims) -> PaymentViews:
+    return PaymentViews(store.engine)
 
 
 @pytest.fixture
@@ -79,13 +93,13 @@ def published() -> list[OutboundMessage]:
 
 @pytest.fixture
 def reconciler_for(
-    store: PaymentStore,
+    checks: Checks,
     clock: FixedClock,
     published: list[OutboundMessage],
     signer: Callable[[str], Signer],
 ) -> Callable[[ScriptedLookup], Reconciler]:
     return lambda lookup, payer_action_timeout_s=3600.0, sweeps=None: Reconciler(
-        store,
+        checks,
         lookup,
         signer=signer("worker-1"),
         topology=Topology(prefix="t"),
@@ -97,9 +111,7 @@ def reconciler_for(
     )
 
 
-def enter(
-    store: PaymentStore, clock: FixedClock, state: State, provider: str | None = None
-) -> None:
+def enter(store: Claims, clock: FixedClock, state: State, provider: str | None = None) -> None:
     """A worker stored the payment in `state` with its first event, and the broker confirmed
     that event."""
     claim = store.claim(PAYMENT)
@@ -115,7 +127,8 @@ def enter(
 
 
 def test_an_in_doubt_payment_the_provider_made_is_settled_as_succeeded(
-    store: PaymentStore,
+    store: Claims,
+    views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
     reconciler_for: Callable[..., Reconciler],
@@ -126,7 +139,7 @@ def test_an_in_doubt_payment_the_provider_made_is_settled_as_succeeded(
     done = reconciler_for(lookup).run_once()
     assert (done.checked, done.resolved) == (1, 1)
     assert lookup.asked == [("card", PAYMENT.payment_id)]
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert (row["state"], row["provider_reference"], row["result_unpublished"]) == (
         "succeeded",
@@ -139,7 +152,8 @@ def test_an_in_doubt_payment_the_provider_made_is_settled_as_succeeded(
 
 
 def test_an_in_doubt_payment_the_provider_never_saw_fails_after_the_last_check(
-    store: PaymentStore,
+    store: Claims,
+    views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
     reconciler_for: Callable[..., Reconciler],
@@ -149,14 +163,15 @@ def test_an_in_doubt_payment_the_provider_never_saw_fails_after_the_last_check(
     for delay_s in (1, 2, 4):
         clock.advance(delay_s * 1000)
         reconciler.run_once()
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert (row["state"], row["code"]) == ("failed", "no_effect_at_provider")
     assert [e.routing_key for e in published] == ["card.failed"]
 
 
 def test_a_provider_that_cannot_answer_only_delays_the_check(
-    store: PaymentStore,
+    store: Claims,
+    views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
     reconciler_for: Callable[..., Reconciler],
@@ -165,14 +180,15 @@ def test_a_provider_that_cannot_answer_only_delays_the_check(
     clock.advance(1_000)
     done = reconciler_for(ScriptedLookup(ProviderUnavailable("down"))).run_once()
     assert (done.checked, done.rescheduled) == (1, 1)
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert row["state"] == "in_doubt"
     assert published == []
 
 
 def test_a_pending_payment_settles_when_the_provider_says_so(
-    store: PaymentStore,
+    store: Claims,
+    views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
     reconciler_for: Callable[..., Reconciler],
@@ -182,19 +198,21 @@ def test_a_pending_payment_settles_when_the_provider_says_so(
     reconciler = reconciler_for(ScriptedLookup(pending, ProviderReceipt("sandbox", "0xabc")))
     clock.advance(1_000)
     reconciler.run_once()
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert row["state"] == "pending"
     clock.advance(2_000)
     reconciler.run_once()
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert row["state"] == "succeeded"
     assert [e.routing_key for e in published] == ["card.succeeded"]
 
 
 def test_a_result_whose_publish_failed_is_published_on_a_later_pass(
-    store: PaymentStore,
+    store: Claims,
+    checks: Checks,
+    views: PaymentViews,
     clock: FixedClock,
     reconciler_for: Callable[..., Reconciler],
     signer: Callable[[str], Signer],
@@ -208,7 +226,7 @@ def test_a_result_whose_publish_failed_is_published_on_a_later_pass(
             raise ProviderUnavailable("broker away")
 
     reconciler = Reconciler(
-        store,
+        checks,
         ScriptedLookup(ProviderReceipt("sandbox", "ch_1")),
         signer=signer("worker-1"),
         topology=Topology(prefix="t"),
@@ -221,7 +239,7 @@ def test_a_result_whose_publish_failed_is_published_on_a_later_pass(
     clock.advance(60_000)
     assert reconciler.run_once().republished == 1
     assert [a.body for a in attempts] == [attempts[0].body] * 2
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert not row["result_unpublished"]
 
@@ -235,7 +253,8 @@ WAITING_FOR_PAYER = ProviderReceipt(
 
 
 def test_a_payment_waiting_for_its_payer_past_the_timeout_is_canceled_and_declined(
-    store: PaymentStore,
+    store: Claims,
+    views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
     reconciler_for: Callable[..., Reconciler],
@@ -248,7 +267,7 @@ def test_a_payment_waiting_for_its_payer_past_the_timeout_is_canceled_and_declin
     done = reconciler_for(lookup, payer_action_timeout_s=60).run_once()
     # Then it canceled the PaymentIntent and declined the payment
     assert (done.checked, done.resolved, lookup.canceled) == (1, 1, ["pi_1"])
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert (row["state"], row["code"]) == ("declined", "payer_action_expired")
     result = PaymentResult.model_validate_json(published[-1].body)
@@ -260,7 +279,8 @@ def test_a_payment_waiting_for_its_payer_past_the_timeout_is_canceled_and_declin
 
 
 def test_a_payment_waiting_for_its_payer_within_the_timeout_is_left_to_wait(
-    store: PaymentStore,
+    store: Claims,
+    views: PaymentViews,
     clock: FixedClock,
     reconciler_for: Callable[..., Reconciler],
 ):
@@ -269,13 +289,14 @@ def test_a_payment_waiting_for_its_payer_within_the_timeout_is_left_to_wait(
     clock.advance(1_000)
     done = reconciler_for(lookup, payer_action_timeout_s=3600).run_once()
     assert (done.rescheduled, lookup.canceled) == (1, [])
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert row["state"] == "pending"
 
 
 def test_a_cancel_the_provider_refuses_leaves_the_payment_for_the_next_check(
-    store: PaymentStore,
+    store: Claims,
+    views: PaymentViews,
     clock: FixedClock,
     reconciler_for: Callable[..., Reconciler],
 ):
@@ -286,7 +307,7 @@ def test_a_cancel_the_provider_refuses_leaves_the_payment_for_the_next_check(
     clock.advance(1_000)
     done = reconciler_for(lookup, payer_action_timeout_s=60).run_once()
     assert done.rescheduled == 1
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert row["state"] == "pending"
 
@@ -294,7 +315,8 @@ def test_a_cancel_the_provider_refuses_leaves_the_payment_for_the_next_check(
 @pytest.mark.parametrize("state", [State.PENDING, State.IN_DOUBT])
 @pytest.mark.parametrize("code", ["reverted", "dropped_and_replaced"])
 def test_a_payment_the_provider_shows_moved_nothing_fails_with_its_code(
-    store: PaymentStore,
+    store: Claims,
+    views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
     reconciler_for: Callable[..., Reconciler],
@@ -307,7 +329,7 @@ def test_a_payment_the_provider_shows_moved_nothing_fails_with_its_code(
     lookup = ScriptedLookup(NoEffectAtProvider("no value moved", code=code))
     done = reconciler_for(lookup).run_once()
     assert (done.checked, done.resolved) == (1, 1)
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert (row["state"], row["code"]) == ("failed", code)
     assert [e.routing_key for e in published] == ["card.failed"]
@@ -318,7 +340,8 @@ def test_a_payment_the_provider_shows_moved_nothing_fails_with_its_code(
     [(("sandbox", "stripe"), 0), (("sandbox", "ethereum"), 1), (None, 1)],
 )
 def test_a_reconciler_checks_only_payments_at_providers_it_can_ask(
-    store: PaymentStore,
+    store: Claims,
+    checks: Checks,
     clock: FixedClock,
     signer: Callable[[str], Signer],
     configured: tuple[str, ...] | None,
@@ -330,7 +353,7 @@ def test_a_reconciler_checks_only_payments_at_providers_it_can_ask(
     clock.advance(1_000)
     lookup = ScriptedLookup(ProviderReceipt("ethereum", "0xabc", settled=False))
     reconciler = Reconciler(
-        store,
+        checks,
         lookup,
         signer=signer("worker-1"),
         topology=Topology(prefix="t"),
@@ -344,7 +367,7 @@ def test_a_reconciler_checks_only_payments_at_providers_it_can_ask(
 
 
 def test_a_result_a_worker_stored_but_never_got_confirmed_is_published_again(
-    store: PaymentStore,
+    store: Claims,
     clock: FixedClock,
     published: list[OutboundMessage],
     reconciler_for: Callable[..., Reconciler],
@@ -371,7 +394,8 @@ def test_a_result_a_worker_stored_but_never_got_confirmed_is_published_again(
 
 @pytest.mark.parametrize("retrying", [False, True], ids=["processing", "retrying"])
 def test_a_claim_no_delivery_carries_any_more_goes_in_doubt_and_is_settled_by_the_provider(
-    store: PaymentStore,
+    store: Claims,
+    views: PaymentViews,
     clock: FixedClock,
     published: list[OutboundMessage],
     reconciler_for: Callable[..., Reconciler],
@@ -399,14 +423,15 @@ def test_a_claim_no_delivery_carries_any_more_goes_in_doubt_and_is_settled_by_th
     assert [m.routing_key for m in published] == ["card.in_doubt", "card.succeeded"]
     in_doubt = PaymentResult.model_validate_json(published[0].body)
     assert in_doubt.code == "claim_abandoned"
-    row = store.get(PAYMENT.payment_id)
+    row = views.get(PAYMENT.payment_id)
     assert row is not None
     assert (row["state"], row["provider_reference"]) == ("succeeded", "ch_7")
     assert lookup.asked == [("card", PAYMENT.payment_id)]
 
 
 def test_a_claim_untouched_through_an_outage_is_not_taken_for_abandoned(
-    store: PaymentStore,
+    store: Claims,
+    checks: Checks,
     clock: FixedClock,
     published: list[OutboundMessage],
     signer: Callable[[str], Signer],
@@ -418,7 +443,7 @@ def test_a_claim_untouched_through_an_outage_is_not_taken_for_abandoned(
     clock.advance(300_000)
     back_at_ms = clock.now_ms() - 1_000
     reconciler = Reconciler(
-        store,
+        checks,
         ScriptedLookup(ProviderReceipt("sandbox", "ch_7")),
         signer=signer("worker-1"),
         topology=Topology(prefix="t"),

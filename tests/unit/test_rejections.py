@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from common.envelope import HEADER_KEY_ID
-from workers.store.payments import PaymentStore
-from workers.store.schema import rejections
+from store.schema import rejections
 
 if TYPE_CHECKING:
     from common.envelope import InboundMessage
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
 def test_a_request_refused_before_the_claim_is_noted_under_its_id_and_exact_bytes(
     make_request: Callable[..., tuple[object, InboundMessage]],
     worker: Worker,
-    store: PaymentStore,
 ) -> None:
     # Given a request signed by a key nobody trusts
     _, signed = make_request()
@@ -33,17 +31,18 @@ def test_a_request_refused_before_the_claim_is_noted_under_its_id_and_exact_byte
     # Then the refusal is kept for exactly those bytes under that message id, and only those
     digest = hashlib.sha256(message.body).hexdigest()
     assert message.message_id is not None
-    noted = store.rejection_of(message.message_id, digest)
+    noted = worker.views.rejection_of(message.message_id, digest)
     assert noted is not None
     assert (noted.code, noted.payment_id) == ("unknown_key", None)  # signature never verified
     assert "stranger" in noted.reason
-    assert store.rejection_of(message.message_id, hashlib.sha256(b"other").hexdigest()) is None
+    assert (
+        worker.views.rejection_of(message.message_id, hashlib.sha256(b"other").hexdigest()) is None
+    )
 
 
 def test_a_message_id_no_column_can_hold_is_noted_cut_short_and_without_nul(
     make_request: Callable[..., tuple[object, InboundMessage]],
     worker: Worker,
-    store: PaymentStore,
 ) -> None:
     # Given a refused message whose id is longer than the column and holds a NUL (which
     # PostgreSQL text refuses: the note would fail for ever and the refusal wait in a tier)
@@ -53,7 +52,7 @@ def test_a_message_id_no_column_can_hold_is_noted_cut_short_and_without_nul(
     handled = worker.handle(message)
     # Then it is refused at once, and noted under an id the column holds
     assert handled.result.code == "signature_invalid"
-    with store.engine.connect() as connection:
+    with worker.store.engine.connect() as connection:
         [noted] = connection.execute(select(rejections.c.request_message_id)).scalars().all()
     assert len(noted) == 128
     assert "\x00" not in noted

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.store.states import InvalidTransition, State, can_move, check_transition
+from common.errors import InvalidTransition
+from store.states import State, can_move, check_transition
 
 TERMINAL = [s for s in State if s.terminal]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from workers.store.database import create_store_engine
+from store.database import create_store_engine
 
 
 def test_a_new_sqlite_store_and_its_wal_are_readable_by_their_owner_only(tmp_path: Path) -> None:

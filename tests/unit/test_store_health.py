@@ -12,8 +12,8 @@ import pytest
 from common.clock import FixedClock
 from common.errors import StoreUnavailable
 from common.metrics import Metrics
+from store.health import StoreHealth
 from workers.published import PublishedMarks
-from workers.store.health import StoreHealth
 
 WAIT_S = 10.0
 

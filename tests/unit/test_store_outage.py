@@ -1,31 +1,158 @@
-"""A payment store that does not answer never decides anything: the message waits and comes back."""
+"""A payment store that does not answer never decides anything: the message waits and comes back.
+
+Every public method of every store class meets a database that does not answer as
+StoreUnavailable, with the driver's error kept as its cause (the HTTP API and `paymq status`/`top`
+answer a 503 or a clear error, never an unmapped driver exception). CALLS below calls each
+method; a store class or a public method missing from it fails
+test_every_public_store_method_is_called_against_an_unreachable_database.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from common.clock import FixedClock
+import store
+from common.clock import Clock, FixedClock
 from common.errors import StoreUnavailable
+from store.chain import ChainTransactions, SignedTransaction
+from store.checks import Checks
+from store.claims import Claims
+from store.database import StoreTimeouts, create_store_engine, upgrade
+from store.health import StoreHealth
+from store.outage import StoreAccess
+from store.records import NewPayment, Outcome, Rejection, StoredPayment, StoredResult
+from store.states import State
+from store.submissions import Submission, Submissions
+from store.views import PaymentViews
 from tests.unit.conftest import FakeChannel, Worker
-from workers.store.database import create_store_engine
-from workers.store.payments import NewPayment, PaymentStore
-from workers.store.views import store_overview
+from workers.webhooks.deliveries import Claimed, NewDelivery, WebhookDeliveries
+
+# Nothing listens on port 1: every connection is refused at once.
+UNREACHABLE_URL = "postgresql+psycopg://paymq@127.0.0.1:1/paymq?connect_timeout=2"
+
+NEW = NewPayment("p", "shop", "k", "h", "m", "card", "r", 1, "USD", 0)
+SUCCEEDED = Outcome(State.SUCCEEDED, 1, False)
+RESULT = StoredResult("t.results", "card.succeeded", "e-1", "paymq.payment_result.v1", {}, b"{}")
+ABANDONED = StoredPayment(
+    payment_id="p",
+    request_message_id="m",
+    idempotency_key="k",
+    channel="card",
+    merchant_reference="r",
+    amount_minor=1,
+    currency="USD",
+    payment_created_ms=0,
+    state=State.PROCESSING,
+    attempts=0,
+    outcome_unknown=False,
+    provider=None,
+    provider_reference=None,
+    checks=0,
+    updated_ms=0,
+)
+CLAIMED = Claimed("e-1", "shop", "p", b"{}", attempt=1)
 
 
-def unreachable_store(clock: FixedClock) -> PaymentStore:
-    # Nothing listens on port 1: every connection is refused at once.
-    engine = create_store_engine("postgresql+psycopg://paymq@127.0.0.1:1/paymq?connect_timeout=2")
-    return PaymentStore(engine, clock, owner="w", lease_ms=60_000)
+def never_signed(_nonce: int) -> SignedTransaction:
+    raise AssertionError("nothing is signed before the wallet's row is locked")
 
 
-def test_an_unreachable_store_is_a_retryable_error(clock: FixedClock):
-    store = unreachable_store(clock)
-    new = NewPayment("p", "shop", "k", "h", "m", "card", "r", 1, "USD", 0)
-    with pytest.raises(StoreUnavailable, match="payment store unavailable"):
-        store.claim(new)
+#: How each store class is built: the worker's and the reconciler's with the process's health.
+STORES: dict[type[StoreAccess], Callable[[Engine, Clock, StoreHealth], StoreAccess]] = {
+    Claims: lambda engine, clock, health: Claims(
+        engine, clock, owner="w", lease_ms=60_000, health=health
+    ),
+    Checks: lambda engine, clock, health: Checks(engine, clock, health=health),
+    PaymentViews: lambda engine, _clock, _health: PaymentViews(engine),
+    Submissions: lambda engine, clock, _health: Submissions(engine, clock),
+    ChainTransactions: lambda engine, clock, _health: ChainTransactions(engine, clock),
+    WebhookDeliveries: lambda engine, clock, _health: WebhookDeliveries(
+        engine, clock, owner="w", lease_ms=60_000
+    ),
+}
+
+#: One call of each public store method, with arguments that reach the database.
+CALLS: dict[str, Callable[[Any], object]] = {
+    "Claims.claim": lambda s: s.claim(NEW),
+    "Claims.retry_later": lambda s: s.retry_later(
+        "p", token="t", attempts=1, outcome_unknown=False, attempt=None
+    ),
+    "Claims.bind_provider": lambda s: s.bind_provider("p", "t", "stripe", "routed"),
+    "Claims.finish": lambda s: s.finish("p", SUCCEEDED, None, token="t"),
+    "Claims.mark_published": lambda s: s.mark_published([("p", "e-1")]),
+    "Claims.note_rejection": lambda s: s.note_rejection(
+        Rejection("m", "sha", None, "unknown_key", "refused")
+    ),
+    "Claims.stored_result": lambda s: s.stored_result("p"),
+    "Checks.due_for_check": lambda s: s.due_for_check(10),
+    "Checks.take_check": lambda s: s.take_check("p", 60_000),
+    "Checks.finish": lambda s: s.finish("p", SUCCEEDED),
+    "Checks.reschedule": lambda s: s.reschedule("p", 0),
+    "Checks.unpublished_results": lambda s: s.unpublished_results(0, 10),
+    "Checks.mark_published": lambda s: s.mark_published([("p", "e-1")]),
+    "Checks.abandoned_claims": lambda s: s.abandoned_claims(0, 10),
+    "Checks.settle_abandoned": lambda s: s.settle_abandoned(
+        ABANDONED, Outcome(State.IN_DOUBT, 0, True)
+    ),
+    "PaymentViews.get": lambda s: s.get("p"),
+    "PaymentViews.stored_result": lambda s: s.stored_result("p"),
+    "PaymentViews.history": lambda s: s.history("p"),
+    "PaymentViews.rejection_of": lambda s: s.rejection_of("m", "sha"),
+    "PaymentViews.describe": lambda s: s.describe("p"),
+    "PaymentViews.overview": lambda s: s.overview(now_ms=0),
+    "Submissions.find": lambda s: s.find("shop", "k"),
+    "Submissions.of_payment": lambda s: s.of_payment("p"),
+    "Submissions.add": lambda s: s.add(Submission("shop", "k", "sha", "p", "card", RESULT)),
+    "ChainTransactions.find": lambda s: s.find("p"),
+    "ChainTransactions.sign_and_store": lambda s: s.sign_and_store(
+        "p", chain_id=1, address="0xabc", nonce_floor=0, sign=never_signed
+    ),
+    "ChainTransactions.wallet_transactions": lambda s: s.wallet_transactions(1, "0xabc"),
+    "ChainTransactions.next_nonce": lambda s: s.next_nonce(1, "0xabc"),
+    "ChainTransactions.signed_since": lambda s: s.signed_since(1, "0xabc", 0),
+    "WebhookDeliveries.add": lambda s: s.add(
+        [NewDelivery("e-1", "shop", "p", "card", "succeeded", b"{}")]
+    ),
+    "WebhookDeliveries.claim_due": lambda s: s.claim_due(10, per_endpoint=2),
+    "WebhookDeliveries.delivered": lambda s: s.delivered(CLAIMED),
+    "WebhookDeliveries.retry": lambda s: s.retry(CLAIMED, "HTTP 500", 0),
+    "WebhookDeliveries.give_up": lambda s: s.give_up(CLAIMED, "HTTP 500"),
+    "WebhookDeliveries.redeliver": lambda s: s.redeliver(failed=True),
+    "WebhookDeliveries.get": lambda s: s.get("e-1", "shop"),
+    "WebhookDeliveries.of_event": lambda s: s.of_event("e-1"),
+    "WebhookDeliveries.counts": lambda s: s.counts(),
+    "WebhookDeliveries.recent_failures": lambda s: s.recent_failures(10),
+}
+#: Public methods that never reach the database.
+NO_DATABASE = {"ChainTransactions.close"}
+
+
+def unreachable_store(clock: FixedClock) -> Claims:
+    return Claims(create_store_engine(UNREACHABLE_URL), clock, owner="w", lease_ms=60_000)
+
+
+@pytest.fixture(scope="module")
+def unreachable() -> Iterator[Engine]:
+    engine = create_store_engine(UNREACHABLE_URL)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def health() -> Iterator[StoreHealth]:
+    health = StoreHealth(lambda: None, probe_interval_s=3600)
+    yield health
+    health.close()
 
 
 def test_without_the_store_a_payment_waits_in_a_retry_tier_and_is_not_executed(
@@ -43,13 +170,65 @@ def test_without_the_store_a_payment_waits_in_a_retry_tier_and_is_not_executed(
     assert handled.events == []
 
 
-def test_reading_a_payment_from_an_unreachable_store_is_a_retryable_error(clock: FixedClock):
-    # The HTTP API and `paymq status`/`top` read payments: a store outage is a 503 or a clear
-    # error there, never an unmapped driver exception.
-    store = unreachable_store(clock)
-    with pytest.raises(StoreUnavailable):
-        store.get("p")
-    with pytest.raises(StoreUnavailable):
-        store.history("p")
-    with pytest.raises(StoreUnavailable):
-        store_overview(store.engine, now_ms=0)
+@pytest.mark.parametrize("method", sorted(CALLS))
+def test_a_store_method_meets_an_unreachable_database_as_store_unavailable_with_its_cause(
+    unreachable: Engine, clock: FixedClock, health: StoreHealth, method: str
+):
+    class_name, _, _name = method.partition(".")
+    [build] = [build for cls, build in STORES.items() if cls.__name__ == class_name]
+    target = build(unreachable, clock, health)
+    with pytest.raises(StoreUnavailable, match="payment store unavailable") as raised:
+        CALLS[method](target)
+    assert isinstance(raised.value.__cause__, DBAPIError)
+    if target.health is health:  # the worker's and the reconciler's stop their consumer
+        assert not health.up
+
+
+def test_no_connection_free_in_time_is_store_unavailable_with_the_pool_timeout_as_cause(
+    tmp_path: Path,
+):
+    # Given a store whose one pooled connection another thread holds past the timeout
+    engine = create_store_engine(
+        f"sqlite:///{tmp_path / 'paymq.db'}", timeouts=StoreTimeouts(1.0, 0.05)
+    )
+    upgrade(engine)
+    try:
+        with engine.connect(), pytest.raises(StoreUnavailable, match="no connection") as raised:
+            PaymentViews(engine).get("p")
+    finally:
+        engine.dispose()
+    assert isinstance(raised.value.__cause__, PoolTimeout)
+
+
+def store_classes() -> set[type[StoreAccess]]:
+    found: set[type[StoreAccess]] = set()
+    waiting = list(StoreAccess.__subclasses__())
+    while waiting:
+        cls = waiting.pop()
+        found.add(cls)
+        waiting.extend(cls.__subclasses__())
+    return found
+
+
+def test_every_class_over_the_store_engine_is_a_store_access() -> None:
+    # A class of the store package that takes an engine, but maps nothing, fails here.
+    for module in pkgutil.iter_modules(store.__path__, prefix="store."):
+        imported = importlib.import_module(module.name)
+        for cls in vars(imported).values():
+            if not inspect.isclass(cls) or cls.__module__ != module.name:
+                continue
+            if issubclass(cls, BaseException):
+                continue
+            if "engine" in inspect.signature(cls).parameters:
+                assert issubclass(cls, StoreAccess), cls
+
+
+def test_every_public_store_method_is_called_against_an_unreachable_database() -> None:
+    assert store_classes() == set(STORES)
+    public = {
+        f"{cls.__name__}.{name}"
+        for cls in STORES
+        for name, _ in inspect.getmembers(cls, inspect.isfunction)
+        if not name.startswith("_")
+    }
+    assert public == set(CALLS) | NO_DATABASE

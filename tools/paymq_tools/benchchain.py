@@ -28,9 +28,9 @@ from rich.console import Console
 from common.clock import SystemClock
 from common.money import Money
 from paymq_tools.devchain import Anvil
+from store.chain import ChainTransactions
+from store.database import create_store_engine, upgrade
 from workers.providers.base import Payout
-from workers.store.chain import ChainTransactions
-from workers.store.database import create_store_engine, upgrade
 
 if TYPE_CHECKING:
     from workers.providers.ethereum import EthereumProvider

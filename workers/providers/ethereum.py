@@ -7,7 +7,7 @@ Exactly once on chain:
   under the cap and the wallet must hold the payout and its fee; any of these failing is
   retryable, since nothing exists yet that could move money.
 - Signing takes the wallet's next nonce from the store and stores the signed bytes and hash in
-  the same database transaction (workers/store/chain.py), before the first broadcast.
+  the same database transaction (store/chain.py), before the first broadcast.
 - From then on the payment has exactly one transaction. Every later attempt, redelivery or
   reconciler check broadcasts those same bytes again or looks their hash up; nothing signs a
   second one. A refused broadcast ("already known", "nonce too low", anything) is answered by
@@ -45,6 +45,7 @@ from common.errors import (
     TransactionNotAccepted,
 )
 from common.money import currency_exponent
+from store.chain import ChainTransactions, SignedTransaction, StoredTransaction
 from workers.crashpoints import NEVER, CrashPoints
 from workers.providers.base import Payout, ProviderReceipt
 from workers.providers.ethereum_node import CallReverted, CannotAfford, EthereumNode
@@ -58,7 +59,6 @@ from workers.providers.ethereum_rules import (
     transfer_call,
     transfer_logged,
 )
-from workers.store.chain import ChainTransactions, SignedTransaction, StoredTransaction
 
 __all__ = ["EthereumConfig", "EthereumProvider"]
 

@@ -64,8 +64,8 @@ def _ethereum(settings: Settings) -> EthereumProvider:
     from workers.providers.ethereum import EthereumConfig, EthereumProvider  # noqa: PLC0415
 
     sys.setrecursionlimit(recursion_limit)
-    from workers.store.chain import ChainTransactions  # noqa: PLC0415
-    from workers.store.database import engine_for  # noqa: PLC0415
+    from store.chain import ChainTransactions  # noqa: PLC0415
+    from store.database import engine_for  # noqa: PLC0415
 
     private_key = settings.ethereum_key()
     if private_key is None:

@@ -21,8 +21,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 
 from common.clock import Clock
-from workers.store.payments import unavailable_as_retryable
-from workers.store.schema import webhook_deliveries as table
+from store.outage import StoreAccess
+from store.schema import webhook_deliveries as table
 
 _KEY = (table.c.event_id, table.c.endpoint_id)
 
@@ -54,16 +54,12 @@ class Claimed:
     attempt: int
 
 
-class WebhookDeliveries:
+class WebhookDeliveries(StoreAccess):
     def __init__(self, engine: Engine, clock: Clock, *, owner: str, lease_ms: int) -> None:
-        self._engine = engine
+        super().__init__(engine)
         self._clock = clock
         self._owner = owner
         self._lease_ms = lease_ms
-
-    @property
-    def engine(self) -> Engine:
-        return self._engine
 
     def add(self, deliveries: Sequence[NewDelivery]) -> int:
         """Store the deliveries not stored yet (a redelivered event adds none); how many new."""
@@ -88,7 +84,7 @@ class WebhookDeliveries:
             .returning(table.c.event_id)
         )
         added = 0
-        with unavailable_as_retryable(), self._engine.begin() as connection:
+        with self._engine.begin() as connection:
             for row in rows:
                 added += len(connection.execute(statement, row).all())
         return added
@@ -111,7 +107,7 @@ class WebhookDeliveries:
             # its due rows must not fill the candidates and hide every other endpoint's.
             candidates = candidates.where(table.c.endpoint_id.not_in(full))
         claimed: list[Claimed] = []
-        with unavailable_as_retryable(), self._engine.begin() as connection:
+        with self._engine.begin() as connection:
             for event_id, endpoint_id in connection.execute(candidates).all():
                 if len(claimed) >= limit:
                     break
@@ -161,7 +157,7 @@ class WebhookDeliveries:
             .where(table.c.attempts == claimed.attempt)
             .values(state=state.value, lease_owner=None, lease_until_ms=None, **values)
         )
-        with unavailable_as_retryable(), self._engine.begin() as connection:
+        with self._engine.begin() as connection:
             return bool(connection.execute(statement).rowcount == 1)
 
     def redeliver(
@@ -183,19 +179,19 @@ class WebhookDeliveries:
             "last_error": None,
             "delivered_ms": None,
         }
-        with unavailable_as_retryable(), self._engine.begin() as connection:
+        with self._engine.begin() as connection:
             return int(connection.execute(statement.values(**values)).rowcount)
 
     def get(self, event_id: str, endpoint_id: str) -> RowMapping | None:
         query = select(table).where(
             table.c.event_id == event_id, table.c.endpoint_id == endpoint_id
         )
-        with unavailable_as_retryable(), self._engine.connect() as connection:
+        with self._engine.connect() as connection:
             return connection.execute(query).mappings().first()
 
     def of_event(self, event_id: str) -> Sequence[RowMapping]:
         query = select(table).where(table.c.event_id == event_id).order_by(table.c.endpoint_id)
-        with unavailable_as_retryable(), self._engine.connect() as connection:
+        with self._engine.connect() as connection:
             return connection.execute(query).mappings().all()
 
     def counts(self) -> Sequence[RowMapping]:
@@ -210,7 +206,7 @@ class WebhookDeliveries:
             .group_by(table.c.endpoint_id, table.c.state)
             .order_by(table.c.endpoint_id, table.c.state)
         )
-        with unavailable_as_retryable(), self._engine.connect() as connection:
+        with self._engine.connect() as connection:
             return connection.execute(query).mappings().all()
 
     def recent_failures(self, limit: int) -> Sequence[RowMapping]:
@@ -227,5 +223,5 @@ class WebhookDeliveries:
             .order_by(table.c.created_ms.desc())
             .limit(limit)
         )
-        with unavailable_as_retryable(), self._engine.connect() as connection:
+        with self._engine.connect() as connection:
             return connection.execute(query).mappings().all()

@@ -24,8 +24,8 @@ from common.keyring import TRUSTED_DIR, Keyring
 from common.metrics import Metrics, serve_metrics
 from common.settings import Settings
 from common.subscriber import ResultVerifier
+from store.database import engine_for, upgrade
 from workers.main import process_name
-from workers.store.database import engine_for, upgrade
 from workers.webhooks.addresses import AddressPolicy
 from workers.webhooks.deliveries import WebhookDeliveries
 from workers.webhooks.dispatcher import Dispatcher

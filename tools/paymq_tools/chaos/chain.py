@@ -15,8 +15,8 @@ from pydantic import SecretStr
 from common.clock import SystemClock
 from paymq_tools.devchain import Anvil, balance_of
 from producer.encode import Draft
-from workers.store.chain import ChainTransactions
-from workers.store.database import create_store_engine
+from store.chain import ChainTransactions
+from store.database import create_store_engine
 
 BLOCK_TIME_S = 1
 CONFIRMATIONS = 2

@@ -11,8 +11,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from workers.store.payments import TAKEOVER_REASON
-from workers.store.schema import transitions
+from store.claims import TAKEOVER_REASON
+from store.schema import transitions
 
 logger = logging.getLogger("paymq.chaos")
 

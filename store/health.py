@@ -2,9 +2,10 @@
 answers again, the `paymq_store_stalled` gauge, and a callback so a worker stops taking deliveries
 while its store cannot record them.
 
-Store calls report here (PaymentStore does it for every call): a StoreUnavailable marks the
-store down; any call that succeeds marks it up. While it is down nothing else may call it, so
-a probe thread asks it (`ping`) every `probe_interval_s` until it answers.
+Store calls report here (StoreAccess in store/outage.py does it for every call of the claims
+and the checks): a StoreUnavailable marks the store down; any call that succeeds marks it up.
+While it is down nothing else may call it, so a probe thread asks it (`ping`) every
+`probe_interval_s` until it answers.
 """
 
 from __future__ import annotations

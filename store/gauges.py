@@ -18,9 +18,9 @@ from sqlalchemy import Engine, func, select
 
 from common.clock import Clock
 from common.metrics import CachedRead
-from workers.store.payments import unavailable_as_retryable
-from workers.store.schema import payments
-from workers.store.states import State
+from store.outage import unavailable_as_retryable
+from store.schema import payments
+from store.states import State
 
 
 @dataclass(frozen=True)

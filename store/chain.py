@@ -23,8 +23,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from common.clock import Clock
-from workers.store.payments import unavailable_as_retryable
-from workers.store.schema import chain_transactions, chain_wallets
+from store.outage import StoreAccess
+from store.schema import chain_transactions, chain_wallets
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,13 @@ class StoredTransaction:
     created_ms: int = 0
 
 
-class ChainTransactions:
+class ChainTransactions(StoreAccess):
     def __init__(self, engine: Engine, clock: Clock) -> None:
-        self._engine = engine
+        super().__init__(engine)
         self._clock = clock
 
     def find(self, payment_id: str) -> StoredTransaction | None:
-        with unavailable_as_retryable(), self._engine.connect() as connection:
+        with self._engine.connect() as connection:
             return self._find(connection, payment_id)
 
     def sign_and_store(
@@ -66,16 +66,15 @@ class ChainTransactions:
         """The payment's transaction: the one stored before, or one signed now with the
         wallet's next nonce (at least `nonce_floor`, the node's count of the wallet's
         transactions, so a nonce used outside paymq is skipped)."""
-        with unavailable_as_retryable():
-            try:
-                return self._sign_and_store(payment_id, chain_id, address, nonce_floor, sign)
-            except IntegrityError:
-                # Another worker stored this payment's transaction first (the claim and the
-                # wallet lock should have prevented it; the primary key makes sure).
-                found = self.find(payment_id)
-                if found is None:
-                    raise
-                return found
+        try:
+            return self._sign_and_store(payment_id, chain_id, address, nonce_floor, sign)
+        except IntegrityError:
+            # Another worker stored this payment's transaction first (the claim and the
+            # wallet lock should have prevented it; the primary key makes sure).
+            found = self.find(payment_id)
+            if found is None:
+                raise
+            return found
 
     def _sign_and_store(
         self,
@@ -127,7 +126,7 @@ class ChainTransactions:
             .where(chain_transactions.c.address == address)
             .order_by(chain_transactions.c.nonce)
         )
-        with unavailable_as_retryable(), self._engine.connect() as connection:
+        with self._engine.connect() as connection:
             return [_stored(row) for row in connection.execute(query).mappings()]
 
     def next_nonce(self, chain_id: int, address: str) -> int | None:
@@ -137,7 +136,7 @@ class ChainTransactions:
             .where(chain_wallets.c.chain_id == chain_id)
             .where(chain_wallets.c.address == address)
         )
-        with unavailable_as_retryable(), self._engine.connect() as connection:
+        with self._engine.connect() as connection:
             found = connection.execute(query).scalar_one_or_none()
         return None if found is None else int(found)
 
@@ -150,7 +149,7 @@ class ChainTransactions:
             .where(chain_transactions.c.nonce >= nonce)
             .order_by(chain_transactions.c.nonce)
         )
-        with unavailable_as_retryable(), self._engine.connect() as connection:
+        with self._engine.connect() as connection:
             return [_stored(row) for row in connection.execute(query).mappings()]
 
     def _lock_next_nonce(self, connection: Connection, chain_id: int, address: str) -> int:

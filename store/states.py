@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from common.errors import InvalidTransition
+
 
 class State(StrEnum):
     RECEIVED = "received"
@@ -63,10 +65,6 @@ _ALLOWED: dict[State, frozenset[State]] = {
     State.PENDING: frozenset({State.SUCCEEDED, State.DECLINED, State.FAILED}),
     State.IN_DOUBT: frozenset({State.SUCCEEDED, State.PENDING, State.DECLINED, State.FAILED}),
 }
-
-
-class InvalidTransition(ValueError):
-    pass
 
 
 def can_move(current: State, target: State) -> bool:

@@ -13,8 +13,9 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from common.clock import Clock
-from workers.store.payments import StoredResult, unavailable_as_retryable
-from workers.store.schema import api_submissions
+from store.outage import StoreAccess
+from store.records import StoredResult
+from store.schema import api_submissions
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,9 @@ class Submission:
     message: StoredResult
 
 
-class Submissions:
+class Submissions(StoreAccess):
     def __init__(self, engine: Engine, clock: Clock) -> None:
-        self._engine = engine
+        super().__init__(engine)
         self._clock = clock
 
     def find(self, api_key_id: str, idempotency_key: str) -> Submission | None:
@@ -39,14 +40,14 @@ class Submissions:
             .where(api_submissions.c.api_key_id == api_key_id)
             .where(api_submissions.c.idempotency_key == idempotency_key)
         )
-        with unavailable_as_retryable(), self._engine.connect() as connection:
+        with self._engine.connect() as connection:
             row = connection.execute(query).mappings().first()
         return None if row is None else _submission(row)
 
     def of_payment(self, payment_id: str) -> Submission | None:
         """The submission that made a payment; None if it did not come through the API."""
         query = select(api_submissions).where(api_submissions.c.payment_id == payment_id)
-        with unavailable_as_retryable(), self._engine.connect() as connection:
+        with self._engine.connect() as connection:
             row = connection.execute(query).mappings().first()
         return None if row is None else _submission(row)
 
@@ -67,15 +68,14 @@ class Submissions:
             "body": message.body,
             "created_ms": self._clock.now_ms(),
         }
-        with unavailable_as_retryable():
-            try:
-                with self._engine.begin() as connection:
-                    connection.execute(api_submissions.insert().values(**row))
-            except IntegrityError:  # the same keys, stored a moment ago by another request
-                existing = self.find(submission.api_key_id, submission.idempotency_key)
-                if existing is None:
-                    raise
-                return existing
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(api_submissions.insert().values(**row))
+        except IntegrityError:  # the same keys, stored a moment ago by another request
+            existing = self.find(submission.api_key_id, submission.idempotency_key)
+            if existing is None:
+                raise
+            return existing
         return submission
 
 
