@@ -22,6 +22,7 @@ COPY common ./common
 COPY producer ./producer
 COPY store ./store
 COPY workers ./workers
+COPY webhooks ./webhooks
 COPY sandbox ./sandbox
 COPY paymq ./paymq
 # With the tracing extra, so PAYMQ_TRACING=otlp works without another image.

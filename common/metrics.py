@@ -28,7 +28,7 @@ error code), never a payment id.
                                                     (common/amqp/gauges.py)
 
 The API adds its request counters (producer/api/metrics.py), the webhooks process its
-deliveries by state (workers/webhooks/gauges.py).
+deliveries by state (webhooks/gauges.py).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from paymq.clikit import err, friendly, load_settings
 
 if TYPE_CHECKING:
     from common.settings import Settings
-    from workers.webhooks.deliveries import WebhookDeliveries
+    from webhooks.deliveries import WebhookDeliveries
 
 webhooks_app = typer.Typer(
     help="Deliver result events to HTTP endpoints, signed (docs/webhooks.md).",
@@ -38,7 +38,7 @@ def webhooks_add(
     ] = None,
 ) -> None:
     """Register an endpoint. Its signing secret is printed once; keep it with the receiver."""
-    from workers.webhooks.endpoints import add_endpoint
+    from webhooks.endpoints import add_endpoint
 
     settings = load_settings()
     path = settings.webhook_endpoints_path
@@ -61,7 +61,7 @@ def webhooks_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """List the endpoints and their filters (never their secrets)."""
-    from workers.webhooks.endpoints import Endpoints
+    from webhooks.endpoints import Endpoints
 
     endpoints = Endpoints.load(load_settings().webhook_endpoints_path).endpoints
     if as_json:
@@ -79,7 +79,7 @@ def webhooks_list(
 @friendly
 def webhooks_remove(endpoint_id: Annotated[str, typer.Argument(help="The endpoint's id.")]) -> None:
     """Remove an endpoint; its pending deliveries are given up."""
-    from workers.webhooks.endpoints import remove_endpoint
+    from webhooks.endpoints import remove_endpoint
 
     remove_endpoint(load_settings().webhook_endpoints_path, endpoint_id)
     typer.echo(f"removed webhook endpoint {endpoint_id}")
@@ -89,7 +89,7 @@ def webhooks_remove(endpoint_id: Annotated[str, typer.Argument(help="The endpoin
 @friendly
 def webhooks_run() -> None:
     """Consume result events and deliver them until SIGTERM/SIGINT (finishes in-flight POSTs)."""
-    from workers.webhooks.service import run_webhooks
+    from webhooks.service import run_webhooks
 
     settings = load_settings()
     logs.configure_process(settings, "paymq-webhooks")
@@ -103,7 +103,7 @@ def webhooks_status(
     failures: Annotated[int, typer.Option(help="How many recent failures to show.")] = 10,
 ) -> None:
     """Deliveries by endpoint and state, the oldest pending one, and recent failures."""
-    from workers.webhooks.report import delivery_report, render_report
+    from webhooks.report import delivery_report, render_report
 
     deliveries = _deliveries(load_settings())
     try:
@@ -137,7 +137,7 @@ def webhooks_redeliver(
 def _deliveries(settings: Settings) -> WebhookDeliveries:
     from common.clock import SystemClock
     from store.database import engine_for, require_current
-    from workers.webhooks.deliveries import WebhookDeliveries
+    from webhooks.deliveries import WebhookDeliveries
 
     engine = engine_for(settings, pool_size=1)
     require_current(engine)

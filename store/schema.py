@@ -144,7 +144,7 @@ api_submissions = Table(
     UniqueConstraint("payment_id", name="uq_api_submissions_payment"),
 )
 
-#: Webhook deliveries (workers/webhooks/): one row per result event and endpoint. The primary
+#: Webhook deliveries (webhooks/): one row per result event and endpoint. The primary
 #: key makes a redelivered event a no-op; the lease keeps two senders off one row at a time.
 webhook_deliveries = Table(
     "webhook_deliveries",

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from common.clock import Clock
+from common.deadletters import dead_letter_copy
 from common.envelope import InboundMessage, OutboundMessage
 from common.errors import ClaimLost, MessageRejected, PaymqError, StoreUnavailable
 from common.metrics import Metrics
@@ -21,7 +22,6 @@ from store.claims import Claims
 from store.records import Acquired, Attempt, StoredResult
 from store.records import Outcome as StoreOutcome
 from store.states import State
-from workers.checks import dead_letter_copy
 from workers.crashpoints import NEVER, CrashPoints
 from workers.results import Outcome, build_result, sign_result
 from workers.retry import RetryPolicy, tier_for

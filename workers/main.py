@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import socket
 import threading
-import uuid
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -26,6 +23,7 @@ from common.errors import PublishFailed, StoreUnavailable
 from common.keyring import TRUSTED_DIR, Keyring
 from common.metrics import Metrics, serve_metrics
 from common.privatefiles import Reloading
+from common.process import process_name
 from common.sealing import load_sealing_private_keys
 from common.settings import Settings
 from common.signing import Signer
@@ -48,11 +46,6 @@ logger = logging.getLogger("paymq.worker")
 
 #: How often a worker looks whether its trusted keys changed.
 KEYRING_CHECK_EVERY_S = 1.0
-
-
-def process_name() -> str:
-    """Who holds a claim: readable in the store, unique per process."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 @dataclass(frozen=True)

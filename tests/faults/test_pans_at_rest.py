@@ -82,7 +82,7 @@ from producer.producer import Producer
 from tests.faults.pan_scan import Hit, Secrets, Tally, grouped, scan_blobs, scan_bytes, scan_tree
 from tests.faults.pan_scan import table as scan_table
 from tests.integration.helpers import card_draft, http_server, resign, wait_until
-from workers.webhooks.endpoints import add_endpoint
+from webhooks.endpoints import add_endpoint
 
 console = Console(stderr=True, highlight=False)
 

@@ -31,13 +31,13 @@ from producer.producer import Producer
 from tests.integration.conftest import RunningWorker
 from tests.integration.helpers import card_draft, http_server, wait_until
 from tests.integration.observed import Metrics, running
+from webhooks.addresses import AddressPolicy
+from webhooks.deliveries import NewDelivery, WebhookDeliveries
+from webhooks.endpoints import Endpoint, add_endpoint
+from webhooks.sender import AttemptOutcome, AttemptResult, Sender
+from webhooks.service import WebhookService, build_service
+from webhooks.transport import AddressGuard
 from workers.results import sign_result
-from workers.webhooks.addresses import AddressPolicy
-from workers.webhooks.deliveries import NewDelivery, WebhookDeliveries
-from workers.webhooks.endpoints import Endpoint, add_endpoint
-from workers.webhooks.sender import AttemptOutcome, AttemptResult, Sender
-from workers.webhooks.service import WebhookService, build_service
-from workers.webhooks.transport import AddressGuard
 
 pytestmark = pytest.mark.integration
 

@@ -19,9 +19,10 @@ ALLOWED: dict[str, set[str]] = {
     "sandbox": set(),
     "store": {"common"},
     "workers": {"common", "store"},
+    "webhooks": {"common", "store"},
     "producer": {"common", "store"},
-    "paymq": {"common", "store", "producer", "workers", "sandbox"},
-    "paymq_tools": {"common", "store", "producer", "workers", "sandbox", "paymq"},
+    "paymq": {"common", "store", "producer", "workers", "webhooks", "sandbox"},
+    "paymq_tools": {"common", "store", "producer", "workers", "webhooks", "sandbox", "paymq"},
 }
 SOURCES = {name: REPO_ROOT / name for name in ALLOWED} | {
     "paymq_tools": REPO_ROOT / "tools" / "paymq_tools"
@@ -55,4 +56,4 @@ def test_the_wheel_is_built_from_the_product_packages_only() -> None:
     shipped = {name.split(".")[0] for name in pyproject["tool"]["setuptools"]["packages"]}
 
     assert "paymq_tools" not in shipped
-    assert shipped >= {"common", "store", "producer", "workers", "sandbox", "paymq"}
+    assert shipped >= {"common", "store", "producer", "workers", "webhooks", "sandbox", "paymq"}

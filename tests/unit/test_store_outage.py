@@ -35,7 +35,7 @@ from store.states import State
 from store.submissions import Submission, Submissions
 from store.views import PaymentViews
 from tests.unit.conftest import FakeChannel, Worker
-from workers.webhooks.deliveries import Claimed, NewDelivery, WebhookDeliveries
+from webhooks.deliveries import Claimed, NewDelivery, WebhookDeliveries
 
 # Nothing listens on port 1: every connection is refused at once.
 UNREACHABLE_URL = "postgresql+psycopg://paymq@127.0.0.1:1/paymq?connect_timeout=2"

@@ -7,7 +7,7 @@ import ipaddress
 
 import pytest
 
-from workers.webhooks.addresses import (
+from webhooks.addresses import (
     AddressCategory,
     AddressPolicy,
     category_of,

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from common.errors import ConfigurationError
-from workers.webhooks.endpoints import (
+from webhooks.endpoints import (
     Endpoint,
     Endpoints,
     add_endpoint,
     endpoints_file,
     remove_endpoint,
 )
-from workers.webhooks.schedule import max_attempts, next_attempt_ms
+from webhooks.schedule import max_attempts, next_attempt_ms
 
 SCHEDULE_S = (10.0, 60.0, 300.0)
 

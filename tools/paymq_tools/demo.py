@@ -210,7 +210,7 @@ def _start_fleet(settings: Settings, work_dir: Path) -> tuple[Fleet, str]:
 
 
 def _endpoint_url(settings: Settings) -> str:
-    from workers.webhooks.endpoints import Endpoints  # noqa: PLC0415
+    from webhooks.endpoints import Endpoints  # noqa: PLC0415
 
     return ", ".join(e.url for e in Endpoints.load(settings.webhook_endpoints_path).endpoints)
 

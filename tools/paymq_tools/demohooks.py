@@ -22,7 +22,7 @@ from rich.console import Console
 
 from common.errors import WebhookSignatureInvalid
 from common.webhooks import HEADER_ID, verify_webhook
-from workers.webhooks.endpoints import add_endpoint
+from webhooks.endpoints import add_endpoint
 
 console = Console(highlight=False)
 

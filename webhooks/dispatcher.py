@@ -16,10 +16,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from common.clock import Clock
 from common.errors import PaymqError
 from common.metrics import Metrics
-from workers.webhooks.deliveries import Claimed, WebhookDeliveries
-from workers.webhooks.endpoints import Endpoints
-from workers.webhooks.schedule import next_attempt_ms
-from workers.webhooks.sender import AttemptOutcome, AttemptResult, Sender
+from webhooks.deliveries import Claimed, WebhookDeliveries
+from webhooks.endpoints import Endpoints
+from webhooks.schedule import next_attempt_ms
+from webhooks.sender import AttemptOutcome, AttemptResult, Sender
 
 logger = logging.getLogger("paymq.webhooks")
 

@@ -11,7 +11,7 @@ from sqlalchemy.engine import RowMapping
 
 from common.clock import Clock
 from common.metrics import CachedRead
-from workers.webhooks.deliveries import DeliveryState, WebhookDeliveries
+from webhooks.deliveries import DeliveryState, WebhookDeliveries
 
 
 class WebhookGauges(Collector):

@@ -22,16 +22,16 @@ from common.clock import Clock, SystemClock
 from common.errors import ConfigurationError
 from common.keyring import TRUSTED_DIR, Keyring
 from common.metrics import Metrics, serve_metrics
+from common.process import process_name
 from common.settings import Settings
 from common.subscriber import ResultVerifier
 from store.database import engine_for, upgrade
-from workers.main import process_name
-from workers.webhooks.addresses import AddressPolicy
-from workers.webhooks.deliveries import WebhookDeliveries
-from workers.webhooks.dispatcher import Dispatcher
-from workers.webhooks.endpoints import Endpoints, endpoints_file
-from workers.webhooks.gauges import WebhookGauges
-from workers.webhooks.intake import Intake, QueueConsumer
+from webhooks.addresses import AddressPolicy
+from webhooks.deliveries import WebhookDeliveries
+from webhooks.dispatcher import Dispatcher
+from webhooks.endpoints import Endpoints, endpoints_file
+from webhooks.gauges import WebhookGauges
+from webhooks.intake import Intake, QueueConsumer
 
 logger = logging.getLogger("paymq.webhooks")
 
@@ -80,8 +80,8 @@ def build_service(
 ) -> WebhookService:
     """Every part from the settings; a configuration problem stops here, before consuming."""
     # requests only where it is used
-    from workers.webhooks.sender import Sender  # noqa: PLC0415
-    from workers.webhooks.transport import AddressGuard  # noqa: PLC0415
+    from webhooks.sender import Sender  # noqa: PLC0415
+    from webhooks.transport import AddressGuard  # noqa: PLC0415
 
     if settings.webhook_lease_s <= settings.webhook_connect_timeout_s + (
         settings.webhook_read_timeout_s

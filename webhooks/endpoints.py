@@ -20,7 +20,7 @@ from common.errors import ConfigurationError
 from common.models import PaymentStatus
 from common.privatefiles import Reloading, write_private_json
 from common.webhooks import SECRET_PREFIX, new_webhook_secret
-from workers.webhooks.addresses import AddressPolicy, literal_address
+from webhooks.addresses import AddressPolicy, literal_address
 
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_.-")
 _MAX_ID_CHARS = 32

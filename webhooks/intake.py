@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from common.amqp.admin import BrokerAdmin, Delivery
 from common.backoff import Backoff, BackoffPolicy
 from common.clock import Clock
+from common.deadletters import dead_letter_copy
 from common.envelope import InboundMessage
 from common.errors import BrokerUnavailable, MessageRejected, PaymqError, RetryableError
 from common.metrics import Metrics
 from common.subscriber import ResultVerifier
 from common.topology import Topology
-from workers.checks import dead_letter_copy
-from workers.webhooks.deliveries import NewDelivery, WebhookDeliveries
-from workers.webhooks.endpoints import Endpoints
+from webhooks.deliveries import NewDelivery, WebhookDeliveries
+from webhooks.endpoints import Endpoints
 
 logger = logging.getLogger("paymq.webhooks")
 

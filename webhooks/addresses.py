@@ -5,7 +5,7 @@ our network; so by default an endpoint may only be a globally routable unicast a
 verdict is on an IP address, never on URL text: `127.1`, `2130706433`, `0x7f000001` and
 `0177.0.0.1` are all 127.0.0.1 to the resolver, and a name may resolve anywhere (and elsewhere
 next time). The sender asks `AddressPolicy.refusal` about each address it resolved, at the
-moment it connects (workers/webhooks/transport.py).
+moment it connects (webhooks/transport.py).
 
 IPv6 forms that carry an IPv4 address (mapped ::ffff:a.b.c.d, compatible ::a.b.c.d, NAT64
 64:ff9b::a.b.c.d, 6to4 2002:aabb:ccdd::) are judged by that IPv4 address.

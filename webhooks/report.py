@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.webhooks.deliveries import DeliveryState, WebhookDeliveries
+from webhooks.deliveries import DeliveryState, WebhookDeliveries
 
 
 def delivery_report(deliveries: WebhookDeliveries, *, now_ms: int, failures: int) -> dict[str, Any]:

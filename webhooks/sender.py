@@ -1,7 +1,7 @@
 """One webhook attempt: POST a result event's bytes to an endpoint, signed, and say what came of
 it as an AttemptOutcome (a value, so that outcomes can be counted). Redirects are not followed
 and the response body is never read: only its status counts. Connections reach only the
-addresses the guard allows (workers/webhooks/transport.py)."""
+addresses the guard allows (webhooks/transport.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import requests
 
 from common.clock import Clock
 from common.webhooks import sign_webhook
-from workers.webhooks.endpoints import Endpoint
-from workers.webhooks.transport import AddressGuard, AddressNotAllowed, guarded_session
+from webhooks.endpoints import Endpoint
+from webhooks.transport import AddressGuard, AddressNotAllowed, guarded_session
 
 
 class AttemptResult(StrEnum):

@@ -1,7 +1,7 @@
 """HTTP connections for webhooks that only reach the addresses the policy allows.
 
 The check sits where urllib3 opens a socket (`HTTPConnection._new_conn`): the endpoint's host is
-resolved once, every answer is judged (workers/webhooks/addresses.py), and the socket is
+resolved once, every answer is judged (webhooks/addresses.py), and the socket is
 connected to an allowed answer as a literal IP, so the address checked is the address
 connected to: a name that resolved to a public address when it was registered, or a moment
 ago, and to 127.0.0.1 now (DNS rebinding) is refused now. TLS still names and verifies the
@@ -25,7 +25,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.connection import allowed_gai_family, create_connection
 
-from workers.webhooks.addresses import AddressCategory, AddressPolicy
+from webhooks.addresses import AddressCategory, AddressPolicy
 
 #: host, port -> the addresses it resolves to, in the resolver's order.
 Resolve = Callable[[str, int], list[str]]
