@@ -13,7 +13,7 @@ from common.clock import Clock
 from store import rows
 from store.health import StoreHealth
 from store.outage import StoreAccess
-from store.records import Outcome, StoredPayment, StoredResult
+from store.records import OutcomeRecord, StoredPayment, StoredResult
 from store.schema import payments
 from store.states import State, check_transition
 
@@ -61,7 +61,7 @@ class Checks(StoreAccess):
             row = rows.read(connection, payment_id)
             return None if row is None else rows.stored_payment(row)
 
-    def finish(self, payment_id: str, outcome: Outcome) -> None:
+    def finish(self, payment_id: str, outcome: OutcomeRecord) -> None:
         """Record what a check found, with its result event, for a payment nobody holds: moved
         from the state it is in, if the state machine allows it."""
         now_ms = self._clock.now_ms()
@@ -132,7 +132,7 @@ class Checks(StoreAccess):
         with self._engine.connect() as connection:
             return [rows.stored_payment(row) for row in connection.execute(query).mappings()]
 
-    def settle_abandoned(self, payment: StoredPayment, outcome: Outcome) -> bool:
+    def settle_abandoned(self, payment: StoredPayment, outcome: OutcomeRecord) -> bool:
         """Put an abandoned claim in `outcome` (in doubt, with its result), unless someone
         touched the payment since it was read; True if it moved."""
         now_ms = self._clock.now_ms()

@@ -32,7 +32,7 @@ from store.records import (
     Claim,
     Conflict,
     NewPayment,
-    Outcome,
+    OutcomeRecord,
     Rejection,
     StoredResult,
 )
@@ -189,7 +189,7 @@ class Claims(StoreAccess):
             )
 
     def finish(
-        self, payment_id: str, outcome: Outcome, attempt: Attempt | None, *, token: str
+        self, payment_id: str, outcome: OutcomeRecord, attempt: Attempt | None, *, token: str
     ) -> None:
         """Record the outcome, the attempt that led to it and the result event, atomically;
         only for the current claim `token` (ClaimLost otherwise). A stored result stays marked

@@ -105,7 +105,7 @@ class Attempt:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class OutcomeRecord:
     """What to record when a payment leaves `processing` (or `retrying`, when expiring)."""
 
     state: State

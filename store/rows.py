@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
-from store.records import Attempt, Outcome, StoredPayment, StoredResult
+from store.records import Attempt, OutcomeRecord, StoredPayment, StoredResult
 from store.schema import attempts, payments, transitions
 from store.states import State
 
@@ -65,7 +65,7 @@ def record_attempt(connection: Connection, payment_id: str, attempt: Attempt, no
     )
 
 
-def outcome_columns(outcome: Outcome) -> dict[str, Any]:
+def outcome_columns(outcome: OutcomeRecord) -> dict[str, Any]:
     """The columns an outcome sets when a payment leaves `processing` (or a check settles it).
     A stored result stays marked unpublished until `mark_published` says the broker confirmed
     it."""

@@ -19,8 +19,7 @@ from common.redact import mask_pans
 from common.signing import Signer
 from common.topology import Topology
 from store.claims import Claims
-from store.records import Acquired, Attempt, StoredResult
-from store.records import Outcome as StoreOutcome
+from store.records import Acquired, Attempt, OutcomeRecord, StoredResult
 from store.states import State
 from workers.crashpoints import NEVER, CrashPoints
 from workers.results import Outcome, build_result, sign_result
@@ -109,7 +108,7 @@ class Dispositions:
         try:
             self._store.finish(
                 str(request.payment_id),
-                StoreOutcome(
+                OutcomeRecord(
                     state=state,
                     attempts=outcome.attempts,
                     outcome_unknown=claim.outcome_unknown if unknown is None else unknown,

@@ -47,8 +47,7 @@ from common.signing import Signer
 from common.topology import Topology
 from common.tracing import tracer
 from store.checks import Checks
-from store.records import Outcome as StoreOutcome
-from store.records import StoredPayment, StoredResult
+from store.records import OutcomeRecord, StoredPayment, StoredResult
 from store.states import State
 from workers.providers.base import ProviderReceipt
 from workers.results import Outcome, Subject, result_for, sign_result
@@ -250,7 +249,7 @@ class Reconciler:
         state = State(status.value)
         self._store.finish(
             row.payment_id,
-            StoreOutcome(
+            OutcomeRecord(
                 state=state,
                 attempts=row.attempts,
                 outcome_unknown=row.outcome_unknown,
@@ -281,7 +280,7 @@ class Reconciler:
         event = sign_result(result, self._signer, self._topology)
         moved = self._store.settle_abandoned(
             row,
-            StoreOutcome(
+            OutcomeRecord(
                 state=State.IN_DOUBT,
                 attempts=row.attempts,
                 outcome_unknown=True,

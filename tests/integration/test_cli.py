@@ -19,7 +19,7 @@ from common.settings import Settings
 from common.subscriber import ResultStream
 from paymq_tools.processes import settings_env
 from producer.producer import Producer
-from store.records import Acquired, NewPayment, Outcome
+from store.records import Acquired, NewPayment, OutcomeRecord
 from store.states import State
 from tests.integration.conftest import RunningWorker
 from tests.integration.helpers import (
@@ -252,7 +252,7 @@ def test_top_shows_queue_depths_payments_by_state_and_who_is_in_doubt(
     assert isinstance(claim, Acquired)
     claims.finish(
         doubtful.payment_id,
-        Outcome(
+        OutcomeRecord(
             State.IN_DOUBT, 3, True, code="provider_timeout", next_check_ms=SystemClock().now_ms()
         ),
         None,

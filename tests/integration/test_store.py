@@ -19,7 +19,7 @@ from store.records import (
     Busy,
     Conflict,
     NewPayment,
-    Outcome,
+    OutcomeRecord,
     StoredResult,
 )
 from store.states import State
@@ -76,8 +76,8 @@ RESULT = StoredResult.of(
 )
 
 
-def succeeded(attempts: int = 1) -> Outcome:
-    return Outcome(State.SUCCEEDED, attempts, False, result=RESULT, provider_reference="ch_1")
+def succeeded(attempts: int = 1) -> OutcomeRecord:
+    return OutcomeRecord(State.SUCCEEDED, attempts, False, result=RESULT, provider_reference="ch_1")
 
 
 def acquired(claim: object) -> Acquired:
@@ -159,7 +159,9 @@ def test_in_doubt_payments_come_due_for_one_reconciler_at_a_time(engine: Engine,
     worker = store(engine, clock, "w1")
     reconciler = checks(engine, clock)
     claim = acquired(worker.claim(payment()))
-    in_doubt = Outcome(State.IN_DOUBT, 3, True, result=RESULT, next_check_ms=clock.now_ms() + 500)
+    in_doubt = OutcomeRecord(
+        State.IN_DOUBT, 3, True, result=RESULT, next_check_ms=clock.now_ms() + 500
+    )
     worker.finish(payment().payment_id, in_doubt, None, token=claim.token)
     assert reconciler.due_for_check(10) == []
     clock.advance(500)
@@ -205,12 +207,12 @@ def test_a_confirm_of_an_older_result_leaves_the_newer_one_marked(
     claim = acquired(worker.claim(payment()))
     worker.finish(
         payment().payment_id,
-        Outcome(State.IN_DOUBT, 1, True, result=RESULT),
+        OutcomeRecord(State.IN_DOUBT, 1, True, result=RESULT),
         None,
         token=claim.token,
     )
     newer = StoredResult.of(dataclasses.replace(RESULT.message(), message_id="e-2"))
-    settled = Outcome(State.SUCCEEDED, 1, True, result=newer)
+    settled = OutcomeRecord(State.SUCCEEDED, 1, True, result=newer)
     reconciler.finish(payment().payment_id, settled)
     # When the worker's publish of the in-doubt event is confirmed only now
     worker.mark_published([(payment().payment_id, RESULT.message_id)])
@@ -265,7 +267,7 @@ def test_a_claim_nobody_touched_for_long_is_found_and_put_in_doubt_once(
     clock.advance(60_000)
     [row] = reconciler.abandoned_claims(older_than_ms=60_000, limit=10)
     assert row.state == state
-    in_doubt = Outcome(State.IN_DOUBT, 1, True, code="claim_abandoned", result=RESULT)
+    in_doubt = OutcomeRecord(State.IN_DOUBT, 1, True, code="claim_abandoned", result=RESULT)
     assert reconciler.settle_abandoned(row, in_doubt)
     # And a second sweeper holding the same old row cannot move it again
     assert not reconciler.settle_abandoned(row, in_doubt)
@@ -286,7 +288,7 @@ def test_an_abandoned_claim_taken_back_by_a_delivery_is_left_alone(
     # When a delivery of the payment takes the claim over before the sweep moves it
     acquired(store(engine, clock, "w2").claim(payment()))
     # Then the sweep does not move it
-    outcome = Outcome(State.IN_DOUBT, 0, True, code="claim_abandoned", result=RESULT)
+    outcome = OutcomeRecord(State.IN_DOUBT, 0, True, code="claim_abandoned", result=RESULT)
     assert not sweeper.settle_abandoned(row, outcome)
 
 
@@ -322,7 +324,7 @@ def test_an_outcome_without_a_provider_keeps_the_one_the_payment_was_sent_to(
 ):
     worker = store(engine, clock, "w1")
     claim = acquired(worker.claim(payment(provider="stripe")))
-    in_doubt = Outcome(State.IN_DOUBT, 1, True, result=RESULT, next_check_ms=clock.now_ms())
+    in_doubt = OutcomeRecord(State.IN_DOUBT, 1, True, result=RESULT, next_check_ms=clock.now_ms())
     worker.finish(
         payment().payment_id,
         in_doubt,

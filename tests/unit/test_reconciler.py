@@ -16,7 +16,7 @@ from common.signing import Signer
 from common.topology import Topology
 from store.checks import Checks
 from store.claims import Claims
-from store.records import Acquired, NewPayment, Outcome, StoredResult
+from store.records import Acquired, NewPayment, OutcomeRecord, StoredResult
 from store.states import State
 from store.views import PaymentViews
 from tests.stores import sqlite_engine
@@ -119,7 +119,7 @@ def enter(store: Claims, clock: FixedClock, state: State, provider: str | None =
     due = clock.now_ms() + 1_000
     store.finish(
         PAYMENT.payment_id,
-        Outcome(state, 3, True, provider=provider, result=FIRST_EVENT, next_check_ms=due),
+        OutcomeRecord(state, 3, True, provider=provider, result=FIRST_EVENT, next_check_ms=due),
         None,
         token=claim.token,
     )
@@ -378,7 +378,7 @@ def test_a_result_a_worker_stored_but_never_got_confirmed_is_published_again(
     claim = store.claim(PAYMENT)
     assert isinstance(claim, Acquired)
     succeeded = dataclasses.replace(FIRST_EVENT, routing_key="card.succeeded", message_id="e-1")
-    outcome = Outcome(State.SUCCEEDED, 1, False, result=succeeded)
+    outcome = OutcomeRecord(State.SUCCEEDED, 1, False, result=succeeded)
     store.finish(PAYMENT.payment_id, outcome, None, token=claim.token)
     reconciler = reconciler_for(ScriptedLookup())
     # When a pass runs before the republish delay, nothing is published; after it, the stored

@@ -30,7 +30,7 @@ from store.claims import Claims
 from store.database import StoreTimeouts, create_store_engine, upgrade
 from store.health import StoreHealth
 from store.outage import StoreAccess
-from store.records import NewPayment, Outcome, Rejection, StoredPayment, StoredResult
+from store.records import NewPayment, OutcomeRecord, Rejection, StoredPayment, StoredResult
 from store.states import State
 from store.submissions import Submission, Submissions
 from store.views import PaymentViews
@@ -41,7 +41,7 @@ from webhooks.deliveries import Claimed, NewDelivery, WebhookDeliveries
 UNREACHABLE_URL = "postgresql+psycopg://paymq@127.0.0.1:1/paymq?connect_timeout=2"
 
 NEW = NewPayment("p", "shop", "k", "h", "m", "card", "r", 1, "USD", 0)
-SUCCEEDED = Outcome(State.SUCCEEDED, 1, False)
+SUCCEEDED = OutcomeRecord(State.SUCCEEDED, 1, False)
 RESULT = StoredResult("t.results", "card.succeeded", "e-1", "paymq.payment_result.v1", {}, b"{}")
 ABANDONED = StoredPayment(
     payment_id="p",
@@ -102,7 +102,7 @@ CALLS: dict[str, Callable[[Any], object]] = {
     "Checks.mark_published": lambda s: s.mark_published([("p", "e-1")]),
     "Checks.abandoned_claims": lambda s: s.abandoned_claims(0, 10),
     "Checks.settle_abandoned": lambda s: s.settle_abandoned(
-        ABANDONED, Outcome(State.IN_DOUBT, 0, True)
+        ABANDONED, OutcomeRecord(State.IN_DOUBT, 0, True)
     ),
     "PaymentViews.get": lambda s: s.get("p"),
     "PaymentViews.stored_result": lambda s: s.stored_result("p"),
