@@ -19,9 +19,10 @@ from common.redact import mask_pans
 from common.signing import Signer
 from common.topology import Topology
 from store.claims import Claims
-from store.records import Acquired, Attempt, OutcomeRecord, StoredResult
+from store.records import Acquired, Attempt, StoredResult
 from store.states import State
 from workers.crashpoints import NEVER, CrashPoints
+from workers.recording import recorded
 from workers.results import Outcome, build_result, sign_result
 from workers.retry import RetryPolicy, tier_for
 
@@ -57,9 +58,6 @@ class Disposition:
     #: (payment id, result message id) when `publish` carries the payment's stored result:
     #: once the broker confirms it, the store is told, and its sweeper leaves it alone.
     stored_result: tuple[str, str] | None = None
-
-
-_STATE_OF = {status: State(status.value) for status in PaymentStatus}
 
 
 class Dispositions:
@@ -101,27 +99,17 @@ class Dispositions:
             outcome=outcome,
             now_ms=now_ms,
         )
-        event = sign_result(result, self._signer, self._config.topology)
-        error = outcome.error
-        state = _STATE_OF[outcome.status]
-        needs_check = state in (State.PENDING, State.IN_DOUBT)
+        needs_check = outcome.status in (PaymentStatus.PENDING, PaymentStatus.IN_DOUBT)
+        done = recorded(
+            result,
+            signer=self._signer,
+            topology=self._config.topology,
+            outcome_unknown=claim.outcome_unknown if unknown is None else unknown,
+            next_check_ms=now_ms + self._config.first_check_ms if needs_check else None,
+        )
+        event, state, error = done.event, done.state, outcome.error
         try:
-            self._store.finish(
-                str(request.payment_id),
-                OutcomeRecord(
-                    state=state,
-                    attempts=outcome.attempts,
-                    outcome_unknown=claim.outcome_unknown if unknown is None else unknown,
-                    reason=result.reason,
-                    code=result.code,
-                    provider=result.provider,
-                    provider_reference=result.provider_reference,
-                    result=StoredResult.of(event),
-                    next_check_ms=now_ms + self._config.first_check_ms if needs_check else None,
-                ),
-                attempt,
-                token=claim.token,
-            )
+            self._store.finish(str(request.payment_id), done.record, attempt, token=claim.token)
         except ClaimLost:
             return self.lost(message, request)
         except StoreUnavailable as exc:

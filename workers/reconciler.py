@@ -47,10 +47,11 @@ from common.signing import Signer
 from common.topology import Topology
 from common.tracing import tracer
 from store.checks import Checks
-from store.records import OutcomeRecord, StoredPayment, StoredResult
+from store.records import StoredPayment, StoredResult
 from store.states import State
 from workers.providers.base import ProviderReceipt
-from workers.results import Outcome, Subject, result_for, sign_result
+from workers.recording import recorded
+from workers.results import Outcome, Subject, result_for
 
 logger = logging.getLogger("paymq.reconciler")
 
@@ -244,26 +245,20 @@ class Reconciler:
     ) -> None:
         now_ms = self._clock.now_ms()
         outcome = Outcome(status, row.attempts, receipt=receipt, error=error)
-        result = result_for(row.channel, _subject(row), outcome, now_ms)
-        event = sign_result(result, self._signer, self._topology)
-        state = State(status.value)
-        self._store.finish(
-            row.payment_id,
-            OutcomeRecord(
-                state=state,
-                attempts=row.attempts,
-                outcome_unknown=row.outcome_unknown,
-                reason=result.reason,
-                code=result.code,
-                provider=receipt.provider if receipt else row.provider,
-                provider_reference=receipt.reference if receipt else row.provider_reference,
-                result=StoredResult.of(event),
-                next_check_ms=self._next_check_ms(0, now_ms) if state is State.PENDING else None,
-            ),
+        pending = status is PaymentStatus.PENDING
+        done = recorded(
+            result_for(row.channel, _subject(row), outcome, now_ms),
+            signer=self._signer,
+            topology=self._topology,
+            outcome_unknown=row.outcome_unknown,
+            next_check_ms=self._next_check_ms(0, now_ms) if pending else None,
+            provider=row.provider,
+            provider_reference=row.provider_reference,
         )
+        self._store.finish(row.payment_id, done.record)
         logger.info("payment %s reconciled: %s -> %s", row.payment_id, row.state, status)
         self._metrics.payment(row.channel, status.value)
-        self._publish_stored(row.payment_id, StoredResult.of(event))
+        self._publish_stored(row.payment_id, done.stored)
 
     def _abandon(self, row: StoredPayment) -> bool:
         """No delivery carries this claimed payment any more: in doubt, with a result event now,
@@ -276,26 +271,20 @@ class Reconciler:
             code=ABANDONED,
         )
         outcome = Outcome(PaymentStatus.IN_DOUBT, row.attempts, error=error)
-        result = result_for(row.channel, _subject(row), outcome, now_ms)
-        event = sign_result(result, self._signer, self._topology)
-        moved = self._store.settle_abandoned(
-            row,
-            OutcomeRecord(
-                state=State.IN_DOUBT,
-                attempts=row.attempts,
-                outcome_unknown=True,
-                reason=result.reason,
-                code=result.code,
-                result=StoredResult.of(event),
-                next_check_ms=now_ms,
-            ),
+        done = recorded(
+            result_for(row.channel, _subject(row), outcome, now_ms),
+            signer=self._signer,
+            topology=self._topology,
+            outcome_unknown=True,
+            next_check_ms=now_ms,
         )
+        moved = self._store.settle_abandoned(row, done.record)
         if not moved:
             return False  # a delivery came back to it meanwhile
         self._metrics.abandoned_claims.inc()
         logger.warning("payment %s: %s -> in_doubt (%s)", row.payment_id, row.state, ABANDONED)
         self._metrics.payment(row.channel, PaymentStatus.IN_DOUBT.value)
-        self._publish_stored(row.payment_id, StoredResult.of(event))
+        self._publish_stored(row.payment_id, done.stored)
         return True
 
     def _publish_stored(self, payment_id: str, result: StoredResult) -> bool:
