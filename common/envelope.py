@@ -34,7 +34,7 @@ HEADER_ROUTE = "paymq-route"
 HEADER_CREATED_AT_MS = "paymq-created-at-ms"
 HEADER_EXPIRES_AT_MS = "paymq-expires-at-ms"
 HEADER_SIGNATURE = "paymq-signature"
-#: Added by workers to retry copies, signed by the worker (workers/retrystate.py).
+#: Added by workers to retry copies, signed by the worker (workers/retries.py).
 HEADER_ATTEMPTS = "paymq-attempts"
 HEADER_OUTCOME_UNKNOWN = "paymq-outcome-unknown"
 HEADER_NOT_BEFORE_MS = "paymq-not-before-ms"

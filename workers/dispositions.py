@@ -17,33 +17,16 @@ from common.metrics import Metrics
 from common.models import PaymentRequest, PaymentStatus
 from common.redact import mask_pans
 from common.signing import Signer
-from common.topology import Topology
 from store.claims import Claims
 from store.records import Acquired, Attempt, StoredResult
 from store.states import State
+from workers.config import HandlerConfig
 from workers.crashpoints import NEVER, CrashPoints
 from workers.recording import recorded
 from workers.results import Outcome, build_result, sign_result
-from workers.retry import RetryPolicy, tier_for
+from workers.retries import retry_copy, tier_for
 
 logger = logging.getLogger("paymq.worker")
-
-
-@dataclass(frozen=True)
-class HandlerConfig:
-    channel: str
-    topology: Topology
-    retry: RetryPolicy
-    max_body_bytes: int
-    max_clock_skew_ms: int
-    #: Delay before the reconciler first looks at a pending or in-doubt payment.
-    first_check_ms: int = 60_000
-    #: A payment whose claim was taken over this often is poison: not executed again.
-    poison_after_takeovers: int = 5
-    #: A request delivered this often (x-delivery-count) goes back as a fresh copy before
-    #: anything else: lost connections count towards the queue's delivery limit, and must
-    #: not exhaust it (0: never).
-    refresh_after_deliveries: int = 0
 
 
 @dataclass(frozen=True)
@@ -184,9 +167,7 @@ class Dispositions:
         """Back through a retry tier, untouched, to look again once `until_ms` has passed."""
         wait_ms = max(0, until_ms - self._clock.now_ms())
         delay_ms = tier_for(wait_ms, self._config.retry.delays_ms)
-        retry = message.resend(
-            self._config.topology.retry_exchange(delay_ms), self._config.channel, {}
-        )
+        retry = retry_copy(message, self._config.topology, self._config.channel, delay_ms)
         payment_id = str(request.payment_id) if request is not None else None
         who = f"payment {payment_id}" if payment_id else f"message {message.message_id}"
         summary = f"{who} {why}; looking again in {delay_ms} ms"

@@ -45,13 +45,13 @@ from store.claims import Claims
 from store.records import Acquired, AlreadyDone, Busy, Conflict, NewPayment, Rejection
 from workers.channels.base import ExecutionContext, PaymentChannel
 from workers.checks import Checker
+from workers.config import HandlerConfig
 from workers.crashpoints import NEVER, CrashPoints
-from workers.dispositions import Disposition, Dispositions, HandlerConfig
+from workers.dispositions import Disposition, Dispositions
 from workers.identity import attempt_record, provider_idempotency_key, request_fingerprint
 from workers.providers.route import Binding
 from workers.results import Outcome
-from workers.retry import GiveUp, decide
-from workers.retrystate import RetryState, read_state, state_headers
+from workers.retries import GiveUp, RetryState, decide, read_state, retry_copy, state_headers
 
 logger = logging.getLogger("paymq.worker")
 
@@ -371,9 +371,11 @@ class Handler:
         except (ClaimLost, StoreUnavailable) as exc:
             return self._out.store_trouble(message, request, exc)
         self._crash.reached("after_store_commit", request.merchant_reference)
-        retry = message.resend(
-            self._config.topology.retry_exchange(decision.delay_ms),
+        retry = retry_copy(
+            message,
+            self._config.topology,
             self._config.channel,
+            decision.delay_ms,
             state_headers(message, state, self._signer),
         )
         summary = (

@@ -34,13 +34,14 @@ from store.gauges import StoreGauges, state_counts
 from store.health import StoreHealth
 from store.outage import ping
 from workers.channels import ChannelDeps, build_channel
+from workers.config import HandlerConfig
 from workers.consumer import Consumer, ConsumerOptions
 from workers.crashpoints import crash_points
-from workers.handler import Handler, HandlerConfig, refresh_after
+from workers.handler import Handler, refresh_after
 from workers.providers.registry import build_providers
 from workers.published import PublishedMarks
 from workers.reconciler import Reconciler, Sweeps
-from workers.retry import RetryPolicy
+from workers.retries import RetryPolicy
 
 logger = logging.getLogger("paymq.worker")
 

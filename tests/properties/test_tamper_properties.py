@@ -34,9 +34,10 @@ from common.topology import Topology
 from producer.encode import Draft, SealingKey, encode_request
 from store.claims import Claims
 from workers.channels.base import ExecutionContext
-from workers.handler import Handler, HandlerConfig
+from workers.config import HandlerConfig
+from workers.handler import Handler
 from workers.providers.base import ProviderReceipt
-from workers.retry import RetryPolicy
+from workers.retries import RetryPolicy
 
 if TYPE_CHECKING:
     from tests.properties.conftest import Keys

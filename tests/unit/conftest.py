@@ -35,11 +35,12 @@ from store.claims import Claims
 from store.database import create_store_engine, upgrade
 from store.views import PaymentViews
 from workers.channels.base import ExecutionContext
-from workers.handler import Disposition, Handler, HandlerConfig
+from workers.config import HandlerConfig
+from workers.handler import Disposition, Handler
 from workers.providers.base import CardCharge, ProviderReceipt
 from workers.providers.breaker import CircuitBreaker
 from workers.providers.route import Binding, Route
-from workers.retry import RetryPolicy
+from workers.retries import RetryPolicy
 
 NOW_MS = 1_900_000_000_000  # 2030-03-17T17:46:40Z
 MAX_BODY_BYTES = 65_536

@@ -28,7 +28,7 @@ from common.errors import (
     RateLimited,
 )
 from common.models import PaymentStatus
-from workers.retry import MAX_WAIT_MS, GiveUp, Retry, RetryPolicy, decide
+from workers.retries import MAX_WAIT_MS, GiveUp, Retry, RetryPolicy, decide
 
 if TYPE_CHECKING:
     from tests.unit.conftest import Handled, Worker

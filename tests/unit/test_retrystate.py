@@ -17,7 +17,7 @@ from common.errors import ProviderTimeout, ProviderUnavailable, RateLimited
 from common.keyring import Keyring
 from common.signing import Signer
 from tests.unit.conftest import Worker
-from workers.retrystate import NEW, RetryState, read_state, state_headers
+from workers.retries import NEW, RetryState, read_state, state_headers
 
 
 def test_a_worker_signed_state_is_read_back(

@@ -1,4 +1,16 @@
-"""A payment's retry state, carried on its retry copies and signed by the worker that set it.
+"""Retries, in one place: what to do after a failed provider attempt, the copy that goes
+through a retry tier, and the retry state that copy carries.
+
+**The decision** (pure): retry after a delay, or give up.
+
+Delays come from fixed tiers (one delay queue each): attempt n waits tier n, and every later
+attempt the last tier, which makes the back-off exponential when the tiers are, and capped.
+A 429 waits at least as long as the provider asked: the next tier at or above the wait, and
+when the wait is longer than the last tier, the message cycles through the last tier until its
+not-before time (see the state, below). Waits are capped at MAX_WAIT_MS.
+
+**The state**: a payment's retry state, carried on its retry copies and signed by the worker
+that set it.
 
 A retry republishes the producer's exact bytes and signature, plus these headers:
 
@@ -19,6 +31,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -32,10 +45,80 @@ from common.envelope import (
     HEADER_SIGNATURE,
     HeaderValue,
     InboundMessage,
+    OutboundMessage,
 )
-from common.errors import PaymqError
+from common.errors import OutcomeUnknown, PaymqError, RateLimited, RetryableError
 from common.keyring import Keyring, KeyRole
 from common.signing import Signer
+from common.topology import Topology
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    delays_ms: tuple[int, ...]
+    #: Provider attempts for one payment, the first included.
+    max_attempts: int
+
+
+#: A provider asking for more than a day is treated as asking for a day.
+MAX_WAIT_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Retry:
+    #: The retry tier to go through.
+    delay_ms: int
+    #: How long to wait before the next attempt; more than `delay_ms` only for long Retry-After.
+    wait_ms: int
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    #: True when the last error left the outcome unknown: the payment is in doubt, not failed.
+    in_doubt: bool
+
+
+def is_transient(error: PaymqError) -> bool:
+    return isinstance(error, RetryableError | OutcomeUnknown)
+
+
+def decide(
+    error: PaymqError, attempts_made: int, policy: RetryPolicy, *, earlier_unknown: bool = False
+) -> Retry | GiveUp:
+    """`attempts_made` counts provider attempts so far, including the one that raised `error`;
+    `earlier_unknown` says an earlier attempt's outcome was unknown (it may have moved money,
+    so giving up then leaves the payment in doubt even if the last error was a clean refusal)."""
+    if not is_transient(error):
+        raise ValueError(f"{type(error).__name__} is permanent; nothing to retry")
+    if attempts_made >= policy.max_attempts:
+        return GiveUp(in_doubt=earlier_unknown or isinstance(error, OutcomeUnknown))
+    tiers = policy.delays_ms
+    delay_ms = tiers[min(attempts_made - 1, len(tiers) - 1)]
+    wait_ms = delay_ms
+    if isinstance(error, RateLimited):
+        asked_s = error.retry_after_s
+        asked_ms = MAX_WAIT_MS if not asked_s < MAX_WAIT_MS / 1000 else int(asked_s * 1000)
+        wait_ms = max(asked_ms, delay_ms)
+        delay_ms = tier_for(wait_ms, tiers)
+    return Retry(delay_ms, wait_ms)
+
+
+def tier_for(wait_ms: int, tiers: tuple[int, ...]) -> int:
+    """The shortest tier that waits at least `wait_ms`, or the longest tier."""
+    return next((t for t in tiers if t >= wait_ms), tiers[-1])
+
+
+def retry_copy(
+    message: InboundMessage,
+    topology: Topology,
+    channel: str,
+    delay_ms: int,
+    headers: Mapping[str, HeaderValue] | None = None,
+) -> OutboundMessage:
+    """The same bytes through the retry tier of `delay_ms`, back to the channel's work queue
+    when it has waited there; `headers` (a retry state) added to the message's own."""
+    return message.resend(topology.retry_exchange(delay_ms), channel, headers or {})
+
 
 logger = logging.getLogger("paymq.worker")
 
