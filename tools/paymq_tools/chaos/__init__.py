@@ -5,6 +5,7 @@ for every payment.
     scenarios.py     what each scenario runs and breaks (data)
     workload.py      the payments of a run, with their expected outcomes and sandbox faults
     node.py          PrivateBroker: a RabbitMQ node of the suite's own, restartable
+    nodectl.py       the RabbitMQ CLI against a node: forced closes, alarms, settings, depths
     cluster.py       PrivateCluster: three such nodes joined, killable, partitionable
     broker.py        Broker: what the runner takes, one node or a cluster
     queueview.py     a cluster's queues (leader, members online) and clients per node

@@ -28,7 +28,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 
-from paymq_tools.chaos.node import BrokerNodeFailed, PrivateBroker, QueueDepth
+from paymq_tools.chaos.node import PrivateBroker
+from paymq_tools.chaos.nodectl import BrokerNodeFailed, QueueDepth
 from paymq_tools.chaos.queueview import (
     QueueMembers,
     connections_by_port,
