@@ -2,7 +2,8 @@
 cluster of three), the sandbox provider with its effects ledger, and a checker that accounts
 for every payment.
 
-    scenarios.py     what each scenario runs and breaks (data)
+    scenario.py      what a scenario can say: workers, settings, provider faults, disturbances
+    scenarios.py     the scenarios themselves, in suite order (data)
     workload.py      the payments of a run, with their expected outcomes and sandbox faults
     node.py          PrivateBroker: a RabbitMQ node of the suite's own, restartable
     nodectl.py       the RabbitMQ CLI against a node: forced closes, alarms, settings, depths

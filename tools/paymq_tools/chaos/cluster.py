@@ -77,7 +77,7 @@ class PrivateCluster:
     @property
     def port(self) -> int:
         """The first node's AMQP port. Nothing forwards to it: a cluster scenario has no link
-        proxies (scenarios.py refuses them), they stand for one node's link."""
+        proxies (scenario.py refuses them), they stand for one node's link."""
         return self.nodes[0].port
 
     def __enter__(self) -> PrivateCluster:

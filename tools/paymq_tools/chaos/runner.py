@@ -45,7 +45,7 @@ from paymq_tools.chaos.progress import RunProgress
 from paymq_tools.chaos.publishing import Prepared, prepare, publish_paced
 from paymq_tools.chaos.queues import dead_letters, leftovers, work_and_retry_queues
 from paymq_tools.chaos.recovery import longest_gap_s
-from paymq_tools.chaos.scenarios import Scenario
+from paymq_tools.chaos.scenario import Scenario
 from paymq_tools.chaos.services import Services
 from paymq_tools.chaos.wiring import Wiring
 from paymq_tools.chaos.workload import PlannedPayment, plan_payments
