@@ -26,4 +26,7 @@ for every payment.
     queues.py        what is left in the queues; dead letters and their reasons
     checker.py       pure accounting: lost, duplicated effects, conflicting, stuck...
     runner.py        one scenario end to end; suite.py all of them; cli.py `paymq chaos run`
+    runsettings.py   the settings of a run's processes: short retry tiers, its own topology
+    stocktaking.py   a run's end: waiting until it settles, then what the checker is given
+    runfigures.py    a run's figures, and the progress line's tally
 """
