@@ -36,8 +36,10 @@ from common.signing import Signer
 from common.subscriber import ResultEvent, ResultStream, ResultVerifier
 from paymq_tools.broker import ensure_broker
 from paymq_tools.collect import take
-from paymq_tools.democases import REFUSING_CODE, REFUSING_CONTRACT, Case, CaseKit, build_cases
+from paymq_tools.demobatch import build_cases
+from paymq_tools.democases import Case, CaseKit
 from paymq_tools.demohooks import DemoReceiver, print_metrics
+from paymq_tools.demopayouts import REFUSING_CODE, REFUSING_CONTRACT
 from paymq_tools.demoreport import Observed, report
 from paymq_tools.devchain import Anvil, anvil_path, balance_of, deploy_token, rpc_call, solcjs_path
 from paymq_tools.processes import (
