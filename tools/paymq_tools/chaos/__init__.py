@@ -24,6 +24,7 @@ for every payment.
     services.py      the sandbox, the payment store's schema, the reconciler
     publishing.py    paced publishing with confirms
     queues.py        what is left in the queues; dead letters and their reasons
+    observations.py  what a run observed: published, result events, effects, dead letters
     checker.py       pure accounting: lost, duplicated effects, conflicting, stuck...
     runner.py        one scenario end to end; suite.py all of them; cli.py `paymq chaos run`
     runsettings.py   the settings of a run's processes: short retry tiers, its own topology

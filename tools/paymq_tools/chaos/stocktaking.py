@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from common.amqp.admin import BrokerAdmin
 from common.models import PaymentStatus
 from common.subscriber import ResultEvent
-from paymq_tools.chaos.checker import Observations, Published, ReceivedEvent
 from paymq_tools.chaos.evidence import gather
+from paymq_tools.chaos.observations import Observations, Published, ReceivedEvent
 from paymq_tools.chaos.progress import RunProgress
 from paymq_tools.chaos.publishing import Prepared
 from paymq_tools.chaos.queues import dead_letters, leftovers, work_and_retry_queues
