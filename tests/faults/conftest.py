@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 from rich.console import Console
 
-from paymq_tools.chaos.node import PrivateBroker, rabbitmq_installed
+from paymq_tools.chaos.node import PrivateBroker
+from paymq_tools.chaos.nodectl import rabbitmq_installed
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,8 @@ from paymq_tools.chaos.node import PrivateBroker
 from paymq_tools.chaos.outcome import row
 from paymq_tools.chaos.postgres import postgres_installed
 from paymq_tools.chaos.runner import RunOptions, run_scenario
-from paymq_tools.chaos.scenarios import SINGLE_NODE_SCENARIOS, Scenario, by_name
+from paymq_tools.chaos.scenario import Scenario
+from paymq_tools.chaos.scenarios import SINGLE_NODE_SCENARIOS, by_name
 from paymq_tools.devchain import anvil_path
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]

@@ -11,13 +11,13 @@ import pytest
 
 from common.models import PaymentResult, PaymentStatus, result_event_id
 from common.money import Money
-from paymq_tools.chaos.checker import (
+from paymq_tools.chaos.checker import check
+from paymq_tools.chaos.observations import (
     DeadLetter,
     Expect,
     Observations,
     Published,
     ReceivedEvent,
-    check,
 )
 from paymq_tools.chaos.queues import dead_letter_reason
 

@@ -23,7 +23,7 @@ from common.topology import Topology
 from paymq_tools.broker import broker_answers
 from paymq_tools.chaos.cluster import PrivateCluster
 from paymq_tools.chaos.databases import DatabaseSetupFailed, create_database, drop_database
-from paymq_tools.chaos.node import rabbitmq_installed
+from paymq_tools.chaos.nodectl import rabbitmq_installed
 from paymq_tools.chaos.outcome import row
 from paymq_tools.chaos.postgres import postgres_installed
 from paymq_tools.chaos.runner import RunOptions, run_scenario

@@ -66,7 +66,8 @@ from common.signing import REQUEST_TYPE, SignedFields, Signer
 from common.subscriber import ResultEvent, ResultStream, ResultVerifier
 from common.topology import BindingSpec, QueueSpec
 from paymq_tools.chaos.crew import kill_group
-from paymq_tools.chaos.node import PrivateBroker, rabbitmq_installed
+from paymq_tools.chaos.node import PrivateBroker
+from paymq_tools.chaos.nodectl import rabbitmq_installed
 from paymq_tools.chaos.services import Services
 from paymq_tools.processes import (
     Fleet,

@@ -7,7 +7,8 @@ import pytest
 
 from paymq_tools.chaos.clusterfaults import KillNode, MoveLeaders, PartitionNode, RollingRestart
 from paymq_tools.chaos.linkfaults import FlapLink, PartitionLink
-from paymq_tools.chaos.scenarios import SCENARIOS, Scenario, StallPlan, by_name
+from paymq_tools.chaos.scenario import Scenario, StallPlan
+from paymq_tools.chaos.scenarios import SCENARIOS, by_name
 from paymq_tools.chaos.services import CLAIM_LEASE_S
 from paymq_tools.chaos.storefaults import LockSqlite, StopDatabase
 

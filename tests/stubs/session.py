@@ -9,10 +9,8 @@ memory, no sockets. The test plays the broker, and turns the I/O loop.
     publish.confirm()                        # or nack(), return_unroutable(), lose_connection()
     assert stub.acks == [token]
 
-The test's thread is the I/O thread: callbacks handed over with `call_threadsafe` (by the
-consumer's pool threads) and timers set with `call_later` run only while the test turns the loop
-(`turn`, `run_until`, `wait_for_publishes`, `advance`), or while `run()` serves it. Time is
-virtual: a timer fires once `advance` has moved the clock to it.
+The I/O loop the test turns, in virtual time, is loop.py's; the publishes it answers are
+publishes.py's.
 
 It keeps the rules of the real session and broker that the consumer's own rules rest on:
 - delivery tags count from 1 on each connection; a token of an earlier connection (generation)
@@ -33,72 +31,17 @@ broker confirms a basic.consume at once.
 
 from __future__ import annotations
 
-import heapq
-import itertools
-import queue
-import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 
 from common.amqp.confirms import OnConfirm
 from common.amqp.session import DeliveryToken, OnMessage, SessionListener
 from common.envelope import InboundMessage, OutboundMessage
-from common.errors import PaymqError, PublishFailed, Unroutable
+from common.errors import PublishFailed
+from tests.stubs.loop import StubLoop
+from tests.stubs.publishes import Answer, StubProtocolError, StubPublish
 from workers.session import ConsumerSession
-
-#: How long, in real time, the loop waits for the consumer's threads before the test fails.
-WAIT_S = 5.0
-
-
-class StubProtocolError(AssertionError):
-    """Something a broker refuses happened (the real channel would be closed for it)."""
-
-
-class StubTimeout(AssertionError):
-    """Nothing more came to the loop, and what the test awaited never happened."""
-
-
-class Answer(Enum):
-    PENDING = "pending"
-    CONFIRMED = "confirmed"
-    NACKED = "nacked"
-    RETURNED = "returned"
-    #: The connection or the session went before the broker answered.
-    FAILED = "failed"
-
-
-@dataclass
-class StubPublish:
-    """One publish the consumer made; the test decides what the broker answers, once."""
-
-    message: OutboundMessage
-    generation: int
-    on_confirm: OnConfirm = field(repr=False)
-    answer: Answer = Answer.PENDING
-
-    def confirm(self) -> None:
-        self._answer(Answer.CONFIRMED, None)
-
-    def nack(self) -> None:
-        """basic.nack: the broker refused it (a full queue with reject-publish, a lost leader)."""
-        self._answer(Answer.NACKED, PublishFailed("the broker refused the message (nack)"))
-
-    def return_unroutable(self) -> None:
-        """basic.return, then basic.ack: a mandatory message that no queue is bound for."""
-        key = self.message.routing_key
-        self._answer(Answer.RETURNED, Unroutable(f"no queue is bound for routing key {key!r}"))
-
-    def fail(self, error: PaymqError) -> None:
-        """What the session does to a pending publish when its connection goes."""
-        self._answer(Answer.FAILED, error)
-
-    def _answer(self, answer: Answer, error: PaymqError | None) -> None:
-        if self.answer is not Answer.PENDING:
-            raise StubProtocolError(f"{self.message.message_id} was {self.answer.value} already")
-        self.answer = answer
-        self.on_confirm(error)
 
 
 @dataclass(frozen=True)
@@ -108,12 +51,10 @@ class _Consumer:
     on_message: OnMessage
 
 
-class StubSession:
+class StubSession(StubLoop):
     def __init__(self) -> None:
+        super().__init__()
         self._listener: SessionListener | None = None
-        self._handed: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._timers: list[tuple[float, int, Callable[[], None]]] = []
-        self._timer_order = itertools.count()
         self._generation = 0
         self._ready = False
         #: The consuming connection is open (acks and rejects can go out on it).
@@ -124,8 +65,6 @@ class StubSession:
         self._unacked: dict[int, InboundMessage] = {}
         self._outbox: deque[tuple[OutboundMessage, OnConfirm]] = deque()
         self._stop_asked = False
-        #: The virtual clock, in seconds; only `advance` moves it.
-        self.now_s = 0.0
         self.consuming = False
         self.stopped = False
         #: What the broker saw, in order.
@@ -144,9 +83,6 @@ class StubSession:
         return self  # mypy checks here that the stub is a ConsumerSession
 
     # --- ConsumerSession: any thread ----------------------------------------------------------
-
-    def call_threadsafe(self, callback: Callable[[], None]) -> None:
-        self._handed.put(callback)
 
     def stop(self) -> None:
         self._stop_asked = True
@@ -167,11 +103,6 @@ class StubSession:
     @property
     def generation(self) -> int:
         return self._generation
-
-    def call_later(self, delay_s: float, callback: Callable[[], None]) -> object:
-        timer = (self.now_s + max(0.0, delay_s), next(self._timer_order), callback)
-        heapq.heappush(self._timers, timer)
-        return timer
 
     def publish(self, message: OutboundMessage, on_confirm: OnConfirm) -> None:
         if not self._ready:
@@ -276,53 +207,10 @@ class StubSession:
         """Publishes the broker has not answered yet."""
         return [p for p in self.publishes if p.answer is Answer.PENDING]
 
-    @property
-    def timers(self) -> list[float]:
-        """When the timers not fired yet are due, soonest first (virtual seconds)."""
-        return sorted(due_s for due_s, _, _ in self._timers)
-
-    def turn(self) -> int:
-        """Run what is due now (callbacks handed over, timers due) until nothing more is;
-        returns how many ran."""
-        ran = 0
-        while True:
-            try:
-                callback = self._handed.get_nowait()
-            except queue.Empty:
-                if not self._timers or self._timers[0][0] > self.now_s:
-                    return ran
-                callback = heapq.heappop(self._timers)[2]
-            callback()
-            ran += 1
-
-    def run_until(self, condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
-        """Turn the loop until `condition()` holds, waiting for callbacks from other threads at
-        most `timeout_s` of real time. Virtual time stands still."""
-        deadline = time.monotonic() + timeout_s
-        self.turn()
-        while not condition():
-            try:
-                callback = self._handed.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise StubTimeout(f"still waiting after {timeout_s} s") from None
-            callback()
-            self.turn()
-
     def wait_for_publishes(self, count: int) -> list[StubPublish]:
         """Turn the loop until `count` publishes are pending; returns the pending ones."""
         self.run_until(lambda: len(self.pending) >= count)
         return self.pending
-
-    def advance(self, seconds: float) -> None:
-        """Move the virtual clock on, firing the timers due meanwhile, in order."""
-        until_s = self.now_s + seconds
-        self.turn()
-        while self._timers and self._timers[0][0] <= until_s:
-            due_s, _, callback = heapq.heappop(self._timers)
-            self.now_s = max(self.now_s, due_s)
-            callback()
-            self.turn()
-        self.now_s = until_s
 
     # --- internals ----------------------------------------------------------------------------
 

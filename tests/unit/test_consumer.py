@@ -21,7 +21,9 @@ from common.envelope import InboundMessage, OutboundMessage
 from common.metrics import Metrics
 from common.models import PaymentStatus
 from common.signing import REQUEST_TYPE, RESULT_TYPE
-from tests.stubs.session import WAIT_S, Answer, StubProtocolError, StubSession
+from tests.stubs.loop import WAIT_S
+from tests.stubs.publishes import Answer, StubProtocolError
+from tests.stubs.session import StubSession
 from workers.consumer import SETTLE_BATCH_S, Consumer, ConsumerOptions
 from workers.handler import Disposition
 

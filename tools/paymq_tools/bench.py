@@ -9,37 +9,36 @@ The workers are spread over H stand-in hosts (paymq_tools.processes.Host): each 
 its own working directory and its own copy of the worker's keys. Several hosts share what
 machines would share, which rules out a SQLite store. Each worker's payments are read from its
 Prometheus endpoint at the end, for the figures per host.
+
+Publishing and collecting: benchtraffic.py; CPU and per-host accounting: benchaccounting.py;
+the printed figures: benchreport.py.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
 from common.amqp.admin import BrokerAdmin
-from common.envelope import OutboundMessage
-from common.errors import ConfigurationError, PaymqError
+from common.errors import ConfigurationError
 from common.keygen import init_keys
 from common.keyring import TRUSTED_DIR, Keyring
 from common.money import Money
 from common.settings import Settings
-from common.subscriber import ResultStream, ResultVerifier
+from common.subscriber import ResultVerifier
+from paymq_tools.benchaccounting import HostedWorker, cpu_s, host_shares, local_broker_pid
+from paymq_tools.benchreport import Figures, report
+from paymq_tools.benchtraffic import BenchFailed, Collector, publish_flat_out, publish_paced
 from paymq_tools.broker import ensure_broker
 from paymq_tools.processes import (
     Fleet,
-    Host,
     child_environment,
     free_port,
     settings_env,
@@ -51,8 +50,6 @@ from producer.encode import Draft
 from producer.producer import Producer
 
 console = Console(stderr=True, highlight=False)
-CHUNK = 250
-Figures = dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -84,144 +81,11 @@ class BenchOptions:
             )
 
 
-class BenchFailed(PaymqError):
-    code = "bench_failed"
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc), 0 where unavailable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _local_broker_pid() -> int | None:
-    """The RabbitMQ node's process on this machine, if there is one (for CPU accounting)."""
-    for stat in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if stat.read_text().strip() == "beam.smp":
-                return int(stat.parent.name)
-        except OSError:
-            continue
-    return None
-
-
 def _percentile(sorted_ms: list[float], q: float) -> float:
     if not sorted_ms:
         return 0.0
     index = min(len(sorted_ms) - 1, max(0, round(q * len(sorted_ms)) - 1))
     return sorted_ms[index]
-
-
-class Collector(threading.Thread):
-    """Receives result events on its own connection, from the bench topology's durable
-    notifications queue (the subscribers' queue, as in production).
-
-    With a verifier it is a full subscriber (signature, strict parsing, the model); without,
-    it only reads each event's request id and status, so the figures measure paymq itself
-    rather than the cost of one particular subscriber.
-    """
-
-    def __init__(self, settings: Settings, verifier: ResultVerifier | None, expected: int) -> None:
-        super().__init__(name="bench-collector", daemon=True)
-        self._settings = settings
-        self._verifier = verifier
-        self._expected = expected
-        self.ready = threading.Event()
-        self.done = threading.Event()
-        self.received_at: dict[str, float] = {}
-        self.statuses: dict[str, str] = {}
-        self.untrusted = 0
-        self.error: Exception | None = None
-
-    def run(self) -> None:
-        try:
-            for message_id, status in self._events():
-                self.received_at.setdefault(message_id, time.monotonic())
-                self.statuses[message_id] = status
-                if len(self.received_at) >= self._expected:
-                    return
-        except Exception as exc:  # reported by the main thread
-            self.error = exc
-            self.ready.set()
-
-    def _events(self) -> Iterator[tuple[str, str]]:
-        settings = self._settings
-        if self._verifier is not None:
-            with ResultStream(
-                settings.amqp_url, settings.topology(), self._verifier, durable=True
-            ) as stream:
-                self.ready.set()
-                for event in stream.events(inactivity_timeout_s=0.5):
-                    if self.done.is_set():
-                        return
-                    if event is not None and event.result is None:
-                        self.untrusted += 1
-                    elif event is not None and event.result is not None:
-                        yield event.result.request_message_id or "", event.result.status.value
-            return
-        with BrokerAdmin(settings.amqp_url, name="paymq-bench-collector") as admin:
-            self.ready.set()
-            queue = settings.topology().notifications_queue
-            for message in admin.consume(queue, inactivity_timeout_s=0.5):
-                if self.done.is_set():
-                    return
-                if message is not None:
-                    event = json.loads(message.body)
-                    yield str(event["request_message_id"]), str(event["status"])
-
-
-def _publish_flat_out(
-    producer: Producer, messages: list[OutboundMessage], published_at: dict[str, float]
-) -> None:
-    """As fast as confirms allow, in pipelined chunks."""
-    for offset in range(0, len(messages), CHUNK):
-        batch = messages[offset : offset + CHUNK]
-        now = time.monotonic()
-        for message in batch:
-            published_at[message.message_id] = now
-        failed = [o for o in producer.publish_many(batch) if not o.ok]
-        if failed:
-            raise BenchFailed(f"{len(failed)} publishes failed: {failed[0].error}")
-
-
-def _publish_paced(
-    producer: Producer,
-    messages: list[OutboundMessage],
-    rate_per_s: int,
-    published_at: dict[str, float],
-) -> None:
-    """One message every 1/rate seconds, confirms checked at the end: latency below capacity."""
-    start = time.monotonic()
-    futures = []
-    for index, message in enumerate(messages):
-        delay_s = start + index / rate_per_s - time.monotonic()
-        if delay_s > 0:
-            time.sleep(delay_s)
-        published_at[message.message_id] = time.monotonic()
-        futures.extend(producer.submit([message]))
-    errors = [f.exception(timeout=60) for f in futures]
-    failed = [e for e in errors if e is not None]
-    if failed:
-        raise BenchFailed(f"{len(failed)} publishes failed: {failed[0]}")
-
-
-@dataclass(frozen=True)
-class HostedWorker:
-    name: str
-    host: Host
-    metrics_url: str
-
-
-@dataclass(frozen=True)
-class HostShare:
-    host: str
-    directory: str
-    workers: int
-    payments: int
-    worker_cpu_ms_per_payment: float
 
 
 def run_bench(settings: Settings, options: BenchOptions) -> int:
@@ -258,12 +122,12 @@ def run_bench(settings: Settings, options: BenchOptions) -> int:
         workers = _start_workers(settings, options, fleet, work_dir)
         wait_for_consumers(settings.amqp_url, {topology.work_queue("card"): options.workers}, fleet)
         figures, worker_cpu_s = _measure(settings, options, fleet)
-        shares = _host_shares(workers, fleet, worker_cpu_s)
+        shares = host_shares(workers, fleet, worker_cpu_s)
     finally:
         fleet.stop()
         with BrokerAdmin(settings.amqp_url) as admin:
             admin.delete(topology)
-    _report(figures, shares, as_json=options.as_json)
+    report(figures, shares, as_json=options.as_json)
     return 0 if figures["succeeded"] == options.payments else 1
 
 
@@ -289,57 +153,6 @@ def _start_workers(
         fleet.start(name, "worker", "card", env=environment, host=host)
         workers.append(HostedWorker(name, host, f"http://127.0.0.1:{port}/metrics"))
     return workers
-
-
-def _payments_recorded(metrics_url: str) -> int:
-    """Payments a worker recorded a result for, whatever the status, from its metrics."""
-    text = requests.get(metrics_url, timeout=10).text
-    return round(
-        sum(
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == "paymq_payments_total"
-        )
-    )
-
-
-def _host_shares(
-    workers: list[HostedWorker], fleet: Fleet, worker_cpu_s: dict[int, float]
-) -> list[HostShare]:
-    """Each host's share of the work, read while its workers still run."""
-    hosts: dict[str, list[HostedWorker]] = {}
-    for worker in workers:
-        hosts.setdefault(worker.host.name, []).append(worker)
-    shares = []
-    for name, members in hosts.items():
-        payments = sum(_payments_recorded(w.metrics_url) for w in members)
-        cpu_s = sum(worker_cpu_s[fleet.processes[w.name].pid] for w in members)
-        shares.append(
-            HostShare(
-                host=name,
-                directory=str(members[0].host.directory),
-                workers=len(members),
-                payments=payments,
-                worker_cpu_ms_per_payment=round(cpu_s * 1000 / max(payments, 1), 3),
-            )
-        )
-    return shares
-
-
-def _report(figures: Figures, shares: list[HostShare], *, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps({**figures, "per_host": [asdict(s) for s in shares]}))
-        return
-    for key, value in figures.items():
-        console.print(f"{key:>32}: {value}")
-    if len(shares) > 1:
-        console.print(f"{'hosts in':>32}: {Path(shares[0].directory).parent}")
-        for share in shares:
-            console.print(
-                f"{share.host:>32}: {share.workers} workers, {share.payments} payments, "
-                f"{share.worker_cpu_ms_per_payment} worker CPU ms each"
-            )
 
 
 def _measure(
@@ -369,21 +182,21 @@ def _measure(
             )[1]
             for i in range(options.payments)
         ]
-        broker_pid = _local_broker_pid()
+        broker_pid = local_broker_pid()
         others = [pid for pid in (broker_pid, os.getpid()) if pid is not None]
-        cpu_before = {pid: _cpu_s(pid) for pid in [*worker_pids, sandbox_pid, *others]}
+        cpu_before = {pid: cpu_s(pid) for pid in [*worker_pids, sandbox_pid, *others]}
         console.print(
             f"publishing to {options.workers} workers x {options.concurrency} "
             f"in flight, provider latency {options.provider_latency_ms} ms..."
         )
         start = time.monotonic()
         if options.rate_per_s:
-            _publish_paced(producer, messages, options.rate_per_s, published_at)
+            publish_paced(producer, messages, options.rate_per_s, published_at)
         else:
-            _publish_flat_out(producer, messages, published_at)
+            publish_flat_out(producer, messages, published_at)
         collector.join(timeout=120 + options.payments * options.provider_latency_ms / 1000)
         collector.done.set()
-    cpu_after = {pid: _cpu_s(pid) for pid in cpu_before}
+    cpu_after = {pid: cpu_s(pid) for pid in cpu_before}
 
     received = collector.received_at
     latencies = sorted(

@@ -7,6 +7,10 @@ message), waits for every signed result, checks each against what it should be a
 providers' records (the sandbox's ledger, Stripe's PaymentIntents, the chain's balances) for
 exactly one effect per successful payment, and prints a summary. Exit code 0 only when
 everything matched.
+
+The batch is demobatch.py's (its cases: democards.py, demopayouts.py, demobadmessages.py), the
+chain demochain.py's, the providers' records demorecords.py's, the verdict demoreport.py's and
+the webhook receiver demohooks.py's.
 """
 
 from __future__ import annotations
@@ -18,8 +22,6 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import requests
-from eth_account import Account
 from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -36,10 +38,12 @@ from common.signing import Signer
 from common.subscriber import ResultEvent, ResultStream, ResultVerifier
 from paymq_tools.broker import ensure_broker
 from paymq_tools.collect import take
-from paymq_tools.democases import REFUSING_CODE, REFUSING_CONTRACT, Case, CaseKit, build_cases
+from paymq_tools.demobatch import build_cases
+from paymq_tools.democases import Case, CaseKit
+from paymq_tools.demochain import install_refusing_contract, on_demo_chain
 from paymq_tools.demohooks import DemoReceiver, print_metrics
+from paymq_tools.demorecords import chain_transfers, stripe_intents
 from paymq_tools.demoreport import Observed, report
-from paymq_tools.devchain import Anvil, anvil_path, balance_of, deploy_token, rpc_call, solcjs_path
 from paymq_tools.processes import (
     Fleet,
     child_environment,
@@ -65,12 +69,6 @@ DEMO_BREAKER_FAILURES = 25
 DEMO_STRIPE_KEY = "sk_test_paymq_demo"
 #: The reconciler looks at pending and in-doubt payments after 1, 2 and 4 s (production: minutes).
 DEMO_RECONCILE_SCHEDULE_S = (1.0, 2.0, 4.0)
-#: The demo chain makes a block a second; a payout is succeeded after 2 (production: 12 or more).
-DEMO_BLOCK_TIME_S = 1
-DEMO_CONFIRMATIONS = 2
-#: What the demo's new hot wallet is given on the demo chain: ETH, and USDC-style tokens.
-DEMO_HOT_WALLET_WEI = 1_000 * 10**18
-DEMO_HOT_WALLET_USDC = 1_000_000 * 10**6
 #: A webhook refused once is sent again a quarter of a second later (production: 10 s first).
 DEMO_WEBHOOK_RETRY_SCHEDULE_S = (0.25, 0.5, 1.0)
 WEBHOOKS_TIMEOUT_S = 30.0
@@ -114,7 +112,7 @@ def run_demo(settings: Settings, *, external: bool, keep: bool) -> int:
             worker_key_id=settings.worker_key_id,
             sealing_key_id="card-seal-1",
         )
-        settings = _on_demo_chain(settings, work_dir, chain)
+        settings = on_demo_chain(settings, work_dir, chain)
     console.print(
         f"[bold]paymq demo[/bold]: broker {redact(settings.amqp_url)}, "
         f"topology [cyan]{settings.topology_prefix}[/cyan]"
@@ -140,47 +138,6 @@ def run_demo(settings: Settings, *, external: bool, keep: bool) -> int:
             shutil.rmtree(work_dir, ignore_errors=True)
         elif not external:
             console.print(f"kept topology {settings.topology_prefix} and {work_dir}")
-
-
-def _on_demo_chain(settings: Settings, work_dir: Path, stack: contextlib.ExitStack) -> Settings:
-    """Payouts on a local Ethereum chain (anvil, from `make install`), from a new hot wallet;
-    without anvil, payouts go to the sandbox provider."""
-    if anvil_path() is None:
-        console.print("[yellow]![/yellow] anvil not installed (make install): sandbox payouts")
-        return settings
-    node = stack.enter_context(Anvil(work_dir / "anvil.log", block_time_s=DEMO_BLOCK_TIME_S))
-    wallet, issuer = Account.create(), Account.create()
-    node.fund(wallet.address, DEMO_HOT_WALLET_WEI)
-    node.fund(issuer.address, DEMO_HOT_WALLET_WEI)
-    console.print(
-        f"[green]✓[/green] Ethereum node (anvil) on {node.url}, chain {node.chain_id}, a block "
-        f"every {DEMO_BLOCK_TIME_S} s; hot wallet {wallet.address}"
-    )
-    tokens: dict[str, str] = {}
-    if solcjs_path() is not None:
-        tokens["USDC"] = deploy_token(
-            node,
-            issuer,
-            wallet.address,
-            decimals=6,
-            supply=DEMO_HOT_WALLET_USDC,
-            work_dir=work_dir,
-        )
-        console.print(
-            f"[green]✓[/green] USDC-style token (ERC-20, 6 decimals) at {tokens['USDC']}, "
-            f"{DEMO_HOT_WALLET_USDC // 10**6:,} held by the hot wallet"
-        )
-    return settings.model_copy(
-        update={
-            "payout_providers": ("ethereum",),
-            "ethereum_rpc_url": node.url,
-            "ethereum_network": "ethereum-devnet",
-            "ethereum_chain_id": node.chain_id,
-            "ethereum_private_key": SecretStr("0x" + bytes(wallet.key).hex()),
-            "ethereum_confirmations": DEMO_CONFIRMATIONS,
-            "ethereum_tokens": tokens,
-        }
-    )
 
 
 def _start_fleet(settings: Settings, work_dir: Path) -> tuple[Fleet, str]:
@@ -238,7 +195,7 @@ def _run_batch(
         chain_tokens=tuple(settings.ethereum_tokens),
     )
     if on_chain:
-        _install_refusing_contract(settings)
+        install_refusing_contract(settings)
     control = SandboxControl(settings.provider_url)
     for case in cases:
         if case.fault is not None and case.payment_id is not None:
@@ -254,12 +211,12 @@ def _run_batch(
         _publish(settings, cases)
         results = _collect(stream, cases, _results_timeout_s(settings))
     effects = Counter(e["reference"] for e in control.effects())
-    transfers = _chain_transfers(settings, cases) if on_chain else None
+    transfers = chain_transfers(settings, cases) if on_chain else None
     dead_letters = None
     if not external:  # the demo's own topology: its dead-letter queue holds only this batch
         with BrokerAdmin(settings.amqp_url) as admin:
             dead_letters = admin.drain(settings.topology().dead_letter_queue)
-    intents = None if external else _stripe_intents(settings)
+    intents = None if external else stripe_intents(settings)
     code = report(cases, Observed(results, effects, dead_letters, intents, transfers))
     if receiver is not None:
         event_ids = [str(result.event_id) for result in results.values()]
@@ -268,47 +225,6 @@ def _run_batch(
     if metrics_url is not None:
         print_metrics("worker-card", metrics_url)
     return code
-
-
-def _stripe_intents(settings: Settings) -> Counter[str] | None:
-    """PaymentIntents by our payment id, read with Stripe's plain list API."""
-    key = settings.stripe_key()
-    if "stripe" not in settings.card_providers or key is None:
-        return None
-    found: Counter[str] = Counter()
-    params: dict[str, str] = {"limit": "100"}
-    with requests.Session() as http:
-        http.auth = (key, "")
-        while True:
-            page = http.get(
-                f"{settings.stripe_api_base}/v1/payment_intents", params=params, timeout=10
-            )
-            page.raise_for_status()
-            body = page.json()
-            found.update(i["metadata"].get("paymq_payment_id") for i in body["data"])
-            if not body["has_more"]:
-                return found
-            params["starting_after"] = body["data"][-1]["id"]
-
-
-def _install_refusing_contract(settings: Settings) -> None:
-    with requests.Session() as http:
-        rpc_call(http, settings.ethereum_rpc_url, "anvil_setCode", REFUSING_CONTRACT, REFUSING_CODE)
-
-
-def _chain_transfers(settings: Settings, cases: list[Case]) -> Counter[str]:
-    """How many times each on-chain payout was paid, from its destination's balance."""
-    paid: Counter[str] = Counter()
-    with requests.Session() as http:
-        for case in cases:
-            if case.payout_to is None or case.payment_id is None:
-                continue
-            address, amount, asset = case.payout_to
-            token = settings.ethereum_tokens.get(asset)
-            paid[case.payment_id] = (
-                balance_of(http, settings.ethereum_rpc_url, address, token) // amount
-            )
-    return paid
 
 
 def _publish(settings: Settings, cases: list[Case]) -> None:

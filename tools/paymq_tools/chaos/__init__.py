@@ -2,9 +2,11 @@
 cluster of three), the sandbox provider with its effects ledger, and a checker that accounts
 for every payment.
 
-    scenarios.py     what each scenario runs and breaks (data)
+    scenario.py      what a scenario can say: workers, settings, provider faults, disturbances
+    scenarios.py     the scenarios themselves, in suite order (data)
     workload.py      the payments of a run, with their expected outcomes and sandbox faults
     node.py          PrivateBroker: a RabbitMQ node of the suite's own, restartable
+    nodectl.py       the RabbitMQ CLI against a node: forced closes, alarms, settings, depths
     cluster.py       PrivateCluster: three such nodes joined, killable, partitionable
     broker.py        Broker: what the runner takes, one node or a cluster
     queueview.py     a cluster's queues (leader, members online) and clients per node
@@ -22,6 +24,10 @@ for every payment.
     services.py      the sandbox, the payment store's schema, the reconciler
     publishing.py    paced publishing with confirms
     queues.py        what is left in the queues; dead letters and their reasons
+    observations.py  what a run observed: published, result events, effects, dead letters
     checker.py       pure accounting: lost, duplicated effects, conflicting, stuck...
     runner.py        one scenario end to end; suite.py all of them; cli.py `paymq chaos run`
+    runsettings.py   the settings of a run's processes: short retry tiers, its own topology
+    stocktaking.py   a run's end: waiting until it settles, then what the checker is given
+    runfigures.py    a run's figures, and the progress line's tally
 """

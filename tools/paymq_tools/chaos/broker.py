@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from paymq_tools.chaos.node import QueueDepth
+from paymq_tools.chaos.nodectl import QueueDepth
 
 
 class Broker(Protocol):

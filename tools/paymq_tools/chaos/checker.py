@@ -1,14 +1,7 @@
 """Accounting for every payment of a fault-injection run. Pure: observations in, report out.
 
-What a run observed, joined by payment id:
-
-    published payments  (payment id, message id, expected outcome, publish confirmed or not)
-    result events       (verified PaymentResult, raw body bytes, event id), every copy received
-    provider effects    (the sandbox ledger; `reference` is the payment id)
-    dead letters        (message id and why: the worker's code, or the broker's delivery limit)
-    leftovers           (message ids still in work or retry queues once the workers stopped)
-
-and what must hold (the invariants I1-I6 of docs/faults.md):
+What a run observed is observations.py's; what must hold (the invariants I1-I6 of
+docs/faults.md):
 
     lost                a confirmed payment without a terminal result (I1)
     duplicated effects  more than one effect for one payment (I2)
@@ -28,59 +21,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from common.models import PaymentResult, PaymentStatus
+from paymq_tools.chaos.observations import Observations, Published, ReceivedEvent
 
-#: The broker's own reason for a message dead-lettered at the queue's delivery limit.
-DELIVERY_LIMIT = "delivery_limit"
 _ACCOUNTS_FOR_EFFECT = {PaymentStatus.SUCCEEDED, PaymentStatus.PENDING, PaymentStatus.IN_DOUBT}
 _DESERVES_DEAD_LETTER = {PaymentStatus.REJECTED, PaymentStatus.EXPIRED, PaymentStatus.IN_DOUBT}
 _UNRESOLVED = {PaymentStatus.PENDING, PaymentStatus.IN_DOUBT}
-
-
-class Expect(StrEnum):
-    """The terminal status a payment was built to reach."""
-
-    SUCCEEDED = "succeeded"
-    DECLINED = "declined"
-
-
-@dataclass(frozen=True)
-class Published:
-    payment_id: str
-    message_id: str
-    expect: Expect
-    #: The broker confirmed at least one publish of the message.
-    confirmed: bool
-
-
-@dataclass(frozen=True)
-class ReceivedEvent:
-    """One copy of a result event as it arrived; `result` is None when it failed verification."""
-
-    event_id: str
-    body: bytes
-    result: PaymentResult | None
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    message_id: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Observations:
-    published: Sequence[Published]
-    events: Sequence[ReceivedEvent]
-    effects: Sequence[Mapping[str, object]]
-    dead_letters: Sequence[DeadLetter]
-    leftovers: Sequence[str] = ()
-    #: A reconciler ran, so nothing may stay pending or in doubt.
-    reconciler_ran: bool = False
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def run(
 ) -> None:
     """Run the scenarios; exit 1 if any payment is lost, duplicated, conflicting or stuck."""
     # The machinery is imported here, so `paymq --help` stays fast.
-    from paymq_tools.chaos.node import rabbitmq_installed
+    from paymq_tools.chaos.nodectl import rabbitmq_installed
     from paymq_tools.chaos.runner import RunOptions
     from paymq_tools.chaos.suite import run_suite
 

@@ -28,7 +28,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 
-from paymq_tools.chaos.node import BrokerNodeFailed, PrivateBroker, QueueDepth
+from paymq_tools.chaos.node import PrivateBroker
+from paymq_tools.chaos.nodectl import BrokerNodeFailed, QueueDepth
 from paymq_tools.chaos.queueview import (
     QueueMembers,
     connections_by_port,
@@ -76,7 +77,7 @@ class PrivateCluster:
     @property
     def port(self) -> int:
         """The first node's AMQP port. Nothing forwards to it: a cluster scenario has no link
-        proxies (scenarios.py refuses them), they stand for one node's link."""
+        proxies (scenario.py refuses them), they stand for one node's link."""
         return self.nodes[0].port
 
     def __enter__(self) -> PrivateCluster:

@@ -7,18 +7,15 @@ data, logs, pid file, an empty plugin list and a config file that listens on 127
 Stopping it and starting it again on the same directory is a broker restart: durable quorum
 queues and their messages survive.
 
-Running as root on Debian, `rabbitmq-server` and `rabbitmqctl` are wrappers that switch to the
-`rabbitmq` user (HOME=/var/lib/rabbitmq, so both use the cookie there): the directory is handed
-to that user. As any other user the scripts under /usr/lib/rabbitmq/bin run directly, and the
-server and the CLI share the cookie in that user's HOME.
+Which scripts run it, as which user (as root on Debian, the `rabbitmq` user, to whom the
+directory is handed), and what the suite asks the running node through the CLI (forced closes,
+alarms, settings, queue depths): nodectl.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import pwd
-import re
 import shutil
 import signal
 import subprocess
@@ -26,12 +23,16 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from common.errors import PaymqError
 from paymq_tools.broker import broker_answers
+from paymq_tools.chaos.nodectl import (
+    BrokerNodeFailed,
+    NodeControl,
+    rabbitmq_command,
+    service_user,
+)
 from paymq_tools.processes import free_port
 
 START_TIMEOUT_S = 90.0
@@ -40,56 +41,9 @@ STOP_TIMEOUT_S = 60.0
 #: a restart tries this many starts, clearing what is left of the node between them.
 RESTART_ATTEMPTS = 3
 VM_EXIT_TIMEOUT_S = 15.0
-_LIB_BIN = Path("/usr/lib/rabbitmq/bin")
-_SERVICE_USER = "rabbitmq"
 
 
-class BrokerNodeFailed(PaymqError):
-    code = "broker_node_failed"
-
-
-@dataclass(frozen=True)
-class QueueDepth:
-    name: str
-    ready: int
-    unacked: int
-
-    @property
-    def total(self) -> int:
-        return self.ready + self.unacked
-
-
-def rabbitmq_installed() -> bool:
-    return shutil.which("rabbitmq-server") is not None or (_LIB_BIN / "rabbitmq-server").exists()
-
-
-def _service_user() -> pwd.struct_passwd | None:
-    """The user the Debian wrappers switch to when run as root, if that is how we run."""
-    if os.geteuid() != 0 or shutil.which("rabbitmq-server") is None:
-        return None
-    try:
-        return pwd.getpwnam(_SERVICE_USER)
-    except KeyError:
-        return None
-
-
-def _command(name: str) -> str:
-    if _service_user() is None and (_LIB_BIN / name).exists():
-        return str(_LIB_BIN / name)
-    found = shutil.which(name)
-    if found is None:
-        raise BrokerNodeFailed(f"{name} is not installed (Debian: apt-get install rabbitmq-server)")
-    return found
-
-
-def _setting_key(key: str) -> str:
-    """An Erlang atom we can put in an `eval` unquoted, or an error: no code injection."""
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
-        raise ValueError(f"not a RabbitMQ setting name: {key!r}")
-    return key
-
-
-class PrivateBroker:
+class PrivateBroker(NodeControl):
     """One RabbitMQ node of our own; a context manager that always stops it and removes its
     directory.
 
@@ -142,7 +96,7 @@ class PrivateBroker:
         began = time.monotonic()
         self._say(f"starting private RabbitMQ node {self.node} on 127.0.0.1:{self.port}...")
         launched = subprocess.run(  # noqa: S603 - the distribution's script, fixed arguments
-            [_command("rabbitmq-server"), "-detached"],
+            [rabbitmq_command("rabbitmq-server"), "-detached"],
             env=self._env(),
             capture_output=True,
             timeout=60,
@@ -211,67 +165,6 @@ class PrivateBroker:
             else:
                 shutil.rmtree(self.directory, ignore_errors=True)
 
-    # --- faults and inspection ----------------------------------------------------------------
-
-    def close_all_connections(self, reason: str = "paymq chaos") -> None:
-        with self._restarting:
-            self.ctl("close_all_connections", reason)
-
-    def set_memory_high_watermark(self, fraction: float) -> None:
-        """0.0 (or close to it) raises the memory alarm at once; 0.4 is the default."""
-        with self._restarting:
-            self.ctl("set_vm_memory_high_watermark", str(fraction))
-
-    def set_disk_free_limit(self, limit: str) -> None:
-        """A limit above the free space (e.g. "1000000GB") raises the disk alarm at once;
-        "50MB" is the default."""
-        with self._restarting:
-            self.ctl("set_disk_free_limit", limit)
-
-    def app_setting(self, key: str) -> int | None:
-        """An integer setting of the `rabbit` application as the node runs now (None: unset)."""
-        answer = self.ctl("eval", f"application:get_env(rabbit, {_setting_key(key)}).")
-        found = re.fullmatch(r"\{ok,(\d+)\}", answer.stdout.decode().strip())
-        return int(found.group(1)) if found else None
-
-    def set_app_setting(self, key: str, value: int | None) -> None:
-        """Change a setting of the running node (gone at its next restart); None unsets it.
-        Channels read some settings when they open: consumer_timeout applies to channels
-        opened afterwards, channel_tick_interval from each channel's next tick."""
-        key = _setting_key(key)
-        with self._restarting:
-            if value is None:
-                self.ctl("eval", f"application:unset_env(rabbit, {key}).")
-            else:
-                self.ctl("eval", f"application:set_env(rabbit, {key}, {int(value)}).")
-
-    @contextlib.contextmanager
-    def app_settings(self, settings: Mapping[str, int]) -> Iterator[None]:
-        """These settings while the block runs; the previous values (or unset) afterwards."""
-        previous = {key: self.app_setting(key) for key in settings}
-        try:
-            for key, value in settings.items():
-                self.set_app_setting(key, value)
-            yield
-        finally:
-            for key, earlier in previous.items():
-                self.set_app_setting(key, earlier)
-
-    def queue_depths(self, prefix: str = "") -> list[QueueDepth]:
-        listed = self.ctl(
-            "list_queues",
-            "--no-table-headers",
-            "name",
-            "messages_ready",
-            "messages_unacknowledged",
-        )
-        depths = []
-        for line in listed.stdout.decode().splitlines():
-            parts = line.split("\t")
-            if len(parts) == 3 and parts[0].startswith(prefix):
-                depths.append(QueueDepth(parts[0], int(parts[1]), int(parts[2])))
-        return depths
-
     # --- details ------------------------------------------------------------------------------
 
     @property
@@ -291,7 +184,7 @@ class PrivateBroker:
                 f"management.tcp.port = {self.management_port}",
             ]
         (self.directory / "rabbitmq.conf").write_text("".join(f"{line}\n" for line in lines))
-        user = _service_user()
+        user = service_user()
         if user is not None:
             for path in [self.directory, *self.directory.rglob("*")]:
                 os.chown(path, user.pw_uid, user.pw_gid)
@@ -310,29 +203,6 @@ class PrivateBroker:
             RABBITMQ_CONFIG_FILE=str(self.directory / "rabbitmq"),
         )
         return env
-
-    def ctl(
-        self,
-        *args: str,
-        timeout_s: float = 60.0,
-        check: bool = True,
-        cookie: str | None = None,
-        tool: str = "rabbitmqctl",
-    ) -> subprocess.CompletedProcess[bytes]:
-        """`rabbitmqctl` (or another CLI tool of the distribution's) against this node;
-        `cookie` for a node whose Erlang cookie was changed (a partition, cluster.py)."""
-        extra = ["--erlang-cookie", cookie] if cookie is not None else []
-        done = subprocess.run(  # noqa: S603 - the distribution's CLI, fixed arguments
-            [_command(tool), "-q", "-n", self.node, *extra, *args],
-            env=self._env(),
-            capture_output=True,
-            timeout=timeout_s,
-            check=False,
-        )
-        if check and done.returncode != 0:
-            detail = (done.stderr or done.stdout).decode()[-500:]
-            raise BrokerNodeFailed(f"{tool} {args[0]} on {self.node} failed: {detail}")
-        return done
 
     def _await_startup(self, began: float) -> None:
         deadline = began + START_TIMEOUT_S

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from common.amqp.admin import BrokerAdmin
 from common.envelope import HEADER_DEAD_LETTER_CODE
 from common.topology import Topology
-from paymq_tools.chaos.checker import DELIVERY_LIMIT, DeadLetter
+from paymq_tools.chaos.observations import DELIVERY_LIMIT, DeadLetter
 
 
 def work_and_retry_queues(topology: Topology) -> list[str]:

@@ -8,7 +8,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 
-from paymq_tools.chaos.node import QueueDepth
+from paymq_tools.chaos.nodectl import QueueDepth
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@
     -> stop the workers; take what is left in the queues, the dead letters and the ledger
     -> the checker's report, with the figures of the run
 
-Everything started here is stopped here, on success, failure or Ctrl-C.
+Everything started here is stopped here, on success, failure or Ctrl-C. The run's settings are
+runsettings.py's; the wait and the stocktaking, stocktaking.py's; its figures, runfigures.py's.
 """
 
 from __future__ import annotations
@@ -18,59 +19,47 @@ import random
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pydantic import SecretStr
 from rich.console import Console
 
 from common.amqp.admin import BrokerAdmin
 from common.errors import PaymqError
 from common.keygen import init_keys
 from common.keyring import TRUSTED_DIR, Keyring
-from common.models import PaymentStatus
-from common.settings import Settings
-from common.subscriber import ResultEvent, ResultStream, ResultVerifier
+from common.subscriber import ResultStream, ResultVerifier
 from paymq_tools.chaos.broker import Broker
 from paymq_tools.chaos.chain import ChainStage
-from paymq_tools.chaos.checker import Observations, Published, ReceivedEvent, check
+from paymq_tools.chaos.checker import check
 from paymq_tools.chaos.cluster import PrivateCluster
 from paymq_tools.chaos.crew import Crew, kill_group
 from paymq_tools.chaos.disturbances import Disturber, Stage
-from paymq_tools.chaos.evidence import Evidence, gather
-from paymq_tools.chaos.outcome import Figures, ScenarioOutcome
+from paymq_tools.chaos.evidence import Evidence
+from paymq_tools.chaos.outcome import ScenarioOutcome
 from paymq_tools.chaos.progress import RunProgress
 from paymq_tools.chaos.publishing import Prepared, prepare, publish_paced
-from paymq_tools.chaos.queues import dead_letters, leftovers, work_and_retry_queues
-from paymq_tools.chaos.recovery import longest_gap_s
-from paymq_tools.chaos.scenarios import Scenario
+from paymq_tools.chaos.runfigures import run_figures, tally
+from paymq_tools.chaos.runsettings import run_settings
+from paymq_tools.chaos.scenario import Scenario
 from paymq_tools.chaos.services import Services
+from paymq_tools.chaos.stocktaking import settle, take_stock
 from paymq_tools.chaos.wiring import Wiring
 from paymq_tools.chaos.workload import PlannedPayment, plan_payments
 from paymq_tools.collect import ResultCollector
 from paymq_tools.processes import (
     Fleet,
     child_environment,
-    free_port,
     settings_env,
     wait_for_consumers,
 )
 from producer.producer import Producer
 
-#: Short retry tiers and reconnection back-off: a run takes seconds, not the production
-#: schedule's minutes.
-RETRY_DELAYS_MS = (200, 500, 1000)
-MAX_ATTEMPTS = 4
 #: The publishing pace is capped, and a small run is stretched over a minimum window, so that
 #: the disturbances always meet payments in flight.
 MAX_RATE_PER_S = 100.0
 MIN_WINDOW_S = 12.0
-#: Room for one reconciler check held by a killed worker (the store holds a check for 60 s).
-SETTLE_TIMEOUT_S = 150.0
-QUIET_S = 1.0
-QUEUE_CHECK_INTERVAL_S = 2.0
 
 
 class ScenarioMisfit(PaymqError):
@@ -98,7 +87,7 @@ def run_scenario(
         needs = "a private cluster" if scenario.cluster else "a single private node"
         raise ScenarioMisfit(f"{scenario.name} runs on {needs}")
     console.print(f"[bold]{scenario.name}[/bold]: {scenario.describe()}")
-    run = _Run(scenario, broker, options, console)
+    run = Run(scenario, broker, options, console)
     try:
         with _log_to(run.work_dir / "runner.log"):
             return run.execute()
@@ -124,51 +113,9 @@ def _log_to(path: Path) -> Iterator[None]:
         handler.close()
 
 
-#: localstripe takes any key of this shape.
-STRIPE_KEY = "sk_test_paymq_chaos"
+class Run:
+    """One scenario's run: the parts it starts, kept for stocktaking.py and runfigures.py."""
 
-
-def _settings(
-    scenario: Scenario, broker: Broker, work_dir: Path, chain: ChainStage | None
-) -> Settings:
-    base = Settings(
-        amqp_url=broker.url,
-        topology_prefix=f"chaos-{uuid.uuid4().hex[:8]}",
-        keys_dir=work_dir / "keys",
-        provider_url=f"http://127.0.0.1:{free_port()}",
-        retry_delays_ms=RETRY_DELAYS_MS,
-        max_attempts=MAX_ATTEMPTS,
-        reconnect_max_delay_s=2.0,
-        publish_timeout_s=10.0,
-        # Upstream keeps republishing (same bytes and id) until the broker confirms; five
-        # tries could all fall within one broker restart and the slow confirms after it.
-        publish_attempts=60,
-        worker_concurrency=8,
-        shutdown_grace_s=5.0,
-        provider_read_timeout_s=2.0,
-        log_level="INFO",
-    )
-    if scenario.stripe:
-        base = base.model_copy(
-            update={
-                "card_providers": ("sandbox", "stripe"),
-                "stripe_api_base": f"http://127.0.0.1:{free_port()}",
-                "stripe_api_key": SecretStr(STRIPE_KEY),
-            }
-        )
-    if chain is not None:
-        base = base.model_copy(update=chain.settings())
-    return base.model_copy(update=dict(scenario.settings))
-
-
-def _resolved(statuses: set[PaymentStatus] | None, reconciler: bool) -> bool:
-    """Terminal; or, with no reconciler to resolve it, pending or in doubt."""
-    if not statuses:
-        return False
-    return any(s.terminal for s in statuses) or not reconciler
-
-
-class _Run:
     def __init__(
         self, scenario: Scenario, broker: Broker, options: RunOptions, console: Console
     ) -> None:
@@ -179,7 +126,7 @@ class _Run:
         self.work_dir = Path(tempfile.mkdtemp(prefix=f"paymq-chaos-{scenario.name}-"))
         self.rng = random.Random(options.seed)  # noqa: S311 - test data, not cryptography
         self.chain = ChainStage(self.work_dir) if scenario.chain else None
-        self.settings = _settings(scenario, broker, self.work_dir, self.chain)
+        self.settings = run_settings(scenario, broker, self.work_dir, self.chain)
         self.republished = 0
         self.topology = self.settings.topology()
         env = settings_env(self.settings, child_environment())
@@ -244,12 +191,12 @@ class _Run:
             chain=self.scenario.chain,
         )
         self.services.inject_faults(planned)
-        with RunProgress(self.console, self._tally) as progress:
+        with RunProgress(self.console, lambda: tally(self)) as progress:
             prepared, confirmed = self._publish(planned, progress)
             expected = {p.payment.payment_id for p in prepared if p.message.message_id in confirmed}
-            settled = self._settle(expected, progress)
-        observations = self._take_stock(prepared, confirmed)
-        figures = self._figures(len(prepared), settled, time.monotonic() - began)
+            settled = settle(self, expected, progress)
+        observations = take_stock(self, prepared, confirmed)
+        figures = run_figures(self, len(prepared), settled, time.monotonic() - began)
         if self.chain is not None:
             signed, problems = self.chain.audit(self.services.database_url)
             figures = replace(figures, chain_transactions=signed, chain_problems=problems)
@@ -328,119 +275,6 @@ class _Run:
         self.republished = tally.republished
         return prepared, tally.confirmed
 
-    def _settle(self, expected: set[str], progress: RunProgress) -> bool:
-        """Until every confirmed payment is resolved, results stopped coming and the work and
-        retry queues are empty (ready and unacked), or the deadline."""
-        deadline = time.monotonic() + SETTLE_TIMEOUT_S
-        next_queue_check = 0.0
-        reconciler = self.services.reconciler_ran
-        while time.monotonic() < deadline:
-            statuses = self.collector.statuses()
-            done = sum(1 for p in expected if _resolved(statuses.get(p), reconciler))
-            progress.settled(done, len(expected))
-            now = time.monotonic()
-            quiet = self.collector.quiet_for_s() >= QUIET_S
-            if done == len(expected) and quiet and now >= next_queue_check:
-                next_queue_check = now + QUEUE_CHECK_INTERVAL_S
-                if self._queues_empty():
-                    return True
-            time.sleep(0.25)
-        return False
-
-    def _queues_empty(self) -> bool:
-        watched = set(work_and_retry_queues(self.topology))
-        depths = self.broker.queue_depths(self.topology.prefix)
-        return all(d.total == 0 for d in depths if d.name in watched)
-
-    def _take_stock(self, prepared: list[Prepared], confirmed: set[str]) -> Observations:
-        self.crew.stop_supervising()
-        self.workers.stop(timeout_s=15)
-        self.services.stop_reconciler()
-        with BrokerAdmin(self.settings.amqp_url, name="paymq-chaos-inspect") as admin:
-            left = leftovers(admin, self.topology)
-            letters = dead_letters(admin, self.topology)
-        # Workers that were draining may have settled their last payments: let those arrive.
-        deadline = time.monotonic() + 10.0
-        while self.collector.quiet_for_s() < 2 * QUIET_S and time.monotonic() < deadline:
-            time.sleep(0.1)
-        self.collector.stop()
-        self.evidence = gather(self.work_dir, self.services.database_url)
-        return Observations(
-            published=[
-                Published(
-                    p.payment.payment_id,
-                    p.message.message_id,
-                    p.payment.expect,
-                    p.message.message_id in confirmed,
-                )
-                for p in prepared
-            ],
-            events=[_received(a.event) for a in self.collector.arrivals()],
-            effects=self.services.effects(stripe=self.scenario.stripe)
-            + (self.chain.effects(p.payment.draft for p in prepared) if self.chain else []),
-            dead_letters=letters,
-            leftovers=left,
-            reconciler_ran=self.services.reconciler_ran,
-        )
-
-    def _figures(self, payments: int, settled: bool, seconds: float) -> Figures:
-        tally, done, evidence = self.crew.tally, self.stage.done, self.evidence
-        links = self.wiring.link_stats().values()
-        return Figures(
-            payments=payments,
-            messages_published=payments * self.scenario.copies,
-            republished=self.republished,
-            seconds=round(seconds, 1),
-            worker_kills=tally.kills,
-            worker_crashes=tally.crashes,
-            worker_replacements=tally.started - self.crew.size,
-            worker_exits=dict(tally.other_exits),
-            worker_last_words=tuple(tally.last_words),
-            broker_restarts=done["broker restarts"],
-            connection_closes=done["connection closes"],
-            memory_alarms=done["memory alarms"],
-            disk_alarms=done["disk alarms"],
-            store=self.services.store_ready,
-            database=self.wiring.database_kind,
-            reconciler=self.services.reconciler_ran,
-            settled=settled,
-            harness_errors=tuple(self.stage.errors),
-            link_flaps=done["link flaps"],
-            partitions=done["partitions"],
-            link_resets=sum(link.resets for link in links),
-            link_cuts_mid_chunk=sum(link.cut_mid_chunk for link in links),
-            link_resets_passed_on=sum(link.passed_on for link in links),
-            database_stops=done["database stops"],
-            sqlite_locks=done["sqlite locks"],
-            stalls=evidence.stalls,
-            consumer_timeouts=evidence.consumer_timeouts,
-            claim_takeovers=evidence.claim_takeovers,
-            node_kills=done["node kills"],
-            node_restarts=done["node restarts"],
-            node_partitions=done["node partitions"],
-            leader_transfers=done["leader transfers"],
-            recovery_s=longest_gap_s((a.at_s for a in self.collector.arrivals()), self.stage.spans),
-        )
-
-    def _tally(self) -> str:
-        tally, done = self.crew.tally, self.stage.done
-        parts = {
-            "kills": tally.kills,
-            "crashes": tally.crashes,
-            "broker restarts": done["broker restarts"],
-            "closes": done["connection closes"],
-            "alarms": done["memory alarms"] + done["disk alarms"],
-            "link resets": sum(link.resets for link in self.wiring.link_stats().values()),
-            "partitions": done["partitions"],
-            "database stops": done["database stops"],
-            "sqlite locks": done["sqlite locks"],
-            "node kills": done["node kills"],
-            "node restarts": done["node restarts"],
-            "node partitions": done["node partitions"],
-            "leader moves": done["leader transfers"],
-        }
-        return " · ".join(f"{name} {count}" for name, count in parts.items() if count)
-
     def clean_up(self) -> None:
         self.crew.stop_supervising()
         self.collector.stop()
@@ -465,8 +299,3 @@ class _Run:
             self.console.print(f"kept logs and store in {self.work_dir}")
             return
         shutil.rmtree(self.work_dir, ignore_errors=True)
-
-
-def _received(event: ResultEvent) -> ReceivedEvent:
-    """A copy of a result event as the checker takes it: its id, raw bytes and verified result."""
-    return ReceivedEvent(event.message.message_id or "", event.message.body, event.result)

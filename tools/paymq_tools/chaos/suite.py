@@ -16,7 +16,7 @@ from paymq_tools.chaos.cluster import PrivateCluster
 from paymq_tools.chaos.node import PrivateBroker
 from paymq_tools.chaos.outcome import ScenarioOutcome
 from paymq_tools.chaos.runner import RunOptions, run_scenario
-from paymq_tools.chaos.scenarios import Scenario
+from paymq_tools.chaos.scenario import Scenario
 
 
 @dataclass

@@ -13,8 +13,8 @@ from eth_utils.address import to_checksum_address
 from common.details import DigitalCurrencyDetails
 from common.money import Money
 from common.sealing import CardData
-from paymq_tools.chaos.checker import Expect
 from paymq_tools.chaos.faults import POISON_PREFIX, Fault, FaultShare
+from paymq_tools.chaos.observations import Expect
 from producer.encode import Draft
 
 _SUCCESS_TOKENS = ("tok_visa", "tok_mastercard", "tok_success")

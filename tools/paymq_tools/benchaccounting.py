@@ -1,0 +1,87 @@
+"""What the bench's processes used: CPU seconds from /proc (the workers, the sandbox, the local
+broker node, this process), and each stand-in host's share of the payments and of the workers'
+CPU, from the workers' Prometheus endpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from paymq_tools.processes import Fleet, Host
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), 0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def local_broker_pid() -> int | None:
+    """The RabbitMQ node's process on this machine, if there is one (for CPU accounting)."""
+    for stat in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if stat.read_text().strip() == "beam.smp":
+                return int(stat.parent.name)
+        except OSError:
+            continue
+    return None
+
+
+@dataclass(frozen=True)
+class HostedWorker:
+    name: str
+    host: Host
+    metrics_url: str
+
+
+@dataclass(frozen=True)
+class HostShare:
+    host: str
+    directory: str
+    workers: int
+    payments: int
+    worker_cpu_ms_per_payment: float
+
+
+def _payments_recorded(metrics_url: str) -> int:
+    """Payments a worker recorded a result for, whatever the status, from its metrics."""
+    text = requests.get(metrics_url, timeout=10).text
+    return round(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "paymq_payments_total"
+        )
+    )
+
+
+def host_shares(
+    workers: list[HostedWorker], fleet: Fleet, worker_cpu_s: dict[int, float]
+) -> list[HostShare]:
+    """Each host's share of the work, read while its workers still run."""
+    hosts: dict[str, list[HostedWorker]] = {}
+    for worker in workers:
+        hosts.setdefault(worker.host.name, []).append(worker)
+    shares = []
+    for name, members in hosts.items():
+        payments = sum(_payments_recorded(w.metrics_url) for w in members)
+        cpu_s = sum(worker_cpu_s[fleet.processes[w.name].pid] for w in members)
+        shares.append(
+            HostShare(
+                host=name,
+                directory=str(members[0].host.directory),
+                workers=len(members),
+                payments=payments,
+                worker_cpu_ms_per_payment=round(cpu_s * 1000 / max(payments, 1), 3),
+            )
+        )
+    return shares
