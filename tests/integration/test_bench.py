@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from common.errors import ConfigurationError
-from paymq_tools.bench import BenchOptions
+from paymq_tools.bench.run import BenchOptions
 from tests.integration.helpers import cli_env, run_cli
 from tests.stores import postgres_engine
 

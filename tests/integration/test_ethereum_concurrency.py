@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from common.clock import SystemClock
 from common.money import Money
-from paymq_tools.benchchain import devnet_provider
+from paymq_tools.bench.chain import devnet_provider
 from paymq_tools.devchain import Anvil
 from store.chain import ChainTransactions
 from tests.integration.helpers import cli_env, run_cli, wait_until

@@ -46,7 +46,7 @@ def demo(
 ) -> None:
     """Run the system end to end: sandbox, one worker per channel, a mixed batch of payments
     (successes, declines, retries, a forged and an expired message), and a summary."""
-    from paymq_tools.demo import run_demo
+    from paymq_tools.demo.run import run_demo
 
     raise typer.Exit(run_demo(load_settings(), external=external, keep=keep))
 
@@ -81,7 +81,7 @@ def bench(
     ] = 1,
 ) -> None:
     """Measure payments/s and publish-to-result latency through the real pipeline."""
-    from paymq_tools.bench import BenchOptions, run_bench
+    from paymq_tools.bench.run import BenchOptions, run_bench
 
     options = BenchOptions(
         payments=payments,
@@ -111,7 +111,7 @@ def bench_chain(
 ) -> None:
     """Measure on-chain payouts/s from one hot wallet on a local anvil, and check every nonce
     was used once and every payout landed once."""
-    from paymq_tools.benchchain import ChainBenchOptions, run_chain_bench
+    from paymq_tools.bench.chain import ChainBenchOptions, run_chain_bench
 
     options = ChainBenchOptions(payouts, processes, threads, as_json, database_url)
     raise typer.Exit(run_chain_bench(options))

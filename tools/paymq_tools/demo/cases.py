@@ -1,7 +1,7 @@
 """A demo case: a payment, signed and sealed as the producer would, with the result it must get
 (status, code, provider effects) and the sandbox fault aimed at it. Pure construction; the
-cases themselves are in democards.py, demopayouts.py and demobadmessages.py, the batch in
-demobatch.py.
+cases themselves are in cards.py, payouts.py and badmessages.py, the batch in
+batch.py.
 """
 
 from __future__ import annotations

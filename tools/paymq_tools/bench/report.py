@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from paymq_tools.benchaccounting import HostShare
+from paymq_tools.bench.accounting import HostShare
 
 console = Console(stderr=True, highlight=False)
 

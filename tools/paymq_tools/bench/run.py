@@ -10,8 +10,8 @@ its own working directory and its own copy of the worker's keys. Several hosts s
 machines would share, which rules out a SQLite store. Each worker's payments are read from its
 Prometheus endpoint at the end, for the figures per host.
 
-Publishing and collecting: benchtraffic.py; CPU and per-host accounting: benchaccounting.py;
-the printed figures: benchreport.py.
+Publishing and collecting: traffic.py; CPU and per-host accounting: accounting.py;
+the printed figures: report.py.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from common.keyring import TRUSTED_DIR, Keyring
 from common.money import Money
 from common.settings import Settings
 from common.subscriber import ResultVerifier
-from paymq_tools.benchaccounting import HostedWorker, cpu_s, host_shares, local_broker_pid
-from paymq_tools.benchreport import Figures, report
-from paymq_tools.benchtraffic import BenchFailed, Collector, publish_flat_out, publish_paced
+from paymq_tools.bench.accounting import HostedWorker, cpu_s, host_shares, local_broker_pid
+from paymq_tools.bench.report import Figures, report
+from paymq_tools.bench.traffic import BenchFailed, Collector, publish_flat_out, publish_paced
 from paymq_tools.broker import ensure_broker
 from paymq_tools.processes import (
     Fleet,

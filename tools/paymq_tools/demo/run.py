@@ -8,9 +8,9 @@ providers' records (the sandbox's ledger, Stripe's PaymentIntents, the chain's b
 exactly one effect per successful payment, and prints a summary. Exit code 0 only when
 everything matched.
 
-The batch is demobatch.py's (its cases: democards.py, demopayouts.py, demobadmessages.py), the
-chain demochain.py's, the providers' records demorecords.py's, the verdict demoreport.py's and
-the webhook receiver demohooks.py's.
+The batch is batch.py's (its cases: cards.py, payouts.py, badmessages.py), the
+chain chain.py's, the providers' records records.py's, the verdict report.py's and
+the webhook receiver hooks.py's.
 """
 
 from __future__ import annotations
@@ -38,12 +38,12 @@ from common.signing import Signer
 from common.subscriber import ResultEvent, ResultStream, ResultVerifier
 from paymq_tools.broker import ensure_broker
 from paymq_tools.collect import take
-from paymq_tools.demobatch import build_cases
-from paymq_tools.democases import Case, CaseKit
-from paymq_tools.demochain import install_refusing_contract, on_demo_chain
-from paymq_tools.demohooks import DemoReceiver, print_metrics
-from paymq_tools.demorecords import chain_transfers, stripe_intents
-from paymq_tools.demoreport import Observed, report
+from paymq_tools.demo.batch import build_cases
+from paymq_tools.demo.cases import Case, CaseKit
+from paymq_tools.demo.chain import install_refusing_contract, on_demo_chain
+from paymq_tools.demo.hooks import DemoReceiver, print_metrics
+from paymq_tools.demo.records import chain_transfers, stripe_intents
+from paymq_tools.demo.report import Observed, report
 from paymq_tools.processes import (
     Fleet,
     child_environment,

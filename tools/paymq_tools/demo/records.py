@@ -1,5 +1,5 @@
 """What the providers recorded, for the demo's verdict: Stripe's PaymentIntents, and the
-chain's balances that count each on-chain payout (the sandbox's ledger is read in demo.py).
+chain's balances that count each on-chain payout (the sandbox's ledger is read in run.py).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections import Counter
 import requests
 
 from common.settings import Settings
-from paymq_tools.democases import Case
+from paymq_tools.demo.cases import Case
 from paymq_tools.devchain import balance_of
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from paymq_tools.democases import Fault, card_data, demo_draft
+from paymq_tools.demo.cases import Fault, card_data, demo_draft
 
 
 def card_cases(add: Callable[..., None]) -> None:

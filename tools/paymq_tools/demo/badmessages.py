@@ -10,7 +10,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from common.details import DigitalCurrencyDetails
 from common.envelope import OutboundMessage
 from common.signing import Signer
-from paymq_tools.democases import MINUTE_MS, Case, CaseKit, demo_draft, make_message, random_address
+from paymq_tools.demo.cases import (
+    MINUTE_MS,
+    Case,
+    CaseKit,
+    demo_draft,
+    make_message,
+    random_address,
+)
 
 
 def bad_messages(kit: CaseKit, rng: random.Random) -> list[Case]:

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from common.settings import Settings
-from paymq_tools.demopayouts import REFUSING_CODE, REFUSING_CONTRACT
+from paymq_tools.demo.payouts import REFUSING_CODE, REFUSING_CONTRACT
 from paymq_tools.devchain import Anvil, anvil_path, deploy_token, rpc_call, solcjs_path
 
 console = Console(highlight=False)

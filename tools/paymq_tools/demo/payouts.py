@@ -9,7 +9,7 @@ from collections.abc import Callable
 from eth_utils.address import to_checksum_address
 
 from common.details import DigitalCurrencyDetails
-from paymq_tools.democases import demo_draft, random_address
+from paymq_tools.demo.cases import demo_draft, random_address
 
 #: On chain, a contract that refuses every transfer lives here (the demo installs its code).
 REFUSING_CONTRACT = to_checksum_address("0x" + "0" * 36 + "c0de")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 
-from paymq_tools.demobadmessages import bad_messages
-from paymq_tools.democards import card_cases, stripe_cases
-from paymq_tools.democases import Case, CaseKit, Fault, make_message
-from paymq_tools.demopayouts import chain_cases, sandbox_payout_cases
+from paymq_tools.demo.badmessages import bad_messages
+from paymq_tools.demo.cards import card_cases, stripe_cases
+from paymq_tools.demo.cases import Case, CaseKit, Fault, make_message
+from paymq_tools.demo.payouts import chain_cases, sandbox_payout_cases
 from producer.encode import Draft
 
 

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from common.envelope import HEADER_DEAD_LETTER_CODE, InboundMessage
 from common.models import PaymentResult
-from paymq_tools.democases import Case
+from paymq_tools.demo.cases import Case
 
 console = Console(highlight=False)
 
