@@ -124,7 +124,7 @@ class EthereumProvider:
             except ProviderUnavailable as exc:
                 raise TransactionNotAccepted(
                     f"transaction {stored.tx_hash} not sent again: {exc}"
-                ) from None
+                ) from exc
         return self._receipt(stored, self._broadcast(stored))
 
     def lookup(self, channel: str, reference: str) -> ProviderReceipt | None:
@@ -202,7 +202,7 @@ class EthereumProvider:
             # be broadcast one day, or its nonce would hold back every later payout.
             raise SignedTransactionInDoubt(
                 f"the store failed while storing the payout's signed transaction ({exc})"
-            ) from None
+            ) from exc
         logger.info(
             "payment %s: signed transaction %s, nonce %d, %d %s minor units",
             payout.reference,
@@ -276,15 +276,15 @@ class EthereumProvider:
             if token:  # e.g. a recipient the token's issuer has blocked
                 raise ProviderRejected(
                     f"the token refuses the transfer: {exc}", code="token_transfer_refused"
-                ) from None
+                ) from exc
             raise ProviderRejected(
                 f"the destination refuses the transfer: {exc}",
                 code="destination_refuses_transfer",
-            ) from None
-        except CannotAfford:
+            ) from exc
+        except CannotAfford as exc:
             raise HotWalletUnderfunded(
                 f"hot wallet {self.address} cannot cover the payout"
-            ) from None
+            ) from exc
 
     # --- after signing: the transaction exists and may land; never failed on a guess ---------
 
@@ -295,10 +295,10 @@ class EthereumProvider:
         # Already known, nonce too low, a lost answer, a refusal: our own transaction says.
         try:
             facts = self._facts(stored)
-        except ProviderUnavailable:
+        except ProviderUnavailable as exc:
             raise TransactionNotAccepted(
                 f"broadcast of {stored.tx_hash} unanswered ({refusal}); it may be in flight"
-            ) from None
+            ) from exc
         judgement = judge(facts, nonce=stored.nonce, confirmations_required=self._confirmations)
         if judgement.verdict is Verdict.UNKNOWN:
             raise TransactionNotAccepted(
@@ -362,7 +362,8 @@ def hot_wallet(private_key: str) -> LocalAccount:
     try:
         account: LocalAccount = Account.from_key(private_key)
     except (ValueError, TypeError):
-        # Never echo the key, not even a wrong one.
+        # Never echo the key, not even a wrong one: eth-account's error may quote it, so it is
+        # not kept as the cause either.
         raise ConfigurationError(
             "the ethereum hot wallet key is not a private key (0x + 64 hex digits)"
         ) from None
