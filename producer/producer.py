@@ -230,12 +230,12 @@ def _check_signing_role(keyring: Keyring, key_id: str, role: KeyRole) -> None:
     idempotency scope). A key missing from this host's keyring is left to the workers."""
     try:
         key = keyring.get(key_id)
-    except PaymqError:
+    except PaymqError as exc:
         if role is KeyRole.GATEWAY:
             raise ConfigurationError(
                 f"the HTTP API signs with {key_id!r}, which is not in the keyring: run "
                 "`paymq keys init` (it creates the gateway key) or set PAYMQ_GATEWAY_KEY_ID"
-            ) from None
+            ) from exc
         return
     if key.role is not role:
         raise ConfigurationError(
