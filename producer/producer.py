@@ -94,7 +94,7 @@ class Producer:
         try:
             kid, public_key = keyring.sealing_key("card", settings.sealing_key_id)
             sealing_key: SealingKey | None = SealingKey(kid, public_key)
-        except PaymqError:
+        except ConfigurationError:
             sealing_key = None  # token-only producers need no sealing key
         publisher = ThreadedPublisher(
             SessionOptions(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from rich.console import Console
 
-from common.errors import PaymqError
+from common.errors import PaymqError, SetupError
 from paymq_tools.chaos.broker import Broker
 from paymq_tools.chaos.cluster import PrivateCluster
 from paymq_tools.chaos.node import PrivateBroker
@@ -47,7 +47,7 @@ def run_suite(
             with broker as started:
                 for scenario in chosen:
                     _run_one(scenario, started, options, console, result)
-        except PaymqError as exc:  # the node or the cluster did not start
+        except (PaymqError, SetupError) as exc:  # the node or the cluster did not start
             console.print(f"[red]the {'cluster' if cluster else 'node'} failed:[/red] {exc}")
             for scenario in chosen:
                 result.failures.setdefault(scenario.name, str(exc))
@@ -59,7 +59,7 @@ def _run_one(
 ) -> None:
     try:
         outcome = run_scenario(scenario, broker, options, console)
-    except PaymqError as exc:
+    except (PaymqError, SetupError) as exc:
         console.print(f"[red]{scenario.name} could not run:[/red] {exc}")
         result.failures[scenario.name] = str(exc)
         return
