@@ -50,7 +50,9 @@ answer about a payment:
     └── UsageError                  (paymq/clikit.py) the command line asks for what does not
                                     exist
 
-    CommandFailed                   (paymq/clikit.py) a command's own work failed
+    CommandFailed                   (paymq/clikit.py) a command's own work failed; the base of
+    └── ToolError                   (tools/paymq_tools/errors.py) the tools' failures: a child
+                                    process, a broker node, a database, a dev chain, a bench
 
     InvalidTransition               (a ValueError) a move the payment state machine forbids
                                     (store/states.py): a bug of ours, never an answer about a

@@ -13,7 +13,8 @@ from common.errors import (
     PaymqError,
     StoreUnavailable,
 )
-from paymq.clikit import CommandFailed, Friendly, UsageError, friendly
+from paymq.clikit import Friendly, UsageError, friendly
+from paymq_tools.launch import ProcessFailed
 
 
 def _exit_of(error: Friendly) -> int:
@@ -34,7 +35,7 @@ def _exit_of(error: Friendly) -> int:
         (UsageError("unknown channel 'cardd'"), 2),
         (ConfigurationError("an API key 'shop' exists already"), 1),
         (PaymentDeclined("do not honor", code="do_not_honor"), 1),
-        (CommandFailed("the bench could not finish"), 1),
+        (ProcessFailed("anvil: the RPC port did not happen within 30 s"), 1),
     ],
     ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
 )
@@ -44,10 +45,10 @@ def test_each_error_ends_the_command_with_its_exit_status(error: Friendly, statu
 
 @pytest.mark.parametrize(
     "error",
-    [ConfigurationError("no keyring"), UsageError("unknown channel"), CommandFailed("bench")],
+    [ConfigurationError("no keyring"), UsageError("unknown channel"), ProcessFailed("anvil")],
     ids=lambda error: type(error).__name__,
 )
-def test_setup_and_command_errors_are_no_payment_failures(error: Exception) -> None:
+def test_setup_and_tool_errors_are_no_payment_failures(error: Exception) -> None:
     # A handler of payment failures (`except PaymqError`) never takes one for an outcome.
     assert not isinstance(error, PaymqError)
 

@@ -30,13 +30,14 @@ from rich.console import Console
 
 from common.amqp.admin import BrokerAdmin
 from common.envelope import OutboundMessage
-from common.errors import ConfigurationError, PaymqError
+from common.errors import ConfigurationError
 from common.keygen import init_keys
 from common.keyring import TRUSTED_DIR, Keyring
 from common.money import Money
 from common.settings import Settings
 from common.subscriber import ResultStream, ResultVerifier
 from paymq_tools.broker import ensure_broker
+from paymq_tools.errors import ToolError
 from paymq_tools.processes import (
     Fleet,
     Host,
@@ -84,7 +85,7 @@ class BenchOptions:
             )
 
 
-class BenchFailed(PaymqError):
+class BenchFailed(ToolError):
     code = "bench_failed"
 
 

@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.errors import PaymqError
 from paymq_tools.broker import broker_answers
+from paymq_tools.errors import ToolError
 from paymq_tools.processes import free_port
 
 START_TIMEOUT_S = 90.0
@@ -44,7 +44,7 @@ _LIB_BIN = Path("/usr/lib/rabbitmq/bin")
 _SERVICE_USER = "rabbitmq"
 
 
-class BrokerNodeFailed(PaymqError):
+class BrokerNodeFailed(ToolError):
     code = "broker_node_failed"
 
 

@@ -27,7 +27,6 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from common.amqp.admin import BrokerAdmin
-from common.errors import PaymqError
 from common.keygen import init_keys
 from common.keyring import TRUSTED_DIR, Keyring
 from common.models import PaymentStatus
@@ -50,6 +49,7 @@ from paymq_tools.chaos.services import Services
 from paymq_tools.chaos.wiring import Wiring
 from paymq_tools.chaos.workload import PlannedPayment, plan_payments
 from paymq_tools.collect import ResultCollector
+from paymq_tools.errors import ToolError
 from paymq_tools.processes import (
     Fleet,
     child_environment,
@@ -73,7 +73,7 @@ QUIET_S = 1.0
 QUEUE_CHECK_INTERVAL_S = 2.0
 
 
-class ScenarioMisfit(PaymqError):
+class ScenarioMisfit(ToolError):
     """A cluster scenario given a single node, or the other way round."""
 
     code = "scenario_misfit"
