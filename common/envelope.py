@@ -143,8 +143,8 @@ def signed_fields(message: InboundMessage, expected_type: str) -> tuple[SignedFi
     headers = message.headers
     try:
         signature = base64.b64decode(str(_header(headers, HEADER_SIGNATURE, str)), validate=True)
-    except (binascii.Error, ValueError):  # ValueError: non-ASCII text
-        raise SignatureInvalid("header paymq-signature is not base64") from None
+    except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII text
+        raise SignatureInvalid("header paymq-signature is not base64") from exc
     fields = SignedFields(
         message_type=expected_type,
         key_id=str(_header(headers, HEADER_KEY_ID, str)),

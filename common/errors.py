@@ -13,7 +13,8 @@ does with it:
     │   │   ├── UnknownKey          key id not in the keyring
     │   │   ├── KeyNotAllowed       key retired, or not allowed for this channel or role
     │   │   ├── WrongChannel        signed for another channel than the queue it arrived on
-    │   │   └── SealedDataInvalid   card data that does not open with our key and header
+    │   │   ├── SealedDataInvalid   card data that does not open with our key and header
+    │   │   └── PanInClear          a card number in clear in a free-text field (a ValueError too)
     │   ├── MessageExpired          signed expiry passed before execution
     │   ├── PaymentDeclined         the provider said no (insufficient funds, do not honor...)
     │   ├── ProviderRejected        the provider refused the request itself (4xx, not a decline)
@@ -40,22 +41,41 @@ does with it:
         ├── SignedTransactionInDoubt the store failed while a signed transaction was committed
         └── TransactionNotAccepted  a signed chain transaction the node has not taken (yet)
 
-    ConfigurationError              (a PaymqError of its own) the process cannot start as set up
+Outside it, so that no handler of payment failures (`except PaymqError`) ever takes one for an
+answer about a payment:
 
-    InvalidTransition               (a ValueError, outside PaymqError) a move the payment state
-                                    machine forbids (store/states.py): a bug of ours, never an
-                                    answer about a payment, so no handler of payment failures
-                                    takes it for one
+    SetupError                      the process cannot start as set up, or a command was
+    │                               called wrong: nothing to do with any one payment
+    ├── ConfigurationError          a key, keyring, setting or topology missing or unusable
+    └── UsageError                  (paymq/clikit.py) the command line asks for what does not
+                                    exist
 
-Foreign exceptions (pika, urllib3, cryptography, pydantic) are translated at the module that
-talks to them, to the most specific class here.
+    CommandFailed                   (paymq/clikit.py) a command's own work failed; the base of
+    └── ToolError                   (tools/paymq_tools/errors.py) the tools' failures: a child
+                                    process, a broker node, a database, a dev chain, a bench
+
+    InvalidTransition               (a ValueError) a move the payment state machine forbids
+                                    (store/states.py): a bug of ours, never an answer about a
+                                    payment
+
+The `paymq` command ends on any of PaymqError, SetupError and CommandFailed with one line and
+an exit status (paymq/clikit.py).
+
+Foreign exceptions are translated at the module that talks to their library, to the most
+specific class here, each keeping the foreign error as its cause (`raise ... from exc`):
+pika in common/amqp/errors.py, SQLAlchemy in store/outage.py, http.client in
+workers/providers/http.py, Stripe's SDK in workers/providers/stripe_outcomes.py, web3 in
+workers/providers/ethereum_node.py (requests, for webhooks, in webhooks/sender.py, as attempt
+outcomes). Only where the cause would carry card data or a key into a traceback (a validation
+error quoting its input, a JSON error holding a body, the cryptography around private keys) is
+it dropped, with `from None` and a comment saying why.
 """
 
 from __future__ import annotations
 
 
 class PaymqError(Exception):
-    """Base of every error paymq raises on purpose."""
+    """Base of every failure a payment can meet (setting up fails with SetupError instead)."""
 
     #: A short machine-readable reason, carried in result events and dead-letter headers.
     code: str = "error"
@@ -280,11 +300,20 @@ class TransactionNotAccepted(OutcomeUnknown):
     code = "transaction_not_accepted"
 
 
-# --- configuration ---------------------------------------------------------------------------
+# --- outside the tree: setting up ------------------------------------------------------------
 
 
-class ConfigurationError(PaymqError):
-    """A key, keyring, or setting is missing or unusable; raised at start-up, never per message."""
+class SetupError(Exception):
+    """The process cannot start as set up, or a command was called wrong. Not a PaymqError: a
+    handler of payment failures must never take a setup problem for a payment's outcome."""
+
+    #: A short machine-readable reason, as PaymqError's.
+    code: str = "setup"
+
+
+class ConfigurationError(SetupError):
+    """A key, keyring, setting or topology is missing or unusable; raised at start-up or by a
+    command, never for one payment."""
 
     code = "configuration"
 

@@ -99,7 +99,7 @@ class Keyring:
             try:
                 keys.append(TrustedKey.model_validate_json(path.read_bytes()))
             except ValidationError as exc:
-                raise ConfigurationError(f"{path}: not a valid trusted key: {exc}") from None
+                raise ConfigurationError(f"{path}: not a valid trusted key: {exc}") from exc
         return cls(keys)
 
     def current(self) -> Keyring:
@@ -115,15 +115,15 @@ class Keyring:
     def get(self, key_id: str) -> TrustedKey:
         try:
             return self._keys[key_id]
-        except KeyError:
-            raise UnknownKey(f"key {key_id!r} is not in the keyring") from None
+        except KeyError as exc:
+            raise UnknownKey(f"key {key_id!r} is not in the keyring") from exc
 
     def verification_key(self, key_id: str) -> Ed25519PublicKey:
         self.get(key_id)
         try:
             return self._ed25519[key_id]
-        except KeyError:
-            raise KeyNotAllowed(f"key {key_id!r} is not a signing key") from None
+        except KeyError as exc:
+            raise KeyNotAllowed(f"key {key_id!r} is not a signing key") from exc
 
     def authorize(
         self, key_id: str, *, role: KeyRole | tuple[KeyRole, ...], channel: str

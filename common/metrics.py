@@ -42,7 +42,7 @@ from typing import Generic, TypeVar
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from common.clock import Clock
-from common.errors import PaymqError
+from common.errors import PaymqError, SetupError
 
 logger = logging.getLogger("paymq.metrics")
 
@@ -191,7 +191,9 @@ class CachedRead(Generic[T]):
             if not fresh:
                 try:
                     self._value = self._read()
-                except PaymqError as exc:
+                # SetupError too (a queue that does not exist, a management API refusing the
+                # user): a gauge goes missing, never the scrape.
+                except (PaymqError, SetupError) as exc:
                     logger.warning("metrics: cannot read %s", exc)
                     self._value = None
                 self._read_at_ms = now_ms

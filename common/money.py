@@ -146,8 +146,8 @@ class Money(BaseModel):
         exponent = currency_exponent(currency)
         try:
             value = Decimal(amount) if isinstance(amount, str) else amount
-        except InvalidOperation:
-            raise ValueError(f"{amount!r} is not a decimal amount") from None
+        except InvalidOperation as exc:
+            raise ValueError(f"{amount!r} is not a decimal amount") from exc
         if not value.is_finite() or value <= 0:
             raise ValueError(f"{amount!r} must be a positive finite amount")
         scaled = value.scaleb(exponent, context=_EXACT)

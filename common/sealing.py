@@ -61,8 +61,8 @@ def _b64(data: bytes) -> str:
 def _unb64(text: str, field: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
-    except binascii.Error:
-        raise SealedDataInvalid(f"sealed card {field} is not base64") from None
+    except binascii.Error as exc:
+        raise SealedDataInvalid(f"sealed card {field} is not base64") from exc
 
 
 def _info(kid: str) -> bytes:
@@ -100,11 +100,13 @@ def open_card(
         )
         plaintext = AESGCM(data_key).decrypt(nonce, _unb64(sealed.ciphertext, "ciphertext"), aad)
     except (InvalidTag, ValueError):
+        # Not kept as the cause: an error of the cryptography around the private key.
         raise SealedDataInvalid("sealed card data does not open with this key and header") from None
     try:
         check_strict_json(plaintext)
         return CardData.model_validate_json(plaintext)
     except (MalformedMessage, ValidationError):
+        # Not kept as the cause: its text quotes the card data it refuses.
         raise SealedDataInvalid("sealed card data is not valid card data") from None
 
 

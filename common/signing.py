@@ -87,11 +87,12 @@ class Signer:
         path = keys_dir / PRIVATE_DIR / f"{key_id}.pem"
         try:
             key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             raise ConfigurationError(
                 f"no private key {path} (create one with `paymq keys generate`)"
-            ) from None
+            ) from exc
         except ValueError:
+            # Not kept as the cause: an error of the cryptography reading a private key.
             raise ConfigurationError(f"{path} is not a PEM private key") from None
         if not isinstance(key, Ed25519PrivateKey):
             raise ConfigurationError(f"{path} is not an Ed25519 key")
@@ -110,5 +111,5 @@ def verify(keyring: Keyring, fields: SignedFields, body: bytes, signature: bytes
         raise SignatureInvalid(f"signature is {len(signature)} bytes; Ed25519 has 64")
     try:
         public_key.verify(signature, fields.signing_input(body))
-    except InvalidSignature:
-        raise SignatureInvalid("signature does not match the message") from None
+    except InvalidSignature as exc:
+        raise SignatureInvalid("signature does not match the message") from exc

@@ -95,6 +95,8 @@ def check_strict_json(body: bytes) -> dict[str, Any]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
+        # Not kept as the cause (nor the JSON error's below): each holds the whole body, which
+        # may carry a card number in clear.
         raise MalformedMessage("body is not valid UTF-8") from None
     _check_depth(text)
     try:
@@ -106,11 +108,11 @@ def check_strict_json(body: bytes) -> dict[str, Any]:
         )
     except json.JSONDecodeError as exc:
         raise MalformedMessage(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from None
-    except ValueError:
+    except ValueError as exc:
         # int() refuses integer literals past Python's digit limit: no amount is that long.
-        raise MalformedMessage("body holds an integer too long to be an amount") from None
-    except RecursionError:
-        raise MalformedMessage("body is nested too deeply") from None
+        raise MalformedMessage("body holds an integer too long to be an amount") from exc
+    except RecursionError as exc:
+        raise MalformedMessage("body is nested too deeply") from exc
     if not isinstance(value, dict):
         raise MalformedMessage("body must be a JSON object")
     return value

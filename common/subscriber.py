@@ -68,6 +68,7 @@ class ResultVerifier:
         try:
             result = PaymentResult.model_validate_json(verified.body)
         except ValidationError as exc:
+            # Not kept as the cause: a validation error quotes the values it refuses.
             raise MalformedMessage(f"invalid result event: {exc.error_count()} errors") from None
         if Topology.result_routing_key(result.channel, result.status.value) != message.routing_key:
             raise MalformedMessage("result body disagrees with its routing key")

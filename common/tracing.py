@@ -72,20 +72,20 @@ def configure_tracing(mode: str, service_name: str) -> None:
             ConsoleSpanExporter,
             SpanExporter,
         )
-    except ImportError:
+    except ImportError as exc:
         raise ConfigurationError(
             "PAYMQ_TRACING needs the OpenTelemetry SDK: pip install 'paymq[tracing]'"
-        ) from None
+        ) from exc
     exporter: SpanExporter
     if mode == "otlp":
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
                 OTLPSpanExporter,
             )
-        except ImportError:
+        except ImportError as exc:
             raise ConfigurationError(
                 "PAYMQ_TRACING=otlp needs the OTLP exporter: pip install 'paymq[tracing]'"
-            ) from None
+            ) from exc
         exporter = OTLPSpanExporter()
     else:
         exporter = ConsoleSpanExporter()

@@ -118,6 +118,8 @@ def _result(body: bytes, event_id: str) -> PaymentResult:
         result = PaymentResult.model_validate_json(body)
     except (MalformedMessage, ValidationError) as exc:
         # Signed by whoever holds the secret, yet not a result event: refuse it all the same.
+        # The reason quotes the error's start only; the error is not kept as the cause, whose
+        # text would quote every value it refuses.
         raise WebhookSignatureInvalid(f"signed body is not a result event: {exc!r}"[:200]) from None
     if str(result.event_id) != event_id:
         raise WebhookSignatureInvalid("webhook-id differs from the body's event_id")
@@ -128,6 +130,7 @@ def _text(body: bytes) -> str:
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
+        # Not kept as the cause: it holds the whole body it could not decode.
         raise WebhookSignatureInvalid("the body is not UTF-8") from None
 
 
@@ -136,6 +139,7 @@ def _webhook(secret: str) -> Webhook:
     try:
         key = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
+        # Not kept as the cause: an error about the secret itself.
         raise ConfigurationError("a webhook secret is whsec_ and base64") from None
     if len(key) < 16:
         raise ConfigurationError("a webhook secret needs at least 16 bytes of key")

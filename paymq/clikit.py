@@ -4,10 +4,15 @@ clear message and an exit status instead of a traceback.
 Exit statuses, decided here for every command (`friendly`):
     0    done
     1    it ran, and failed or refused (a payment not found, an API key that exists already, a
-         queue declared with other arguments: running it again as it is will not help)
+         queue declared with other arguments, a tool's child process that did not start:
+         running it again as it is will not help)
     2    it could not start: called wrong (click's usage errors, `UsageError`), invalid
          settings, or a broker or payment store that does not answer (later it may work)
     130  interrupted
+
+The errors ended this way are paymq's payment failures (PaymqError), setup problems
+(SetupError) and a command's own failures (CommandFailed, the base of the tools' errors); any
+other exception is a bug, and shows its traceback.
 """
 
 from __future__ import annotations
@@ -21,7 +26,13 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from common.errors import BrokerUnavailable, ConfigurationError, PaymqError, StoreUnavailable
+from common.errors import (
+    BrokerUnavailable,
+    ConfigurationError,
+    PaymqError,
+    SetupError,
+    StoreUnavailable,
+)
 from common.settings import Settings
 
 P = ParamSpec("P")
@@ -30,17 +41,32 @@ R = TypeVar("R")
 err = Console(stderr=True)
 
 
-class UsageError(ConfigurationError):
+class UsageError(SetupError):
     """The command line asks for something that does not exist (an unknown channel)."""
 
+    code = "usage"
+
+
+class CommandFailed(Exception):
+    """A command's own work failed, for a reason one line says. paymq's tools raise theirs
+    under it (tools/paymq_tools/errors.py, ToolError): outside the payment taxonomy."""
+
+    code: str = "command_failed"
+
+
+#: What `friendly` ends a command on: one line, and an exit status.
+FRIENDLY_ERRORS = (PaymqError, SetupError, CommandFailed)
+Friendly = PaymqError | SetupError | CommandFailed
 
 #: The exit status of each of paymq's errors, the most specific first (see the module's doc).
-EXIT_STATUSES: tuple[tuple[type[PaymqError], int], ...] = (
+EXIT_STATUSES: tuple[tuple[type[Friendly], int], ...] = (
     (UsageError, 2),
     (BrokerUnavailable, 2),
     (StoreUnavailable, 2),
     (ConfigurationError, 1),
+    (SetupError, 1),
     (PaymqError, 1),
+    (CommandFailed, 1),
 )
 
 
@@ -69,7 +95,7 @@ def _message(error: Mapping[str, Any]) -> str:
     return message
 
 
-def exit_status(error: PaymqError) -> int:
+def exit_status(error: Friendly) -> int:
     return next(status for kind, status in EXIT_STATUSES if isinstance(error, kind))
 
 
@@ -81,7 +107,7 @@ def friendly(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except PaymqError as exc:
+        except FRIENDLY_ERRORS as exc:
             # Unwrapped whatever the width (a log keeps it as one line), and the message's
             # brackets are its own, not markup.
             err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)

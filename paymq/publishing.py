@@ -69,10 +69,11 @@ def read_card(source: str) -> dict[str, Any]:
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text()
     except OSError as exc:
-        raise ValueError(f"cannot read the card data from {source}: {exc.strerror}") from None
+        raise ValueError(f"cannot read the card data from {source}: {exc.strerror}") from exc
     try:
         card = json.loads(text)
     except json.JSONDecodeError:
+        # Not kept as the cause: it holds the card data it could not parse.
         raise ValueError("the card data is not JSON (see paymq publish --help)") from None
     if not isinstance(card, dict):
         raise ValueError('the card data must be a JSON object: {"number", "exp_month", ...}')

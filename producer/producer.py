@@ -94,7 +94,7 @@ class Producer:
         try:
             kid, public_key = keyring.sealing_key("card", settings.sealing_key_id)
             sealing_key: SealingKey | None = SealingKey(kid, public_key)
-        except PaymqError:
+        except ConfigurationError:
             sealing_key = None  # token-only producers need no sealing key
         publisher = ThreadedPublisher(
             SessionOptions(
@@ -230,12 +230,12 @@ def _check_signing_role(keyring: Keyring, key_id: str, role: KeyRole) -> None:
     idempotency scope). A key missing from this host's keyring is left to the workers."""
     try:
         key = keyring.get(key_id)
-    except PaymqError:
+    except PaymqError as exc:
         if role is KeyRole.GATEWAY:
             raise ConfigurationError(
                 f"the HTTP API signs with {key_id!r}, which is not in the keyring: run "
                 "`paymq keys init` (it creates the gateway key) or set PAYMQ_GATEWAY_KEY_ID"
-            ) from None
+            ) from exc
         return
     if key.role is not role:
         raise ConfigurationError(

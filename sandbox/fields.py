@@ -18,6 +18,7 @@ def parse_json_object(raw: bytes) -> JsonObject:
     try:
         value = json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
     except (ValueError, RecursionError):
+        # Not kept as the cause: a JSON error holds the whole body, card numbers and all.
         raise invalid_request("invalid_json", "The body is not valid JSON.") from None
     if not isinstance(value, dict):
         raise invalid_request("invalid_json", "The body must be a JSON object.")

@@ -73,6 +73,7 @@ class Endpoints:
                 for e in entries
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
+            # Not kept as the cause: a JSON error holds the whole file, endpoints' secrets too.
             raise ConfigurationError(
                 f"cannot read webhook endpoints from {path}: {type(exc).__name__}"
             ) from None
@@ -150,8 +151,8 @@ def check_url(url: str) -> None:
         parts = urlsplit(url)
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError on a port that is not a number
-    except ValueError:
-        raise ConfigurationError(f"webhook URL {url!r} is not a URL") from None
+    except ValueError as exc:
+        raise ConfigurationError(f"webhook URL {url!r} is not a URL") from exc
     if parts.scheme not in ("http", "https") or not host:
         raise ConfigurationError(f"webhook URL {url!r}: only http:// and https:// URLs")
     if parts.username is not None or parts.password is not None:

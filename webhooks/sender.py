@@ -1,13 +1,25 @@
 """One webhook attempt: POST a result event's bytes to an endpoint, signed, and say what came of
 it as an AttemptOutcome (a value, so that outcomes can be counted). Redirects are not followed
 and the response body is never read: only its status counts. Connections reach only the
-addresses the guard allows (webhooks/transport.py)."""
+addresses the guard allows (webhooks/transport.py).
+
+What requests raises is read here only (`failure_of`), most specific first:
+
+    AddressNotAllowed (the guard's)        -> ADDRESS_NOT_ALLOWED, with the address's category
+    requests.Timeout (connect or read)     -> TIMEOUT
+    requests.ConnectionError               -> CONNECTION_ERROR (refused, reset, DNS, TLS)
+    any other requests.RequestException    -> ERROR
+
+The outcome's `error` is short and safe to store and log (a category or requests' class name,
+never a host, an address or a body); the exception itself stays on the outcome as its `cause`,
+for whoever debugs it.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 import requests
@@ -36,6 +48,8 @@ class AttemptOutcome:
     error: str | None
     status_code: int | None
     elapsed_ms: int
+    #: What requests (or the address guard) raised, when the attempt failed with an exception.
+    cause: Exception | None = field(default=None, compare=False, repr=False)
 
     @property
     def delivered(self) -> bool:
@@ -77,14 +91,9 @@ class Sender:
                 stream=True,  # the body is never read, however large
             ) as response:
                 status = response.status_code
-        except AddressNotAllowed as exc:  # the category only: never the host nor the address
-            return self._outcome(AttemptResult.ADDRESS_NOT_ALLOWED, str(exc), None, started)
-        except requests.Timeout as exc:
-            return self._outcome(AttemptResult.TIMEOUT, type(exc).__name__, None, started)
-        except requests.ConnectionError as exc:
-            return self._outcome(AttemptResult.CONNECTION_ERROR, type(exc).__name__, None, started)
-        except requests.RequestException as exc:
-            return self._outcome(AttemptResult.ERROR, type(exc).__name__, None, started)
+        except (AddressNotAllowed, requests.RequestException) as exc:
+            result, error = failure_of(exc)
+            return self._outcome(result, error, None, started, cause=exc)
         if 200 <= status < 300:
             return self._outcome(AttemptResult.DELIVERED, None, status, started)
         return self._outcome(AttemptResult.REFUSED, f"HTTP {status}", status, started)
@@ -103,7 +112,23 @@ class Sender:
 
     @staticmethod
     def _outcome(
-        result: AttemptResult, error: str | None, status: int | None, started: float
+        result: AttemptResult,
+        error: str | None,
+        status: int | None,
+        started: float,
+        *,
+        cause: Exception | None = None,
     ) -> AttemptOutcome:
         elapsed_ms = int((time.monotonic() - started) * 1000)
-        return AttemptOutcome(result, error, status, elapsed_ms)
+        return AttemptOutcome(result, error, status, elapsed_ms, cause)
+
+
+def failure_of(exc: AddressNotAllowed | requests.RequestException) -> tuple[AttemptResult, str]:
+    """What a failed attempt counts as, and its reason, short and safe to store and log."""
+    if isinstance(exc, AddressNotAllowed):  # the category only: never the host nor the address
+        return AttemptResult.ADDRESS_NOT_ALLOWED, str(exc)
+    if isinstance(exc, requests.Timeout):  # before ConnectionError: ConnectTimeout is both
+        return AttemptResult.TIMEOUT, type(exc).__name__
+    if isinstance(exc, requests.ConnectionError):
+        return AttemptResult.CONNECTION_ERROR, type(exc).__name__
+    return AttemptResult.ERROR, type(exc).__name__

@@ -68,6 +68,7 @@ class Checker:
         try:
             request = PaymentRequest.model_validate_json(verified.body)
         except ValidationError as exc:
+            # Not kept as the cause: a validation error quotes the values it refuses.
             raise MalformedMessage(validation_reason(exc)) from None
         fields = verified.fields
         if request.channel != fields.route:

@@ -245,8 +245,8 @@ def _confirmed(publisher: ThreadedPublisher, timeout_s: float) -> Callable[[Outb
     def publish(message: OutboundMessage) -> None:
         try:
             publisher.publish(message).result(timeout_s)
-        except FutureTimeout:
-            raise PublishFailed("no confirm within the publish timeout") from None
+        except FutureTimeout as exc:
+            raise PublishFailed("no confirm within the publish timeout") from exc
 
     return publish
 

@@ -62,7 +62,7 @@ def translated(
     queue: str | None = None,
     declaring: bool = False,
     connecting_to: str | None = None,
-) -> PaymqError:
+) -> PaymqError | ConfigurationError:
     """The taxonomy's error for a pika (or socket) error, most specific first.
 
     `queue`: the call works on this queue, so its absence is a ConfigurationError.
@@ -101,7 +101,9 @@ def describe(exc: BaseException) -> str:
     return f"{type(inner).__name__}: {text}" if text else type(inner).__name__
 
 
-def _specific(exc: BaseException, *, queue: str | None, declaring: bool) -> PaymqError | None:
+def _specific(
+    exc: BaseException, *, queue: str | None, declaring: bool
+) -> PaymqError | ConfigurationError | None:
     """What the broker said about this message or this call, beyond "not available now"."""
     if isinstance(exc, pika.exceptions.UnroutableError):
         routing_key = exc.messages[0].method.routing_key if exc.messages else "?"

@@ -108,6 +108,8 @@ async def _strict_body(request: Request) -> None:
     floats refused before the model sees the last of two values; then the model in JSON mode,
     as workers validate, so an integer amount above 2^53 - 1 is refused here too."""
     raw = await request.body()
+    # Refusals here keep no cause: their text, or a validation error's, may quote a card number
+    # the request carried (the answer's copy is masked).
     try:
         check_strict_json(raw)
         PaymentIn.model_validate_json(raw)
@@ -120,20 +122,21 @@ async def _strict_body(request: Request) -> None:
 
 @contextlib.contextmanager
 def _intake_errors() -> Iterator[None]:
-    """The intake's refusals as HTTP errors."""
+    """The intake's refusals as HTTP errors. Those whose text is masked keep no cause: it may
+    quote a card number the request carried."""
     try:
         yield
     except IdempotencyConflict as exc:
         raise _error(409, exc.code, mask_pans(str(exc))) from None
     except PanInClear as exc:
-        raise _error(422, exc.code, str(exc)) from None
+        raise _error(422, exc.code, str(exc)) from exc
     except ValidationError as exc:
         found = problems(exc.errors(include_url=False, include_input=False))
         raise _error(422, "invalid_request", found) from None
     except ValueError as exc:
         raise _error(422, "invalid_request", mask_pans(str(exc))) from None
     except (BrokerUnavailable, PublishFailed, StoreUnavailable) as exc:
-        raise _error(503, exc.code, f"{exc}; repeat the request", **_RETRY) from None
+        raise _error(503, exc.code, f"{exc}; repeat the request", **_RETRY) from exc
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -235,7 +238,7 @@ def _add_payment_routes(
             mine = submission is not None and submission.api_key_id == key.id
             described = deps.describe(str(payment_id)) if mine else None
         except StoreUnavailable as exc:
-            raise _error(503, exc.code, str(exc), **_RETRY) from None
+            raise _error(503, exc.code, str(exc), **_RETRY) from exc
         if submission is None or not mine:
             raise _error(404, "not_found", f"no payment {payment_id} for this key")
         if described is not None:
@@ -244,7 +247,7 @@ def _add_payment_routes(
         try:
             rejection = deps.rejection_of(submission)
         except StoreUnavailable as exc:
-            raise _error(503, exc.code, str(exc), **_RETRY) from None
+            raise _error(503, exc.code, str(exc), **_RETRY) from exc
         request = PaymentRequest.model_validate_json(submission.message.body)
         return PaymentView(
             payment_id=payment_id,

@@ -46,7 +46,7 @@ class ApiKeys:
             entries = json.loads(path.read_text())["keys"]
             keys = [ApiKey(e["id"], e["sha256"], tuple(e["channels"])) for e in entries]
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigurationError(f"cannot read API keys from {path}: {exc!r}") from None
+            raise ConfigurationError(f"cannot read API keys from {path}: {exc!r}") from exc
         for key in keys:
             _check(key)
         if len({key.id for key in keys}) != len(keys):

@@ -21,7 +21,9 @@ from sqlalchemy import Engine
 
 from common.clock import SystemClock
 from common.errors import (
+    ChainIdMismatch,
     FeesAboveCap,
+    HotWalletUnderfunded,
     NoEffectAtProvider,
     ProviderRejected,
     RetryableError,
@@ -36,12 +38,7 @@ from tests.integration.helpers import cli_env, run_cli, wait_until
 from tests.integration.rpcproxy import RpcProxy
 from tests.stores import sqlite_engine
 from workers.providers.base import Payout
-from workers.providers.ethereum import (
-    ChainIdMismatch,
-    EthereumConfig,
-    EthereumProvider,
-    HotWalletUnderfunded,
-)
+from workers.providers.ethereum import EthereumConfig, EthereumProvider
 
 pytestmark = pytest.mark.integration
 

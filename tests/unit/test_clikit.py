@@ -13,10 +13,11 @@ from common.errors import (
     PaymqError,
     StoreUnavailable,
 )
-from paymq.clikit import UsageError, friendly
+from paymq.clikit import Friendly, UsageError, friendly
+from paymq_tools.launch import ProcessFailed
 
 
-def _exit_of(error: PaymqError) -> int:
+def _exit_of(error: Friendly) -> int:
     @friendly
     def command() -> None:
         raise error
@@ -34,11 +35,31 @@ def _exit_of(error: PaymqError) -> int:
         (UsageError("unknown channel 'cardd'"), 2),
         (ConfigurationError("an API key 'shop' exists already"), 1),
         (PaymentDeclined("do not honor", code="do_not_honor"), 1),
+        (ProcessFailed("anvil: the RPC port did not happen within 30 s"), 1),
     ],
     ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
 )
-def test_each_error_ends_the_command_with_its_exit_status(error: PaymqError, status: int) -> None:
+def test_each_error_ends_the_command_with_its_exit_status(error: Friendly, status: int) -> None:
     assert _exit_of(error) == status
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ConfigurationError("no keyring"), UsageError("unknown channel"), ProcessFailed("anvil")],
+    ids=lambda error: type(error).__name__,
+)
+def test_setup_and_tool_errors_are_no_payment_failures(error: Exception) -> None:
+    # A handler of payment failures (`except PaymqError`) never takes one for an outcome.
+    assert not isinstance(error, PaymqError)
+
+
+def test_any_other_exception_is_a_bug_and_keeps_its_traceback() -> None:
+    @friendly
+    def command() -> None:
+        raise KeyError("a bug")
+
+    with pytest.raises(KeyError, match="a bug"):
+        command()
 
 
 def test_a_long_message_stays_on_one_line_and_its_brackets_are_not_markup(

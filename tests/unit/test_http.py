@@ -16,7 +16,13 @@ from common.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from workers.providers.http import HttpResponse, HttpTransport, _Connection
+from workers.providers.http import (
+    HttpResponse,
+    HttpTransport,
+    Stage,
+    _Connection,
+    provider_errors,
+)
 
 
 class FakeResponse:
@@ -149,6 +155,38 @@ def test_a_body_cut_short_is_connection_lost():
     fake.fake.response.read_error = http.client.IncompleteRead(b"{", 10)
     with pytest.raises(ProviderConnectionLost):
         post(fake)
+
+
+@pytest.mark.parametrize(
+    ("stage", "error", "kind"),
+    [
+        (Stage.CONNECTING, ConnectionRefusedError(111, "refused"), ProviderUnavailable),
+        (Stage.SENDING, BrokenPipeError(32, "broken pipe"), ProviderUnavailable),
+        (Stage.AWAITING_ANSWER, TimeoutError("timed out"), ProviderTimeout),
+        (Stage.AWAITING_ANSWER, http.client.RemoteDisconnected("closed"), ProviderConnectionLost),
+    ],
+    ids=["connecting", "sending", "timeout", "reset"],
+)
+def test_every_translation_keeps_the_http_error_as_its_cause(
+    stage: Stage, error: Exception, kind: type[PaymqError]
+):
+    discarded: list[bool] = []
+    with (
+        pytest.raises(kind) as caught,
+        provider_errors(stage, discard=lambda: discarded.append(True)),
+    ):
+        raise error
+    assert caught.value.__cause__ is error
+    assert discarded == [True]
+
+
+def test_a_failed_call_raises_the_transport_error_with_its_cause():
+    fake = transport()
+    reset = ConnectionResetError(104, "reset by peer")
+    fake.fake.response_error = reset
+    with pytest.raises(ProviderConnectionLost) as caught:
+        post(fake)
+    assert caught.value.__cause__ is reset
 
 
 def subclasses(root: type[BaseException]) -> list[type[BaseException]]:

@@ -13,13 +13,14 @@ from prometheus_client import CollectorRegistry
 
 from common.clock import FixedClock
 from common.errors import (
+    ConfigurationError,
     OutcomeUnknown,
     PaymentDeclined,
     ProviderRejected,
     ProviderUnavailable,
     StoreUnavailable,
 )
-from common.metrics import Metrics
+from common.metrics import CachedRead, Metrics
 from store.gauges import StateCount, StoreGauges
 from workers.providers.timing import timed_call
 
@@ -189,3 +190,11 @@ def test_a_store_that_cannot_be_read_shows_as_down_not_as_a_failed_scrape() -> N
 
     assert sample(registry, "paymq_store_up") == 0
     assert registry.get_sample_value("paymq_in_doubt_payments", {"channel": "card"}) is None
+
+
+def test_a_gauge_whose_queue_does_not_exist_goes_missing_without_failing_the_scrape() -> None:
+    # A setup problem is no payment failure (common/errors.py), yet a scrape survives it too.
+    def read() -> int:
+        raise ConfigurationError("queue paymq.work.card does not exist")
+
+    assert CachedRead(read, FixedClock(0), cache_s=5)() is None

@@ -38,6 +38,12 @@ def test_a_success_answer_without_a_readable_id_is_an_unknown_outcome(data: byte
     assert isinstance(caught.value, OutcomeUnknown)
 
 
+def test_an_unreadable_success_body_keeps_the_parse_error_as_its_cause():
+    with pytest.raises(ProviderServerError) as caught:
+        interpret(200, b"<html>", None)
+    assert isinstance(caught.value.__cause__, ValueError)
+
+
 def test_a_402_is_a_decline_with_the_providers_decline_code():
     with pytest.raises(PaymentDeclined) as caught:
         interpret(402, error_body("card_declined", "insufficient_funds", "Insufficient"), None)

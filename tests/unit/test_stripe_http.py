@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+import requests
+import stripe
 
 from common.errors import (
     OutcomeUnknown,
@@ -264,6 +266,14 @@ def test_a_refused_connection_is_provider_unavailable(provider_at: ProviderAt) -
     assert type(error) is ProviderUnavailable
 
 
+def test_a_translated_error_keeps_stripes_error_and_its_network_error_as_causes(
+    provider_at: ProviderAt,
+) -> None:
+    error = charge_failing(provider_at(closed_port_url()))
+    assert isinstance(error.__cause__, stripe.APIConnectionError)
+    assert isinstance(error.__cause__.__cause__, requests.ConnectionError)
+
+
 def test_a_server_that_never_answers_is_a_provider_timeout_after_one_request(
     provider_at: ProviderAt, mute_server: MuteServers
 ) -> None:
@@ -402,5 +412,8 @@ def test_a_500_creating_the_payment_method_is_provider_unavailable_not_unknown(
     error = charge_failing(provider_at(stripe_server.url), CARD_CHARGE)
     assert type(error) is ProviderUnavailable
     assert not isinstance(error, OutcomeUnknown)
+    # What Stripe said stays behind it: our unknown outcome, then the SDK's error.
+    assert isinstance(error.__cause__, ProviderServerError)
+    assert isinstance(error.__cause__.__cause__, stripe.APIError)
     [request] = stripe_server.received
     assert request.path == "/v1/payment_methods"

@@ -31,7 +31,7 @@ from common.errors import (
 )
 from common.models import PayerAction
 from workers.providers.base import ProviderReceipt
-from workers.providers.stripe_outcomes import error_of, found, receipt_of
+from workers.providers.stripe_outcomes import error_of, found, receipt_of, stripe_errors
 
 
 def intent(status: str, intent_id: str = "pi_1", **fields: Any) -> dict[str, Any]:
@@ -387,6 +387,30 @@ def test_every_mapped_error_is_one_of_ours() -> None:
         stripe.StripeError("bare"),
     ]
     assert all(isinstance(error_of(exc), PaymqError) for exc in samples)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        card_error({"code": "card_declined"}),
+        stripe.RateLimitError("slow down", http_status=429),
+        stripe.APIError("boom", http_status=500),
+        connection_error(requests.exceptions.ReadTimeout()),
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_every_translation_keeps_stripes_error_as_its_cause(exc: stripe.StripeError) -> None:
+    with pytest.raises(PaymqError) as caught, stripe_errors():
+        raise exc
+    assert type(caught.value) is type(error_of(exc))
+    assert caught.value.__cause__ is exc
+
+
+def test_what_is_not_a_stripe_error_goes_through_untouched() -> None:
+    ours = ValueError("a bug of ours")
+    with pytest.raises(ValueError, match="a bug of ours") as caught, stripe_errors():
+        raise ours
+    assert caught.value is ours
 
 
 def test_an_intent_without_an_id_is_an_unknown_outcome() -> None:

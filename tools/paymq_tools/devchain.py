@@ -19,7 +19,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from common.errors import PaymqError
+from paymq_tools.errors import ToolError
 from paymq_tools.launch import Child, ProcessFailed, launch
 from paymq_tools.processes import free_port
 
@@ -30,11 +30,11 @@ TOKEN_SOURCE = Path(__file__).resolve().parent / "contracts" / "PaymqTestToken.s
 _READY_TIMEOUT_S = 30.0
 
 
-class DevChainUnavailable(PaymqError):
+class DevChainUnavailable(ToolError):
     code = "devchain_unavailable"
 
 
-class RpcError(PaymqError):
+class RpcError(ToolError):
     code = "rpc_error"
 
 

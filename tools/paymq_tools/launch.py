@@ -14,12 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.errors import PaymqError
+from paymq_tools.errors import ToolError
 
 READY_POLL_S = 0.1
 
 
-class ProcessFailed(PaymqError):
+class ProcessFailed(ToolError):
     code = "process_failed"
 
 

@@ -34,5 +34,5 @@ REGISTRY: dict[str, Callable[[ChannelDeps], PaymentChannel]] = {
 def build_channel(name: str, deps: ChannelDeps) -> PaymentChannel:
     try:
         return REGISTRY[name](deps)
-    except KeyError:
-        raise ValueError(f"unknown channel {name!r}; known: {', '.join(REGISTRY)}") from None
+    except KeyError as exc:
+        raise ValueError(f"unknown channel {name!r}; known: {', '.join(REGISTRY)}") from exc

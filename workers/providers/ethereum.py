@@ -1,6 +1,6 @@
 """Digital-currency payouts on an Ethereum chain: ETH or an ERC-20 token from a hot wallet,
-through a node's JSON-RPC API (ethereum_node.py), signed locally (eth-account).
-docs/ethereum.md explains the design.
+through a node's JSON-RPC API (ethereum_node.py), signed locally (eth-account), once the
+checks before signing (ethereum_preflight.py) pass. docs/ethereum.md explains the design.
 
 Exactly once on chain:
 - Before anything is signed, the node must report the configured chain id, the fees must fit
@@ -29,26 +29,22 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_typing import ChecksumAddress
-from eth_utils.address import is_checksum_address
 from hexbytes import HexBytes
 
 from common.errors import (
-    ChainIdMismatch,
     ConfigurationError,
     HotWalletUnderfunded,
     NoEffectAtProvider,
-    ProviderRejected,
     ProviderUnavailable,
     SignedTransactionInDoubt,
     StoreUnavailable,
-    TokenMisconfigured,
     TransactionNotAccepted,
 )
-from common.money import currency_exponent
 from store.chain import ChainTransactions, SignedTransaction, StoredTransaction
 from workers.crashpoints import NEVER, CrashPoints
 from workers.providers.base import Payout, ProviderReceipt
-from workers.providers.ethereum_node import CallReverted, CannotAfford, EthereumNode
+from workers.providers.ethereum_node import EthereumNode
+from workers.providers.ethereum_preflight import Preflight
 from workers.providers.ethereum_rules import (
     ChainFacts,
     Verdict,
@@ -56,7 +52,6 @@ from workers.providers.ethereum_rules import (
     gas_limit,
     judge,
     token_transfer_of,
-    transfer_call,
     transfer_logged,
 )
 
@@ -94,17 +89,20 @@ class EthereumProvider:
     ) -> None:
         self._account = hot_wallet(config.private_key)
         self._node = EthereumNode(config.rpc_url, timeout_s=config.rpc_timeout_s)
-        self._network = config.network
+        self._preflight = Preflight(
+            self._node,
+            self._account.address,
+            network=config.network,
+            chain_id=config.chain_id,
+            tokens=config.tokens,
+        )
         self._chain_id = config.chain_id
         self._confirmations = config.confirmations
         self._max_fee_wei = config.max_fee_per_gas_wei
         self._max_tip_wei = config.max_priority_fee_per_gas_wei
         self._transactions = transactions
-        self._tokens = dict(config.tokens)
-        self._tokens_checked: set[str] = set()
         #: Fault injection only: the process may die between storing and broadcasting.
         self._crash = crash
-        self._chain_checked = False
 
     @property
     def address(self) -> ChecksumAddress:
@@ -120,11 +118,11 @@ class EthereumProvider:
             # A redelivery: its transaction exists and may land, so a node on the wrong chain
             # is an unknown outcome here, never a reason to fail the payout.
             try:
-                self._check_chain()
+                self._preflight.check_chain()
             except ProviderUnavailable as exc:
                 raise TransactionNotAccepted(
                     f"transaction {stored.tx_hash} not sent again: {exc}"
-                ) from None
+                ) from exc
         return self._receipt(stored, self._broadcast(stored))
 
     def lookup(self, channel: str, reference: str) -> ProviderReceipt | None:
@@ -136,7 +134,7 @@ class EthereumProvider:
         stored = self._transactions.find(reference)
         if stored is None:
             return None
-        self._check_chain()
+        self._preflight.check_chain()
         judgement = judge(
             self._facts(stored), nonce=stored.nonce, confirmations_required=self._confirmations
         )
@@ -154,13 +152,13 @@ class EthereumProvider:
         self._node.close()
         self._transactions.close()
 
-    # --- before signing: nothing exists yet, so every failure here is retryable ---------------
+    # --- before signing: nothing exists yet that could move money (ethereum_preflight.py) ----
 
     def _sign(self, payout: Payout) -> StoredTransaction:
-        self._check_payable(payout)
-        self._check_chain()
-        call = self._call_for(payout)
-        gas = gas_limit(self._estimate_gas(call, token=payout.asset != "ETH"))
+        self._preflight.check_payable(payout)
+        self._preflight.check_chain()
+        call = self._preflight.call_for(payout)
+        gas = gas_limit(self._preflight.estimate_gas(call, token=payout.asset != "ETH"))
         fees = fees_for(
             self._node.base_fee_wei(),
             self._node.suggested_tip_wei(),
@@ -202,7 +200,7 @@ class EthereumProvider:
             # be broadcast one day, or its nonce would hold back every later payout.
             raise SignedTransactionInDoubt(
                 f"the store failed while storing the payout's signed transaction ({exc})"
-            ) from None
+            ) from exc
         logger.info(
             "payment %s: signed transaction %s, nonce %d, %d %s minor units",
             payout.reference,
@@ -213,79 +211,6 @@ class EthereumProvider:
         )
         return stored
 
-    def _check_payable(self, payout: Payout) -> None:
-        if payout.network != self._network:
-            raise ProviderRejected(
-                f"this worker pays out on {self._network}, not {payout.network}",
-                code="network_not_served",
-            )
-        if payout.asset != "ETH" and payout.asset not in self._tokens:
-            raise ProviderRejected(
-                f"{payout.asset} payouts are not configured (ethereum_tokens)",
-                code="asset_not_supported",
-            )
-        if not is_checksum_address(payout.destination_address):
-            raise ProviderRejected("destination address fails its checksum", code="bad_address")
-
-    def _call_for(self, payout: Payout) -> dict[str, Any]:
-        """What the transaction calls: a plain transfer of ETH, or the token's `transfer`."""
-        amount = payout.amount.amount_minor
-        if payout.asset == "ETH":
-            return {"from": self.address, "to": payout.destination_address, "value": amount}
-        token = self._tokens[payout.asset]
-        self._check_token(token, payout.asset)
-        held = self._node.token_balance(token, self.address)
-        if held < amount:
-            raise HotWalletUnderfunded(
-                f"hot wallet {self.address} holds {held} of the {payout.asset} token's minor "
-                f"units; the payout needs {amount}"
-            )
-        data = transfer_call(payout.destination_address, amount)
-        return {"from": self.address, "to": token, "value": 0, "data": data}
-
-    def _check_token(self, token: str, asset: str) -> None:
-        """The token's decimals must be the asset's exponent, or every amount would be off by
-        powers of ten: checked once per token before its first payout."""
-        if token in self._tokens_checked:
-            return
-        decimals, exponent = self._node.token_decimals(token), currency_exponent(asset)
-        if decimals != exponent:
-            logger.error("token %s has %d decimals; %s has %d", token, decimals, asset, exponent)
-            raise TokenMisconfigured(
-                f"the {asset} token at {token} has {decimals} decimals, {asset} amounts have "
-                f"{exponent}; nothing is signed until ethereum_tokens is fixed"
-            )
-        self._tokens_checked.add(token)
-
-    def _check_chain(self) -> None:
-        if self._chain_checked:
-            return
-        reported = self._node.chain_id()
-        if reported != self._chain_id:
-            logger.error("the node reports chain id %d, configured %d", reported, self._chain_id)
-            raise ChainIdMismatch(
-                f"the node reports chain id {reported}, not the configured {self._chain_id} "
-                f"({self._network}); nothing is signed until they agree"
-            )
-        self._chain_checked = True
-
-    def _estimate_gas(self, call: dict[str, Any], *, token: bool) -> int:
-        try:
-            return self._node.estimate_gas(call)
-        except CallReverted as exc:
-            if token:  # e.g. a recipient the token's issuer has blocked
-                raise ProviderRejected(
-                    f"the token refuses the transfer: {exc}", code="token_transfer_refused"
-                ) from None
-            raise ProviderRejected(
-                f"the destination refuses the transfer: {exc}",
-                code="destination_refuses_transfer",
-            ) from None
-        except CannotAfford:
-            raise HotWalletUnderfunded(
-                f"hot wallet {self.address} cannot cover the payout"
-            ) from None
-
     # --- after signing: the transaction exists and may land; never failed on a guess ---------
 
     def _broadcast(self, stored: StoredTransaction) -> Verdict:
@@ -295,10 +220,10 @@ class EthereumProvider:
         # Already known, nonce too low, a lost answer, a refusal: our own transaction says.
         try:
             facts = self._facts(stored)
-        except ProviderUnavailable:
+        except ProviderUnavailable as exc:
             raise TransactionNotAccepted(
                 f"broadcast of {stored.tx_hash} unanswered ({refusal}); it may be in flight"
-            ) from None
+            ) from exc
         judgement = judge(facts, nonce=stored.nonce, confirmations_required=self._confirmations)
         if judgement.verdict is Verdict.UNKNOWN:
             raise TransactionNotAccepted(
@@ -362,7 +287,8 @@ def hot_wallet(private_key: str) -> LocalAccount:
     try:
         account: LocalAccount = Account.from_key(private_key)
     except (ValueError, TypeError):
-        # Never echo the key, not even a wrong one.
+        # Never echo the key, not even a wrong one: eth-account's error may quote it, so it is
+        # not kept as the cause either.
         raise ConfigurationError(
             "the ethereum hot wallet key is not a private key (0x + 64 hex digits)"
         ) from None

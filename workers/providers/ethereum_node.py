@@ -1,10 +1,23 @@
 """An Ethereum node over JSON-RPC (web3.py), reduced to what a payout asks of it. Every read
 either answers or raises ProviderUnavailable; nothing here decides anything about a payment
-(workers/providers/ethereum.py does)."""
+(workers/providers/ethereum.py does).
+
+web3's failures (and those of requests, which carries its JSON-RPC) are translated here only,
+by `node_errors`, each keeping the original as its cause:
+
+    web3.exceptions.Web3Exception, requests.RequestException, ValueError
+    ├── ContractLogicError, estimating gas        -> CallReverted (the call would revert)
+    ├── "insufficient funds", estimating gas      -> CannotAfford (the sender cannot pay)
+    └── anything else                             -> ProviderUnavailable: nothing was sent
+
+A broadcast's failure is not raised: `send_raw` returns what the node said, for the caller to
+look its own transaction up (a refused broadcast may still have reached the pool).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -93,14 +106,8 @@ class EthereumNode:
 
     def estimate_gas(self, call: dict[str, Any]) -> int:
         """Raises CallReverted or CannotAfford when the node says so."""
-        try:
+        with node_errors("gas estimate", estimating=True):
             return int(self._w3.eth.estimate_gas(call))  # type: ignore[arg-type]
-        except ContractLogicError as exc:
-            raise CallReverted(message_of(exc)) from None
-        except _NODE_ERRORS as exc:
-            if "insufficient funds" in message_of(exc).lower():
-                raise CannotAfford(message_of(exc)) from None
-            raise ProviderUnavailable(f"gas estimate failed: {message_of(exc)}") from None
 
     def send_raw(self, raw_tx: bytes) -> str | None:
         """Broadcast signed bytes: None when the node took them, else what went wrong (its
@@ -152,18 +159,34 @@ def _address(address: str) -> Any:
     return to_checksum_address(address)
 
 
-def _read(call: Callable[[], T]) -> T:
+@contextlib.contextmanager
+def node_errors(doing: str, *, estimating: bool = False) -> Iterator[None]:
+    """Translate what web3 raises in the block (see `translated`), keeping it as the cause."""
     try:
-        return call()
+        yield
     except _NODE_ERRORS as exc:
-        raise ProviderUnavailable(f"node read failed: {message_of(exc)}") from None
+        raise translated(exc, doing, estimating=estimating) from exc
+
+
+def translated(exc: BaseException, doing: str, *, estimating: bool = False) -> Exception:
+    """Our error for a failed node call, most specific first. `doing` names the call in the
+    reason; `estimating`: the call estimates gas, so the node may say why the call would fail."""
+    if estimating and isinstance(exc, ContractLogicError):
+        return CallReverted(message_of(exc))
+    if estimating and "insufficient funds" in message_of(exc).lower():
+        return CannotAfford(message_of(exc))
+    return ProviderUnavailable(f"{doing} failed: {message_of(exc)}")
+
+
+def _read(call: Callable[[], T]) -> T:
+    with node_errors("node read"):
+        return call()
 
 
 def _optional(call: Callable[[], T]) -> T | None:
     """A read whose "not found" is an answer (None), not a failure."""
-    try:
-        return call()
-    except TransactionNotFound:
-        return None
-    except _NODE_ERRORS as exc:
-        raise ProviderUnavailable(f"node read failed: {message_of(exc)}") from None
+    with node_errors("node read"):
+        try:
+            return call()
+        except TransactionNotFound:
+            return None

@@ -5,30 +5,70 @@ path their layering costs two to four times the CPU of the standard library's cl
 (measured with `paymq bench` and py-spy). Each worker thread owns its connection, so
 there is no pool lock; headers and body leave in one send.
 
-What can have happened is decided here, once, for every adapter:
-- the connection could not be opened            -> ProviderUnavailable (surely not sent)
-- the request was sent, then a timeout           -> ProviderTimeout      (may have happened)
-- the connection broke before a full response    -> ProviderConnectionLost (may have happened)
+What can have happened is decided here, once, for every adapter (`provider_errors`), from
+http.client's and the socket's errors (OSError, http.client.HTTPException):
+
+    while connecting      anything                 -> ProviderUnavailable    (surely not sent)
+    while sending         anything                 -> ProviderUnavailable    (nothing usable sent)
+    awaiting the answer   a timeout                -> ProviderTimeout        (may have happened)
+                          anything else            -> ProviderConnectionLost (may have happened)
+
+Each keeps the error it translates as its cause (`raise ... from exc`), for whoever debugs it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import select
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
 from common.errors import (
+    PaymqError,
     ProviderConnectionLost,
     ProviderTimeout,
     ProviderUnavailable,
 )
 
 _FRESH_S = 1.0
+#: What http.client and the socket raise when a call fails.
+HTTP_ERRORS = (OSError, http.client.HTTPException)
+
+
+class Stage(Enum):
+    """How far a call got when it failed: what the provider may have received."""
+
+    CONNECTING = "cannot connect to the provider"
+    SENDING = "could not send to the provider"
+    AWAITING_ANSWER = "connection broke before the answer"
+
+
+@contextlib.contextmanager
+def provider_errors(stage: Stage, *, discard: Callable[[], None]) -> Iterator[None]:
+    """Translate what http.client raises in the block (see `translated`), keeping it as the
+    cause; the connection is `discard`ed first, never to be used again."""
+    try:
+        yield
+    except HTTP_ERRORS as exc:
+        discard()
+        raise translated(exc, stage) from exc
+
+
+def translated(exc: BaseException, stage: Stage) -> PaymqError:
+    """The taxonomy's error for an http.client or socket error at this stage of a call."""
+    if stage is not Stage.AWAITING_ANSWER:
+        # Nothing of the request reached the provider in a usable form.
+        return ProviderUnavailable(f"{stage.value}: {exc!r}")
+    if isinstance(exc, TimeoutError):
+        return ProviderTimeout("no answer within the read timeout after sending")
+    return ProviderConnectionLost(f"{stage.value}: {exc!r}")
 
 
 class _OneWrite:
@@ -100,21 +140,11 @@ class HttpTransport:
 
     def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> HttpResponse:
         connection = self._connection()
-        try:
+        with provider_errors(Stage.SENDING, discard=self._discard):
             connection.request_in_one_write(method, self._base_path + path, body, headers)
-        except (OSError, http.client.HTTPException) as exc:
-            # Nothing of the request reached the provider in a usable form.
-            self._discard()
-            raise ProviderUnavailable(f"could not send to the provider: {exc!r}") from None
-        try:
+        with provider_errors(Stage.AWAITING_ANSWER, discard=self._discard):
             response = connection.getresponse()
             data = response.read()
-        except TimeoutError:
-            self._discard()
-            raise ProviderTimeout("no answer within the read timeout after sending") from None
-        except (OSError, http.client.HTTPException) as exc:
-            self._discard()
-            raise ProviderConnectionLost(f"connection broke before the answer: {exc!r}") from None
         if response.will_close:
             self._discard()
         connection.last_used_s = time.monotonic()
@@ -137,11 +167,8 @@ class HttpTransport:
         connection: _AnyConnection = (_TlsConnection if self._https else _Connection)(
             self._host, self._port, timeout=self._connect_timeout_s
         )
-        try:
+        with provider_errors(Stage.CONNECTING, discard=connection.close):
             connection.connect()
-        except OSError as exc:
-            connection.close()
-            raise ProviderUnavailable(f"cannot connect to the provider: {exc!r}") from None
         if connection.sock is not None:
             connection.sock.settimeout(self._read_timeout_s)
             connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

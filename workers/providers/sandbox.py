@@ -131,9 +131,9 @@ def interpret(status: int, data: bytes, retry_after: str | None) -> dict[str, An
     if status in (200, 201, 202):
         try:
             answer = json.loads(data)
-        except ValueError:
+        except ValueError as exc:
             # The provider acted but we cannot read how: that is an unknown outcome.
-            raise ProviderServerError("provider answered success with an unreadable body") from None
+            raise ProviderServerError("provider answered success with an unreadable body") from exc
         if not isinstance(answer, dict) or not ("id" in answer or "data" in answer):
             raise ProviderServerError("provider answered success without an id")
         return answer

@@ -12,16 +12,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import stripe
 
 from common.errors import OutcomeUnknown, ProviderUnavailable
 from workers.providers.base import CardCharge, ProviderReceipt
-from workers.providers.stripe_outcomes import NAME, REFERENCE_KEY, error_of, found, receipt_of
-
-T = TypeVar("T")
+from workers.providers.stripe_outcomes import (
+    NAME,
+    REFERENCE_KEY,
+    found,
+    receipt_of,
+    stripe_errors,
+)
 
 #: Stripe PaymentMethod ids: the only tokens this provider can charge.
 TOKEN_PREFIX = "pm_"  # noqa: S105 - a prefix of card tokens, no secret
@@ -59,11 +62,10 @@ class StripeProvider:
             "confirm": True,
             "metadata": {**charge.metadata, REFERENCE_KEY: charge.reference},
         }
-        intent = _call(
-            lambda: self._client.v1.payment_intents.create(
+        with stripe_errors():
+            intent = self._client.v1.payment_intents.create(
                 params=params, options={"idempotency_key": idempotency_key}
             )
-        )
         return receipt_of(intent.to_dict(), card_last4=last4)
 
     def lookup(self, channel: str, reference: str) -> ProviderReceipt | None:
@@ -73,9 +75,8 @@ class StripeProvider:
         if channel != "card":
             raise ValueError(f"Stripe has no {channel} payments")
         query = f"metadata['{REFERENCE_KEY}']:'{_quoted(reference)}'"
-        answer = _call(
-            lambda: self._client.v1.payment_intents.search(params={"query": query, "limit": 10})
-        )
+        with stripe_errors():
+            answer = self._client.v1.payment_intents.search(params={"query": query, "limit": 10})
         return found([intent.to_dict() for intent in answer.data])
 
     def cancel(self, channel: str, provider_reference: str) -> None:
@@ -83,7 +84,8 @@ class StripeProvider:
         once the payer has completed it."""
         if channel != "card":
             raise ValueError(f"Stripe has no {channel} payments")
-        _call(lambda: self._client.v1.payment_intents.cancel(provider_reference))
+        with stripe_errors():
+            self._client.v1.payment_intents.cancel(provider_reference)
 
     def _payment_method(self, charge: CardCharge, idempotency_key: str) -> tuple[str, str | None]:
         if charge.card is None:
@@ -97,15 +99,14 @@ class StripeProvider:
         if card.cvc is not None:
             details["cvc"] = card.cvc
         try:
-            method = _call(
-                lambda: self._client.v1.payment_methods.create(
+            with stripe_errors():
+                method = self._client.v1.payment_methods.create(
                     params={"type": "card", "card": details},
                     options={"idempotency_key": f"{idempotency_key}:pm"},
                 )
-            )
         except OutcomeUnknown as exc:
             # Creating a PaymentMethod moves no money: whatever happened, nothing was paid.
-            raise ProviderUnavailable(f"card not registered at Stripe: {exc.reason}") from None
+            raise ProviderUnavailable(f"card not registered at Stripe: {exc.reason}") from exc
         method_id = method.to_dict().get("id")
         if not method_id:
             raise ProviderUnavailable("Stripe answered a PaymentMethod without an id")
@@ -113,13 +114,6 @@ class StripeProvider:
 
     def close(self) -> None:
         self._http.close()  # type: ignore[no-untyped-call]
-
-
-def _call(request: Callable[[], T]) -> T:
-    try:
-        return request()
-    except stripe.StripeError as exc:
-        raise error_of(exc) from None
 
 
 def _quoted(value: str) -> str:

@@ -22,12 +22,16 @@ Errors, by what they say about the money (RELIABILITY.md, outcomes of a provider
         refused, DNS, TLS, connect timeout   surely not sent     -> ProviderUnavailable
         read timeout                         may have acted      -> ProviderTimeout
         reset or closed after sending        may have acted      -> ProviderConnectionLost
+
+The SDK's errors are translated here only (`stripe_errors`, by `error_of`), each keeping
+Stripe's error as its cause; requests' error, when there is one, is Stripe's own cause.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import requests
@@ -114,6 +118,15 @@ def found(intents: Sequence[Mapping[str, Any]]) -> ProviderReceipt | None:
 def _rank(intent: Mapping[str, Any]) -> int:
     status = str(intent.get("status"))
     return _RANK.get(status, _DECLINED_RANK.get(status, _UNKNOWN_RANK))
+
+
+@contextlib.contextmanager
+def stripe_errors() -> Iterator[None]:
+    """Translate what the SDK raises in the block (see `error_of`), keeping it as the cause."""
+    try:
+        yield
+    except stripe.StripeError as exc:
+        raise error_of(exc) from exc
 
 
 def error_of(exc: stripe.StripeError) -> PaymqError:  # noqa: PLR0911 - a row of the table each

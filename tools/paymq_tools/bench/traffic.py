@@ -11,15 +11,15 @@ from collections.abc import Iterator
 
 from common.amqp.admin import BrokerAdmin
 from common.envelope import OutboundMessage
-from common.errors import PaymqError
 from common.settings import Settings
 from common.subscriber import ResultStream, ResultVerifier
+from paymq_tools.errors import ToolError
 from producer.producer import Producer
 
 CHUNK = 250
 
 
-class BenchFailed(PaymqError):
+class BenchFailed(ToolError):
     code = "bench_failed"
 
 

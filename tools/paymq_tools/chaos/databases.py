@@ -9,10 +9,10 @@ import uuid
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from common.errors import PaymqError
+from paymq_tools.errors import ToolError
 
 
-class DatabaseSetupFailed(PaymqError):
+class DatabaseSetupFailed(ToolError):
     code = "database_setup_failed"
 
 

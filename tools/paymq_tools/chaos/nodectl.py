@@ -21,13 +21,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.errors import PaymqError
+from paymq_tools.errors import ToolError
 
 _LIB_BIN = Path("/usr/lib/rabbitmq/bin")
 _SERVICE_USER = "rabbitmq"
 
 
-class BrokerNodeFailed(PaymqError):
+class BrokerNodeFailed(ToolError):
     code = "broker_node_failed"
 
 

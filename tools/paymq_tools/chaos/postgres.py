@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from common.errors import PaymqError
+from paymq_tools.errors import ToolError
 from paymq_tools.processes import free_port
 
 _DEBIAN_BINARIES = Path("/usr/lib/postgresql")
@@ -34,7 +34,7 @@ _SERVICE_USER = "postgres"
 START_TIMEOUT_S = 60
 
 
-class PostgresFailed(PaymqError):
+class PostgresFailed(ToolError):
     code = "postgres_failed"
 
 

@@ -26,7 +26,6 @@ from pathlib import Path
 from rich.console import Console
 
 from common.amqp.admin import BrokerAdmin
-from common.errors import PaymqError
 from common.keygen import init_keys
 from common.keyring import TRUSTED_DIR, Keyring
 from common.subscriber import ResultStream, ResultVerifier
@@ -48,6 +47,7 @@ from paymq_tools.chaos.stocktaking import settle, take_stock
 from paymq_tools.chaos.wiring import Wiring
 from paymq_tools.chaos.workload import PlannedPayment, plan_payments
 from paymq_tools.collect import ResultCollector
+from paymq_tools.errors import ToolError
 from paymq_tools.processes import (
     Fleet,
     child_environment,
@@ -62,7 +62,7 @@ MAX_RATE_PER_S = 100.0
 MIN_WINDOW_S = 12.0
 
 
-class ScenarioMisfit(PaymqError):
+class ScenarioMisfit(ToolError):
     """A cluster scenario given a single node, or the other way round."""
 
     code = "scenario_misfit"

@@ -11,9 +11,9 @@ from typing import Any
 
 import requests
 
-from common.errors import PaymqError
 from common.settings import Settings
 from paymq_tools.chaos.workload import PlannedPayment
+from paymq_tools.errors import ToolError
 from paymq_tools.processes import Fleet, wait_for_http
 from sandbox.client import SandboxControl
 from workers.providers.stripe_outcomes import REFERENCE_KEY
@@ -38,7 +38,7 @@ NEWER_WORKER_ENV = {
 }
 
 
-class StoreSetupFailed(PaymqError):
+class StoreSetupFailed(ToolError):
     code = "store_setup_failed"
 
 

@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 
 from rich.console import Console
 
-from common.errors import PaymqError
+from common.errors import PaymqError, SetupError
 from paymq_tools.chaos.broker import Broker
 from paymq_tools.chaos.cluster import PrivateCluster
 from paymq_tools.chaos.node import PrivateBroker
 from paymq_tools.chaos.outcome import ScenarioOutcome
 from paymq_tools.chaos.runner import RunOptions, run_scenario
 from paymq_tools.chaos.scenario import Scenario
+from paymq_tools.errors import ToolError
 
 
 @dataclass
@@ -47,7 +48,7 @@ def run_suite(
             with broker as started:
                 for scenario in chosen:
                     _run_one(scenario, started, options, console, result)
-        except PaymqError as exc:  # the node or the cluster did not start
+        except (PaymqError, SetupError, ToolError) as exc:  # the node or the cluster did not start
             console.print(f"[red]the {'cluster' if cluster else 'node'} failed:[/red] {exc}")
             for scenario in chosen:
                 result.failures.setdefault(scenario.name, str(exc))
@@ -59,7 +60,7 @@ def _run_one(
 ) -> None:
     try:
         outcome = run_scenario(scenario, broker, options, console)
-    except PaymqError as exc:
+    except (PaymqError, SetupError, ToolError) as exc:
         console.print(f"[red]{scenario.name} could not run:[/red] {exc}")
         result.failures[scenario.name] = str(exc)
         return
