@@ -3,6 +3,8 @@ status (tests/integration/test_cli_outages.py runs the real commands)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import typer
 
@@ -13,7 +15,7 @@ from common.errors import (
     PaymqError,
     StoreUnavailable,
 )
-from paymq.clikit import UsageError, friendly
+from paymq.clikit import UsageError, friendly, load_settings
 
 
 def _exit_of(error: PaymqError) -> int:
@@ -48,3 +50,27 @@ def test_a_long_message_stays_on_one_line_and_its_brackets_are_not_markup(
     message = "the payment store at sqlite:///" + "x" * 120 + " does not answer: [Errno 13] no"
     _exit_of(StoreUnavailable(message))
     assert capsys.readouterr().err == f"error: {message}\n"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PAYMQ_HEARTBEAT_S", "0"),
+        ("PAYMQ_AMQP_URL", "http://not-a-broker/"),
+        ("PAYMQ_WEBHOOK_CONCURRENCY", "many"),
+        ("PAYMQ_ETHEREUM_RPC_URL", "ws://127.0.0.1:8546"),
+    ],
+)
+def test_invalid_settings_are_named_by_their_environment_variable(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    variable: str,
+    value: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(typer.Exit) as ended:
+        load_settings()
+    assert ended.value.exit_code == 2
+    assert f"\n  {variable}: " in capsys.readouterr().err
