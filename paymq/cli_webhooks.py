@@ -48,7 +48,7 @@ def webhooks_add(
         endpoint_id=endpoint_id,
         channels=channel or (),
         statuses=status or (),
-        allow_private_networks=settings.webhook_allow_private_networks,
+        allow_private_networks=settings.webhooks.webhook_allow_private_networks,
     )
     typer.echo(f"webhook endpoint {endpoint.id} -> {endpoint.url}, kept in {path}")
     typer.echo("its signing secret (shown only now):")

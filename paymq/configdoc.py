@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from common.settings import Settings
+from common.settings import SETTINGS
 
 
 def render() -> str:
@@ -17,10 +17,11 @@ def render() -> str:
         "| variable | default | meaning |",
         "|---|---|---|",
     ]
-    for name, field in Settings.model_fields.items():
+    for setting in SETTINGS:
+        field = setting.field
         default = field.default
         shown = json.dumps(list(default)) if isinstance(default, tuple) else default
         shown = "—" if shown is None else f"`{shown}`"
-        lines.append(f"| `PAYMQ_{name.upper()}` | {shown} | {field.description or ''} |")
+        lines.append(f"| `{setting.variable}` | {shown} | {field.description or ''} |")
     lines.append("")
     return "\n".join(lines)

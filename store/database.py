@@ -51,7 +51,7 @@ class StoreTimeouts:
 
     @classmethod
     def of(cls, settings: Settings) -> StoreTimeouts:
-        return cls(settings.database_connect_timeout_s, settings.database_timeout_s)
+        return cls(settings.store.database_connect_timeout_s, settings.store.database_timeout_s)
 
     def postgres_connect_args(self) -> dict[str, Any]:
         timeout_ms = int(self.timeout_s * 1000)
@@ -71,7 +71,7 @@ class StoreTimeouts:
 def engine_for(settings: Settings, *, pool_size: int = 8) -> Engine:
     """The store engine a process's settings ask for."""
     return create_store_engine(
-        settings.database_url, pool_size=pool_size, timeouts=StoreTimeouts.of(settings)
+        settings.store.database_url, pool_size=pool_size, timeouts=StoreTimeouts.of(settings)
     )
 
 

@@ -97,8 +97,13 @@ NEVER = CrashPoints()
 def crash_points(settings: Settings) -> CrashPoints:
     """The crash and stall points a process's settings ask for (none by default)."""
     stall = None
-    if settings.stall_at is not None:
-        stall = Stall(settings.stall_at, settings.stall_s, settings.stall_every)
+    if settings.faults.stall_at is not None:
+        stall = Stall(
+            settings.faults.stall_at, settings.faults.stall_s, settings.faults.stall_every
+        )
     return CrashPoints(
-        settings.crash_at, settings.crash_every, settings.crash_reference_prefix, stall=stall
+        settings.faults.crash_at,
+        settings.faults.crash_every,
+        settings.faults.crash_reference_prefix,
+        stall=stall,
     )

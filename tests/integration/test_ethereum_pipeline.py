@@ -38,8 +38,8 @@ def wallet(anvil: Anvil) -> LocalAccount:
 
 
 def on_chain(settings: Settings, rpc_url: str, wallet: LocalAccount, **extra: object) -> Settings:
-    return settings.model_copy(
-        update={
+    return settings.replace(
+        **{
             "payout_providers": ("ethereum",),
             "ethereum_rpc_url": rpc_url,
             "ethereum_private_key": SecretStr("0x" + bytes(wallet.key).hex()),

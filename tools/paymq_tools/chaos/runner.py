@@ -149,16 +149,14 @@ def _settings(
         log_level="INFO",
     )
     if scenario.stripe:
-        base = base.model_copy(
-            update={
-                "card_providers": ("sandbox", "stripe"),
-                "stripe_api_base": f"http://127.0.0.1:{free_port()}",
-                "stripe_api_key": SecretStr(STRIPE_KEY),
-            }
+        base = base.replace(
+            card_providers=("sandbox", "stripe"),
+            stripe_api_base=f"http://127.0.0.1:{free_port()}",
+            stripe_api_key=SecretStr(STRIPE_KEY),
         )
     if chain is not None:
-        base = base.model_copy(update=chain.settings())
-    return base.model_copy(update=dict(scenario.settings))
+        base = base.replace(**chain.settings())
+    return base.replace(**scenario.settings)
 
 
 def _resolved(statuses: set[PaymentStatus] | None, reconciler: bool) -> bool:
@@ -181,7 +179,7 @@ class _Run:
         self.chain = ChainStage(self.work_dir) if scenario.chain else None
         self.settings = _settings(scenario, broker, self.work_dir, self.chain)
         self.republished = 0
-        self.topology = self.settings.topology()
+        self.topology = self.settings.broker.topology()
         env = settings_env(self.settings, child_environment())
         try:
             self.wiring = Wiring(
@@ -221,10 +219,10 @@ class _Run:
         #: The node's settings for this scenario, given back when it ends.
         self.node_settings = contextlib.ExitStack()
         self.evidence = Evidence(stalls=0, consumer_timeouts=0, claim_takeovers=0)
-        keyring_dir = self.settings.keys_dir / TRUSTED_DIR
+        keyring_dir = self.settings.keys.keys_dir / TRUSTED_DIR
         self.collector = ResultCollector(
             lambda: ResultStream(
-                self.settings.amqp_url,
+                self.settings.broker.amqp_url,
                 self.topology,
                 ResultVerifier(Keyring.load(keyring_dir)),
                 durable=True,
@@ -263,12 +261,12 @@ class _Run:
     def _set_up(self) -> None:
         began = time.monotonic()
         init_keys(
-            self.settings.keys_dir,
-            producer_key_id=self.settings.producer_key_id,
-            worker_key_id=self.settings.worker_key_id,
+            self.settings.keys.keys_dir,
+            producer_key_id=self.settings.keys.producer_key_id,
+            worker_key_id=self.settings.keys.worker_key_id,
             sealing_key_id="card-seal-1",
         )
-        with BrokerAdmin(self.settings.amqp_url) as admin:
+        with BrokerAdmin(self.settings.broker.amqp_url) as admin:
             admin.declare(self.topology)
         if isinstance(self.broker, PrivateCluster):  # every queue on every node, or no run
             self.broker.await_replicated(self.topology.prefix, timeout_s=30)
@@ -284,7 +282,7 @@ class _Run:
         self.crew.start()
         layout = self.scenario.layout
         queues = {self.topology.work_queue(channel): n for channel, n in layout.items()}
-        wait_for_consumers(self.settings.amqp_url, queues, self.workers)
+        wait_for_consumers(self.settings.broker.amqp_url, queues, self.workers)
         self.crew.supervise()
         self.services.start_reconciler()
         self.collector.start()
@@ -356,7 +354,7 @@ class _Run:
         self.crew.stop_supervising()
         self.workers.stop(timeout_s=15)
         self.services.stop_reconciler()
-        with BrokerAdmin(self.settings.amqp_url, name="paymq-chaos-inspect") as admin:
+        with BrokerAdmin(self.settings.broker.amqp_url, name="paymq-chaos-inspect") as admin:
             left = leftovers(admin, self.topology)
             letters = dead_letters(admin, self.topology)
         # Workers that were draining may have settled their last payments: let those arrive.
@@ -453,7 +451,7 @@ class _Run:
         # Tidiness only (the node is the suite's own): whatever fails here, fails quietly.
         with (
             contextlib.suppress(Exception),
-            BrokerAdmin(self.settings.amqp_url, name="paymq-chaos-cleanup") as admin,
+            BrokerAdmin(self.settings.broker.amqp_url, name="paymq-chaos-cleanup") as admin,
         ):
             admin.delete(self.topology)
         try:
