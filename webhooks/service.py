@@ -19,7 +19,6 @@ from types import FrameType
 from common.amqp.admin import BrokerAdmin, declare_topology
 from common.amqp.gauges import QueueGauges
 from common.clock import Clock, SystemClock
-from common.errors import ConfigurationError
 from common.keyring import TRUSTED_DIR, Keyring
 from common.metrics import Metrics, serve_metrics
 from common.process import process_name
@@ -83,13 +82,6 @@ def build_service(
     from webhooks.sender import Sender  # noqa: PLC0415
     from webhooks.transport import AddressGuard  # noqa: PLC0415
 
-    if settings.webhooks.webhook_lease_s <= settings.webhooks.webhook_connect_timeout_s + (
-        settings.webhooks.webhook_read_timeout_s
-    ):
-        raise ConfigurationError(
-            "webhook_lease_s must be longer than webhook_connect_timeout_s plus "
-            "webhook_read_timeout_s, or a slow attempt loses its lease and is sent twice"
-        )
     clock = SystemClock()
     endpoints = endpoints_file(settings.webhook_endpoints_path).current
     engine = engine_for(settings, pool_size=settings.webhooks.webhook_concurrency + 2)

@@ -98,13 +98,8 @@ class EthereumSettings(Section):
         return None
 
     def expected_chain_id(self) -> int:
-        """The configured chain id, or the network's own; refuses a contradiction."""
+        """The configured chain id, or the network's own (Settings refuses a contradiction)."""
+        if self.ethereum_chain_id is not None:
+            return self.ethereum_chain_id
         known = EVM_CHAIN_IDS[self.ethereum_network]
-        if self.ethereum_chain_id is None:
-            return known if known is not None else ANVIL_CHAIN_ID
-        if known is not None and self.ethereum_chain_id != known:
-            raise ConfigurationError(
-                f"ethereum_chain_id {self.ethereum_chain_id} is not {self.ethereum_network} "
-                f"(chain id {known})"
-            )
-        return self.ethereum_chain_id
+        return known if known is not None else ANVIL_CHAIN_ID

@@ -20,6 +20,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails
 from pydantic_settings.sources import ENV_FILE_SENTINEL, DotenvType
 
+from common.details import EVM_CHAIN_IDS
 from common.settings.api import ApiSettings
 from common.settings.broker import BrokerSettings
 from common.settings.ethereum import EthereumSettings
@@ -78,14 +79,20 @@ class Settings(BaseModel):
         return getattr(getattr(self, setting.section), setting.name)
 
     @model_validator(mode="after")
-    def _sweeps_after_retries(self) -> Settings:
-        slowest_touch_s = max(self.broker.retry_delays_ms) / 1000 + self.worker.claim_lease_s
-        if self.reconciler.abandoned_claim_after_s <= slowest_touch_s:
-            raise ValueError(
-                f"abandoned_claim_after_s ({self.reconciler.abandoned_claim_after_s:g}) must "
-                f"exceed the longest retry tier plus the claim lease ({slowest_touch_s:g} s): a "
-                "payment waiting in a retry tier would be taken for abandoned"
+    def _consistent(self) -> Settings:
+        """Every check that spans fields, of one section or several, in one place: a
+        contradiction stops each process at start-up, whether or not it uses the settings."""
+        problems = [
+            problem
+            for problem in (
+                _sweeps_after_retries(self),
+                _webhook_lease_outlasts_an_attempt(self.webhooks),
+                _chain_id_of_the_network(self.ethereum),
             )
+            if problem is not None
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property
@@ -95,6 +102,38 @@ class Settings(BaseModel):
     @property
     def webhook_endpoints_path(self) -> Path:
         return self.webhooks.webhook_endpoints_file or self.keys.keys_dir / "webhooks.json"
+
+
+def _sweeps_after_retries(settings: Settings) -> str | None:
+    slowest_touch_s = max(settings.broker.retry_delays_ms) / 1000 + settings.worker.claim_lease_s
+    abandoned_s = settings.reconciler.abandoned_claim_after_s
+    if abandoned_s > slowest_touch_s:
+        return None
+    return (
+        f"abandoned_claim_after_s ({abandoned_s:g}) must exceed the longest retry tier plus the "
+        f"claim lease ({slowest_touch_s:g} s): a payment waiting in a retry tier would be taken "
+        "for abandoned"
+    )
+
+
+def _webhook_lease_outlasts_an_attempt(webhooks: WebhookSettings) -> str | None:
+    attempt_s = webhooks.webhook_connect_timeout_s + webhooks.webhook_read_timeout_s
+    if webhooks.webhook_lease_s > attempt_s:
+        return None
+    return (
+        "webhook_lease_s must be longer than webhook_connect_timeout_s plus "
+        "webhook_read_timeout_s, or a slow attempt loses its lease and is sent twice"
+    )
+
+
+def _chain_id_of_the_network(ethereum: EthereumSettings) -> str | None:
+    known = EVM_CHAIN_IDS[ethereum.ethereum_network]
+    if ethereum.ethereum_chain_id is None or known is None or ethereum.ethereum_chain_id == known:
+        return None
+    return (
+        f"ethereum_chain_id {ethereum.ethereum_chain_id} is not {ethereum.ethereum_network} "
+        f"(chain id {known})"
+    )
 
 
 @dataclass(frozen=True)

@@ -74,3 +74,16 @@ def test_invalid_settings_are_named_by_their_environment_variable(
         load_settings()
     assert ended.value.exit_code == 2
     assert f"\n  {variable}: " in capsys.readouterr().err
+
+
+def test_a_contradiction_between_settings_is_reported_by_its_message_alone(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PAYMQ_WEBHOOK_LEASE_S", "1")
+    with pytest.raises(typer.Exit):
+        load_settings()
+    assert capsys.readouterr().err.endswith(
+        "\n  webhook_lease_s must be longer than webhook_connect_timeout_s plus "
+        "webhook_read_timeout_s, or a slow attempt loses its lease and is sent twice\n"
+    )

@@ -51,10 +51,11 @@ def test_a_public_network_accepts_its_own_chain_id_when_configured() -> None:
     assert load(ethereum_network="ethereum", ethereum_chain_id=1).ethereum.expected_chain_id() == 1
 
 
-def test_a_chain_id_contradicting_the_network_is_refused() -> None:
-    settings = load(ethereum_network="ethereum", ethereum_chain_id=5)
-    with pytest.raises(ConfigurationError, match="ethereum_chain_id 5"):
-        settings.ethereum.expected_chain_id()
+def test_a_chain_id_contradicting_the_network_is_refused_at_start_up() -> None:
+    with pytest.raises(
+        ValidationError, match=r"ethereum_chain_id 5 is not ethereum \(chain id 1\)"
+    ):
+        load(ethereum_network="ethereum", ethereum_chain_id=5)
 
 
 # --- wallet_key ------------------------------------------------------------------------------

@@ -197,3 +197,42 @@ def test_a_list_with_a_bad_url_is_refused_naming_it(monkeypatch):
     message = str(raised.value)
     assert "address 2 of 2 (amqp://u:***@b:99999/)" in message
     assert "secret" not in raised.value.errors(include_input=False)[0]["msg"]
+
+
+# --- checks that span fields ------------------------------------------------------------------
+
+
+def test_an_abandoned_claim_must_outlast_the_longest_retry_tier_plus_the_claim_lease():
+    with pytest.raises(ValidationError, match=r"abandoned_claim_after_s \(60\) must exceed"):
+        Settings(
+            _env_file=None, retry_delays_ms=(50_000,), claim_lease_s=10, abandoned_claim_after_s=60
+        )
+    Settings(
+        _env_file=None, retry_delays_ms=(40_000,), claim_lease_s=10, abandoned_claim_after_s=60
+    )
+
+
+def test_a_webhook_lease_must_outlast_one_attempt():
+    with pytest.raises(ValidationError, match="webhook_lease_s must be longer"):
+        Settings(
+            _env_file=None,
+            webhook_connect_timeout_s=3,
+            webhook_read_timeout_s=10,
+            webhook_lease_s=13,
+        )
+
+
+def test_every_contradiction_is_reported_at_once(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PAYMQ_WEBHOOK_LEASE_S", "1")
+    monkeypatch.setenv("PAYMQ_ETHEREUM_NETWORK", "ethereum")
+    monkeypatch.setenv("PAYMQ_ETHEREUM_CHAIN_ID", "5")
+    with pytest.raises(ValidationError) as raised:
+        load()
+    [problem] = raised.value.errors()
+    assert "webhook_lease_s" in problem["msg"]
+    assert "ethereum_chain_id 5" in problem["msg"]
+
+
+def test_replace_is_held_to_the_same_checks():
+    with pytest.raises(ValidationError, match="webhook_lease_s"):
+        load().replace(webhook_lease_s=1.0)
