@@ -241,12 +241,18 @@ def top(
 def config_show() -> None:
     """Print the effective configuration (secrets redacted: keys, and the password of every
     URL, the store's included)."""
+    from pydantic import SecretStr
+
     from common.amqp.nodes import redact
     from common.settings import SETTINGS
 
-    dumped = load_settings().model_dump(mode="json")
+    settings = load_settings()
+    dumped = settings.model_dump(mode="json")  # secrets masked
     for setting in SETTINGS:
         value = dumped[setting.section][setting.name]
+        secret = settings.value(setting)
+        if isinstance(secret, SecretStr) and "://" in secret.get_secret_value():
+            value = secret.get_secret_value()  # a URL: where it points is no secret
         shown = redact(value) if isinstance(value, str) and "://" in value else value
         typer.echo(f"{setting.variable}={shown}")
 

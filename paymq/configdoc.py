@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from pydantic import SecretStr
+
 from common.settings import SETTINGS
 
 
@@ -20,6 +22,8 @@ def render() -> str:
     for setting in SETTINGS:
         field = setting.field
         default = field.default
+        if isinstance(default, SecretStr):  # a default holds no secret
+            default = default.get_secret_value()
         shown = json.dumps(list(default)) if isinstance(default, tuple) else default
         shown = "—" if shown is None else f"`{shown}`"
         lines.append(f"| `{setting.variable}` | {shown} | {field.description or ''} |")

@@ -71,7 +71,9 @@ class StoreTimeouts:
 def engine_for(settings: Settings, *, pool_size: int = 8) -> Engine:
     """The store engine a process's settings ask for."""
     return create_store_engine(
-        settings.store.database_url, pool_size=pool_size, timeouts=StoreTimeouts.of(settings)
+        settings.store.database_url.get_secret_value(),
+        pool_size=pool_size,
+        timeouts=StoreTimeouts.of(settings),
     )
 
 

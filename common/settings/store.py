@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from common.settings.section import PositiveFloat, Section
 
@@ -10,10 +10,11 @@ from common.settings.section import PositiveFloat, Section
 class StoreSettings(Section):
     heading = "Payment store"
 
-    database_url: str = Field(
-        "sqlite:///paymq.db",
+    database_url: SecretStr = Field(
+        SecretStr("sqlite:///paymq.db"),
         description="Payment store: a SQLite file (zero set-up, one host) or a PostgreSQL URL "
-        "(postgresql+psycopg://user@host/db) for several worker hosts.",
+        "(postgresql+psycopg://user@host/db) for several worker hosts. A secret, for its "
+        "password: never printed whole (`paymq config show` shows it without the password).",
     )
     database_connect_timeout_s: PositiveFloat = Field(
         5.0, description="PostgreSQL: how long connecting to the payment store may take."

@@ -361,7 +361,7 @@ def test_health_and_readiness(api: Api, topology: Settings) -> None:
 
     # A broker that does not answer makes the API not ready, and says which part is down.
     broken = topology.replace(amqp_url=f"amqp://guest:guest@127.0.0.1:{free_port()}/")
-    engine = create_store_engine(topology.store.database_url)
+    engine = create_store_engine(topology.store.database_url.get_secret_value())
     checks = readiness(broken, engine, keys_file(broken.api_keys_path))
     engine.dispose()
     assert checks["store"] == "ok"
@@ -525,7 +525,7 @@ def test_a_producer_and_an_api_tenant_never_share_an_idempotency_key(
             )
         )
         producer.publish(message)
-    engine = create_store_engine(topology.store.database_url)
+    engine = create_store_engine(topology.store.database_url.get_secret_value())
     views = PaymentViews(engine)
     try:
         wait_until(

@@ -225,7 +225,7 @@ def test_replaying_a_dead_letter_after_trusting_its_key_executes_it_once(
             "status",
             str(request.payment_id),
             "--json",
-            env=env | {"PAYMQ_DATABASE_URL": topology.store.database_url},
+            env=env | {"PAYMQ_DATABASE_URL": topology.store.database_url.get_secret_value()},
             cwd=tmp_path,
         )
         assert '"state": "succeeded"' in status.stdout, status.stdout + status.stderr

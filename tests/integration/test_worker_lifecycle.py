@@ -255,7 +255,7 @@ def test_a_worker_whose_store_is_locked_takes_no_deliveries_until_it_answers_aga
     queue = settings.broker.topology().work_queue("card")
     worker = start_worker("card", settings)
     _consuming(admin, queue, worker)
-    database = settings.store.database_url.removeprefix("sqlite:///")
+    database = settings.store.database_url.get_secret_value().removeprefix("sqlite:///")
     # When another process holds the store's write lock while a payment arrives
     holder = sqlite3.connect(database, isolation_level=None)
     try:

@@ -17,6 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from common.settings import Settings
+from paymq_tools.processes import settings_env
 
 #: Anvil's first development account: a well-known test key, not a secret.
 WALLET_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -234,3 +235,26 @@ def test_the_generated_docs_name_every_variable() -> None:
     documented = render()
     for variable, _, _, _ in VARIABLES:
         assert f"`{variable}`" in documented, variable
+
+
+def test_a_child_process_given_settings_env_reads_the_same_settings_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable, text, _, _ in VARIABLES:
+        monkeypatch.setenv(variable, text)
+    settings = Settings(_env_file=None)
+    env = settings_env(settings, {"PATH": "/usr/bin", "AMQP_URL": "amqp://stale/"})
+    assert set(env) - {"PATH"} <= {variable for variable, _, _, _ in VARIABLES}
+    for variable, _, _, _ in VARIABLES:
+        monkeypatch.delenv(variable)
+    for variable, text in env.items():
+        monkeypatch.setenv(variable, text)
+    assert Settings(_env_file=None) == settings
+
+
+def test_the_store_url_is_a_secret_that_no_repr_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMQ_DATABASE_URL", "postgresql+psycopg://paymq:db-s3cret@db/paymq")
+    settings = Settings(_env_file=None)
+    assert "s3cret" not in repr(settings)
+    assert "s3cret" not in str(settings.model_dump(mode="json"))
+    assert settings.store.database_url.get_secret_value().endswith(":db-s3cret@db/paymq")
