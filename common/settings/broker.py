@@ -1,5 +1,4 @@
-"""The broker: where RabbitMQ is, how a process keeps its connection, and the topology it
-declares (names, retry tiers, quorum queue arguments)."""
+"""The broker section of the settings."""
 
 from __future__ import annotations
 
@@ -9,14 +8,18 @@ from pydantic import AliasChoices, Field, field_validator
 
 from common.amqp.nodes import check_address, redact
 from common.details import CHANNELS
-from common.settings.section import PositiveFloat, PositiveInt, Section
+from common.settings.section import PositiveFloat, PositiveInt, Section, readers
 from common.topology import Topology
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
 class BrokerSettings(Section):
+    """The broker: where RabbitMQ is, how a process keeps its connection, and the topology it
+    declares (names, retry tiers, quorum queue arguments)."""
+
     heading = "Broker"
+    read_by = ("worker", "reconciler", "api", "webhooks", "producer", "cli")
 
     amqp_url: str = Field(
         DEFAULT_AMQP_URL,
@@ -31,18 +34,31 @@ class BrokerSettings(Section):
         pattern=r"^[a-z0-9][a-z0-9_.\-]{0,40}$",
         description="Prefix of every exchange and queue name.",
     )
-    heartbeat_s: PositiveInt = Field(30, description="AMQP heartbeat interval.")
-    connect_timeout_s: PositiveFloat = Field(10.0, description="Broker connect timeout.")
+    heartbeat_s: PositiveInt = Field(
+        30,
+        description="AMQP heartbeat interval.",
+        json_schema_extra=readers("worker", "reconciler", "api", "producer"),
+    )
+    connect_timeout_s: PositiveFloat = Field(
+        10.0,
+        description="Broker connect timeout.",
+        json_schema_extra=readers("worker", "reconciler", "api", "webhooks", "producer"),
+    )
     publish_timeout_s: PositiveFloat = Field(
-        30.0, description="How long a publish waits for its confirm before it is retried."
+        30.0,
+        description="How long a publish waits for its confirm before it is retried.",
+        json_schema_extra=readers("reconciler", "api", "producer"),
     )
     publish_attempts: PositiveInt = Field(
         5,
         description="Publishes of one message (same message id) before giving up; the pause "
         "between two doubles from 0.25 s up to reconnect_max_delay_s.",
+        json_schema_extra=readers("api", "producer"),
     )
     reconnect_max_delay_s: PositiveFloat = Field(
-        30.0, description="Cap of the exponential back-off between reconnection attempts."
+        30.0,
+        description="Cap of the exponential back-off between reconnection attempts.",
+        json_schema_extra=readers("worker", "reconciler", "api", "webhooks", "producer"),
     )
     retry_delays_ms: tuple[PositiveInt, ...] = Field(
         (1_000, 5_000, 30_000, 120_000, 600_000),
@@ -71,6 +87,9 @@ class BrokerSettings(Section):
         "cluster): `paymq topology status` reads queue leaders and members there, and "
         "`topology declare` the cluster's size. Unset: port 15672 (15671 for amqps://) of each "
         "broker node, with the broker URL's user and password.",
+        json_schema_extra=readers(
+            "cli",
+        ),
     )
 
     @field_validator("amqp_url")

@@ -1,4 +1,4 @@
-"""The ethereum provider: its node, its network, its hot wallet, its tokens and its fee caps."""
+"""The ethereum section of the settings."""
 
 from __future__ import annotations
 
@@ -9,41 +9,49 @@ from pydantic import Field, SecretStr, field_validator
 from common.details import EVM_CHAIN_IDS, Network
 from common.errors import ConfigurationError
 from common.money import DIGITAL_ASSETS
-from common.settings.section import PositiveFloat, PositiveInt, Section
+from common.settings.section import PositiveFloat, PositiveInt, Section, readers
 
 #: The chain id anvil and Hardhat start with: the default of the ethereum-devnet network.
 ANVIL_CHAIN_ID = 31337
 
 
 class EthereumSettings(Section):
+    """The ethereum provider: its node, its network, its hot wallet, its tokens and its fee caps."""
+
     heading = "Ethereum provider"
+    read_by = ("worker", "reconciler")
 
     ethereum_rpc_url: str = Field(
         "http://127.0.0.1:8545",
         pattern=r"^https?://",
         description="JSON-RPC URL of the Ethereum node the ethereum provider uses (a local "
         "anvil or geth, or a provider's URL for a real network).",
+        json_schema_extra=readers("worker", "reconciler", "cli"),
     )
     ethereum_network: Network = Field(
         "ethereum-devnet",
         description="The network the ethereum provider pays out on; a payout naming another "
         "network fails without a transaction.",
+        json_schema_extra=readers("worker", "reconciler", "cli"),
     )
     ethereum_chain_id: PositiveInt | None = Field(
         None,
         description="The chain id the node must report before anything is signed; every "
         "transaction is signed for it (EIP-155). Default: the network's (1 ethereum, "
         "11155111 ethereum-sepolia, 31337 ethereum-devnet, anvil's).",
+        json_schema_extra=readers("worker", "reconciler", "cli"),
     )
     ethereum_private_key: SecretStr | None = Field(
         None,
         description="The hot wallet's private key (0x + 64 hex digits). Never logged. Prefer "
         "ethereum_private_key_file.",
+        json_schema_extra=readers("worker", "reconciler", "cli"),
     )
     ethereum_private_key_file: Path | None = Field(
         None,
         description="A file holding the hot wallet's private key (a Docker or Kubernetes "
         "secret); used when ethereum_private_key is not set.",
+        json_schema_extra=readers("worker", "reconciler", "cli"),
     )
     ethereum_tokens: dict[str, str] = Field(
         default_factory=dict,
@@ -67,7 +75,9 @@ class EthereumSettings(Section):
         "used below it.",
     )
     ethereum_rpc_timeout_s: PositiveFloat = Field(
-        10.0, description="Timeout of each JSON-RPC call to the node."
+        10.0,
+        description="Timeout of each JSON-RPC call to the node.",
+        json_schema_extra=readers("worker", "reconciler", "cli"),
     )
 
     @field_validator("ethereum_tokens")

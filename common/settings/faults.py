@@ -1,6 +1,4 @@
-"""Fault injection, for the fault suite and the tests only: crash points and stalls a worker
-honours when told to (workers/crashpoints.py). Never set in production; kept apart so that
-nobody takes them for a production knob."""
+"""The faults section of the settings."""
 
 from __future__ import annotations
 
@@ -10,7 +8,12 @@ from common.settings.section import PositiveFloat, PositiveInt, Section
 
 
 class FaultSettings(Section):
+    """Fault injection, for the fault suite and the tests only: crash points and stalls a worker
+    honours when told to (workers/crashpoints.py). Never set in production; kept apart so that
+    nobody takes them for a production knob."""
+
     heading = "Fault injection (tests only)"
+    read_by = ("worker",)
 
     crash_at: str | None = Field(
         None,

@@ -1,6 +1,4 @@
-"""Providers, whichever they are: the route of each channel, the timeouts of every call, and
-the circuit breaker in front of each provider. Each provider's own settings are sections of
-their own (sandbox.py, stripe.py, ethereum.py)."""
+"""The providers section of the settings."""
 
 from __future__ import annotations
 
@@ -14,7 +12,12 @@ ProviderName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
 class ProviderSettings(Section):
+    """Providers, whichever they are: the route of each channel, the timeouts of every call, and
+    the circuit breaker in front of each provider. Each provider's own settings follow in a
+    section of its own."""
+
     heading = "Providers"
+    read_by = ("worker", "reconciler")
 
     card_providers: tuple[ProviderName, ...] = Field(
         ("sandbox",),

@@ -1,20 +1,24 @@
-"""The reconciler: when it looks at an unsettled payment again, and when it takes a claim or an
-unconfirmed result for abandoned."""
+"""The reconciler section of the settings."""
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from common.settings.section import PositiveFloat, Section
+from common.settings.section import PositiveFloat, Section, readers
 
 
 class ReconcilerSettings(Section):
+    """The reconciler: when it looks at an unsettled payment again, and when it takes a claim or an
+    unconfirmed result for abandoned."""
+
     heading = "Reconciler"
+    read_by = ("reconciler",)
 
     reconcile_schedule_s: tuple[PositiveFloat, ...] = Field(
         (60.0, 300.0, 1800.0, 7200.0, 21600.0),
         description="When the reconciler looks at a pending or in-doubt payment again: minutes, "
         "then hours. An in-doubt payment the provider never heard of by the last check failed.",
+        json_schema_extra=readers("worker", "reconciler"),
     )
     payer_action_timeout_s: PositiveFloat = Field(
         3600.0,

@@ -31,7 +31,7 @@ from common.settings.observability import ObservabilitySettings
 from common.settings.providers import ProviderSettings
 from common.settings.reconciler import ReconcilerSettings
 from common.settings.sandbox import SandboxSettings
-from common.settings.section import Section
+from common.settings.section import Process, Section
 from common.settings.store import StoreSettings
 from common.settings.stripe import StripeSettings
 from common.settings.webhooks import WebhookSettings
@@ -145,6 +145,7 @@ class Setting:
     name: str
     field: FieldInfo
     variables: tuple[str, ...]
+    read_by: tuple[Process, ...]
 
     @property
     def variable(self) -> str:
@@ -165,7 +166,7 @@ def _section_classes() -> dict[str, type[Section]]:
 SECTIONS: Mapping[str, type[Section]] = _section_classes()
 #: Every setting, section by section.
 SETTINGS: tuple[Setting, ...] = tuple(
-    Setting(section, name, field, kind.variables(name))
+    Setting(section, name, field, kind.variables(name), kind.field_readers(name))
     for section, kind in SECTIONS.items()
     for name, field in kind.model_fields.items()
 )

@@ -1,4 +1,4 @@
-"""The payment store: which database, and how long a call to it may wait."""
+"""The store section of the settings."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from common.settings.section import PositiveFloat, Section
 
 
 class StoreSettings(Section):
+    """The payment store: which database, and how long a call to it may wait."""
+
     heading = "Payment store"
+    read_by = ("worker", "reconciler", "api", "webhooks", "cli")
 
     database_url: SecretStr = Field(
         SecretStr("sqlite:///paymq.db"),

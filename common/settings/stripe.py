@@ -1,4 +1,4 @@
-"""The Stripe provider: its API and its secret key."""
+"""The stripe section of the settings."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from common.settings.section import Section
 
 
 class StripeSettings(Section):
+    """The Stripe provider: its API and its secret key."""
+
     heading = "Stripe provider"
+    read_by = ("worker", "reconciler")
 
     stripe_api_key: SecretStr | None = Field(
         None,

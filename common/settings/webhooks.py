@@ -1,5 +1,4 @@
-"""Webhooks (`paymq webhooks`, docs/webhooks.md): where the endpoints are kept, how many POSTs
-are in flight, and when a failed delivery is tried again."""
+"""The webhooks section of the settings."""
 
 from __future__ import annotations
 
@@ -7,16 +6,21 @@ from pathlib import Path
 
 from pydantic import Field
 
-from common.settings.section import PositiveFloat, PositiveInt, Section
+from common.settings.section import PositiveFloat, PositiveInt, Section, readers
 
 
 class WebhookSettings(Section):
+    """Webhooks (`paymq webhooks`, docs/webhooks.md): where the endpoints are kept, how many POSTs
+    are in flight, and when a failed delivery is tried again."""
+
     heading = "Webhooks"
+    read_by = ("webhooks",)
 
     webhook_endpoints_file: Path | None = Field(
         None,
         description="The webhook endpoints: ids, URLs, secrets and filters (`paymq webhooks "
         "add`), mode 0600. Default: webhooks.json in keys_dir.",
+        json_schema_extra=readers("webhooks", "cli"),
     )
     webhook_concurrency: PositiveInt = Field(
         8, description="Webhook POSTs in flight per `paymq webhooks run` process."
@@ -54,4 +58,5 @@ class WebhookSettings(Section):
         "fc00::/7) and other non-global addresses: for endpoints inside your own network. "
         "Link-local (cloud metadata), multicast and unspecified addresses stay refused. "
         "Judged on the address each POST connects to (docs/webhooks.md).",
+        json_schema_extra=readers("webhooks", "cli"),
     )

@@ -1,5 +1,4 @@
-"""The worker: how many payments it runs at once, how often it tries one, how it drains, and
-how long its claim on a payment lasts."""
+"""The worker section of the settings."""
 
 from __future__ import annotations
 
@@ -7,14 +6,20 @@ from pathlib import Path
 
 from pydantic import Field
 
-from common.settings.section import PositiveFloat, PositiveInt, Section
+from common.settings.section import PositiveFloat, PositiveInt, Section, readers
 
 
 class WorkerSettings(Section):
+    """The worker: how many payments it runs at once, how often it tries one, how it drains, and
+    how long its claim on a payment lasts."""
+
     heading = "Worker"
+    read_by = ("worker",)
 
     worker_concurrency: PositiveInt = Field(
-        32, description="Provider calls in flight per worker process (thread pool size)."
+        32,
+        description="Provider calls in flight per worker process (thread pool size).",
+        json_schema_extra=readers("worker", "reconciler"),
     )
     worker_prefetch: PositiveInt | None = Field(
         None, description="Unacked deliveries per worker; default: worker_concurrency."

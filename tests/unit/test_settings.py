@@ -9,7 +9,9 @@ import pytest
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from common.settings import DEFAULT_AMQP_URL, Settings
+from common.settings import DEFAULT_AMQP_URL, SECTIONS, SETTINGS, Settings
+from common.settings.broker import BrokerSettings
+from common.settings.section import PROCESSES
 from common.topology import Topology
 
 
@@ -236,3 +238,29 @@ def test_every_contradiction_is_reported_at_once(monkeypatch: pytest.MonkeyPatch
 def test_replace_is_held_to_the_same_checks():
     with pytest.raises(ValidationError, match="webhook_lease_s"):
         load().replace(webhook_lease_s=1.0)
+
+
+# --- what reads what (docs/configuration.md's "read by") --------------------------------------
+
+
+def test_every_setting_is_read_by_some_process():
+    for setting in SETTINGS:
+        assert setting.read_by, setting.variable
+        assert set(setting.read_by) <= set(PROCESSES), setting.variable
+
+
+def test_a_field_naming_its_readers_overrides_its_sections():
+    readers = {setting.variable: setting.read_by for setting in SETTINGS}
+    assert readers["PAYMQ_MANAGEMENT_URL"] == ("cli",)
+    assert readers["PAYMQ_AMQP_URL"] == BrokerSettings.read_by
+    assert readers["PAYMQ_CRASH_AT"] == ("worker",)
+
+
+def test_the_docs_have_a_section_per_component_and_a_read_by_column():
+    from paymq.configdoc import render  # noqa: PLC0415
+
+    documented = render()
+    for kind in SECTIONS.values():
+        assert f"\n## {kind.heading}\n" in documented
+    assert documented.count("| variable | default | read by | meaning |") == len(SECTIONS)
+    assert "| `PAYMQ_MANAGEMENT_URL` | — | cli |" in documented
