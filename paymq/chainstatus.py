@@ -35,7 +35,7 @@ def wallet_status(settings: Settings) -> dict[str, Any]:
     node = EthereumNode(
         settings.ethereum.ethereum_rpc_url, timeout_s=settings.ethereum.ethereum_rpc_timeout_s
     )
-    engine = engine_for(settings, pool_size=1)
+    engine = engine_for(settings.store, pool_size=1)
     try:
         require_current(engine)
         store = ChainTransactions(engine, SystemClock())

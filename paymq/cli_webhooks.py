@@ -139,6 +139,6 @@ def _deliveries(settings: Settings) -> WebhookDeliveries:
     from store.database import engine_for, require_current
     from webhooks.deliveries import WebhookDeliveries
 
-    engine = engine_for(settings, pool_size=1)
+    engine = engine_for(settings.store, pool_size=1)
     require_current(engine)
     return WebhookDeliveries(engine, SystemClock(), owner="paymq-cli", lease_ms=0)

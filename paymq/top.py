@@ -76,7 +76,7 @@ def render(frame: Frame, rate: float | None) -> Group:
 
 
 def run_top(settings: Settings, *, interval_s: float, once: bool, as_json: bool) -> None:
-    engine = engine_for(settings, pool_size=1)
+    engine = engine_for(settings.store, pool_size=1)
     require_current(engine)
     topology = settings.broker.topology()
     try:

@@ -84,7 +84,7 @@ def build_service(
 
     clock = SystemClock()
     endpoints = endpoints_file(settings.webhook_endpoints_path).current
-    engine = engine_for(settings, pool_size=settings.webhooks.webhook_concurrency + 2)
+    engine = engine_for(settings.store, pool_size=settings.webhooks.webhook_concurrency + 2)
     upgrade(engine)
     deliveries = WebhookDeliveries(
         engine,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from common.settings import Settings
+    from common.settings.faults import FaultSettings
 
 logger = logging.getLogger("paymq.worker")
 
@@ -94,16 +94,11 @@ class CrashPoints:
 NEVER = CrashPoints()
 
 
-def crash_points(settings: Settings) -> CrashPoints:
-    """The crash and stall points a process's settings ask for (none by default)."""
+def crash_points(faults: FaultSettings) -> CrashPoints:
+    """The crash and stall points a process's fault settings ask for (none by default)."""
     stall = None
-    if settings.faults.stall_at is not None:
-        stall = Stall(
-            settings.faults.stall_at, settings.faults.stall_s, settings.faults.stall_every
-        )
+    if faults.stall_at is not None:
+        stall = Stall(faults.stall_at, faults.stall_s, faults.stall_every)
     return CrashPoints(
-        settings.faults.crash_at,
-        settings.faults.crash_every,
-        settings.faults.crash_reference_prefix,
-        stall=stall,
+        faults.crash_at, faults.crash_every, faults.crash_reference_prefix, stall=stall
     )

@@ -63,7 +63,7 @@ def build_store(
 ) -> ProcessStore:
     """The payment store, its schema brought up to date first (safe to race), with a health
     watch that logs and counts its stalls."""
-    engine = engine_for(settings, pool_size=min(16, settings.worker.worker_concurrency))
+    engine = engine_for(settings.store, pool_size=min(16, settings.worker.worker_concurrency))
     upgrade(engine)
     clock = SystemClock()
     health = StoreHealth(lambda: ping(engine), metrics=metrics)
@@ -115,7 +115,7 @@ def build_consumer(
         payout_route=providers.payout_route(),
         sealing_keys=load_sealing_private_keys(settings.keys.keys_dir, keyring),
     )
-    crash = crash_points(settings)
+    crash = crash_points(settings.faults)
     owned_store = claims is None
     store = claims or build_store(settings).claims
     published = PublishedMarks(store.mark_published)

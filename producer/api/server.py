@@ -54,7 +54,7 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
         settings.broker.topology(),
         connect_timeout_s=settings.broker.connect_timeout_s,
     )
-    engine = engine_for(settings)
+    engine = engine_for(settings.store)
     upgrade(engine)
     views = PaymentViews(engine)
     submissions = Submissions(engine, SystemClock())

@@ -86,8 +86,8 @@ def _ethereum(settings: Settings) -> EthereumProvider:
     )
     return EthereumProvider(
         config,
-        ChainTransactions(engine_for(settings, pool_size=2), SystemClock()),
-        crash=crash_points(settings),
+        ChainTransactions(engine_for(settings.store, pool_size=2), SystemClock()),
+        crash=crash_points(settings.faults),
     )
 
 
