@@ -39,6 +39,8 @@ from common.settings.worker import WorkerSettings
 
 
 class Settings(BaseModel):
+    """Every section, each read from the flat environment on its own; frozen, like them."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     broker: BrokerSettings
@@ -76,6 +78,7 @@ class Settings(BaseModel):
         return type(self).model_validate(sections)
 
     def value(self, setting: Setting) -> Any:
+        """One setting's value, for code that goes through SETTINGS (settings_env, docs)."""
         return getattr(getattr(self, setting.section), setting.name)
 
     @model_validator(mode="after")
