@@ -1,7 +1,7 @@
 """The subscriber library: receive result events and trust only those a worker key signed.
 
     verifier = ResultVerifier(Keyring.load(Path("keys/trusted")))
-    with ResultStream(settings.amqp_url, settings.topology(), verifier) as stream:
+    with ResultStream(settings.broker.amqp_url, settings.broker.topology(), verifier) as stream:
         for event in stream.events():
             if event is None: continue       # quiet for a second
             if event.result is not None:

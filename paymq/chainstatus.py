@@ -24,16 +24,18 @@ _LISTED = 20
 
 
 def wallet_status(settings: Settings) -> dict[str, Any]:
-    key = settings.ethereum_key()
+    key = settings.ethereum.wallet_key()
     if key is None:
         raise ConfigurationError(
             "no hot wallet configured: PAYMQ_ETHEREUM_PRIVATE_KEY_FILE or "
             "PAYMQ_ETHEREUM_PRIVATE_KEY"
         )
     address = str(hot_wallet(key).address)
-    chain_id = settings.ethereum_expected_chain_id()
-    node = EthereumNode(settings.ethereum_rpc_url, timeout_s=settings.ethereum_rpc_timeout_s)
-    engine = engine_for(settings, pool_size=1)
+    chain_id = settings.ethereum.expected_chain_id()
+    node = EthereumNode(
+        settings.ethereum.ethereum_rpc_url, timeout_s=settings.ethereum.ethereum_rpc_timeout_s
+    )
+    engine = engine_for(settings.store, pool_size=1)
     try:
         require_current(engine)
         store = ChainTransactions(engine, SystemClock())
@@ -42,7 +44,7 @@ def wallet_status(settings: Settings) -> dict[str, Any]:
         now_ms = SystemClock().now_ms()
         return {
             "address": address,
-            "network": settings.ethereum_network,
+            "network": settings.ethereum.ethereum_network,
             "chain_id": chain_id,
             "node_chain_id": node.chain_id(),
             "balance_wei": str(node.balance_wei(address)),

@@ -54,7 +54,7 @@ def worker(
     from workers.main import run_worker
 
     settings = load_settings()
-    known = settings.topology().channels
+    known = settings.broker.topology().channels
     if channel not in known:  # before anything is declared, opened or logged
         raise UsageError(f"unknown channel {channel!r}; known: {', '.join(known)}")
     logs.configure_process(settings, f"paymq-worker-{channel}")
@@ -76,7 +76,7 @@ def sandbox(
     from sandbox.server import serve
 
     settings = load_settings()
-    logs.configure(settings.log_level, settings.log_format)
+    logs.configure(settings.observability.log_level, settings.observability.log_format)
     serve(host, port, latency_ms=latency_ms, on_ready=lambda url: typer.echo(f"sandbox on {url}"))
 
 
@@ -241,11 +241,20 @@ def top(
 def config_show() -> None:
     """Print the effective configuration (secrets redacted: keys, and the password of every
     URL, the store's included)."""
-    from common.amqp.nodes import redact
+    from pydantic import SecretStr
 
-    for name, value in load_settings().model_dump(mode="json").items():
+    from common.amqp.nodes import redact
+    from common.settings import SETTINGS
+
+    settings = load_settings()
+    dumped = settings.model_dump(mode="json")  # secrets masked
+    for setting in SETTINGS:
+        value = dumped[setting.section][setting.name]
+        secret = settings.value(setting)
+        if isinstance(secret, SecretStr) and "://" in secret.get_secret_value():
+            value = secret.get_secret_value()  # a URL: where it points is no secret
         shown = redact(value) if isinstance(value, str) and "://" in value else value
-        typer.echo(f"PAYMQ_{name.upper()}={shown}")
+        typer.echo(f"{setting.variable}={shown}")
 
 
 @config_app.command("docs")

@@ -25,16 +25,16 @@ def keys_init() -> None:
 
     settings = load_settings()
     created = init_keys(
-        settings.keys_dir,
-        producer_key_id=settings.producer_key_id,
-        worker_key_id=settings.worker_key_id,
+        settings.keys.keys_dir,
+        producer_key_id=settings.keys.producer_key_id,
+        worker_key_id=settings.keys.worker_key_id,
         sealing_key_id="card-seal-1",
-        gateway_key_id=settings.gateway_key_id,
+        gateway_key_id=settings.keys.gateway_key_id,
     )
     for key in created:
         typer.echo(f"created {key.key_id}: {key.private_path} (private), {key.trusted_path}")
     if not created:
-        typer.echo(f"keys already present in {settings.keys_dir}")
+        typer.echo(f"keys already present in {settings.keys.keys_dir}")
 
 
 @keys_app.command("generate")
@@ -53,7 +53,7 @@ def keys_generate(
 
     settings = load_settings()
     key = generate_key(
-        settings.keys_dir,
+        settings.keys.keys_dir,
         key_id=key_id,
         owner=owner,
         role=KeyRole(role),
@@ -70,7 +70,7 @@ def keys_retire(key_id: str) -> None:
     from common.keygen import set_status
     from common.keyring import KeyStatus
 
-    path = set_status(load_settings().keys_dir, key_id, KeyStatus.RETIRED)
+    path = set_status(load_settings().keys.keys_dir, key_id, KeyStatus.RETIRED)
     typer.echo(f"retired {key_id} ({path})")
 
 
@@ -80,6 +80,6 @@ def keys_list() -> None:
     """List the keyring: key id, owner, role, channels, status."""
     from common.keyring import TRUSTED_DIR, Keyring
 
-    for key in Keyring.load(load_settings().keys_dir / TRUSTED_DIR).trusted_keys():
+    for key in Keyring.load(load_settings().keys.keys_dir / TRUSTED_DIR).trusted_keys():
         channels = ",".join(key.channels)
         typer.echo(f"{key.key_id:24} {key.owner:16} {key.role:9} {key.status:8} {channels}")

@@ -44,7 +44,7 @@ def db_upgrade() -> None:
     from store.database import engine_for, upgrade
 
     settings = load_settings()
-    engine = engine_for(settings)
+    engine = engine_for(settings.store)
     revision = upgrade(engine)
     typer.echo(f"{engine.url.render_as_string(hide_password=True)} is at schema {revision}")
 
@@ -55,7 +55,7 @@ def db_current() -> None:
     """Print the store's schema revision, and the one this paymq needs."""
     from store.database import current_revision, engine_for, head_revision
 
-    engine = engine_for(load_settings())
+    engine = engine_for(load_settings().store)
     typer.echo(f"store: {current_revision(engine) or 'none'}, needed: {head_revision()}")
 
 

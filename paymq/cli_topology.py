@@ -23,9 +23,9 @@ def topology_declare() -> None:
     from common.amqp.admin import BrokerAdmin
 
     settings = load_settings()
-    with BrokerAdmin(settings.amqp_url) as admin:
-        admin.declare(settings.topology())
-    typer.echo(f"declared topology {settings.topology_prefix!r}")
+    with BrokerAdmin(settings.broker.amqp_url) as admin:
+        admin.declare(settings.broker.topology())
+    typer.echo(f"declared topology {settings.broker.topology_prefix!r}")
     shortfall = _replication_shortfall(settings)
     if shortfall is not None:
         err.print(f"[yellow]warning:[/yellow] {shortfall}", highlight=False)
@@ -43,16 +43,16 @@ def topology_delete(
     if not yes:
         err.print("refusing without --yes: this deletes queued payments")
         raise typer.Exit(1)
-    with BrokerAdmin(settings.amqp_url) as admin:
-        admin.delete(settings.topology())
-    typer.echo(f"deleted topology {settings.topology_prefix!r}")
+    with BrokerAdmin(settings.broker.amqp_url) as admin:
+        admin.delete(settings.broker.topology())
+    typer.echo(f"deleted topology {settings.broker.topology_prefix!r}")
 
 
 @topology_app.command("show")
 @friendly
 def topology_show() -> None:
     """Print the names and arguments of every exchange, queue and binding."""
-    topology = load_settings().topology()
+    topology = load_settings().broker.topology()
     for exchange in topology.exchanges():
         typer.echo(f"exchange {exchange.name} ({exchange.type})")
     for queue in topology.queues():
@@ -75,20 +75,22 @@ def topology_status() -> None:
     )
 
     settings = load_settings()
-    topology = settings.topology()
-    with ManagementApi(management_urls(settings.amqp_url, settings.management_url)) as api:
+    topology = settings.broker.topology()
+    with ManagementApi(
+        management_urls(settings.broker.amqp_url, settings.broker.management_url)
+    ) as api:
         nodes = api.nodes()
-        found = {q.name: q for q in api.queues(vhost_of(settings.amqp_url), topology.prefix)}
+        found = {q.name: q for q in api.queues(vhost_of(settings.broker.amqp_url), topology.prefix)}
     running = [node.name for node in nodes if node.running]
     down = [node.name for node in nodes if not node.running]
     typer.echo(
         f"cluster: {len(nodes)} node{'s' if len(nodes) != 1 else ''}, {len(running)} running"
         + (f"; down: {', '.join(down)}" if down else "")
     )
-    wanted = wanted_members(settings.quorum_replicas, len(nodes))
-    source = "PAYMQ_QUORUM_REPLICAS" if settings.quorum_replicas else "RabbitMQ's default"
+    wanted = wanted_members(settings.broker.quorum_replicas, len(nodes))
+    source = "PAYMQ_QUORUM_REPLICAS" if settings.broker.quorum_replicas else "RabbitMQ's default"
     typer.echo(f"members per queue: {wanted} ({source})")
-    shortfall = replication_shortfall(settings.quorum_replicas, nodes)
+    shortfall = replication_shortfall(settings.broker.quorum_replicas, nodes)
     if shortfall is not None:
         err.print(f"[yellow]warning:[/yellow] {shortfall}", highlight=False)
     names = [q.name for q in topology.queues()]
@@ -125,11 +127,13 @@ def _replication_shortfall(settings: Settings) -> str | None:
         replication_shortfall,
     )
 
-    if settings.quorum_replicas is None:
+    if settings.broker.quorum_replicas is None:
         return None
     try:
-        with ManagementApi(management_urls(settings.amqp_url, settings.management_url)) as api:
+        with ManagementApi(
+            management_urls(settings.broker.amqp_url, settings.broker.management_url)
+        ) as api:
             nodes = api.nodes()
     except ManagementUnavailable:
         return None
-    return replication_shortfall(settings.quorum_replicas, nodes)
+    return replication_shortfall(settings.broker.quorum_replicas, nodes)

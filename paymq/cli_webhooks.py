@@ -48,7 +48,7 @@ def webhooks_add(
         endpoint_id=endpoint_id,
         channels=channel or (),
         statuses=status or (),
-        allow_private_networks=settings.webhook_allow_private_networks,
+        allow_private_networks=settings.webhooks.webhook_allow_private_networks,
     )
     typer.echo(f"webhook endpoint {endpoint.id} -> {endpoint.url}, kept in {path}")
     typer.echo("its signing secret (shown only now):")
@@ -139,6 +139,6 @@ def _deliveries(settings: Settings) -> WebhookDeliveries:
     from store.database import engine_for, require_current
     from webhooks.deliveries import WebhookDeliveries
 
-    engine = engine_for(settings, pool_size=1)
+    engine = engine_for(settings.store, pool_size=1)
     require_current(engine)
     return WebhookDeliveries(engine, SystemClock(), owner="paymq-cli", lease_ms=0)

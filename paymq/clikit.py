@@ -75,9 +75,17 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         errors = exc.errors(include_input=False, include_url=False)
-        lines = [f"  {_variable(e['loc'])}: {_message(e)}" for e in errors]
+        lines = [f"  {_line(e)}" for e in errors]
         err.print("[red]error:[/red] invalid configuration:\n" + "\n".join(lines), soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def _line(error: Mapping[str, Any]) -> str:
+    """One problem: the variable it is about, or none for a check across settings (its
+    message names the settings it compares)."""
+    if not error["loc"]:
+        return _message(error)
+    return f"{_variable(error['loc'])}: {_message(error)}"
 
 
 def _variable(loc: tuple[int | str, ...]) -> str:

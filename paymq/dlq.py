@@ -79,8 +79,8 @@ def _broker_reason(message: InboundMessage) -> str:
 
 
 def list_dead_letters(settings: Settings, *, as_json: bool) -> int:
-    queue = settings.topology().dead_letter_queue
-    with QueueBrowser(settings.amqp_url, queue) as browser:
+    queue = settings.broker.topology().dead_letter_queue
+    with QueueBrowser(settings.broker.amqp_url, queue) as browser:
         held = browser.take(MAX_MESSAGES)
     rows = [(h.message, *_reason(h.message)) for h in held]
     if as_json:
@@ -109,7 +109,9 @@ def list_dead_letters(settings: Settings, *, as_json: bool) -> int:
 
 
 def show_dead_letter(settings: Settings, message_id: str) -> int:
-    with QueueBrowser(settings.amqp_url, settings.topology().dead_letter_queue) as browser:
+    with QueueBrowser(
+        settings.broker.amqp_url, settings.broker.topology().dead_letter_queue
+    ) as browser:
         found = [h for h in browser.take(MAX_MESSAGES) if h.message.message_id == message_id]
     if not found:
         console.print(f"[red]no message {message_id} in the dead-letter queue[/red]")
@@ -132,7 +134,7 @@ def _replay_copy(settings: Settings, message: InboundMessage) -> OutboundMessage
         if isinstance(value, str | int) and not name.startswith(("x-", *_DROPPED))
     }
     return OutboundMessage(
-        exchange=settings.topology().requests_exchange,
+        exchange=settings.broker.topology().requests_exchange,
         routing_key=message.routing_key,
         body=message.body,
         message_id=message.message_id or "",
@@ -143,9 +145,12 @@ def _replay_copy(settings: Settings, message: InboundMessage) -> OutboundMessage
 
 
 def replay_dead_letters(settings: Settings, selection: Selection) -> int:
-    queue = settings.topology().dead_letter_queue
+    queue = settings.broker.topology().dead_letter_queue
     replayed = 0
-    with QueueBrowser(settings.amqp_url, queue) as browser, BrokerAdmin(settings.amqp_url) as admin:
+    with (
+        QueueBrowser(settings.broker.amqp_url, queue) as browser,
+        BrokerAdmin(settings.broker.amqp_url) as admin,
+    ):
         chosen: list[Held] = [h for h in browser.take(MAX_MESSAGES) if selection.matches(h.message)]
         for held in chosen:
             admin.publish(_replay_copy(settings, held.message))  # raises unless confirmed

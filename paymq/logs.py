@@ -65,8 +65,8 @@ def handler(log_format: str = "auto", stream: IO[str] | None = None) -> logging.
 
 def configure_process(settings: Settings, service_name: str) -> None:
     """Logging and tracing of a long-running process, from its settings."""
-    configure(settings.log_level, settings.log_format)
-    configure_tracing(settings.tracing, service_name)
+    configure(settings.observability.log_level, settings.observability.log_format)
+    configure_tracing(settings.observability.tracing, service_name)
 
 
 def configure(level: str, log_format: str = "auto") -> None:

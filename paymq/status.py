@@ -14,7 +14,7 @@ console = Console(highlight=False)
 
 
 def show_status(settings: Settings, payment_id: str, *, as_json: bool) -> int:
-    engine = engine_for(settings)
+    engine = engine_for(settings.store)
     require_current(engine)
     described = PaymentViews(engine).describe(payment_id)
     engine.dispose()

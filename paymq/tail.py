@@ -32,11 +32,14 @@ def tail(
     settings: Settings, *, as_json: bool, durable: bool, count: int, quiet_timeout_s: float
 ) -> int:
     verifier = ResultVerifier(
-        Keyring.load(settings.keys_dir / TRUSTED_DIR), max_body_bytes=settings.max_body_bytes
+        Keyring.load(settings.keys.keys_dir / TRUSTED_DIR),
+        max_body_bytes=settings.messages.max_body_bytes,
     )
     seen = 0
     last_event = time.monotonic()
-    with ResultStream(settings.amqp_url, settings.topology(), verifier, durable=durable) as stream:
+    with ResultStream(
+        settings.broker.amqp_url, settings.broker.topology(), verifier, durable=durable
+    ) as stream:
         if not as_json:
             console.print(f"[dim]listening on {stream.queue} (Ctrl-C to stop)[/dim]")
         for event in stream.events():

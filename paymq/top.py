@@ -76,11 +76,11 @@ def render(frame: Frame, rate: float | None) -> Group:
 
 
 def run_top(settings: Settings, *, interval_s: float, once: bool, as_json: bool) -> None:
-    engine = engine_for(settings, pool_size=1)
+    engine = engine_for(settings.store, pool_size=1)
     require_current(engine)
-    topology = settings.topology()
+    topology = settings.broker.topology()
     try:
-        with BrokerAdmin(settings.amqp_url, name="paymq-top") as admin:
+        with BrokerAdmin(settings.broker.amqp_url, name="paymq-top") as admin:
             frame = take_frame(admin, engine, topology)
             if once:
                 if as_json:

@@ -88,33 +88,33 @@ class Producer:
     ) -> Producer:
         """A producer signing with `producer_key_id`; the HTTP API's (`gateway`) signs with
         `gateway_key_id`, which must be a gateway key in the keyring."""
-        keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
-        key_id = settings.gateway_key_id if gateway else settings.producer_key_id
+        keyring = Keyring.load(settings.keys.keys_dir / TRUSTED_DIR)
+        key_id = settings.keys.gateway_key_id if gateway else settings.keys.producer_key_id
         _check_signing_role(keyring, key_id, KeyRole.GATEWAY if gateway else KeyRole.PRODUCER)
         try:
-            kid, public_key = keyring.sealing_key("card", settings.sealing_key_id)
+            kid, public_key = keyring.sealing_key("card", settings.keys.sealing_key_id)
             sealing_key: SealingKey | None = SealingKey(kid, public_key)
         except ConfigurationError:
             sealing_key = None  # token-only producers need no sealing key
         publisher = ThreadedPublisher(
             SessionOptions(
-                url=settings.amqp_url,
+                url=settings.broker.amqp_url,
                 name=name,
-                heartbeat_s=settings.heartbeat_s,
-                connect_timeout_s=settings.connect_timeout_s,
-                reconnect_max_delay_s=settings.reconnect_max_delay_s,
+                heartbeat_s=settings.broker.heartbeat_s,
+                connect_timeout_s=settings.broker.connect_timeout_s,
+                reconnect_max_delay_s=settings.broker.reconnect_max_delay_s,
             )
         )
         options = ProducerOptions(
-            topology=settings.topology(),
-            request_ttl_s=settings.request_ttl_s,
-            publish_timeout_s=settings.publish_timeout_s,
-            publish_attempts=settings.publish_attempts,
-            retry_max_delay_s=settings.reconnect_max_delay_s,
+            topology=settings.broker.topology(),
+            request_ttl_s=settings.messages.request_ttl_s,
+            publish_timeout_s=settings.broker.publish_timeout_s,
+            publish_attempts=settings.broker.publish_attempts,
+            retry_max_delay_s=settings.broker.reconnect_max_delay_s,
         )
         return cls(
             publisher,
-            Signer.load(settings.keys_dir, key_id),
+            Signer.load(settings.keys.keys_dir, key_id),
             options,
             sealing_key=sealing_key,
         )

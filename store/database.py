@@ -36,7 +36,7 @@ from sqlalchemy.exc import OperationalError
 from common.errors import ConfigurationError, StoreUnavailable
 
 if TYPE_CHECKING:
-    from common.settings import Settings
+    from common.settings.store import StoreSettings
 
 _MIGRATIONS = str(Path(__file__).resolve().parent / "migrations")
 #: Serializes concurrent upgrades from several processes on PostgreSQL.
@@ -50,8 +50,8 @@ class StoreTimeouts:
     timeout_s: float = 10.0
 
     @classmethod
-    def of(cls, settings: Settings) -> StoreTimeouts:
-        return cls(settings.database_connect_timeout_s, settings.database_timeout_s)
+    def of(cls, store: StoreSettings) -> StoreTimeouts:
+        return cls(store.database_connect_timeout_s, store.database_timeout_s)
 
     def postgres_connect_args(self) -> dict[str, Any]:
         timeout_ms = int(self.timeout_s * 1000)
@@ -68,10 +68,12 @@ class StoreTimeouts:
         }
 
 
-def engine_for(settings: Settings, *, pool_size: int = 8) -> Engine:
+def engine_for(store: StoreSettings, *, pool_size: int = 8) -> Engine:
     """The store engine a process's settings ask for."""
     return create_store_engine(
-        settings.database_url, pool_size=pool_size, timeouts=StoreTimeouts.of(settings)
+        store.database_url.get_secret_value(),
+        pool_size=pool_size,
+        timeouts=StoreTimeouts.of(store),
     )
 
 

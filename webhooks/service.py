@@ -19,7 +19,6 @@ from types import FrameType
 from common.amqp.admin import BrokerAdmin, declare_topology
 from common.amqp.gauges import QueueGauges
 from common.clock import Clock, SystemClock
-from common.errors import ConfigurationError
 from common.keyring import TRUSTED_DIR, Keyring
 from common.metrics import Metrics, serve_metrics
 from common.process import process_name
@@ -57,13 +56,13 @@ class WebhookService:
         sending.start()
         try:
             QueueConsumer(
-                self.settings.amqp_url,
-                self.settings.topology(),
+                self.settings.broker.amqp_url,
+                self.settings.broker.topology(),
                 self.intake,
                 self.clock,
                 self.stopping,
                 on_added=self.dispatcher.wake,
-                reconnect_max_delay_s=self.settings.reconnect_max_delay_s,
+                reconnect_max_delay_s=self.settings.broker.reconnect_max_delay_s,
                 declared=self.declared,
             ).run()
         finally:
@@ -83,42 +82,36 @@ def build_service(
     from webhooks.sender import Sender  # noqa: PLC0415
     from webhooks.transport import AddressGuard  # noqa: PLC0415
 
-    if settings.webhook_lease_s <= settings.webhook_connect_timeout_s + (
-        settings.webhook_read_timeout_s
-    ):
-        raise ConfigurationError(
-            "webhook_lease_s must be longer than webhook_connect_timeout_s plus "
-            "webhook_read_timeout_s, or a slow attempt loses its lease and is sent twice"
-        )
     clock = SystemClock()
     endpoints = endpoints_file(settings.webhook_endpoints_path).current
-    engine = engine_for(settings, pool_size=settings.webhook_concurrency + 2)
+    engine = engine_for(settings.store, pool_size=settings.webhooks.webhook_concurrency + 2)
     upgrade(engine)
     deliveries = WebhookDeliveries(
         engine,
         clock,
         owner=owner or process_name(),
-        lease_ms=int(settings.webhook_lease_s * 1000),
+        lease_ms=int(settings.webhooks.webhook_lease_s * 1000),
     )
     verifier = ResultVerifier(
-        Keyring.load(settings.keys_dir / TRUSTED_DIR), max_body_bytes=settings.max_body_bytes
+        Keyring.load(settings.keys.keys_dir / TRUSTED_DIR),
+        max_body_bytes=settings.messages.max_body_bytes,
     )
     sender = Sender(
         clock,
         user_agent=user_agent(),
-        connect_timeout_s=settings.webhook_connect_timeout_s,
-        read_timeout_s=settings.webhook_read_timeout_s,
-        guard=AddressGuard(AddressPolicy(settings.webhook_allow_private_networks)),
+        connect_timeout_s=settings.webhooks.webhook_connect_timeout_s,
+        read_timeout_s=settings.webhooks.webhook_read_timeout_s,
+        guard=AddressGuard(AddressPolicy(settings.webhooks.webhook_allow_private_networks)),
     )
     dispatcher = Dispatcher(
         deliveries,
         sender,
         endpoints,
         clock=clock,
-        schedule_s=settings.webhook_retry_schedule_s,
-        concurrency=settings.webhook_concurrency,
-        per_endpoint=settings.webhook_endpoint_concurrency,
-        poll_interval_s=settings.webhook_poll_interval_s,
+        schedule_s=settings.webhooks.webhook_retry_schedule_s,
+        concurrency=settings.webhooks.webhook_concurrency,
+        per_endpoint=settings.webhooks.webhook_endpoint_concurrency,
+        poll_interval_s=settings.webhooks.webhook_poll_interval_s,
         metrics=metrics,
     )
     intake = Intake(verifier, deliveries, endpoints, metrics)
@@ -130,16 +123,20 @@ def declare_queue(settings: Settings) -> None:
     from then on are kept for delivery. The results exchange has another queue bound, so an
     event published before this is confirmed and routed there, never returned: it is lost here.
     """
-    topology = settings.topology()
+    topology = settings.broker.topology()
     with BrokerAdmin(
-        settings.amqp_url, name="paymq-webhooks", connect_timeout_s=settings.connect_timeout_s
+        settings.broker.amqp_url,
+        name="paymq-webhooks",
+        connect_timeout_s=settings.broker.connect_timeout_s,
     ) as admin:
         admin.declare_queue(topology.webhooks_queue_spec(), topology.webhooks_binding())
 
 
 def run_webhooks(settings: Settings) -> None:
     declare_topology(
-        settings.amqp_url, settings.topology(), connect_timeout_s=settings.connect_timeout_s
+        settings.broker.amqp_url,
+        settings.broker.topology(),
+        connect_timeout_s=settings.broker.connect_timeout_s,
     )
     metrics = Metrics()
     service = build_service(settings, metrics=metrics)
@@ -149,11 +146,13 @@ def run_webhooks(settings: Settings) -> None:
     # build_service, so a sender whose configuration is wrong leaves no queue behind to grow.
     declare_queue(settings)
     metrics.registry.register(WebhookGauges(service.deliveries, service.clock))
-    topology = settings.topology()
+    topology = settings.broker.topology()
     queues = [topology.webhooks_queue, topology.dead_letter_queue]
-    metrics.registry.register(QueueGauges(settings.amqp_url, queues, service.clock))
-    if settings.metrics_port is not None:
-        serve_metrics(metrics, settings.metrics_host, settings.metrics_port)
+    metrics.registry.register(QueueGauges(settings.broker.amqp_url, queues, service.clock))
+    if settings.observability.metrics_port is not None:
+        serve_metrics(
+            metrics, settings.observability.metrics_host, settings.observability.metrics_port
+        )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         logger.info("received %s: finishing the webhooks in flight", signal.Signals(signum).name)
@@ -163,12 +162,12 @@ def run_webhooks(settings: Settings) -> None:
     signal.signal(signal.SIGINT, on_signal)
     logger.info(
         "webhooks: queue %s, %d endpoints in %s, %d in flight",
-        settings.topology().webhooks_queue,
+        settings.broker.topology().webhooks_queue,
         len(Endpoints.load(settings.webhook_endpoints_path).endpoints),
         settings.webhook_endpoints_path,
-        settings.webhook_concurrency,
+        settings.webhooks.webhook_concurrency,
     )
-    if settings.webhook_allow_private_networks:
+    if settings.webhooks.webhook_allow_private_networks:
         logger.info("webhooks: endpoints on loopback and private networks are allowed")
     try:
         service.run()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from common.settings import Settings
+    from common.settings.faults import FaultSettings
 
 logger = logging.getLogger("paymq.worker")
 
@@ -94,11 +94,11 @@ class CrashPoints:
 NEVER = CrashPoints()
 
 
-def crash_points(settings: Settings) -> CrashPoints:
-    """The crash and stall points a process's settings ask for (none by default)."""
+def crash_points(faults: FaultSettings) -> CrashPoints:
+    """The crash and stall points a process's fault settings ask for (none by default)."""
     stall = None
-    if settings.stall_at is not None:
-        stall = Stall(settings.stall_at, settings.stall_s, settings.stall_every)
+    if faults.stall_at is not None:
+        stall = Stall(faults.stall_at, faults.stall_s, faults.stall_every)
     return CrashPoints(
-        settings.crash_at, settings.crash_every, settings.crash_reference_prefix, stall=stall
+        faults.crash_at, faults.crash_every, faults.crash_reference_prefix, stall=stall
     )

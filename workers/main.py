@@ -64,7 +64,7 @@ def build_store(
 ) -> ProcessStore:
     """The payment store, its schema brought up to date first (safe to race), with a health
     watch that logs and counts its stalls."""
-    engine = engine_for(settings, pool_size=min(16, settings.worker_concurrency))
+    engine = engine_for(settings.store, pool_size=min(16, settings.worker.worker_concurrency))
     upgrade(engine)
     clock = SystemClock()
     health = StoreHealth(lambda: ping(engine), metrics=metrics)
@@ -74,7 +74,7 @@ def build_store(
             engine,
             clock,
             owner=owner or process_name(),
-            lease_ms=int(settings.claim_lease_s * 1000),
+            lease_ms=int(settings.worker.claim_lease_s * 1000),
             health=health,
         ),
         checks=Checks(engine, clock, health=health),
@@ -83,11 +83,11 @@ def build_store(
 
 def session_options(settings: Settings, name: str) -> SessionOptions:
     return SessionOptions(
-        url=settings.amqp_url,
+        url=settings.broker.amqp_url,
         name=name,
-        heartbeat_s=settings.heartbeat_s,
-        connect_timeout_s=settings.connect_timeout_s,
-        reconnect_max_delay_s=settings.reconnect_max_delay_s,
+        heartbeat_s=settings.broker.heartbeat_s,
+        connect_timeout_s=settings.broker.connect_timeout_s,
+        reconnect_max_delay_s=settings.broker.reconnect_max_delay_s,
     )
 
 
@@ -101,22 +101,22 @@ def build_consumer(
 ) -> Consumer:
     """Everything a worker needs, from settings; raises ConfigurationError early."""
     metrics = metrics or Metrics()
-    topology = settings.topology()
+    topology = settings.broker.topology()
     queue = topology.work_queue(channel_name)
     # Read again when its files change (a key retired or added), looked at every second: a
     # retired key's signatures are refused within about a second, without a restart.
     keyrings = Reloading(
-        settings.keys_dir / TRUSTED_DIR, Keyring.load, check_every_s=KEYRING_CHECK_EVERY_S
+        settings.keys.keys_dir / TRUSTED_DIR, Keyring.load, check_every_s=KEYRING_CHECK_EVERY_S
     )
     keyring = keyrings.current()
-    signer = Signer.load(settings.keys_dir, settings.worker_key_id)
+    signer = Signer.load(settings.keys.keys_dir, settings.keys.worker_key_id)
     providers = build_providers(settings, MonotonicClock(), metrics)
     deps = ChannelDeps(
         card_route=providers.card_route(),
         payout_route=providers.payout_route(),
-        sealing_keys=load_sealing_private_keys(settings.keys_dir, keyring),
+        sealing_keys=load_sealing_private_keys(settings.keys.keys_dir, keyring),
     )
-    crash = crash_points(settings)
+    crash = crash_points(settings.faults)
     owned_store = claims is None
     store = claims or build_store(settings).claims
     published = PublishedMarks(store.mark_published)
@@ -132,12 +132,12 @@ def build_consumer(
         HandlerConfig(
             channel=channel_name,
             topology=topology,
-            retry=RetryPolicy(settings.retry_delays_ms, settings.max_attempts),
-            max_body_bytes=settings.max_body_bytes,
-            max_clock_skew_ms=settings.max_clock_skew_s * 1000,
-            first_check_ms=int(settings.reconcile_schedule_s[0] * 1000),
-            poison_after_takeovers=settings.poison_after_takeovers,
-            refresh_after_deliveries=refresh_after(settings.delivery_limit),
+            retry=RetryPolicy(settings.broker.retry_delays_ms, settings.worker.max_attempts),
+            max_body_bytes=settings.messages.max_body_bytes,
+            max_clock_skew_ms=settings.messages.max_clock_skew_s * 1000,
+            first_check_ms=int(settings.reconciler.reconcile_schedule_s[0] * 1000),
+            poison_after_takeovers=settings.worker.poison_after_takeovers,
+            refresh_after_deliveries=refresh_after(settings.broker.delivery_limit),
         ),
         build_channel(channel_name, deps),
         keyring=keyrings,
@@ -150,10 +150,10 @@ def build_consumer(
     options = ConsumerOptions(
         queue=queue,
         channel=channel_name,
-        concurrency=settings.worker_concurrency,
-        prefetch=settings.prefetch,
-        shutdown_grace_s=settings.shutdown_grace_s,
-        health_file=settings.health_file,
+        concurrency=settings.worker.worker_concurrency,
+        prefetch=settings.worker.prefetch,
+        shutdown_grace_s=settings.worker.shutdown_grace_s,
+        health_file=settings.worker.health_file,
     )
     amqp = session_options(settings, name or f"paymq-worker-{channel_name}")
     consumer = Consumer(
@@ -192,20 +192,22 @@ class ReconcilerThread(threading.Thread):
         reconciler = Reconciler(
             self._checks,
             providers,
-            signer=Signer.load(settings.keys_dir, settings.worker_key_id),
-            topology=settings.topology(),
-            publish=_confirmed(self._publisher, settings.publish_timeout_s),
+            signer=Signer.load(settings.keys.keys_dir, settings.keys.worker_key_id),
+            topology=settings.broker.topology(),
+            publish=_confirmed(self._publisher, settings.broker.publish_timeout_s),
             clock=SystemClock(),
-            schedule_s=tuple(settings.reconcile_schedule_s),
-            payer_action_timeout_s=settings.payer_action_timeout_s,
+            schedule_s=tuple(settings.reconciler.reconcile_schedule_s),
+            payer_action_timeout_s=settings.reconciler.payer_action_timeout_s,
             providers=tuple(providers.by_name),
             metrics=self._metrics,
-            sweeps=Sweeps(settings.republish_after_s, settings.abandoned_claim_after_s),
+            sweeps=Sweeps(
+                settings.reconciler.republish_after_s, settings.reconciler.abandoned_claim_after_s
+            ),
             quiet_since_ms=self._quiet_since_ms,
         )
         try:
             self._publisher.start()
-            while not self._stopping.wait(settings.reconcile_interval_s):
+            while not self._stopping.wait(settings.reconciler.reconcile_interval_s):
                 try:
                     done = reconciler.run_once()
                 except StoreUnavailable:
@@ -265,24 +267,28 @@ def process_metrics(settings: Settings, engine: Engine, metrics: Metrics) -> Met
     PAYMQ_METRICS_PORT is set."""
     clock = SystemClock()
     metrics.registry.register(StoreGauges(lambda: state_counts(engine), clock, channels=CHANNELS))
-    queues = topology_queues(settings.topology())
-    metrics.registry.register(QueueGauges(settings.amqp_url, queues, clock))
-    if settings.metrics_port is not None:
-        serve_metrics(metrics, settings.metrics_host, settings.metrics_port)
+    queues = topology_queues(settings.broker.topology())
+    metrics.registry.register(QueueGauges(settings.broker.amqp_url, queues, clock))
+    if settings.observability.metrics_port is not None:
+        serve_metrics(
+            metrics, settings.observability.metrics_host, settings.observability.metrics_port
+        )
     return metrics
 
 
 def run_worker(settings: Settings, channel_name: str) -> None:
     """Declare the topology, then consume until SIGTERM or SIGINT has drained the worker."""
     declare_topology(
-        settings.amqp_url, settings.topology(), connect_timeout_s=settings.connect_timeout_s
+        settings.broker.amqp_url,
+        settings.broker.topology(),
+        connect_timeout_s=settings.broker.connect_timeout_s,
     )
     metrics = Metrics()
     store = build_store(settings, metrics=metrics)
     process_metrics(settings, store.engine, metrics)
     consumer = build_consumer(settings, channel_name, claims=store.claims, metrics=metrics)
     reconciler = None
-    if settings.worker_reconciles:
+    if settings.worker.worker_reconciles:
         name = f"paymq-reconciler-{channel_name}"
         reconciler = ReconcilerThread(settings, store.checks, name, metrics)
         reconciler.start()
@@ -290,8 +296,8 @@ def run_worker(settings: Settings, channel_name: str) -> None:
     logger.info(
         "worker for %s: %d in flight, prefetch %d, store %s",
         channel_name,
-        settings.worker_concurrency,
-        settings.prefetch,
+        settings.worker.worker_concurrency,
+        settings.worker.prefetch,
         store.engine.url.render_as_string(hide_password=True),
     )
     try:
@@ -306,7 +312,9 @@ def run_worker(settings: Settings, channel_name: str) -> None:
 def run_reconciler(settings: Settings) -> None:
     """`paymq reconcile`: reconciliation passes until SIGTERM or SIGINT."""
     declare_topology(
-        settings.amqp_url, settings.topology(), connect_timeout_s=settings.connect_timeout_s
+        settings.broker.amqp_url,
+        settings.broker.topology(),
+        connect_timeout_s=settings.broker.connect_timeout_s,
     )
     metrics = Metrics()
     store = build_store(settings, metrics=metrics)

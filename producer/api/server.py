@@ -50,9 +50,11 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
             settings.api_keys_path,
         )
     declare_topology(
-        settings.amqp_url, settings.topology(), connect_timeout_s=settings.connect_timeout_s
+        settings.broker.amqp_url,
+        settings.broker.topology(),
+        connect_timeout_s=settings.broker.connect_timeout_s,
     )
-    engine = engine_for(settings)
+    engine = engine_for(settings.store)
     upgrade(engine)
     views = PaymentViews(engine)
     submissions = Submissions(engine, SystemClock())
@@ -60,8 +62,8 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
     metrics.registry.register(
         StoreGauges(lambda: state_counts(engine), SystemClock(), channels=CHANNELS)
     )
-    queues = topology_queues(settings.topology())
-    metrics.registry.register(QueueGauges(settings.amqp_url, queues, SystemClock()))
+    queues = topology_queues(settings.broker.topology())
+    metrics.registry.register(QueueGauges(settings.broker.amqp_url, queues, SystemClock()))
     try:
         with Producer.from_settings(settings, name="paymq-api", gateway=True) as producer:
             intake = Intake(
@@ -82,7 +84,7 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
                     rejection_of=lambda submission: rejection_of(views, submission),
                     readiness=lambda: readiness(settings, engine, keys),
                     metrics=metrics,
-                    max_body_bytes=settings.max_body_bytes,
+                    max_body_bytes=settings.messages.max_body_bytes,
                 )
             )
     finally:
@@ -101,7 +103,9 @@ def readiness(settings: Settings, engine: Engine, keys: Reloading[ApiKeys]) -> M
         checks["store"] = f"down: {type(exc).__name__}"
     try:
         with BrokerAdmin(
-            settings.amqp_url, name="paymq-api-ready", connect_timeout_s=READY_CONNECT_TIMEOUT_S
+            settings.broker.amqp_url,
+            name="paymq-api-ready",
+            connect_timeout_s=READY_CONNECT_TIMEOUT_S,
         ):
             checks["broker"] = "ok"
     except BrokerUnavailable as exc:
@@ -113,9 +117,9 @@ def serve(settings: Settings) -> None:
     with api_app(settings) as app:
         uvicorn.run(
             app,
-            host=settings.api_host,
-            port=settings.api_port,
-            log_level=settings.log_level.lower(),
+            host=settings.api.api_host,
+            port=settings.api.api_port,
+            log_level=settings.observability.log_level.lower(),
             # uvicorn's lines go through paymq's handler (JSON or text, masked), not its own.
             log_config=None,
             # The API's own logs; uvicorn's access log would repeat every request line.

@@ -213,9 +213,9 @@ def system(node: PrivateBroker, receiver: Receiver, tmp_path: Path) -> Iterator[
         webhook_poll_interval_s=0.2,
     )
     init_keys(
-        settings.keys_dir,
-        producer_key_id=settings.producer_key_id,
-        worker_key_id=settings.worker_key_id,
+        settings.keys.keys_dir,
+        producer_key_id=settings.keys.producer_key_id,
+        worker_key_id=settings.keys.worker_key_id,
         sealing_key_id="card-seal-1",
     )
     api_key = add_key(settings.api_keys_path, "shop", ["card"])
@@ -225,14 +225,20 @@ def system(node: PrivateBroker, receiver: Receiver, tmp_path: Path) -> Iterator[
         endpoint_id="shop",
         allow_private_networks=True,
     )
-    topology = settings.topology()
+    topology = settings.broker.topology()
     with BrokerAdmin(node.url) as admin:
         admin.declare(topology)
         # Declared before the sender starts, so no result is published before it exists.
         admin.declare_queue(topology.webhooks_queue_spec(), topology.webhooks_binding())
     fleet = Fleet(work_dir / "logs", settings_env(settings, child_environment()))
     running = System(
-        node, settings, work_dir, fleet, f"http://127.0.0.1:{settings.api_port}", api_key, receiver
+        node,
+        settings,
+        work_dir,
+        fleet,
+        f"http://127.0.0.1:{settings.api.api_port}",
+        api_key,
+        receiver,
     )
     try:
         services = Services(fleet, settings)
@@ -370,7 +376,7 @@ def http_attempts(system: System) -> list[requests.Response]:
 
 def publish_canary(system: System) -> None:
     """A card number the scanner must find in the node's files: proof that it can."""
-    topology = system.settings.topology()
+    topology = system.settings.broker.topology()
     queue = f"{topology.prefix}.canary"
     with BrokerAdmin(system.node.url) as admin:
         admin.declare_queue(
@@ -425,11 +431,11 @@ def store_rows(database: Path) -> list[tuple[str, bytes]]:
 @pytest.mark.faults
 @pytest.mark.timeout(180)
 def test_no_card_number_or_cvc_is_left_at_rest_after_real_payments(system: System) -> None:
-    settings, topology = system.settings, system.settings.topology()
-    signer = Signer.load(settings.keys_dir, settings.producer_key_id)
-    verifier = ResultVerifier(Keyring.load(settings.keys_dir / TRUSTED_DIR))
+    settings, topology = system.settings, system.settings.broker.topology()
+    signer = Signer.load(settings.keys.keys_dir, settings.keys.producer_key_id)
+    verifier = ResultVerifier(Keyring.load(settings.keys.keys_dir / TRUSTED_DIR))
     with (
-        ResultStream(settings.amqp_url, topology, verifier) as stream,
+        ResultStream(settings.broker.amqp_url, topology, verifier) as stream,
         Producer.from_settings(settings, name="paymq-test-producer") as producer,
     ):
         # Given sealed card payments with the networks' test numbers and a CVC
@@ -438,7 +444,7 @@ def test_no_card_number_or_cvc_is_left_at_rest_after_real_payments(system: Syste
         assert all(outcome.ok for outcome in outcomes)
         # and signed requests with a card number in each free-text field, published raw
         tried = attempts(producer, signer)
-        with BrokerAdmin(settings.amqp_url) as admin:
+        with BrokerAdmin(settings.broker.amqp_url) as admin:
             for attempt in tried:
                 admin.publish(attempt.message)
         # and the same over HTTP
@@ -451,11 +457,11 @@ def test_no_card_number_or_cvc_is_left_at_rest_after_real_payments(system: Syste
         lambda: system.receiver.event_ids() >= {str(e.result.event_id) for e in events if e.result}
     )
     rejected = sum(1 for e in events if e.result and e.result.status is PaymentStatus.REJECTED)
-    with BrokerAdmin(settings.amqp_url) as admin:
+    with BrokerAdmin(settings.broker.amqp_url) as admin:
         settled(lambda: admin.stats(topology.dead_letter_queue).messages >= rejected)
     publish_canary(system)
-    dead = at_rest(settings.amqp_url, topology.dead_letter_queue)
-    notified = at_rest(settings.amqp_url, topology.notifications_queue)
+    dead = at_rest(settings.broker.amqp_url, topology.dead_letter_queue)
+    notified = at_rest(settings.broker.amqp_url, topology.notifications_queue)
     # and everything stops: the processes, then the node (so it wrote what it keeps)
     system.stop()
     system.node.stop()

@@ -88,7 +88,7 @@ def settings(
     amqp_url: str, prefix: str, keys_dir: Path, sandbox: SandboxThread, tmp_path: Path
 ) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         amqp_url=amqp_url,
         topology_prefix=prefix,
         keys_dir=keys_dir,
@@ -112,10 +112,10 @@ def settings(
 @pytest.fixture
 def topology(settings: Settings, admin: BrokerAdmin) -> Iterator[Settings]:
     """Declares the test's topology, deletes it afterwards; yields the settings."""
-    admin.declare(settings.topology())
+    admin.declare(settings.broker.topology())
     yield settings
-    with BrokerAdmin(settings.amqp_url) as cleanup:
-        cleanup.delete(settings.topology())
+    with BrokerAdmin(settings.broker.amqp_url) as cleanup:
+        cleanup.delete(settings.broker.topology())
 
 
 @dataclass
@@ -159,5 +159,7 @@ def producer(topology: Settings) -> Iterator[Producer]:
 @pytest.fixture
 def results(topology: Settings, keyring: Keyring) -> Iterator[ResultStream]:
     """A private copy of every result event, open before anything is published."""
-    with ResultStream(topology.amqp_url, topology.topology(), ResultVerifier(keyring)) as stream:
+    with ResultStream(
+        topology.broker.amqp_url, topology.broker.topology(), ResultVerifier(keyring)
+    ) as stream:
         yield stream

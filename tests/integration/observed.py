@@ -78,7 +78,7 @@ def running(
     """`paymq <command>` with these settings (plus `env`), metrics on a free port, JSON logs;
     it must exit with `exit_code` by the end of the block (0: on SIGTERM, sent then)."""
     log = tmp_path / f"{command[0]}.log"
-    observed = settings.model_copy(update={"metrics_port": 0, "log_format": "json"})
+    observed = settings.replace(metrics_port=0, log_format="json")
     child = launch(
         command[0],
         paymq_command(*command),

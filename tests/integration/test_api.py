@@ -62,7 +62,7 @@ class Api:
 
 @pytest.fixture
 def api(topology: Settings, tmp_path: Path) -> Iterator[Api]:
-    settings = topology.model_copy(update={"api_keys_file": tmp_path / "api-keys.json"})
+    settings = topology.replace(api_keys_file=tmp_path / "api-keys.json")
     keys = {
         "shop": add_key(settings.api_keys_path, "shop", ["card", "digital_currency"]),
         "cards": add_key(settings.api_keys_path, "cards", ["card"]),
@@ -360,10 +360,8 @@ def test_health_and_readiness(api: Api, topology: Settings) -> None:
     assert ready.json() == {"api_keys": "ok", "store": "ok", "broker": "ok"}
 
     # A broker that does not answer makes the API not ready, and says which part is down.
-    broken = topology.model_copy(
-        update={"amqp_url": f"amqp://guest:guest@127.0.0.1:{free_port()}/"}
-    )
-    engine = create_store_engine(topology.database_url)
+    broken = topology.replace(amqp_url=f"amqp://guest:guest@127.0.0.1:{free_port()}/")
+    engine = create_store_engine(topology.store.database_url.get_secret_value())
     checks = readiness(broken, engine, keys_file(broken.api_keys_path))
     engine.dispose()
     assert checks["store"] == "ok"
@@ -486,7 +484,7 @@ def test_keys_added_and_removed_while_the_api_runs_count_from_the_next_request(a
 def test_an_api_started_without_keys_is_not_ready_until_one_is_added(
     topology: Settings, tmp_path: Path
 ) -> None:
-    settings = topology.model_copy(update={"api_keys_file": tmp_path / "keys" / "api.json"})
+    settings = topology.replace(api_keys_file=tmp_path / "keys" / "api.json")
     with served(settings) as url:
         # Given no key yet: not ready, and it says why
         waiting = requests.get(f"{url}/readyz", timeout=10)
@@ -527,7 +525,7 @@ def test_a_producer_and_an_api_tenant_never_share_an_idempotency_key(
             )
         )
         producer.publish(message)
-    engine = create_store_engine(topology.database_url)
+    engine = create_store_engine(topology.store.database_url.get_secret_value())
     views = PaymentViews(engine)
     try:
         wait_until(
@@ -564,12 +562,8 @@ def test_a_submission_a_worker_refuses_shows_rejected_with_its_code(
         role=KeyRole.GATEWAY,
         channels=("card", "digital_currency"),
     )
-    settings = topology.model_copy(
-        update={
-            "keys_dir": keys_dir,
-            "gateway_key_id": "gateway-new",
-            "api_keys_file": tmp_path / "api-keys.json",
-        }
+    settings = topology.replace(
+        keys_dir=keys_dir, gateway_key_id="gateway-new", api_keys_file=tmp_path / "api-keys.json"
     )
     secret = add_key(settings.api_keys_path, "shop", ["card"])
     with served(settings) as url:

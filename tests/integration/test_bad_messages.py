@@ -214,7 +214,7 @@ def sealed_card_pasted_into_another_message(kit: Kit) -> BadCase:
 def kit(topology: Settings, keys_dir: Path, keyring: Keyring) -> Kit:
     return Kit(
         keys_dir=keys_dir,
-        topology=topology.topology(),
+        topology=topology.broker.topology(),
         signer=Signer.load(keys_dir, PRODUCER_KEY_ID),
         sealing_key=SealingKey(*keyring.sealing_key("card")),
     )
@@ -232,7 +232,7 @@ def test_bad_message_is_refused_dead_lettered_and_never_reaches_the_provider(
 ) -> None:
     # Given a bad message (its keys set up before the worker loads its keyring) and a card worker
     case = make_case(kit)
-    worker = start_worker("card", settings=topology.model_copy(update=case.worker_settings))
+    worker = start_worker("card", settings=topology.replace(**case.worker_settings))
     # When it is published
     admin.publish(case.message)
     # Then its result says why it was refused, and names the payment only if it could be trusted
@@ -249,7 +249,7 @@ def test_bad_message_is_refused_dead_lettered_and_never_reaches_the_provider(
     # and once the delivery is acked, the dead-letter queue holds it, bytes intact (but for
     # a body refused for its size: not kept), with reasons
     wait_until(lambda: worker.consumer.processed == 1, what="the delivery to be acked")
-    topo = topology.topology()
+    topo = topology.broker.topology()
     [dead] = drain(admin, topo.dead_letter_queue)
     assert dead.message_id == case.message.message_id
     assert dead.body == (b"" if case.code == "body_too_large" else case.message.body)

@@ -112,8 +112,8 @@ def test_an_admin_whose_connection_the_broker_closed_raises_broker_unavailable(
     require_rabbitmqctl()
     # Given an admin connection, and a queue that exists
     name = f"paymq-test-forced-{uuid.uuid4().hex[:10]}"
-    queue = topology.topology().dead_letter_queue
-    with BrokerAdmin(topology.amqp_url, name=name) as admin:
+    queue = topology.broker.topology().dead_letter_queue
+    with BrokerAdmin(topology.broker.amqp_url, name=name) as admin:
         # When the broker closes that connection (CONNECTION_FORCED, as a restart does)
         assert close_connections(name) == 1
         # Then the next call says the broker is unavailable, with the broker's close as cause
@@ -127,8 +127,8 @@ def test_a_browser_whose_connection_the_broker_closed_raises_broker_unavailable(
 ) -> None:
     require_rabbitmqctl()
     name = f"paymq-test-forced-{uuid.uuid4().hex[:10]}"
-    queue = topology.topology().dead_letter_queue
-    with QueueBrowser(topology.amqp_url, queue, name=name) as browser:
+    queue = topology.broker.topology().dead_letter_queue
+    with QueueBrowser(topology.broker.amqp_url, queue, name=name) as browser:
         assert close_connections(name) == 1
         with pytest.raises(BrokerUnavailable) as caught:
             browser.take(10)

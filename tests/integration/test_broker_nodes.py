@@ -38,7 +38,7 @@ def _dead(url: str) -> str:
 
 @pytest.fixture
 def two_nodes(topology: Settings) -> Iterator[tuple[LinkProxy, LinkProxy]]:
-    broker = urlsplit(topology.amqp_url)
+    broker = urlsplit(topology.broker.amqp_url)
     host, port = broker.hostname or "127.0.0.1", broker.port or 5672
     with LinkProxy(host, port, name="node-a") as a, LinkProxy(host, port, name="node-b") as b:
         yield a, b
@@ -69,14 +69,14 @@ def test_one_dead_node_of_three_leaves_every_process_working(
 ) -> None:
     # Given three addresses, one of them a node that is down, wherever it is in the list
     a, b = two_nodes
-    nodes = [a.route(topology.amqp_url), b.route(topology.amqp_url)]
-    nodes.insert(dead_at, _dead(topology.amqp_url))
-    settings = topology.model_copy(update={"amqp_url": ",".join(nodes)})
+    nodes = [a.route(topology.broker.amqp_url), b.route(topology.broker.amqp_url)]
+    nodes.insert(dead_at, _dead(topology.broker.amqp_url))
+    settings = topology.replace(amqp_url=",".join(nodes))
     # When a worker, a producer and an admin connection are given the list
     worker = start_worker("card", settings)
     wait_until(lambda: worker.consumer.consuming, what="consume-ok")
-    with BrokerAdmin(settings.amqp_url) as admin:
-        assert admin.stats(settings.topology().work_queue("card")).consumers == 1
+    with BrokerAdmin(settings.broker.amqp_url) as admin:
+        assert admin.stats(settings.broker.topology().work_queue("card")).consumers == 1
     # Then payments flow and are paid once
     _pay(settings, results, control, count=5)
 
@@ -90,8 +90,8 @@ def test_a_worker_whose_node_dies_moves_to_another_and_pays(
 ) -> None:
     # Given a worker given two nodes, connected to one of them
     a, b = two_nodes
-    settings = topology.model_copy(
-        update={"amqp_url": f"{a.route(topology.amqp_url)},{b.route(topology.amqp_url)}"}
+    settings = topology.replace(
+        amqp_url=f"{a.route(topology.broker.amqp_url)},{b.route(topology.broker.amqp_url)}"
     )
     worker = start_worker("card", settings)
     wait_until(lambda: worker.consumer.consuming, what="consume-ok")
@@ -107,11 +107,11 @@ def test_a_worker_whose_node_dies_moves_to_another_and_pays(
 
 def test_when_no_node_answers_every_entry_point_says_so(topology: Settings, tmp_path: Path) -> None:
     # Given three addresses, none of which answers
-    nodes = ",".join(_dead(topology.amqp_url) for _ in range(3))
+    nodes = ",".join(_dead(topology.broker.amqp_url) for _ in range(3))
     # When an admin connection or a producer is opened on them
     with pytest.raises(BrokerUnavailable, match="cannot reach any of the 3 RabbitMQ nodes"):
         BrokerAdmin(nodes, connect_timeout_s=2.0)
-    settings = topology.model_copy(update={"amqp_url": nodes, "connect_timeout_s": 2.0})
+    settings = topology.replace(amqp_url=nodes, connect_timeout_s=2.0)
     with (
         pytest.raises(BrokerUnavailable, match="cannot reach any of the 3 RabbitMQ nodes"),
         Producer.from_settings(settings),
@@ -157,11 +157,11 @@ def test_a_result_stream_whose_node_dies_reconnects_to_another_and_receives_what
 ) -> None:
     # Given a subscriber given two nodes, a worker on the broker directly
     a, b = two_nodes
-    address = f"{a.route(topology.amqp_url)},{b.route(topology.amqp_url)}"
+    address = f"{a.route(topology.broker.amqp_url)},{b.route(topology.broker.amqp_url)}"
     worker = start_worker("card")
     wait_until(lambda: worker.consumer.consuming, what="consume-ok")
     with (
-        ResultStream(address, topology.topology(), ResultVerifier(keyring)) as stream,
+        ResultStream(address, topology.broker.topology(), ResultVerifier(keyring)) as stream,
         Producer.from_settings(topology, name="paymq-test-nodes") as producer,
     ):
         [used] = [node for node in (a, b) if node.stats().accepted > 0]
@@ -193,8 +193,8 @@ def test_a_producer_whose_node_dies_publishes_on_another(
 ) -> None:
     # Given a producer given two nodes, connected to one of them, and a worker
     a, b = two_nodes
-    settings = topology.model_copy(
-        update={"amqp_url": f"{a.route(topology.amqp_url)},{b.route(topology.amqp_url)}"}
+    settings = topology.replace(
+        amqp_url=f"{a.route(topology.broker.amqp_url)},{b.route(topology.broker.amqp_url)}"
     )
     worker = start_worker("card")
     wait_until(lambda: worker.consumer.consuming, what="consume-ok")

@@ -81,7 +81,7 @@ def test_results_tail_prints_a_result_published_after_it_started(
 ) -> None:
     require_rabbitmqctl()
     start_worker("card")
-    results_exchange = topology.topology().results_exchange
+    results_exchange = topology.broker.topology().results_exchange
     before = set(bound_queues(results_exchange))
     # Given `paymq results tail` listening
     args = ("results", "tail", "--json", "--count", "1", "--timeout-s", "20")
@@ -147,7 +147,7 @@ def test_publish_refuses_an_amount_more_precise_than_its_currency(
     output = " ".join(_output(completed).split())
     assert "USD allows 2 decimal places; 10.505 has more precision" in output
     assert "Traceback" not in output
-    assert admin.stats(topology.topology().work_queue("card")).messages == 0
+    assert admin.stats(topology.broker.topology().work_queue("card")).messages == 0
 
 
 @pytest.mark.parametrize(
@@ -166,7 +166,7 @@ def test_publish_refuses_a_card_number_in_a_reference_without_printing_it(
     assert output.startswith("invalid:")
     assert "4111" not in output.replace("****1111", "")
     assert "Traceback" not in output
-    assert admin.stats(topology.topology().work_queue("card")).messages == 0
+    assert admin.stats(topology.broker.topology().work_queue("card")).messages == 0
 
 
 @pytest.mark.parametrize("source", ["file", "stdin"])
@@ -195,7 +195,7 @@ def test_publish_takes_card_data_from_a_file_or_standard_input_never_the_command
     assert completed.returncode == 0, _output(completed)
     assert "published payment" in completed.stdout
     assert "4242424242424242" not in _output(completed)
-    queue = topology.topology().work_queue("card")
+    queue = topology.broker.topology().work_queue("card")
     wait_until(lambda: admin.stats(queue).messages == 1, what="the payment in the work queue")
 
 
@@ -267,9 +267,9 @@ def test_top_shows_queue_depths_payments_by_state_and_who_is_in_doubt(
     # Then it shows every queue with its consumers, the states, and the payment in doubt
     assert completed.returncode == 0, _output(completed)
     frame = json.loads(completed.stdout)
-    work_queue = topology.topology().work_queue("card")
+    work_queue = topology.broker.topology().work_queue("card")
     assert frame["queues"][work_queue] == [0, 1]  # empty, one worker consuming
-    assert set(frame["queues"]) == {queue.name for queue in topology.topology().queues()}
+    assert set(frame["queues"]) == {queue.name for queue in topology.broker.topology().queues()}
     assert frame["states"] == {"succeeded": 3, "in_doubt": 1}
     [entry] = frame["in_doubt"]
     assert (entry["payment_id"], entry["code"], entry["channel"]) == (

@@ -38,8 +38,8 @@ def wallet(anvil: Anvil) -> LocalAccount:
 
 
 def on_chain(settings: Settings, rpc_url: str, wallet: LocalAccount, **extra: object) -> Settings:
-    return settings.model_copy(
-        update={
+    return settings.replace(
+        **{
             "payout_providers": ("ethereum",),
             "ethereum_rpc_url": rpc_url,
             "ethereum_private_key": SecretStr("0x" + bytes(wallet.key).hex()),
@@ -80,7 +80,7 @@ def test_payouts_are_pending_then_succeeded_after_their_confirmations(
     assert {r.status for r in pending} == {"pending"}
     assert {r.provider for r in pending} == {"ethereum"}
     anvil.mine(1)  # all three in one block: 1 confirmation of 3
-    views = PaymentViews(engine_for(settings))
+    views = PaymentViews(engine_for(settings.store))
     with reconciling(settings):
         wait_until(
             lambda: all(views.get(str(r.payment_id))["checks"] >= 1 for r in pending),  # type: ignore[index]

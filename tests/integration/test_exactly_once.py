@@ -103,7 +103,7 @@ def test_an_in_doubt_payment_is_settled_by_the_reconciler_from_the_providers_rec
     reconciler: ReconcilerThread,
 ) -> None:
     # Given a provider that charges and then answers 500, and one attempt per payment
-    start_worker("card", settings=topology.model_copy(update={"max_attempts": 1}))
+    start_worker("card", settings=topology.replace(max_attempts=1))
     request, message = producer.prepare(card_draft())
     control.add_fault("error_after_effect", times=50, reference=str(request.payment_id))
     # When the payment is published, the worker gives up in doubt, never "failed"
@@ -184,10 +184,10 @@ def test_replaying_a_dead_letter_after_trusting_its_key_executes_it_once(
         channels=("card",),
     )
     options = ProducerOptions(
-        topology=topology.topology(),
-        request_ttl_s=topology.request_ttl_s,
-        publish_timeout_s=topology.publish_timeout_s,
-        publish_attempts=topology.publish_attempts,
+        topology=topology.broker.topology(),
+        request_ttl_s=topology.messages.request_ttl_s,
+        publish_timeout_s=topology.broker.publish_timeout_s,
+        publish_attempts=topology.broker.publish_attempts,
     )
     publisher = ThreadedPublisher(session_options(topology, "paymq-test-stranger"))
     with Producer(publisher, Signer.load(stranger_dir, "stranger-1"), options) as producer:
@@ -205,8 +205,8 @@ def test_replaying_a_dead_letter_after_trusting_its_key_executes_it_once(
     try:
         start_worker("card")
         env = cli_env(
-            PAYMQ_AMQP_URL=topology.amqp_url,
-            PAYMQ_TOPOLOGY_PREFIX=topology.topology_prefix,
+            PAYMQ_AMQP_URL=topology.broker.amqp_url,
+            PAYMQ_TOPOLOGY_PREFIX=topology.broker.topology_prefix,
             PAYMQ_KEYS_DIR=str(keys_dir),
         )
         listed = run_cli("dlq", "list", "--json", env=env, cwd=tmp_path)
@@ -218,14 +218,14 @@ def test_replaying_a_dead_letter_after_trusting_its_key_executes_it_once(
         assert paid.result is not None
         assert paid.result.status == "succeeded"
         assert len(control.effects(str(request.payment_id))) == 1
-        queue = topology.topology().dead_letter_queue
+        queue = topology.broker.topology().dead_letter_queue
         wait_until(lambda: admin.stats(queue).messages == 0, what="an empty dead-letter queue")
         # and replaying a message whose payment is done only repeats its result
         status = run_cli(
             "status",
             str(request.payment_id),
             "--json",
-            env=env | {"PAYMQ_DATABASE_URL": topology.database_url},
+            env=env | {"PAYMQ_DATABASE_URL": topology.store.database_url.get_secret_value()},
             cwd=tmp_path,
         )
         assert '"state": "succeeded"' in status.stdout, status.stdout + status.stderr
@@ -243,7 +243,7 @@ def test_two_workers_sharing_a_postgresql_store_pay_a_duplicated_payment_once(
     # Given two workers whose store is one PostgreSQL database, as on two hosts
     with postgres_engine() as engine:
         url = engine.url.render_as_string(hide_password=False)
-        shared = topology.model_copy(update={"database_url": url})
+        shared = topology.replace(database_url=url)
         workers = [
             start_worker("card", shared, name="paymq-test-pg-a"),
             start_worker("card", shared, name="paymq-test-pg-b"),
@@ -267,10 +267,10 @@ def test_a_message_returned_past_the_delivery_limit_is_dead_lettered_with_the_br
     settings: Settings, admin: BrokerAdmin, keys_dir: Path, tmp_path: Path
 ) -> None:
     # Given work queues that allow two redeliveries, and a payment in the card queue
-    limited = settings.model_copy(
-        update={"delivery_limit": 2, "topology_prefix": f"{settings.topology_prefix}-limit"}
+    limited = settings.replace(
+        delivery_limit=2, topology_prefix=f"{settings.broker.topology_prefix}-limit"
     )
-    topology = limited.topology()
+    topology = limited.broker.topology()
     admin.declare(topology)
     try:
         with Producer.from_settings(limited, name="paymq-test-producer") as producer:
@@ -286,8 +286,8 @@ def test_a_message_returned_past_the_delivery_limit_is_dead_lettered_with_the_br
         # Then the queue dead-letters it after the limit, and `paymq dlq list` says why
         assert returned == 3  # the first delivery and two redeliveries
         env = cli_env(
-            PAYMQ_AMQP_URL=limited.amqp_url,
-            PAYMQ_TOPOLOGY_PREFIX=limited.topology_prefix,
+            PAYMQ_AMQP_URL=limited.broker.amqp_url,
+            PAYMQ_TOPOLOGY_PREFIX=limited.broker.topology_prefix,
             PAYMQ_KEYS_DIR=str(keys_dir),
         )
         listed = wait_until(

@@ -71,7 +71,7 @@ def test_a_worker_process_counts_every_outcome_and_logs_json_naming_each_payment
     admin: BrokerAdmin,
     tmp_path: Path,
 ) -> None:
-    card_queue = topology.topology().work_queue("card")
+    card_queue = topology.broker.topology().work_queue("card")
     with running(topology, tmp_path, "worker", "card") as worker:
         wait_until(lambda: admin.stats(card_queue).consumers == 1, timeout_s=30, what="consume")
         # Given five requests: paid by card number, declined, paid after one 500 before any
@@ -126,7 +126,7 @@ def test_a_worker_process_counts_every_outcome_and_logs_json_naming_each_payment
 
         # and the broker's gauges show the worker consuming and the tampered request set aside
         # (asked of the broker at most every 5 s: scrape until the copy shows)
-        dead_letters = topology.topology().dead_letter_queue
+        dead_letters = topology.broker.topology().dead_letter_queue
 
         def queues() -> Metrics | None:
             metrics = worker.scrape()
@@ -227,7 +227,7 @@ def test_one_trace_runs_from_the_producer_through_the_worker_and_provider_to_the
     # Then create -> process -> execute form one trace under the caller's span, and the result
     # event names the worker's span
     trace_id = checkout.get_span_context().trace_id
-    [create] = spans.named(f"create {topology.topology().requests_exchange}")
+    [create] = spans.named(f"create {topology.broker.topology().requests_exchange}")
     process = wait_until(lambda: spans.named("process card"), what="the worker's span")[0]
     [execute] = spans.named("execute sandbox")
     assert {create.context.trace_id, process.context.trace_id, execute.context.trace_id} == {
@@ -305,9 +305,9 @@ def test_a_worker_process_exports_its_spans_over_otlp_in_the_request_s_trace(
 ) -> None:
     # Given `paymq worker card` with PAYMQ_TRACING=otlp, pointed at a collector, and a
     # producer that traces too (`spans`)
-    settings = topology.model_copy(update={"tracing": "otlp"})
+    settings = topology.replace(tracing="otlp")
     otlp = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_BSP_SCHEDULE_DELAY": "100"}
-    card_queue = topology.topology().work_queue("card")
+    card_queue = topology.broker.topology().work_queue("card")
     with running(settings, tmp_path, "worker", "card", env=otlp):
         wait_until(lambda: admin.stats(card_queue).consumers == 1, timeout_s=30, what="consume")
         # When a request carrying a trace context is paid

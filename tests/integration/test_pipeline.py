@@ -55,9 +55,9 @@ def test_card_token_payment_succeeds_once_with_a_signed_result(
     assert len(effects) == 1
     assert effects[0]["amount_minor"] == 1234
     # and nothing is left behind
-    stats = admin.stats(topology.topology().work_queue("card"))
+    stats = admin.stats(topology.broker.topology().work_queue("card"))
     wait_until(lambda: admin.stats(stats.name).messages == 0, what="an empty work queue")
-    assert admin.stats(topology.topology().dead_letter_queue).messages == 0
+    assert admin.stats(topology.broker.topology().dead_letter_queue).messages == 0
 
 
 def test_sealed_card_is_charged_and_the_pan_never_leaves_the_worker(

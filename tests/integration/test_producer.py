@@ -65,19 +65,17 @@ def test_publishing_to_a_channel_without_a_queue_raises_unroutable(
     assert outcome.attempts == 1  # permanent: not republished
     # Then the channel still works: the same payment, routed right, is confirmed and queued
     producer.publish(message)
-    topo = topology.topology()
+    topo = topology.broker.topology()
     assert [m.message_id for m in drain(admin, topo.work_queue("card"))] == [message.message_id]
     assert admin.stats(topo.work_queue("digital_currency")).messages == 0
 
 
 def _undeclared(topology: Settings) -> Settings:
     """Settings of a producer whose topology nobody declared, with short publish timeouts."""
-    return topology.model_copy(
-        update={
-            "topology_prefix": f"never-declared-{uuid.uuid4().hex[:8]}",
-            "publish_attempts": 2,
-            "publish_timeout_s": 2.0,
-        }
+    return topology.replace(
+        topology_prefix=f"never-declared-{uuid.uuid4().hex[:8]}",
+        publish_attempts=2,
+        publish_timeout_s=2.0,
     )
 
 
@@ -85,8 +83,8 @@ def _undeclared_message(settings: Settings) -> OutboundMessage:
     now_ms = SystemClock().now_ms()
     _, message = encode_request(
         card_draft(),
-        signer=Signer.load(settings.keys_dir, settings.producer_key_id),
-        topology=settings.topology(),
+        signer=Signer.load(settings.keys.keys_dir, settings.keys.producer_key_id),
+        topology=settings.broker.topology(),
         created_at_ms=now_ms,
         expires_at_ms=now_ms + 60_000,
         sealing_key=None,
@@ -111,10 +109,10 @@ def test_publishing_to_a_missing_exchange_fails_after_the_configured_attempts(
     [outcome] = _publish_each(settings, message)
     # Then it fails after exactly the configured attempts, within the timeouts: no hang
     assert not outcome.ok
-    assert outcome.attempts == settings.publish_attempts
+    assert outcome.attempts == settings.broker.publish_attempts
     assert isinstance(outcome.error, PublishFailed)
-    limit_s = settings.publish_attempts * (
-        settings.publish_timeout_s + settings.reconnect_max_delay_s
+    limit_s = settings.broker.publish_attempts * (
+        settings.broker.publish_timeout_s + settings.broker.reconnect_max_delay_s
     )
     assert time.monotonic() - started < limit_s
 
@@ -125,7 +123,7 @@ def test_a_publish_refused_by_the_broker_names_the_reason_and_leaves_the_produce
     # Given a producer whose exchange does not exist
     settings = _undeclared(topology)
     message = _undeclared_message(settings)
-    declared = topology.topology()
+    declared = topology.broker.topology()
     elsewhere = dataclasses.replace(message, exchange=declared.requests_exchange)
     # When it publishes there, then to an exchange that exists
     refused, accepted = _publish_each(settings, message, elsewhere)
@@ -143,7 +141,7 @@ def test_a_batch_of_500_is_confirmed_and_queued_in_full(
     outcomes = producer.publish_many(messages)
     assert [o.message_id for o in outcomes] == [m.message_id for m in messages]
     assert all(o.ok for o in outcomes), next(o.error for o in outcomes if not o.ok)
-    queue = topology.topology().work_queue("card")
+    queue = topology.broker.topology().work_queue("card")
     wait_until(lambda: admin.stats(queue).messages == 500, what="500 queued messages")
 
 
@@ -159,7 +157,7 @@ def test_producer_that_has_not_published_yet_reconnects_after_a_forced_close(
         # Then its next publish goes out on a new connection and is confirmed
         _, message = producer.prepare(card_draft())
         producer.publish(message)
-    queued = drain(admin, topology.topology().work_queue("card"))
+    queued = drain(admin, topology.broker.topology().work_queue("card"))
     assert [m.message_id for m in queued] == [message.message_id]
 
 
@@ -167,7 +165,7 @@ def test_producer_reconnects_after_the_broker_closes_its_connection(
     topology: Settings, admin: BrokerAdmin
 ) -> None:
     require_rabbitmqctl()
-    settings = topology.model_copy(update={"publish_attempts": 2, "publish_timeout_s": 2.0})
+    settings = topology.replace(publish_attempts=2, publish_timeout_s=2.0)
     name = f"paymq-test-producer-{uuid.uuid4().hex[:8]}"
     with Producer.from_settings(settings, name=name) as producer:
         # Given a producer that has published over its connection
@@ -178,7 +176,7 @@ def test_producer_reconnects_after_the_broker_closes_its_connection(
         # Then the next publish goes out on a new connection and is confirmed
         _, after = producer.prepare(card_draft())
         producer.publish(after)
-    queued = drain(admin, topology.topology().work_queue("card"))
+    queued = drain(admin, topology.broker.topology().work_queue("card"))
     # (a publish left unconfirmed by the close may be sent twice; never lost)
     assert {m.message_id for m in queued} == {before.message_id, after.message_id}
 
@@ -216,6 +214,6 @@ def test_order_file_with_one_bad_line_reports_it_and_publishes_the_rest(
     printed = " ".join(capsys.readouterr().out.split())
     assert "published 2, failed 1" in printed
     assert "line 2: USD allows 2 decimal places; 10.505 has more precision" in printed
-    topo = topology.topology()
+    topo = topology.broker.topology()
     assert admin.stats(topo.work_queue("card")).messages == 1
     assert admin.stats(topo.work_queue("digital_currency")).messages == 1

@@ -47,7 +47,7 @@ class Run:
 def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
     """The shared test settings, or with other retry tiers (indirect parametrization)."""
     tiers = getattr(request, "param", None)
-    return settings if tiers is None else settings.model_copy(update={"retry_delays_ms": tiers})
+    return settings if tiers is None else settings.replace(retry_delays_ms=tiers)
 
 
 @pytest.fixture
@@ -64,8 +64,8 @@ def pay(
 
     def run(card: str = "tok_visa", faults: tuple[dict[str, Any], ...] = ()) -> Run:
         taps = {
-            delay: admin.private_queue(topology.topology().retry_exchange(delay))
-            for delay in topology.retry_delays_ms
+            delay: admin.private_queue(topology.broker.topology().retry_exchange(delay))
+            for delay in topology.broker.retry_delays_ms
         }
         worker = start_worker("card")
         draft = card_draft(card)
@@ -88,7 +88,7 @@ def pay(
 @pytest.fixture(autouse=True)
 def _retry_queues_end_empty(topology: Settings, admin: BrokerAdmin) -> Iterator[None]:
     yield
-    topo = topology.topology()
+    topo = topology.broker.topology()
     for delay in topo.retry_delays_ms:
         assert admin.stats(topo.retry_exchange(delay)).messages == 0, f"{delay} ms tier"
     assert admin.stats(topo.work_queue("card")).messages == 0
@@ -97,7 +97,7 @@ def _retry_queues_end_empty(topology: Settings, admin: BrokerAdmin) -> Iterator[
 def _dead_letters(admin: BrokerAdmin, topology: Settings) -> list[str]:
     return [
         str(m.headers[HEADER_DEAD_LETTER_CODE])
-        for m in drain(admin, topology.topology().dead_letter_queue)
+        for m in drain(admin, topology.broker.topology().dead_letter_queue)
     ]
 
 
@@ -138,7 +138,7 @@ def test_transient_trouble_ends_in_one_success_with_exactly_one_effect(
     # Then it succeeds, the retries reused the idempotency key: the provider moved money once
     assert run.result.status == "succeeded", run.result.reason
     if attempts is None:  # a 409 while the first call still sleeps costs one more retry
-        assert 2 <= run.result.attempts <= topology.max_attempts
+        assert 2 <= run.result.attempts <= topology.worker.max_attempts
     else:
         assert run.result.attempts == attempts
     # and every retry was the same signed bytes, counting the attempts made so far
@@ -155,7 +155,7 @@ def test_processing_error_fails_after_max_attempts_without_effect(
 ) -> None:
     run = pay(card="tok_processing_error")
     assert (run.result.status, run.result.code) == ("failed", "processing_error")
-    assert run.result.attempts == topology.max_attempts == 3
+    assert run.result.attempts == topology.worker.max_attempts == 3
     assert run.retries == {100: 1, 200: 1, 400: 0}
     assert _dead_letters(admin, topology) == []
     assert control.effects(str(run.request.payment_id)) == []
@@ -168,7 +168,7 @@ def test_persistent_server_errors_leave_the_payment_in_doubt_for_the_reconciler(
     run = pay(faults=({"action": "error_before_effect", "times": 10},))
     # Then the worker never guesses "failed": the payment is in doubt, kept for a reconciler
     assert (run.result.status, run.result.code) == ("in_doubt", "provider_server_error")
-    assert run.result.attempts == topology.max_attempts
+    assert run.result.attempts == topology.worker.max_attempts
     assert _dead_letters(admin, topology) == []
     assert control.effects(str(run.request.payment_id)) == []
 

@@ -42,8 +42,8 @@ def faults(control: SandboxControl) -> Iterator[SandboxControl]:
 def routed(
     settings: Settings, providers: tuple[str, ...], stripe_url: str, **more: object
 ) -> Settings:
-    return settings.model_copy(
-        update={
+    return settings.replace(
+        **{
             "card_providers": providers,
             "stripe_api_base": stripe_url,
             "stripe_api_key": SecretStr(API_KEY),
@@ -83,7 +83,7 @@ def test_a_provider_that_refuses_connections_fails_over_to_the_next(
     assert (result.status, result.provider) == ("succeeded", "sandbox")
     assert result.payment_id is not None
     assert len(control.effects(str(result.payment_id))) == 1
-    moves, _attempts = PaymentViews(engine_for(settings)).history(str(result.payment_id))
+    moves, _attempts = PaymentViews(engine_for(settings.store)).history(str(result.payment_id))
     assert any(
         move["reason"] == "routed to sandbox after stripe: provider_unavailable" for move in moves
     )
@@ -195,7 +195,7 @@ def test_a_payment_that_meets_an_open_circuit_waits_for_it_without_spending_atte
 ) -> None:
     # Given the sandbox alone, a circuit that opens after two failures for two seconds, and
     # retry tiers that run out long before that (100, 200, 400 ms; three attempts)
-    settings = topology.model_copy(update={"breaker_failures": 2, "breaker_open_s": 2.0})
+    settings = topology.replace(breaker_failures=2, breaker_open_s=2.0)
     start_worker("card", settings=settings)
     failing = pay(producer, results, card_payment(SANDBOX_PROCESSING_ERROR))
     assert (failing.status, failing.code) == ("failed", "processing_error")

@@ -31,12 +31,8 @@ pytestmark = pytest.mark.integration
 
 
 def on_stripe(settings: Settings, api_base: str) -> Settings:
-    return settings.model_copy(
-        update={
-            "card_providers": ("stripe",),
-            "stripe_api_base": api_base,
-            "stripe_api_key": SecretStr(API_KEY),
-        }
+    return settings.replace(
+        card_providers=("stripe",), stripe_api_base=api_base, stripe_api_key=SecretStr(API_KEY)
     )
 
 
@@ -237,7 +233,7 @@ def test_an_in_doubt_stripe_payment_is_settled_by_the_reconciler_from_its_paymen
     with AnswerLosingProxy(
         localstripe.url, method="POST", path="/v1/payment_intents", lose=1
     ) as proxy:
-        settings = on_stripe(topology, proxy.url).model_copy(update={"max_attempts": 1})
+        settings = on_stripe(topology, proxy.url).replace(max_attempts=1)
         start_worker("card", settings=settings)
         request, message = producer.prepare(card("4242424242424242"))
         producer.publish(message)
@@ -265,7 +261,7 @@ def test_a_payer_who_never_authenticates_is_canceled_at_stripe_and_declined(
     [pending] = collect_results(results, 1, terminal_only=False)
     assert (pending.status, pending.code) == ("pending", "requires_action")
     # When the payer never does, and the reconciler looks after the timeout
-    impatient = stripe_settings.model_copy(update={"payer_action_timeout_s": 1.0})
+    impatient = stripe_settings.replace(payer_action_timeout_s=1.0)
     with reconciling(impatient):
         [settled] = collect_results(results, 1, timeout_s=30)
     # Then the PaymentIntent is canceled at Stripe and the payment declined

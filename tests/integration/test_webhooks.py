@@ -97,18 +97,16 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def hook_settings(topology: Settings, store_engine: Engine, tmp_path: Path) -> Settings:
-    return topology.model_copy(
-        update={
-            "database_url": store_engine.url.render_as_string(hide_password=False),
-            "webhook_endpoints_file": tmp_path / "webhooks.json",
-            "webhook_retry_schedule_s": (0.05, 0.1, 0.2),
-            "webhook_poll_interval_s": 0.05,
-            "webhook_connect_timeout_s": 1.0,
-            "webhook_read_timeout_s": 2.0,
-            "webhook_lease_s": 5.0,
-            # The receivers here are on 127.0.0.1, which the sender refuses without this.
-            "webhook_allow_private_networks": True,
-        }
+    return topology.replace(
+        database_url=store_engine.url.render_as_string(hide_password=False),
+        webhook_endpoints_file=tmp_path / "webhooks.json",
+        webhook_retry_schedule_s=(0.05, 0.1, 0.2),
+        webhook_poll_interval_s=0.05,
+        webhook_connect_timeout_s=1.0,
+        webhook_read_timeout_s=2.0,
+        webhook_lease_s=5.0,
+        # The receivers here are on 127.0.0.1, which the sender refuses without this.
+        webhook_allow_private_networks=True,
     )
 
 
@@ -141,8 +139,8 @@ def start_webhooks(hook_settings: Settings) -> Iterator[Callable[..., Running]]:
         if each.thread.is_alive():
             each.stop()
         each.service.deliveries.engine.dispose()
-    with BrokerAdmin(hook_settings.amqp_url) as admin:
-        admin.delete_queue(hook_settings.topology().webhooks_queue)
+    with BrokerAdmin(hook_settings.broker.amqp_url) as admin:
+        admin.delete_queue(hook_settings.broker.topology().webhooks_queue)
 
 
 @pytest.fixture
@@ -156,7 +154,7 @@ def endpoint(settings: Settings, receiver: Receiver, name: str, **filters: list[
         path,
         f"{receiver.url}/{name}",
         endpoint_id=name,
-        allow_private_networks=settings.webhook_allow_private_networks,
+        allow_private_networks=settings.webhooks.webhook_allow_private_networks,
         **filters,  # type: ignore[arg-type]
     )
 
@@ -182,12 +180,12 @@ def result_event(
         payment_created_at=now,
         occurred_at=now,
     )
-    signer = signer or Signer.load(settings.keys_dir, settings.worker_key_id)
-    return result, sign_result(result, signer, settings.topology())
+    signer = signer or Signer.load(settings.keys.keys_dir, settings.keys.worker_key_id)
+    return result, sign_result(result, signer, settings.broker.topology())
 
 
 def publish(settings: Settings, *messages: OutboundMessage) -> None:
-    with BrokerAdmin(settings.amqp_url) as admin:
+    with BrokerAdmin(settings.broker.amqp_url) as admin:
         for message in messages:
             admin.publish(message)
 
@@ -287,7 +285,7 @@ def test_the_same_event_twice_makes_one_delivery(
     result, message = result_event(hook_settings)
     publish(hook_settings, message, message)
     # Then the queue empties, and the endpoint got it once
-    queue = hook_settings.topology().webhooks_queue
+    queue = hook_settings.broker.topology().webhooks_queue
     wait_until(lambda: delivered(deliveries, str(result.event_id), "shop"))
     wait_until(lambda: admin.stats(queue).messages == 0, what="an empty webhooks queue")
     assert len(receiver.of_event("/shop", str(result.event_id))) == 1
@@ -338,7 +336,7 @@ def test_a_forged_result_event_is_never_posted_and_is_dead_lettered(
     start_webhooks()
     # When a forged result event is published, then a genuine one
     if forgery == "untrusted-key":
-        impostor = Signer(hook_settings.worker_key_id, Ed25519PrivateKey.generate())
+        impostor = Signer(hook_settings.keys.worker_key_id, Ed25519PrivateKey.generate())
         forged_result, forged = result_event(hook_settings, signer=impostor)
     else:
         forged_result, genuine_copy = result_event(hook_settings)
@@ -348,7 +346,7 @@ def test_a_forged_result_event_is_never_posted_and_is_dead_lettered(
     publish(hook_settings, forged, genuine)
     # Then the genuine one is delivered, the forged one is in the dead-letter queue with why
     wait_until(lambda: delivered(deliveries, str(genuine_result.event_id), "shop"))
-    dead_letter = hook_settings.topology().dead_letter_queue
+    dead_letter = hook_settings.broker.topology().dead_letter_queue
     [dead] = wait_until(lambda: admin.drain(dead_letter), what="a dead letter")
     assert dead.message_id == str(forged_result.event_id)
     assert dead.headers["paymq-dead-letter-code"] == "signature_invalid"
@@ -420,8 +418,8 @@ def test_the_webhooks_process_delivers_counts_attempts_and_logs_json(
             assert metrics("paymq_webhook_events_total", outcome="stored") == 1
             assert url.endswith("/metrics")
     finally:
-        with BrokerAdmin(hook_settings.amqp_url) as admin:
-            admin.delete_queue(hook_settings.topology().webhooks_queue)
+        with BrokerAdmin(hook_settings.broker.amqp_url) as admin:
+            admin.delete_queue(hook_settings.broker.topology().webhooks_queue)
 
     # And its log lines are JSON; those about the payment name it and its result event
     about = [line for line in webhooks.lines() if line["payment_id"] == str(request.payment_id)]
@@ -436,7 +434,7 @@ def test_the_webhooks_process_announces_itself_only_once_its_queue_is_bound(
 ) -> None:
     # Given a webhooks queue already there with other arguments, which the process cannot
     # declare (and a queue not declared yet is one that result events miss)
-    topology = hook_settings.topology()
+    topology = hook_settings.broker.topology()
     admin.declare_queue(QueueSpec(topology.webhooks_queue), topology.webhooks_binding())
     try:
         # When `paymq webhooks run` starts
@@ -640,7 +638,7 @@ def test_the_webhooks_service_refuses_a_name_that_resolves_to_loopback_until_it_
     deliveries: WebhookDeliveries,
 ) -> None:
     # Given the default policy and an endpoint added by name (names are judged when sent)
-    strict = hook_settings.model_copy(update={"webhook_allow_private_networks": False})
+    strict = hook_settings.replace(webhook_allow_private_networks=False)
     url = f"http://localhost:{listener.port}/hooks"
     add_endpoint(strict.webhook_endpoints_path, url, endpoint_id="local")
     start_webhooks(strict)

@@ -76,7 +76,7 @@ def test_worker_reconnects_after_a_forced_close_and_pays_what_comes_next(
 ) -> None:
     require_rabbitmqctl()
     name = f"paymq-test-worker-{uuid.uuid4().hex[:8]}"
-    queue = topology.topology().work_queue("card")
+    queue = topology.broker.topology().work_queue("card")
     # Given a consuming worker
     worker = start_worker("card", name=name)
     _consuming(admin, queue)
@@ -99,9 +99,7 @@ def test_worker_that_paid_before_a_forced_close_acks_payments_after_it(
     require_rabbitmqctl()
     name = f"paymq-test-worker-{uuid.uuid4().hex[:8]}"
     # (a short grace: with the bug, teardown would wait for the unacked delivery)
-    worker = start_worker(
-        "card", name=name, settings=topology.model_copy(update={"shutdown_grace_s": 1.0})
-    )
+    worker = start_worker("card", name=name, settings=topology.replace(shutdown_grace_s=1.0))
     # Given a worker that has paid a payment over its first connection
     _paid_once(results, control, _publish(producer))
     wait_until(lambda: worker.consumer.processed == 1, what="the first delivery acked")
@@ -120,7 +118,7 @@ def test_worker_resumes_consuming_after_its_queue_is_deleted_and_declared_again(
     control: SandboxControl,
     admin: BrokerAdmin,
 ) -> None:
-    topo = topology.topology()
+    topo = topology.broker.topology()
     queue = topo.work_queue("card")
     # Given a consuming worker
     worker = start_worker("card")
@@ -134,7 +132,7 @@ def test_worker_resumes_consuming_after_its_queue_is_deleted_and_declared_again(
     admin.declare(topo)
     # Then the worker consumes the new queue, once, and pays a payment published to it
     _consuming(admin, queue)
-    with ResultStream(topology.amqp_url, topo, ResultVerifier(keyring)) as results:
+    with ResultStream(topology.broker.amqp_url, topo, ResultVerifier(keyring)) as results:
         _paid_once(results, control, _publish(producer))
     wait_until(lambda: worker.consumer.processed == 1, what="the delivery acked")
     assert admin.stats(queue).consumers == 1
@@ -148,11 +146,9 @@ def test_graceful_shutdown_finishes_payments_in_flight_and_requeues_nothing(
     control: SandboxControl,
     admin: BrokerAdmin,
 ) -> None:
-    queue = topology.topology().work_queue("card")
+    queue = topology.broker.topology().work_queue("card")
     # (a read timeout longer than the provider's latency: these calls are slow, not lost)
-    worker = start_worker(
-        "card", settings=topology.model_copy(update={"provider_read_timeout_s": 5.0})
-    )
+    worker = start_worker("card", settings=topology.replace(provider_read_timeout_s=5.0))
     control.set_latency(1500)
     try:
         # Given three payments delivered to a worker, each in a slow provider call
@@ -177,7 +173,7 @@ def test_worker_process_pays_and_exits_cleanly_on_sigterm(
     admin: BrokerAdmin,
     tmp_path: Path,
 ) -> None:
-    queue = topology.topology().work_queue("card")
+    queue = topology.broker.topology().work_queue("card")
     log = tmp_path / "worker.log"
     # Given `paymq worker card` running as an operator would start it
     with log.open("wb") as output:
@@ -255,11 +251,11 @@ def test_a_worker_whose_store_is_locked_takes_no_deliveries_until_it_answers_aga
     admin: BrokerAdmin,
 ) -> None:
     # Given a worker whose store calls give up after a second
-    settings = topology.model_copy(update={"database_timeout_s": 1.0})
-    queue = settings.topology().work_queue("card")
+    settings = topology.replace(database_timeout_s=1.0)
+    queue = settings.broker.topology().work_queue("card")
     worker = start_worker("card", settings)
     _consuming(admin, queue, worker)
-    database = settings.database_url.removeprefix("sqlite:///")
+    database = settings.store.database_url.get_secret_value().removeprefix("sqlite:///")
     # When another process holds the store's write lock while a payment arrives
     holder = sqlite3.connect(database, isolation_level=None)
     try:
@@ -285,12 +281,10 @@ def test_a_worker_gives_up_a_silent_link_by_itself_and_pays_once_it_heals(
     admin: BrokerAdmin,
 ) -> None:
     # Given a worker that reaches the broker through a link that can go silent (1 s heartbeat)
-    broker = urlsplit(topology.amqp_url)
+    broker = urlsplit(topology.broker.amqp_url)
     with LinkProxy(broker.hostname or "127.0.0.1", broker.port or 5672, name="broker") as link:
-        settings = topology.model_copy(
-            update={"amqp_url": link.route(topology.amqp_url), "heartbeat_s": 1}
-        )
-        queue = settings.topology().work_queue("card")
+        settings = topology.replace(amqp_url=link.route(topology.broker.amqp_url), heartbeat_s=1)
+        queue = settings.broker.topology().work_queue("card")
         worker = start_worker("card", settings)
         _consuming(admin, queue, worker)
         # When the link is blackholed (nothing arrives, nothing closes) as a payment comes
@@ -308,14 +302,14 @@ def test_a_work_queue_kept_with_another_delivery_limit_is_a_configuration_error_
     topology: Settings,
 ) -> None:
     # Given a topology an earlier version declared with another delivery limit
-    upgraded = topology.model_copy(update={"delivery_limit": topology.delivery_limit + 90})
+    upgraded = topology.replace(delivery_limit=topology.broker.delivery_limit + 90)
     # When a worker of this version declares it at start-up
     with pytest.raises(ConfigurationError) as raised:
-        declare_topology(upgraded.amqp_url, upgraded.topology())
+        declare_topology(upgraded.broker.amqp_url, upgraded.broker.topology())
     # Then it fails with what differs, in which queue, and the way out; not a pika traceback
     message = str(raised.value)
     assert "x-delivery-limit" in message
-    assert f"{topology.topology_prefix}.work." in message
+    assert f"{topology.broker.topology_prefix}.work." in message
     assert "PAYMQ_DELIVERY_LIMIT" in message
     assert "rabbitmqctl delete_queue" in message
 
@@ -328,11 +322,11 @@ def test_a_key_retired_while_a_worker_runs_is_refused_within_seconds(
     init_keys(
         keys_dir, producer_key_id="producer-1", worker_key_id="worker-1", sealing_key_id="seal-1"
     )
-    settings = topology.model_copy(update={"keys_dir": keys_dir})
+    settings = topology.replace(keys_dir=keys_dir)
     start_worker("card", settings)
     verifier = ResultVerifier(Keyring.load(keys_dir / TRUSTED_DIR))
     with (
-        ResultStream(settings.amqp_url, settings.topology(), verifier) as results,
+        ResultStream(settings.broker.amqp_url, settings.broker.topology(), verifier) as results,
         Producer.from_settings(settings) as producer,
     ):
         _, before = producer.prepare(card_draft())

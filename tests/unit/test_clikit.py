@@ -3,6 +3,8 @@ status (tests/integration/test_cli_outages.py runs the real commands)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import typer
 
@@ -13,7 +15,7 @@ from common.errors import (
     PaymqError,
     StoreUnavailable,
 )
-from paymq.clikit import Friendly, UsageError, friendly
+from paymq.clikit import Friendly, UsageError, friendly, load_settings
 from paymq_tools.launch import ProcessFailed
 
 
@@ -69,3 +71,40 @@ def test_a_long_message_stays_on_one_line_and_its_brackets_are_not_markup(
     message = "the payment store at sqlite:///" + "x" * 120 + " does not answer: [Errno 13] no"
     _exit_of(StoreUnavailable(message))
     assert capsys.readouterr().err == f"error: {message}\n"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PAYMQ_HEARTBEAT_S", "0"),
+        ("PAYMQ_AMQP_URL", "http://not-a-broker/"),
+        ("PAYMQ_WEBHOOK_CONCURRENCY", "many"),
+        ("PAYMQ_ETHEREUM_RPC_URL", "ws://127.0.0.1:8546"),
+    ],
+)
+def test_invalid_settings_are_named_by_their_environment_variable(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    variable: str,
+    value: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(typer.Exit) as ended:
+        load_settings()
+    assert ended.value.exit_code == 2
+    assert f"\n  {variable}: " in capsys.readouterr().err
+
+
+def test_a_contradiction_between_settings_is_reported_by_its_message_alone(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PAYMQ_WEBHOOK_LEASE_S", "1")
+    with pytest.raises(typer.Exit):
+        load_settings()
+    assert capsys.readouterr().err.endswith(
+        "\n  webhook_lease_s must be longer than webhook_connect_timeout_s plus "
+        "webhook_read_timeout_s, or a slow attempt loses its lease and is sent twice\n"
+    )

@@ -25,7 +25,8 @@ import pytest
 from eth_account import Account
 
 from common.amqp.nodes import check_address, node_urls
-from common.settings import Settings
+from common.settings import SETTINGS
+from common.settings.worker import WorkerSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -288,7 +289,7 @@ def test_workers_can_be_scaled_without_name_or_port_clashes(
 def test_workers_get_longer_to_stop_than_they_take_to_drain(
     services: dict[str, Service],
 ) -> None:
-    drain_s = Settings.model_fields["shutdown_grace_s"].default
+    drain_s = WorkerSettings.model_fields["shutdown_grace_s"].default
     for name in WORKERS:
         stop_grace = services[name]["stop_grace_period"]
         assert stop_grace.endswith("s"), name
@@ -484,7 +485,7 @@ def test_the_api_listens_on_every_interface_published_on_host_loopback(
 def test_every_setting_the_compose_file_names_is_a_real_setting(
     services: dict[str, Service], cluster_services: dict[str, Service], stack: str
 ) -> None:
-    known = {f"PAYMQ_{name.upper()}" for name in Settings.model_fields}
+    known = {setting.variable for setting in SETTINGS}
     resolved = services if stack == "single node" else cluster_services
     for name, service in resolved.items():
         for variable in service.get("environment") or {}:

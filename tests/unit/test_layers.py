@@ -57,3 +57,18 @@ def test_the_wheel_is_built_from_the_product_packages_only() -> None:
 
     assert "paymq_tools" not in shipped
     assert shipped >= {"common", "store", "producer", "workers", "webhooks", "sandbox", "paymq"}
+
+
+def test_every_package_of_the_product_is_listed_for_the_wheel() -> None:
+    """The wheel's packages are listed one by one: a new subpackage left off the list would be
+    missing from the production image while every test, run from the sources, passes."""
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(pyproject["tool"]["setuptools"]["packages"])
+    shipped_roots = {name for name in listed if "." not in name}
+    found = {
+        ".".join(init.parent.relative_to(REPO_ROOT).parts)
+        for root in shipped_roots
+        for init in (REPO_ROOT / root).rglob("__init__.py")
+    }
+
+    assert found <= listed, sorted(found - listed)

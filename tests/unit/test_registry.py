@@ -16,7 +16,7 @@ from workers.providers.registry import build_providers
 
 
 def settings(**changes: Any) -> Settings:
-    return Settings(_env_file=None, **changes)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **changes)
 
 
 def test_the_default_routes_use_the_sandbox_alone() -> None:
@@ -50,19 +50,19 @@ def test_stripe_without_a_key_refuses_to_start() -> None:
 def test_the_stripe_key_is_read_from_its_file(tmp_path: Path) -> None:
     key_file = tmp_path / "stripe_api_key"
     key_file.write_text("sk_test_from_file\n")
-    assert settings(stripe_api_key_file=key_file).stripe_key() == "sk_test_from_file"
+    assert settings(stripe_api_key_file=key_file).stripe.secret_key() == "sk_test_from_file"
 
 
 def test_a_missing_key_file_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="stripe_api_key_file"):
-        settings(stripe_api_key_file=tmp_path / "absent").stripe_key()
+        settings(stripe_api_key_file=tmp_path / "absent").stripe.secret_key()
 
 
 def test_the_key_setting_wins_over_the_file_and_is_never_shown(tmp_path: Path) -> None:
     key_file = tmp_path / "stripe_api_key"
     key_file.write_text("sk_test_from_file")
     configured = settings(stripe_api_key=SecretStr("sk_test_direct"), stripe_api_key_file=key_file)
-    assert configured.stripe_key() == "sk_test_direct"
+    assert configured.stripe.secret_key() == "sk_test_direct"
     assert "sk_test_direct" not in repr(configured)
     assert "sk_test_direct" not in str(configured.model_dump())
 

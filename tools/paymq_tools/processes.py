@@ -25,7 +25,7 @@ from pydantic import SecretStr
 
 from common.amqp.admin import BrokerAdmin
 from common.keyring import PRIVATE_DIR, TRUSTED_DIR, Keyring, KeyRole
-from common.settings import Settings
+from common.settings import SETTINGS, Settings
 from paymq_tools.launch import Child, ProcessFailed, launch, paymq_command
 
 #: Where the kernel takes the source ports of outgoing connections (Linux's default if unread).
@@ -69,15 +69,17 @@ def settings_env(settings: Settings, base: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in base.items() if not k.startswith("PAYMQ_")}
     env.pop("AMQP_URL", None)
     env.pop("RABBITMQ_URL", None)
-    for name, value in settings.model_dump(mode="json").items():
+    dumped = settings.model_dump(mode="json")
+    for setting in SETTINGS:
+        value = dumped[setting.section][setting.name]
         if value is None:
             continue
-        secret = getattr(settings, name)
+        secret = settings.value(setting)
         if isinstance(secret, SecretStr):  # dumped masked; the child needs the value
             text = secret.get_secret_value()
         else:
             text = json.dumps(value) if isinstance(value, list | dict) else str(value)
-        env[f"PAYMQ_{name.upper()}"] = text
+        env[setting.variable] = text
     return env
 
 

@@ -63,7 +63,7 @@ logger = logging.getLogger("paymq.providers.ethereum")
 
 @dataclass(frozen=True)
 class EthereumConfig:
-    """What the provider is configured with (common/settings.py's ethereum_* fields)."""
+    """What the provider is configured with (common/settings/ethereum.py)."""
 
     rpc_url: str
     private_key: str = field(repr=False)

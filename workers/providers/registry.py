@@ -32,9 +32,9 @@ logger = logging.getLogger("paymq.providers")
 
 def _sandbox(settings: Settings) -> SandboxProvider:
     return SandboxProvider(
-        settings.provider_url,
-        connect_timeout_s=settings.provider_connect_timeout_s,
-        read_timeout_s=settings.provider_read_timeout_s,
+        settings.sandbox.provider_url,
+        connect_timeout_s=settings.providers.provider_connect_timeout_s,
+        read_timeout_s=settings.providers.provider_read_timeout_s,
     )
 
 
@@ -42,7 +42,7 @@ def _stripe(settings: Settings) -> StripeProvider:
     # Imported only when a route names Stripe: the SDK costs a worker 0.3 s and ~30 MB.
     from workers.providers.stripe_card import StripeProvider  # noqa: PLC0415
 
-    api_key = settings.stripe_key()
+    api_key = settings.stripe.secret_key()
     if api_key is None:
         raise ConfigurationError(
             "the stripe provider needs an API key: set PAYMQ_STRIPE_API_KEY, or "
@@ -50,9 +50,9 @@ def _stripe(settings: Settings) -> StripeProvider:
         )
     return StripeProvider(
         api_key,
-        api_base=settings.stripe_api_base,
-        connect_timeout_s=settings.provider_connect_timeout_s,
-        read_timeout_s=settings.provider_read_timeout_s,
+        api_base=settings.stripe.stripe_api_base,
+        connect_timeout_s=settings.providers.provider_connect_timeout_s,
+        read_timeout_s=settings.providers.provider_read_timeout_s,
     )
 
 
@@ -67,27 +67,27 @@ def _ethereum(settings: Settings) -> EthereumProvider:
     from store.chain import ChainTransactions  # noqa: PLC0415
     from store.database import engine_for  # noqa: PLC0415
 
-    private_key = settings.ethereum_key()
+    private_key = settings.ethereum.wallet_key()
     if private_key is None:
         raise ConfigurationError(
             "the ethereum provider needs the hot wallet's key: set PAYMQ_ETHEREUM_PRIVATE_KEY, "
             "or PAYMQ_ETHEREUM_PRIVATE_KEY_FILE to a file holding it"
         )
     config = EthereumConfig(
-        rpc_url=settings.ethereum_rpc_url,
+        rpc_url=settings.ethereum.ethereum_rpc_url,
         private_key=private_key,
-        network=settings.ethereum_network,
-        chain_id=settings.ethereum_expected_chain_id(),
-        confirmations=settings.ethereum_confirmations,
-        max_fee_per_gas_wei=settings.ethereum_max_fee_per_gas_wei,
-        max_priority_fee_per_gas_wei=settings.ethereum_max_priority_fee_per_gas_wei,
-        rpc_timeout_s=settings.ethereum_rpc_timeout_s,
-        tokens=settings.ethereum_tokens,
+        network=settings.ethereum.ethereum_network,
+        chain_id=settings.ethereum.expected_chain_id(),
+        confirmations=settings.ethereum.ethereum_confirmations,
+        max_fee_per_gas_wei=settings.ethereum.ethereum_max_fee_per_gas_wei,
+        max_priority_fee_per_gas_wei=settings.ethereum.ethereum_max_priority_fee_per_gas_wei,
+        rpc_timeout_s=settings.ethereum.ethereum_rpc_timeout_s,
+        tokens=settings.ethereum.ethereum_tokens,
     )
     return EthereumProvider(
         config,
-        ChainTransactions(engine_for(settings, pool_size=2), SystemClock()),
-        crash=crash_points(settings),
+        ChainTransactions(engine_for(settings.store, pool_size=2), SystemClock()),
+        crash=crash_points(settings.faults),
     )
 
 
@@ -156,7 +156,10 @@ class Providers:
 
 def build_providers(settings: Settings, clock: Clock, metrics: Metrics | None = None) -> Providers:
     """Every provider the routes name, built once; raises ConfigurationError early."""
-    routes = {"card": settings.card_providers, "digital_currency": settings.payout_providers}
+    routes = {
+        "card": settings.providers.card_providers,
+        "digital_currency": settings.providers.payout_providers,
+    }
     for channel, names in routes.items():
         for name in names:
             if name not in _BUILDERS:
@@ -171,8 +174,8 @@ def build_providers(settings: Settings, clock: Clock, metrics: Metrics | None = 
         name: CircuitBreaker(
             name,
             clock,
-            failures_to_open=settings.breaker_failures,
-            open_ms=int(settings.breaker_open_s * 1000),
+            failures_to_open=settings.providers.breaker_failures,
+            open_ms=int(settings.providers.breaker_open_s * 1000),
         )
         for name in needed
     }

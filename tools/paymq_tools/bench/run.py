@@ -90,42 +90,42 @@ def _percentile(sorted_ms: list[float], q: float) -> float:
 
 def run_bench(settings: Settings, options: BenchOptions) -> int:
     options.check()
-    ensure_broker(settings.amqp_url, say=console.print)
+    ensure_broker(settings.broker.amqp_url, say=console.print)
     work_dir = Path(tempfile.mkdtemp(prefix="paymq-bench-"))
-    settings = settings.model_copy(
-        update={
-            "topology_prefix": f"paymq-bench-{uuid.uuid4().hex[:6]}",
-            "keys_dir": work_dir / "keys",
-            "database_url": options.database_url or f"sqlite:///{work_dir / 'paymq.db'}",
-            "provider_url": f"http://127.0.0.1:{free_port()}",
-            "worker_concurrency": options.concurrency,
-            "worker_prefetch": options.concurrency,
-            "log_level": "WARNING",
-        }
+    settings = settings.replace(
+        topology_prefix=f"paymq-bench-{uuid.uuid4().hex[:6]}",
+        keys_dir=work_dir / "keys",
+        database_url=options.database_url or f"sqlite:///{work_dir / 'paymq.db'}",
+        provider_url=f"http://127.0.0.1:{free_port()}",
+        worker_concurrency=options.concurrency,
+        worker_prefetch=options.concurrency,
+        log_level="WARNING",
     )
     init_keys(
-        settings.keys_dir,
-        producer_key_id=settings.producer_key_id,
-        worker_key_id=settings.worker_key_id,
+        settings.keys.keys_dir,
+        producer_key_id=settings.keys.producer_key_id,
+        worker_key_id=settings.keys.worker_key_id,
         sealing_key_id="card-seal-1",
     )
-    topology = settings.topology()
-    with BrokerAdmin(settings.amqp_url) as admin:
+    topology = settings.broker.topology()
+    with BrokerAdmin(settings.broker.amqp_url) as admin:
         admin.declare(topology)
     fleet = Fleet(work_dir, settings_env(settings, child_environment()))
     try:
-        port = settings.provider_url.rsplit(":", 1)[1]
+        port = settings.sandbox.provider_url.rsplit(":", 1)[1]
         fleet.start(
             "sandbox", "sandbox", "--port", port, "--latency-ms", str(options.provider_latency_ms)
         )
-        wait_for_http(f"{settings.provider_url}/health", fleet)
+        wait_for_http(f"{settings.sandbox.provider_url}/health", fleet)
         workers = _start_workers(settings, options, fleet, work_dir)
-        wait_for_consumers(settings.amqp_url, {topology.work_queue("card"): options.workers}, fleet)
+        wait_for_consumers(
+            settings.broker.amqp_url, {topology.work_queue("card"): options.workers}, fleet
+        )
         figures, worker_cpu_s = _measure(settings, options, fleet)
         shares = host_shares(workers, fleet, worker_cpu_s)
     finally:
         fleet.stop()
-        with BrokerAdmin(settings.amqp_url) as admin:
+        with BrokerAdmin(settings.broker.amqp_url) as admin:
             admin.delete(topology)
     report(figures, shares, as_json=options.as_json)
     return 0 if figures["succeeded"] == options.payments else 1
@@ -140,8 +140,8 @@ def _start_workers(
         worker_host(
             f"host-{index + 1}",
             work_dir / f"host-{index + 1}",
-            settings.keys_dir,
-            settings.worker_key_id,
+            settings.keys.keys_dir,
+            settings.keys.worker_key_id,
         )
         for index in range(options.hosts)
     ]
@@ -159,7 +159,7 @@ def _measure(
     settings: Settings, options: BenchOptions, fleet: Fleet
 ) -> tuple[Figures, dict[int, float]]:
     """The run's figures, and the CPU seconds each worker (by pid) spent during it."""
-    keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
+    keyring = Keyring.load(settings.keys.keys_dir / TRUSTED_DIR)
     verifier = ResultVerifier(keyring) if options.verify_results else None
     collector = Collector(settings, verifier, options.payments)
     collector.start()

@@ -59,7 +59,7 @@ class Collector(threading.Thread):
         settings = self._settings
         if self._verifier is not None:
             with ResultStream(
-                settings.amqp_url, settings.topology(), self._verifier, durable=True
+                settings.broker.amqp_url, settings.broker.topology(), self._verifier, durable=True
             ) as stream:
                 self.ready.set()
                 for event in stream.events(inactivity_timeout_s=0.5):
@@ -70,9 +70,9 @@ class Collector(threading.Thread):
                     elif event is not None and event.result is not None:
                         yield event.result.request_message_id or "", event.result.status.value
             return
-        with BrokerAdmin(settings.amqp_url, name="paymq-bench-collector") as admin:
+        with BrokerAdmin(settings.broker.amqp_url, name="paymq-bench-collector") as admin:
             self.ready.set()
-            queue = settings.topology().notifications_queue
+            queue = settings.broker.topology().notifications_queue
             for message in admin.consume(queue, inactivity_timeout_s=0.5):
                 if self.done.is_set():
                     return

@@ -128,7 +128,7 @@ class Run:
         self.chain = ChainStage(self.work_dir) if scenario.chain else None
         self.settings = run_settings(scenario, broker, self.work_dir, self.chain)
         self.republished = 0
-        self.topology = self.settings.topology()
+        self.topology = self.settings.broker.topology()
         env = settings_env(self.settings, child_environment())
         try:
             self.wiring = Wiring(
@@ -168,10 +168,10 @@ class Run:
         #: The node's settings for this scenario, given back when it ends.
         self.node_settings = contextlib.ExitStack()
         self.evidence = Evidence(stalls=0, consumer_timeouts=0, claim_takeovers=0)
-        keyring_dir = self.settings.keys_dir / TRUSTED_DIR
+        keyring_dir = self.settings.keys.keys_dir / TRUSTED_DIR
         self.collector = ResultCollector(
             lambda: ResultStream(
-                self.settings.amqp_url,
+                self.settings.broker.amqp_url,
                 self.topology,
                 ResultVerifier(Keyring.load(keyring_dir)),
                 durable=True,
@@ -210,12 +210,12 @@ class Run:
     def _set_up(self) -> None:
         began = time.monotonic()
         init_keys(
-            self.settings.keys_dir,
-            producer_key_id=self.settings.producer_key_id,
-            worker_key_id=self.settings.worker_key_id,
+            self.settings.keys.keys_dir,
+            producer_key_id=self.settings.keys.producer_key_id,
+            worker_key_id=self.settings.keys.worker_key_id,
             sealing_key_id="card-seal-1",
         )
-        with BrokerAdmin(self.settings.amqp_url) as admin:
+        with BrokerAdmin(self.settings.broker.amqp_url) as admin:
             admin.declare(self.topology)
         if isinstance(self.broker, PrivateCluster):  # every queue on every node, or no run
             self.broker.await_replicated(self.topology.prefix, timeout_s=30)
@@ -231,7 +231,7 @@ class Run:
         self.crew.start()
         layout = self.scenario.layout
         queues = {self.topology.work_queue(channel): n for channel, n in layout.items()}
-        wait_for_consumers(self.settings.amqp_url, queues, self.workers)
+        wait_for_consumers(self.settings.broker.amqp_url, queues, self.workers)
         self.crew.supervise()
         self.services.start_reconciler()
         self.collector.start()
@@ -287,7 +287,7 @@ class Run:
         # Tidiness only (the node is the suite's own): whatever fails here, fails quietly.
         with (
             contextlib.suppress(Exception),
-            BrokerAdmin(self.settings.amqp_url, name="paymq-chaos-cleanup") as admin,
+            BrokerAdmin(self.settings.broker.amqp_url, name="paymq-chaos-cleanup") as admin,
         ):
             admin.delete(self.topology)
         try:

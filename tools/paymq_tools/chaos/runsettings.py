@@ -47,13 +47,11 @@ def run_settings(
         log_level="INFO",
     )
     if scenario.stripe:
-        base = base.model_copy(
-            update={
-                "card_providers": ("sandbox", "stripe"),
-                "stripe_api_base": f"http://127.0.0.1:{free_port()}",
-                "stripe_api_key": SecretStr(STRIPE_KEY),
-            }
+        base = base.replace(
+            card_providers=("sandbox", "stripe"),
+            stripe_api_base=f"http://127.0.0.1:{free_port()}",
+            stripe_api_key=SecretStr(STRIPE_KEY),
         )
     if chain is not None:
-        base = base.model_copy(update=chain.settings())
-    return base.model_copy(update=dict(scenario.settings))
+        base = base.replace(**chain.settings())
+    return base.replace(**dict(scenario.settings))

@@ -50,7 +50,7 @@ class Scenario:
     summary: str
     #: Worker processes per channel.
     layout: Mapping[str, int] = field(default_factory=lambda: {"card": 2, "digital_currency": 1})
-    #: Settings fields for every process of the run (model_copy of the base settings).
+    #: Settings fields for every process of the run (Settings.replace on the base settings).
     settings: Mapping[str, object] = field(default_factory=dict)
     #: Extra environment for the worker processes only.
     worker_env: Mapping[str, str] = field(default_factory=dict)

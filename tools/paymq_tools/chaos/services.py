@@ -64,9 +64,9 @@ class Services:
         self.reconciler_ran = False
 
     def start_sandbox(self, latency_ms: int) -> None:
-        port = self._settings.provider_url.rsplit(":", 1)[1]
+        port = self._settings.sandbox.provider_url.rsplit(":", 1)[1]
         self.fleet.start("sandbox", "sandbox", "--port", port, "--latency-ms", str(latency_ms))
-        wait_for_http(f"{self._settings.provider_url}/health", self.fleet)
+        wait_for_http(f"{self._settings.sandbox.provider_url}/health", self.fleet)
 
     def prepare_store(self) -> None:
         done = subprocess.run(
@@ -86,7 +86,7 @@ class Services:
 
     def inject_faults(self, planned: list[PlannedPayment]) -> None:
         """Each payment's fault rule, matched by the sandbox on its reference (the payment id)."""
-        control = SandboxControl(self._settings.provider_url)
+        control = SandboxControl(self._settings.sandbox.provider_url)
         for payment in planned:
             fault = payment.fault
             if fault is not None:
@@ -100,14 +100,14 @@ class Services:
                 )
 
     def start_localstripe(self) -> None:
-        base = self._settings.stripe_api_base
+        base = self._settings.stripe.stripe_api_base
         self.fleet.start("localstripe", "localstripe", "--port", base.rsplit(":", 1)[1])
         wait_for_http(f"{base}/js.stripe.com/v3/", self.fleet)
 
     def effects(self, *, stripe: bool = False) -> list[dict[str, Any]]:
         """Every provider effect, each naming its payment as `reference`: the sandbox's ledger,
         and with Stripe its PaymentIntents that moved money (or are about to)."""
-        found = SandboxControl(self._settings.provider_url, timeout_s=30).effects()
+        found = SandboxControl(self._settings.sandbox.provider_url, timeout_s=30).effects()
         if stripe:
             found += [
                 {"reference": intent["metadata"].get(REFERENCE_KEY), "provider": "stripe"}
@@ -121,10 +121,10 @@ class Services:
         intents: list[dict[str, Any]] = []
         params = {"limit": "100"}
         with requests.Session() as http:
-            http.auth = (self._settings.stripe_key() or "", "")
+            http.auth = (self._settings.stripe.secret_key() or "", "")
             while True:
                 page = http.get(
-                    f"{self._settings.stripe_api_base}/v1/payment_intents",
+                    f"{self._settings.stripe.stripe_api_base}/v1/payment_intents",
                     params=params,
                     timeout=30,
                 )

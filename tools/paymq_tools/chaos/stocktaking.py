@@ -64,7 +64,7 @@ def take_stock(run: Run, prepared: list[Prepared], confirmed: set[str]) -> Obser
     run.crew.stop_supervising()
     run.workers.stop(timeout_s=15)
     run.services.stop_reconciler()
-    with BrokerAdmin(run.settings.amqp_url, name="paymq-chaos-inspect") as admin:
+    with BrokerAdmin(run.settings.broker.amqp_url, name="paymq-chaos-inspect") as admin:
         left = leftovers(admin, run.topology)
         letters = dead_letters(admin, run.topology)
     # Workers that were draining may have settled their last payments: let those arrive.

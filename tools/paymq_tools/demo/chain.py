@@ -54,19 +54,23 @@ def on_demo_chain(settings: Settings, work_dir: Path, stack: contextlib.ExitStac
             f"[green]✓[/green] USDC-style token (ERC-20, 6 decimals) at {tokens['USDC']}, "
             f"{DEMO_HOT_WALLET_USDC // 10**6:,} held by the hot wallet"
         )
-    return settings.model_copy(
-        update={
-            "payout_providers": ("ethereum",),
-            "ethereum_rpc_url": node.url,
-            "ethereum_network": "ethereum-devnet",
-            "ethereum_chain_id": node.chain_id,
-            "ethereum_private_key": SecretStr("0x" + bytes(wallet.key).hex()),
-            "ethereum_confirmations": DEMO_CONFIRMATIONS,
-            "ethereum_tokens": tokens,
-        }
+    return settings.replace(
+        payout_providers=("ethereum",),
+        ethereum_rpc_url=node.url,
+        ethereum_network="ethereum-devnet",
+        ethereum_chain_id=node.chain_id,
+        ethereum_private_key=SecretStr("0x" + bytes(wallet.key).hex()),
+        ethereum_confirmations=DEMO_CONFIRMATIONS,
+        ethereum_tokens=tokens,
     )
 
 
 def install_refusing_contract(settings: Settings) -> None:
     with requests.Session() as http:
-        rpc_call(http, settings.ethereum_rpc_url, "anvil_setCode", REFUSING_CONTRACT, REFUSING_CODE)
+        rpc_call(
+            http,
+            settings.ethereum.ethereum_rpc_url,
+            "anvil_setCode",
+            REFUSING_CONTRACT,
+            REFUSING_CODE,
+        )

@@ -15,8 +15,8 @@ from paymq_tools.devchain import balance_of
 
 def stripe_intents(settings: Settings) -> Counter[str] | None:
     """PaymentIntents by our payment id, read with Stripe's plain list API."""
-    key = settings.stripe_key()
-    if "stripe" not in settings.card_providers or key is None:
+    key = settings.stripe.secret_key()
+    if "stripe" not in settings.providers.card_providers or key is None:
         return None
     found: Counter[str] = Counter()
     params: dict[str, str] = {"limit": "100"}
@@ -24,7 +24,7 @@ def stripe_intents(settings: Settings) -> Counter[str] | None:
         http.auth = (key, "")
         while True:
             page = http.get(
-                f"{settings.stripe_api_base}/v1/payment_intents", params=params, timeout=10
+                f"{settings.stripe.stripe_api_base}/v1/payment_intents", params=params, timeout=10
             )
             page.raise_for_status()
             body = page.json()
@@ -42,8 +42,8 @@ def chain_transfers(settings: Settings, cases: list[Case]) -> Counter[str]:
             if case.payout_to is None or case.payment_id is None:
                 continue
             address, amount, asset = case.payout_to
-            token = settings.ethereum_tokens.get(asset)
+            token = settings.ethereum.ethereum_tokens.get(asset)
             paid[case.payment_id] = (
-                balance_of(http, settings.ethereum_rpc_url, address, token) // amount
+                balance_of(http, settings.ethereum.ethereum_rpc_url, address, token) // amount
             )
     return paid

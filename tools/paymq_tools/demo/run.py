@@ -81,46 +81,44 @@ def _progress(label: str) -> Progress:
 
 
 def run_demo(settings: Settings, *, external: bool, keep: bool) -> int:
-    ensure_broker(settings.amqp_url, say=console.print)
+    ensure_broker(settings.broker.amqp_url, say=console.print)
     work_dir = Path(tempfile.mkdtemp(prefix="paymq-demo-"))
     fleet: Fleet | None = None
     chain = contextlib.ExitStack()
     if not external:
-        settings = settings.model_copy(
-            update={
-                "topology_prefix": f"paymq-demo-{uuid.uuid4().hex[:6]}",
-                "keys_dir": work_dir / "keys",
-                "retry_delays_ms": DEMO_RETRY_DELAYS_MS,
-                "max_attempts": DEMO_MAX_ATTEMPTS,
-                "database_url": f"sqlite:///{work_dir / 'paymq.db'}",
-                "reconcile_schedule_s": DEMO_RECONCILE_SCHEDULE_S,
-                "reconcile_interval_s": 0.5,
-                "provider_url": f"http://127.0.0.1:{free_port()}",
-                # Card payments: the sandbox first, then Stripe (localstripe, started below).
-                "card_providers": ("sandbox", "stripe"),
-                "stripe_api_base": f"http://127.0.0.1:{free_port()}",
-                "stripe_api_key": SecretStr(DEMO_STRIPE_KEY),
-                "breaker_failures": DEMO_BREAKER_FAILURES,
-                "webhook_retry_schedule_s": DEMO_WEBHOOK_RETRY_SCHEDULE_S,
-                "webhook_poll_interval_s": 0.1,
-                "webhook_allow_private_networks": True,  # the demo's receiver is on 127.0.0.1
-            }
+        settings = settings.replace(
+            topology_prefix=f"paymq-demo-{uuid.uuid4().hex[:6]}",
+            keys_dir=work_dir / "keys",
+            retry_delays_ms=DEMO_RETRY_DELAYS_MS,
+            max_attempts=DEMO_MAX_ATTEMPTS,
+            database_url=f"sqlite:///{work_dir / 'paymq.db'}",
+            reconcile_schedule_s=DEMO_RECONCILE_SCHEDULE_S,
+            reconcile_interval_s=0.5,
+            provider_url=f"http://127.0.0.1:{free_port()}",
+            # Card payments: the sandbox first, then Stripe (localstripe, started below).
+            card_providers=("sandbox", "stripe"),
+            stripe_api_base=f"http://127.0.0.1:{free_port()}",
+            stripe_api_key=SecretStr(DEMO_STRIPE_KEY),
+            breaker_failures=DEMO_BREAKER_FAILURES,
+            webhook_retry_schedule_s=DEMO_WEBHOOK_RETRY_SCHEDULE_S,
+            webhook_poll_interval_s=0.1,
+            webhook_allow_private_networks=True,  # the demo's receiver is on 127.0.0.1
         )
         init_keys(
-            settings.keys_dir,
-            producer_key_id=settings.producer_key_id,
-            worker_key_id=settings.worker_key_id,
+            settings.keys.keys_dir,
+            producer_key_id=settings.keys.producer_key_id,
+            worker_key_id=settings.keys.worker_key_id,
             sealing_key_id="card-seal-1",
         )
         settings = on_demo_chain(settings, work_dir, chain)
     console.print(
-        f"[bold]paymq demo[/bold]: broker {redact(settings.amqp_url)}, "
-        f"topology [cyan]{settings.topology_prefix}[/cyan]"
+        f"[bold]paymq demo[/bold]: broker {redact(settings.broker.amqp_url)}, "
+        f"topology [cyan]{settings.broker.topology_prefix}[/cyan]"
     )
     receiver = None if external else chain.enter_context(DemoReceiver())
     try:
-        with BrokerAdmin(settings.amqp_url) as admin:
-            admin.declare(settings.topology())
+        with BrokerAdmin(settings.broker.amqp_url) as admin:
+            admin.declare(settings.broker.topology())
         metrics_url = None
         if receiver is not None:
             receiver.register(settings.webhook_endpoints_path)
@@ -132,35 +130,35 @@ def run_demo(settings: Settings, *, external: bool, keep: bool) -> int:
             console.print(f"stopped {', '.join(f'{n} ({c})' for n, c in codes.items())}")
         chain.close()
         if not external and not keep:
-            with BrokerAdmin(settings.amqp_url) as admin:
-                admin.delete(settings.topology())
-                admin.delete_queue(settings.topology().webhooks_queue)
+            with BrokerAdmin(settings.broker.amqp_url) as admin:
+                admin.delete(settings.broker.topology())
+                admin.delete_queue(settings.broker.topology().webhooks_queue)
             shutil.rmtree(work_dir, ignore_errors=True)
         elif not external:
-            console.print(f"kept topology {settings.topology_prefix} and {work_dir}")
+            console.print(f"kept topology {settings.broker.topology_prefix} and {work_dir}")
 
 
 def _start_fleet(settings: Settings, work_dir: Path) -> tuple[Fleet, str]:
     """The providers, one worker per channel and the webhooks process; and where the card
     worker serves its metrics."""
     fleet = Fleet(work_dir, settings_env(settings, child_environment()))
-    port = settings.provider_url.rsplit(":", 1)[1]
+    port = settings.sandbox.provider_url.rsplit(":", 1)[1]
     fleet.start("sandbox", "sandbox", "--port", port)
-    wait_for_http(f"{settings.provider_url}/health", fleet)
-    console.print(f"[green]✓[/green] sandbox provider on {settings.provider_url}")
-    stripe_port = settings.stripe_api_base.rsplit(":", 1)[1]
+    wait_for_http(f"{settings.sandbox.provider_url}/health", fleet)
+    console.print(f"[green]✓[/green] sandbox provider on {settings.sandbox.provider_url}")
+    stripe_port = settings.stripe.stripe_api_base.rsplit(":", 1)[1]
     fleet.start("localstripe", "localstripe", "--port", stripe_port)
     # Its Stripe.js page needs no key: the emulator answers once it serves that.
-    wait_for_http(f"{settings.stripe_api_base}/js.stripe.com/v3/", fleet)
-    console.print(f"[green]✓[/green] Stripe API (localstripe) on {settings.stripe_api_base}")
-    topology = settings.topology()
+    wait_for_http(f"{settings.stripe.stripe_api_base}/js.stripe.com/v3/", fleet)
+    console.print(f"[green]✓[/green] Stripe API (localstripe) on {settings.stripe.stripe_api_base}")
+    topology = settings.broker.topology()
     metrics_port = free_port()
     for channel in topology.channels:
         env = {"PAYMQ_METRICS_PORT": str(metrics_port)} if channel == "card" else None
         fleet.start(f"worker-{channel}", "worker", channel, env=env)
     fleet.start("webhooks", "webhooks", "run")
     consumers = {topology.work_queue(c): 1 for c in topology.channels}
-    wait_for_consumers(settings.amqp_url, {**consumers, topology.webhooks_queue: 1}, fleet)
+    wait_for_consumers(settings.broker.amqp_url, {**consumers, topology.webhooks_queue: 1}, fleet)
     console.print(f"[green]✓[/green] workers consuming: {', '.join(topology.channels)}")
     console.print(f"[green]✓[/green] webhooks process delivering to {_endpoint_url(settings)}")
     return fleet, f"http://127.0.0.1:{metrics_port}/metrics"
@@ -179,24 +177,24 @@ def _run_batch(
     receiver: DemoReceiver | None = None,
     metrics_url: str | None = None,
 ) -> int:
-    keyring = Keyring.load(settings.keys_dir / TRUSTED_DIR)
-    kid, public_key = keyring.sealing_key("card", settings.sealing_key_id)
+    keyring = Keyring.load(settings.keys.keys_dir / TRUSTED_DIR)
+    kid, public_key = keyring.sealing_key("card", settings.keys.sealing_key_id)
     kit = CaseKit(
-        signer=Signer.load(settings.keys_dir, settings.producer_key_id),
-        topology=settings.topology(),
+        signer=Signer.load(settings.keys.keys_dir, settings.keys.producer_key_id),
+        topology=settings.broker.topology(),
         sealing_key=SealingKey(kid, public_key),
         now_ms=SystemClock().now_ms(),
     )
-    on_chain = "ethereum" in settings.payout_providers
+    on_chain = "ethereum" in settings.providers.payout_providers
     cases = build_cases(
         kit,
-        stripe="stripe" in settings.card_providers,
+        stripe="stripe" in settings.providers.card_providers,
         chain=on_chain,
-        chain_tokens=tuple(settings.ethereum_tokens),
+        chain_tokens=tuple(settings.ethereum.ethereum_tokens),
     )
     if on_chain:
         install_refusing_contract(settings)
-    control = SandboxControl(settings.provider_url)
+    control = SandboxControl(settings.sandbox.provider_url)
     for case in cases:
         if case.fault is not None and case.payment_id is not None:
             control.add_fault(
@@ -205,17 +203,17 @@ def _run_batch(
                 reference=case.payment_id,
                 retry_after_s=case.fault.retry_after_s,
             )
-    verifier = ResultVerifier(keyring, max_body_bytes=settings.max_body_bytes)
+    verifier = ResultVerifier(keyring, max_body_bytes=settings.messages.max_body_bytes)
     # Listen before publishing, so no result can slip past.
-    with ResultStream(settings.amqp_url, settings.topology(), verifier) as stream:
+    with ResultStream(settings.broker.amqp_url, settings.broker.topology(), verifier) as stream:
         _publish(settings, cases)
         results = _collect(stream, cases, _results_timeout_s(settings))
     effects = Counter(e["reference"] for e in control.effects())
     transfers = chain_transfers(settings, cases) if on_chain else None
     dead_letters = None
     if not external:  # the demo's own topology: its dead-letter queue holds only this batch
-        with BrokerAdmin(settings.amqp_url) as admin:
-            dead_letters = admin.drain(settings.topology().dead_letter_queue)
+        with BrokerAdmin(settings.broker.amqp_url) as admin:
+            dead_letters = admin.drain(settings.broker.topology().dead_letter_queue)
     intents = None if external else stripe_intents(settings)
     code = report(cases, Observed(results, effects, dead_letters, intents, transfers))
     if receiver is not None:
@@ -243,8 +241,8 @@ def _publish(settings: Settings, cases: list[Case]) -> None:
 
 
 def _results_timeout_s(settings: Settings) -> float:
-    delays = settings.retry_delays_ms[: settings.max_attempts - 1]
-    return 30.0 + sum(delays) / 1000 * 2 + sum(settings.reconcile_schedule_s[:2])
+    delays = settings.broker.retry_delays_ms[: settings.worker.max_attempts - 1]
+    return 30.0 + sum(delays) / 1000 * 2 + sum(settings.reconciler.reconcile_schedule_s[:2])
 
 
 def _collect(stream: ResultStream, cases: list[Case], timeout_s: float) -> dict[str, PaymentResult]:
