@@ -1,8 +1,11 @@
-"""`paymq`: the one command. Settings are built here, once, and passed down."""
+"""`paymq`: the one command. Settings are built here, once, and passed down.
+
+This module holds the app, its single commands (the processes: worker, reconcile, sandbox;
+and publish, status, top) and the command groups' registration; each group has a module of its
+own (cli_<group>.py). Installed tools add theirs through the `paymq.commands` entry point."""
 
 from __future__ import annotations
 
-import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
@@ -10,8 +13,13 @@ from typing import Annotated
 import typer
 
 from paymq import logs
+from paymq.cli_api import api_app
+from paymq.cli_chain import chain_app
+from paymq.cli_config import config_app
+from paymq.cli_db import db_app
+from paymq.cli_dlq import dlq_app
 from paymq.cli_keys import keys_app
-from paymq.cli_store import db_app, dlq_app, reconcile, status
+from paymq.cli_results import results_app
 from paymq.cli_topology import topology_app
 from paymq.cli_webhooks import webhooks_app
 from paymq.clikit import UsageError, err, friendly, load_settings
@@ -24,18 +32,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-results_app = typer.Typer(help="Watch signed result events.", no_args_is_help=True)
-config_app = typer.Typer(help="Show the configuration and its documentation.", no_args_is_help=True)
-chain_app = typer.Typer(help="The Ethereum hot wallet (docs/ethereum.md).", no_args_is_help=True)
-api_app = typer.Typer(help="The HTTP payment API (docs/api.md).", no_args_is_help=True)
-api_keys_app = typer.Typer(help="The HTTP API's keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(topology_app, name="topology")
 app.add_typer(results_app, name="results")
 app.add_typer(config_app, name="config")
 app.add_typer(chain_app, name="chain")
 app.add_typer(api_app, name="api")
-api_app.add_typer(api_keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(webhooks_app, name="webhooks")
@@ -61,8 +63,28 @@ def worker(
     run_worker(settings, channel)
 
 
-app.command()(reconcile)
-app.command()(status)
+@app.command()
+@friendly
+def reconcile() -> None:
+    """Settle pending and in-doubt payments by asking the provider, until SIGTERM/SIGINT
+    (workers also do this unless PAYMQ_WORKER_RECONCILES=false)."""
+    from workers.main import run_reconciler
+
+    settings = load_settings()
+    logs.configure_process(settings, "paymq-reconciler")
+    run_reconciler(settings)
+
+
+@app.command()
+@friendly
+def status(
+    payment_id: Annotated[str, typer.Argument(help="The payment id (UUID).")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+) -> None:
+    """A payment's state and history: attempts, provider references, result (masked)."""
+    from paymq.status import show_status
+
+    raise typer.Exit(show_status(load_settings(), payment_id, as_json=as_json))
 
 
 @app.command()
@@ -125,104 +147,6 @@ def publish(
     raise typer.Exit(code)
 
 
-@results_app.command("tail")
-@friendly
-def results_tail(
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-    durable: Annotated[
-        bool, typer.Option(help="Consume the durable notifications queue instead of a copy.")
-    ] = False,
-    count: Annotated[int, typer.Option(help="Stop after this many events (0: never).")] = 0,
-    timeout_s: Annotated[float, typer.Option(help="Stop after this long quiet (0: never).")] = 0,
-) -> None:
-    """Print result events as they arrive, verified against the keyring."""
-    from paymq.tail import tail
-
-    raise typer.Exit(
-        tail(
-            load_settings(),
-            as_json=as_json,
-            durable=durable,
-            count=count,
-            quiet_timeout_s=timeout_s,
-        )
-    )
-
-
-@api_app.command("serve")
-@friendly
-def api_serve() -> None:
-    """Serve the HTTP payment API on PAYMQ_API_HOST:PAYMQ_API_PORT (default 127.0.0.1:8080)."""
-    from producer.api.server import serve
-
-    settings = load_settings()
-    logs.configure_process(settings, "paymq-api")
-    serve(settings)
-
-
-@api_keys_app.command("add")
-@friendly
-def api_keys_add(
-    key_id: Annotated[str, typer.Argument(help="The caller's name, e.g. shop-eu.")],
-    channel: Annotated[
-        list[str], typer.Option(help="A channel the key may pay on; repeat for more.")
-    ],
-) -> None:
-    """Create an API key. The secret is printed once; only its SHA-256 is kept."""
-    from producer.api.keys import add_key
-
-    settings = load_settings()
-    secret = add_key(settings.api_keys_path, key_id, channel)
-    typer.echo(f"API key {key_id} ({', '.join(channel)}), kept in {settings.api_keys_path}:")
-    typer.echo(secret)
-
-
-@api_keys_app.command("list")
-@friendly
-def api_keys_list() -> None:
-    """The API keys and the channels each may pay on (never a secret: only digests are kept)."""
-    from producer.api.keys import ApiKeys
-
-    settings = load_settings()
-    keys = ApiKeys.load(settings.api_keys_path).keys
-    if not keys:
-        typer.echo(f"no API keys in {settings.api_keys_path}")
-    for key in keys:
-        typer.echo(f"{key.id:32} {', '.join(key.channels)}")
-
-
-@api_keys_app.command("remove")
-@friendly
-def api_keys_remove(
-    key_id: Annotated[str, typer.Argument(help="The key to revoke.")],
-) -> None:
-    """Revoke an API key: a running API refuses its secret from the next request on."""
-    from producer.api.keys import remove_key
-
-    settings = load_settings()
-    remove_key(settings.api_keys_path, key_id)
-    typer.echo(f"API key {key_id} removed from {settings.api_keys_path}")
-
-
-@api_app.command("openapi")
-def api_openapi() -> None:
-    """Print the API's OpenAPI document (docs/openapi.json is this, committed)."""
-    from producer.api.server import openapi_json
-
-    typer.echo(openapi_json(), nl=False)
-
-
-@chain_app.command("status")
-@friendly
-def chain_status(
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """The hot wallet: balance, nonces, and the signed transactions not mined yet."""
-    from paymq.chainstatus import show, wallet_status
-
-    show(wallet_status(load_settings()), as_json=as_json)
-
-
 @app.command()
 @friendly
 def top(
@@ -234,35 +158,6 @@ def top(
     from paymq.top import run_top
 
     run_top(load_settings(), interval_s=interval_s, once=once, as_json=as_json)
-
-
-@config_app.command("show")
-@friendly
-def config_show() -> None:
-    """Print the effective configuration (secrets redacted: keys, and the password of every
-    URL, the store's included)."""
-    from pydantic import SecretStr
-
-    from common.amqp.nodes import redact
-    from common.settings import SETTINGS
-
-    settings = load_settings()
-    dumped = settings.model_dump(mode="json")  # secrets masked
-    for setting in SETTINGS:
-        value = dumped[setting.section][setting.name]
-        secret = settings.value(setting)
-        if isinstance(secret, SecretStr) and "://" in secret.get_secret_value():
-            value = secret.get_secret_value()  # a URL: where it points is no secret
-        shown = redact(value) if isinstance(value, str) and "://" in value else value
-        typer.echo(f"{setting.variable}={shown}")
-
-
-@config_app.command("docs")
-def config_docs() -> None:
-    """Print docs/configuration.md, generated from the settings class."""
-    from paymq.configdoc import render
-
-    sys.stdout.write(render())
 
 
 def add_tool_commands(target: typer.Typer) -> None:
