@@ -12,8 +12,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 from common.amqp.confirms import OnConfirm
-from common.amqp.session import DeliveryToken, OnMessage, SessionListener
+from common.amqp.session import DeliveryToken, OnMessage, SessionListener, SessionOptions
 from common.envelope import OutboundMessage
+from common.settings import Settings
 
 
 class ConsumerSession(Protocol):
@@ -69,3 +70,13 @@ class ConsumerSession(Protocol):
 
 #: Opens the consumer's session around the consumer, its listener.
 SessionFactory = Callable[[SessionListener], ConsumerSession]
+
+
+def session_options(settings: Settings, name: str) -> SessionOptions:
+    return SessionOptions(
+        url=settings.broker.amqp_url,
+        name=name,
+        heartbeat_s=settings.broker.heartbeat_s,
+        connect_timeout_s=settings.broker.connect_timeout_s,
+        reconnect_max_delay_s=settings.broker.reconnect_max_delay_s,
+    )

@@ -35,7 +35,8 @@ from common.signing import REQUEST_TYPE, SignedFields, Signer
 from common.subscriber import ResultEvent, ResultStream
 from paymq_tools.collect import take
 from producer.encode import Draft
-from workers.main import ReconcilerThread, build_store
+from workers.main import build_store
+from workers.reconciler_thread import ReconcilerThread
 
 T = TypeVar("T")
 

@@ -33,7 +33,8 @@ from tests.integration.helpers import (
     wait_until,
 )
 from tests.stores import postgres_engine
-from workers.main import ReconcilerThread, session_options
+from workers.reconciler_thread import ReconcilerThread
+from workers.session import session_options
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,8 @@ from tests.integration.helpers import (
 )
 from tests.integration.localstripe import API_KEY, LocalStripe
 from tests.integration.proxy import AnswerLosingProxy
-from workers.main import ReconcilerThread
 from workers.providers.stripe_card import StripeProvider
+from workers.reconciler_thread import ReconcilerThread
 
 pytestmark = pytest.mark.integration
 
