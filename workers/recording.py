@@ -26,11 +26,9 @@ class Recorded:
 
     result: PaymentResult
     event: OutboundMessage
+    #: The event as the store keeps it (the record's `result`).
+    stored: StoredResult
     record: OutcomeRecord
-
-    @property
-    def stored(self) -> StoredResult:
-        return StoredResult.of(self.event)
 
     @property
     def state(self) -> State:
@@ -52,6 +50,7 @@ def recorded(
     says no money moved). `next_check_ms`: when the reconciler should ask the provider (pending
     and in-doubt payments), else None."""
     event = sign_result(result, signer, topology)
+    stored = StoredResult.of(event)
     record = OutcomeRecord(
         state=State(result.status.value),
         attempts=result.attempts,
@@ -60,7 +59,7 @@ def recorded(
         code=result.code,
         provider=result.provider or provider,
         provider_reference=result.provider_reference or provider_reference,
-        result=StoredResult.of(event),
+        result=stored,
         next_check_ms=next_check_ms,
     )
-    return Recorded(result, event, record)
+    return Recorded(result, event, stored, record)
