@@ -7,23 +7,30 @@ so concurrent deliveries of one payment to several workers (redeliveries, duplic
 never reach the provider twice at once; a claim expires after its lease, so a worker that died
 mid-payment does not block it forever. Once a payment has a result, every later delivery
 republishes the stored result event, byte for byte (I5), and never calls the provider again.
+
+Every write goes through the process's writer (store/writer.py): the claims and outcomes that
+arrive together are committed in one transaction, and each call returns only once its own work
+is committed. Each unit below either writes its rows or raises ClaimLost before writing any
+(`_move`'s guarded UPDATE comes first and matches no row), as the writer requires.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Engine, Table, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import Insert
 
 from common.clock import Clock
 from common.errors import ClaimLost
 from store import rows
 from store.health import StoreHealth
-from store.outage import StoreAccess
+from store.outage import StoreAccess, not_a_store_call
 from store.records import (
     Acquired,
     AlreadyDone,
@@ -38,10 +45,10 @@ from store.records import (
 )
 from store.schema import payments, rejections, transitions
 from store.states import State, check_transition
+from store.writer import Writer
 
 # The hot path's statements, built once: SQLAlchemy then reuses their compiled form, where
 # building `.values(...)` per call costs more than the database work itself.
-_INSERT_PAYMENT = insert(payments)
 TAKEOVER_REASON = "claim taken over after its lease ran out"
 _COUNT_TAKEOVERS = (
     select(func.count())
@@ -60,6 +67,14 @@ _TAKE_OVER = (
 )
 
 
+def _insert_if_new(dialect: str, table: Table) -> Insert:
+    """INSERT that writes nothing (rowcount 0) when the row, or one with the same unique key,
+    exists: inside a batch a duplicate must not raise, which would roll back the others."""
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
 def _storable(text: str, length: int) -> str:
     return text.replace("\x00", "\ufffd")[:length]
 
@@ -73,30 +88,68 @@ class Claims(StoreAccess):
         owner: str,
         lease_ms: int,
         health: StoreHealth | None = None,
+        writer: Writer | None = None,
     ) -> None:
         super().__init__(engine, health=health)
         self._clock = clock
         self._owner = owner
         self._lease_ms = lease_ms
+        self._writer = writer or Writer(engine)
+        self._insert_payments = _insert_if_new(engine.dialect.name, payments).returning(
+            payments.c.payment_id, payments.c.claim_token
+        )
+        self._insert_rejections = _insert_if_new(engine.dialect.name, rejections)
+        self._claims = _Claiming(self)
+        self._moves = _Moving(self)
+
+    @property
+    def writer(self) -> Writer:
+        return self._writer
+
+    @not_a_store_call
+    def close(self) -> None:
+        """Commit the writes handed over, then stop the writer (the engine is its owner's)."""
+        self._writer.close()
 
     def claim(self, new: NewPayment) -> Claim:
         """Take the claim on a payment, or say why not (see the Claim classes)."""
+        return self._writer.write(self._claims, new)
+
+    def _claim_many(self, connection: Connection, news: list[NewPayment]) -> list[Claim]:
+        """New payments inserted together (in payment id order, so two processes' batches lock
+        their rows in the same order), each with its first transition; a payment that exists
+        (a redelivery, a retry, a duplicate, an idempotency key taken) is decided by its row."""
         now_ms = self._clock.now_ms()
-        token = _new_token()
-        try:
-            with self._engine.begin() as connection:
-                connection.execute(_INSERT_PAYMENT, self._new_row(new, now_ms, token))
-                rows.record_transition(
-                    connection, new.payment_id, State.RECEIVED, State.PROCESSING, now_ms
+        tokens = [_new_token() for _ in news]
+        new_rows = sorted(
+            (self._new_row(new, now_ms, token) for new, token in zip(news, tokens, strict=True)),
+            key=lambda row: row["payment_id"],
+        )
+        inserted = {
+            (payment_id, token)
+            for payment_id, token in connection.execute(self._insert_payments, new_rows)
+        }
+        rows.record_transitions(
+            connection,
+            [
+                rows.transition_row(new.payment_id, State.RECEIVED, State.PROCESSING, now_ms)
+                for new, token in zip(news, tokens, strict=True)
+                if (new.payment_id, token) in inserted
+            ],
+        )
+        claims: list[Claim] = []
+        for new, token in zip(news, tokens, strict=True):
+            if (new.payment_id, token) in inserted:
+                claims.append(
+                    Acquired(attempts=0, outcome_unknown=False, provider=new.provider, token=token)
                 )
-            return Acquired(attempts=0, outcome_unknown=False, provider=new.provider, token=token)
-        except IntegrityError:
-            pass  # the payment, or another with its idempotency key, exists: decide below
-        with self._engine.begin() as connection:
+                continue
             row = self._existing(connection, new)
             if row is None:  # deleted meanwhile; never in practice, but do not guess
-                return Busy(until_ms=now_ms)
-            return self._claim_existing(connection, new, row, now_ms, token)
+                claims.append(Busy(until_ms=now_ms))
+            else:
+                claims.append(self._claim_existing(connection, new, row, now_ms, token))
+        return claims
 
     def _claim_existing(
         self, connection: Connection, new: NewPayment, row: RowMapping, now_ms: int, token: str
@@ -155,38 +208,23 @@ class Claims(StoreAccess):
     ) -> None:
         """Release the claim: the payment waits in a retry tier. ClaimLost unless `token` is
         the payment's current claim."""
-        now_ms = self._clock.now_ms()
-        with self._engine.begin() as connection:
-            self._move(
-                connection,
-                payment_id,
-                State.RETRYING,
-                now_ms,
-                token=token,
-                attempts=attempts,
-                outcome_unknown=outcome_unknown,
-                claim_owner=None,
-                claim_until_ms=None,
-                claim_token=None,
-            )
-            if attempt is not None:
-                rows.record_attempt(connection, payment_id, attempt, now_ms)
+        values = {
+            "attempts": attempts,
+            "outcome_unknown": outcome_unknown,
+            "claim_owner": None,
+            "claim_until_ms": None,
+            "claim_token": None,
+        }
+        self._writer.write(
+            self._moves, _Move(payment_id, State.RETRYING, token, None, values, attempt)
+        )
 
     def bind_provider(self, payment_id: str, token: str, provider: str, reason: str) -> None:
         """Record the provider a payment is about to be sent to, before it is sent: a worker
         that dies mid-call leaves its name for the next one. Only for the current claim
         (ClaimLost otherwise)."""
-        now_ms = self._clock.now_ms()
-        with self._engine.begin() as connection:
-            self._move(
-                connection,
-                payment_id,
-                State.PROCESSING,
-                now_ms,
-                reason,
-                token=token,
-                provider=provider,
-            )
+        move = _Move(payment_id, State.PROCESSING, token, reason, {"provider": provider}, None)
+        self._writer.write(self._moves, move)
 
     def finish(
         self, payment_id: str, outcome: OutcomeRecord, attempt: Attempt | None, *, token: str
@@ -194,22 +232,16 @@ class Claims(StoreAccess):
         """Record the outcome, the attempt that led to it and the result event, atomically;
         only for the current claim `token` (ClaimLost otherwise). A stored result stays marked
         unpublished until `mark_published` says the broker confirmed it."""
-        now_ms = self._clock.now_ms()
         values = rows.outcome_columns(outcome)
-        with self._engine.begin() as connection:
-            self._move(
-                connection, payment_id, outcome.state, now_ms, outcome.reason, token=token, **values
-            )
-            if attempt is not None:
-                rows.record_attempt(connection, payment_id, attempt, now_ms)
+        move = _Move(payment_id, outcome.state, token, outcome.reason, values, attempt)
+        self._writer.write(self._moves, move)
 
     def mark_published(self, confirmed: Collection[tuple[str, str]]) -> None:
         """The broker confirmed these (payment id, result message id) publishes: one statement
         for the lot (store/rows.py)."""
         if not confirmed:
             return
-        with self._engine.begin() as connection:
-            rows.mark_published(connection, confirmed)
+        self._writer.run(lambda connection: rows.mark_published(connection, confirmed))
 
     def note_rejection(self, rejection: Rejection) -> None:
         """Keep a refusal made before any claim; the same message refused again is a no-op."""
@@ -223,11 +255,12 @@ class Claims(StoreAccess):
             "reason": _storable(rejection.reason, 500),
             "created_ms": self._clock.now_ms(),
         }
-        try:
-            with self._engine.begin() as connection:
-                connection.execute(insert(rejections), row)
-        except IntegrityError:
-            pass  # refused before, by this or another worker
+
+        def work(connection: Connection) -> None:
+            # Refused before, by this or another worker: the row is there, nothing is written.
+            connection.execute(self._insert_rejections, row)
+
+        self._writer.run(work)
 
     def stored_result(self, payment_id: str) -> tuple[State, StoredResult] | None:
         """The payment's state and stored result event, if it has one (a worker whose claim
@@ -271,27 +304,112 @@ class Claims(StoreAccess):
         )
         return connection.execute(query).mappings().first()
 
-    def _move(
-        self,
-        connection: Connection,
-        payment_id: str,
-        target: State,
-        now_ms: int,
-        reason: str | None = None,
-        *,
-        token: str,
-        **values: Any,
-    ) -> None:
-        # A worker moves only what its claim holds: one guarded UPDATE, no read first.
-        changes = {"b_payment_id": payment_id, "state": target.value, "updated_ms": now_ms}
-        current = State.PROCESSING
-        check_transition(current, target)
-        moved = connection.execute(
-            _UPDATE_OWNED, {**changes, "b_state": current.value, "b_token": token, **values}
+    def _move_many(self, connection: Connection, moves: list[_Move]) -> list[None]:
+        """Moves of payments this worker's claims hold: one guarded UPDATE per payment, sent
+        together (one executemany per set of columns), then their transitions and attempts.
+        If any claim is no longer the current one, the UPDATEs match fewer rows than moves:
+        _ClaimsChanged rolls the batch back, and each move runs alone (`_move_one`)."""
+        now_ms = self._clock.now_ms()
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for move in sorted(moves, key=lambda move: move.payment_id):
+            check_transition(State.PROCESSING, move.target)
+            changes = self._changes(move, now_ms)
+            by_columns.setdefault(tuple(sorted(changes)), []).append(changes)
+        for changes_list in by_columns.values():
+            moved = connection.execute(_UPDATE_OWNED, changes_list)
+            if moved.rowcount != len(changes_list):
+                raise _ClaimsChanged(
+                    f"{len(changes_list) - moved.rowcount} of {len(changes_list)} claims are "
+                    "no longer current"
+                )
+        rows.record_transitions(
+            connection,
+            [
+                rows.transition_row(
+                    move.payment_id, State.PROCESSING, move.target, now_ms, move.reason
+                )
+                for move in moves
+            ],
         )
+        rows.record_attempts(
+            connection,
+            [
+                rows.attempt_row(move.payment_id, move.attempt, now_ms)
+                for move in moves
+                if move.attempt is not None
+            ],
+        )
+        return [None] * len(moves)
+
+    def _move_one(self, connection: Connection, move: _Move) -> None:
+        """One move alone: ClaimLost, before anything is written, unless the claim is the
+        payment's current one."""
+        now_ms = self._clock.now_ms()
+        check_transition(State.PROCESSING, move.target)
+        moved = connection.execute(_UPDATE_OWNED, self._changes(move, now_ms))
         if moved.rowcount != 1:
-            raise ClaimLost(f"payment {payment_id}: this claim is no longer the current one")
-        rows.record_transition(connection, payment_id, current, target, now_ms, reason=reason)
+            raise ClaimLost(f"payment {move.payment_id}: this claim is no longer the current one")
+        rows.record_transition(
+            connection, move.payment_id, State.PROCESSING, move.target, now_ms, reason=move.reason
+        )
+        if move.attempt is not None:
+            rows.record_attempt(connection, move.payment_id, move.attempt, now_ms)
+
+    @staticmethod
+    def _changes(move: _Move, now_ms: int) -> dict[str, Any]:
+        # A worker moves only what its claim holds: one guarded UPDATE, no read first.
+        return {
+            "b_payment_id": move.payment_id,
+            "b_state": State.PROCESSING.value,
+            "b_token": move.token,
+            "state": move.target.value,
+            "updated_ms": now_ms,
+            **move.values,
+        }
+
+
+class _ClaimsChanged(Exception):
+    """A batch's moves matched fewer rows than it has moves: some claim was taken over."""
+
+
+@dataclass(frozen=True)
+class _Move:
+    """A payment leaving `processing` (or staying there, bound to a provider) under a claim."""
+
+    payment_id: str
+    target: State
+    token: str
+    reason: str | None
+    #: The columns the move sets besides state and updated_ms.
+    values: dict[str, Any]
+    attempt: Attempt | None
+
+
+class _Claiming:
+    """Claims as the writer batches them (store/writer.py's Kind)."""
+
+    def __init__(self, claims: Claims) -> None:
+        self._claims = claims
+
+    def bulk(self, connection: Connection, units: list[NewPayment]) -> list[Claim | Exception]:
+        return list(self._claims._claim_many(connection, units))
+
+    def one(self, connection: Connection, unit: NewPayment) -> Claim:
+        [claim] = self._claims._claim_many(connection, [unit])
+        return claim
+
+
+class _Moving:
+    """Moves under a claim as the writer batches them (store/writer.py's Kind)."""
+
+    def __init__(self, claims: Claims) -> None:
+        self._claims = claims
+
+    def bulk(self, connection: Connection, units: list[_Move]) -> list[Exception | None]:
+        return list(self._claims._move_many(connection, units))
+
+    def one(self, connection: Connection, unit: _Move) -> None:
+        self._claims._move_one(connection, unit)
 
 
 def _new_token() -> str:

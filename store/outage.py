@@ -60,7 +60,8 @@ class StoreAccess:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         for name, member in list(vars(cls).items()):
-            if not name.startswith("_") and inspect.isfunction(member):
+            local = getattr(member, "_not_a_store_call", False)
+            if not name.startswith("_") and inspect.isfunction(member) and not local:
                 setattr(cls, name, _store_call(member))
 
     @property
@@ -84,6 +85,13 @@ class StoreAccess:
             raise
         if self._health is not None:
             self._health.answered()
+
+
+def not_a_store_call(method: Callable[..., R]) -> Callable[..., R]:
+    """A public method that asks the database nothing (e.g. `close`): not mapped, and it tells
+    the store's health nothing."""
+    method._not_a_store_call = True  # type: ignore[attr-defined]
+    return method
 
 
 def _store_call(method: Callable[..., R]) -> Callable[..., R]:

@@ -30,6 +30,18 @@ def read(connection: Connection, payment_id: str) -> RowMapping | None:
     return connection.execute(_SELECT_PAYMENT, {"b_payment_id": payment_id}).mappings().first()
 
 
+def transition_row(
+    payment_id: str, source: State, target: State, now_ms: int, reason: str | None = None
+) -> dict[str, Any]:
+    return {
+        "payment_id": payment_id,
+        "at_ms": now_ms,
+        "from_state": source.value,
+        "to_state": target.value,
+        "reason": reason[:500] if reason else None,
+    }
+
+
 def record_transition(
     connection: Connection,
     payment_id: str,
@@ -40,29 +52,35 @@ def record_transition(
     reason: str | None = None,
 ) -> None:
     connection.execute(
-        _INSERT_TRANSITION,
-        {
-            "payment_id": payment_id,
-            "at_ms": now_ms,
-            "from_state": source.value,
-            "to_state": target.value,
-            "reason": reason[:500] if reason else None,
-        },
+        _INSERT_TRANSITION, transition_row(payment_id, source, target, now_ms, reason)
     )
+
+
+def record_transitions(connection: Connection, transitions: list[dict[str, Any]]) -> None:
+    """Many transitions (`transition_row`s), one statement."""
+    if transitions:
+        connection.execute(_INSERT_TRANSITION, transitions)
+
+
+def attempt_row(payment_id: str, attempt: Attempt, now_ms: int) -> dict[str, Any]:
+    return {
+        "payment_id": payment_id,
+        "attempt": attempt.number,
+        "at_ms": now_ms,
+        "outcome": attempt.outcome,
+        "code": attempt.code,
+        "provider_reference": attempt.provider_reference,
+    }
 
 
 def record_attempt(connection: Connection, payment_id: str, attempt: Attempt, now_ms: int) -> None:
-    connection.execute(
-        _INSERT_ATTEMPT,
-        {
-            "payment_id": payment_id,
-            "attempt": attempt.number,
-            "at_ms": now_ms,
-            "outcome": attempt.outcome,
-            "code": attempt.code,
-            "provider_reference": attempt.provider_reference,
-        },
-    )
+    connection.execute(_INSERT_ATTEMPT, attempt_row(payment_id, attempt, now_ms))
+
+
+def record_attempts(connection: Connection, attempts: list[dict[str, Any]]) -> None:
+    """Many attempts (`attempt_row`s), one statement."""
+    if attempts:
+        connection.execute(_INSERT_ATTEMPT, attempts)
 
 
 def outcome_columns(outcome: OutcomeRecord) -> dict[str, Any]:

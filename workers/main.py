@@ -28,6 +28,7 @@ from store.database import engine_for, upgrade
 from store.gauges import StoreGauges, state_counts
 from store.health import StoreHealth
 from store.outage import ping
+from store.writer import WriterCounters
 from workers.channels import ChannelDeps, build_channel
 from workers.config import HandlerConfig
 from workers.consumer import Consumer, ConsumerOptions
@@ -54,6 +55,11 @@ class ProcessStore:
     claims: Claims
     checks: Checks
 
+    def close(self) -> None:
+        """Commit the writes handed over, then close the engine's connections."""
+        self.claims.close()
+        self.engine.dispose()
+
 
 def build_store(
     settings: Settings, *, owner: str | None = None, metrics: Metrics | None = None
@@ -64,17 +70,16 @@ def build_store(
     upgrade(engine)
     clock = SystemClock()
     health = StoreHealth(lambda: ping(engine), metrics=metrics)
-    return ProcessStore(
+    claims = Claims(
         engine,
-        claims=Claims(
-            engine,
-            clock,
-            owner=owner or process_name(),
-            lease_ms=int(settings.worker.claim_lease_s * 1000),
-            health=health,
-        ),
-        checks=Checks(engine, clock, health=health),
+        clock,
+        owner=owner or process_name(),
+        lease_ms=int(settings.worker.claim_lease_s * 1000),
+        health=health,
     )
+    if metrics is not None:
+        metrics.registry.register(WriterCounters(claims.writer))
+    return ProcessStore(engine, claims=claims, checks=Checks(engine, clock, health=health))
 
 
 def build_consumer(
@@ -103,16 +108,19 @@ def build_consumer(
         sealing_keys=load_sealing_private_keys(settings.keys.keys_dir, keyring),
     )
     crash = crash_points(settings.faults)
-    owned_store = claims is None
-    store = claims or build_store(settings).claims
+    owned: ProcessStore | None = None
+    if claims is None:
+        owned = build_store(settings, metrics=metrics)
+        claims = owned.claims
+    store = claims
     published = PublishedMarks(store.mark_published)
     published.start()
 
     def stopped() -> None:
         providers.close()
         published.close()
-        if owned_store:
-            store.engine.dispose()
+        if owned is not None:
+            owned.close()
 
     handler = Handler(
         HandlerConfig(
@@ -209,7 +217,7 @@ def run_worker(settings: Settings, channel_name: str) -> None:
         if reconciler is not None:
             reconciler.stop()
             reconciler.join(timeout=10)
-        store.engine.dispose()
+        store.close()
 
 
 def run_reconciler(settings: Settings) -> None:
@@ -227,4 +235,4 @@ def run_reconciler(settings: Settings) -> None:
     reconciler.start()
     while reconciler.is_alive():
         reconciler.join(timeout=1.0)
-    store.engine.dispose()
+    store.close()
