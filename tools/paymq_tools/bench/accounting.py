@@ -51,17 +51,51 @@ class HostShare:
     worker_cpu_ms_per_payment: float
 
 
+def metric_sum(metrics_url: str, name: str) -> float:
+    """The sum of a metric's samples (all labels) on a worker's Prometheus endpoint."""
+    text = requests.get(metrics_url, timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    )
+
+
 def _payments_recorded(metrics_url: str) -> int:
     """Payments a worker recorded a result for, whatever the status, from its metrics."""
-    text = requests.get(metrics_url, timeout=10).text
-    return round(
-        sum(
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == "paymq_payments_total"
+    return round(metric_sum(metrics_url, "paymq_payments_total"))
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    """The most memory a process has held (VmHWM, Linux), in MiB."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+@dataclass(frozen=True)
+class StoreFigures:
+    """What the workers' store writers did over the run (their Prometheus counters)."""
+
+    transactions: int
+    writes: int
+
+    @classmethod
+    def read(cls, workers: list[HostedWorker]) -> StoreFigures:
+        return cls(
+            transactions=round(
+                sum(metric_sum(w.metrics_url, "paymq_store_transactions_total") for w in workers)
+            ),
+            writes=round(
+                sum(metric_sum(w.metrics_url, "paymq_store_writes_total") for w in workers)
+            ),
         )
-    )
 
 
 def host_shares(

@@ -33,7 +33,14 @@ from common.keyring import TRUSTED_DIR, Keyring
 from common.money import Money
 from common.settings import Settings
 from common.subscriber import ResultVerifier
-from paymq_tools.bench.accounting import HostedWorker, cpu_s, host_shares, local_broker_pid
+from paymq_tools.bench.accounting import (
+    HostedWorker,
+    StoreFigures,
+    cpu_s,
+    host_shares,
+    local_broker_pid,
+    peak_rss_mib,
+)
 from paymq_tools.bench.report import Figures, report
 from paymq_tools.bench.traffic import BenchFailed, Collector, publish_flat_out, publish_paced
 from paymq_tools.broker import ensure_broker
@@ -123,12 +130,27 @@ def run_bench(settings: Settings, options: BenchOptions) -> int:
         )
         figures, worker_cpu_s = _measure(settings, options, fleet)
         shares = host_shares(workers, fleet, worker_cpu_s)
+        figures |= _worker_figures(workers, fleet, figures)
     finally:
         fleet.stop()
         with BrokerAdmin(settings.broker.amqp_url) as admin:
             admin.delete(topology)
     report(figures, shares, as_json=options.as_json)
     return 0 if figures["succeeded"] == options.payments else 1
+
+
+def _worker_figures(workers: list[HostedWorker], fleet: Fleet, figures: Figures) -> Figures:
+    """Read while the workers still run: their peak memory, and their store writers' work
+    per payment (transactions are the figure the batched store is judged by)."""
+    payments = max(1, int(str(figures["results"])))
+    store = StoreFigures.read(workers)
+    peaks = [peak_rss_mib(fleet.processes[w.name].pid) for w in workers]
+    known = [peak for peak in peaks if peak is not None]
+    return {
+        "worker_peak_rss_mib": max(known) if known else None,
+        "store_transactions_per_payment": round(store.transactions / payments, 3),
+        "store_writes_per_transaction": round(store.writes / max(1, store.transactions), 1),
+    }
 
 
 def _start_workers(
