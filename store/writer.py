@@ -4,14 +4,14 @@ that arrived together in one transaction.
 Why (docs/performance.md, "Where the time goes"): a transaction per write, each one a trip
 through the process's one SQLite connection contended by every pool thread, cost more than the
 database's own work by far, and more the busier the machine. Here each pool thread hands its
-write to the writer and waits on a future; the writer owns the connection for a batch, so the
+write to the writer and waits for its answer; the writer owns the connection for a batch, so the
 threads no longer queue for it one by one, and a batch of writes costs one BEGIN and one
 commit (one fsync, one lock taken and released) instead of one each. Within a batch the writes
 of one kind go to the database together (`Kind.bulk`: an executemany, one INSERT of many rows),
 so a batch costs a handful of statements, not a handful per payment.
 
 What the callers may rely on:
-- **A future resolves only after its batch committed.** A caller that is told a claim is taken,
+- **An answer is given only after its batch committed.** A caller that is told a claim is taken,
   or a result recorded, holds a committed fact: the claim is committed before its provider call,
   the result before its publish. Nothing is acked by the consumer before that (workers/consumer).
 - **A unit of work fails alone.** `Kind.bulk` writes its units' rows and answers each of them;
@@ -36,7 +36,6 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -101,11 +100,49 @@ class _Single(Generic[R]):
 _SINGLE: _Single[Any] = _Single()
 
 
+class _Answer(Generic[R]):
+    """The writer's answer to the one thread waiting for it: a lock taken at birth and let go
+    once the answer is in, the cheapest hand-over between two threads in CPython (a Future
+    wakes its waiter through a Condition: more Python and more locks, for every write)."""
+
+    __slots__ = ("_error", "_lock", "_settled", "_value")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._settled = False
+        self._value: R | None = None
+        self._error: BaseException | None = None
+
+    def done(self) -> bool:
+        return self._settled
+
+    def set_result(self, value: R) -> None:
+        self._value = value
+        self._settle()
+
+    def set_exception(self, error: BaseException) -> None:
+        self._error = error
+        self._settle()
+
+    def _settle(self) -> None:
+        if not self._settled:  # the writer's thread alone settles answers
+            self._settled = True
+            self._lock.release()
+
+    def result(self) -> R:
+        with self._lock:  # free once settled
+            pass
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
 @dataclass
 class _Unit(Generic[R]):
     kind: Kind[Any, R]
     data: Any
-    future: Future[R]
+    future: _Answer[R]
 
 
 @dataclass
@@ -127,32 +164,42 @@ class Writer:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, not {max_batch}")
         self._engine = engine
-        self._lock = (
+        self._host_lock = (
             host_write_lock(engine.url.database, _pool_timeout_s(engine))
             if engine.dialect.name == "sqlite"
             else None
         )
         self._max_batch = max_batch
         self._name = name
+        # Handed over by many threads, taken by one: a deque (appends and pops are atomic)
+        # and an event that wakes the writer; the lock only guards starting and stopping.
         self._queue: deque[_Unit[Any]] = deque()
-        self._ready = threading.Condition(threading.Lock())
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._stopped = False
         self.counts = WriterCounts()
 
     def write(self, kind: Kind[U, R], unit: U) -> R:
         """Have `unit` written in the writer's next transaction; its answer once that committed.
         Raises what the unit raised (a refusal, a bug) or StoreUnavailable."""
-        future: Future[R] = Future()
-        with self._ready:
-            if self._closed:
+        answer: _Answer[R] = _Answer()
+        handed = _Unit(kind, unit, answer)
+        self._queue.append(handed)
+        if self._thread is None or self._closed:
+            self._start_or_refuse(handed)
+        self._wake.set()
+        return answer.result()
+
+    def _start_or_refuse(self, handed: _Unit[Any]) -> None:
+        with self._lock:
+            if self._stopped:  # closed, and the writer is gone: nobody would write it
+                self._queue.remove(handed)
                 raise StoreUnavailable("payment store unavailable: its writer is closed")
-            self._queue.append(_Unit(kind, unit, future))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
                 self._thread.start()
-            self._ready.notify()
-        return future.result()
 
     def run(self, work: Callable[[Connection], R]) -> R:
         """Have `work` (a function of the connection, written as `Kind.one` asks) run in the
@@ -163,34 +210,42 @@ class Writer:
     @property
     def waiting(self) -> int:
         """Units handed over and not yet taken into a batch."""
-        with self._ready:
-            return len(self._queue)
+        return len(self._queue)
 
     def close(self, timeout_s: float = 30.0) -> None:
-        """Commit what was handed over, then stop the thread. Later `run`s are refused."""
-        with self._ready:
+        """Commit what was handed over, then stop the thread. Later writes are refused."""
+        with self._lock:
             self._closed = True
             thread = self._thread
-            self._ready.notify()
+            if thread is None:
+                self._stopped = True
+        self._wake.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout_s)
 
     def _loop(self) -> None:
         while True:
-            with self._ready:
-                while not self._queue and not self._closed:
-                    self._ready.wait()
-                if not self._queue:
-                    return  # closed, and everything handed over is written
-                take = min(len(self._queue), self._max_batch)
-                batch = [self._queue.popleft() for _ in range(take)]
-            try:
-                self._commit(batch)
-            except BaseException as exc:  # a bug here must not leave callers waiting forever
-                logger.exception("the store writer failed a batch")
-                for unit in batch:
-                    if not unit.future.done():
-                        unit.future.set_exception(_copy(exc))
+            self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch: list[_Unit[Any]] = []
+                while self._queue and len(batch) < self._max_batch:
+                    batch.append(self._queue.popleft())
+                self._commit_guarded(batch)
+            if self._closed:
+                with self._lock:
+                    if not self._queue:  # everything handed over is written
+                        self._stopped = True
+                        return
+
+    def _commit_guarded(self, batch: list[_Unit[Any]]) -> None:
+        try:
+            self._commit(batch)
+        except BaseException as exc:  # a bug here must not leave callers waiting forever
+            logger.exception("the store writer failed a batch")
+            for unit in batch:
+                if not unit.future.done():
+                    unit.future.set_exception(_copy(exc))
 
     def _commit(self, batch: list[_Unit[Any]]) -> None:
         self.counts.transactions += 1
@@ -219,8 +274,8 @@ class Writer:
     def _transaction(self) -> Iterator[Connection]:
         """A write transaction; on SQLite, with the host's write lock held (store/writelock.py)."""
         with contextlib.ExitStack() as stack:
-            if self._lock is not None:
-                stack.enter_context(self._lock.held())
+            if self._host_lock is not None:
+                stack.enter_context(self._host_lock.held())
             yield stack.enter_context(self._engine.begin())
 
     def _singly(self, batch: list[_Unit[Any]]) -> None:
