@@ -17,7 +17,10 @@ def db_upgrade() -> None:
 
     settings = load_settings()
     engine = engine_for(settings.store)
-    revision = upgrade(engine)
+    try:
+        revision = upgrade(engine)
+    finally:
+        engine.dispose()
     typer.echo(f"{engine.url.render_as_string(hide_password=True)} is at schema {revision}")
 
 
@@ -28,4 +31,8 @@ def db_current() -> None:
     from store.database import current_revision, engine_for, head_revision
 
     engine = engine_for(load_settings().store)
-    typer.echo(f"store: {current_revision(engine) or 'none'}, needed: {head_revision()}")
+    try:
+        current = current_revision(engine)
+    finally:
+        engine.dispose()
+    typer.echo(f"store: {current or 'none'}, needed: {head_revision()}")

@@ -140,5 +140,9 @@ def _deliveries(settings: Settings) -> WebhookDeliveries:
     from webhooks.deliveries import WebhookDeliveries
 
     engine = engine_for(settings.store, pool_size=1)
-    require_current(engine)
+    try:
+        require_current(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return WebhookDeliveries(engine, SystemClock(), owner="paymq-cli", lease_ms=0)

@@ -15,9 +15,11 @@ console = Console(highlight=False)
 
 def show_status(settings: Settings, payment_id: str, *, as_json: bool) -> int:
     engine = engine_for(settings.store)
-    require_current(engine)
-    described = PaymentViews(engine).describe(payment_id)
-    engine.dispose()
+    try:
+        require_current(engine)
+        described = PaymentViews(engine).describe(payment_id)
+    finally:
+        engine.dispose()
     if described is None:
         console.print(f"[red]no payment {payment_id} in the store[/red]")
         return 1

@@ -77,9 +77,9 @@ def render(frame: Frame, rate: float | None) -> Group:
 
 def run_top(settings: Settings, *, interval_s: float, once: bool, as_json: bool) -> None:
     engine = engine_for(settings.store, pool_size=1)
-    require_current(engine)
     topology = settings.broker.topology()
     try:
+        require_current(engine)
         with BrokerAdmin(settings.broker.amqp_url, name="paymq-top") as admin:
             frame = take_frame(admin, engine, topology)
             if once:

@@ -23,9 +23,11 @@ POSTGRES_ADMIN_URL = os.environ.get(
 @contextmanager
 def sqlite_engine(directory: Path) -> Iterator[Engine]:
     engine = create_store_engine(f"sqlite:///{directory / 'paymq.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @contextmanager

@@ -85,37 +85,41 @@ def build_service(
     clock = SystemClock()
     endpoints = endpoints_file(settings.webhook_endpoints_path).current
     engine = engine_for(settings.store, pool_size=settings.webhooks.webhook_concurrency + 2)
-    upgrade(engine)
-    deliveries = WebhookDeliveries(
-        engine,
-        clock,
-        owner=owner or process_name(),
-        lease_ms=int(settings.webhooks.webhook_lease_s * 1000),
-    )
-    verifier = ResultVerifier(
-        Keyring.load(settings.keys.keys_dir / TRUSTED_DIR),
-        max_body_bytes=settings.messages.max_body_bytes,
-    )
-    sender = Sender(
-        clock,
-        user_agent=user_agent(),
-        connect_timeout_s=settings.webhooks.webhook_connect_timeout_s,
-        read_timeout_s=settings.webhooks.webhook_read_timeout_s,
-        guard=AddressGuard(AddressPolicy(settings.webhooks.webhook_allow_private_networks)),
-    )
-    dispatcher = Dispatcher(
-        deliveries,
-        sender,
-        endpoints,
-        clock=clock,
-        schedule_s=settings.webhooks.webhook_retry_schedule_s,
-        concurrency=settings.webhooks.webhook_concurrency,
-        per_endpoint=settings.webhooks.webhook_endpoint_concurrency,
-        poll_interval_s=settings.webhooks.webhook_poll_interval_s,
-        metrics=metrics,
-    )
-    intake = Intake(verifier, deliveries, endpoints, metrics)
-    return WebhookService(settings, deliveries, intake, dispatcher, clock, threading.Event())
+    try:
+        upgrade(engine)
+        deliveries = WebhookDeliveries(
+            engine,
+            clock,
+            owner=owner or process_name(),
+            lease_ms=int(settings.webhooks.webhook_lease_s * 1000),
+        )
+        verifier = ResultVerifier(
+            Keyring.load(settings.keys.keys_dir / TRUSTED_DIR),
+            max_body_bytes=settings.messages.max_body_bytes,
+        )
+        sender = Sender(
+            clock,
+            user_agent=user_agent(),
+            connect_timeout_s=settings.webhooks.webhook_connect_timeout_s,
+            read_timeout_s=settings.webhooks.webhook_read_timeout_s,
+            guard=AddressGuard(AddressPolicy(settings.webhooks.webhook_allow_private_networks)),
+        )
+        dispatcher = Dispatcher(
+            deliveries,
+            sender,
+            endpoints,
+            clock=clock,
+            schedule_s=settings.webhooks.webhook_retry_schedule_s,
+            concurrency=settings.webhooks.webhook_concurrency,
+            per_endpoint=settings.webhooks.webhook_endpoint_concurrency,
+            poll_interval_s=settings.webhooks.webhook_poll_interval_s,
+            metrics=metrics,
+        )
+        intake = Intake(verifier, deliveries, endpoints, metrics)
+        return WebhookService(settings, deliveries, intake, dispatcher, clock, threading.Event())
+    except BaseException:
+        engine.dispose()
+        raise
 
 
 def declare_queue(settings: Settings) -> None:
@@ -140,6 +144,16 @@ def run_webhooks(settings: Settings) -> None:
     )
     metrics = Metrics()
     service = build_service(settings, metrics=metrics)
+    try:
+        _start(settings, service, metrics)
+        service.run()
+    finally:
+        service.deliveries.engine.dispose()
+    logger.info("webhooks stopped")
+
+
+def _start(settings: Settings, service: WebhookService, metrics: Metrics) -> None:
+    """The webhooks queue, the metrics, the signals and the start line, before consuming."""
     # Before the metrics and the start line, which tell operators and tests the sender is up:
     # the consumer declares the queue again on its own connection, but only a moment later,
     # and result events published in that moment reached no webhooks queue. After
@@ -169,8 +183,3 @@ def run_webhooks(settings: Settings) -> None:
     )
     if settings.webhooks.webhook_allow_private_networks:
         logger.info("webhooks: endpoints on loopback and private networks are allowed")
-    try:
-        service.run()
-    finally:
-        service.deliveries.engine.dispose()
-    logger.info("webhooks stopped")

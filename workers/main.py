@@ -67,7 +67,11 @@ def build_store(
     """The payment store, its schema brought up to date first (safe to race), with a health
     watch that logs and counts its stalls."""
     engine = engine_for(settings.store, pool_size=min(16, settings.worker.worker_concurrency))
-    upgrade(engine)
+    try:
+        upgrade(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     clock = SystemClock()
     health = StoreHealth(lambda: ping(engine), metrics=metrics)
     claims = Claims(
@@ -196,22 +200,22 @@ def run_worker(settings: Settings, channel_name: str) -> None:
     )
     metrics = Metrics()
     store = build_store(settings, metrics=metrics)
-    process_metrics(settings, store.engine, metrics)
-    consumer = build_consumer(settings, channel_name, claims=store.claims, metrics=metrics)
     reconciler = None
-    if settings.worker.worker_reconciles:
-        name = f"paymq-reconciler-{channel_name}"
-        reconciler = ReconcilerThread(settings, store.checks, name, metrics)
-        reconciler.start()
-    _on_signals(consumer.shutdown)
-    logger.info(
-        "worker for %s: %d in flight, prefetch %d, store %s",
-        channel_name,
-        settings.worker.worker_concurrency,
-        settings.worker.prefetch,
-        store.engine.url.render_as_string(hide_password=True),
-    )
     try:
+        process_metrics(settings, store.engine, metrics)
+        consumer = build_consumer(settings, channel_name, claims=store.claims, metrics=metrics)
+        if settings.worker.worker_reconciles:
+            name = f"paymq-reconciler-{channel_name}"
+            reconciler = ReconcilerThread(settings, store.checks, name, metrics)
+            reconciler.start()
+        _on_signals(consumer.shutdown)
+        logger.info(
+            "worker for %s: %d in flight, prefetch %d, store %s",
+            channel_name,
+            settings.worker.worker_concurrency,
+            settings.worker.prefetch,
+            store.engine.url.render_as_string(hide_password=True),
+        )
         consumer.run()
     finally:
         if reconciler is not None:
@@ -229,10 +233,12 @@ def run_reconciler(settings: Settings) -> None:
     )
     metrics = Metrics()
     store = build_store(settings, metrics=metrics)
-    process_metrics(settings, store.engine, metrics)
-    reconciler = ReconcilerThread(settings, store.checks, "paymq-reconciler", metrics)
-    _on_signals(reconciler.stop)
-    reconciler.start()
-    while reconciler.is_alive():
-        reconciler.join(timeout=1.0)
-    store.close()
+    try:
+        process_metrics(settings, store.engine, metrics)
+        reconciler = ReconcilerThread(settings, store.checks, "paymq-reconciler", metrics)
+        _on_signals(reconciler.stop)
+        reconciler.start()
+        while reconciler.is_alive():
+            reconciler.join(timeout=1.0)
+    finally:
+        store.close()

@@ -55,16 +55,16 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
         connect_timeout_s=settings.broker.connect_timeout_s,
     )
     engine = engine_for(settings.store)
-    upgrade(engine)
-    views = PaymentViews(engine)
-    submissions = Submissions(engine, SystemClock())
-    metrics = Metrics()
-    metrics.registry.register(
-        StoreGauges(lambda: state_counts(engine), SystemClock(), channels=CHANNELS)
-    )
-    queues = topology_queues(settings.broker.topology())
-    metrics.registry.register(QueueGauges(settings.broker.amqp_url, queues, SystemClock()))
     try:
+        upgrade(engine)
+        views = PaymentViews(engine)
+        submissions = Submissions(engine, SystemClock())
+        metrics = Metrics()
+        metrics.registry.register(
+            StoreGauges(lambda: state_counts(engine), SystemClock(), channels=CHANNELS)
+        )
+        queues = topology_queues(settings.broker.topology())
+        metrics.registry.register(QueueGauges(settings.broker.amqp_url, queues, SystemClock()))
         with Producer.from_settings(settings, name="paymq-api", gateway=True) as producer:
             intake = Intake(
                 submissions,

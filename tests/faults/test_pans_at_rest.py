@@ -416,7 +416,8 @@ def message_bytes(message: InboundMessage) -> bytes:
 
 def store_rows(database: Path) -> list[tuple[str, bytes]]:
     """Every row of every table, as text."""
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+    # sqlite3's own `with` ends a transaction, and leaves the connection open.
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
         tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         return [
             (f"{database.name}:{name}", repr(row).encode())

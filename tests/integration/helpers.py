@@ -44,13 +44,15 @@ T = TypeVar("T")
 @contextlib.contextmanager
 def reconciling(settings: Settings) -> Iterator[ReconcilerThread]:
     """The production reconciler, in a thread, on these settings' store, until the block ends."""
-    thread = ReconcilerThread(settings, build_store(settings).checks, "paymq-test-reconciler")
+    store = build_store(settings)
+    thread = ReconcilerThread(settings, store.checks, "paymq-test-reconciler")
     thread.start()
     try:
         yield thread
     finally:
         thread.stop()
         thread.join(timeout=10)
+        store.close()
 
 
 def wait_until(check: Callable[[], T], *, timeout_s: float = 15.0, what: str = "condition") -> T:

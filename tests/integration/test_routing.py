@@ -83,7 +83,11 @@ def test_a_provider_that_refuses_connections_fails_over_to_the_next(
     assert (result.status, result.provider) == ("succeeded", "sandbox")
     assert result.payment_id is not None
     assert len(control.effects(str(result.payment_id))) == 1
-    moves, _attempts = PaymentViews(engine_for(settings.store)).history(str(result.payment_id))
+    engine = engine_for(settings.store)
+    try:
+        moves, _attempts = PaymentViews(engine).history(str(result.payment_id))
+    finally:
+        engine.dispose()
     assert any(
         move["reason"] == "routed to sandbox after stripe: provider_unavailable" for move in moves
     )

@@ -3,6 +3,7 @@ anything expensive is built once)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,8 +60,10 @@ def keys(keyring: Keyring, producer: Signer, worker: Signer, sealing_key: Sealin
 
 
 @pytest.fixture(scope="session")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Claims:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Claims]:
     """A real payment store; tampered requests must never reach it."""
     engine = create_store_engine(f"sqlite:///{tmp_path_factory.mktemp('store') / 'paymq.db'}")
     upgrade(engine)
-    return Claims(engine, SystemClock(), owner="property-test", lease_ms=60_000)
+    claims = Claims(engine, SystemClock(), owner="property-test", lease_ms=60_000)
+    yield claims
+    claims.engine.dispose()

@@ -12,7 +12,7 @@ Key ids in the session key set:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -331,11 +331,13 @@ def make_worker(
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: FixedClock) -> Claims:
+def store(tmp_path: Path, clock: FixedClock) -> Iterator[Claims]:
     """A real payment store (SQLite in the test's own directory) on the test's clock."""
     engine = create_store_engine(f"sqlite:///{tmp_path / 'paymq.db'}")
     upgrade(engine)
-    return Claims(engine, clock, owner="test-worker", lease_ms=60_000)
+    claims = Claims(engine, clock, owner="test-worker", lease_ms=60_000)
+    yield claims
+    claims.engine.dispose()
 
 
 @pytest.fixture
