@@ -235,7 +235,8 @@ def test_top_shows_queue_depths_payments_by_state_and_who_is_in_doubt(
     for amount in ("1.00", "2.00", "3.00"):
         producer.publish(producer.prepare(card_draft("tok_visa", amount=amount))[1])
     collect_results(results, 3, timeout_s=30)
-    claims = build_store(topology).claims
+    store = build_store(topology)
+    claims = store.claims
     doubtful = NewPayment(
         payment_id=str(uuid.uuid4()),
         scope="shop",
@@ -258,7 +259,7 @@ def test_top_shows_queue_depths_payments_by_state_and_who_is_in_doubt(
         None,
         token=claim.token,
     )
-    claims.engine.dispose()
+    store.close()
     env = cli_env(**settings_env(topology, {}))
 
     # When an operator asks for one frame

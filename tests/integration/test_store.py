@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine
@@ -40,8 +41,21 @@ def clock() -> FixedClock:
     return FixedClock(1_900_000_000_000)
 
 
+_opened: list[Claims] = []
+
+
 def store(engine: Engine, clock: FixedClock, owner: str) -> Claims:
-    return Claims(engine, clock, owner=owner, lease_ms=LEASE_MS)
+    claims = Claims(engine, clock, owner=owner, lease_ms=LEASE_MS)
+    _opened.append(claims)
+    return claims
+
+
+@pytest.fixture(autouse=True)
+def _close_writers() -> Iterator[None]:
+    """Each worker's store here has its writer thread: stopped after the test."""
+    yield
+    while _opened:
+        _opened.pop().close()
 
 
 def checks(engine: Engine, clock: FixedClock) -> Checks:

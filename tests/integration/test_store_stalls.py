@@ -44,9 +44,11 @@ def bounded_store(store_engine: Engine) -> Iterator[Claims]:
     """A store on the same database as `store_engine`, with short bounds on every call."""
     url = store_engine.url.render_as_string(hide_password=False)
     engine = create_store_engine(url, pool_size=1, timeouts=StoreTimeouts(2.0, TIMEOUT_S))
+    claims = Claims(engine, FixedClock(1_900_000_000_000), owner="w", lease_ms=60_000)
     try:
-        yield Claims(engine, FixedClock(1_900_000_000_000), owner="w", lease_ms=60_000)
+        yield claims
     finally:
+        claims.close()
         engine.dispose()
 
 

@@ -66,4 +66,5 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Claims]:
     upgrade(engine)
     claims = Claims(engine, SystemClock(), owner="property-test", lease_ms=60_000)
     yield claims
+    claims.close()
     claims.engine.dispose()

@@ -337,6 +337,7 @@ def store(tmp_path: Path, clock: FixedClock) -> Iterator[Claims]:
     upgrade(engine)
     claims = Claims(engine, clock, owner="test-worker", lease_ms=60_000)
     yield claims
+    claims.close()
     claims.engine.dispose()
 
 

@@ -72,7 +72,9 @@ def clock() -> FixedClock:
 @pytest.fixture
 def store(tmp_path: Path, clock: FixedClock) -> Claims:
     with sqlite_engine(tmp_path) as engine:
-        yield Claims(engine, clock, owner="w", lease_ms=10_000)  # type: ignore[misc]
+        claims = Claims(engine, clock, owner="w", lease_ms=10_000)
+        yield claims  # type: ignore[misc]
+        claims.close()
 
 
 @pytest.fixture
