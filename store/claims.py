@@ -45,7 +45,7 @@ from store.records import (
 )
 from store.schema import payments, rejections, transitions
 from store.states import State, check_transition
-from store.writer import Writer
+from store.writer import Batched, Writer
 
 # The hot path's statements, built once: SQLAlchemy then reuses their compiled form, where
 # building `.values(...)` per call costs more than the database work itself.
@@ -99,8 +99,8 @@ class Claims(StoreAccess):
             payments.c.payment_id, payments.c.claim_token
         )
         self._insert_rejections = _insert_if_new(engine.dialect.name, rejections)
-        self._claims = _Claiming(self)
-        self._moves = _Moving(self)
+        self._claims = Batched(self._claim_many, self._claim_one)
+        self._moves = Batched(self._move_many, self._move_one)
 
     @property
     def writer(self) -> Writer:
@@ -150,6 +150,10 @@ class Claims(StoreAccess):
             else:
                 claims.append(self._claim_existing(connection, new, row, now_ms, token))
         return claims
+
+    def _claim_one(self, connection: Connection, new: NewPayment) -> Claim:
+        [claim] = self._claim_many(connection, [new])
+        return claim
 
     def _claim_existing(
         self, connection: Connection, new: NewPayment, row: RowMapping, now_ms: int, token: str
@@ -383,33 +387,6 @@ class _Move:
     #: The columns the move sets besides state and updated_ms.
     values: dict[str, Any]
     attempt: Attempt | None
-
-
-class _Claiming:
-    """Claims as the writer batches them (store/writer.py's Kind)."""
-
-    def __init__(self, claims: Claims) -> None:
-        self._claims = claims
-
-    def bulk(self, connection: Connection, units: list[NewPayment]) -> list[Claim | Exception]:
-        return list(self._claims._claim_many(connection, units))
-
-    def one(self, connection: Connection, unit: NewPayment) -> Claim:
-        [claim] = self._claims._claim_many(connection, [unit])
-        return claim
-
-
-class _Moving:
-    """Moves under a claim as the writer batches them (store/writer.py's Kind)."""
-
-    def __init__(self, claims: Claims) -> None:
-        self._claims = claims
-
-    def bulk(self, connection: Connection, units: list[_Move]) -> list[Exception | None]:
-        return list(self._claims._move_many(connection, units))
-
-    def one(self, connection: Connection, unit: _Move) -> None:
-        self._claims._move_one(connection, unit)
 
 
 def _new_token() -> str:

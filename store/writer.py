@@ -79,6 +79,24 @@ class Kind(Protocol[U, R]):
         ...
 
 
+class Batched(Generic[U, R]):
+    """A Kind from its two functions: how a batch of units is written, and how one is."""
+
+    def __init__(
+        self,
+        bulk: Callable[[Connection, list[U]], list[R]],
+        one: Callable[[Connection, U], R],
+    ) -> None:
+        self._bulk = bulk
+        self._one = one
+
+    def bulk(self, connection: Connection, units: list[U]) -> list[R | Exception]:
+        return list(self._bulk(connection, units))
+
+    def one(self, connection: Connection, unit: U) -> R:
+        return self._one(connection, unit)
+
+
 class _Single(Generic[R]):
     """A kind of one: a function of the connection (the writes nobody batches)."""
 

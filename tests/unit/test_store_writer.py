@@ -168,54 +168,47 @@ def test_a_caller_hears_of_its_write_only_once_it_is_committed(
     assert texts(engine) == {"mine"}  # and committed when run() returned
 
 
-def test_a_refused_write_fails_alone_and_the_rest_of_its_batch_commits(
-    engine: Engine, writer: Writer
+def refused(_connection: Connection) -> None:
+    raise ClaimLost("payment p: this claim is no longer the current one")
+
+
+def half_written(connection: Connection) -> None:
+    connection.execute(insert(notes).values(text="half"))
+    raise KeyError("a bug after the first row")
+
+
+def duplicate(connection: Connection) -> None:
+    connection.execute(insert(notes).values(id=1, text="again"))
+
+
+@pytest.mark.parametrize(
+    ("faulty", "raised", "rolled_back"),
+    [
+        # a refusal writes nothing: the batch carries on
+        (refused, ClaimLost, 0),
+        # a bug after a first row: the batch is rolled back, each write runs again alone
+        (half_written, KeyError, 1),
+        # a statement the database refuses (the note with id 1 exists): the same
+        (duplicate, StoreUnavailable, 1),
+    ],
+)
+def test_a_write_that_cannot_be_made_fails_alone_and_the_rest_of_its_batch_commits(
+    engine: Engine,
+    writer: Writer,
+    faulty: Callable[[Connection], None],
+    raised: type[Exception],
+    rolled_back: int,
 ):
-    def refused(_connection: Connection) -> None:
-        raise ClaimLost("payment p: this claim is no longer the current one")
-
-    gate = Gate(writer)
-    futures = hand_over(writer, [note("a"), refused, note("b")])
-    gate.open_when_waiting(3)
-    assert futures[0].result(DEADLINE_S)
-    assert futures[2].result(DEADLINE_S)
-    with pytest.raises(ClaimLost):
-        futures[1].result(DEADLINE_S)
-    assert texts(engine) == {"a", "b"}
-    assert writer.counts.rolled_back == 0
-
-
-def test_a_failing_write_rolls_its_batch_back_and_only_it_fails_when_run_again_alone(
-    engine: Engine, writer: Writer
-):
-    def half_written(connection: Connection) -> None:
-        connection.execute(insert(notes).values(text="half"))
-        raise KeyError("a bug after the first row")
-
-    gate = Gate(writer)
-    futures = hand_over(writer, [note("a"), half_written, note("b")])
-    gate.open_when_waiting(3)
-    assert futures[0].result(DEADLINE_S)
-    assert futures[2].result(DEADLINE_S)
-    with pytest.raises(KeyError):
-        futures[1].result(DEADLINE_S)
-    assert texts(engine) == {"a", "b"}  # nothing of the failed write
-    assert writer.counts.rolled_back == 1
-
-
-def test_a_statement_the_database_refuses_fails_only_its_write(engine: Engine, writer: Writer):
-    def duplicate(connection: Connection) -> None:
-        connection.execute(insert(notes).values(id=1, text="again"))
-
     writer.run(note("first"))
     gate = Gate(writer)
-    futures = hand_over(writer, [note("a"), duplicate, note("b")])
+    futures = hand_over(writer, [note("a"), faulty, note("b")])
     gate.open_when_waiting(3)
     assert futures[0].result(DEADLINE_S)
     assert futures[2].result(DEADLINE_S)
-    with pytest.raises(StoreUnavailable):
+    with pytest.raises(raised):
         futures[1].result(DEADLINE_S)
-    assert texts(engine) == {"first", "a", "b"}
+    assert texts(engine) == {"first", "a", "b"}  # nothing of the faulty write
+    assert writer.counts.rolled_back == rolled_back
 
 
 def test_a_store_that_does_not_answer_fails_every_write_of_the_batch_at_once(tmp_path: Path):
