@@ -18,6 +18,8 @@ error code), never a payment id.
                                                     delivery count neared the queue's limit)
     paymq_store_stalled, paymq_store_stalls_total   this process's store calls failing, and
                                                     how often they started to
+    paymq_store_transactions_total, paymq_store_writes_total,
+    paymq_store_batches_rolled_back_total          the store writer's work (store/writer.py)
     paymq_webhook_events_total{outcome}, paymq_webhook_attempt_seconds{endpoint,result},
     paymq_webhook_gave_up_total{endpoint}           the webhooks process
     paymq_stored_payments{channel,state}, paymq_in_doubt_payments{channel},
