@@ -49,6 +49,9 @@ class HostWriteLock:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             pass
+        except OSError:
+            os.close(descriptor)
+            raise
         else:
             return descriptor
         # Held by another process: wait in the kernel (woken at its release), from a thread
@@ -58,7 +61,11 @@ class HostWriteLock:
         gave_up = False
 
         def wait() -> None:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
+            except OSError:  # the waiter times out; the descriptor is not left open
+                os.close(descriptor)
+                return
             with decided:
                 if gave_up:
                     os.close(descriptor)
