@@ -28,10 +28,21 @@ _HEX_TOKEN = re.compile(
     r"(?<![0-9A-Za-z])(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*[0-9])"
     r"[0-9a-fA-F]+(?![0-9A-Za-z])"
 )
+#: Thirteen digits, each after at most one space or dash: what any card number holds. Taking
+#: out identifiers and hex tokens below only removes digits and never joins two runs (each is
+#: bordered by a non-alphanumeric or an end), so text without this holds no card number, and
+#: most text (keys, codes, times, amounts) is passed on this one search.
+_PAN_SHAPED = re.compile(r"[0-9](?:[ -]?[0-9]){12}")
 
 
 def contains_pan(text: str) -> bool:
     """True if `text` holds something that may be a card number (module docstring)."""
+    return _PAN_SHAPED.search(text) is not None and scan_for_pan(text)
+
+
+def scan_for_pan(text: str) -> bool:
+    """`contains_pan` without its shortcut: every digit run, after identifiers and hex tokens
+    are taken out, checked for whole groups of 13 to 19 digits that pass the Luhn check."""
     text = _HEX_TOKEN.sub(" ", IDENTIFIER.sub(" ", text))
     return any(
         card_spans(found.group(0), min_digits=_MIN_DIGITS) for found in DIGIT_RUN.finditer(text)
