@@ -61,12 +61,18 @@ class ProcessStore:
         self.engine.dispose()
 
 
+#: PostgreSQL connections a worker or reconciler process keeps open (as many again while busy).
+#: Its payments write through its one store writer, whatever the concurrency; the others serve
+#: the reconciler, the gauges, the health ping and the reads that follow a lost claim.
+STORE_POOL_SIZE = 4
+
+
 def build_store(
     settings: Settings, *, owner: str | None = None, metrics: Metrics | None = None
 ) -> ProcessStore:
     """The payment store, its schema brought up to date first (safe to race), with a health
     watch that logs and counts its stalls."""
-    engine = engine_for(settings.store, pool_size=min(16, settings.worker.worker_concurrency))
+    engine = engine_for(settings.store, pool_size=STORE_POOL_SIZE)
     try:
         upgrade(engine)
     except BaseException:
