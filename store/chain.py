@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from common.clock import Clock
+from store.database import reading
 from store.outage import StoreAccess
 from store.schema import chain_transactions, chain_wallets
 
@@ -51,7 +52,7 @@ class ChainTransactions(StoreAccess):
         self._clock = clock
 
     def find(self, payment_id: str) -> StoredTransaction | None:
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             return self._find(connection, payment_id)
 
     def sign_and_store(
@@ -126,7 +127,7 @@ class ChainTransactions(StoreAccess):
             .where(chain_transactions.c.address == address)
             .order_by(chain_transactions.c.nonce)
         )
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             return [_stored(row) for row in connection.execute(query).mappings()]
 
     def next_nonce(self, chain_id: int, address: str) -> int | None:
@@ -136,7 +137,7 @@ class ChainTransactions(StoreAccess):
             .where(chain_wallets.c.chain_id == chain_id)
             .where(chain_wallets.c.address == address)
         )
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             found = connection.execute(query).scalar_one_or_none()
         return None if found is None else int(found)
 
@@ -149,7 +150,7 @@ class ChainTransactions(StoreAccess):
             .where(chain_transactions.c.nonce >= nonce)
             .order_by(chain_transactions.c.nonce)
         )
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             return [_stored(row) for row in connection.execute(query).mappings()]
 
     def _lock_next_nonce(self, connection: Connection, chain_id: int, address: str) -> int:

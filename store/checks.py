@@ -11,6 +11,7 @@ from sqlalchemy import Engine, bindparam, select, update
 
 from common.clock import Clock
 from store import rows
+from store.database import reading
 from store.health import StoreHealth
 from store.outage import StoreAccess
 from store.records import OutcomeRecord, StoredPayment, StoredResult
@@ -42,7 +43,7 @@ class Checks(StoreAccess):
             query = query.where(
                 payments.c.provider.is_(None) | payments.c.provider.in_(list(providers))
             )
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             return [row[0] for row in connection.execute(query)]
 
     def take_check(self, payment_id: str, hold_ms: int) -> StoredPayment | None:
@@ -104,7 +105,7 @@ class Checks(StoreAccess):
             .order_by(payments.c.updated_ms)
             .limit(limit)
         )
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             found = connection.execute(query).mappings()
             return [(row["payment_id"], rows.stored_result(row)) for row in found]
 
@@ -129,7 +130,7 @@ class Checks(StoreAccess):
             .order_by(payments.c.updated_ms)
             .limit(limit)
         )
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             return [rows.stored_payment(row) for row in connection.execute(query).mappings()]
 
     def settle_abandoned(self, payment: StoredPayment, outcome: OutcomeRecord) -> bool:

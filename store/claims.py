@@ -29,6 +29,7 @@ from sqlalchemy.sql.dml import Insert
 from common.clock import Clock
 from common.errors import ClaimLost
 from store import rows
+from store.database import reading
 from store.health import StoreHealth
 from store.outage import StoreAccess, not_a_store_call
 from store.records import (
@@ -269,7 +270,7 @@ class Claims(StoreAccess):
     def stored_result(self, payment_id: str) -> tuple[State, StoredResult] | None:
         """The payment's state and stored result event, if it has one (a worker whose claim
         was lost publishes it again)."""
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             return rows.result_of(rows.read(connection, payment_id))
 
     def _new_row(self, new: NewPayment, now_ms: int, token: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import OperationalError
 
 from common.errors import ConfigurationError, StoreUnavailable
@@ -141,9 +141,26 @@ def _sqlite_engine(url: str, database: str | None, timeouts: StoreTimeouts) -> E
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A write takes the write lock as it begins, or it could read a state that another
+        # writer changes before it upgrades, and fail at once (SQLITE_BUSY, no busy wait). A
+        # read (`reading`) takes no lock: in WAL mode it sees the last commit and waits for
+        # nobody, instead of queueing behind every writer, and no writer queues behind it.
+        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+_READ_ONLY = "paymq_read_only"
+
+
+@contextlib.contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only. On SQLite its transactions take no write lock (see
+    `_sqlite_engine`); elsewhere it is any connection. Writing through it is a mistake."""
+    with engine.connect() as connection:
+        connection.execution_options(**{_READ_ONLY: True})
+        yield connection
 
 
 def _alembic_config() -> Config:

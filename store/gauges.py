@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select
 
 from common.clock import Clock
 from common.metrics import CachedRead
+from store.database import reading
 from store.outage import unavailable_as_retryable
 from store.schema import payments
 from store.states import State
@@ -36,7 +37,7 @@ def state_counts(engine: Engine) -> list[StateCount]:
     query = select(
         payments.c.channel, payments.c.state, func.count(), func.min(payments.c.updated_ms)
     ).group_by(payments.c.channel, payments.c.state)
-    with unavailable_as_retryable(), engine.connect() as connection:
+    with unavailable_as_retryable(), reading(engine) as connection:
         return [
             StateCount(str(channel), str(state), int(count), int(oldest))
             for channel, state, count, oldest in connection.execute(query)

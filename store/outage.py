@@ -43,7 +43,8 @@ def unavailable_as_retryable() -> Iterator[None]:
 
 
 def ping(engine: Engine) -> None:
-    """Does the store answer? StoreUnavailable if not."""
+    """Does the store answer, for writes too? StoreUnavailable if not. On SQLite it takes the
+    write lock: a store whose lock another process holds answers reads, yet records nothing."""
     with unavailable_as_retryable(), engine.connect() as connection:
         connection.execute(select(1))
 

@@ -13,6 +13,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from common.clock import Clock
+from store.database import reading
 from store.outage import StoreAccess
 from store.records import StoredResult
 from store.schema import api_submissions
@@ -40,14 +41,14 @@ class Submissions(StoreAccess):
             .where(api_submissions.c.api_key_id == api_key_id)
             .where(api_submissions.c.idempotency_key == idempotency_key)
         )
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             row = connection.execute(query).mappings().first()
         return None if row is None else _submission(row)
 
     def of_payment(self, payment_id: str) -> Submission | None:
         """The submission that made a payment; None if it did not come through the API."""
         query = select(api_submissions).where(api_submissions.c.payment_id == payment_id)
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             row = connection.execute(query).mappings().first()
         return None if row is None else _submission(row)
 

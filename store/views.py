@@ -14,6 +14,7 @@ from sqlalchemy.engine import RowMapping
 from common.clock import from_ms
 from common.redact import mask_pans
 from store import rows
+from store.database import reading
 from store.outage import StoreAccess
 from store.records import Rejection, StoredResult
 from store.schema import attempts, payments, rejections, transitions
@@ -26,7 +27,7 @@ def _when(ms: int | None) -> str:
 
 class PaymentViews(StoreAccess):
     def get(self, payment_id: str) -> RowMapping | None:
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             return rows.read(connection, payment_id)
 
     def stored_result(self, payment_id: str) -> tuple[State, StoredResult] | None:
@@ -35,7 +36,7 @@ class PaymentViews(StoreAccess):
 
     def history(self, payment_id: str) -> tuple[Sequence[RowMapping], Sequence[RowMapping]]:
         """(transitions, attempts) of a payment, oldest first."""
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             moves = connection.execute(
                 select(transitions)
                 .where(transitions.c.payment_id == payment_id)
@@ -53,7 +54,7 @@ class PaymentViews(StoreAccess):
             rejections.c.request_message_id == request_message_id,
             rejections.c.body_sha256 == body_sha256,
         )
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             row = connection.execute(query).mappings().first()
         if row is None:
             return None
@@ -125,7 +126,7 @@ class PaymentViews(StoreAccess):
             .order_by(payments.c.updated_ms)
             .limit(limit)
         )
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             states = {str(state): int(count) for state, count in connection.execute(by_state)}
             doubtful = [
                 {

@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 
 from common.clock import Clock
+from store.database import reading
 from store.outage import StoreAccess
 from store.schema import webhook_deliveries as table
 
@@ -186,12 +187,12 @@ class WebhookDeliveries(StoreAccess):
         query = select(table).where(
             table.c.event_id == event_id, table.c.endpoint_id == endpoint_id
         )
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             return connection.execute(query).mappings().first()
 
     def of_event(self, event_id: str) -> Sequence[RowMapping]:
         query = select(table).where(table.c.event_id == event_id).order_by(table.c.endpoint_id)
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             return connection.execute(query).mappings().all()
 
     def counts(self) -> Sequence[RowMapping]:
@@ -206,7 +207,7 @@ class WebhookDeliveries(StoreAccess):
             .group_by(table.c.endpoint_id, table.c.state)
             .order_by(table.c.endpoint_id, table.c.state)
         )
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             return connection.execute(query).mappings().all()
 
     def recent_failures(self, limit: int) -> Sequence[RowMapping]:
@@ -223,5 +224,5 @@ class WebhookDeliveries(StoreAccess):
             .order_by(table.c.created_ms.desc())
             .limit(limit)
         )
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             return connection.execute(query).mappings().all()
