@@ -14,6 +14,7 @@ import pytest
 
 from common.amqp.admin import BrokerAdmin
 from common.clock import SystemClock
+from common.errors import ConfigurationError
 from common.models import PaymentResult
 from common.settings import Settings
 from common.subscriber import ResultStream
@@ -221,6 +222,40 @@ def test_topology_show_prints_every_name_and_argument(tmp_path: Path) -> None:
     [retry] = [line for line in lines if line.startswith(f"queue    {prefix}.retry.2000ms ")]
     assert "'x-message-ttl': 2000" in retry
     assert f"'x-dead-letter-exchange': '{prefix}.requests'" in retry
+
+
+def test_topology_delete_removes_the_webhooks_queue_too(
+    topology: Settings, admin: BrokerAdmin, tmp_path: Path
+) -> None:
+    # Given the topology declared, and the queue only `paymq webhooks run` declares
+    declared = topology.broker.topology()
+    admin.declare_queue(declared.webhooks_queue_spec(), declared.webhooks_binding())
+    names = [*(queue.name for queue in declared.queues()), declared.webhooks_queue]
+    assert _existing_queues(topology.broker.amqp_url, names) == names
+    env = cli_env(**settings_env(topology, {}))
+
+    # When an operator deletes the topology
+    completed = run_cli("topology", "delete", "--yes", env=env, cwd=tmp_path)
+
+    # Then no queue of the prefix is left, and deleting again (nothing there) is no error
+    assert completed.returncode == 0, _output(completed)
+    assert _existing_queues(topology.broker.amqp_url, names) == []
+    again = run_cli("topology", "delete", "--yes", env=env, cwd=tmp_path)
+    assert again.returncode == 0, _output(again)
+
+
+def _existing_queues(amqp_url: str, names: list[str]) -> list[str]:
+    """Those of `names` the broker has; a passive declare of a missing queue closes its
+    channel, so each is asked on a connection of its own."""
+    found = []
+    for name in names:
+        with BrokerAdmin(amqp_url, name="paymq-test-probe") as probe:
+            try:
+                probe.stats(name)
+            except ConfigurationError:
+                continue
+            found.append(name)
+    return found
 
 
 def test_top_shows_queue_depths_payments_by_state_and_who_is_in_doubt(
