@@ -18,7 +18,6 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind
-from prometheus_client import make_asgi_app
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -37,7 +36,7 @@ from common.tracing import tracer
 from producer.api.bodylimit import BodyLimit
 from producer.api.intake import IdempotencyConflict, Intake
 from producer.api.keys import ApiKey, ApiKeys
-from producer.api.metrics import ApiMetrics, count_requests
+from producer.api.metrics import ApiMetrics, count_requests, serve_metrics
 from producer.api.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
     Accepted,
@@ -99,7 +98,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     count_requests(app, api_metrics)
     _add_payment_routes(app, deps, _caller(deps.keys), api_metrics)
     _add_health_routes(app, deps)
-    app.mount("/metrics", make_asgi_app(deps.metrics.registry))
+    serve_metrics(app, deps.metrics)
     return app
 
 

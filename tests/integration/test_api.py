@@ -460,6 +460,18 @@ def test_metrics_count_requests_by_route_template_and_accepted_payments(api: Api
     assert value("paymq_store_up") == 1
 
 
+def test_metrics_answer_at_their_path_without_a_redirect(api: Api) -> None:
+    # When a scraper that follows no redirect asks for /metrics, and for /metrics/
+    bare = requests.get(f"{api.url}/metrics", timeout=10, allow_redirects=False)
+    slashed = requests.get(f"{api.url}/metrics/", timeout=10, allow_redirects=False)
+
+    # Then both answer the metrics themselves, in Prometheus' text format
+    for scraped in (bare, slashed):
+        assert scraped.status_code == 200, scraped.headers
+        assert scraped.headers["Content-Type"].startswith("text/plain; version=")
+        assert Metrics(scraped.text)("paymq_store_up") == 1
+
+
 def _is_uuid(text: str) -> bool:
     try:
         uuid.UUID(text)
