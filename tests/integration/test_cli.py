@@ -15,6 +15,7 @@ import pytest
 from common.amqp.admin import BrokerAdmin
 from common.clock import SystemClock
 from common.errors import ConfigurationError
+from common.keygen import init_keys
 from common.models import PaymentResult
 from common.settings import Settings
 from common.subscriber import ResultStream
@@ -147,6 +148,32 @@ def test_publish_refuses_an_amount_more_precise_than_its_currency(
     assert completed.returncode != 0
     output = " ".join(_output(completed).split())
     assert "USD allows 2 decimal places; 10.505 has more precision" in output
+    assert "Traceback" not in output
+    assert admin.stats(topology.broker.topology().work_queue("card")).messages == 0
+
+
+def test_publish_refuses_to_sign_with_a_retired_key_and_publishes_nothing(
+    topology: Settings, admin: BrokerAdmin, tmp_path: Path
+) -> None:
+    # Given a keyring of its own whose producer key, the one publish signs with, is retired
+    keys_dir = tmp_path / "keys"
+    init_keys(
+        keys_dir, producer_key_id="producer-1", worker_key_id="worker-1", sealing_key_id="seal-1"
+    )
+    env = settings_env(topology.replace(keys_dir=keys_dir), dict(os.environ))
+    retired = run_cli("keys", "retire", "producer-1", env=env, cwd=tmp_path)
+    assert retired.returncode == 0, _output(retired)
+
+    # When a payment is published
+    args = ("publish", "--amount", "10.50", "--token", "tok_visa")
+    completed = run_cli(*args, env={**env, "COLUMNS": "200"}, cwd=tmp_path)
+
+    # Then publish refuses, saying why and what to do, and nothing reached the work queue
+    assert completed.returncode == 1, _output(completed)
+    output = " ".join(_output(completed).split())
+    assert "key 'producer-1' is retired in the keyring" in output
+    assert "PAYMQ_PRODUCER_KEY_ID" in output
+    assert "published payment" not in output
     assert "Traceback" not in output
     assert admin.stats(topology.broker.topology().work_queue("card")).messages == 0
 
