@@ -29,6 +29,7 @@ from tests.integration.helpers import (
     card_draft,
     cli_env,
     collect_results,
+    drain,
     require_rabbitmqctl,
     run_cli,
     wait_until,
@@ -225,6 +226,25 @@ def test_publish_takes_card_data_from_a_file_or_standard_input_never_the_command
     assert "4242424242424242" not in _output(completed)
     queue = topology.broker.topology().work_queue("card")
     wait_until(lambda: admin.stats(queue).messages == 1, what="the payment in the work queue")
+
+
+def test_publish_with_json_prints_one_object_naming_the_payment_it_published(
+    topology: Settings, admin: BrokerAdmin, tmp_path: Path
+) -> None:
+    env = {**settings_env(topology, dict(os.environ)), "COLUMNS": "200"}
+    args = ("publish", "--amount", "10.50", "--token", "tok_visa", "--reference", "order-j1")
+
+    completed = run_cli(*args, "--json", env=env, cwd=tmp_path)
+
+    assert completed.returncode == 0, _output(completed)
+    [line] = completed.stdout.splitlines()
+    printed = json.loads(line)
+    assert printed["published"] is True
+    assert (printed["line"], printed["error"], printed["channel"]) == (None, None, "card")
+    assert (printed["merchant_reference"], printed["idempotency_key"]) == ("order-j1", "order-j1")
+    [queued] = drain(admin, topology.broker.topology().work_queue("card"))
+    assert queued.message_id == printed["message_id"]
+    assert json.loads(queued.body)["payment_id"] == printed["payment_id"]
 
 
 def test_publish_has_no_card_number_or_cvc_option(tmp_path: Path) -> None:
