@@ -122,13 +122,22 @@ def publish(
     network: Annotated[str, typer.Option(help="Payout network.")] = "ethereum",
     reference: Annotated[str | None, typer.Option(help="Merchant reference.")] = None,
     idempotency_key: Annotated[str | None, typer.Option(help="Default: the reference.")] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="One JSON object per line on standard output for each order: whether it was "
+            "published, its payment id, reference and idempotency key (the rest goes to "
+            "standard error).",
+        ),
+    ] = False,
 ) -> None:
-    """Publish one payment from options, or many from a JSON Lines file (see producer/orders.py)."""
+    """Publish one payment from options, or many from a JSON Lines file (docs/publishing.md)."""
     from paymq.publishing import OrderOptions, publish_file, publish_one
 
     settings = load_settings()
     if file is not None:
-        code = publish_file(settings, file)
+        code = publish_file(settings, file, as_json=as_json)
     else:
         code = publish_one(
             settings,
@@ -143,6 +152,7 @@ def publish(
                 reference=reference,
                 idempotency_key=idempotency_key,
             ),
+            as_json=as_json,
         )
     raise typer.Exit(code)
 

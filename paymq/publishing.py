@@ -1,4 +1,6 @@
-"""`paymq publish`: one payment from options, or a JSON Lines file with progress and a summary."""
+"""`paymq publish`: one payment from options, or a JSON Lines file with progress and a summary
+(docs/publishing.md). With --json, standard output holds one JSON object per order, and
+everything meant for a person goes to standard error."""
 
 from __future__ import annotations
 
@@ -16,12 +18,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from common.envelope import OutboundMessage
+from common.models import PaymentRequest
 from common.redact import mask_pans, problems
 from common.settings import Settings
 from producer.orders import PaymentOrder, read_orders
 from producer.producer import Producer
 
-console = Console()
+
+def _console(as_json: bool) -> Console:
+    """Where lines for a person go: standard output, or standard error when it holds JSON."""
+    return Console(stderr=as_json, highlight=False)
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,34 @@ class OrderOptions:
     network: str
     reference: str | None
     idempotency_key: str | None
+
+
+@dataclass(frozen=True)
+class OrderOutcome:
+    """What became of one order: its payment once signed, and why it was not published."""
+
+    #: The order's line in the file; None for a payment given by options.
+    line: int | None
+    request: PaymentRequest | None = None
+    message_id: str | None = None
+    #: None once the broker confirmed the payment's message.
+    error: str | None = None
+
+    def as_json(self) -> str:
+        """One line of `paymq publish --json`; every key always there (null when unknown)."""
+        request = self.request
+        return json.dumps(
+            {
+                "line": self.line,
+                "published": self.error is None,
+                "payment_id": None if request is None else str(request.payment_id),
+                "merchant_reference": None if request is None else request.merchant_reference,
+                "idempotency_key": None if request is None else request.idempotency_key,
+                "channel": None if request is None else request.channel,
+                "message_id": self.message_id,
+                "error": self.error,
+            }
+        )
 
 
 def _order(options: OrderOptions) -> PaymentOrder:
@@ -93,39 +127,46 @@ def invalid_reason(exc: ValueError) -> str:
     return mask_pans(str(exc))
 
 
-def publish_one(settings: Settings, options: OrderOptions) -> int:
+def publish_one(settings: Settings, options: OrderOptions, *, as_json: bool = False) -> int:
+    console = _console(as_json)
     with Producer.from_settings(settings) as producer:
         try:
             request, message = producer.prepare(_order(options).draft())
         except ValueError as exc:  # pydantic's ValidationError and PanInClear are ValueErrors
-            console.print(f"[red]invalid:[/red] {invalid_reason(exc)}", highlight=False)
+            reason = invalid_reason(exc)
+            console.print(f"[red]invalid:[/red] {reason}")
+            if as_json:
+                print(OrderOutcome(None, error=reason).as_json())
             return 1
         producer.publish(message)
-    console.print(
-        f"published payment {request.payment_id} ({request.amount.format()}, {request.channel}) "
-        f"as message {message.message_id}",
-        highlight=False,
-    )
+    if as_json:
+        print(OrderOutcome(None, request, message.message_id).as_json())
+    else:
+        console.print(
+            f"published payment {request.payment_id} ({request.amount.format()}, "
+            f"{request.channel}) as message {message.message_id}"
+        )
     return 0
 
 
-def publish_file(settings: Settings, path: Path) -> int:
+def publish_file(settings: Settings, path: Path, *, as_json: bool = False) -> int:
+    console = _console(as_json)
     if not path.is_file():
         console.print(f"[red]error:[/red] no such file {path}")
         return 1
-    failures: list[tuple[str, str]] = []
-    messages: list[tuple[str, OutboundMessage]] = []
+    outcomes: list[OrderOutcome] = []
+    signed: list[tuple[int, PaymentRequest, OutboundMessage]] = []
     with Producer.from_settings(settings) as producer:
         for line in read_orders(path):
             if line.draft is None:
-                failures.append((f"line {line.line_number}", line.error or "invalid"))
+                outcomes.append(OrderOutcome(line.line_number, error=line.error or "invalid"))
                 continue
             try:
-                _, message = producer.prepare(line.draft)
+                request, message = producer.prepare(line.draft)
             except ValueError as exc:
-                failures.append((f"line {line.line_number}", invalid_reason(exc)))
+                outcomes.append(OrderOutcome(line.line_number, error=invalid_reason(exc)))
                 continue
-            messages.append((f"line {line.line_number}", message))
+            signed.append((line.line_number, request, message))
         columns = (
             TextColumn("publishing"),
             BarColumn(),
@@ -133,18 +174,26 @@ def publish_file(settings: Settings, path: Path) -> int:
             TimeElapsedColumn(),
         )
         with Progress(*columns, console=console, transient=True) as progress:
-            task = progress.add_task("publish", total=len(messages))
-            outcomes = producer.publish_many(
-                [m for _, m in messages],
+            task = progress.add_task("publish", total=len(signed))
+            published = producer.publish_many(
+                [message for _, _, message in signed],
                 on_progress=lambda done, _total: progress.update(task, completed=done),
             )
-    for (where, _), outcome in zip(messages, outcomes, strict=True):
-        if not outcome.ok:
-            failures.append((where, str(outcome.error)))
-    published = sum(o.ok for o in outcomes)
-    console.print(f"published {published}, failed {len(failures)}", highlight=False)
+    for (number, request, message), confirm in zip(signed, published, strict=True):
+        error = None if confirm.ok else str(confirm.error)
+        outcomes.append(OrderOutcome(number, request, message.message_id, error))
+    outcomes.sort(key=lambda order: order.line or 0)
+    if as_json:
+        for order in outcomes:
+            print(order.as_json())
+    _summarise(console, outcomes)
+    return 0 if all(order.error is None for order in outcomes) else 1
+
+
+def _summarise(console: Console, outcomes: list[OrderOutcome]) -> None:
+    failures = [(f"line {o.line}", o.error) for o in outcomes if o.error is not None]
+    console.print(f"published {len(outcomes) - len(failures)}, failed {len(failures)}")
     for reason, count in Counter(reason for _, reason in failures).most_common():
-        console.print(f"  {count} x {reason}", highlight=False)
+        console.print(f"  {count} x {reason}")
     for where, reason in failures[:20]:
-        console.print(f"  {where}: {reason}", highlight=False)
-    return 0 if not failures else 1
+        console.print(f"  {where}: {reason}")

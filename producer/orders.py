@@ -1,4 +1,5 @@
-"""Payment orders: the human-facing input of `paymq publish` (options or JSON Lines).
+"""Payment orders: the human-facing input of `paymq publish` (options or JSON Lines), whose
+format docs/publishing.md describes for operators.
 
 One JSON object per line, e.g.
 

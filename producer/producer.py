@@ -28,7 +28,7 @@ from common.backoff import BackoffPolicy
 from common.clock import Clock, SystemClock
 from common.envelope import OutboundMessage
 from common.errors import ConfigurationError, PaymqError, PermanentError, PublishFailed
-from common.keyring import TRUSTED_DIR, Keyring, KeyRole
+from common.keyring import TRUSTED_DIR, Keyring, KeyRole, KeyStatus
 from common.models import PaymentRequest
 from common.settings import Settings
 from common.signing import Signer
@@ -87,10 +87,11 @@ class Producer:
         cls, settings: Settings, *, name: str = "paymq-producer", gateway: bool = False
     ) -> Producer:
         """A producer signing with `producer_key_id`; the HTTP API's (`gateway`) signs with
-        `gateway_key_id`, which must be a gateway key in the keyring."""
+        `gateway_key_id`, which must be a gateway key in the keyring. SigningKeyRetired, before
+        any connection, if the keyring says the key is retired."""
         keyring = Keyring.load(settings.keys.keys_dir / TRUSTED_DIR)
         key_id = settings.keys.gateway_key_id if gateway else settings.keys.producer_key_id
-        _check_signing_role(keyring, key_id, KeyRole.GATEWAY if gateway else KeyRole.PRODUCER)
+        check_signing_key(keyring, key_id, KeyRole.GATEWAY if gateway else KeyRole.PRODUCER)
         try:
             kid, public_key = keyring.sealing_key("card", settings.keys.sealing_key_id)
             sealing_key: SealingKey | None = SealingKey(kid, public_key)
@@ -225,9 +226,17 @@ class Producer:
             return
 
 
-def _check_signing_role(keyring: Keyring, key_id: str, role: KeyRole) -> None:
-    """A gateway key must be one; a producer never signs with a gateway key (its tenants'
-    idempotency scope). A key missing from this host's keyring is left to the workers."""
+class SigningKeyRetired(ConfigurationError):
+    """The key this process signs with is retired in its keyring: workers would refuse every
+    request it signed (key_not_allowed), so nothing is signed with it."""
+
+    code = "signing_key_retired"
+
+
+def check_signing_key(keyring: Keyring, key_id: str, role: KeyRole) -> None:
+    """The key may sign as `role` here: a gateway key must be one, and a producer never signs
+    with a gateway key (its tenants' idempotency scope); a retired key signs nothing. A key
+    missing from this host's keyring is left to the workers."""
     try:
         key = keyring.get(key_id)
     except PaymqError as exc:
@@ -237,14 +246,20 @@ def _check_signing_role(keyring: Keyring, key_id: str, role: KeyRole) -> None:
                 "`paymq keys init` (it creates the gateway key) or set PAYMQ_GATEWAY_KEY_ID"
             ) from exc
         return
+    variable = "PAYMQ_GATEWAY_KEY_ID" if role is KeyRole.GATEWAY else "PAYMQ_PRODUCER_KEY_ID"
     if key.role is not role:
         raise ConfigurationError(
             f"key {key_id!r} is a {key.role.value} key; "
             + (
-                "the HTTP API signs with a gateway key (PAYMQ_GATEWAY_KEY_ID)"
+                f"the HTTP API signs with a gateway key ({variable})"
                 if role is KeyRole.GATEWAY
-                else "producers sign with a producer key (PAYMQ_PRODUCER_KEY_ID)"
+                else f"producers sign with a producer key ({variable})"
             )
+        )
+    if key.status is KeyStatus.RETIRED:
+        raise SigningKeyRetired(
+            f"key {key_id!r} is retired in the keyring, and workers refuse what it signs: "
+            f"sign with an active {role.value} key ({variable}); nothing was published"
         )
 
 

@@ -71,14 +71,19 @@ class Intake:
         )
         self._metrics.webhook_events.labels("stored").inc()
         logger.info(
-            "%s %s: %d endpoints, %d new deliveries",
+            "%s %s: %s, %s",
             result.channel,
             result.status.value,
-            len(endpoints),
-            added,
+            counted(len(endpoints), "endpoint", "endpoints"),
+            counted(added, "new delivery", "new deliveries"),
             extra={"payment_id": payment_id, "message_id": event_id},
         )
         return added
+
+
+def counted(count: int, one: str, many: str) -> str:
+    """`1 endpoint`, `2 endpoints`, `0 endpoints`."""
+    return f"{count} {one if count == 1 else many}"
 
 
 @dataclass(frozen=True)

@@ -207,7 +207,7 @@ class Consumer:
             self._crash.reached("after_result_publish")
         self._crash.reached("before_ack")
         if self._session.ack(token):
-            logger.info("%s", disposition.summary)
+            logger.log(disposition.level, "%s", disposition.summary)
             self.processed += 1
         else:
             logger.info("%s: channel lost before the ack, awaiting redelivery", disposition.summary)

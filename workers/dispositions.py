@@ -41,6 +41,10 @@ class Disposition:
     #: (payment id, result message id) when `publish` carries the payment's stored result:
     #: once the broker confirms it, the store is told, and its sweeper leaves it alone.
     stored_result: tuple[str, str] | None = None
+    #: The level its summary is logged at once settled: WARNING for what an operator should
+    #: look at (a refusal, a dead-letter copy, a payment failed or in doubt, a provider's error
+    #: that sends it to a retry tier), INFO for the rest.
+    level: int = logging.INFO
 
 
 class Dispositions:
@@ -111,6 +115,7 @@ class Dispositions:
             _summary(request, outcome),
             payment_id=payment_id,
             stored_result=(payment_id, event.message_id),
+            level=outcome.log_level,  # WARNING for each outcome that is dead-lettered too
         )
 
     def _dead_letter(
@@ -143,7 +148,11 @@ class Dispositions:
         payment_id = str(request.payment_id) if request else None
         who = f"payment {payment_id}" if request else f"message {message.message_id}"
         return Disposition(
-            publish, PaymentStatus.REJECTED, f"{who} rejected ({error.code})", payment_id
+            publish,
+            PaymentStatus.REJECTED,
+            f"{who} rejected ({error.code})",
+            payment_id,
+            level=logging.WARNING,
         )
 
     def repeat(

@@ -234,5 +234,9 @@ class ClaimHeld:
         )
         self._metrics.retries.labels(self._config.channel, error.code).inc()
         return Disposition(
-            publish=(retry,), status=None, summary=summary, payment_id=str(request.payment_id)
+            publish=(retry,),
+            status=None,
+            summary=summary,
+            payment_id=str(request.payment_id),
+            level=logging.WARNING,  # the provider's error, though the payment goes on
         )

@@ -256,7 +256,9 @@ class Reconciler:
             provider_reference=row.provider_reference,
         )
         self._store.finish(row.payment_id, done.record)
-        logger.info("payment %s reconciled: %s -> %s", row.payment_id, row.state, status)
+        logger.log(
+            outcome.log_level, "payment %s reconciled: %s -> %s", row.payment_id, row.state, status
+        )
         self._metrics.payment(row.channel, status.value)
         self._publish_stored(row.payment_id, done.stored)
 

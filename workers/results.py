@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,12 @@ from common.topology import Topology
 from common.tracing import traced
 from workers.providers.base import ProviderReceipt
 
+#: Outcomes an operator should look at: refused, expired, failed, or with the money's fate
+#: unknown. A decline is the payer's bank answering, and pending a payment on its way.
+_NOTABLE = frozenset(
+    {PaymentStatus.REJECTED, PaymentStatus.EXPIRED, PaymentStatus.FAILED, PaymentStatus.IN_DOUBT}
+)
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -27,6 +34,11 @@ class Outcome:
     attempts: int
     receipt: ProviderReceipt | None = None
     error: PaymqError | None = None
+
+    @property
+    def log_level(self) -> int:
+        """WARNING for an outcome an operator should look at, INFO for the others."""
+        return logging.WARNING if self.status in _NOTABLE else logging.INFO
 
 
 @dataclass(frozen=True)

@@ -115,11 +115,13 @@ class BrokerAdmin:
             self._channel.queue_delete(name)
 
     def delete(self, topology: Topology) -> None:
-        """Remove every exchange and queue of the topology (tests, demo clean-up)."""
+        """Remove every exchange and queue of the topology (`paymq topology delete`, tests,
+        demo clean-up), the webhooks queue too: only `paymq webhooks run` declares it, but it
+        is the prefix's all the same. Deleting a queue that is not there is no error."""
         ch = self._channel
         with broker_errors():
-            for queue in topology.queues():
-                ch.queue_delete(queue.name)
+            for name in [*(queue.name for queue in topology.queues()), topology.webhooks_queue]:
+                ch.queue_delete(name)
             for exchange in topology.exchanges():
                 ch.exchange_delete(exchange.name)
 

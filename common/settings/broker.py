@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Self
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from common.amqp.nodes import check_address, redact
+from common.amqp.nodes import InvalidBrokerAddress, check_address, redact
 from common.details import CHANNELS
 from common.settings.section import PositiveFloat, PositiveInt, Section, readers
 from common.topology import Topology
@@ -20,6 +22,7 @@ class BrokerSettings(Section):
 
     heading = "Broker"
     read_by = ("worker", "reconciler", "api", "webhooks", "producer", "cli")
+    from_files = ("amqp_url",)
 
     amqp_url: str = Field(
         DEFAULT_AMQP_URL,
@@ -28,6 +31,12 @@ class BrokerSettings(Section):
         "comma-separated list of URLs: each process takes them in an order of its own and "
         "moves to the next node when its own goes (a comma in a password is written %2C). "
         "Also read from AMQP_URL or RABBITMQ_URL.",
+    )
+    amqp_url_file: Path | None = Field(
+        None,
+        description="A file holding the broker URL instead, for its password (a Docker or "
+        "Kubernetes secret, e.g. /run/secrets/amqp_url); read once at start-up. Setting it "
+        "and the URL is an error.",
     )
     topology_prefix: str = Field(
         "paymq",
@@ -96,6 +105,16 @@ class BrokerSettings(Section):
     @classmethod
     def _broker_address(cls, address: str) -> str:
         return check_address(address)
+
+    @model_validator(mode="after")
+    def _amqp_url_from_its_file(self) -> Self:
+        text = self._text_from_file("amqp_url")
+        if text is not None:
+            try:
+                self._put_from_file("amqp_url", check_address(text))
+            except InvalidBrokerAddress as exc:  # its message masks the password
+                raise ValueError(f"PAYMQ_AMQP_URL_FILE: {exc}") from None
+        return self
 
     @field_validator("management_url")
     @classmethod

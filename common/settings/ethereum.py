@@ -7,9 +7,14 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 
 from common.details import EVM_CHAIN_IDS, Network
-from common.errors import ConfigurationError
 from common.money import DIGITAL_ASSETS
-from common.settings.section import PositiveFloat, PositiveInt, Section, readers
+from common.settings.section import (
+    PositiveFloat,
+    PositiveInt,
+    Section,
+    read_secret_file,
+    readers,
+)
 
 #: The chain id anvil and Hardhat start with: the default of the ethereum-devnet network.
 ANVIL_CHAIN_ID = 31337
@@ -98,13 +103,9 @@ class EthereumSettings(Section):
         if self.ethereum_private_key is not None:
             return self.ethereum_private_key.get_secret_value().strip() or None
         if self.ethereum_private_key_file is not None:
-            try:
-                return self.ethereum_private_key_file.read_text().strip() or None
-            except OSError as exc:
-                raise ConfigurationError(
-                    f"cannot read ethereum_private_key_file {self.ethereum_private_key_file}: "
-                    f"{exc.strerror}"
-                ) from None
+            return read_secret_file(
+                self.ethereum_private_key_file, "PAYMQ_ETHEREUM_PRIVATE_KEY_FILE"
+            )
         return None
 
     def expected_chain_id(self) -> int:

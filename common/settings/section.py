@@ -8,10 +8,13 @@ grouping the settings renamed no variable (tests/unit/test_settings_variables.py
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, get_args
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import AliasChoices, Field, JsonValue
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.errors import ConfigurationError
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -39,6 +42,10 @@ class Section(BaseSettings):
     heading: ClassVar[str]
     #: The processes that read the section's fields, but those that name their own readers.
     read_by: ClassVar[tuple[Process, ...]]
+    #: Fields that may be read from a file instead (a Docker or Kubernetes secret), named by
+    #: the field `<name>_file` (PAYMQ_<NAME>_FILE). The section's own validator puts the text
+    #: in place with `_text_from_file` and `_put_from_file`.
+    from_files: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def field_readers(cls, name: str) -> tuple[Process, ...]:
@@ -60,3 +67,49 @@ class Section(BaseSettings):
         if isinstance(alias, str):
             return (alias,)
         return (f"{cls.model_config.get('env_prefix', '')}{name}".upper(),)
+
+    def read_from_file(self, name: str) -> bool:
+        """Whether the field's value was read from its file (setting both is refused)."""
+        return name in self.from_files and getattr(self, f"{name}_file") is not None
+
+    def as_given(self) -> dict[str, Any]:
+        """The values as given, to build the section again: those read from files are left
+        to their files, which are read again (with them, the section would hold both)."""
+        return self.model_dump(exclude={n for n in self.from_files if self.read_from_file(n)})
+
+    def _text_from_file(self, name: str) -> str | None:
+        """The text of the field's file, None if it names none; a ValueError naming the
+        variables if the field is set too, or the file is unreadable or empty."""
+        path = getattr(self, f"{name}_file")
+        if path is None:
+            return None
+        variable, *aliases = self.variables(name)
+        if name in self.model_fields_set:
+            named = f"{variable} (or {', '.join(aliases)})" if aliases else variable
+            raise ValueError(f"{variable}_FILE and {named} are both set: set only one of them")
+        try:
+            text = read_secret_file(path, f"{variable}_FILE")
+        except ConfigurationError as exc:
+            raise ValueError(str(exc)) from None
+        if text is None:
+            raise ValueError(f"{variable}_FILE {path} is empty")
+        return text
+
+    def _put_from_file(self, name: str, value: object) -> None:
+        """Put a value read from a file in place of the default, while the section is being
+        validated: it is frozen, so this is the only moment it may change."""
+        self.__dict__[name] = value
+
+
+def read_secret_file(path: Path, variable: str) -> str | None:
+    """The text of a file holding a secret, without the blanks around it; None if it holds
+    nothing. ConfigurationError naming the variable that named the file, and never with what
+    the file holds, if it cannot be read."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {variable} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        # Not kept as the cause: it holds the bytes it could not decode.
+        raise ConfigurationError(f"{variable} {path} is not UTF-8 text") from None
+    return text.strip() or None

@@ -2,7 +2,9 @@
 one section per component (`settings.broker.amqp_url`, `settings.store.database_url`).
 
 Every setting reads the flat environment variable it always has, PAYMQ_<FIELD> (and a line of
-`.env` in the working directory); the broker URL also AMQP_URL and RABBITMQ_URL. Each section
+`.env` in the working directory); the broker URL also AMQP_URL and RABBITMQ_URL. The broker's
+and the store's URLs, which hold passwords, may come from files instead (PAYMQ_AMQP_URL_FILE,
+PAYMQ_DATABASE_URL_FILE: a section's `from_files`), read once here. Each section
 reads its own fields (section.py); `Settings` reads every section and checks what spans
 sections. docs/configuration.md is generated from the sections (`paymq config docs`) and a test
 keeps it current.
@@ -74,7 +76,7 @@ class Settings(BaseModel):
         sections = {name: getattr(self, name) for name in type(self).model_fields}
         for name, fields in _by_section(changes).items():
             current = sections[name]
-            sections[name] = type(current).model_validate(current.model_dump() | fields)
+            sections[name] = type(current).model_validate(current.as_given() | fields)
         return type(self).model_validate(sections)
 
     def value(self, setting: Setting) -> Any:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
 
-from common.errors import ConfigurationError
-from common.settings.section import Section
+from common.settings.section import Section, read_secret_file
 
 
 class StripeSettings(Section):
@@ -38,10 +37,5 @@ class StripeSettings(Section):
         if self.stripe_api_key is not None:
             return self.stripe_api_key.get_secret_value()
         if self.stripe_api_key_file is not None:
-            try:
-                return self.stripe_api_key_file.read_text().strip() or None
-            except OSError as exc:
-                raise ConfigurationError(
-                    f"cannot read stripe_api_key_file {self.stripe_api_key_file}: {exc.strerror}"
-                ) from None
+            return read_secret_file(self.stripe_api_key_file, "PAYMQ_STRIPE_API_KEY_FILE")
         return None

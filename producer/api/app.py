@@ -18,12 +18,12 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind
-from prometheus_client import make_asgi_app
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common.errors import (
     BrokerUnavailable,
+    ConfigurationError,
     MalformedMessage,
     PanInClear,
     PublishFailed,
@@ -37,7 +37,7 @@ from common.tracing import tracer
 from producer.api.bodylimit import BodyLimit
 from producer.api.intake import IdempotencyConflict, Intake
 from producer.api.keys import ApiKey, ApiKeys
-from producer.api.metrics import ApiMetrics, count_requests
+from producer.api.metrics import ApiMetrics, count_requests, serve_metrics
 from producer.api.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
     Accepted,
@@ -99,7 +99,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     count_requests(app, api_metrics)
     _add_payment_routes(app, deps, _caller(deps.keys), api_metrics)
     _add_health_routes(app, deps)
-    app.mount("/metrics", make_asgi_app(deps.metrics.registry))
+    serve_metrics(app, deps.metrics)
     return app
 
 
@@ -137,6 +137,10 @@ def _intake_errors() -> Iterator[None]:
         raise _error(422, "invalid_request", mask_pans(str(exc))) from None
     except (BrokerUnavailable, PublishFailed, StoreUnavailable) as exc:
         raise _error(503, exc.code, f"{exc}; repeat the request", **_RETRY) from exc
+    except ConfigurationError as exc:  # the gateway key retired: nothing was signed
+        logger.error("payment refused: %s", exc)
+        message = "the API cannot sign payments until an operator fixes its signing key"
+        raise _error(503, exc.code, message) from exc
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -181,7 +185,11 @@ def _add_payment_routes(
             409: {"model": ErrorOut, "description": "Idempotency-Key used with another body."},
             413: {"model": ErrorOut, "description": "The body is over PAYMQ_MAX_BODY_BYTES."},
             422: {"model": ErrorOut, "description": "The body or a header is not valid."},
-            503: {"model": ErrorOut, "description": "Broker or store down: repeat the request."},
+            503: {
+                "model": ErrorOut,
+                "description": "Broker or store down: repeat the request (or the API's signing "
+                "key is retired: an operator must act).",
+            },
         },
     )
     def create_payment(

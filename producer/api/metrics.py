@@ -6,7 +6,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from common.metrics import Metrics
 
@@ -49,3 +49,16 @@ def count_requests(app: FastAPI, metrics: ApiMetrics) -> None:
         metrics.latency.labels(method, template).observe(time.perf_counter() - started_s)
         metrics.requests.labels(method, template, str(response.status_code)).inc()
         return response
+
+
+def serve_metrics(app: FastAPI, metrics: Metrics) -> None:
+    """GET /metrics (and /metrics/) answers the registry in Prometheus' text format. A route,
+    not prometheus_client's ASGI app mounted there: a mount answers only below its path, and
+    /metrics itself was a 307 redirect to /metrics/ that scrapers need not follow."""
+    registry = metrics.registry
+
+    def scrape() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    for path in ("/metrics", "/metrics/"):
+        app.add_api_route(path, scrape, methods=["GET"], include_in_schema=False)

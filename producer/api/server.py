@@ -8,7 +8,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import uvicorn
@@ -20,14 +20,18 @@ from common.amqp.admin import BrokerAdmin, declare_topology
 from common.amqp.gauges import QueueGauges, topology_queues
 from common.clock import SystemClock
 from common.details import CHANNELS
-from common.errors import BrokerUnavailable
+from common.envelope import OutboundMessage
+from common.errors import BrokerUnavailable, ConfigurationError
+from common.keyring import TRUSTED_DIR, Keyring, KeyringSource, KeyRole
 from common.metrics import Metrics
+from common.models import PaymentRequest
 from common.privatefiles import Reloading
 from common.settings import Settings
 from producer.api.app import ApiDeps, create_app
 from producer.api.intake import Intake
 from producer.api.keys import ApiKeys, keys_file
-from producer.producer import Producer
+from producer.encode import Draft
+from producer.producer import Producer, check_signing_key
 from store.database import engine_for, upgrade
 from store.gauges import StoreGauges, state_counts
 from store.records import Rejection
@@ -38,6 +42,8 @@ logger = logging.getLogger("paymq.api")
 
 #: A readiness probe waits at most this long for the broker.
 READY_CONNECT_TIMEOUT_S = 2.0
+#: How often the keyring's files are looked at for a change (the signing key retired).
+KEYRING_CHECK_EVERY_S = 1.0
 
 
 @contextlib.contextmanager
@@ -65,10 +71,15 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
         )
         queues = topology_queues(settings.broker.topology())
         metrics.registry.register(QueueGauges(settings.broker.amqp_url, queues, SystemClock()))
+        # Read again when its files change, as workers do: a gateway key retired while the
+        # API runs signs nothing more (503), instead of payments the workers would refuse.
+        keyrings = Reloading(
+            settings.keys.keys_dir / TRUSTED_DIR, Keyring.load, check_every_s=KEYRING_CHECK_EVERY_S
+        )
         with Producer.from_settings(settings, name="paymq-api", gateway=True) as producer:
             intake = Intake(
                 submissions,
-                prepare=lambda draft, ttl_s: producer.prepare(draft, ttl_s=ttl_s),
+                prepare=_signing_with(producer, keyrings, settings.keys.gateway_key_id),
                 publish=producer.publish,
                 taken_by_worker=lambda submission: (
                     views.get(submission.payment_id) is not None
@@ -82,7 +93,7 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
                     describe=views.describe,
                     submission_of=submissions.of_payment,
                     rejection_of=lambda submission: rejection_of(views, submission),
-                    readiness=lambda: readiness(settings, engine, keys),
+                    readiness=lambda: readiness(settings, engine, keys, keyrings),
                     metrics=metrics,
                     max_body_bytes=settings.messages.max_body_bytes,
                 )
@@ -91,10 +102,30 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
         engine.dispose()
 
 
-def readiness(settings: Settings, engine: Engine, keys: Reloading[ApiKeys]) -> Mapping[str, str]:
+def _signing_with(
+    producer: Producer, keyrings: KeyringSource, key_id: str
+) -> Callable[[Draft, int | None], tuple[PaymentRequest, OutboundMessage]]:
+    """The producer's prepare, refused (SigningKeyRetired) while the keyring says the gateway
+    key is retired: before anything is signed, stored or published."""
+
+    def prepare(draft: Draft, ttl_s: int | None) -> tuple[PaymentRequest, OutboundMessage]:
+        check_signing_key(keyrings.current(), key_id, KeyRole.GATEWAY)
+        return producer.prepare(draft, ttl_s=ttl_s)
+
+    return prepare
+
+
+def readiness(
+    settings: Settings, engine: Engine, keys: Reloading[ApiKeys], keyrings: KeyringSource
+) -> Mapping[str, str]:
     checks: dict[str, str] = {}
     count = len(keys.current().keys)
     checks["api_keys"] = "ok" if count else "none: add one with `paymq api keys add`"
+    try:
+        check_signing_key(keyrings.current(), settings.keys.gateway_key_id, KeyRole.GATEWAY)
+        checks["signing_key"] = "ok"
+    except ConfigurationError as exc:
+        checks["signing_key"] = f"unusable: {exc.code}"
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))

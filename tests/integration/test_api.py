@@ -20,8 +20,10 @@ import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, given, settings
 
-from common.keygen import generate_key
-from common.keyring import KeyRole
+from common.amqp.admin import BrokerAdmin
+from common.clock import SystemClock
+from common.keygen import generate_key, init_keys, set_status
+from common.keyring import TRUSTED_DIR, Keyring, KeyRole, KeyStatus
 from common.money import Money
 from common.settings import Settings
 from paymq_tools.processes import free_port
@@ -31,6 +33,7 @@ from producer.encode import Draft
 from producer.producer import Producer
 from sandbox.client import SandboxControl
 from store.database import create_store_engine
+from store.submissions import Submissions
 from store.views import PaymentViews
 from tests.integration.conftest import RunningWorker
 from tests.integration.helpers import cli_env, run_cli, wait_until
@@ -357,15 +360,53 @@ def test_health_and_readiness(api: Api, topology: Settings) -> None:
     assert api.get("/healthz", key=None).json() == {"status": "ok"}
     ready = api.get("/readyz", key=None)
     assert ready.status_code == 200
-    assert ready.json() == {"api_keys": "ok", "store": "ok", "broker": "ok"}
+    assert ready.json() == {"api_keys": "ok", "signing_key": "ok", "store": "ok", "broker": "ok"}
 
     # A broker that does not answer makes the API not ready, and says which part is down.
     broken = topology.replace(amqp_url=f"amqp://guest:guest@127.0.0.1:{free_port()}/")
     engine = create_store_engine(topology.store.database_url.get_secret_value())
-    checks = readiness(broken, engine, keys_file(broken.api_keys_path))
+    keyring = Keyring.load(broken.keys.keys_dir / TRUSTED_DIR)
+    checks = readiness(broken, engine, keys_file(broken.api_keys_path), keyring)
     engine.dispose()
     assert checks["store"] == "ok"
     assert checks["broker"].startswith("down")
+
+
+def test_a_gateway_key_retired_while_the_api_runs_signs_nothing_more(
+    topology: Settings, admin: BrokerAdmin, tmp_path: Path
+) -> None:
+    # Given the API running on a keyring of its own, ready
+    keys_dir = tmp_path / "keys"
+    init_keys(
+        keys_dir, producer_key_id="producer-1", worker_key_id="worker-1", sealing_key_id="seal-1"
+    )
+    settings = topology.replace(keys_dir=keys_dir, api_keys_file=tmp_path / "api-keys.json")
+    secret = add_key(settings.api_keys_path, "shop", ["card"])
+    headers = {"Authorization": f"Bearer {secret}", "Idempotency-Key": "after-retirement"}
+    with served(settings) as url:
+        assert requests.get(f"{url}/readyz", timeout=10).json()["signing_key"] == "ok"
+
+        # When an operator retires the gateway key it signs with
+        set_status(keys_dir, settings.keys.gateway_key_id, KeyStatus.RETIRED)
+
+        # Then the API stops being ready, saying why, once it has read the keyring again
+        def not_ready() -> dict[str, str] | None:
+            answer = requests.get(f"{url}/readyz", timeout=10)
+            return answer.json() if answer.status_code == 503 else None
+
+        checks = wait_until(not_ready, timeout_s=10, what="/readyz to see the key retired")
+        assert checks["signing_key"] == "unusable: signing_key_retired"
+        # and a payment is refused with 503, before anything is signed, stored or published
+        refused = requests.post(f"{url}/payments", json=card_payment(), headers=headers, timeout=30)
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "signing_key_retired"
+        assert "gateway-1" not in refused.text
+    assert admin.stats(settings.broker.topology().work_queue("card")).messages == 0
+    engine = create_store_engine(settings.store.database_url.get_secret_value())
+    try:
+        assert Submissions(engine, SystemClock()).find("shop", "after-retirement") is None
+    finally:
+        engine.dispose()
 
 
 def test_the_served_openapi_document_is_the_committed_one(api: Api) -> None:
@@ -458,6 +499,18 @@ def test_metrics_count_requests_by_route_template_and_accepted_payments(api: Api
     assert value("paymq_api_request_seconds_count", method="POST", route="/payments") == 3
     # and the store's figures are there too
     assert value("paymq_store_up") == 1
+
+
+def test_metrics_answer_at_their_path_without_a_redirect(api: Api) -> None:
+    # When a scraper that follows no redirect asks for /metrics, and for /metrics/
+    bare = requests.get(f"{api.url}/metrics", timeout=10, allow_redirects=False)
+    slashed = requests.get(f"{api.url}/metrics/", timeout=10, allow_redirects=False)
+
+    # Then both answer the metrics themselves, in Prometheus' text format
+    for scraped in (bare, slashed):
+        assert scraped.status_code == 200, scraped.headers
+        assert scraped.headers["Content-Type"].startswith("text/plain; version=")
+        assert Metrics(scraped.text)("paymq_store_up") == 1
 
 
 def _is_uuid(text: str) -> bool:

@@ -14,6 +14,8 @@ import pytest
 
 from common.amqp.admin import BrokerAdmin
 from common.clock import SystemClock
+from common.errors import ConfigurationError
+from common.keygen import init_keys
 from common.models import PaymentResult
 from common.settings import Settings
 from common.subscriber import ResultStream
@@ -27,6 +29,7 @@ from tests.integration.helpers import (
     card_draft,
     cli_env,
     collect_results,
+    drain,
     require_rabbitmqctl,
     run_cli,
     wait_until,
@@ -150,6 +153,32 @@ def test_publish_refuses_an_amount_more_precise_than_its_currency(
     assert admin.stats(topology.broker.topology().work_queue("card")).messages == 0
 
 
+def test_publish_refuses_to_sign_with_a_retired_key_and_publishes_nothing(
+    topology: Settings, admin: BrokerAdmin, tmp_path: Path
+) -> None:
+    # Given a keyring of its own whose producer key, the one publish signs with, is retired
+    keys_dir = tmp_path / "keys"
+    init_keys(
+        keys_dir, producer_key_id="producer-1", worker_key_id="worker-1", sealing_key_id="seal-1"
+    )
+    env = settings_env(topology.replace(keys_dir=keys_dir), dict(os.environ))
+    retired = run_cli("keys", "retire", "producer-1", env=env, cwd=tmp_path)
+    assert retired.returncode == 0, _output(retired)
+
+    # When a payment is published
+    args = ("publish", "--amount", "10.50", "--token", "tok_visa")
+    completed = run_cli(*args, env={**env, "COLUMNS": "200"}, cwd=tmp_path)
+
+    # Then publish refuses, saying why and what to do, and nothing reached the work queue
+    assert completed.returncode == 1, _output(completed)
+    output = " ".join(_output(completed).split())
+    assert "key 'producer-1' is retired in the keyring" in output
+    assert "PAYMQ_PRODUCER_KEY_ID" in output
+    assert "published payment" not in output
+    assert "Traceback" not in output
+    assert admin.stats(topology.broker.topology().work_queue("card")).messages == 0
+
+
 @pytest.mark.parametrize(
     "reference",
     ["order 4111111111111111", "order-4111-1111-1111-1111"],
@@ -199,6 +228,25 @@ def test_publish_takes_card_data_from_a_file_or_standard_input_never_the_command
     wait_until(lambda: admin.stats(queue).messages == 1, what="the payment in the work queue")
 
 
+def test_publish_with_json_prints_one_object_naming_the_payment_it_published(
+    topology: Settings, admin: BrokerAdmin, tmp_path: Path
+) -> None:
+    env = {**settings_env(topology, dict(os.environ)), "COLUMNS": "200"}
+    args = ("publish", "--amount", "10.50", "--token", "tok_visa", "--reference", "order-j1")
+
+    completed = run_cli(*args, "--json", env=env, cwd=tmp_path)
+
+    assert completed.returncode == 0, _output(completed)
+    [line] = completed.stdout.splitlines()
+    printed = json.loads(line)
+    assert printed["published"] is True
+    assert (printed["line"], printed["error"], printed["channel"]) == (None, None, "card")
+    assert (printed["merchant_reference"], printed["idempotency_key"]) == ("order-j1", "order-j1")
+    [queued] = drain(admin, topology.broker.topology().work_queue("card"))
+    assert queued.message_id == printed["message_id"]
+    assert json.loads(queued.body)["payment_id"] == printed["payment_id"]
+
+
 def test_publish_has_no_card_number_or_cvc_option(tmp_path: Path) -> None:
     completed = run_cli("publish", "--help", env=cli_env(), cwd=tmp_path)
     assert completed.returncode == 0, _output(completed)
@@ -221,6 +269,40 @@ def test_topology_show_prints_every_name_and_argument(tmp_path: Path) -> None:
     [retry] = [line for line in lines if line.startswith(f"queue    {prefix}.retry.2000ms ")]
     assert "'x-message-ttl': 2000" in retry
     assert f"'x-dead-letter-exchange': '{prefix}.requests'" in retry
+
+
+def test_topology_delete_removes_the_webhooks_queue_too(
+    topology: Settings, admin: BrokerAdmin, tmp_path: Path
+) -> None:
+    # Given the topology declared, and the queue only `paymq webhooks run` declares
+    declared = topology.broker.topology()
+    admin.declare_queue(declared.webhooks_queue_spec(), declared.webhooks_binding())
+    names = [*(queue.name for queue in declared.queues()), declared.webhooks_queue]
+    assert _existing_queues(topology.broker.amqp_url, names) == names
+    env = cli_env(**settings_env(topology, {}))
+
+    # When an operator deletes the topology
+    completed = run_cli("topology", "delete", "--yes", env=env, cwd=tmp_path)
+
+    # Then no queue of the prefix is left, and deleting again (nothing there) is no error
+    assert completed.returncode == 0, _output(completed)
+    assert _existing_queues(topology.broker.amqp_url, names) == []
+    again = run_cli("topology", "delete", "--yes", env=env, cwd=tmp_path)
+    assert again.returncode == 0, _output(again)
+
+
+def _existing_queues(amqp_url: str, names: list[str]) -> list[str]:
+    """Those of `names` the broker has; a passive declare of a missing queue closes its
+    channel, so each is asked on a connection of its own."""
+    found = []
+    for name in names:
+        with BrokerAdmin(amqp_url, name="paymq-test-probe") as probe:
+            try:
+                probe.stats(name)
+            except ConfigurationError:
+                continue
+            found.append(name)
+    return found
 
 
 def test_top_shows_queue_depths_payments_by_state_and_who_is_in_doubt(

@@ -217,3 +217,42 @@ def test_order_file_with_one_bad_line_reports_it_and_publishes_the_rest(
     topo = topology.broker.topology()
     assert admin.stats(topo.work_queue("card")).messages == 1
     assert admin.stats(topo.work_queue("digital_currency")).messages == 1
+
+
+def test_order_file_published_with_json_lists_every_order_with_its_payment_id(
+    topology: Settings, admin: BrokerAdmin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a file of three orders: one naming its payment id, one invalid, one by default ids
+    suffix = uuid.uuid4().hex[:8]
+    named = str(uuid.uuid4())
+    orders = [
+        {"amount": "10.50", "payment_id": named, "merchant_reference": f"a-{suffix}"},
+        {"amount": "10.505", "merchant_reference": f"b-{suffix}"},
+        {"amount_minor": 700, "merchant_reference": f"c-{suffix}", "idempotency_key": f"k{suffix}"},
+    ]
+    path = tmp_path / "orders.jsonl"
+    common = {"channel": "card", "currency": "USD", "token": "tok_visa"}
+    path.write_text("".join(json.dumps({**common, **order}) + "\n" for order in orders))
+
+    # When it is published with --json
+    code = publish_file(topology, path, as_json=True)
+
+    # Then standard output holds one JSON object per order, in the file's order, and nothing else
+    assert code == 1
+    printed = capsys.readouterr()
+    first, second, third = (json.loads(line) for line in printed.out.splitlines())
+    assert (first["line"], first["published"], first["error"]) == (1, True, None)
+    assert (first["payment_id"], first["merchant_reference"]) == (named, f"a-{suffix}")
+    assert (first["idempotency_key"], first["channel"]) == (f"a-{suffix}", "card")
+    assert (second["line"], second["published"], second["payment_id"]) == (2, False, None)
+    assert "more precision" in second["error"]
+    assert (third["line"], third["published"]) == (3, True)
+    assert (third["merchant_reference"], third["idempotency_key"]) == (f"c-{suffix}", f"k{suffix}")
+    # and the ids it printed are those of the payments queued, under the message ids it printed
+    queued = drain(admin, topology.broker.topology().work_queue("card"))
+    assert {(m.message_id, json.loads(m.body)["payment_id"]) for m in queued} == {
+        (first["message_id"], first["payment_id"]),
+        (third["message_id"], third["payment_id"]),
+    }
+    # while the summary, for a person, went to standard error
+    assert "published 2, failed 1" in printed.err

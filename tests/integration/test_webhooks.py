@@ -4,6 +4,7 @@ PostgreSQL), POSTed over real HTTP to a local receiver that fails when told to."
 from __future__ import annotations
 
 import dataclasses
+import logging
 import socket
 import threading
 import time
@@ -21,10 +22,12 @@ from sqlalchemy import Engine
 
 from common.amqp.admin import BrokerAdmin
 from common.clock import SystemClock
-from common.envelope import OutboundMessage
+from common.envelope import InboundMessage, OutboundMessage
+from common.keyring import Keyring
 from common.models import PaymentResult, PaymentStatus
 from common.settings import Settings
 from common.signing import Signer
+from common.subscriber import ResultVerifier
 from common.topology import QueueSpec
 from common.webhooks import new_webhook_secret, verify_webhook
 from producer.producer import Producer
@@ -33,7 +36,8 @@ from tests.integration.helpers import card_draft, http_server, wait_until
 from tests.integration.observed import Metrics, running
 from webhooks.addresses import AddressPolicy
 from webhooks.deliveries import NewDelivery, WebhookDeliveries
-from webhooks.endpoints import Endpoint, add_endpoint
+from webhooks.endpoints import Endpoint, Endpoints, add_endpoint
+from webhooks.intake import Intake
 from webhooks.sender import AttemptOutcome, AttemptResult, Sender
 from webhooks.service import WebhookService, build_service
 from webhooks.transport import AddressGuard
@@ -486,6 +490,37 @@ def test_storing_deliveries_counts_only_the_new_ones(deliveries: WebhookDeliveri
     again = [*first, NewDelivery("event-1", "c", None, "card", "succeeded", b"{}")]
     # Then only the new one is counted, on both databases
     assert deliveries.add(again) == 1
+
+
+def test_an_event_taken_in_is_logged_with_its_real_counts_in_good_grammar(
+    hook_settings: Settings,
+    deliveries: WebhookDeliveries,
+    keyring: Keyring,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given one endpoint for every result, and a result event as the webhooks queue gives it
+    hooks = Endpoints((Endpoint("one", "https://hooks.example/one", new_webhook_secret()),))
+    intake = Intake(ResultVerifier(keyring), deliveries, lambda: hooks)
+    _, event = result_event(hook_settings)
+    received = InboundMessage(
+        body=event.body,
+        exchange=event.exchange,
+        routing_key=event.routing_key,
+        content_type=event.content_type,
+        message_id=event.message_id,
+        message_type=event.message_type,
+        headers=dict(event.headers),
+    )
+    with caplog.at_level(logging.INFO, logger="paymq.webhooks"):
+        # When it is taken in, then again (a redelivery)
+        assert intake.take(received) == 1
+        assert intake.take(received) == 0
+    # Then each line counts what happened, on both databases
+    lines = [r.getMessage() for r in caplog.records if r.name == "paymq.webhooks"]
+    assert lines == [
+        "card succeeded: 1 endpoint, 1 new delivery",
+        "card succeeded: 1 endpoint, 0 new deliveries",
+    ]
 
 
 # --- addresses an endpoint may not have ---------------------------------------------------------

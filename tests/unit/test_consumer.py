@@ -9,6 +9,8 @@ held in its handler until the test lets it go.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -196,6 +198,25 @@ def test_a_delivery_with_nothing_to_publish_is_acked_at_once(rig: Rig) -> None:
     rig.stub.run_until(lambda: bool(rig.stub.acks))
     assert rig.stub.acks == [token]
     assert rig.stub.publishes == []
+
+
+def test_a_settled_delivery_is_logged_at_its_disposition_s_level(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given one payment refused (a warning for an operator) and one that succeeded
+    rig.handling.answers["p1"] = dataclasses.replace(
+        settled("p1"), status=PaymentStatus.REJECTED, summary="p1: rejected", level=logging.WARNING
+    )
+    with caplog.at_level(logging.INFO, logger="paymq.worker"):
+        # When both are handled and their results confirmed
+        for payment in ("p1", "p2"):
+            rig.stub.deliver(request(payment))
+            [publish] = rig.stub.wait_for_publishes(1)
+            publish.confirm()
+    # Then each acked delivery's line has its own level
+    lines = {r.getMessage(): r.levelno for r in caplog.records if r.name == "paymq.worker"}
+    assert lines["p1: rejected"] == logging.WARNING
+    assert lines["p2: succeeded"] == logging.INFO
 
 
 # --- a publish that fails: back to the queue, never acked ----------------------------------------

@@ -80,7 +80,7 @@ def test_the_setting_wins_over_the_file(tmp_path: Path) -> None:
 
 def test_an_unreadable_key_file_is_a_configuration_error(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-key"
-    with pytest.raises(ConfigurationError, match="ethereum_private_key_file") as caught:
+    with pytest.raises(ConfigurationError, match="PAYMQ_ETHEREUM_PRIVATE_KEY_FILE") as caught:
         load(ethereum_private_key_file=missing).ethereum.wallet_key()
     assert KEY not in str(caught.value)
     assert str(missing) in str(caught.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -335,6 +336,32 @@ def test_a_payment_the_provider_shows_moved_nothing_fails_with_its_code(
     assert row is not None
     assert (row["state"], row["code"]) == ("failed", code)
     assert [e.routing_key for e in published] == ["card.failed"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "line", "level"),
+    [
+        (ProviderReceipt("sandbox", "ch_9"), "in_doubt -> succeeded", logging.INFO),
+        (NoEffectAtProvider("no value moved"), "in_doubt -> failed", logging.WARNING),
+    ],
+    ids=["succeeded", "failed"],
+)
+def test_a_payment_reconciled_as_failed_is_logged_at_warning(
+    store: Claims,
+    clock: FixedClock,
+    reconciler_for: Callable[..., Reconciler],
+    caplog: pytest.LogCaptureFixture,
+    answer: ProviderReceipt | Exception,
+    line: str,
+    level: int,
+):
+    enter(store, clock, State.IN_DOUBT)
+    clock.advance(1_000)
+    with caplog.at_level(logging.INFO, logger="paymq.reconciler"):
+        reconciler_for(ScriptedLookup(answer)).run_once()
+    [record] = [r for r in caplog.records if "reconciled:" in r.getMessage()]
+    assert record.getMessage() == f"payment {PAYMENT.payment_id} reconciled: {line}"
+    assert record.levelno == level
 
 
 @pytest.mark.parametrize(

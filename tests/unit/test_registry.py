@@ -54,7 +54,7 @@ def test_the_stripe_key_is_read_from_its_file(tmp_path: Path) -> None:
 
 
 def test_a_missing_key_file_is_a_configuration_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="stripe_api_key_file"):
+    with pytest.raises(ConfigurationError, match="PAYMQ_STRIPE_API_KEY_FILE"):
         settings(stripe_api_key_file=tmp_path / "absent").stripe.secret_key()
 
 

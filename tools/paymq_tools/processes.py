@@ -72,8 +72,8 @@ def settings_env(settings: Settings, base: dict[str, str]) -> dict[str, str]:
     dumped = settings.model_dump(mode="json")
     for setting in SETTINGS:
         value = dumped[setting.section][setting.name]
-        if value is None:
-            continue
+        if value is None or getattr(settings, setting.section).read_from_file(setting.name):
+            continue  # unset, or read from a file that the child reads too (<VARIABLE>_FILE)
         secret = settings.value(setting)
         if isinstance(secret, SecretStr):  # dumped masked; the child needs the value
             text = secret.get_secret_value()
