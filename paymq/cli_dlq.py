@@ -18,7 +18,8 @@ dlq_app = typer.Typer(
 def dlq_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """Every message in the dead-letter queue with why it is there (the queue is unchanged)."""
+    """Every message in the dead-letter queue with why it is there. Looking spends none of a
+    message's deliveries: each is put back as an identical copy (docs/protocol.md)."""
     from paymq.dlq import list_dead_letters
 
     raise typer.Exit(list_dead_letters(load_settings(), as_json=as_json))
