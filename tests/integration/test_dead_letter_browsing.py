@@ -7,7 +7,6 @@ requeued 21 times, as 4.x would)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterator
 
@@ -15,17 +14,10 @@ import pytest
 
 from common.amqp.admin import BrokerAdmin
 from common.amqp.browse import QueueBrowser
-from common.envelope import (
-    HEADER_DEAD_LETTER_CODE,
-    HEADER_DEAD_LETTER_REASON,
-    HEADER_DEAD_LETTERED_AT_MS,
-    OutboundMessage,
-)
 from common.settings import Settings
 from common.topology import BindingSpec, QueueSpec
 from paymq.dlq import Selection, list_dead_letters, replay_dead_letters, show_dead_letter
-from producer.producer import Producer
-from tests.integration.helpers import card_draft
+from tests.integration.helpers import publish_dead_letter
 
 pytestmark = pytest.mark.integration
 
@@ -54,30 +46,11 @@ def dead_letters(
     admin.delete(topology)
 
 
-def _dead_letter(settings: Settings, admin: BrokerAdmin) -> OutboundMessage:
-    """A signed card request, dead-lettered as a worker does it (a copy to the dead-letter
-    exchange, its routing key the channel, with why)."""
-    with Producer.from_settings(settings, name="paymq-test-producer") as producer:
-        _request, message = producer.prepare(card_draft())
-    copy = dataclasses.replace(
-        message,
-        exchange=settings.broker.topology().dead_letter_exchange,
-        headers={
-            **message.headers,
-            HEADER_DEAD_LETTER_CODE: "unknown_key",
-            HEADER_DEAD_LETTER_REASON: "key producer-1 is not trusted",
-            HEADER_DEAD_LETTERED_AT_MS: 1_767_225_600_000,
-        },
-    )
-    admin.publish(copy)
-    return copy
-
-
 def test_fifty_looks_at_a_dead_letter_leave_it_in_place_with_no_delivery_spent(
     dead_letters: Settings, admin: BrokerAdmin, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given one dead letter
-    message = _dead_letter(dead_letters, admin)
+    message = publish_dead_letter(dead_letters, admin)
     queue = dead_letters.broker.topology().dead_letter_queue
     # When an operator looks at it 50 times, with `dlq list` and `dlq show` in turn
     for look in range(LOOKS):
@@ -108,7 +81,7 @@ def test_a_dead_letter_looked_at_fifty_times_replays_to_its_channel(
     dead_letters: Settings, admin: BrokerAdmin
 ) -> None:
     # Given a dead letter looked at 50 times
-    message = _dead_letter(dead_letters, admin)
+    message = publish_dead_letter(dead_letters, admin)
     topology = dead_letters.broker.topology()
     for _ in range(LOOKS):
         assert show_dead_letter(dead_letters, message.message_id) == 0
@@ -138,7 +111,7 @@ def test_a_look_that_requeued_would_lose_a_dead_letter_to_a_delivery_limit_of_20
             QueueSpec(queue, {"x-queue-type": "quorum", "x-delivery-limit": 20}),
             BindingSpec(queue, topology.dead_letter_exchange, ""),
         )
-        _dead_letter(settings, admin)
+        publish_dead_letter(settings, admin)
         looks = 0
         while admin.get(queue, ack=False) is not None:  # taken, then requeued
             looks += 1
