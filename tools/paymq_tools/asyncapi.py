@@ -52,6 +52,11 @@ _DEAD_LETTER_HEADERS = {
     envelope.HEADER_DEAD_LETTER_CODE: _TEXT_HEADER | {"description": "Why: the result's code."},
     envelope.HEADER_DEAD_LETTER_REASON: _TEXT_HEADER,
     envelope.HEADER_DEAD_LETTERED_AT_MS: _INT_HEADER,
+    envelope.HEADER_ORIGINAL_ROUTING_KEY: _TEXT_HEADER
+    | {
+        "description": "On a dead letter put back by `paymq dlq` after a look, through the "
+        "default exchange: the routing key it had (its channel)."
+    },
 }
 
 
