@@ -6,9 +6,11 @@ and the ack, which leaves the message in the queue) records it twice."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.engine import RowMapping
 
 from store.outage import StoreAccess
@@ -18,8 +20,11 @@ from store.schema import dead_letter_discards
 
 class Discards(StoreAccess):
     def record(self, discard: Discard) -> None:
-        """Write and commit one discard (StoreUnavailable if the store does not answer)."""
-        with self._engine.begin() as connection:
+        """Write and commit one discard, durably: on SQLite too, where the store's other
+        writes survive a crash of the process but not of the machine (synchronous=NORMAL),
+        this commit is synced to disk (FULL) before it returns, for the message is acked
+        next. StoreUnavailable if the store does not answer."""
+        with self._engine.connect() as connection, _synced(connection), connection.begin():
             connection.execute(dead_letter_discards.insert().values(**_row(discard)))
 
     def recent(self, limit: int) -> list[Discard]:
@@ -28,6 +33,24 @@ class Discards(StoreAccess):
         with self._engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
         return [_discard(row) for row in rows]
+
+
+@contextlib.contextmanager
+def _synced(connection: Connection) -> Iterator[None]:
+    """SQLite's commits on this connection synced to disk while the block runs (outside any
+    transaction: SQLite takes the setting between transactions); PostgreSQL's always are."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    if driver is None:  # a connection already invalidated: the statement will say so
+        yield
+        return
+    driver.execute("PRAGMA synchronous=FULL")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA synchronous=NORMAL")  # the store's setting (store/database.py)
 
 
 def _row(discard: Discard) -> dict[str, object]:

@@ -1,9 +1,11 @@
 """What a discard records: the operator's name and reason, checked, and the dead letter as it
-was, card numbers masked and the broker's delivery count left out."""
+was, card numbers masked and the broker's delivery count left out; and that SQLite syncs the
+record to disk before the message is acked."""
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,8 @@ from common.envelope import (
 )
 from paymq.clikit import UsageError
 from paymq.discard import Discarding, discard_record
+from store.discards import _synced
+from tests.stores import sqlite_engine
 
 BROKER_DEATH = [{"reason": "delivery_limit", "queue": "p.work.card", "count": 1}]
 
@@ -102,3 +106,15 @@ def test_a_card_number_in_clear_is_masked_in_the_record_and_hashed_as_it_was() -
     assert b"4111111111111111" not in record.body
     assert b"1111" in record.body  # the last four stay
     assert record.body_sha256 == hashlib.sha256(body).hexdigest()
+
+
+def test_a_discard_on_sqlite_is_committed_synced_to_disk_and_the_connection_set_back(
+    tmp_path: Path,
+) -> None:
+    # synchronous: 2 is FULL (every commit synced), 1 NORMAL (the store's own setting)
+    with sqlite_engine(tmp_path) as engine, engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        with _synced(connection):
+            assert driver.execute("PRAGMA synchronous").fetchone() == (2,)
+        assert driver.execute("PRAGMA synchronous").fetchone() == (1,)
