@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import RowMapping
 
+from store.database import reading
 from store.outage import StoreAccess
 from store.records import Discard
 from store.schema import dead_letter_discards
@@ -30,7 +31,7 @@ class Discards(StoreAccess):
     def recent(self, limit: int) -> list[Discard]:
         """The latest `limit` discards, newest first."""
         query = select(dead_letter_discards).order_by(dead_letter_discards.c.id.desc()).limit(limit)
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             rows = connection.execute(query).mappings().all()
         return [_discard(row) for row in rows]
 
