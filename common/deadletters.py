@@ -39,13 +39,15 @@ def dead_letter_copy(
     )
     if isinstance(error, BodyTooLarge):
         copy = dataclasses.replace(copy, body=b"")
-    elif isinstance(error, PanInClear) or _holds_card_number(message.body):
+    elif isinstance(error, PanInClear) or holds_card_number(message.body):
         masked = mask_pans(message.body.decode("utf-8", errors="replace")).encode()
         copy = dataclasses.replace(copy, body=masked)
     return copy
 
 
-def _holds_card_number(body: bytes) -> bool:
+def holds_card_number(body: bytes) -> bool:
+    """Whether a body holds a card number in clear: in a JSON document's fields, or anywhere
+    in a body that is not JSON."""
     try:
         document = json.loads(body)
     except ValueError:  # not JSON (or not UTF-8): any digits may be a card number

@@ -44,6 +44,9 @@ HEADER_RETRY_SIGNATURE = "paymq-retry-signature"
 HEADER_DEAD_LETTER_CODE = "paymq-dead-letter-code"
 HEADER_DEAD_LETTER_REASON = "paymq-dead-letter-reason"
 HEADER_DEAD_LETTERED_AT_MS = "paymq-dead-lettered-at-ms"
+#: Unsigned, added by a queue browser that puts a message back as a copy through the default
+#: exchange (common/amqp/browse.py): the routing key the message had, its channel.
+HEADER_ORIGINAL_ROUTING_KEY = "paymq-original-routing-key"
 
 HeaderValue = str | int
 
@@ -78,6 +81,13 @@ class InboundMessage:
     #: The message id held a card number: `message_id` is masked, and the message is refused
     #: (pan_in_clear) without the number reaching a result, a log or the store.
     card_number_in_message_id: bool = False
+
+    @property
+    def original_routing_key(self) -> str:
+        """The routing key the message was first given: a browsed message put back as a copy
+        carries it in a header, its own being the queue's name."""
+        kept = self.headers.get(HEADER_ORIGINAL_ROUTING_KEY)
+        return kept if isinstance(kept, str) and kept else self.routing_key
 
     def resend(
         self, exchange: str, routing_key: str, extra: Mapping[str, HeaderValue]

@@ -7,9 +7,19 @@ spells a queue argument. The arguments are ones RabbitMQ 3.10 and 4.x both accep
     <p>.retry.<N>ms (fanout) --------> <p>.retry.<N>ms     quorum, TTL N ms, DLX <p>.requests
                                           (the routing key, i.e. the channel, survives expiry)
     <p>.dead-letter (fanout) --------> <p>.dead-letter     quorum
-    <p>.results (topic) -----#-------> <p>.notifications   quorum; key <channel>.<status>
+    <p>.results (topic) -----#-------> <p>.notifications   quorum, length limit (drop-head);
+                                                            key <channel>.<status>
                         -----#-------> <p>.webhooks        quorum, delivery limit, DLX
                                           (declared by `paymq webhooks run` only, see below)
+
+The notifications queue is the one bound to the results exchange wherever paymq runs, so every
+result publish (persistent, mandatory) has a queue to land in; nobody need consume it. Its
+length limit drops the oldest event once full, and never refuses a publish: a queue with
+reject-publish overflow nacks the publish, even though the other queues bound to the results
+exchange took it, and a worker whose result publish is nacked returns the payment's request to
+its queue instead of acking it, so one full queue would hold back every payment. An existing
+notifications queue declared with other arguments (by an earlier paymq, without a limit) is
+kept as it is: see `QueueSpec.existing_arguments_kept`.
 """
 
 from __future__ import annotations
@@ -29,6 +39,10 @@ class ExchangeSpec:
 class QueueSpec:
     name: str
     arguments: dict[str, str | int] = field(default_factory=dict)
+    #: A queue that exists with other arguments is kept as it is, with a warning, instead of
+    #: failing the declaration (RabbitMQ cannot change a queue's arguments in place). Only for
+    #: a queue whose arguments no payment depends on: the notifications queue.
+    existing_arguments_kept: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,8 @@ class Topology:
     #: Members of each quorum queue when it is created (x-quorum-initial-group-size); None
     #: leaves it to RabbitMQ: one per node, up to 3 (its quorum_cluster_size).
     quorum_replicas: int | None = None
+    #: Result events the notifications queue holds; past it, the oldest is dropped.
+    notifications_max_length: int = 100_000
 
     def __post_init__(self) -> None:
         if not self.retry_delays_ms or any(d <= 0 for d in self.retry_delays_ms):
@@ -62,6 +78,8 @@ class Topology:
             raise ValueError("retry_delays_ms must be strictly increasing")
         if self.quorum_replicas is not None and self.quorum_replicas < 1:
             raise ValueError("quorum_replicas must be at least 1")
+        if self.notifications_max_length < 1:
+            raise ValueError("notifications_max_length must be at least 1")
 
     @property
     def requests_exchange(self) -> str:
@@ -146,8 +164,21 @@ class Topology:
             *work,
             *retry,
             QueueSpec(self.dead_letter_queue, dict(quorum)),
-            QueueSpec(self.notifications_queue, dict(quorum)),
+            self.notifications_queue_spec(),
         ]
+
+    def notifications_queue_spec(self) -> QueueSpec:
+        """Every result event, for whoever consumes it, up to a length limit past which the
+        oldest is dropped (see the module's doc for why never reject-publish)."""
+        return QueueSpec(
+            self.notifications_queue,
+            {
+                **self._quorum,
+                "x-max-length": self.notifications_max_length,
+                "x-overflow": "drop-head",
+            },
+            existing_arguments_kept=True,
+        )
 
     def webhooks_queue_spec(self) -> QueueSpec:
         """The webhook sender's queue. Not in `queues()`: only `paymq webhooks run` declares

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from paymq.clikit import err, friendly, load_settings
 
@@ -24,8 +25,10 @@ def topology_declare() -> None:
 
     settings = load_settings()
     with BrokerAdmin(settings.broker.amqp_url) as admin:
-        admin.declare(settings.broker.topology())
+        kept = admin.declare(settings.broker.topology())
     typer.echo(f"declared topology {settings.broker.topology_prefix!r}")
+    for message in kept:
+        err.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
     shortfall = _replication_shortfall(settings)
     if shortfall is not None:
         err.print(f"[yellow]warning:[/yellow] {shortfall}", highlight=False)

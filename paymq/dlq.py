@@ -4,6 +4,9 @@ A replay republishes the message exactly as it was signed (same bytes, message i
 signature) to the requests exchange, without the dead-letter and retry headers, and removes it
 from the dead-letter queue once the broker confirmed the republish. A replayed payment that
 already has a result only gets that result repeated: the store makes replays safe.
+Looking spends no delivery: what a command leaves in the queue is put back as a copy
+(common/amqp/browse.py), so RabbitMQ 4.x's default delivery limit never drops a dead letter
+an operator has looked at too often.
 """
 
 from __future__ import annotations
@@ -33,10 +36,12 @@ console = Console(highlight=False)
 #: Headers a replay leaves behind: the next delivery starts afresh.
 _DROPPED = (
     "paymq-dead-letter-",
+    "paymq-dead-lettered-",
     "paymq-attempts",
     "paymq-outcome-unknown",
     "paymq-not-before",
     "paymq-retry-",
+    "paymq-original-routing-key",
 )
 MAX_MESSAGES = 10_000
 
@@ -89,7 +94,7 @@ def list_dead_letters(settings: Settings, *, as_json: bool) -> int:
                 json.dumps(
                     {
                         "message_id": message.message_id,
-                        "channel": message.routing_key,
+                        "channel": message.original_routing_key,
                         "dead_lettered_at": when,
                         "code": code,
                         "reason": reason,
@@ -101,7 +106,9 @@ def list_dead_letters(settings: Settings, *, as_json: bool) -> int:
     for column in ("message id", "channel", "dead-lettered", "code", "reason"):
         table.add_column(column, overflow="fold")
     for message, when, code, reason in rows:
-        table.add_row(message.message_id or "-", message.routing_key, when, code, reason[:80])
+        table.add_row(
+            message.message_id or "-", message.original_routing_key, when, code, reason[:80]
+        )
     console.print(table)
     for code, count in Counter(code for _, _, code, _ in rows).most_common():
         console.print(f"  {count} x {code}")
@@ -118,7 +125,9 @@ def show_dead_letter(settings: Settings, message_id: str) -> int:
         return 1
     message = found[0].message
     when, code, reason = _reason(message)
-    console.print(f"message {message.message_id} ({message.message_type}) on {message.routing_key}")
+    console.print(
+        f"message {message.message_id} ({message.message_type}) on {message.original_routing_key}"
+    )
     console.print(f"dead-lettered {when}: {code} — {reason}")
     for name, value in sorted(message.headers.items()):
         if name != "x-death":
@@ -135,7 +144,7 @@ def _replay_copy(settings: Settings, message: InboundMessage) -> OutboundMessage
     }
     return OutboundMessage(
         exchange=settings.broker.topology().requests_exchange,
-        routing_key=message.routing_key,
+        routing_key=message.original_routing_key,
         body=message.body,
         message_id=message.message_id or "",
         message_type=message.message_type or "",
@@ -156,6 +165,8 @@ def replay_dead_letters(settings: Settings, selection: Selection) -> int:
             admin.publish(_replay_copy(settings, held.message))  # raises unless confirmed
             browser.ack(held.delivery_tag)
             replayed += 1
-            console.print(f"replayed {held.message.message_id} to {held.message.routing_key}")
+            console.print(
+                f"replayed {held.message.message_id} to {held.message.original_routing_key}"
+            )
     console.print(f"{replayed} replayed; the others stay in {queue}")
     return 0 if replayed or selection.everything else 1

@@ -1,5 +1,6 @@
 """What the payment store takes and gives: new payments, attempts, outcomes, the stored result
-event, refusals, and the answers to a claim. Plain frozen values, no database."""
+event, refusals, discarded dead letters, and the answers to a claim. Plain frozen values, no
+database."""
 
 from __future__ import annotations
 
@@ -55,6 +56,29 @@ class Rejection:
     payment_id: str | None
     code: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Discard:
+    """A dead letter an operator removed for good instead of replaying it (the
+    `dead_letter_discards` table): who, when, why, and the message itself, byte for byte."""
+
+    message_id: str
+    body_sha256: str
+    #: The routing key the message was dead-lettered with: its channel.
+    channel: str
+    message_type: str
+    #: Why it was dead-lettered: the worker's code, or the broker's reason (delivery_limit).
+    code: str
+    #: The dead-letter reason it carried, card numbers masked.
+    dead_letter_reason: str
+    #: The operator's reason for discarding it.
+    reason: str
+    discarded_by: str
+    discarded_ms: int
+    #: The message's string and integer headers, and its body, as they were in the queue.
+    headers: dict[str, str | int]
+    body: bytes
 
 
 @dataclass(frozen=True)

@@ -186,3 +186,25 @@ rejections = Table(
     Column("created_ms", BigInteger, nullable=False),
     Index("ix_rejections_payment", "payment_id"),
 )
+
+#: Dead letters an operator discarded (`paymq dlq discard`): the audit record of who removed
+#: which message from the dead-letter queue, when and why, with the message itself. Written
+#: and committed before the message is acked, so no dead letter leaves without its record.
+dead_letter_discards = Table(
+    "dead_letter_discards",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(255), nullable=False),
+    Column("body_sha256", String(64), nullable=False),
+    Column("channel", String(255), nullable=False),
+    Column("message_type", String(255), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("dead_letter_reason", String(500), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("discarded_by", String(128), nullable=False),
+    Column("discarded_ms", BigInteger, nullable=False),
+    Column("headers", Text, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Index("ix_dead_letter_discards_message", "message_id"),
+    Index("ix_dead_letter_discards_at", "discarded_ms"),
+)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import pika
 import pika.exceptions
 
 from common.amqp.convert import inbound_from, node_parameters, properties_for
-from common.amqp.errors import broker_errors
+from common.amqp.errors import PRECONDITION_FAILED, broker_errors
 from common.amqp.nodes import redact
 from common.backoff import BackoffPolicy
 from common.envelope import InboundMessage, OutboundMessage
@@ -50,11 +51,12 @@ def declare_topology(url: str, topology: Topology, *, connect_timeout_s: float =
     """Declare the topology at start-up, on a new connection each time the one in use is lost
     while declaring (declaring is idempotent). A broker that cannot be reached at all raises
     BrokerUnavailable at once; what the broker refuses (arguments that differ: a
-    ConfigurationError) is not retried."""
+    ConfigurationError) is not retried. A queue kept with its own arguments is logged."""
     for attempt in range(1, DECLARE_ATTEMPTS + 1):
         with BrokerAdmin(url, connect_timeout_s=connect_timeout_s) as admin:
             try:
-                admin.declare(topology)
+                for kept in admin.declare(topology):
+                    logger.warning("%s", kept)
                 return
             except BrokerUnavailable as exc:
                 lost = exc.__cause__ or exc
@@ -93,16 +95,39 @@ class BrokerAdmin:
             if self._connection.is_open:
                 self._connection.close()
 
-    def declare(self, topology: Topology) -> None:
-        """Declare every exchange, queue and binding; idempotent for the same topology."""
-        ch = self._channel
+    def declare(self, topology: Topology) -> list[str]:
+        """Declare every exchange, queue and binding; idempotent for the same topology. Says
+        which queues were kept with other arguments than the topology's (see
+        `QueueSpec.existing_arguments_kept`), and how to bring them in line."""
+        kept = []
         with broker_errors(declaring=True):
             for exchange in topology.exchanges():
-                ch.exchange_declare(exchange.name, exchange.type, durable=True)
+                self._channel.exchange_declare(exchange.name, exchange.type, durable=True)
             for queue in topology.queues():
-                ch.queue_declare(queue.name, durable=True, arguments=queue.arguments)
+                if queue.existing_arguments_kept:
+                    refusal = self._declare_unless_declared_otherwise(queue)
+                    if refusal is not None:
+                        kept.append(_kept_message(queue, refusal))
+                else:
+                    self._channel.queue_declare(queue.name, durable=True, arguments=queue.arguments)
             for binding in topology.bindings():
-                ch.queue_bind(binding.queue, binding.exchange, routing_key=binding.routing_key)
+                self._channel.queue_bind(
+                    binding.queue, binding.exchange, routing_key=binding.routing_key
+                )
+        return kept
+
+    def _declare_unless_declared_otherwise(self, queue: QueueSpec) -> str | None:
+        """Declare the queue; if it exists with other arguments, leave it and say what the
+        broker said (the refusal closes the channel: a new one carries on)."""
+        try:
+            self._channel.queue_declare(queue.name, durable=True, arguments=queue.arguments)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != PRECONDITION_FAILED:
+                raise
+            self._channel = self._connection.channel()
+            self._confirming = False
+            return str(exc.reply_text)
+        return None
 
     def declare_queue(self, queue: QueueSpec, binding: BindingSpec) -> None:
         """Declare one queue of the topology that only its own consumer declares."""
@@ -247,3 +272,21 @@ class BrokerAdmin:
         """Refuse a delivery without requeueing it: the queue dead-letters it."""
         with broker_errors():
             self._channel.basic_reject(tag, requeue=False)
+
+
+def _kept_message(queue: QueueSpec, refusal: str) -> str:
+    """What to tell an operator about a queue kept with its own arguments: a length limit
+    can still be given in place, by an operator policy (it adds to any policy of theirs)."""
+    kept = (
+        f"queue {queue.name} exists with other arguments than this paymq declares, and is "
+        f"kept as it is ({refusal})"
+    )
+    limit = queue.arguments.get("x-max-length")
+    if limit is None:
+        return kept
+    return (
+        f"{kept}. Its arguments cannot change in place; to give it the length limit of "
+        f"{limit} now: rabbitmqctl set_operator_policy {queue.name}-limit "
+        f"'^{re.escape(queue.name)}$' '{{\"max-length\":{limit}}}' --apply-to queues "
+        "(docs/protocol.md, Topology)"
+    )

@@ -90,6 +90,14 @@ class BrokerSettings(Section):
         "every declare: change an existing queue's members with `rabbitmq-queues grow` and "
         "`shrink` instead (docs/scaling.md).",
     )
+    notifications_max_length: PositiveInt = Field(
+        100_000,
+        description="Result events the notifications queue (<prefix>.notifications) keeps for "
+        "its consumer; once full, the oldest is dropped (x-max-length, drop-head), so a queue "
+        "nobody consumes stops growing and never holds back a result publish. Fixed when the "
+        "queue is created; a queue declared by an earlier paymq without a limit is kept as it "
+        "is: bound it with the operator policy of docs/protocol.md.",
+    )
     management_url: str | None = Field(
         None,
         description="RabbitMQ management API (http:// or https://, comma-separated for a "
@@ -134,4 +142,5 @@ class BrokerSettings(Section):
             retry_delays_ms=tuple(self.retry_delays_ms),
             delivery_limit=self.delivery_limit,
             quorum_replicas=self.quorum_replicas,
+            notifications_max_length=self.notifications_max_length,
         )

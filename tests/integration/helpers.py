@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -20,6 +21,9 @@ import pytest
 from common.amqp.admin import BrokerAdmin
 from common.envelope import (
     HEADER_CREATED_AT_MS,
+    HEADER_DEAD_LETTER_CODE,
+    HEADER_DEAD_LETTER_REASON,
+    HEADER_DEAD_LETTERED_AT_MS,
     HEADER_EXPIRES_AT_MS,
     HEADER_KEY_ID,
     HEADER_ROUTE,
@@ -35,6 +39,7 @@ from common.signing import REQUEST_TYPE, SignedFields, Signer
 from common.subscriber import ResultEvent, ResultStream
 from paymq_tools.collect import take
 from producer.encode import Draft
+from producer.producer import Producer
 from workers.main import build_store
 from workers.reconciler_thread import ReconcilerThread
 
@@ -161,13 +166,15 @@ def cli_env(**values: str) -> dict[str, str]:
 
 
 def run_cli(
-    *args: str, env: dict[str, str], cwd: Path, timeout_s: float = 60.0
+    *args: str, env: dict[str, str], cwd: Path, timeout_s: float = 60.0, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m paymq <args>` to completion, its output captured."""
+    """`python -m paymq <args>` to completion, its output captured; `stdin` is what an
+    operator types (nothing: end of input)."""
     return subprocess.run(
         [sys.executable, "-m", "paymq", *args],
         env=env,
         cwd=cwd,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout_s,
@@ -200,6 +207,27 @@ def resign(signer: Signer, message: OutboundMessage, body: bytes) -> OutboundMes
     return sign_message(
         signer, fields, body, exchange=message.exchange, routing_key=message.routing_key
     )
+
+
+def publish_dead_letter(
+    settings: Settings, admin: BrokerAdmin, *, code: str = "unknown_key", reason: str = "refused"
+) -> OutboundMessage:
+    """A signed card request, dead-lettered as a worker does it: a copy to the dead-letter
+    exchange, its routing key the channel, with why."""
+    with Producer.from_settings(settings, name="paymq-test-producer") as producer:
+        _request, message = producer.prepare(card_draft())
+    copy = dataclasses.replace(
+        message,
+        exchange=settings.broker.topology().dead_letter_exchange,
+        headers={
+            **message.headers,
+            HEADER_DEAD_LETTER_CODE: code,
+            HEADER_DEAD_LETTER_REASON: reason,
+            HEADER_DEAD_LETTERED_AT_MS: 1_767_225_600_000,
+        },
+    )
+    admin.publish(copy)
+    return copy
 
 
 def sealed_card_draft(number: str, *, amount_minor: int = 4200, currency: str = "EUR") -> Draft:

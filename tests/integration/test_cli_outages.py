@@ -70,6 +70,7 @@ def _unopenable_sqlite(tmp_path: Path) -> str:
         ("dlq", "list"),
         ("dlq", "show", "some-message-id"),
         ("dlq", "replay", "--all"),
+        ("dlq", "discard", "--all", "--reason", "test", "--yes"),
         ("topology", "declare"),
         ("top", "--once"),
     ],
@@ -103,6 +104,8 @@ def test_a_command_needing_the_broker_says_in_one_line_that_it_is_down_and_exits
         ("db", "upgrade"),
         ("top", "--once"),
         ("webhooks", "status"),
+        ("dlq", "discard", "--all", "--reason", "test", "--yes"),
+        ("dlq", "discarded"),
     ],
     ids=" ".join,
 )

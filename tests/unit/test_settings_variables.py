@@ -41,6 +41,7 @@ VARIABLES: tuple[tuple[str, str, str, Any], ...] = (
     ("PAYMQ_RETRY_DELAYS_MS", "[100, 2000]", "broker.retry_delays_ms", (100, 2000)),
     ("PAYMQ_DELIVERY_LIMIT", "40", "broker.delivery_limit", 40),
     ("PAYMQ_QUORUM_REPLICAS", "3", "broker.quorum_replicas", 3),
+    ("PAYMQ_NOTIFICATIONS_MAX_LENGTH", "5000", "broker.notifications_max_length", 5000),
     ("PAYMQ_MANAGEMENT_URL", "http://rabbit:15672", "broker.management_url", "http://rabbit:15672"),
     ("PAYMQ_POISON_AFTER_TAKEOVERS", "4", "worker.poison_after_takeovers", 4),
     ("PAYMQ_KEYS_DIR", "/etc/paymq/keys", "keys.keys_dir", Path("/etc/paymq/keys")),

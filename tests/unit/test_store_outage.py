@@ -28,9 +28,17 @@ from store.chain import ChainTransactions, SignedTransaction
 from store.checks import Checks
 from store.claims import Claims
 from store.database import StoreTimeouts, create_store_engine, upgrade
+from store.discards import Discards
 from store.health import StoreHealth
 from store.outage import StoreAccess
-from store.records import NewPayment, OutcomeRecord, Rejection, StoredPayment, StoredResult
+from store.records import (
+    Discard,
+    NewPayment,
+    OutcomeRecord,
+    Rejection,
+    StoredPayment,
+    StoredResult,
+)
 from store.states import State
 from store.submissions import Submission, Submissions
 from store.views import PaymentViews
@@ -62,6 +70,7 @@ ABANDONED = StoredPayment(
     updated_ms=0,
 )
 CLAIMED = Claimed("e-1", "shop", "p", b"{}", attempt=1)
+DISCARD = Discard("m", "sha", "card", "t", "expired", "", "stale", "ops", 0, {}, b"{}")
 
 
 def never_signed(_nonce: int) -> SignedTransaction:
@@ -80,6 +89,7 @@ STORES: dict[type[StoreAccess], Callable[[Engine, Clock, StoreHealth], StoreAcce
     WebhookDeliveries: lambda engine, clock, _health: WebhookDeliveries(
         engine, clock, owner="w", lease_ms=60_000
     ),
+    Discards: lambda engine, _clock, _health: Discards(engine),
 }
 
 #: One call of each public store method, with arguments that reach the database.
@@ -133,6 +143,8 @@ CALLS: dict[str, Callable[[Any], object]] = {
     "WebhookDeliveries.of_event": lambda s: s.of_event("e-1"),
     "WebhookDeliveries.counts": lambda s: s.counts(),
     "WebhookDeliveries.recent_failures": lambda s: s.recent_failures(10),
+    "Discards.record": lambda s: s.record(DISCARD),
+    "Discards.recent": lambda s: s.recent(10),
 }
 #: Public methods that never reach the database.
 NO_DATABASE = {"ChainTransactions.close", "Claims.close"}

@@ -72,10 +72,36 @@ def test_retry_queues_hold_messages_for_their_delay_then_return_them_to_requests
     }
 
 
-def test_dead_letter_and_notification_queues_are_plain_quorum_queues(topology: Topology):
-    by_name = queues(topology)
-    assert by_name["p.dead-letter"].arguments == {"x-queue-type": "quorum"}
-    assert by_name["p.notifications"].arguments == {"x-queue-type": "quorum"}
+def test_the_dead_letter_queue_is_a_plain_quorum_queue(topology: Topology):
+    assert queues(topology)["p.dead-letter"].arguments == {"x-queue-type": "quorum"}
+
+
+def test_the_notifications_queue_drops_its_oldest_event_when_full_and_never_refuses_one():
+    # reject-publish would nack the workers' result publishes and hold back every payment
+    spec = queues(Topology(prefix="p", notifications_max_length=250))["p.notifications"]
+    assert spec.arguments == {
+        "x-queue-type": "quorum",
+        "x-max-length": 250,
+        "x-overflow": "drop-head",
+    }
+
+
+def test_only_the_notifications_queue_is_kept_when_it_exists_with_other_arguments(
+    topology: Topology,
+):
+    # its arguments decide nothing about a payment; every other queue's do
+    kept = [q.name for q in topology.queues() if q.existing_arguments_kept]
+    assert kept == ["p.notifications"]
+    assert not topology.webhooks_queue_spec().existing_arguments_kept
+
+
+def test_the_notifications_queue_holds_100_000_events_by_default():
+    assert Topology().notifications_queue_spec().arguments["x-max-length"] == 100_000
+
+
+def test_a_notifications_queue_without_room_is_refused():
+    with pytest.raises(ValueError, match="notifications_max_length"):
+        Topology(notifications_max_length=0)
 
 
 def test_queue_arguments_are_independent_copies(topology: Topology):

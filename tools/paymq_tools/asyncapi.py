@@ -52,6 +52,11 @@ _DEAD_LETTER_HEADERS = {
     envelope.HEADER_DEAD_LETTER_CODE: _TEXT_HEADER | {"description": "Why: the result's code."},
     envelope.HEADER_DEAD_LETTER_REASON: _TEXT_HEADER,
     envelope.HEADER_DEAD_LETTERED_AT_MS: _INT_HEADER,
+    envelope.HEADER_ORIGINAL_ROUTING_KEY: _TEXT_HEADER
+    | {
+        "description": "On a dead letter put back by `paymq dlq` after a look, through the "
+        "default exchange: the routing key it had (its channel)."
+    },
 }
 
 
@@ -154,7 +159,11 @@ def asyncapi_document(topology: Topology | None = None) -> dict[str, Any]:
         },
         "notifications": {
             "address": topology.notifications_queue,
-            "description": "Every result event (bound to the results exchange with `#`).",
+            "description": "Every result event (bound to the results exchange with `#`), for "
+            "one application that consumes it, up to `x-max-length` events "
+            f"({topology.notifications_max_length}, PAYMQ_NOTIFICATIONS_MAX_LENGTH): past it "
+            "the oldest is dropped (`x-overflow: drop-head`). Whoever must see every event "
+            "binds a queue of its own to the results exchange.",
             "messages": {"PaymentResult": result_ref},
             "bindings": {"amqp": _queue(topology.notifications_queue)},
         },
