@@ -51,6 +51,9 @@ class FaultRule:
     status: int
     retry_after_s: int
     delay_s: float
+    #: The card token or payout address that added the rule (sandbox/scenarios.py); None for
+    #: a rule added through the control API.
+    trigger: str | None = None
 
     def matches(self, path: str, reference: str | None) -> bool:
         return (
@@ -70,6 +73,7 @@ class FaultRule:
             "status": self.status,
             "retry_after_s": self.retry_after_s,
             "delay_s": self.delay_s,
+            "trigger": self.trigger,
         }
 
 
@@ -108,9 +112,17 @@ def parse_fault_rule(body: Mapping[str, object], rule_id: str) -> FaultRule:
 class FaultBook:
     def __init__(self) -> None:
         self._rules: list[FaultRule] = []
+        # (path, reference) of every rule a scenario added: a scenario fires once per payment.
+        self._triggered: set[tuple[str | None, str | None]] = set()
 
     def add(self, rule: FaultRule) -> None:
         self._rules.append(rule)
+        if rule.trigger is not None:
+            self._triggered.add((rule.path, rule.reference))
+
+    def triggered(self, path: str, reference: str) -> bool:
+        """Has a scenario already added its rule for this reference on this path?"""
+        return (path, reference) in self._triggered
 
     def take(self, path: str, reference: str | None) -> FaultRule | None:
         """The first matching rule with uses left, with one use consumed; None if none match."""
@@ -124,4 +136,6 @@ class FaultBook:
         return list(self._rules)
 
     def clear(self) -> None:
+        """Every rule, and which references met their scenario: a scenario fires again."""
         self._rules.clear()
+        self._triggered.clear()

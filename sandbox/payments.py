@@ -6,9 +6,10 @@ Order, for every POST /v1/charges and /v1/payouts:
    duplicate see "request in progress".
 2. Sleep the configured latency.
 3. Validate the body (a 400 releases the claim).
-4. Take the first matching fault rule, if any. Before-effect faults answer without touching
-   money; after-effect faults let the decision happen (effect recorded, answer stored) and
-   then spoil the delivery of the answer.
+4. Take the first matching fault rule, if any (a body naming a scenario, scenarios.py, adds
+   its rule first). Before-effect faults answer without touching money; after-effect faults
+   let the decision happen (effect recorded, answer stored) and then spoil the delivery of
+   the answer.
 Replays go through 2 and 4 as well: a flaky network does not care that the answer was stored.
 """
 
@@ -90,10 +91,7 @@ class PaymentHandler(Generic[RequestT]):
         return await self._after_effect(request, fault, reply, replayed=True)
 
     def _take_fault(self, body: Mapping[str, object]) -> FaultRule | None:
-        reference = body.get("reference")
-        return self._state.faults.take(
-            self._endpoint.path, reference if isinstance(reference, str) else None
-        )
+        return self._state.take_fault(self._endpoint.path, body)
 
     async def _after_effect(
         self, request: web.Request, fault: FaultRule | None, reply: Reply, *, replayed: bool

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from sandbox import testvalues
+from sandbox import scenarios, testvalues
 from sandbox.errors import card_declined, payout_declined, processing_error
 from sandbox.faults import FaultBook, FaultRule, parse_fault_rule
 from sandbox.idempotency import Claim, IdempotencyStore
@@ -113,6 +113,32 @@ class SandboxState:
         rule = parse_fault_rule(body, "flt_" + self._new_hex(12))
         self.faults.add(rule)
         return rule
+
+    def take_fault(self, path: str, body: Mapping[str, object]) -> FaultRule | None:
+        """The fault rule this charge or payout meets, one use consumed; None if none. A body
+        naming a scenario (scenarios.py) first adds the scenario's rule for its reference,
+        once."""
+        reference = body.get("reference")
+        if not isinstance(reference, str):
+            return self.faults.take(path, None)
+        found = scenarios.triggered(path, body)
+        if found is not None and not self.faults.triggered(path, reference):
+            trigger, scenario = found
+            self.faults.add(
+                FaultRule(
+                    id="flt_" + self._new_hex(12),
+                    action=scenario.action,
+                    times=scenario.times,
+                    remaining=scenario.times,
+                    reference=reference,
+                    path=path,
+                    status=scenario.status,
+                    retry_after_s=scenario.retry_after_s,
+                    delay_s=scenario.delay_s,
+                    trigger=trigger,
+                )
+            )
+        return self.faults.take(path, reference)
 
     def reset(self) -> None:
         """Forget effects, stored answers and fault rules; latency is configuration and stays."""
