@@ -46,3 +46,9 @@ def to_ms(moment: datetime) -> int:
 
 def from_ms(timestamp_ms: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=timestamp_ms)
+
+
+def rfc3339(timestamp_ms: int) -> str:
+    """An instant as people and API callers read it: RFC 3339, UTC, to the millisecond, e.g.
+    2026-12-03T10:11:12.345Z (what the store's milliseconds hold, no more)."""
+    return f"{from_ms(timestamp_ms):%Y-%m-%dT%H:%M:%S.%f}"[:-3] + "Z"

@@ -6,6 +6,7 @@ import json
 
 from rich.console import Console
 
+from common.money import Money
 from common.settings import Settings
 from store.database import engine_for, require_current
 from store.views import PaymentViews
@@ -27,9 +28,10 @@ def show_status(settings: Settings, payment_id: str, *, as_json: bool) -> int:
         print(json.dumps(described, indent=2))
         return 0
     d = described
+    amount = Money.model_validate(d["amount"])
     console.print(
         f"[bold]{d['payment_id']}[/bold]  {d['channel']}  [bold]{d['state']}[/bold]  "
-        f"{d['amount_minor']} {d['currency']} (minor units)  ref {d['merchant_reference']}"
+        f"{amount.format()} ({amount.amount_minor} minor units)  ref {d['merchant_reference']}"
     )
     console.print(
         f"  idempotency key {d['idempotency_key']} (producer {d['producer']}), "

@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import RowMapping
 
-from common.clock import from_ms
+from common.clock import rfc3339
+from common.money import Money
 from common.redact import mask_pans
 from store import rows
 from store.database import reading
@@ -21,8 +22,11 @@ from store.schema import attempts, payments, rejections, transitions
 from store.states import State
 
 
-def _when(ms: int | None) -> str:
-    return "-" if ms is None else f"{from_ms(ms):%Y-%m-%d %H:%M:%S.%f}"[:-3]
+def _amount(row: RowMapping) -> dict[str, Any]:
+    """The amount as the contract writes it (common/money.py): a JSON integer of minor units up
+    to 2^53 - 1, a string of digits above. The store keeps it as text (amounts reach 10^30)."""
+    amount = Money.model_construct(amount_minor=int(row["amount_minor"]), currency=row["currency"])
+    return amount.model_dump(mode="json")
 
 
 class PaymentViews(StoreAccess):
@@ -67,6 +71,9 @@ class PaymentViews(StoreAccess):
         )
 
     def describe(self, payment_id: str) -> dict[str, Any] | None:
+        """The payment as `paymq status --json` prints it and the HTTP API answers it (JSON
+        ready: the amount as the contract writes it, instants in RFC 3339 UTC); None if no
+        worker has taken it."""
         row = self.get(payment_id)
         if row is None:
             return None
@@ -76,8 +83,7 @@ class PaymentViews(StoreAccess):
             "payment_id": row["payment_id"],
             "state": row["state"],
             "channel": row["channel"],
-            "amount_minor": row["amount_minor"],
-            "currency": row["currency"],
+            "amount": _amount(row),
             "merchant_reference": mask_pans(row["merchant_reference"]),
             "idempotency_key": row["idempotency_key"],
             "producer": row["scope"],
@@ -86,10 +92,13 @@ class PaymentViews(StoreAccess):
             "provider": row["provider"],
             "provider_reference": row["provider_reference"],
             "code": row["code"],
-            "next_check": _when(row["next_check_ms"]) if row["next_check_ms"] else None,
+            # The request's created_at: what the payment says, whoever took it when.
+            "created_at": rfc3339(row["payment_created_ms"]),
+            "updated_at": rfc3339(row["updated_ms"]),
+            "next_check": rfc3339(row["next_check_ms"]) if row["next_check_ms"] else None,
             "history": [
                 {
-                    "at": _when(t["at_ms"]),
+                    "at": rfc3339(t["at_ms"]),
                     "from": t["from_state"],
                     "to": t["to_state"],
                     "reason": mask_pans(t["reason"]) if t["reason"] else None,
@@ -99,7 +108,7 @@ class PaymentViews(StoreAccess):
             "provider_attempts": [
                 {
                     "attempt": a["attempt"],
-                    "at": _when(a["at_ms"]),
+                    "at": rfc3339(a["at_ms"]),
                     "outcome": a["outcome"],
                     "code": a["code"],
                     "provider_reference": a["provider_reference"],

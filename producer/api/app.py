@@ -30,7 +30,6 @@ from common.errors import (
     StoreUnavailable,
 )
 from common.metrics import Metrics
-from common.models import PaymentRequest
 from common.redact import mask_pans, problems
 from common.strictjson import check_strict_json
 from common.tracing import tracer
@@ -45,6 +44,7 @@ from producer.api.schemas import (
     PaymentIn,
     PaymentView,
 )
+from producer.api.views import payment_view
 from store.records import Rejection
 from store.submissions import Submission
 
@@ -141,6 +141,15 @@ def _intake_errors() -> Iterator[None]:
         logger.error("payment refused: %s", exc)
         message = "the API cannot sign payments until an operator fixes its signing key"
         raise _error(503, exc.code, message) from exc
+
+
+@contextlib.contextmanager
+def _store_errors() -> Iterator[None]:
+    """A store that does not answer: 503, to be repeated."""
+    try:
+        yield
+    except StoreUnavailable as exc:
+        raise _error(503, exc.code, str(exc), **_RETRY) from exc
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -241,32 +250,11 @@ def _add_payment_routes(
     )
     def get_payment(payment_id: uuid.UUID, key: Annotated[ApiKey, Depends(caller)]) -> PaymentView:
         """A payment submitted with this key: state, history and result, card data masked."""
-        try:
+        with _store_errors():
             submission = deps.submission_of(str(payment_id))
-            mine = submission is not None and submission.api_key_id == key.id
-            described = deps.describe(str(payment_id)) if mine else None
-        except StoreUnavailable as exc:
-            raise _error(503, exc.code, str(exc), **_RETRY) from exc
-        if submission is None or not mine:
-            raise _error(404, "not_found", f"no payment {payment_id} for this key")
-        if described is not None:
-            return PaymentView.model_validate(described)
-        # Signed and published; no worker has taken it: refused, or not yet taken.
-        try:
-            rejection = deps.rejection_of(submission)
-        except StoreUnavailable as exc:
-            raise _error(503, exc.code, str(exc), **_RETRY) from exc
-        request = PaymentRequest.model_validate_json(submission.message.body)
-        return PaymentView(
-            payment_id=payment_id,
-            state="accepted" if rejection is None else "rejected",
-            channel=request.channel,
-            amount_minor=str(request.amount.amount_minor),
-            currency=request.amount.currency,
-            merchant_reference=request.merchant_reference,
-            code=None if rejection is None else rejection.code,
-            reason=None if rejection is None else rejection.reason,
-        )
+            if submission is None or submission.api_key_id != key.id:
+                raise _error(404, "not_found", f"no payment {payment_id} for this key")
+            return payment_view(submission, describe=deps.describe, rejection_of=deps.rejection_of)
 
 
 def _add_health_routes(app: FastAPI, deps: ApiDeps) -> None:

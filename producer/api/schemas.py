@@ -53,8 +53,18 @@ class Accepted(BaseModel):
     replayed: bool
 
 
+#: An instant in RFC 3339, UTC, to the millisecond: 2026-12-03T10:11:12.345Z.
+Instant = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$",
+        json_schema_extra={"format": "date-time"},
+    ),
+]
+
+
 class Transition(BaseModel):
-    at: str
+    at: Instant
     #: `from`, in JSON.
     from_: str = Field(alias="from")
     to: str
@@ -63,23 +73,30 @@ class Transition(BaseModel):
 
 class ProviderAttempt(BaseModel):
     attempt: int
-    at: str
+    at: Instant
     outcome: str
     code: str | None
     provider_reference: str | None
 
 
 class PaymentView(BaseModel):
-    """A payment's state, history and signed result event; card numbers masked."""
+    """A payment's state, history and signed result event; card numbers masked. Amounts are
+    written as the request body and the result event write them (Money), instants in RFC 3339
+    UTC."""
 
     payment_id: uuid.UUID
     #: `accepted` until a worker has taken the payment, then the store's state; `rejected`
     #: with `code` and `reason` if a worker refused it before taking it.
     state: str
     channel: str
-    amount_minor: str | None = None
-    currency: str | None = None
-    merchant_reference: str | None = None
+    amount: Money
+    merchant_reference: str
+    #: The Idempotency-Key it was submitted with.
+    idempotency_key: str
+    #: The signed request's `created_at`.
+    created_at: Instant
+    #: The store's last change; null until a worker has taken the payment.
+    updated_at: Instant | None = None
     attempts: int = 0
     outcome_unknown: bool = False
     provider: str | None = None
@@ -87,7 +104,7 @@ class PaymentView(BaseModel):
     code: str | None = None
     #: Why a worker refused the payment before taking it (`state` `rejected`).
     reason: str | None = None
-    next_check: str | None = None
+    next_check: Instant | None = None
     history: list[Transition] = Field(default_factory=list)
     provider_attempts: list[ProviderAttempt] = Field(default_factory=list)
     #: The signed result event's body, as subscribers received it (docs/protocol.md).

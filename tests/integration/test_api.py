@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 import uuid
@@ -42,6 +43,7 @@ from tests.integration.observed import Metrics
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+RFC_3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 ADDRESS = "0x52908400098527886E0F7030069857D2E4169EE7"
 
 
@@ -127,7 +129,12 @@ def test_a_payment_over_http_is_taken_once_and_its_result_read_back(
 
     view = wait_until(settled, timeout_s=30, what="the payment to succeed")
     assert view["channel"] == "card"
-    assert (view["amount_minor"], view["currency"]) == ("1999", "USD")
+    assert view["idempotency_key"] == "order-7"
+    # The amount as the request body and the result event write it; instants in RFC 3339 UTC
+    assert view["amount"] == {"amount_minor": 1999, "currency": "USD"}
+    assert view["amount"] == view["result_event"]["amount"]
+    instants = [view["created_at"], view["updated_at"], *(t["at"] for t in view["history"])]
+    assert all(RFC_3339_UTC.fullmatch(instant) for instant in instants), instants
     assert view["result_event"]["status"] == "succeeded"
     assert view["result_event"]["payment_id"] == accepted["payment_id"]
     assert [t["to"] for t in view["history"]][-1] == "succeeded"
@@ -201,7 +208,11 @@ def test_an_integer_amount_above_2_pow_53_is_refused_as_the_workers_refuse_it(ap
     assert answer.status_code == 422, answer.text
     assert "2^53-1 must be a string" in answer.json()["error"]["message"]
     as_text = payout | {"amount": {"amount_minor": str(2**60), "currency": "ETH"}}
-    assert api.post(as_text, idem="p-3").status_code == 202
+    accepted = api.post(as_text, idem="p-3")
+    assert accepted.status_code == 202
+    # and the payment's view writes it back as the body did
+    view = api.get(accepted.json()["status_url"]).json()
+    assert view["amount"] == {"amount_minor": str(2**60), "currency": "ETH"}
 
 
 def test_a_payment_is_visible_only_to_the_key_that_made_it(api: Api) -> None:
@@ -220,7 +231,9 @@ def test_a_payment_is_visible_only_to_the_key_that_made_it(api: Api) -> None:
         "card",
         "order-7",
     )
-    assert (view["amount_minor"], view["currency"]) == ("1999", "USD")
+    assert view["amount"] == {"amount_minor": 1999, "currency": "USD"}
+    assert RFC_3339_UTC.fullmatch(view["created_at"])
+    assert view["updated_at"] is None
     assert (theirs.status_code, unknown.status_code) == (404, 404)
 
 
