@@ -233,8 +233,9 @@ def _unbounded(connection: Any) -> Iterator[None]:
     yield
 
 
-def upgrade(engine: Engine) -> str:
-    """Create or migrate the schema to the newest revision; safe to run concurrently."""
+def upgrade(engine: Engine, revision: str = "head") -> str:
+    """Create or migrate the schema to the newest revision (or to `revision`: tests of a
+    migration start from the one before); safe to run concurrently."""
     with (
         _answering(engine),
         _upgrade_lock(engine),
@@ -243,8 +244,8 @@ def upgrade(engine: Engine) -> str:
     ):
         config = _alembic_config()
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-    return head_revision()
+        command.upgrade(config, revision)
+    return head_revision() if revision == "head" else revision
 
 
 def require_current(engine: Engine) -> None:

@@ -5,9 +5,13 @@ database."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Generic, TypeVar
 
 from common.envelope import HEADER_CREATED_AT_MS, OutboundMessage
 from store.states import State
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -187,3 +191,32 @@ class Conflict:
 
 
 Claim = Acquired | AlreadyDone | Busy | Conflict
+
+
+# --- lookups -----------------------------------------------------------------------------------
+
+
+class LookupBy(StrEnum):
+    """What a lookup compares its text with: what the payment's caller knows it by."""
+
+    MERCHANT_REFERENCE = "merchant_reference"
+    IDEMPOTENCY_KEY = "idempotency_key"
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """What a lookup found, newest first, up to its limit."""
+
+    items: tuple[T, ...]
+    #: More matched than the limit let through.
+    more: bool
+
+    @classmethod
+    def of(cls, found: list[T], limit: int) -> Page[T]:
+        """From up to limit + 1 rows: the extra one only says there are more."""
+        return cls(tuple(found[:limit]), len(found) > limit)
+
+
+def check_limit(limit: int) -> None:
+    if limit < 1:
+        raise ValueError(f"a lookup's limit must be at least 1, not {limit}")

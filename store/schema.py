@@ -70,6 +70,9 @@ payments = Table(
         sqlite_where=text("result_unpublished"),
     ),
     Index("ix_payments_state_updated", "state", "updated_ms"),
+    # Operators look payments up by what their callers know (`paymq status order-1001`).
+    Index("ix_payments_reference", "merchant_reference"),
+    Index("ix_payments_idempotency_key", "idempotency_key"),
 )
 
 attempts = Table(
@@ -141,7 +144,11 @@ api_submissions = Table(
     Column("headers", Text, nullable=False),
     Column("body", LargeBinary, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
+    # The request's, so a caller finds its payments by it before any worker has taken them.
+    Column("merchant_reference", String(128), nullable=False),
     UniqueConstraint("payment_id", name="uq_api_submissions_payment"),
+    Index("ix_api_submissions_reference", "api_key_id", "merchant_reference"),
+    Index("ix_api_submissions_idempotency_key", "idempotency_key"),
 )
 
 #: Webhook deliveries (webhooks/): one row per result event and endpoint. The primary

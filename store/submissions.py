@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from common.clock import Clock
 from store.database import reading
 from store.outage import StoreAccess
-from store.records import StoredResult
+from store.records import LookupBy, Page, StoredResult, check_limit
 from store.schema import api_submissions
 
 
@@ -28,6 +28,7 @@ class Submission:
     channel: str
     #: The signed payment request, exactly as first published.
     message: StoredResult
+    merchant_reference: str
 
 
 class Submissions(StoreAccess):
@@ -52,6 +53,21 @@ class Submissions(StoreAccess):
             row = connection.execute(query).mappings().first()
         return None if row is None else _submission(row)
 
+    def matching(self, api_key_id: str, by: LookupBy, text: str, *, limit: int) -> Page[Submission]:
+        """The payments one API key submitted with this merchant reference or Idempotency-Key
+        (as `by` says), newest first, taken by a worker or not."""
+        check_limit(limit)
+        query = (
+            select(api_submissions)
+            .where(api_submissions.c.api_key_id == api_key_id)
+            .where(api_submissions.c[by.value] == text)
+            .order_by(api_submissions.c.created_ms.desc(), api_submissions.c.payment_id)
+            .limit(limit + 1)
+        )
+        with reading(self._engine) as connection:
+            rows = connection.execute(query).mappings().all()
+        return Page.of([_submission(row) for row in rows], limit)
+
     def add(self, submission: Submission) -> Submission:
         """Store a new submission; if one with its keys exists already, that one."""
         message = submission.message
@@ -61,6 +77,7 @@ class Submissions(StoreAccess):
             "body_sha256": submission.body_sha256,
             "payment_id": submission.payment_id,
             "channel": submission.channel,
+            "merchant_reference": submission.merchant_reference,
             "exchange": message.exchange,
             "routing_key": message.routing_key,
             "message_id": message.message_id,
@@ -95,4 +112,5 @@ def _submission(row: RowMapping) -> Submission:
             headers=json.loads(row["headers"]),
             body=bytes(row["body"]),
         ),
+        merchant_reference=row["merchant_reference"],
     )

@@ -5,10 +5,10 @@ only: what `paymq status` and `paymq top` show, and what the HTTP API answers.""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union
 from sqlalchemy.engine import RowMapping
 
 from common.clock import rfc3339
@@ -17,8 +17,8 @@ from common.redact import mask_pans
 from store import rows
 from store.database import reading
 from store.outage import StoreAccess
-from store.records import Rejection, StoredResult
-from store.schema import attempts, payments, rejections, transitions
+from store.records import LookupBy, Page, Rejection, StoredResult, check_limit
+from store.schema import api_submissions, attempts, payments, rejections, transitions
 from store.states import State
 
 
@@ -33,6 +33,33 @@ class PaymentViews(StoreAccess):
     def get(self, payment_id: str) -> RowMapping | None:
         with reading(self._engine) as connection:
             return rows.read(connection, payment_id)
+
+    def find(self, text: str, by: Collection[LookupBy], *, limit: int) -> Page[str]:
+        """The ids of the payments a worker has taken whose merchant reference or idempotency
+        key (as `by` says) is `text`, newest first. An idempotency key is the producer's as the
+        worker got it (`<api key id>:<Idempotency-Key>` for the HTTP API's), or the
+        Idempotency-Key an HTTP caller sent."""
+        check_limit(limit)
+        if not by:
+            raise ValueError("a lookup compares its text with a reference, a key, or both")
+        # A union of one indexed search each, not one OR: PostgreSQL reads a whole table for an
+        # OR that holds a subquery.
+        ids = select(payments.c.payment_id)
+        matches = []
+        if LookupBy.MERCHANT_REFERENCE in by:
+            matches.append(ids.where(payments.c.merchant_reference == text))
+        if LookupBy.IDEMPOTENCY_KEY in by:
+            matches.append(ids.where(payments.c.idempotency_key == text))
+            submitted = select(api_submissions.c.payment_id)
+            matches.append(submitted.where(api_submissions.c.idempotency_key == text))
+        query = (
+            ids.where(payments.c.payment_id.in_(union(*matches)))
+            .order_by(payments.c.payment_created_ms.desc(), payments.c.payment_id)
+            .limit(limit + 1)
+        )
+        with reading(self._engine) as connection:
+            found = list(connection.execute(query).scalars())
+        return Page.of(found, limit)
 
     def stored_result(self, payment_id: str) -> tuple[State, StoredResult] | None:
         """The payment's state and stored result event, if it has one."""

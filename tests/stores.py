@@ -21,18 +21,18 @@ POSTGRES_ADMIN_URL = os.environ.get(
 
 
 @contextmanager
-def sqlite_engine(directory: Path) -> Iterator[Engine]:
+def sqlite_engine(directory: Path, revision: str = "head") -> Iterator[Engine]:
     engine = create_store_engine(f"sqlite:///{directory / 'paymq.db'}")
     try:
-        upgrade(engine)
+        upgrade(engine, revision)
         yield engine
     finally:
         engine.dispose()
 
 
 @contextmanager
-def postgres_engine() -> Iterator[Engine]:
-    """A fresh database on the PostgreSQL server, dropped afterwards."""
+def postgres_engine(revision: str = "head") -> Iterator[Engine]:
+    """A fresh database on the PostgreSQL server, migrated to `revision`, dropped afterwards."""
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"paymq_test_{uuid.uuid4().hex[:10]}"
     try:
@@ -46,7 +46,7 @@ def postgres_engine() -> Iterator[Engine]:
     url = admin.url.set(database=name)
     engine = create_store_engine(url.render_as_string(hide_password=False))
     try:
-        upgrade(engine)
+        upgrade(engine, revision)
         yield engine
     finally:
         engine.dispose()

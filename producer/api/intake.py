@@ -86,6 +86,7 @@ class Intake:
                 payment_id=str(request.payment_id),
                 channel=request.channel,
                 message=StoredResult.of(message),
+                merchant_reference=request.merchant_reference,
             )
             submission = self._submissions.add(new)
             replayed = submission.payment_id != new.payment_id

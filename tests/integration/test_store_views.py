@@ -1,5 +1,6 @@
-"""What the store shows people and API callers (store/views.py), on both databases: a payment
-described with the contract's amount and RFC 3339 instants."""
+"""What the store shows people and API callers (store/views.py, and the API's submissions), on
+both databases: a payment described with the contract's amount and RFC 3339 instants, and
+payments looked up by merchant reference or idempotency key."""
 
 from __future__ import annotations
 
@@ -12,12 +13,22 @@ from sqlalchemy import Engine
 from common.clock import FixedClock, rfc3339
 from common.envelope import OutboundMessage
 from store.claims import Claims
-from store.records import Acquired, Attempt, NewPayment, OutcomeRecord, StoredResult
+from store.records import (
+    Acquired,
+    Attempt,
+    LookupBy,
+    NewPayment,
+    OutcomeRecord,
+    Page,
+    StoredResult,
+)
 from store.states import State
+from store.submissions import Submission, Submissions
 from store.views import PaymentViews
 
 pytestmark = pytest.mark.integration
 
+ID = {n: f"00000000-0000-4000-8000-00000000000{n}" for n in range(1, 10)}
 NOW_MS = 1_900_000_000_123
 CREATED_MS = 1_899_999_999_456
 RESULT = StoredResult.of(
@@ -101,3 +112,85 @@ def test_an_amount_past_2_pow_53_is_described_as_a_string_of_digits(
     described = PaymentViews(store_engine).describe("00000000-0000-4000-8000-000000000002")
     assert described is not None
     assert described["amount"] == {"amount_minor": str(wei), "currency": "ETH"}
+
+
+# --- lookups -----------------------------------------------------------------------------------
+
+BOTH = frozenset(LookupBy)
+REFERENCE, KEY = LookupBy.MERCHANT_REFERENCE, LookupBy.IDEMPOTENCY_KEY
+
+
+def add_submission(
+    engine: Engine, api_key_id: str, idempotency_key: str, payment_id: str, reference: str
+) -> Submission:
+    message = StoredResult("p.requests", "card", f"m-{payment_id}", "request", {}, b"{}")
+    submission = Submission(
+        api_key_id, idempotency_key, "0" * 64, payment_id, "card", message, reference
+    )
+    return Submissions(engine, FixedClock(NOW_MS)).add(submission)
+
+
+def test_payments_are_found_by_merchant_reference_across_producers_newest_first(
+    store_engine: Engine, claims: Claims
+) -> None:
+    # Given two producers' payments with one merchant reference, and another payment
+    pay(claims, new_payment(ID[1], merchant_reference="order-1001", payment_created_ms=1))
+    pay(
+        claims, new_payment(ID[2], merchant_reference="order-1001", payment_created_ms=2, scope="b")
+    )
+    pay(claims, new_payment(ID[3], merchant_reference="order-1002"))
+    views = PaymentViews(store_engine)
+    # When they are looked up by that reference, then both are found, the newest first
+    found = views.find("order-1001", {LookupBy.MERCHANT_REFERENCE}, limit=10)
+    assert found == Page((ID[2], ID[1]), more=False)
+    # and a reference is not an idempotency key
+    assert views.find("order-1001", {LookupBy.IDEMPOTENCY_KEY}, limit=10).items == ()
+
+
+def test_a_payment_is_found_by_its_producers_key_or_by_the_idempotency_key_sent_over_http(
+    store_engine: Engine, claims: Claims
+) -> None:
+    # Given a producer's payment, and one taken over HTTP (the worker sees `shop:order-7`)
+    pay(claims, new_payment(ID[1], idempotency_key="order-7"))
+    pay(claims, new_payment(ID[2], idempotency_key="shop:order-7", scope="api-gateway"))
+    add_submission(store_engine, "shop", "order-7", ID[2], "order-1")
+    views = PaymentViews(store_engine)
+    # When they are looked up by key
+    by_header = views.find("order-7", {LookupBy.IDEMPOTENCY_KEY}, limit=10)
+    by_stored = views.find("shop:order-7", BOTH, limit=10)
+    # Then "order-7" finds both: the producer's key, and the HTTP caller's Idempotency-Key
+    assert set(by_header.items) == {ID[1], ID[2]}
+    assert by_stored.items == (ID[2],)
+
+
+def test_a_lookup_gives_at_most_its_limit_and_says_there_are_more(
+    store_engine: Engine, claims: Claims
+) -> None:
+    for n in (1, 2, 3):
+        pay(claims, new_payment(ID[n], merchant_reference="busy", payment_created_ms=n))
+    views = PaymentViews(store_engine)
+
+    assert views.find("busy", BOTH, limit=2) == Page((ID[3], ID[2]), more=True)
+    assert views.find("busy", BOTH, limit=3) == Page((ID[3], ID[2], ID[1]), more=False)
+    with pytest.raises(ValueError, match="at least 1"):
+        views.find("busy", BOTH, limit=0)
+    with pytest.raises(ValueError, match="compares its text"):
+        views.find("busy", set(), limit=1)
+
+
+def test_an_api_key_finds_only_its_own_submissions_taken_or_not(store_engine: Engine) -> None:
+    # Given submissions of two API keys with one reference, none taken by a worker yet
+    add_submission(store_engine, "shop", "k-1", ID[1], "order-1")
+    add_submission(store_engine, "shop", "k-2", ID[2], "order-1")
+    add_submission(store_engine, "other", "k-1", ID[3], "order-1")
+    submissions = Submissions(store_engine, FixedClock(NOW_MS))
+    # When one key looks its reference up, then it finds its own two, not the other key's
+    page = submissions.matching("shop", REFERENCE, "order-1", limit=5)
+    assert sorted(s.payment_id for s in page.items) == [ID[1], ID[2]]
+    assert all(s.merchant_reference == "order-1" for s in page.items)
+    assert not page.more
+    assert submissions.matching("shop", REFERENCE, "order-1", limit=1).more
+    # and by Idempotency-Key, its own one
+    by_key = submissions.matching("other", KEY, "k-1", limit=5)
+    assert [s.payment_id for s in by_key.items] == [ID[3]]
+    assert submissions.matching("shop", KEY, "order-1", limit=5).items == ()

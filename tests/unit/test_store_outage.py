@@ -33,6 +33,7 @@ from store.health import StoreHealth
 from store.outage import StoreAccess
 from store.records import (
     Discard,
+    LookupBy,
     NewPayment,
     OutcomeRecord,
     Rejection,
@@ -121,9 +122,13 @@ CALLS: dict[str, Callable[[Any], object]] = {
     "PaymentViews.rejection_of": lambda s: s.rejection_of("m", "sha"),
     "PaymentViews.describe": lambda s: s.describe("p"),
     "PaymentViews.overview": lambda s: s.overview(now_ms=0),
+    "PaymentViews.find": lambda s: s.find("order-1", set(LookupBy), limit=10),
     "Submissions.find": lambda s: s.find("shop", "k"),
     "Submissions.of_payment": lambda s: s.of_payment("p"),
-    "Submissions.add": lambda s: s.add(Submission("shop", "k", "sha", "p", "card", RESULT)),
+    "Submissions.matching": lambda s: s.matching(
+        "shop", LookupBy.MERCHANT_REFERENCE, "order-1", limit=10
+    ),
+    "Submissions.add": lambda s: s.add(Submission("shop", "k", "sha", "p", "card", RESULT, "r")),
     "ChainTransactions.find": lambda s: s.find("p"),
     "ChainTransactions.sign_and_store": lambda s: s.sign_and_store(
         "p", chain_id=1, address="0xabc", nonce_floor=0, sign=never_signed
