@@ -1,6 +1,7 @@
-"""The HTTP payment API's routes (FastAPI). Everything it needs is built at the entry point
-(producer/api/server.py) and handed in; the routes only translate between HTTP and the intake,
-the store's view of a payment, and the readiness checks.
+"""The HTTP payment API's app (FastAPI): taking payments, health, the error handlers, and the
+reads (reads.py). Everything it needs is built at the entry point (producer/api/server.py) and
+handed in (deps.py); the routes only translate between HTTP and the intake, the store's view of
+a payment, and the readiness checks.
 
 No `from __future__ import annotations` here: FastAPI reads the routes' annotations at run time,
 and they name the local `caller` dependency."""
@@ -8,11 +9,10 @@ and they name the local `caller` dependency."""
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -29,60 +29,23 @@ from common.errors import (
     PublishFailed,
     StoreUnavailable,
 )
-from common.metrics import Metrics
 from common.redact import mask_pans, problems
 from common.strictjson import check_strict_json
 from common.tracing import tracer
 from producer.api.bodylimit import BodyLimit
-from producer.api.intake import IdempotencyConflict, Intake
+from producer.api.deps import ApiDeps
+from producer.api.http_errors import AUTH_ERRORS, CHALLENGE, RETRY, api_error
+from producer.api.intake import IdempotencyConflict
 from producer.api.keys import ApiKey, ApiKeys
 from producer.api.metrics import ApiMetrics, count_requests, serve_metrics
-from producer.api.schemas import (
-    IDEMPOTENCY_KEY_PATTERN,
-    Accepted,
-    ErrorOut,
-    PaymentIn,
-    PaymentView,
-)
-from producer.api.views import payment_view
-from store.records import Rejection
-from store.submissions import Submission
+from producer.api.reads import add_read_routes
+from producer.api.schemas import IDEMPOTENCY_KEY_PATTERN, Accepted, ErrorOut, PaymentIn
 
 logger = logging.getLogger("paymq.api")
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer pmq_...`")
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut, "description": "No API key, or an unknown one."},
-    403: {"model": ErrorOut, "description": "The API key may not pay on this channel."},
-}
 
 
-@dataclass(frozen=True)
-class ApiDeps:
-    #: The API keys as they are now (the keys file, read again when it changes).
-    keys: Callable[[], ApiKeys]
-    intake: Intake
-    #: The payment as the store shows it (store/views.py), None before a worker took it.
-    describe: Callable[[str], dict[str, Any] | None]
-    #: The submission that made a payment; None if it did not come through the API.
-    submission_of: Callable[[str], Submission | None]
-    #: A worker's refusal of a submission before taking it (a bad signature, an expired
-    #: request, an idempotency key already used...); None if there is none.
-    rejection_of: Callable[[Submission], Rejection | None]
-    #: Each dependency's state: "ok" or what is wrong.
-    readiness: Callable[[], Mapping[str, str]]
-    #: Served at /metrics, with the API's request counters added.
-    metrics: Metrics
-    #: Larger request bodies are refused with 413 while they are read, before authentication.
-    max_body_bytes: int = 65_536
-
-
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
-_RETRY = {"Retry-After": "1"}
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
-
-
-def _error(status: int, code: str, message: str, **headers: str) -> HTTPException:
-    return HTTPException(status, detail={"code": code, "message": message}, headers=headers)
 
 
 def create_app(deps: ApiDeps) -> FastAPI:
@@ -97,7 +60,9 @@ def create_app(deps: ApiDeps) -> FastAPI:
     # Before the counters are added, so that they are outside it and count its 413s.
     app.add_middleware(BodyLimit, max_bytes=deps.max_body_bytes)
     count_requests(app, api_metrics)
-    _add_payment_routes(app, deps, _caller(deps.keys), api_metrics)
+    caller = _caller(deps.keys)
+    _add_payment_routes(app, deps, caller, api_metrics)
+    add_read_routes(app, deps, caller)
     _add_health_routes(app, deps)
     serve_metrics(app, deps.metrics)
     return app
@@ -114,10 +79,10 @@ async def _strict_body(request: Request) -> None:
         check_strict_json(raw)
         PaymentIn.model_validate_json(raw)
     except MalformedMessage as exc:
-        raise _error(422, "invalid_request", mask_pans(str(exc))) from None
+        raise api_error(422, "invalid_request", mask_pans(str(exc))) from None
     except ValidationError as exc:
         found = problems(exc.errors(include_url=False, include_input=False))
-        raise _error(422, "invalid_request", found) from None
+        raise api_error(422, "invalid_request", found) from None
 
 
 @contextlib.contextmanager
@@ -127,29 +92,20 @@ def _intake_errors() -> Iterator[None]:
     try:
         yield
     except IdempotencyConflict as exc:
-        raise _error(409, exc.code, mask_pans(str(exc))) from None
+        raise api_error(409, exc.code, mask_pans(str(exc))) from None
     except PanInClear as exc:
-        raise _error(422, exc.code, str(exc)) from exc
+        raise api_error(422, exc.code, str(exc)) from exc
     except ValidationError as exc:
         found = problems(exc.errors(include_url=False, include_input=False))
-        raise _error(422, "invalid_request", found) from None
+        raise api_error(422, "invalid_request", found) from None
     except ValueError as exc:
-        raise _error(422, "invalid_request", mask_pans(str(exc))) from None
+        raise api_error(422, "invalid_request", mask_pans(str(exc))) from None
     except (BrokerUnavailable, PublishFailed, StoreUnavailable) as exc:
-        raise _error(503, exc.code, f"{exc}; repeat the request", **_RETRY) from exc
+        raise api_error(503, exc.code, f"{exc}; repeat the request", **RETRY) from exc
     except ConfigurationError as exc:  # the gateway key retired: nothing was signed
         logger.error("payment refused: %s", exc)
         message = "the API cannot sign payments until an operator fixes its signing key"
-        raise _error(503, exc.code, message) from exc
-
-
-@contextlib.contextmanager
-def _store_errors() -> Iterator[None]:
-    """A store that does not answer: 503, to be repeated."""
-    try:
-        yield
-    except StoreUnavailable as exc:
-        raise _error(503, exc.code, str(exc), **_RETRY) from exc
+        raise api_error(503, exc.code, message) from exc
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -176,7 +132,7 @@ def _caller(keys: Callable[[], ApiKeys]) -> Callable[..., ApiKey]:
     ) -> ApiKey:
         key = keys().authenticate(credentials.credentials) if credentials else None
         if key is None:
-            raise _error(401, "unauthorized", "a valid API key is required", **_CHALLENGE)
+            raise api_error(401, "unauthorized", "a valid API key is required", **CHALLENGE)
         return key
 
     return caller
@@ -190,7 +146,7 @@ def _add_payment_routes(
         status_code=202,
         response_model=Accepted,
         responses={
-            **_ERRORS,
+            **AUTH_ERRORS,
             409: {"model": ErrorOut, "description": "Idempotency-Key used with another body."},
             413: {"model": ErrorOut, "description": "The body is over PAYMQ_MAX_BODY_BYTES."},
             422: {"model": ErrorOut, "description": "The body or a header is not valid."},
@@ -214,7 +170,7 @@ def _add_payment_routes(
         """Take a payment: 202 with its id once it is signed and confirmed by the broker. The
         same Idempotency-Key with the same body answers the same payment."""
         if body.channel not in key.channels:
-            raise _error(403, "channel_not_allowed", f"this key may not pay on {body.channel}")
+            raise api_error(403, "channel_not_allowed", f"this key may not pay on {body.channel}")
         # A caller's traceparent header continues into the request's "create" span.
         context = propagate.extract(request.headers)
         with (
@@ -241,20 +197,6 @@ def _add_payment_routes(
             status_url=url,
             replayed=taken.replayed,
         )
-
-    @app.get(
-        "/payments/{payment_id}",
-        response_model=PaymentView,
-        response_model_by_alias=True,
-        responses={**_ERRORS, 404: {"model": ErrorOut, "description": "No such payment."}},
-    )
-    def get_payment(payment_id: uuid.UUID, key: Annotated[ApiKey, Depends(caller)]) -> PaymentView:
-        """A payment submitted with this key: state, history and result, card data masked."""
-        with _store_errors():
-            submission = deps.submission_of(str(payment_id))
-            if submission is None or submission.api_key_id != key.id:
-                raise _error(404, "not_found", f"no payment {payment_id} for this key")
-            return payment_view(submission, describe=deps.describe, rejection_of=deps.rejection_of)
 
 
 def _add_health_routes(app: FastAPI, deps: ApiDeps) -> None:

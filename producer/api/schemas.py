@@ -14,6 +14,9 @@ from common.money import Money
 
 #: What an Idempotency-Key header may hold.
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"
+#: How many payments one lookup answers (`limit`) unless asked, and at most: each comes with
+#: its history.
+DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 
 
 class CardTokenIn(BaseModel):
@@ -109,6 +112,14 @@ class PaymentView(BaseModel):
     provider_attempts: list[ProviderAttempt] = Field(default_factory=list)
     #: The signed result event's body, as subscribers received it (docs/protocol.md).
     result_event: dict[str, Any] | None = None
+
+
+class PaymentList(BaseModel):
+    """Payments a lookup found, newest first."""
+
+    payments: list[PaymentView]
+    #: More matched than `limit` let through.
+    has_more: bool
 
 
 class ErrorDetail(BaseModel):

@@ -27,7 +27,8 @@ from common.metrics import Metrics
 from common.models import PaymentRequest
 from common.privatefiles import Reloading
 from common.settings import Settings
-from producer.api.app import ApiDeps, create_app
+from producer.api.app import create_app
+from producer.api.deps import ApiDeps
 from producer.api.intake import Intake
 from producer.api.keys import ApiKeys, keys_file
 from producer.encode import Draft
@@ -92,6 +93,7 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
                     intake=intake,
                     describe=views.describe,
                     submission_of=submissions.of_payment,
+                    matching=submissions.matching,
                     rejection_of=lambda submission: rejection_of(views, submission),
                     readiness=lambda: readiness(settings, engine, keys, keyrings),
                     metrics=metrics,
@@ -167,7 +169,7 @@ def rejection_of(views: PaymentViews, submission: Submission) -> Rejection | Non
 def openapi_document() -> dict[str, Any]:
     """The API's OpenAPI document (docs/openapi.json), from the routes alone."""
 
-    def unused(*_args: Any) -> Any:
+    def unused(*_args: Any, **_kwargs: Any) -> Any:
         raise AssertionError("not called while describing the API")
 
     inert = ApiDeps(
@@ -175,6 +177,7 @@ def openapi_document() -> dict[str, Any]:
         intake=unused,  # type: ignore[arg-type]
         describe=unused,
         submission_of=unused,
+        matching=unused,
         rejection_of=unused,
         readiness=unused,
         metrics=Metrics(),

@@ -140,6 +140,70 @@ def test_a_payment_over_http_is_taken_once_and_its_result_read_back(
     assert [t["to"] for t in view["history"]][-1] == "succeeded"
     effects = [e for e in control.effects() if e["reference"] == accepted["payment_id"]]
     assert len(effects) == 1
+    # and it is found by its Idempotency-Key as it is shown by its id
+    found = api.get("/payments?idempotency_key=order-7").json()
+    assert found == {"payments": [api.get(accepted["status_url"]).json()], "has_more": False}
+
+
+def test_a_key_finds_its_payments_by_merchant_reference_or_idempotency_key(api: Api) -> None:
+    # Given two payments of one key with one merchant reference, another of that key, and one
+    # of another key with the same reference (no worker runs: none is taken yet)
+    mine = [api.post(card_payment(reference="order-1001"), idem=f"try-{n}") for n in (1, 2)]
+    api.post(card_payment(reference="order-1002"), idem="try-3")
+    theirs = api.post(card_payment(reference="order-1001"), key="cards", idem="try-1")
+    assert all(a.status_code == 202 for a in [*mine, theirs])
+    # When each key looks the reference up
+    found = api.get("/payments?merchant_reference=order-1001")
+    their_found = api.get("/payments?merchant_reference=order-1001", key="cards").json()
+    # Then each finds its own payments only, the newest first, as they are shown by id
+    assert found.status_code == 200, found.text
+    payments = found.json()["payments"]
+    assert {p["payment_id"] for p in payments} == {a.json()["payment_id"] for a in mine}
+    assert [p["created_at"] for p in payments] == sorted(
+        (p["created_at"] for p in payments), reverse=True
+    )
+    assert all(p["state"] == "accepted" for p in payments)
+    assert payments[0] == api.get(f"/payments/{payments[0]['payment_id']}").json()
+    assert found.json()["has_more"] is False
+    assert [p["payment_id"] for p in their_found["payments"]] == [theirs.json()["payment_id"]]
+    # and by Idempotency-Key, the one it was sent with
+    by_key = api.get("/payments?idempotency_key=try-2").json()["payments"]
+    assert [(p["payment_id"], p["idempotency_key"]) for p in by_key] == [
+        (mine[1].json()["payment_id"], "try-2")
+    ]
+    # and a limit answers the newest, saying there are more
+    first = api.get("/payments?merchant_reference=order-1001&limit=1").json()
+    assert (len(first["payments"]), first["has_more"]) == (1, True)
+    assert api.get("/payments?merchant_reference=nothing-here").json() == {
+        "payments": [],
+        "has_more": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("", "query: give merchant_reference or idempotency_key"),
+        ("?merchant_reference=a&idempotency_key=b", "not both"),
+        ("?merchant_reference=a&limit=0", "query.limit"),
+        ("?merchant_reference=a&limit=101", "query.limit"),
+        ("?merchant_reference=" + "r" * 129, "query.merchant_reference"),
+        ("?idempotency_key=a%20b", "query.idempotency_key"),
+    ],
+    ids=["neither", "both", "limit-0", "limit-101", "long-reference", "space-in-key"],
+)
+def test_a_lookup_that_is_not_exactly_one_valid_filter_is_refused(
+    api: Api, query: str, message: str
+) -> None:
+    answer = api.get(f"/payments{query}")
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "invalid_request"
+    assert message in answer.json()["error"]["message"]
+
+
+def test_a_lookup_without_an_api_key_is_unauthorized(api: Api) -> None:
+    assert api.get("/payments?merchant_reference=order-1", key=None).status_code == 401
 
 
 def test_the_same_idempotency_key_with_another_body_is_a_conflict(api: Api) -> None:
