@@ -78,13 +78,58 @@ def reconcile() -> None:
 @app.command()
 @friendly
 def status(
-    payment_id: Annotated[str, typer.Argument(help="The payment id (UUID).")],
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+    payment: Annotated[
+        str | None,
+        typer.Argument(
+            help="A payment id; failing that, a merchant reference or idempotency key to look up."
+        ),
+    ] = None,
+    reference: Annotated[
+        str | None, typer.Option("--reference", help="Only by this merchant reference.")
+    ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            "--idempotency-key",
+            help="Only by this idempotency key (a producer's, or an HTTP caller's "
+            "Idempotency-Key).",
+        ),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, help="At most this many payments, the newest.")
+    ] = 20,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help='One JSON document: the payment found by its id, else {"payments": [...], '
+            '"has_more": ...}.',
+        ),
+    ] = False,
 ) -> None:
-    """A payment's state and history: attempts, provider references, result (masked)."""
-    from paymq.status import show_status
+    """Payments' state and history: attempts, provider references, result (masked). Found by
+    payment id, or by merchant reference or idempotency key (several are listed, newest first)."""
+    from paymq.status import Lookup, show_status
+    from store.records import LookupBy
 
-    raise typer.Exit(show_status(load_settings(), payment_id, as_json=as_json))
+    given = [
+        (text, by)
+        for text, by in (
+            (payment, None),
+            (reference, {LookupBy.MERCHANT_REFERENCE}),
+            (idempotency_key, {LookupBy.IDEMPOTENCY_KEY}),
+        )
+        if text is not None
+    ]
+    if len(given) != 1:
+        raise UsageError(
+            "give one of: a payment id or text to look up, --reference, --idempotency-key"
+        )
+    [(text, by)] = given
+    if not text.strip():
+        raise UsageError("the payment id, reference or key to look up is empty")
+    lookup = Lookup(text, by=by, limit=limit)
+    raise typer.Exit(show_status(load_settings(), lookup, as_json=as_json))
 
 
 @app.command()
