@@ -43,9 +43,9 @@ CARD_TOKEN_SCENARIOS: Mapping[str, Scenario] = {
     "tok_server_error_after_charge": ERROR_AFTER_EFFECT,
     "tok_reset_after_charge": RESET_AFTER_EFFECT,
     "tok_timeout_after_charge": TIMEOUT_AFTER_EFFECT,
-    # Every attempt meets a 500: the caller cannot learn what happened, only a lookup can.
-    "tok_in_doubt_charged": Scenario(FaultAction.ERROR_AFTER_EFFECT, times=EVERY_TIME),
-    "tok_in_doubt_not_charged": Scenario(FaultAction.ERROR_BEFORE_EFFECT, times=EVERY_TIME),
+    # Every attempt meets a 500 and nothing is charged: a caller that cannot rule out a charge
+    # keeps the payment in doubt until a lookup by reference finds none.
+    "tok_in_doubt": Scenario(FaultAction.ERROR_BEFORE_EFFECT, times=EVERY_TIME),
 }
 
 # Hex digits without a letter: each address is its own EIP-55 checksum form. Keys lower-case,

@@ -37,7 +37,7 @@ from store.database import create_store_engine
 from store.submissions import Submissions
 from store.views import PaymentViews
 from tests.integration.conftest import RunningWorker
-from tests.integration.helpers import cli_env, run_cli, wait_until
+from tests.integration.helpers import cli_env, reconciling, run_cli, wait_until
 from tests.integration.observed import Metrics
 
 pytestmark = pytest.mark.integration
@@ -204,6 +204,90 @@ def test_a_lookup_that_is_not_exactly_one_valid_filter_is_refused(
 
 def test_a_lookup_without_an_api_key_is_unauthorized(api: Api) -> None:
     assert api.get("/payments?merchant_reference=order-1", key=None).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("token", "state", "code", "effects", "through_doubt"),
+    [
+        ("tok_insufficient_funds", "declined", "insufficient_funds", 0, False),
+        ("tok_rate_limited", "succeeded", None, 1, False),
+        ("tok_server_error_after_charge", "succeeded", None, 1, False),
+        ("tok_timeout_after_charge", "succeeded", None, 1, False),
+        ("tok_server_error_before_charge", "succeeded", None, 1, False),
+        ("tok_in_doubt", "failed", "no_effect_at_provider", 0, True),
+    ],
+)
+def test_an_http_caller_chooses_a_provider_scenario_with_a_sandbox_test_token(
+    api: Api,
+    topology: Settings,
+    start_worker: Callable[..., RunningWorker],
+    control: SandboxControl,
+    token: str,
+    state: str,
+    code: str | None,
+    effects: int,
+    through_doubt: bool,
+) -> None:
+    # Given a card worker and a reconciler on the sandbox, and a payment over HTTP with a
+    # scenario token (its caller cannot aim a fault rule: it never chooses the payment id)
+    start_worker("card")
+    body = card_payment() | {"details": {"type": "card", "token": token}}
+    with reconciling(topology):
+        answer = api.post(body, idem=f"scenario-{token}")
+        assert answer.status_code == 202, answer.text
+        url = answer.json()["status_url"]
+        # When the worker, its retries and the reconciler are done with it
+        view = wait_until(
+            lambda: (
+                (v := api.get(url).json())["state"] in ("succeeded", "declined", "failed") and v
+            ),
+            timeout_s=60,
+            what=f"the {token} payment to settle",
+        )
+    # Then it ends as the scenario says, the provider moved money at most once
+    assert (view["state"], view["code"]) == (state, code), view
+    assert len(control.effects(view["payment_id"])) == effects
+    # and the way there shows: one attempt for a decline, retries after the provider's
+    # trouble, in doubt while no retry could tell
+    declined = state == "declined"
+    assert (view["attempts"] == 1) if declined else (view["attempts"] >= 2), view
+    assert ("retrying" in [t["to"] for t in view["history"]]) is not declined
+    assert ("in_doubt" in [t["to"] for t in view["history"]]) is through_doubt
+    assert view["result_event"]["status"] == state
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["0x0000000000000000000000000000000000000502", "0x0000000000000000000000000000000000000504"],
+    ids=["server_error_after_payout", "timeout_after_payout"],
+)
+def test_an_http_caller_chooses_a_payout_scenario_with_a_sandbox_test_address(
+    api: Api, start_worker: Callable[..., RunningWorker], control: SandboxControl, address: str
+) -> None:
+    # Given a payout worker on the sandbox, and a payout over HTTP to a scenario address
+    start_worker("digital_currency")
+    payout = {
+        "merchant_reference": "payout-scenario",
+        "amount": {"amount_minor": "50000000000000000", "currency": "ETH"},
+        "details": {
+            "type": "digital_currency",
+            "network": "ethereum",
+            "asset": "ETH",
+            "destination_address": address,
+        },
+    }
+    answer = api.post(payout, idem=f"scenario-{address}")
+    assert answer.status_code == 202, answer.text
+    # When the worker is done with it
+    view = wait_until(
+        lambda: (v := api.get(answer.json()["status_url"]).json())["state"] == "succeeded" and v,
+        timeout_s=30,
+        what="the payout to succeed",
+    )
+    # Then it paid out once, after the attempt the sandbox spoiled
+    assert len(control.effects(view["payment_id"])) == 1
+    assert view["attempts"] >= 2
+    assert view["amount"] == {"amount_minor": "50000000000000000", "currency": "ETH"}
 
 
 def test_the_same_idempotency_key_with_another_body_is_a_conflict(api: Api) -> None:
