@@ -6,6 +6,7 @@ same users to the real broker."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +149,11 @@ def test_a_user_without_a_password_hash_is_refused_naming_it() -> None:
 
     with pytest.raises(ValueError, match="no password hash for paymq-webhooks"):
         definitions(TOPOLOGY, "/", hashes)
+
+
+def test_docs_dockers_table_of_broker_users_names_every_role() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "docker.md").read_text()
+    table = docs.split("| User | Runs | Configure | Write | Read |", 1)[1].split("\n\n", 1)[0]
+
+    for role in ROLES.values():
+        assert f"`{role.user(Topology())}`" in table, role.name

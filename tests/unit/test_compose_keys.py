@@ -1,4 +1,4 @@
-"""Each service of the compose files gets only the keys its duty needs: the parts of the keys
+"""Each service of both compose files gets only the keys its duty needs: the parts of the keys
 volume docs/docker.md's table gives it, mounted where its settings look, and no private key its
 command does not use. Read from the model the official Compose binary resolves; the keys are
 the ones `paymq keys init` makes."""
@@ -18,8 +18,12 @@ from tests.compose import REPO_ROOT, Service, resolved_model
 
 DOCS = REPO_ROOT / "docs" / "docker.md"
 TABLE_HEADER = "| Service | Runs | Mounts from the `keys` volume | Why |"
-STACKS: dict[str, tuple[Path, Path | None]] = {
+STACKS = {
     "demo": (REPO_ROOT / "docker-compose.yml", None),
+    "production": (
+        REPO_ROOT / "deploy" / "compose.production.yml",
+        REPO_ROOT / "deploy" / "production.env.example",
+    ),
 }
 #: A mount of the whole keys volume, rather than parts of it.
 WHOLE = "the whole volume"
