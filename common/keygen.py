@@ -28,6 +28,9 @@ from common.keyring import (
     write_trusted_key,
 )
 
+#: The card sealing key `paymq keys init` makes.
+INITIAL_SEALING_KEY_ID = "card-seal-1"
+
 
 @dataclass(frozen=True)
 class GeneratedKey:

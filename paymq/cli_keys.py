@@ -20,17 +20,21 @@ keys_app = typer.Typer(
 @friendly
 def keys_init() -> None:
     """Create a working key set (producer, HTTP API gateway, worker, card sealing) unless it
-    exists."""
-    from common.keygen import init_keys
+    exists, and the directories the API keys and the webhook endpoints are kept in."""
+    from common.keygen import INITIAL_SEALING_KEY_ID, init_keys
 
     settings = load_settings()
     created = init_keys(
         settings.keys.keys_dir,
         producer_key_id=settings.keys.producer_key_id,
         worker_key_id=settings.keys.worker_key_id,
-        sealing_key_id="card-seal-1",
+        sealing_key_id=INITIAL_SEALING_KEY_ID,
         gateway_key_id=settings.keys.gateway_key_id,
     )
+    # Before any key or endpoint is added: a deployment that mounts each directory into the
+    # process that reads it (docs/docker.md, Keys) needs it to exist when that process starts.
+    for kept in (settings.api_keys_path, settings.webhook_endpoints_path):
+        kept.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     for key in created:
         typer.echo(f"created {key.key_id}: {key.private_path} (private), {key.trusted_path}")
     if not created:

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
+from common.errors import ConfigurationError
 from paymq.clikit import err, friendly, load_settings
 
 if TYPE_CHECKING:
     from common.settings import Settings
 
 topology_app = typer.Typer(
-    help="Declare, inspect or delete the exchanges and queues.", no_args_is_help=True
+    help="Declare, inspect or delete the exchanges and queues, and define the broker users "
+    "that may use them.",
+    no_args_is_help=True,
 )
 
 
@@ -118,6 +125,58 @@ def topology_status() -> None:
         typer.echo(f"{name:{width}}  {queue.leader or '-':{lead}}  {online:6}  {state}")
     if failing:
         raise typer.Exit(1)
+
+
+@topology_app.command("users")
+@friendly
+def topology_users(
+    passwords_dir: Annotated[
+        Path,
+        typer.Option(
+            help="One file per user holding its password; a missing one is made here (random, "
+            "mode 0600)."
+        ),
+    ],
+    vhost: Annotated[
+        str | None, typer.Option(help="Virtual host. Default: the one PAYMQ_AMQP_URL names.")
+    ] = None,
+) -> None:
+    """Print a RabbitMQ definitions document (JSON) that creates the virtual host and one
+    broker user per role, each allowed only its duty (docs/docker.md, Broker users). Import
+    it with `rabbitmqctl import_definitions FILE` or the management UI. It holds the
+    passwords' salted hashes only; each service gets its password from PASSWORDS_DIR/<user>."""
+    from common.amqp.management import vhost_of
+    from common.amqp.permissions import SALT_BYTES, broker_roles, definitions, password_hash
+
+    settings = load_settings()
+    topology = settings.broker.topology()
+    users = [role.user(topology) for role in broker_roles(topology)]
+    hashes = {
+        user: password_hash(_password(passwords_dir / user), os.urandom(SALT_BYTES))
+        for user in users
+    }
+    document = definitions(topology, vhost or vhost_of(settings.broker.amqp_url), hashes)
+    typer.echo(json.dumps(document, indent=2))
+    err.print(f"{len(users)} users; their passwords are in {passwords_dir}", highlight=False)
+
+
+def _password(path: Path) -> str:
+    """The password in `path`; a new random one written there (0600) if there is no file."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        # Created owner-only from the start: never a moment where another user can read it.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        password = path.read_text(encoding="utf-8").strip()
+        if not password:
+            raise ConfigurationError(
+                f"{path} is empty: write the user's password in it, or remove it"
+            ) from None
+        return password
+    password = secrets.token_urlsafe(32)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(password + "\n")
+    return password
 
 
 def _replication_shortfall(settings: Settings) -> str | None:

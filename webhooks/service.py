@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from types import FrameType
 
-from common.amqp.admin import BrokerAdmin, declare_topology
+from common.amqp.admin import BrokerAdmin, prepare_topology
 from common.amqp.gauges import QueueGauges
 from common.clock import Clock, SystemClock
 from common.keyring import TRUSTED_DIR, Keyring
@@ -137,9 +137,10 @@ def declare_queue(settings: Settings) -> None:
 
 
 def run_webhooks(settings: Settings) -> None:
-    declare_topology(
+    prepare_topology(
         settings.broker.amqp_url,
         settings.broker.topology(),
+        declare=settings.broker.declare_topology,
         connect_timeout_s=settings.broker.connect_timeout_s,
     )
     metrics = Metrics()

@@ -10,7 +10,7 @@ from types import FrameType
 
 from sqlalchemy import Engine
 
-from common.amqp.admin import declare_topology
+from common.amqp.admin import prepare_topology
 from common.amqp.gauges import QueueGauges, topology_queues
 from common.amqp.session import AmqpSession
 from common.clock import MonotonicClock, SystemClock
@@ -199,9 +199,10 @@ def process_metrics(settings: Settings, engine: Engine, metrics: Metrics) -> Met
 
 def run_worker(settings: Settings, channel_name: str) -> None:
     """Declare the topology, then consume until SIGTERM or SIGINT has drained the worker."""
-    declare_topology(
+    prepare_topology(
         settings.broker.amqp_url,
         settings.broker.topology(),
+        declare=settings.broker.declare_topology,
         connect_timeout_s=settings.broker.connect_timeout_s,
     )
     metrics = Metrics()
@@ -232,9 +233,10 @@ def run_worker(settings: Settings, channel_name: str) -> None:
 
 def run_reconciler(settings: Settings) -> None:
     """`paymq reconcile`: reconciliation passes until SIGTERM or SIGINT."""
-    declare_topology(
+    prepare_topology(
         settings.broker.amqp_url,
         settings.broker.topology(),
+        declare=settings.broker.declare_topology,
         connect_timeout_s=settings.broker.connect_timeout_s,
     )
     metrics = Metrics()

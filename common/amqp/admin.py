@@ -17,11 +17,17 @@ import pika
 import pika.exceptions
 
 from common.amqp.convert import inbound_from, node_parameters, properties_for
-from common.amqp.errors import PRECONDITION_FAILED, broker_errors
+from common.amqp.errors import (
+    NOT_FOUND,
+    PIKA_ERRORS,
+    PRECONDITION_FAILED,
+    broker_errors,
+    translated,
+)
 from common.amqp.nodes import redact
 from common.backoff import BackoffPolicy
 from common.envelope import InboundMessage, OutboundMessage
-from common.errors import BrokerUnavailable
+from common.errors import BrokerUnavailable, ConfigurationError
 from common.topology import BindingSpec, QueueSpec, Topology
 
 logger = logging.getLogger("paymq.amqp")
@@ -47,21 +53,28 @@ class QueueStats:
     consumers: int
 
 
-def declare_topology(url: str, topology: Topology, *, connect_timeout_s: float = 10.0) -> None:
-    """Declare the topology at start-up, on a new connection each time the one in use is lost
-    while declaring (declaring is idempotent). A broker that cannot be reached at all raises
-    BrokerUnavailable at once; what the broker refuses (arguments that differ: a
-    ConfigurationError) is not retried. A queue kept with its own arguments is logged."""
+def prepare_topology(
+    url: str, topology: Topology, *, declare: bool = True, connect_timeout_s: float = 10.0
+) -> None:
+    """Declare the topology at start-up, or only check that it exists where the process's
+    broker user may not declare it (`declare=False`, PAYMQ_DECLARE_TOPOLOGY), on a new
+    connection each time the one in use is lost meanwhile (both are idempotent). A broker that
+    cannot be reached at all raises BrokerUnavailable at once; what the broker refuses
+    (arguments that differ, a permission, a missing queue: a ConfigurationError) is not
+    retried. A queue kept with its own arguments is logged."""
     for attempt in range(1, DECLARE_ATTEMPTS + 1):
         with BrokerAdmin(url, connect_timeout_s=connect_timeout_s) as admin:
             try:
-                for kept in admin.declare(topology):
-                    logger.warning("%s", kept)
+                if declare:
+                    for kept in admin.declare(topology):
+                        logger.warning("%s", kept)
+                else:
+                    admin.check(topology)
                 return
             except BrokerUnavailable as exc:
                 lost = exc.__cause__ or exc
                 if isinstance(lost, pika.exceptions.ChannelClosedByBroker):
-                    raise  # refused (e.g. 403): a new connection would be refused again
+                    raise  # refused: a new connection would be refused again
                 if attempt == DECLARE_ATTEMPTS:
                     raise BrokerUnavailable(
                         f"connection to {redact(url)} lost while declaring: {lost!r}"
@@ -128,6 +141,30 @@ class BrokerAdmin:
             self._confirming = False
             return str(exc.reply_text)
         return None
+
+    def check(self, topology: Topology) -> None:
+        """Check that every exchange and queue exists (passive declares, which need no
+        permission; arguments and bindings are not compared). ConfigurationError names the
+        first that does not."""
+        ch = self._channel
+        names = [("exchange", e.name) for e in topology.exchanges()]
+        names += [("queue", q.name) for q in topology.queues()]
+        for kind, name in names:
+            try:
+                if kind == "exchange":
+                    ch.exchange_declare(name, passive=True)
+                else:
+                    ch.queue_declare(name, passive=True)
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                if exc.reply_code != NOT_FOUND:
+                    raise translated(exc) from exc
+                raise ConfigurationError(
+                    f"{kind} {name} does not exist, and this process does not declare the "
+                    "topology (PAYMQ_DECLARE_TOPOLOGY is false): declare it with `paymq "
+                    "topology declare` as the broker's admin user"
+                ) from exc
+            except PIKA_ERRORS as exc:
+                raise translated(exc) from exc
 
     def declare_queue(self, queue: QueueSpec, binding: BindingSpec) -> None:
         """Declare one queue of the topology that only its own consumer declares."""

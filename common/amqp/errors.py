@@ -9,6 +9,8 @@
     │   when the call names a queue                 exist, and connecting again will not help
     ├── ChannelClosedByBroker 406 PRECONDITION_  -> ConfigurationError: the topology exists
     │   FAILED, while declaring                     with other arguments
+    ├── ChannelClosedByBroker 403 ACCESS_        -> ConfigurationError: the user may not
+    │   REFUSED, while declaring                    declare it (configure permission)
     └── anything else: a connection refused,     -> BrokerUnavailable: connect again later
         lost, closed or timed out, a channel
         closed, a garbled frame
@@ -41,6 +43,8 @@ PIKA_ERRORS = (pika.exceptions.AMQPError, OSError)
 NOT_FOUND = 404
 #: AMQP reply code of a declare whose type or arguments differ from what exists.
 PRECONDITION_FAILED = 406
+#: AMQP reply code of an operation the user's permissions do not allow.
+ACCESS_REFUSED = 403
 
 
 @contextlib.contextmanager
@@ -113,10 +117,21 @@ def _specific(
     if isinstance(exc, pika.exceptions.ShortStringTooLong):
         return MalformedMessage(f"a property or header is too long for AMQP: {exc!r}")
     if isinstance(exc, pika.exceptions.ChannelClosedByBroker):
-        if exc.reply_code == NOT_FOUND and queue is not None:
-            return _missing_queue(queue)
-        if exc.reply_code == PRECONDITION_FAILED and declaring:
-            return _declared_differently(exc.reply_text)
+        return _channel_refusal(exc, queue=queue, declaring=declaring)
+    return None
+
+
+def _channel_refusal(
+    exc: pika.exceptions.ChannelClosedByBroker, *, queue: str | None, declaring: bool
+) -> ConfigurationError | None:
+    """A channel the broker closed for what this call asked: a configuration to change, when
+    connecting again would be refused the same way."""
+    if exc.reply_code == NOT_FOUND and queue is not None:
+        return _missing_queue(queue)
+    if exc.reply_code == PRECONDITION_FAILED and declaring:
+        return _declared_differently(exc.reply_text)
+    if exc.reply_code == ACCESS_REFUSED and declaring:
+        return _may_not_declare(exc.reply_text)
     return None
 
 
@@ -138,4 +153,15 @@ def _declared_differently(reply_text: str) -> ConfigurationError:
         "the arguments it has (x-delivery-limit: PAYMQ_DELIVERY_LIMIT; "
         "x-quorum-initial-group-size: PAYMQ_QUORUM_REPLICAS, whose members change in place "
         "with `rabbitmq-queues grow` and `shrink`). See docs/protocol.md, Topology."
+    )
+
+
+def _may_not_declare(reply_text: str) -> ConfigurationError:
+    """A broker user without the configure permission (one user per role: only the admin
+    declares) is a configuration to change, not a broker to wait for."""
+    return ConfigurationError(
+        f"the broker refused to let this user declare the topology: {reply_text}. Declare it "
+        "as the admin user (`paymq topology declare`) and set PAYMQ_DECLARE_TOPOLOGY=false "
+        "for this process, or give its user the configure permission (docs/docker.md, Broker "
+        "users)."
     )

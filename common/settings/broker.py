@@ -43,6 +43,15 @@ class BrokerSettings(Section):
         pattern=r"^[a-z0-9][a-z0-9_.\-]{0,40}$",
         description="Prefix of every exchange and queue name.",
     )
+    declare_topology: bool = Field(
+        True,
+        description="Processes declare the exchanges and queues at start (declaring is "
+        "idempotent). Set false where their broker users may not configure them (one user "
+        "per role, `paymq topology users`): each process then only checks that they exist, "
+        "and stops with an error naming `paymq topology declare`, to run as the admin user, "
+        "when one does not. The webhooks process declares its own queue either way.",
+        json_schema_extra=readers("worker", "reconciler", "api", "webhooks"),
+    )
     heartbeat_s: PositiveInt = Field(
         30,
         description="AMQP heartbeat interval.",

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from common.amqp.admin import BrokerAdmin, declare_topology
+from common.amqp.admin import BrokerAdmin, prepare_topology
 from common.amqp.gauges import QueueGauges, topology_queues
 from common.clock import SystemClock
 from common.details import CHANNELS
@@ -56,9 +56,10 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
             "added with `paymq api keys add <id> --channel card` (no restart needed)",
             settings.api_keys_path,
         )
-    declare_topology(
+    prepare_topology(
         settings.broker.amqp_url,
         settings.broker.topology(),
+        declare=settings.broker.declare_topology,
         connect_timeout_s=settings.broker.connect_timeout_s,
     )
     engine = engine_for(settings.store)

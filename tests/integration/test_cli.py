@@ -140,6 +140,26 @@ def test_keys_init_creates_a_key_set_once(tmp_path: Path) -> None:
     assert {path: path.read_bytes() for path in keys_dir.rglob("*") if path.is_file()} == files
 
 
+def test_keys_init_makes_the_directories_of_the_api_keys_and_webhook_endpoints(
+    tmp_path: Path,
+) -> None:
+    # Given a deployment that keeps the API keys and the webhook endpoints in directories of
+    # their own, each mounted into the one process that reads it
+    keys_dir = tmp_path / "keys"
+    env = cli_env(
+        PAYMQ_KEYS_DIR=str(keys_dir),
+        PAYMQ_API_KEYS_FILE=str(keys_dir / "api" / "api-keys.json"),
+        PAYMQ_WEBHOOK_ENDPOINTS_FILE=str(keys_dir / "webhooks" / "webhooks.json"),
+    )
+    # When keys are initialised
+    completed = run_cli("keys", "init", env=env, cwd=tmp_path)
+    assert completed.returncode == 0, _output(completed)
+    # Then both directories exist, owner-only, and empty until a key or an endpoint is added
+    for directory in (keys_dir / "api", keys_dir / "webhooks"):
+        assert directory.stat().st_mode & 0o777 == 0o700, directory
+        assert not any(directory.iterdir()), directory
+
+
 def test_publish_refuses_an_amount_more_precise_than_its_currency(
     topology: Settings, admin: BrokerAdmin, tmp_path: Path
 ) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from common.amqp.admin import BrokerAdmin, declare_topology
+from common.amqp.admin import BrokerAdmin, prepare_topology
 from common.envelope import OutboundMessage
 from common.keyring import Keyring
 from common.settings import Settings
@@ -102,7 +102,7 @@ def test_an_unbounded_notifications_queue_from_an_earlier_paymq_is_kept_and_boun
     )
     # When a worker starts (it declares the topology first)
     with caplog.at_level(logging.WARNING, logger="paymq.amqp"):
-        declare_topology(limited.broker.amqp_url, topology)
+        prepare_topology(limited.broker.amqp_url, topology)
     # Then the queue is kept, with a warning that says how to bound it
     [warning] = [r.getMessage() for r in caplog.records if r.name == "paymq.amqp"]
     assert "kept as it is" in warning

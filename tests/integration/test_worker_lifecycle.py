@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from common.amqp.admin import BrokerAdmin, declare_topology
+from common.amqp.admin import BrokerAdmin, prepare_topology
 from common.errors import ConfigurationError
 from common.keygen import init_keys, set_status
 from common.keyring import TRUSTED_DIR, Keyring, KeyStatus
@@ -305,7 +305,7 @@ def test_a_work_queue_kept_with_another_delivery_limit_is_a_configuration_error_
     upgraded = topology.replace(delivery_limit=topology.broker.delivery_limit + 90)
     # When a worker of this version declares it at start-up
     with pytest.raises(ConfigurationError) as raised:
-        declare_topology(upgraded.broker.amqp_url, upgraded.broker.topology())
+        prepare_topology(upgraded.broker.amqp_url, upgraded.broker.topology())
     # Then it fails with what differs, in which queue, and the way out; not a pika traceback
     message = str(raised.value)
     assert "x-delivery-limit" in message

@@ -109,6 +109,23 @@ def test_a_406_outside_declaring_is_broker_unavailable_not_a_topology_problem() 
     assert isinstance(translated(closed), BrokerUnavailable)
 
 
+def test_a_user_refused_declaring_is_a_configuration_error_naming_the_way_out() -> None:
+    closed = pika.exceptions.ChannelClosedByBroker(
+        403, "ACCESS_REFUSED - access to exchange 'paymq.requests' in vhost 'paymq' refused"
+    )
+    said = translated(closed, declaring=True)
+    assert isinstance(said, ConfigurationError)
+    assert "access to exchange 'paymq.requests' in vhost 'paymq' refused" in str(said)
+    assert "PAYMQ_DECLARE_TOPOLOGY=false" in str(said)
+
+
+def test_a_403_outside_declaring_is_left_to_the_callers_reconnection() -> None:
+    # A worker refused its queue keeps trying, as for any closed channel, until an operator
+    # gives its user the permission.
+    closed = pika.exceptions.ChannelClosedByBroker(403, "ACCESS_REFUSED - access to queue")
+    assert isinstance(translated(closed), BrokerUnavailable)
+
+
 def test_an_unroutable_publish_names_its_routing_key() -> None:
     returned = ReturnedMessage(
         Basic.Return(312, "NO_ROUTE", "paymq.requests", "card.nowhere"), BasicProperties(), b""

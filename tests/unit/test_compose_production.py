@@ -1,0 +1,247 @@
+"""deploy/compose.production.yml, checked without a Docker engine: the official Compose binary
+validates it with deploy/production.env.example, and the tests read the production stack's
+shape from the model it resolves. Production is the product alone, at the defaults' pace, each
+process on a broker user of its own; the demo's values stay in docker-compose.yml."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from common.amqp.permissions import broker_roles
+from common.settings import SETTINGS, Settings
+from common.settings.worker import WorkerSettings
+from common.topology import Topology
+from tests.compose import REPO_ROOT, Service, resolved_model, run_compose
+
+PRODUCTION = REPO_ROOT / "deploy" / "compose.production.yml"
+EXAMPLE_ENV = REPO_ROOT / "deploy" / "production.env.example"
+DEMO = REPO_ROOT / "docker-compose.yml"
+
+WORKERS = {"worker-card", "worker-digital-currency"}
+#: Each service that talks to the broker, and the role (docs/docker.md) whose user it runs as.
+BROKER_ROLES = {
+    "worker-card": "worker-card",
+    "worker-digital-currency": "worker-digital_currency",
+    "api": "api",
+    "webhooks": "webhooks",
+}
+#: What production may set: where things are, which providers, and how processes present
+#: themselves. Anything else (a pace, a retry, a capacity) keeps its default, or is added here
+#: on purpose, with a reason.
+WHERE_THINGS_ARE = {
+    "PAYMQ_AMQP_URL",
+    "PAYMQ_DATABASE_URL",
+    "PAYMQ_KEYS_DIR",
+    "PAYMQ_API_KEYS_FILE",
+    "PAYMQ_WEBHOOK_ENDPOINTS_FILE",
+    "PAYMQ_DECLARE_TOPOLOGY",
+    "PAYMQ_LOG_FORMAT",
+    "PAYMQ_METRICS_HOST",
+    "PAYMQ_METRICS_PORT",
+    "PAYMQ_HEALTH_FILE",
+    "PAYMQ_API_HOST",
+    "PAYMQ_API_PORT",
+    "PAYMQ_CARD_PROVIDERS",
+    "PAYMQ_STRIPE_API_KEY_FILE",
+    "PAYMQ_PAYOUT_PROVIDERS",
+    "PAYMQ_ETHEREUM_RPC_URL",
+    "PAYMQ_ETHEREUM_NETWORK",
+    "PAYMQ_ETHEREUM_PRIVATE_KEY_FILE",
+}
+#: Required variables: ${NAME:?why} in the compose file.
+REQUIRED = re.compile(r"\$\{([A-Z0-9_]+):\?")
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Service]:
+    home = tmp_path_factory.mktemp("home")
+    resolved: dict[str, Service] = resolved_model(PRODUCTION, home, env_file=EXAMPLE_ENV)[
+        "services"
+    ]
+    return resolved
+
+
+def required_variables() -> set[str]:
+    """The variables the file requires, outside its comments."""
+    lines = PRODUCTION.read_text(encoding="utf-8").splitlines()
+    return set(REQUIRED.findall("\n".join(ln for ln in lines if not ln.lstrip().startswith("#"))))
+
+
+def example_values() -> dict[str, str]:
+    lines = EXAMPLE_ENV.read_text(encoding="utf-8").splitlines()
+    pairs = (line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    return {name: value for name, value in pairs}
+
+
+# --- valid, and refused without what it needs -------------------------------------------------
+
+
+def test_the_production_file_is_accepted_by_the_official_compose_binary(tmp_path: Path) -> None:
+    result = run_compose(PRODUCTION, "config", "-q", home=tmp_path, env_file=EXAMPLE_ENV)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_without_its_variables_compose_refuses_to_start_naming_one(tmp_path: Path) -> None:
+    result = run_compose(PRODUCTION, "config", "-q", home=tmp_path)
+
+    assert result.returncode != 0
+    named = re.search(r"required variable (\w+) is missing a value: (.+)", result.stderr)
+    assert named, result.stderr
+    assert named.group(1) in required_variables()
+    assert named.group(2).strip()  # and says what it is
+
+
+def test_the_example_env_file_sets_every_required_variable_and_nothing_else() -> None:
+    optional = {"PAYMQ_API_PUBLISH"}
+
+    assert set(example_values()) == required_variables() | optional
+
+
+# --- the product alone, at the defaults' pace --------------------------------------------------
+
+
+def test_the_stack_is_the_product_alone_from_the_published_image(
+    services: dict[str, Service],
+) -> None:
+    assert set(services) == {"keys", "api", "webhooks", *WORKERS}
+    for name, service in services.items():
+        assert service["image"] == example_values()["PAYMQ_IMAGE"], name
+        assert "build" not in service, name
+        assert service["command"][0] == "paymq", name
+
+
+def test_no_service_uses_the_demos_guest_user_emulators_or_chain(
+    services: dict[str, Service],
+) -> None:
+    text = json.dumps(services)
+    for demo_only in ("guest", "sandbox", "localstripe", "anvil", "devnet"):
+        assert demo_only not in text, demo_only
+
+
+def test_production_sets_where_things_are_and_no_demo_pace(services: dict[str, Service]) -> None:
+    demo = {
+        variable
+        for line in DEMO.read_text(encoding="utf-8")
+        .split("x-demo-pace:", 1)[1]
+        .split("\n\n", 1)[0]
+        .splitlines()
+        if (variable := line.strip().split(":", 1)[0]).startswith("PAYMQ_")
+    }
+    assert demo >= {"PAYMQ_RETRY_DELAYS_MS", "PAYMQ_MAX_ATTEMPTS", "PAYMQ_BREAKER_FAILURES"}
+    for name, service in services.items():
+        variables = {v for v in service["environment"] if v.startswith("PAYMQ_")}
+        assert variables <= WHERE_THINGS_ARE, (name, variables - WHERE_THINGS_ARE)
+        assert not variables & demo, name
+
+
+def test_every_setting_the_file_names_is_a_real_one() -> None:
+    known = {setting.variable for setting in SETTINGS}
+    named = set(re.findall(r"^\s+(PAYMQ_[A-Z0-9_]+):", PRODUCTION.read_text(), re.MULTILINE))
+
+    assert named <= known, named - known
+
+
+@pytest.mark.parametrize("name", ["keys", "api", "webhooks", *sorted(WORKERS)])
+def test_each_services_environment_is_a_valid_configuration(
+    services: dict[str, Service], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in [v for v in os.environ if v.startswith(("PAYMQ_", "AMQP_", "RABBITMQ_"))]:
+        monkeypatch.delenv(variable)
+    for variable, value in services[name]["environment"].items():
+        monkeypatch.setenv(variable, value)
+
+    settings = Settings(_env_file=None)
+
+    assert settings.keys.keys_dir == Path("/keys")
+
+
+# --- a broker user per process, over TLS ------------------------------------------------------
+
+
+def test_each_process_connects_as_its_own_broker_user_over_tls(
+    services: dict[str, Service],
+) -> None:
+    users = {role.name: role.user(Topology()) for role in broker_roles(Topology())}
+    seen = set()
+    for name, role in BROKER_ROLES.items():
+        url = urlsplit(services[name]["environment"]["PAYMQ_AMQP_URL"])
+        assert url.scheme == "amqps", name
+        assert url.username == users[role], name
+        assert url.path == "/paymq", name  # the virtual host of its own
+        seen.add(url.username)
+    assert len(seen) == len(BROKER_ROLES)
+    assert "PAYMQ_AMQP_URL" not in services["keys"]["environment"]  # it never connects
+
+
+def test_no_process_declares_the_topology_its_user_may_not_configure(
+    services: dict[str, Service],
+) -> None:
+    for name in BROKER_ROLES:
+        assert services[name]["environment"]["PAYMQ_DECLARE_TOPOLOGY"] == "false", name
+
+
+def test_the_store_is_reached_over_tls_with_the_server_verified(
+    services: dict[str, Service],
+) -> None:
+    for name, service in services.items():
+        query = parse_qs(urlsplit(service["environment"]["PAYMQ_DATABASE_URL"]).query)
+        assert query["sslmode"] == ["verify-full"], name
+        assert query["sslrootcert"], name
+
+
+def test_provider_keys_are_secret_files_each_held_by_its_worker_alone(
+    services: dict[str, Service],
+) -> None:
+    holders = {
+        secret["source"]: name
+        for name, service in services.items()
+        for secret in service.get("secrets", [])
+    }
+    assert holders == {
+        "stripe_api_key": "worker-card",
+        "ethereum_hot_wallet_key": "worker-digital-currency",
+    }
+    card = services["worker-card"]["environment"]
+    assert card["PAYMQ_STRIPE_API_KEY_FILE"] == "/run/secrets/stripe_api_key"
+    assert json.loads(card["PAYMQ_CARD_PROVIDERS"]) == ["stripe"]
+
+
+# --- hardened, scalable, watched ---------------------------------------------------------------
+
+
+def test_every_container_is_hardened_like_the_demos(services: dict[str, Service]) -> None:
+    for name, service in services.items():
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"], name
+        assert service["security_opt"] == ["no-new-privileges:true"], name
+        assert service["init"] is True, name
+
+
+def test_workers_scale_and_drain_and_their_metrics_port_is_declared(
+    services: dict[str, Service],
+) -> None:
+    drain_s = WorkerSettings.model_fields["shutdown_grace_s"].default
+    for name in WORKERS:
+        worker = services[name]
+        assert "container_name" not in worker, name
+        assert not worker.get("ports"), name
+        assert int(worker["stop_grace_period"].removesuffix("s")) > drain_s, name
+        assert worker["expose"] == [worker["environment"]["PAYMQ_METRICS_PORT"]], name
+        assert worker["healthcheck"]["test"][:2] == ["CMD", "python"], name
+        assert worker["depends_on"]["keys"]["condition"] == "service_completed_successfully"
+
+
+def test_the_api_is_published_on_the_hosts_loopback_for_a_tls_proxy(
+    services: dict[str, Service],
+) -> None:
+    [port] = services["api"]["ports"]
+    assert (port["host_ip"], port["published"], port["target"]) == ("127.0.0.1", "8080", 8080)
+    assert "127.0.0.1:8080/readyz" in services["api"]["healthcheck"]["test"][-1]
