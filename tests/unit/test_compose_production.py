@@ -1,7 +1,11 @@
 """deploy/compose.production.yml, checked without a Docker engine: the official Compose binary
 validates it with deploy/production.env.example, and the tests read the production stack's
 shape from the model it resolves. Production is the product alone, at the defaults' pace, each
-process on a broker user of its own; the demo's values stay in docker-compose.yml."""
+process on a broker user of its own; the demo's values stay in docker-compose.yml.
+
+The URLs that hold passwords are Compose secrets, files on the host: the tests write each with
+the example URL the env file gives above its variable, and read a service's URLs through the
+secrets it mounts, as the process in its container would."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -35,8 +40,8 @@ BROKER_ROLES = {
 #: themselves. Anything else (a pace, a retry, a capacity) keeps its default, or is added here
 #: on purpose, with a reason.
 WHERE_THINGS_ARE = {
-    "PAYMQ_AMQP_URL",
-    "PAYMQ_DATABASE_URL",
+    "PAYMQ_AMQP_URL_FILE",
+    "PAYMQ_DATABASE_URL_FILE",
     "PAYMQ_KEYS_DIR",
     "PAYMQ_API_KEYS_FILE",
     "PAYMQ_WEBHOOK_ENDPOINTS_FILE",
@@ -56,14 +61,41 @@ WHERE_THINGS_ARE = {
 }
 #: Required variables: ${NAME:?why} in the compose file.
 REQUIRED = re.compile(r"\$\{([A-Z0-9_]+):\?")
+#: A file on the host holding a URL with its password, a Compose secret's source.
+URL_FILE_ON_HOST = re.compile(r"^[A-Z0-9_]+_URL_FILE_ON_HOST$")
+#: The example URL the env file gives for such a file: on the comment line above its variable.
+EXAMPLE_URL = re.compile(r"^#\s+(\S+://\S+)\n([A-Z0-9_]+)=", re.MULTILINE)
+#: A URL with a password in it (a user, a colon, a password, an @), anywhere in a text.
+URL_WITH_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^\s/@\"]*:[^\s/@\"]*@")
+#: Where a container finds the secrets mounted into it.
+SECRETS_DIR = "/run/secrets/"
 
 
 @pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Service]:
-    home = tmp_path_factory.mktemp("home")
-    resolved: dict[str, Service] = resolved_model(PRODUCTION, home, env_file=EXAMPLE_ENV)[
-        "services"
+def env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example env file, with each URL file on the host written, holding its example URL."""
+    secrets_dir = tmp_path_factory.mktemp("secrets")
+    on_host = {}
+    for variable, url in example_urls().items():
+        on_host[variable] = secrets_dir / variable.lower()
+        on_host[variable].write_text(url + "\n", encoding="utf-8")
+    lines = [
+        f"{name}={on_host[name]}" if (name := line.split("=", 1)[0]) in on_host else line
+        for line in EXAMPLE_ENV.read_text(encoding="utf-8").splitlines()
     ]
+    written = secrets_dir / "production.env"
+    written.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return written
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory, env_file: Path) -> dict[str, Any]:
+    return resolved_model(PRODUCTION, tmp_path_factory.mktemp("home"), env_file=env_file)
+
+
+@pytest.fixture(scope="module")
+def services(model: dict[str, Any]) -> dict[str, Service]:
+    resolved: dict[str, Service] = model["services"]
     return resolved
 
 
@@ -77,6 +109,37 @@ def example_values() -> dict[str, str]:
     lines = EXAMPLE_ENV.read_text(encoding="utf-8").splitlines()
     pairs = (line.split("=", 1) for line in lines if line and not line.startswith("#"))
     return {name: value for name, value in pairs}
+
+
+def example_urls() -> dict[str, str]:
+    """Each URL file variable of the example env file, and the example URL given for it."""
+    text = EXAMPLE_ENV.read_text(encoding="utf-8")
+    return {variable: url for url, variable in EXAMPLE_URL.findall(text)}
+
+
+def host_file(model: dict[str, Any], name: str, in_container: str) -> Path:
+    """The file on the host that a path under /run/secrets/ is in the service's container: the
+    source of the secret mounted there. The test fails if no secret is mounted there."""
+    mounted = {
+        secret["target"]: secret["source"] for secret in model["services"][name].get("secrets", [])
+    }
+    assert in_container in mounted, f"{name}: no secret is mounted at {in_container}"
+    return Path(model["secrets"][mounted[in_container]]["file"])
+
+
+def url_of(model: dict[str, Any], name: str, variable: str) -> str:
+    """The URL a service's process reads from the file its environment names in `variable`."""
+    in_container = model["services"][name]["environment"][variable]
+    return host_file(model, name, in_container).read_text(encoding="utf-8").strip()
+
+
+def mounted_urls(model: dict[str, Any], name: str) -> list[str]:
+    """The URLs in the secrets mounted into a service (its provider keys left aside)."""
+    sources = [secret["source"] for secret in model["services"][name].get("secrets", [])]
+    files = [Path(model["secrets"][source]["file"]) for source in sources]
+    # The provider keys' files are not written here: they hold no URL.
+    texts = [file.read_text(encoding="utf-8").strip() for file in files if file.is_file()]
+    return [text for text in texts if "://" in text]
 
 
 # --- valid, and refused without what it needs -------------------------------------------------
@@ -103,6 +166,14 @@ def test_the_example_env_file_sets_every_required_variable_and_nothing_else() ->
     optional = {"PAYMQ_API_PUBLISH"}
 
     assert set(example_values()) == required_variables() | optional
+
+
+def test_the_example_env_file_shows_the_url_each_url_file_holds() -> None:
+    url_files = {v for v in required_variables() if URL_FILE_ON_HOST.match(v)}
+
+    # one per broker user, and the store's
+    assert len(url_files) == len(BROKER_ROLES) + 1
+    assert set(example_urls()) == url_files
 
 
 # --- the product alone, at the defaults' pace --------------------------------------------------
@@ -151,34 +222,85 @@ def test_every_setting_the_file_names_is_a_real_one() -> None:
 
 @pytest.mark.parametrize("name", ["keys", "api", "webhooks", *sorted(WORKERS)])
 def test_each_services_environment_is_a_valid_configuration(
-    services: dict[str, Service], name: str, monkeypatch: pytest.MonkeyPatch
+    model: dict[str, Any],
+    services: dict[str, Service],
+    name: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for variable in [v for v in os.environ if v.startswith(("PAYMQ_", "AMQP_", "RABBITMQ_"))]:
         monkeypatch.delenv(variable)
     for variable, value in services[name]["environment"].items():
-        monkeypatch.setenv(variable, value)
+        # a secret's file, at its path on the host rather than in the container
+        in_secrets = value.startswith(SECRETS_DIR)
+        monkeypatch.setenv(variable, str(host_file(model, name, value)) if in_secrets else value)
 
     settings = Settings(_env_file=None)
 
     assert settings.keys.keys_dir == Path("/keys")
+    connects = name != "keys"
+    assert settings.broker.read_from_file("amqp_url") is connects
+    assert settings.store.read_from_file("database_url") is connects
 
 
 # --- a broker user per process, over TLS ------------------------------------------------------
 
 
-def test_each_process_connects_as_its_own_broker_user_over_tls(
-    services: dict[str, Service],
-) -> None:
-    users = {role.name: role.user(Topology()) for role in broker_roles(Topology())}
+def broker_users() -> dict[str, str]:
+    """Each role's broker user, by the role's name."""
+    return {role.name: role.user(Topology()) for role in broker_roles(Topology())}
+
+
+def test_each_process_connects_as_its_own_broker_user_over_tls(model: dict[str, Any]) -> None:
+    users = broker_users()
     seen = set()
     for name, role in BROKER_ROLES.items():
-        url = urlsplit(services[name]["environment"]["PAYMQ_AMQP_URL"])
+        url = urlsplit(url_of(model, name, "PAYMQ_AMQP_URL_FILE"))
         assert url.scheme == "amqps", name
         assert url.username == users[role], name
         assert url.path == "/paymq", name  # the virtual host of its own
         seen.add(url.username)
     assert len(seen) == len(BROKER_ROLES)
-    assert "PAYMQ_AMQP_URL" not in services["keys"]["environment"]  # it never connects
+
+
+def test_the_keys_service_gets_no_url_for_it_never_connects(
+    services: dict[str, Service],
+) -> None:
+    keys = services["keys"]
+
+    assert not [variable for variable in keys["environment"] if "_URL" in variable]
+    assert not keys.get("secrets")
+
+
+def leaked(text: str) -> list[str]:
+    """The scheme and user of each URL with a password in the text; never the password."""
+    return [":".join(url.split(":", 2)[:2]) for url in URL_WITH_PASSWORD.findall(text)]
+
+
+def test_no_url_with_a_password_is_in_any_services_definition_nor_in_the_env_file(
+    services: dict[str, Service],
+) -> None:
+    # What `docker inspect` shows of each container (its environment, command, health check),
+    # and the values Compose reads from the env file.
+    for name, service in services.items():
+        assert leaked(json.dumps(service)) == [], name
+    for variable, value in example_values().items():
+        assert leaked(value) == [], variable
+    # The check finds the very URLs the secrets hold.
+    for variable, url in example_urls().items():
+        assert leaked(url), variable
+
+
+def test_each_service_mounts_only_the_url_secrets_of_its_own_user(
+    model: dict[str, Any],
+) -> None:
+    users = broker_users()
+    for name, role in BROKER_ROLES.items():
+        urls = [urlsplit(url) for url in mounted_urls(model, name)]
+        broker = [url.username for url in urls if url.scheme.startswith("amqp")]
+        store = [url for url in urls if url.scheme.startswith("postgresql")]
+        assert broker == [users[role]], name
+        assert len(store) == 1, name
+        assert len(urls) == len(broker) + len(store), name  # no other URL
 
 
 def test_no_process_declares_the_topology_its_user_may_not_configure(
@@ -189,10 +311,10 @@ def test_no_process_declares_the_topology_its_user_may_not_configure(
 
 
 def test_the_store_is_reached_over_tls_with_the_server_verified(
-    services: dict[str, Service],
+    model: dict[str, Any],
 ) -> None:
-    for name, service in services.items():
-        query = parse_qs(urlsplit(service["environment"]["PAYMQ_DATABASE_URL"]).query)
+    for name in BROKER_ROLES:  # every process but keys
+        query = parse_qs(urlsplit(url_of(model, name, "PAYMQ_DATABASE_URL_FILE")).query)
         assert query["sslmode"] == ["verify-full"], name
         assert query["sslrootcert"], name
 
@@ -200,15 +322,12 @@ def test_the_store_is_reached_over_tls_with_the_server_verified(
 def test_provider_keys_are_secret_files_each_held_by_its_worker_alone(
     services: dict[str, Service],
 ) -> None:
-    holders = {
-        secret["source"]: name
-        for name, service in services.items()
-        for secret in service.get("secrets", [])
-    }
-    assert holders == {
-        "stripe_api_key": "worker-card",
-        "ethereum_hot_wallet_key": "worker-digital-currency",
-    }
+    holders: dict[str, set[str]] = {}
+    for name, service in services.items():
+        for secret in service.get("secrets", []):
+            holders.setdefault(secret["source"], set()).add(name)
+    assert holders["stripe_api_key"] == {"worker-card"}
+    assert holders["ethereum_hot_wallet_key"] == {"worker-digital-currency"}
     card = services["worker-card"]["environment"]
     assert card["PAYMQ_STRIPE_API_KEY_FILE"] == "/run/secrets/stripe_api_key"
     assert json.loads(card["PAYMQ_CARD_PROVIDERS"]) == ["stripe"]
