@@ -27,6 +27,9 @@ from tests.compose import REPO_ROOT, Service, resolved_model, run_compose
 PRODUCTION = REPO_ROOT / "deploy" / "compose.production.yml"
 EXAMPLE_ENV = REPO_ROOT / "deploy" / "production.env.example"
 DEMO = REPO_ROOT / "docker-compose.yml"
+DOCS = REPO_ROOT / "docs" / "docker.md"
+#: The table of docs/docker.md ("In production") naming each service's user and secrets.
+TABLE_HEADER = "| Service | Runs | Broker user | Secrets (in `/run/secrets/`) |"
 
 WORKERS = {"worker-card", "worker-digital-currency"}
 #: Each service that talks to the broker, and the role (docs/docker.md) whose user it runs as.
@@ -301,6 +304,38 @@ def test_each_service_mounts_only_the_url_secrets_of_its_own_user(
         assert broker == [users[role]], name
         assert len(store) == 1, name
         assert len(urls) == len(broker) + len(store), name  # no other URL
+
+
+def documented_services() -> dict[str, tuple[str | None, frozenset[str]]]:
+    """docs/docker.md's table of the production services: each one's broker user (None for
+    none) and the secrets it mounts."""
+    table = DOCS.read_text(encoding="utf-8").split(TABLE_HEADER, 1)[1].split("\n\n", 1)[0]
+    found = {}
+    for row in table.splitlines():
+        if not row.startswith("| `"):
+            continue  # the header's rule
+        service, _, user, secrets = (cell.strip() for cell in row.strip().strip("|").split("|"))
+        named_user = re.findall(r"`([^`]+)`", user)
+        found[service.strip("`")] = (
+            named_user[0] if named_user else None,
+            frozenset(re.findall(r"`([^`]+)`", secrets)),
+        )
+    return found
+
+
+def test_the_docs_table_gives_each_services_broker_user_and_secrets(
+    model: dict[str, Any], services: dict[str, Service]
+) -> None:
+    documented = documented_services()
+
+    assert set(documented) == set(services)
+    for name, service in services.items():
+        user, secrets = documented[name]
+        assert secrets == {secret["source"] for secret in service.get("secrets", [])}, name
+        if user is None:
+            assert "PAYMQ_AMQP_URL_FILE" not in service["environment"], name
+        else:
+            assert urlsplit(url_of(model, name, "PAYMQ_AMQP_URL_FILE")).username == user, name
 
 
 def test_no_process_declares_the_topology_its_user_may_not_configure(
