@@ -176,6 +176,23 @@ def head_revision() -> str:
     return head
 
 
+def _known_revisions() -> frozenset[str]:
+    script = ScriptDirectory.from_config(_alembic_config())
+    return frozenset(revision.revision for revision in script.walk_revisions())
+
+
+def _refuse_newer(url: URL, current: str | None) -> None:
+    """A store migrated by a newer paymq (a revision this one has no migration for) is not
+    this paymq's to write: alembic would fail on it with a traceback, and `db upgrade` is no
+    answer to it."""
+    if current is not None and current not in _known_revisions():
+        raise ConfigurationError(
+            f"the payment store at {_shown(url)} is at schema {current}, which this paymq "
+            f"does not know (its newest is {head_revision()}): a newer paymq migrated it; "
+            "run that version or a later one against it"
+        )
+
+
 @contextlib.contextmanager
 def _answering(engine: Engine) -> Iterator[None]:
     """A store that does not answer (down, refused, locked, a file that will not open) is
@@ -242,6 +259,7 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
         engine.begin() as connection,
         _unbounded(connection),
     ):
+        _refuse_newer(engine.url, MigrationContext.configure(connection).get_current_revision())
         config = _alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
@@ -250,6 +268,7 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
 
 def require_current(engine: Engine) -> None:
     current, head = current_revision(engine), head_revision()
+    _refuse_newer(engine.url, current)
     if current != head:
         raise ConfigurationError(
             f"the payment store at {engine.url.render_as_string(hide_password=True)} is at "
