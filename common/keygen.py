@@ -22,6 +22,7 @@ from common.errors import ConfigurationError
 from common.keyring import (
     PRIVATE_DIR,
     TRUSTED_DIR,
+    Keyring,
     KeyRole,
     KeyStatus,
     TrustedKey,
@@ -30,6 +31,15 @@ from common.keyring import (
 
 #: The card sealing key `paymq keys init` makes.
 INITIAL_SEALING_KEY_ID = "card-seal-1"
+
+#: Who holds each role's private keys unless told otherwise: the owners `init_keys` gives. A
+#: new gateway key keeps the gateway's owner, which holds no producer key (docs/protocol.md).
+DEFAULT_OWNERS = {
+    KeyRole.PRODUCER: "producer",
+    KeyRole.GATEWAY: "api-gateway",
+    KeyRole.WORKER: "worker",
+    KeyRole.SEALING: "card-workers",
+}
 
 
 @dataclass(frozen=True)
@@ -48,9 +58,17 @@ def _write_private(path: Path, pem: bytes) -> None:
 
 
 def generate_key(
-    keys_dir: Path, *, key_id: str, owner: str, role: KeyRole, channels: tuple[str, ...]
+    keys_dir: Path,
+    *,
+    key_id: str,
+    role: KeyRole,
+    channels: tuple[str, ...],
+    owner: str | None = None,
 ) -> GeneratedKey:
-    """Create a key pair; refuses to overwrite an existing private key."""
+    """Create a key pair; refuses to overwrite an existing private key, and a key the keyring
+    would refuse beside the others (a key id it has, an owner holding both producer and
+    gateway keys): every process that reads the keyring would stop at its next start.
+    `owner` defaults to the role's (DEFAULT_OWNERS)."""
     private_path = keys_dir / PRIVATE_DIR / f"{key_id}.pem"
     if private_path.exists():
         raise ConfigurationError(f"{private_path} already exists; choose another key id")
@@ -67,7 +85,7 @@ def generate_key(
     )
     trusted = TrustedKey(
         key_id=key_id,
-        owner=owner,
+        owner=owner or DEFAULT_OWNERS[role],
         role=role,
         algorithm=algorithm,
         public_key=base64.b64encode(raw_public).decode(),
@@ -75,6 +93,7 @@ def generate_key(
         status=KeyStatus.ACTIVE,
     )
     # Validate everything before writing anything.
+    _refuse_in_keyring(keys_dir / TRUSTED_DIR, trusted)
     pem = private.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -97,19 +116,26 @@ def init_keys(
     of its own), a worker key and a card sealing key. Keys that already exist are kept, so
     this is safe to run at every start."""
     wanted = [
-        (producer_key_id, "producer", KeyRole.PRODUCER, CHANNELS),
-        (gateway_key_id, "api-gateway", KeyRole.GATEWAY, CHANNELS),
-        (worker_key_id, "worker", KeyRole.WORKER, CHANNELS),
-        (sealing_key_id, "card-workers", KeyRole.SEALING, ("card",)),
+        (producer_key_id, KeyRole.PRODUCER, CHANNELS),
+        (gateway_key_id, KeyRole.GATEWAY, CHANNELS),
+        (worker_key_id, KeyRole.WORKER, CHANNELS),
+        (sealing_key_id, KeyRole.SEALING, ("card",)),
     ]
     created = []
-    for key_id, owner, role, channels in wanted:
+    for key_id, role, channels in wanted:
         if (keys_dir / PRIVATE_DIR / f"{key_id}.pem").exists():
             continue
-        created.append(
-            generate_key(keys_dir, key_id=key_id, owner=owner, role=role, channels=channels)
-        )
+        created.append(generate_key(keys_dir, key_id=key_id, role=role, channels=channels))
     return created
+
+
+def _refuse_in_keyring(trusted_dir: Path, new: TrustedKey) -> None:
+    """ConfigurationError if the keyring in `trusted_dir` would not load with `new` in it."""
+    existing = Keyring.load(trusted_dir).trusted_keys() if trusted_dir.is_dir() else []
+    try:
+        Keyring([*existing, new])
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{exc}; nothing was written") from None
 
 
 def set_status(keys_dir: Path, key_id: str, status: KeyStatus) -> Path:

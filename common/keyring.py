@@ -163,9 +163,14 @@ class Keyring:
 
 
 def write_trusted_key(directory: Path, key: TrustedKey) -> Path:
+    """Write `<key id>.json` whole: a temporary file (which no `*.json` glob matches) renamed
+    over it. Running processes read the directory again when it changes; half a file would
+    be a broken keyring to them."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{key.key_id}.json"
-    path.write_text(json.dumps(key.model_dump(mode="json"), indent=2) + "\n")
+    temporary = directory / f".{key.key_id}.json.tmp"
+    temporary.write_text(json.dumps(key.model_dump(mode="json"), indent=2) + "\n")
+    temporary.replace(path)
     return path
 
 

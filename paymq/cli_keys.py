@@ -46,21 +46,34 @@ def keys_init() -> None:
 def keys_generate(
     key_id: Annotated[str, typer.Option(help="Unique key id, e.g. shop-2026-11.")],
     role: Annotated[str, typer.Option(help="producer, gateway, worker or sealing.")] = "producer",
-    owner: Annotated[str, typer.Option(help="Who holds the private key.")] = "producer",
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            help="Who holds the private key; by default the role's own (producer, api-gateway, "
+            "worker, card-workers), as `keys init` gives them."
+        ),
+    ] = None,
     channels: Annotated[
         str, typer.Option(help="Comma-separated channels.")
     ] = "card,digital_currency",
 ) -> None:
     """Generate a key pair: private/<id>.pem (0600) and trusted/<id>.json (the keyring entry)."""
+    from common.errors import ConfigurationError
     from common.keygen import generate_key
     from common.keyring import KeyRole
 
     settings = load_settings()
+    try:
+        key_role = KeyRole(role)
+    except ValueError:
+        raise ConfigurationError(
+            f"unknown role {role!r}; one of {', '.join(r.value for r in KeyRole)}"
+        ) from None
     key = generate_key(
         settings.keys.keys_dir,
         key_id=key_id,
         owner=owner,
-        role=KeyRole(role),
+        role=key_role,
         channels=tuple(c.strip() for c in channels.split(",") if c.strip()),
     )
     typer.echo(f"private key: {key.private_path}\ntrusted key: {key.trusted_path}")

@@ -109,3 +109,45 @@ def test_set_status_retires_and_reactivates_a_key(tmp_path: Path):
 def test_set_status_of_an_unknown_key_is_a_configuration_error(tmp_path: Path):
     with pytest.raises(ConfigurationError, match="no trusted key"):
         set_status(tmp_path, "nobody", KeyStatus.RETIRED)
+
+
+def test_a_key_generated_without_an_owner_gets_its_roles_owner(tmp_path: Path):
+    init(tmp_path)
+    generate_key(tmp_path, key_id="gateway-2", role=KeyRole.GATEWAY, channels=("card",))
+    keyring = Keyring.load(tmp_path / TRUSTED_DIR)
+    assert keyring.get("gateway-2").owner == keyring.get("gateway-1").owner == "api-gateway"
+
+
+def test_generate_refuses_a_key_that_would_break_the_keyring_before_writing_anything(
+    tmp_path: Path,
+):
+    init(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    # An owner that holds producer keys may not hold a gateway key: every process reading
+    # the keyring would stop at its next start.
+    with pytest.raises(ConfigurationError, match="both producer and gateway"):
+        generate_key(
+            tmp_path, key_id="gateway-2", owner="producer", role=KeyRole.GATEWAY, channels=("card",)
+        )
+    assert sorted(tmp_path.rglob("*")) == before
+    Keyring.load(tmp_path / TRUSTED_DIR)
+
+
+def test_generate_refuses_a_key_id_the_keyring_already_trusts(tmp_path: Path):
+    init(tmp_path)
+    (tmp_path / PRIVATE_DIR / "worker-1.pem").unlink()  # the entry alone, copied from elsewhere
+    entry = (tmp_path / TRUSTED_DIR / "worker-1.json").read_bytes()
+    with pytest.raises(ConfigurationError, match="appears twice"):
+        generate_key(tmp_path, key_id="worker-1", role=KeyRole.WORKER, channels=("card",))
+    assert (tmp_path / TRUSTED_DIR / "worker-1.json").read_bytes() == entry
+
+
+def test_a_trusted_entry_is_replaced_whole_never_rewritten_in_place(tmp_path: Path):
+    init(tmp_path)
+    path = tmp_path / TRUSTED_DIR / "producer-1.json"
+    inode = path.stat().st_ino
+    set_status(tmp_path, "producer-1", KeyStatus.RETIRED)
+    # A new file renamed over the old one: a process reading the directory meanwhile sees
+    # the old entry or the new, never a truncated one.
+    assert path.stat().st_ino != inode
+    assert [p.name for p in (tmp_path / TRUSTED_DIR).iterdir() if p.name.startswith(".")] == []
