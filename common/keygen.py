@@ -139,9 +139,32 @@ def _refuse_in_keyring(trusted_dir: Path, new: TrustedKey) -> None:
 
 
 def set_status(keys_dir: Path, key_id: str, status: KeyStatus) -> Path:
-    """Retire (or reactivate) a trusted key; signatures by a retired key are refused."""
+    """Phase out, retire (or reactivate) a trusted key: a retiring key still verifies and signs
+    nothing new, a retired key's signatures are refused."""
     path = keys_dir / TRUSTED_DIR / f"{key_id}.json"
     if not path.exists():
         raise ConfigurationError(f"no trusted key {path}")
     key = TrustedKey.model_validate_json(path.read_bytes())
     return write_trusted_key(path.parent, key.model_copy(update={"status": status}))
+
+
+def remove_key(keys_dir: Path, key_id: str) -> list[Path]:
+    """Delete a retired key's trusted entry and, if this directory holds it, its private key:
+    the last step of a rotation. Only a retired key: removing one that still verifies would
+    refuse what it signed without the step that says so (docs/protocol.md#rotation)."""
+    path = keys_dir / TRUSTED_DIR / f"{key_id}.json"
+    if not path.exists():
+        raise ConfigurationError(f"no trusted key {path}")
+    key = TrustedKey.model_validate_json(path.read_bytes())
+    if key.status is not KeyStatus.RETIRED:
+        raise ConfigurationError(
+            f"key {key_id!r} is {key.status.value}: retire it first (`paymq keys retire "
+            f"{key_id}`), once nothing it signed can still arrive"
+        )
+    removed = [path]
+    private = keys_dir / PRIVATE_DIR / f"{key_id}.pem"
+    if private.exists():
+        removed.append(private)
+    for each in removed:
+        each.unlink()
+    return removed

@@ -2,8 +2,10 @@
 
 A keyring is a directory of JSON files, one per key (docs/protocol.md#keyring). Each key has an
 owner, a role (a producer signs requests, a worker signs results, a sealing key receives card
-data), the channels it is allowed for, and a status. Several keys per owner make rotation safe:
-trust the new public key everywhere, switch the signer, then mark the old key `retired`.
+data), the channels it is allowed for, and a status. Several keys per owner make rotation safe
+(docs/protocol.md#rotation): trust the new public key everywhere, switch the signer, mark the
+old key `retiring` (what it signed still verifies; nobody signs with it any more), and
+`retired` once nothing it signed can still arrive.
 """
 
 from __future__ import annotations
@@ -40,8 +42,17 @@ REQUEST_SIGNERS = (KeyRole.PRODUCER, KeyRole.GATEWAY)
 
 
 class KeyStatus(StrEnum):
+    #: Verifies, and signs (a sealing key: is sealed to).
     ACTIVE = "active"
+    #: Verifies what it signed before, signs nothing new: a signer refuses to start with it, and
+    #: producers seal to it no more. Messages in flight under an old key stay good meanwhile.
+    RETIRING = "retiring"
+    #: Refused: its signatures are `key_not_allowed`.
     RETIRED = "retired"
+
+    @property
+    def verifies(self) -> bool:
+        return self is not KeyStatus.RETIRED
 
 
 class TrustedKey(BaseModel):
@@ -128,16 +139,34 @@ class Keyring:
     def authorize(
         self, key_id: str, *, role: KeyRole | tuple[KeyRole, ...], channel: str
     ) -> TrustedKey:
-        """The key, if it is active, has `role` (one of them) and is allowed for `channel`."""
+        """The key, if it still verifies (active or retiring), has `role` (one of them) and is
+        allowed for `channel`."""
         key = self.get(key_id)
         roles = (role,) if isinstance(role, KeyRole) else role
-        if key.status is not KeyStatus.ACTIVE:
+        if not key.status.verifies:
             raise KeyNotAllowed(f"key {key_id!r} is {key.status.value}")
         if key.role not in roles:
             wanted = " or ".join(r.value for r in roles)
             raise KeyNotAllowed(f"key {key_id!r} is a {key.role.value} key, not {wanted}")
         if channel not in key.channels:
             raise KeyNotAllowed(f"key {key_id!r} is not allowed for channel {channel!r}")
+        return key
+
+    def signing_entry(self, key_id: str, role: KeyRole) -> TrustedKey:
+        """The entry of a key this process is about to sign with: UnknownKey if the keyring
+        lacks it, ConfigurationError if it has another role or is not active (a retiring key
+        signs nothing new: a signer still set to it was missed by a rotation)."""
+        key = self.get(key_id)
+        if key.role is not role:
+            raise ConfigurationError(
+                f"key {key_id!r} is a {key.role.value} key; this process signs with a "
+                f"{role.value} key"
+            )
+        if key.status is not KeyStatus.ACTIVE:
+            raise ConfigurationError(
+                f"key {key_id!r} is {key.status.value}: nothing new is signed with it; set this "
+                "process to sign with the key that replaces it (docs/protocol.md#rotation)"
+            )
         return key
 
     def sealing_key(self, channel: str, key_id: str | None = None) -> tuple[str, X25519PublicKey]:

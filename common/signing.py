@@ -13,6 +13,7 @@ The body is signed as the bytes on the wire: it is never re-serialized to verify
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from common.errors import ConfigurationError, SignatureInvalid
-from common.keyring import PRIVATE_DIR, Keyring
+from common.errors import ConfigurationError, SignatureInvalid, UnknownKey
+from common.keyring import PRIVATE_DIR, TRUSTED_DIR, Keyring, KeyRole
 
 REQUEST_TYPE = "paymq.payment_request.v1"
 RESULT_TYPE = "paymq.payment_result.v1"
@@ -97,6 +98,17 @@ class Signer:
         if not isinstance(key, Ed25519PrivateKey):
             raise ConfigurationError(f"{path} is not an Ed25519 key")
         return cls(key_id, key)
+
+    @classmethod
+    def for_role(cls, keys_dir: Path, key_id: str, role: KeyRole) -> Signer:
+        """`load`, refusing a key that this host's keyring has in another role, retiring or
+        retired (a rotation that missed this process). A key the keyring lacks is left to the
+        verifiers, which refuse it if they lack it too."""
+        trusted = keys_dir / TRUSTED_DIR
+        if trusted.is_dir():
+            with contextlib.suppress(UnknownKey):
+                Keyring.load(trusted).signing_entry(key_id, role)
+        return cls.load(keys_dir, key_id)
 
 
 def verify(keyring: Keyring, fields: SignedFields, body: bytes, signature: bytes) -> None:

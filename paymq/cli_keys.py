@@ -80,6 +80,18 @@ def keys_generate(
     typer.echo("Copy the trusted key to every keyring before signing with the new key.")
 
 
+@keys_app.command("phase-out")
+@friendly
+def keys_phase_out(key_id: str) -> None:
+    """Mark a trusted key retiring: what it signed still verifies, nothing new is signed (or
+    sealed) with it. The step after switching its signers to the new key."""
+    from common.keygen import set_status
+    from common.keyring import KeyStatus
+
+    path = set_status(load_settings().keys.keys_dir, key_id, KeyStatus.RETIRING)
+    typer.echo(f"{key_id} is retiring ({path}): it verifies, and signs nothing new")
+
+
 @keys_app.command("retire")
 @friendly
 def keys_retire(key_id: str) -> None:
@@ -89,6 +101,17 @@ def keys_retire(key_id: str) -> None:
 
     path = set_status(load_settings().keys.keys_dir, key_id, KeyStatus.RETIRED)
     typer.echo(f"retired {key_id} ({path})")
+
+
+@keys_app.command("remove")
+@friendly
+def keys_remove(key_id: str) -> None:
+    """Delete a retired key: its trusted entry and, when this directory holds it, its private
+    key."""
+    from common.keygen import remove_key
+
+    for path in remove_key(load_settings().keys.keys_dir, key_id):
+        typer.echo(f"removed {path}")
 
 
 @keys_app.command("list")

@@ -27,8 +27,14 @@ from common.amqp.session import SessionOptions
 from common.backoff import BackoffPolicy
 from common.clock import Clock, SystemClock
 from common.envelope import OutboundMessage
-from common.errors import ConfigurationError, PaymqError, PermanentError, PublishFailed
-from common.keyring import TRUSTED_DIR, Keyring, KeyRole, KeyStatus
+from common.errors import (
+    ConfigurationError,
+    PaymqError,
+    PermanentError,
+    PublishFailed,
+    UnknownKey,
+)
+from common.keyring import TRUSTED_DIR, Keyring, KeyRole, KeyStatus, TrustedKey
 from common.models import PaymentRequest
 from common.settings import Settings
 from common.signing import Signer
@@ -72,9 +78,13 @@ class Producer:
         *,
         sealing_key: SealingKey | None = None,
         clock: Clock | None = None,
+        owner: str | None = None,
     ) -> None:
         self._publisher = publisher
         self._signer = signer
+        #: The signing key's owner as this host's keyring names it (None if it does not): the
+        #: scope workers will claim the payments in.
+        self.owner = owner
         self._options = options
         self._sealing_key = sealing_key
         self._clock = clock or SystemClock()
@@ -88,10 +98,11 @@ class Producer:
     ) -> Producer:
         """A producer signing with `producer_key_id`; the HTTP API's (`gateway`) signs with
         `gateway_key_id`, which must be a gateway key in the keyring. SigningKeyRetired, before
-        any connection, if the keyring says the key is retired."""
+        any connection, if the keyring says the key is retired; ConfigurationError if it is
+        retiring (check_signing_key)."""
         keyring = Keyring.load(settings.keys.keys_dir / TRUSTED_DIR)
         key_id = settings.keys.gateway_key_id if gateway else settings.keys.producer_key_id
-        check_signing_key(keyring, key_id, KeyRole.GATEWAY if gateway else KeyRole.PRODUCER)
+        entry = check_signing_key(keyring, key_id, KeyRole.GATEWAY if gateway else KeyRole.PRODUCER)
         try:
             kid, public_key = keyring.sealing_key("card", settings.keys.sealing_key_id)
             sealing_key: SealingKey | None = SealingKey(kid, public_key)
@@ -113,11 +124,21 @@ class Producer:
             publish_attempts=settings.broker.publish_attempts,
             retry_max_delay_s=settings.broker.reconnect_max_delay_s,
         )
+        signer = Signer.load(settings.keys.keys_dir, key_id)
+        # Says which key a rotation left this process signing with (docs/protocol.md#rotation).
+        logger.info(
+            "%s signs with key %s%s%s",
+            name,
+            key_id,
+            f" (owner {entry.owner})" if entry else " (not in this host's keyring)",
+            f", seals card data to {sealing_key.kid}" if sealing_key else "",
+        )
         return cls(
             publisher,
-            Signer.load(settings.keys.keys_dir, key_id),
+            signer,
             options,
             sealing_key=sealing_key,
+            owner=entry.owner if entry else None,
         )
 
     def __enter__(self) -> Producer:
@@ -233,34 +254,38 @@ class SigningKeyRetired(ConfigurationError):
     code = "signing_key_retired"
 
 
-def check_signing_key(keyring: Keyring, key_id: str, role: KeyRole) -> None:
-    """The key may sign as `role` here: a gateway key must be one, and a producer never signs
-    with a gateway key (its tenants' idempotency scope); a retired key signs nothing. A key
-    missing from this host's keyring is left to the workers."""
+def check_signing_key(
+    keyring: Keyring, key_id: str, role: KeyRole, *, running: bool = False
+) -> TrustedKey | None:
+    """The key's entry, if it may sign as `role` here: a gateway key must be one, and a producer
+    never signs with a gateway key (its tenants' idempotency scope); a retired key signs nothing
+    (SigningKeyRetired), and a process does not start on a retiring one (a signer a rotation's
+    switch missed). `running`: the check of a process that already signs with the key, which
+    a key phased out since leaves signing (what it signs still verifies) until its restart. A
+    key missing from this host's keyring is left to the workers, except the API's: the
+    gateway's owner is its scope."""
+    variable = "PAYMQ_GATEWAY_KEY_ID" if role is KeyRole.GATEWAY else "PAYMQ_PRODUCER_KEY_ID"
     try:
         key = keyring.get(key_id)
-    except PaymqError as exc:
+    except UnknownKey as exc:
         if role is KeyRole.GATEWAY:
             raise ConfigurationError(
                 f"the HTTP API signs with {key_id!r}, which is not in the keyring: run "
                 "`paymq keys init` (it creates the gateway key) or set PAYMQ_GATEWAY_KEY_ID"
             ) from exc
-        return
-    variable = "PAYMQ_GATEWAY_KEY_ID" if role is KeyRole.GATEWAY else "PAYMQ_PRODUCER_KEY_ID"
-    if key.role is not role:
-        raise ConfigurationError(
-            f"key {key_id!r} is a {key.role.value} key; "
-            + (
-                f"the HTTP API signs with a gateway key ({variable})"
-                if role is KeyRole.GATEWAY
-                else f"producers sign with a producer key ({variable})"
+        return None
+    if key.role is role:
+        if key.status is KeyStatus.RETIRED:
+            raise SigningKeyRetired(
+                f"key {key_id!r} is retired in the keyring, and workers refuse what it signs: "
+                f"sign with an active {role.value} key ({variable}); nothing was published"
             )
-        )
-    if key.status is KeyStatus.RETIRED:
-        raise SigningKeyRetired(
-            f"key {key_id!r} is retired in the keyring, and workers refuse what it signs: "
-            f"sign with an active {role.value} key ({variable}); nothing was published"
-        )
+        if running and key.status is KeyStatus.RETIRING:
+            return key
+    try:
+        return keyring.signing_entry(key_id, role)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{exc} ({variable})") from None
 
 
 def _error_of(future: Future[None]) -> PaymqError | None:

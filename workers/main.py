@@ -15,7 +15,7 @@ from common.amqp.gauges import QueueGauges, topology_queues
 from common.amqp.session import AmqpSession
 from common.clock import MonotonicClock, SystemClock
 from common.details import CHANNELS
-from common.keyring import TRUSTED_DIR, Keyring
+from common.keyring import TRUSTED_DIR, Keyring, KeyRole
 from common.metrics import Metrics, serve_metrics
 from common.privatefiles import Reloading
 from common.process import process_name
@@ -110,7 +110,7 @@ def build_consumer(
         settings.keys.keys_dir / TRUSTED_DIR, Keyring.load, check_every_s=KEYRING_CHECK_EVERY_S
     )
     keyring = keyrings.current()
-    signer = Signer.load(settings.keys.keys_dir, settings.keys.worker_key_id)
+    signer = Signer.for_role(settings.keys.keys_dir, settings.keys.worker_key_id, KeyRole.WORKER)
     providers = build_providers(settings, MonotonicClock(), metrics)
     deps = ChannelDeps(
         card_route=providers.card_route(),
@@ -217,11 +217,12 @@ def run_worker(settings: Settings, channel_name: str) -> None:
             reconciler.start()
         _on_signals(consumer.shutdown)
         logger.info(
-            "worker for %s: %d in flight, prefetch %d, store %s",
+            "worker for %s: %d in flight, prefetch %d, store %s, results signed with key %s",
             channel_name,
             settings.worker.worker_concurrency,
             settings.worker.prefetch,
             store.engine.url.render_as_string(hide_password=True),
+            settings.keys.worker_key_id,
         )
         consumer.run()
     finally:

@@ -13,6 +13,7 @@ from common.amqp.publisher import ThreadedPublisher
 from common.clock import MonotonicClock, SystemClock
 from common.envelope import OutboundMessage
 from common.errors import PublishFailed, StoreUnavailable
+from common.keyring import KeyRole
 from common.metrics import Metrics
 from common.settings import Settings
 from common.signing import Signer
@@ -46,7 +47,9 @@ class ReconcilerThread(threading.Thread):
         reconciler = Reconciler(
             self._checks,
             providers,
-            signer=Signer.load(settings.keys.keys_dir, settings.keys.worker_key_id),
+            signer=Signer.for_role(
+                settings.keys.keys_dir, settings.keys.worker_key_id, KeyRole.WORKER
+            ),
             topology=settings.broker.topology(),
             publish=_confirmed(self._publisher, settings.broker.publish_timeout_s),
             clock=SystemClock(),

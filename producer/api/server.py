@@ -112,7 +112,7 @@ def _signing_with(
     key is retired: before anything is signed, stored or published."""
 
     def prepare(draft: Draft, ttl_s: int | None) -> tuple[PaymentRequest, OutboundMessage]:
-        check_signing_key(keyrings.current(), key_id, KeyRole.GATEWAY)
+        check_signing_key(keyrings.current(), key_id, KeyRole.GATEWAY, running=True)
         return producer.prepare(draft, ttl_s=ttl_s)
 
     return prepare
@@ -125,7 +125,9 @@ def readiness(
     count = len(keys.current().keys)
     checks["api_keys"] = "ok" if count else "none: add one with `paymq api keys add`"
     try:
-        check_signing_key(keyrings.current(), settings.keys.gateway_key_id, KeyRole.GATEWAY)
+        check_signing_key(
+            keyrings.current(), settings.keys.gateway_key_id, KeyRole.GATEWAY, running=True
+        )
         checks["signing_key"] = "ok"
     except ConfigurationError as exc:
         checks["signing_key"] = f"unusable: {exc.code}"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from common.errors import ConfigurationError
-from common.keygen import generate_key, init_keys, set_status
+from common.errors import ConfigurationError, UnknownKey
+from common.keygen import generate_key, init_keys, remove_key, set_status
 from common.keyring import PRIVATE_DIR, TRUSTED_DIR, Keyring, KeyRole, KeyStatus
 from common.signing import REQUEST_TYPE, SignedFields, Signer, verify
 
@@ -151,3 +151,26 @@ def test_a_trusted_entry_is_replaced_whole_never_rewritten_in_place(tmp_path: Pa
     # the old entry or the new, never a truncated one.
     assert path.stat().st_ino != inode
     assert [p.name for p in (tmp_path / TRUSTED_DIR).iterdir() if p.name.startswith(".")] == []
+
+
+def test_remove_deletes_a_retired_keys_entry_and_private_file(tmp_path: Path):
+    init(tmp_path)
+    set_status(tmp_path, "producer-1", KeyStatus.RETIRED)
+    removed = remove_key(tmp_path, "producer-1")
+    assert removed == [
+        tmp_path / TRUSTED_DIR / "producer-1.json",
+        tmp_path / PRIVATE_DIR / "producer-1.pem",
+    ]
+    assert not any(path.exists() for path in removed)
+    with pytest.raises(UnknownKey):
+        Keyring.load(tmp_path / TRUSTED_DIR).get("producer-1")
+
+
+@pytest.mark.parametrize("status", [KeyStatus.ACTIVE, KeyStatus.RETIRING])
+def test_remove_refuses_a_key_that_still_verifies(tmp_path: Path, status: KeyStatus):
+    init(tmp_path)
+    set_status(tmp_path, "producer-1", status)
+    with pytest.raises(ConfigurationError, match="retire it first"):
+        remove_key(tmp_path, "producer-1")
+    assert (tmp_path / TRUSTED_DIR / "producer-1.json").exists()
+    assert (tmp_path / PRIVATE_DIR / "producer-1.pem").exists()

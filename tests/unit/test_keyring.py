@@ -121,6 +121,31 @@ def test_authorize_refuses_retired_keys_other_roles_and_other_channels(
         keyring.authorize("k-1", role=role, channel=channel)
 
 
+def test_a_retiring_key_still_verifies_what_it_signed():
+    # Messages signed before the signer switched are in flight: they stay good.
+    keyring = Keyring([trusted(status=KeyStatus.RETIRING)])
+    assert keyring.authorize("k-1", role=KeyRole.PRODUCER, channel="card").key_id == "k-1"
+
+
+def test_a_signer_takes_only_an_active_key_of_its_own_role():
+    keyring = Keyring(
+        [
+            trusted("p-1"),
+            trusted("p-0", status=KeyStatus.RETIRING),
+            trusted("p-old", status=KeyStatus.RETIRED),
+        ]
+    )
+    assert keyring.signing_entry("p-1", KeyRole.PRODUCER).key_id == "p-1"
+    with pytest.raises(ConfigurationError, match="'p-0' is retiring: nothing new is signed"):
+        keyring.signing_entry("p-0", KeyRole.PRODUCER)
+    with pytest.raises(ConfigurationError, match="'p-old' is retired"):
+        keyring.signing_entry("p-old", KeyRole.PRODUCER)
+    with pytest.raises(ConfigurationError, match="is a producer key; this process signs with a"):
+        keyring.signing_entry("p-1", KeyRole.WORKER)
+    with pytest.raises(UnknownKey):
+        keyring.signing_entry("p-2", KeyRole.PRODUCER)
+
+
 def test_a_request_may_be_signed_by_a_producer_or_a_gateway_key_and_nothing_else():
     keyring = Keyring(
         [
@@ -159,6 +184,12 @@ def test_the_sealing_key_is_the_only_active_one_for_the_channel():
     kid, public_key = keyring.sealing_key("card")
     assert kid == "seal-1"
     assert public_key.public_bytes_raw() == keyring.get("seal-1").raw_public_key()
+
+
+def test_a_retiring_sealing_key_is_sealed_to_no_more():
+    # Phasing the old key out ends the rotation's overlap: producers need no name again.
+    keyring = Keyring([sealing("seal-1", status=KeyStatus.RETIRING), sealing("seal-2")])
+    assert keyring.sealing_key("card")[0] == "seal-2"
 
 
 def test_during_a_rotation_the_sealing_key_must_be_named():

@@ -10,7 +10,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from common.errors import ConfigurationError, KeyNotAllowed, SignatureInvalid, UnknownKey
-from common.keyring import PRIVATE_DIR, Keyring
+from common.keygen import init_keys, set_status
+from common.keyring import PRIVATE_DIR, Keyring, KeyRole, KeyStatus
 from common.signing import REQUEST_TYPE, RESULT_TYPE, SignedFields, Signer, verify
 
 BODY = b'{"payment": 1}'
@@ -110,6 +111,14 @@ def test_a_signer_repr_shows_only_its_key_id(keys_dir: Path, signer: Callable[[s
 def test_loading_a_missing_private_key_is_a_configuration_error(tmp_path: Path):
     with pytest.raises(ConfigurationError, match="no private key"):
         Signer.load(tmp_path, "absent")
+
+
+def test_a_worker_refuses_to_sign_with_a_key_its_keyring_phased_out(tmp_path: Path):
+    init_keys(tmp_path, producer_key_id="p-1", worker_key_id="w-1", sealing_key_id="s-1")
+    assert Signer.for_role(tmp_path, "w-1", KeyRole.WORKER).key_id == "w-1"
+    set_status(tmp_path, "w-1", KeyStatus.RETIRING)
+    with pytest.raises(ConfigurationError, match="'w-1' is retiring"):
+        Signer.for_role(tmp_path, "w-1", KeyRole.WORKER)
 
 
 def test_loading_a_file_that_is_not_pem_is_a_configuration_error(tmp_path: Path):
