@@ -28,6 +28,8 @@ error code), never a payment id.
     paymq_broker_up, paymq_queue_messages{queue}, paymq_queue_consumers{queue}
                                                     from the broker, at scrape time
                                                     (common/amqp/gauges.py)
+    paymq_trusted_key{key_id,role,status}           the keys a process verifies with now
+                                                    (common/trustedkeys.py)
 
 The API adds its request counters (producer/api/metrics.py), the webhooks process its
 deliveries by state (webhooks/gauges.py).

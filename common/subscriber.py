@@ -1,6 +1,6 @@
 """The subscriber library: receive result events and trust only those a worker key signed.
 
-    verifier = ResultVerifier(Keyring.load(Path("keys/trusted")))
+    verifier = ResultVerifier(trusted_keyring(Path("keys")))   # read again when it changes
     with ResultStream(settings.broker.amqp_url, settings.broker.topology(), verifier) as stream:
         for event in stream.events():
             if event is None: continue       # quiet for a second
@@ -31,7 +31,7 @@ from common.backoff import Backoff, BackoffPolicy
 from common.clock import to_ms
 from common.envelope import InboundMessage, open_message
 from common.errors import BrokerUnavailable, MalformedMessage, MessageRejected
-from common.keyring import Keyring, KeyRole
+from common.keyring import KeyringSource, KeyRole
 from common.models import PaymentResult
 from common.signing import RESULT_TYPE
 from common.strictjson import check_strict_json
@@ -48,7 +48,10 @@ RECONNECT = BackoffPolicy(
 
 
 class ResultVerifier:
-    def __init__(self, keyring: Keyring, *, max_body_bytes: int = 65_536) -> None:
+    """`keyring`: a fixed Keyring, or the trusted directory as it is now
+    (common.trustedkeys.trusted_keyring), so that a new worker key counts without a restart."""
+
+    def __init__(self, keyring: KeyringSource, *, max_body_bytes: int = 65_536) -> None:
         self._keyring = keyring
         self._max_body_bytes = max_body_bytes
 
@@ -57,7 +60,7 @@ class ResultVerifier:
         channel = message.routing_key.partition(".")[0]
         verified = open_message(
             message,
-            self._keyring,
+            self._keyring.current(),
             expected_type=RESULT_TYPE,
             role=KeyRole.WORKER,
             channel=channel,

@@ -6,10 +6,10 @@ import time
 
 from rich.console import Console
 
-from common.keyring import TRUSTED_DIR, Keyring
 from common.models import PaymentResult
 from common.settings import Settings
 from common.subscriber import ResultStream, ResultVerifier
+from common.trustedkeys import trusted_keyring
 
 console = Console(highlight=False)
 
@@ -32,8 +32,7 @@ def tail(
     settings: Settings, *, as_json: bool, durable: bool, count: int, quiet_timeout_s: float
 ) -> int:
     verifier = ResultVerifier(
-        Keyring.load(settings.keys.keys_dir / TRUSTED_DIR),
-        max_body_bytes=settings.messages.max_body_bytes,
+        trusted_keyring(settings.keys.keys_dir), max_body_bytes=settings.messages.max_body_bytes
     )
     seen = 0
     last_event = time.monotonic()

@@ -19,11 +19,11 @@ from types import FrameType
 from common.amqp.admin import BrokerAdmin, prepare_topology
 from common.amqp.gauges import QueueGauges
 from common.clock import Clock, SystemClock
-from common.keyring import TRUSTED_DIR, Keyring
 from common.metrics import Metrics, serve_metrics
 from common.process import process_name
 from common.settings import Settings
 from common.subscriber import ResultVerifier
+from common.trustedkeys import TrustedKeyGauge, trusted_keyring
 from store.database import engine_for, upgrade
 from webhooks.addresses import AddressPolicy
 from webhooks.deliveries import WebhookDeliveries
@@ -93,10 +93,10 @@ def build_service(
             owner=owner or process_name(),
             lease_ms=int(settings.webhooks.webhook_lease_s * 1000),
         )
-        verifier = ResultVerifier(
-            Keyring.load(settings.keys.keys_dir / TRUSTED_DIR),
-            max_body_bytes=settings.messages.max_body_bytes,
-        )
+        keyrings = trusted_keyring(settings.keys.keys_dir)
+        if metrics is not None:
+            metrics.registry.register(TrustedKeyGauge(keyrings.current))
+        verifier = ResultVerifier(keyrings, max_body_bytes=settings.messages.max_body_bytes)
         sender = Sender(
             clock,
             user_agent=user_agent(),

@@ -15,13 +15,13 @@ from common.amqp.gauges import QueueGauges, topology_queues
 from common.amqp.session import AmqpSession
 from common.clock import MonotonicClock, SystemClock
 from common.details import CHANNELS
-from common.keyring import TRUSTED_DIR, Keyring, KeyRole
+from common.keyring import KeyRole
 from common.metrics import Metrics, serve_metrics
-from common.privatefiles import Reloading
 from common.process import process_name
 from common.sealing import load_sealing_private_keys
 from common.settings import Settings
 from common.signing import Signer
+from common.trustedkeys import TrustedKeyGauge, trusted_keyring
 from store.checks import Checks
 from store.claims import Claims
 from store.database import engine_for, upgrade
@@ -41,9 +41,6 @@ from workers.retries import RetryPolicy
 from workers.session import session_options
 
 logger = logging.getLogger("paymq.worker")
-
-#: How often a worker looks whether its trusted keys changed.
-KEYRING_CHECK_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -104,11 +101,10 @@ def build_consumer(
     metrics = metrics or Metrics()
     topology = settings.broker.topology()
     queue = topology.work_queue(channel_name)
-    # Read again when its files change (a key retired or added), looked at every second: a
-    # retired key's signatures are refused within about a second, without a restart.
-    keyrings = Reloading(
-        settings.keys.keys_dir / TRUSTED_DIR, Keyring.load, check_every_s=KEYRING_CHECK_EVERY_S
-    )
+    # Read again when its files change (a key added, phased out or retired), looked at every
+    # second: a rotation counts within about a second, without a restart.
+    keyrings = trusted_keyring(settings.keys.keys_dir)
+    metrics.registry.register(TrustedKeyGauge(keyrings.current))
     keyring = keyrings.current()
     signer = Signer.for_role(settings.keys.keys_dir, settings.keys.worker_key_id, KeyRole.WORKER)
     providers = build_providers(settings, MonotonicClock(), metrics)

@@ -22,11 +22,12 @@ from common.clock import SystemClock
 from common.details import CHANNELS
 from common.envelope import OutboundMessage
 from common.errors import BrokerUnavailable, ConfigurationError
-from common.keyring import TRUSTED_DIR, Keyring, KeyringSource, KeyRole
+from common.keyring import KeyringSource, KeyRole
 from common.metrics import Metrics
 from common.models import PaymentRequest
 from common.privatefiles import Reloading
 from common.settings import Settings
+from common.trustedkeys import TrustedKeyGauge, trusted_keyring
 from producer.api.app import create_app
 from producer.api.deps import ApiDeps
 from producer.api.intake import Intake
@@ -43,8 +44,6 @@ logger = logging.getLogger("paymq.api")
 
 #: A readiness probe waits at most this long for the broker.
 READY_CONNECT_TIMEOUT_S = 2.0
-#: How often the keyring's files are looked at for a change (the signing key retired).
-KEYRING_CHECK_EVERY_S = 1.0
 
 
 @contextlib.contextmanager
@@ -75,9 +74,9 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
         metrics.registry.register(QueueGauges(settings.broker.amqp_url, queues, SystemClock()))
         # Read again when its files change, as workers do: a gateway key retired while the
         # API runs signs nothing more (503), instead of payments the workers would refuse.
-        keyrings = Reloading(
-            settings.keys.keys_dir / TRUSTED_DIR, Keyring.load, check_every_s=KEYRING_CHECK_EVERY_S
-        )
+        # Each read is logged, as by every process that reads its keyring again.
+        keyrings = trusted_keyring(settings.keys.keys_dir)
+        metrics.registry.register(TrustedKeyGauge(keyrings.current))
         with Producer.from_settings(settings, name="paymq-api", gateway=True) as producer:
             intake = Intake(
                 submissions,
