@@ -117,8 +117,16 @@ def load_sealing_private_keys(keys_dir: Path, keyring: Keyring) -> dict[str, X25
         path = keys_dir / PRIVATE_DIR / f"{trusted.key_id}.pem"
         if trusted.role is not KeyRole.SEALING or not path.exists():
             continue
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, X25519PrivateKey):
-            raise ConfigurationError(f"{path} is not an X25519 key")
-        keys[trusted.key_id] = key
+        keys[trusted.key_id] = load_sealing_private_key(path)
     return keys
+
+
+def load_sealing_private_key(path: Path) -> X25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except ValueError:
+        # Not kept as the cause: an error of the cryptography reading a private key.
+        raise ConfigurationError(f"{path} is not a PEM private key") from None
+    if not isinstance(key, X25519PrivateKey):
+        raise ConfigurationError(f"{path} is not an X25519 key")
+    return key

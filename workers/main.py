@@ -18,7 +18,7 @@ from common.details import CHANNELS
 from common.keyring import KeyRole
 from common.metrics import Metrics, serve_metrics
 from common.process import process_name
-from common.sealing import load_sealing_private_keys
+from common.sealingkeys import SealingKeys
 from common.settings import Settings
 from common.signing import Signer
 from common.trustedkeys import TrustedKeyGauge, trusted_keyring
@@ -105,13 +105,12 @@ def build_consumer(
     # second: a rotation counts within about a second, without a restart.
     keyrings = trusted_keyring(settings.keys.keys_dir)
     metrics.registry.register(TrustedKeyGauge(keyrings.current))
-    keyring = keyrings.current()
     signer = Signer.for_role(settings.keys.keys_dir, settings.keys.worker_key_id, KeyRole.WORKER)
     providers = build_providers(settings, MonotonicClock(), metrics)
     deps = ChannelDeps(
         card_route=providers.card_route(),
         payout_route=providers.payout_route(),
-        sealing_keys=load_sealing_private_keys(settings.keys.keys_dir, keyring),
+        sealing_keys=SealingKeys(settings.keys.keys_dir, keyrings),
     )
     crash = crash_points(settings.faults)
     owned: ProcessStore | None = None
