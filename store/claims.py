@@ -28,7 +28,7 @@ from sqlalchemy.sql.dml import Insert
 
 from common.clock import Clock
 from common.errors import ClaimLost
-from store import rows
+from store import rows, submissions
 from store.database import reading
 from store.health import StoreHealth
 from store.outage import StoreAccess, not_a_store_call
@@ -46,6 +46,7 @@ from store.records import (
 )
 from store.schema import payments, rejections, transitions
 from store.states import State, check_transition
+from store.submissions import Submission
 from store.writer import Batched, Writer
 
 # The hot path's statements, built once: SQLAlchemy then reuses their compiled form, where
@@ -266,6 +267,12 @@ class Claims(StoreAccess):
             connection.execute(self._insert_rejections, row)
 
         self._writer.run(work)
+
+    def submission(self, message_id: str) -> Submission | None:
+        """The HTTP API's submission published under this message id, if any: a message
+        refused before any claim may still be the API's own, and settle its payment."""
+        with reading(self._engine) as connection:
+            return submissions.by_message(connection, message_id)
 
     def stored_result(self, payment_id: str) -> tuple[State, StoredResult] | None:
         """The payment's state and stored result event, if it has one (a worker whose claim

@@ -146,9 +146,15 @@ api_submissions = Table(
     Column("created_ms", BigInteger, nullable=False),
     # The request's, so a caller finds its payments by it before any worker has taken them.
     Column("merchant_reference", String(128), nullable=False),
+    # The gateway key's owner: the scope workers claim the payment in. A worker that refuses
+    # the message (its key unknown to it) still settles the payment under it. Null on rows
+    # written before it was kept.
+    Column("scope", String(64)),
     UniqueConstraint("payment_id", name="uq_api_submissions_payment"),
     Index("ix_api_submissions_reference", "api_key_id", "merchant_reference"),
     Index("ix_api_submissions_idempotency_key", "idempotency_key"),
+    # A refused message is looked up by its id.
+    Index("ix_api_submissions_message", "message_id"),
 )
 
 #: Webhook deliveries (webhooks/): one row per result event and endpoint. The primary

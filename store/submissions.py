@@ -1,14 +1,17 @@
 """Payments taken by the HTTP API: one row per API key and idempotency key, holding the hash of
 the request body and the signed message as first published. A repeated request finds its row:
 the same body answers the same payment (its message published again, byte for byte), another
-body is a conflict. The primary key settles two requests racing with one idempotency key."""
+body is a conflict. The primary key settles two requests racing with one idempotency key.
+
+Workers read it too (`by_message`): a message they refuse before any claim that is exactly one
+the API published settles that payment (workers/refusals.py)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -29,6 +32,9 @@ class Submission:
     #: The signed payment request, exactly as first published.
     message: StoredResult
     merchant_reference: str
+    #: The signing key's owner, the scope workers claim the payment in; None on submissions
+    #: stored before it was kept.
+    scope: str | None = None
 
 
 class Submissions(StoreAccess):
@@ -85,6 +91,7 @@ class Submissions(StoreAccess):
             "headers": json.dumps(message.headers, sort_keys=True),
             "body": message.body,
             "created_ms": self._clock.now_ms(),
+            "scope": submission.scope,
         }
         try:
             with self._engine.begin() as connection:
@@ -95,6 +102,13 @@ class Submissions(StoreAccess):
                 raise
             return existing
         return submission
+
+
+def by_message(connection: Connection, message_id: str) -> Submission | None:
+    """The submission published under this message id, if any (ids are random UUIDs: one)."""
+    query = select(api_submissions).where(api_submissions.c.message_id == message_id)
+    row = connection.execute(query).mappings().first()
+    return None if row is None else _submission(row)
 
 
 def _submission(row: RowMapping) -> Submission:
@@ -113,4 +127,5 @@ def _submission(row: RowMapping) -> Submission:
             body=bytes(row["body"]),
         ),
         merchant_reference=row["merchant_reference"],
+        scope=row["scope"],
     )

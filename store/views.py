@@ -106,6 +106,7 @@ class PaymentViews(StoreAccess):
             return None
         transitions, attempts = self.history(payment_id)
         result = bytes(row["result_body"]).decode() if row["result_body"] is not None else None
+        event = json.loads(mask_pans(result)) if result else None
         return {
             "payment_id": row["payment_id"],
             "state": row["state"],
@@ -119,6 +120,8 @@ class PaymentViews(StoreAccess):
             "provider": row["provider"],
             "provider_reference": row["provider_reference"],
             "code": row["code"],
+            # Why, as the result event told subscribers (a refusal, a decline...).
+            "reason": event.get("reason") if event else None,
             # The request's created_at: what the payment says, whoever took it when.
             "created_at": rfc3339(row["payment_created_ms"]),
             "updated_at": rfc3339(row["updated_ms"]),
@@ -142,7 +145,7 @@ class PaymentViews(StoreAccess):
                 }
                 for a in attempts
             ],
-            "result_event": json.loads(mask_pans(result)) if result else None,
+            "result_event": event,
         }
 
     def overview(self, *, now_ms: int, limit: int = 10) -> dict[str, Any]:

@@ -16,7 +16,6 @@ published, a redelivery repeats it byte for byte.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from opentelemetry.trace import SpanKind
@@ -31,11 +30,10 @@ from common.keyring import KeyringSource
 from common.logcontext import bind_payment, log_context
 from common.metrics import Metrics
 from common.models import PaymentRequest
-from common.redact import mask_pans
 from common.signing import Signer
 from common.tracing import extract, tracer
 from store.claims import Claims
-from store.records import AlreadyDone, Busy, Conflict, NewPayment, Rejection
+from store.records import AlreadyDone, Busy, Conflict, NewPayment
 from workers.channels.base import PaymentChannel
 from workers.checks import Checker
 from workers.config import HandlerConfig
@@ -43,6 +41,7 @@ from workers.crashpoints import NEVER, CrashPoints
 from workers.dispositions import Disposition, Dispositions
 from workers.execution import ClaimHeld
 from workers.identity import request_fingerprint
+from workers.refusals import Refusals
 
 logger = logging.getLogger("paymq.worker")
 
@@ -99,6 +98,9 @@ class Handler:
             out=self._out,
             crash=crash,
             metrics=self._metrics,
+        )
+        self._refusals = Refusals(
+            config, store=store, out=self._out, clock=clock, look_again_ms=self._look_again_ms
         )
         self._checker = Checker(
             channel=config.channel,
@@ -183,23 +185,8 @@ class Handler:
     def _refuse(
         self, message: InboundMessage, request: PaymentRequest | None, error: MessageRejected
     ) -> Disposition:
-        """Refused before any claim. The refusal is noted in the store first, so whoever
-        published the request can learn of it there (the HTTP API for its submissions); with
-        the store down the message waits in a retry tier, as a payment would."""
-        if message.message_id:
-            rejection = Rejection(
-                request_message_id=message.message_id,
-                body_sha256=hashlib.sha256(message.body).hexdigest(),
-                payment_id=str(request.payment_id) if request is not None else None,
-                code=error.code,
-                reason=mask_pans(error.reason),
-            )
-            try:
-                self._store.note_rejection(rejection)
-            except StoreUnavailable:
-                until_ms = self._clock.now_ms() + self._config.retry.delays_ms[0]
-                return self._out.later(message, request, until_ms, "waits for the payment store")
-        return self._out.unstored(message, request, error)
+        """Refused before any claim: noted, or the HTTP API's payment settled (refusals.py)."""
+        return self._refusals.refuse(message, request, error)
 
     def _look_again_ms(self, busy: Busy) -> int:
         """When a delivery that found the claim held looks again. A live holder finishes

@@ -63,11 +63,15 @@ class Intake:
         prepare: Callable[[Draft, int | None], tuple[PaymentRequest, OutboundMessage]],
         publish: Callable[[OutboundMessage], None],
         taken_by_worker: Callable[[Submission], bool],
+        scope: str | None = None,
     ) -> None:
         self._submissions = submissions
         self._prepare = prepare
         self._publish = publish
         self._taken_by_worker = taken_by_worker
+        #: The gateway key's owner, kept with each submission: a worker that cannot verify the
+        #: message (its key unknown there) still settles the payment in the right scope.
+        self._scope = scope
 
     def take(self, key: ApiKey, idempotency_key: str, body: PaymentIn) -> Taken:
         """Raises IdempotencyConflict, ValueError (a body the contract refuses), or the
@@ -87,6 +91,7 @@ class Intake:
                 channel=request.channel,
                 message=StoredResult.of(message),
                 merchant_reference=request.merchant_reference,
+                scope=self._scope,
             )
             submission = self._submissions.add(new)
             replayed = submission.payment_id != new.payment_id

@@ -105,7 +105,7 @@ class PaymentView(BaseModel):
     provider: str | None = None
     provider_reference: str | None = None
     code: str | None = None
-    #: Why a worker refused the payment before taking it (`state` `rejected`).
+    #: Why, as the result event says it: a refusal (`state` `rejected`), a decline...
     reason: str | None = None
     next_check: Instant | None = None
     history: list[Transition] = Field(default_factory=list)

@@ -86,6 +86,7 @@ def api_app(settings: Settings) -> Iterator[FastAPI]:
                     views.get(submission.payment_id) is not None
                     or rejection_of(views, submission) is not None
                 ),
+                scope=producer.owner,
             )
             yield create_app(
                 ApiDeps(

@@ -20,13 +20,16 @@ import requests
 import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, given, settings
+from sqlalchemy import Engine
 
 from common.amqp.admin import BrokerAdmin
 from common.clock import SystemClock
+from common.details import CHANNELS
 from common.keygen import generate_key, init_keys, set_status
 from common.keyring import TRUSTED_DIR, Keyring, KeyRole, KeyStatus
 from common.money import Money
 from common.settings import Settings
+from common.subscriber import ResultStream
 from paymq_tools.processes import free_port
 from producer.api.keys import ApiKeys, add_key, digest, keys_file, remove_key
 from producer.api.server import api_app, openapi_json, readiness
@@ -37,7 +40,7 @@ from store.database import create_store_engine
 from store.submissions import Submissions
 from store.views import PaymentViews
 from tests.integration.conftest import RunningWorker
-from tests.integration.helpers import cli_env, reconciling, run_cli, wait_until
+from tests.integration.helpers import cli_env, collect_results, reconciling, run_cli, wait_until
 from tests.integration.observed import Metrics
 
 pytestmark = pytest.mark.integration
@@ -45,6 +48,8 @@ pytestmark = pytest.mark.integration
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RFC_3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 ADDRESS = "0x52908400098527886E0F7030069857D2E4169EE7"
+#: A payment's states on its way to a result.
+UNSETTLED = frozenset({"accepted", "received", "processing"})
 
 
 @dataclass(frozen=True)
@@ -762,21 +767,21 @@ def test_a_producer_and_an_api_tenant_never_share_an_idempotency_key(
     assert view["state"] == "succeeded", view
 
 
-def test_a_submission_a_worker_refuses_shows_rejected_with_its_code(
-    topology: Settings, tmp_path: Path, start_worker: Callable[..., RunningWorker]
+def test_a_submission_a_worker_refuses_is_that_payments_rejection_for_the_api_and_subscribers(
+    topology: Settings,
+    tmp_path: Path,
+    start_worker: Callable[..., RunningWorker],
+    results: ResultStream,
+    store_engine: Engine,
 ) -> None:
-    start_worker("card")
-    # Given an API that signs with a gateway key the workers do not trust (a rotation done
+    # Given workers on the store the API uses (SQLite, then PostgreSQL)
+    shared = topology.replace(database_url=store_engine.url.render_as_string(hide_password=False))
+    start_worker("card", shared)
+    # and an API that signs with a gateway key the workers do not trust (a rotation done
     # halfway: the new key is in the API's keyring, not yet in the workers')
     keys_dir = tmp_path / "api-keys-dir"
-    generate_key(
-        keys_dir,
-        key_id="gateway-new",
-        owner="api-gateway",
-        role=KeyRole.GATEWAY,
-        channels=("card", "digital_currency"),
-    )
-    settings = topology.replace(
+    generate_key(keys_dir, key_id="gateway-new", role=KeyRole.GATEWAY, channels=CHANNELS)
+    settings = shared.replace(
         keys_dir=keys_dir, gateway_key_id="gateway-new", api_keys_file=tmp_path / "api-keys.json"
     )
     secret = add_key(settings.api_keys_path, "shop", ["card"])
@@ -785,17 +790,30 @@ def test_a_submission_a_worker_refuses_shows_rejected_with_its_code(
         # When a payment is taken
         answer = api.post(card_payment(), idem="rotated-1")
         assert answer.status_code == 202, answer.text
+        payment_id = answer.json()["payment_id"]
         status_url = answer.json()["status_url"]
-        # Then the worker's refusal reaches the API's view of it, with its code
+        # Then the worker's refusal is the payment's state, with its code and its history (the
+        # worker claims the payment before it records the refusal: processing is on the way)
         view = wait_until(
-            lambda: (v := api.get(status_url).json())["state"] != "accepted" and v,
+            lambda: (v := api.get(status_url).json())["state"] not in UNSETTLED and v,
             timeout_s=30,
             what="the worker's refusal to reach the API",
         )
         assert view["state"] == "rejected", view
         assert view["code"] == "unknown_key"
         assert "gateway-new" in view["reason"]
+        assert [(t["from"], t["to"]) for t in view["history"]] == [
+            ("received", "processing"),
+            ("processing", "rejected"),
+        ]
+        assert view["result_event"]["payment_id"] == payment_id
+        # and subscribers (the webhooks among them) got a rejected event naming the payment
+        [event] = collect_results(results, 1)
+        assert (event.status, event.code) == ("rejected", "unknown_key")
+        assert str(event.payment_id) == payment_id
+        assert event.merchant_reference == "order-7"
+        assert event.event_id == uuid.UUID(view["result_event"]["event_id"])
         # and the same request again answers the same refused payment, published no more
         again = api.post(card_payment(), idem="rotated-1")
-        assert again.json()["payment_id"] == answer.json()["payment_id"]
+        assert again.json()["payment_id"] == payment_id
         assert api.get(status_url).json()["state"] == "rejected"

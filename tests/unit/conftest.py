@@ -319,15 +319,15 @@ def make_worker(
     topology: Topology,
     store: Claims,
 ) -> Callable[..., Worker]:
-    return lambda channel, **options: Worker(
-        channel,
-        keyring=keyring,
-        signer=signer("worker-1"),
-        clock=clock,
-        topology=topology,
-        store=store,
-        **options,
-    )
+    """A worker around `channel`; `options` may replace its keyring (a rotation) among others."""
+    defaults = {
+        "keyring": keyring,
+        "signer": signer("worker-1"),
+        "clock": clock,
+        "topology": topology,
+        "store": store,
+    }
+    return lambda channel, **options: Worker(channel, **{**defaults, **options})
 
 
 @pytest.fixture

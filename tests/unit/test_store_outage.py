@@ -106,6 +106,7 @@ CALLS: dict[str, Callable[[Any], object]] = {
         Rejection("m", "sha", None, "unknown_key", "refused")
     ),
     "Claims.stored_result": lambda s: s.stored_result("p"),
+    "Claims.submission": lambda s: s.submission("m"),
     "Checks.due_for_check": lambda s: s.due_for_check(10),
     "Checks.take_check": lambda s: s.take_check("p", 60_000),
     "Checks.finish": lambda s: s.finish("p", SUCCEEDED),
