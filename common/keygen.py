@@ -113,17 +113,24 @@ def init_keys(
     gateway_key_id: str = "gateway-1",
 ) -> list[GeneratedKey]:
     """A working set for one deployment: a producer key, the HTTP API's gateway key (an owner
-    of its own), a worker key and a card sealing key. Keys that already exist are kept, so
-    this is safe to run at every start."""
+    of its own), a worker key and a card sealing key. A role the keyring already has a key of
+    gets none, so this is safe to run at every start, after a rotation too: the first keys,
+    once removed, do not come back as new active keys beside their successors."""
     wanted = [
         (producer_key_id, KeyRole.PRODUCER, CHANNELS),
         (gateway_key_id, KeyRole.GATEWAY, CHANNELS),
         (worker_key_id, KeyRole.WORKER, CHANNELS),
         (sealing_key_id, KeyRole.SEALING, ("card",)),
     ]
+    trusted_dir = keys_dir / TRUSTED_DIR
+    present = (
+        {key.role for key in Keyring.load(trusted_dir).trusted_keys()}
+        if trusted_dir.is_dir()
+        else set()
+    )
     created = []
     for key_id, role, channels in wanted:
-        if (keys_dir / PRIVATE_DIR / f"{key_id}.pem").exists():
+        if role in present or (keys_dir / PRIVATE_DIR / f"{key_id}.pem").exists():
             continue
         created.append(generate_key(keys_dir, key_id=key_id, role=role, channels=channels))
     return created

@@ -77,7 +77,10 @@ def keys_generate(
         channels=tuple(c.strip() for c in channels.split(",") if c.strip()),
     )
     typer.echo(f"private key: {key.private_path}\ntrusted key: {key.trusted_path}")
-    typer.echo("Copy the trusted key to every keyring before signing with the new key.")
+    typer.echo(
+        "Next: copy the trusted key into every keyring that verifies it, confirm that every "
+        "running verifier logs it, then switch the signer (docs/protocol.md#rotation)."
+    )
 
 
 @keys_app.command("phase-out")

@@ -247,6 +247,31 @@ def test_only_the_keys_service_can_write_to_the_keys_volume(services: dict[str, 
                 assert volume.get("read_only", False) is (name != "keys"), name
 
 
+def test_each_signer_switches_keys_from_env_without_touching_the_other_services(
+    services: dict[str, Service], tmp_path: Path
+) -> None:
+    # By default the keys `paymq keys init` creates
+    assert services["api"]["environment"]["PAYMQ_GATEWAY_KEY_ID"] == "gateway-1"
+    assert services["producer"]["environment"]["PAYMQ_PRODUCER_KEY_ID"] == "producer-1"
+    for worker in ("worker-card", "worker-digital-currency"):
+        assert services[worker]["environment"]["PAYMQ_WORKER_KEY_ID"] == "worker-1"
+    # A rotation's switch (docs/docker.md#rotate-a-key) changes the signer's service only, so
+    # `docker compose up -d api` recreates the API and no worker
+    env_file = tmp_path / "rotated.env"
+    env_file.write_text("PAYMQ_GATEWAY_KEY_ID=gateway-2\n")
+    switched: dict[str, Service] = resolved_model(COMPOSE_FILE, tmp_path, env_file=env_file)[
+        "services"
+    ]
+    api = switched["api"]
+    assert api["environment"]["PAYMQ_GATEWAY_KEY_ID"] == "gateway-2"
+    # and the API mounts the new key's private file in place of the old one's
+    private = {v["volume"]["subpath"] for v in api["volumes"] if "private/" in v["target"]}
+    assert private == {"private/gateway-2.pem"}
+    assert {name: s for name, s in switched.items() if name != "api"} == {
+        name: s for name, s in services.items() if name != "api"
+    }
+
+
 def test_rabbitmq_publishes_amqp_and_management_ui_on_host_loopback(
     services: dict[str, Service],
 ) -> None:

@@ -5,6 +5,7 @@ the ones `paymq keys init` makes."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from common.keygen import INITIAL_SEALING_KEY_ID, init_keys
 from common.keyring import PRIVATE_DIR, TRUSTED_DIR, KeyRole, TrustedKey
 from common.settings.keys import KeySettings
-from tests.compose import REPO_ROOT, Service, resolved_model
+from tests.compose import REPO_ROOT, Service, resolved_model, run_compose
 
 DOCS = REPO_ROOT / "docs" / "docker.md"
 TABLE_HEADER = "| Service | Runs | Mounts from the `keys` volume | Why |"
@@ -203,3 +204,85 @@ def test_the_table_parser_reads_the_rows_it_is_given() -> None:
     assert rows["keys"] == WHOLE
     assert rows["results"] == frozenset({"trusted"})
     assert rows["sandbox"] == frozenset()
+
+
+#: A rotation's switch of every key at once, in the env file (docs/docker.md, Rotate a key).
+SWITCHED = {
+    "PAYMQ_PRODUCER_KEY_ID": "producer-2",
+    "PAYMQ_GATEWAY_KEY_ID": "gateway-2",
+    "PAYMQ_WORKER_KEY_ID": "worker-2",
+    "PAYMQ_CARD_SEALING_KEY_ID": "card-seal-2",
+}
+
+
+def private_parts(service: Service) -> set[str]:
+    parts = mounted(service)
+    assert parts != WHOLE
+    return {part for part in parts if part.startswith(f"{PRIVATE_DIR}/")}
+
+
+def test_a_switch_in_the_env_file_mounts_the_new_key_in_place_of_the_old(
+    stack: str, tmp_path: Path
+) -> None:
+    compose_file, example = STACKS[stack]
+    env_file = tmp_path / "switched.env"
+    env_file.write_text(
+        (example.read_text(encoding="utf-8") if example else "")
+        + "".join(f"\n{name}={value}" for name, value in SWITCHED.items())
+        + "\n"
+    )
+    switched: dict[str, Service] = resolved_model(compose_file, tmp_path, env_file=env_file)[
+        "services"
+    ]
+    expected = {
+        "api": {"private/gateway-2.pem"},
+        "worker-card": {"private/worker-2.pem", "private/card-seal-2.pem"},
+        "worker-digital-currency": {"private/worker-2.pem"},
+        "producer": {"private/producer-2.pem"},
+    }
+    for name, service in switched.items():
+        if name == "keys":
+            continue
+        assert private_parts(service) == expected.get(name, set()), name
+        # each signer signs with the very key it mounts
+        environment = service.get("environment") or {}
+        for variable in ("PAYMQ_PRODUCER_KEY_ID", "PAYMQ_GATEWAY_KEY_ID", "PAYMQ_WORKER_KEY_ID"):
+            if variable in environment:
+                assert f"private/{environment[variable]}.pem" in expected[name], (name, variable)
+
+
+def documented_sealing_overlap() -> str:
+    """The override docs/docker.md has the card workers mount the next sealing key with."""
+    section = DOCS.read_text(encoding="utf-8").split("### Rotate a key", 1)[1]
+    override = section.split("cat > docker-compose.override.yml <<'EOF'\n", 1)[1]
+    return override.split("\nEOF\n", 1)[0] + "\n"
+
+
+def test_during_a_sealing_rotation_the_card_workers_alone_hold_both_private_keys(
+    stack: str, services: dict[str, Service], tmp_path: Path
+) -> None:
+    compose_file, env_file = STACKS[stack]
+    override = tmp_path / "docker-compose.override.yml"
+    override.write_text(documented_sealing_overlap())
+    result = run_compose(
+        compose_file,
+        "config",
+        "--format",
+        "json",
+        home=tmp_path,
+        overrides=(override,),
+        env_file=env_file,
+    )
+    assert result.returncode == 0, result.stderr
+    overlapping: dict[str, Service] = json.loads(result.stdout)["services"]
+    assert private_parts(overlapping["worker-card"]) == {
+        "private/worker-1.pem",
+        "private/card-seal-1.pem",
+        "private/card-seal-2.pem",
+    }
+    mounts = {m["volume"]["subpath"]: m for m in keys_mounts(overlapping["worker-card"])}
+    assert mounts["private/card-seal-2.pem"]["target"] == "/keys/private/card-seal-2.pem"
+    assert mounts["private/card-seal-2.pem"]["read_only"] is True
+    assert {n: s for n, s in overlapping.items() if n != "worker-card"} == {
+        n: s for n, s in services.items() if n != "worker-card"
+    }

@@ -46,6 +46,10 @@ WHERE_THINGS_ARE = {
     "PAYMQ_AMQP_URL_FILE",
     "PAYMQ_DATABASE_URL_FILE",
     "PAYMQ_KEYS_DIR",
+    # The key each signer signs with, which also names the private file it mounts: a key
+    # rotation switches both at once (docs/docker.md, Rotate a key).
+    "PAYMQ_GATEWAY_KEY_ID",
+    "PAYMQ_WORKER_KEY_ID",
     "PAYMQ_API_KEYS_FILE",
     "PAYMQ_WEBHOOK_ENDPOINTS_FILE",
     "PAYMQ_DECLARE_TOPOLOGY",

@@ -174,3 +174,17 @@ def test_remove_refuses_a_key_that_still_verifies(tmp_path: Path, status: KeySta
         remove_key(tmp_path, "producer-1")
     assert (tmp_path / TRUSTED_DIR / "producer-1.json").exists()
     assert (tmp_path / PRIVATE_DIR / "producer-1.pem").exists()
+
+
+def test_init_after_a_rotation_does_not_bring_the_first_keys_back(tmp_path: Path):
+    # Given a deployment whose first gateway and sealing keys were replaced and removed
+    init(tmp_path)
+    for key_id, role in (("gateway-2", KeyRole.GATEWAY), ("seal-2", KeyRole.SEALING)):
+        generate_key(tmp_path, key_id=key_id, role=role, channels=("card",))
+    for old in ("gateway-1", "seal-1"):
+        set_status(tmp_path, old, KeyStatus.RETIRED)
+        remove_key(tmp_path, old)
+    # When init runs again (the Compose stack runs it at every start)
+    # Then it creates nothing: a new gateway-1 and seal-1 would be active beside their
+    # successors, and two active sealing keys leave producers unable to choose
+    assert init(tmp_path) == []
