@@ -23,7 +23,8 @@ from sqlalchemy import Engine
 from common.amqp.admin import BrokerAdmin
 from common.clock import SystemClock
 from common.envelope import InboundMessage, OutboundMessage
-from common.keyring import Keyring
+from common.keygen import generate_key
+from common.keyring import Keyring, KeyRole
 from common.models import PaymentResult, PaymentStatus
 from common.settings import Settings
 from common.signing import Signer
@@ -31,6 +32,8 @@ from common.subscriber import ResultVerifier
 from common.topology import QueueSpec
 from common.webhooks import new_webhook_secret, verify_webhook
 from producer.producer import Producer
+from store.records import StoredResult
+from store.submissions import Submission, Submissions
 from tests.integration.conftest import RunningWorker
 from tests.integration.helpers import card_draft, http_server, wait_until
 from tests.integration.observed import Metrics, running
@@ -244,6 +247,45 @@ def test_paid_payments_results_reach_the_endpoint_signed_after_failed_attempts(
         str(verify_webhook(shop.secret, r.headers, r.body).payment_id) for r in receiver.on("/shop")
     }
     assert got == paid
+
+
+def test_a_payment_the_api_took_and_a_worker_refused_reaches_the_endpoint_naming_it(
+    hook_settings: Settings,
+    start_webhooks: Callable[..., Running],
+    start_worker: Callable[..., RunningWorker],
+    receiver: Receiver,
+    store_engine: Engine,
+    tmp_path: Path,
+) -> None:
+    shop = endpoint(hook_settings, receiver, "shop")
+    start_webhooks()
+    start_worker("card", hook_settings)
+    # Given a payment the HTTP API signed with a gateway key the workers do not trust (a
+    # rotation done halfway) and stored as its submission, as the API does
+    api_keys = tmp_path / "api-keys"
+    generate_key(api_keys, key_id="gateway-new", role=KeyRole.GATEWAY, channels=("card",))
+    api = hook_settings.replace(keys_dir=api_keys, gateway_key_id="gateway-new")
+    with Producer.from_settings(api, name="paymq-test-api", gateway=True) as gateway:
+        request, message = gateway.prepare(card_draft())
+        submission = Submission(
+            api_key_id="shop",
+            idempotency_key="k-1",
+            body_sha256="0" * 64,
+            payment_id=str(request.payment_id),
+            channel="card",
+            message=StoredResult.of(message),
+            merchant_reference=request.merchant_reference,
+            scope=gateway.owner,
+        )
+        Submissions(store_engine, SystemClock()).add(submission)
+        # When it is published, and a worker refuses it
+        gateway.publish(message)
+    # Then the endpoint is told the payment was rejected, naming it and its reference
+    [attempt] = wait_until(lambda: receiver.on("/shop"), timeout_s=30, what="the webhook")
+    result = verify_webhook(shop.secret, attempt.headers, attempt.body)
+    assert (result.status, result.code) == ("rejected", "unknown_key")
+    assert result.payment_id == request.payment_id
+    assert result.merchant_reference == request.merchant_reference
 
 
 # --- retries, giving up, redelivery -----------------------------------------------------------
