@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
 from common.errors import ConfigurationError
+from store import database
 from store.database import (
     create_store_engine,
     current_revision,
@@ -59,16 +61,31 @@ def test_a_lookup_on_a_store_a_newer_paymq_migrated_does_not_ask_for_an_upgrade(
     assert "db upgrade" not in str(refused.value)
 
 
+def _before_newest() -> str:
+    """The revision before this paymq's newest: the one an older paymq left its store at."""
+    script = ScriptDirectory(str(Path(database.__file__).resolve().parent / "migrations"))
+    newest = script.get_revision(head_revision())
+    assert newest is not None
+    assert isinstance(newest.down_revision, str)
+    return newest.down_revision
+
+
 def test_a_lookup_on_a_store_an_older_paymq_left_asks_for_an_upgrade_which_brings_it_current(
-    engine: Engine,
+    tmp_path: Path,
 ) -> None:
-    # Given a store at the revision before this paymq's newest (as an older paymq left it)
-    with engine.begin() as connection:
-        connection.execute(text("DROP TABLE dead_letter_discards"))
-    _stamp(engine, "0006")
-    # When a lookup checks it, it asks for `paymq db upgrade`
-    with pytest.raises(ConfigurationError, match=r"is at schema 0006, .* run `paymq db upgrade`"):
+    # Given a store migrated to the revision before this paymq's newest (as an older paymq
+    # left it), whichever revision that is
+    older = _before_newest()
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'older.db'}")
+    try:
+        upgrade(engine, older)
+        # When a lookup checks it, it asks for `paymq db upgrade`
+        with pytest.raises(
+            ConfigurationError, match=rf"is at schema {older}, .* run `paymq db upgrade`"
+        ):
+            require_current(engine)
+        # And an upgrade brings it to this paymq's newest
+        assert upgrade(engine) == head_revision()
         require_current(engine)
-    # And an upgrade brings it to this paymq's newest
-    assert upgrade(engine) == head_revision()
-    require_current(engine)
+    finally:
+        engine.dispose()
