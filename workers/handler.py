@@ -40,7 +40,7 @@ from workers.config import HandlerConfig
 from workers.crashpoints import NEVER, CrashPoints
 from workers.dispositions import Disposition, Dispositions
 from workers.execution import ClaimHeld
-from workers.identity import request_fingerprint
+from workers.identity import new_payment
 from workers.refusals import Refusals
 
 logger = logging.getLogger("paymq.worker")
@@ -201,16 +201,11 @@ class Handler:
     def _new_payment(
         self, message: InboundMessage, verified: VerifiedMessage, request: PaymentRequest
     ) -> NewPayment:
-        return NewPayment(
-            payment_id=str(request.payment_id),
+        return new_payment(
+            request,
             scope=verified.key.owner,
-            idempotency_key=request.idempotency_key,
-            request_hash=request_fingerprint(request),
             request_message_id=message.message_id or "",
             channel=self._config.channel,
-            merchant_reference=request.merchant_reference,
-            amount_minor=request.amount.amount_minor,
-            currency=request.amount.currency,
-            payment_created_ms=verified.fields.created_at_ms,
+            created_ms=verified.fields.created_at_ms,
             provider=self._channel.primary_provider,
         )

@@ -8,7 +8,7 @@ import json
 from common.details import CardDetails, CardToken
 from common.errors import OutcomeUnknown, PaymentDeclined, PaymqError, RetryableError
 from common.models import PaymentRequest
-from store.records import Attempt
+from store.records import Attempt, NewPayment
 from workers.providers.base import ProviderReceipt
 
 
@@ -35,6 +35,32 @@ def request_fingerprint(request: PaymentRequest) -> str:
         "metadata": request.metadata,
     }
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def new_payment(
+    request: PaymentRequest,
+    *,
+    scope: str,
+    request_message_id: str,
+    channel: str,
+    created_ms: int,
+    provider: str | None = None,
+) -> NewPayment:
+    """What the store is told of a payment it is to take: the request's identity, its
+    fingerprint, and whose scope its idempotency key is in."""
+    return NewPayment(
+        payment_id=str(request.payment_id),
+        scope=scope,
+        idempotency_key=request.idempotency_key,
+        request_hash=request_fingerprint(request),
+        request_message_id=request_message_id,
+        channel=channel,
+        merchant_reference=request.merchant_reference,
+        amount_minor=request.amount.amount_minor,
+        currency=request.amount.currency,
+        payment_created_ms=created_ms,
+        provider=provider,
+    )
 
 
 def attempt_record(

@@ -44,7 +44,7 @@ from store.records import AlreadyDone, Busy, Conflict, NewPayment, Rejection
 from store.submissions import Submission
 from workers.config import HandlerConfig
 from workers.dispositions import Disposition, Dispositions
-from workers.identity import request_fingerprint
+from workers.identity import new_payment
 from workers.results import Outcome
 
 _SIGNED_HEADERS = (
@@ -111,17 +111,12 @@ class Refusals:
             return None
         if str(request.payment_id) != submission.payment_id:
             return None
-        return request, NewPayment(
-            payment_id=submission.payment_id,
+        return request, new_payment(
+            request,
             scope=submission.scope,
-            idempotency_key=request.idempotency_key,
-            request_hash=request_fingerprint(request),
             request_message_id=message.message_id or "",
             channel=self._config.channel,
-            merchant_reference=request.merchant_reference,
-            amount_minor=request.amount.amount_minor,
-            currency=request.amount.currency,
-            payment_created_ms=to_ms(request.created_at),
+            created_ms=to_ms(request.created_at),
         )
 
     def _settle(
