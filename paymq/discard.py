@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from common.amqp.browse import QueueBrowser
-from common.clock import Clock, from_ms
+from common.clock import Clock, rfc3339
 from common.deadletters import holds_card_number
 from common.envelope import HEADER_DEAD_LETTER_REASON, InboundMessage
 from common.pan import contains_pan
@@ -165,9 +165,7 @@ def list_discards(settings: Settings, *, limit: int, as_json: bool) -> int:
 
 def _described(d: Discard) -> dict[str, str]:
     return {
-        "discarded_at": from_ms(d.discarded_ms)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z"),
+        "discarded_at": rfc3339(d.discarded_ms),
         "discarded_by": d.discarded_by,
         "reason": d.reason,
         "message_id": d.message_id,
