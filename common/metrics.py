@@ -8,6 +8,10 @@ error code), never a payment id.
     paymq_retries_total{channel,code}               attempts sent back to a retry tier
     paymq_dead_lettered_total{channel,code}         messages kept in the dead-letter queue
     paymq_queue_lag_seconds{channel}                signed until taken by a worker (first pass)
+    paymq_store_write_seconds{channel,write}        a payment's claim and outcome: handed to
+                                                    the store until committed
+    paymq_result_publish_seconds{channel}           a payment's handling done until its result
+                                                    events are confirmed (then it is acked)
     paymq_in_flight{channel}                        deliveries a worker is handling now
     paymq_reconciler_checks_total{outcome}          provider look-ups by the reconciler
     paymq_results_republished_total                 stored results the reconciler published
@@ -53,6 +57,8 @@ logger = logging.getLogger("paymq.metrics")
 #: Provider calls take milliseconds (a local emulator) to tens of seconds (a timeout).
 PROVIDER_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 #: A request waits milliseconds in a healthy queue, minutes to hours in a backlog.
+#: A store write or a publish takes a millisecond when all is well, seconds when it is not.
+FAST_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 LAG_BUCKETS_S = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0, 3600.0, 21600.0)
 
 
@@ -97,6 +103,24 @@ class Metrics:
             "in their tiers on purpose and are not counted).",
             ["channel"],
             buckets=LAG_BUCKETS_S,
+            registry=registry,
+        )
+        self.store_write = Histogram(
+            "paymq_store_write_seconds",
+            "A payment's store writes as the worker waits for them: its claim (before the "
+            "provider call) and its outcome (before its result is published), from handing "
+            "them to the store writer until committed; grouped commits and lock waits included.",
+            ["channel", "write"],
+            buckets=FAST_BUCKETS_S,
+            registry=registry,
+        )
+        self.result_publish = Histogram(
+            "paymq_result_publish_seconds",
+            "From a payment's handling done (its outcome recorded) until the broker confirmed "
+            "its result events, after which its delivery is acked: the hand-back to the "
+            "connection's thread, any settle batching, the publish and its confirm.",
+            ["channel"],
+            buckets=FAST_BUCKETS_S,
             registry=registry,
         )
         self.in_flight = Gauge(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -71,9 +72,12 @@ class Consumer:
         self._session = session(self)
         self._pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="paymq-work")
         self._in_flight = 0
-        self._in_flight_gauge = (metrics or Metrics()).in_flight.labels(options.channel)
+        metrics = metrics or Metrics()
+        self._in_flight_gauge = metrics.in_flight.labels(options.channel)
+        self._publish_time = metrics.result_publish.labels(options.channel)
         self._draining = False
-        self._done: deque[tuple[DeliveryToken, str | None, Future[Disposition]]] = deque()
+        # Each finished delivery with the time it finished (time.perf_counter()).
+        self._done: deque[tuple[DeliveryToken, str | None, Future[Disposition], float]] = deque()
         self._wake_lock = threading.Lock()
         self._wake_pending = False
         self.processed = 0
@@ -136,7 +140,7 @@ class Consumer:
     ) -> None:
         """Pool thread: queue the disposition for the I/O thread, waking it only if it is not
         already due to run: under load one wake-up settles many payments."""
-        self._done.append((token, message_id, future))
+        self._done.append((token, message_id, future, time.perf_counter()))
         with self._wake_lock:
             if self._wake_pending:
                 return
@@ -153,13 +157,13 @@ class Consumer:
         with self._wake_lock:
             self._wake_pending = False
         while self._done:
-            token, message_id, future = self._done.popleft()
+            token, message_id, future, done_s = self._done.popleft()
             payment_id = None if future.exception() else future.result().payment_id
             # Log lines about this delivery, here and in its confirm callbacks, name it.
             with log_context(message_id=message_id, payment_id=payment_id):
-                self._settle(token, future)
+                self._settle(token, future, done_s)
 
-    def _settle(self, token: DeliveryToken, future: Future[Disposition]) -> None:
+    def _settle(self, token: DeliveryToken, future: Future[Disposition], done_s: float) -> None:
         try:
             disposition = future.result()
         except Exception:
@@ -188,6 +192,8 @@ class Consumer:
             if error is not None:
                 failed.append(error)
             if remaining == 0:
+                if not failed:
+                    self._publish_time.observe(time.perf_counter() - done_s)
                 context.run(self._after_publish, token, disposition, failed)
 
         for outbound in disposition.publish:

@@ -64,6 +64,7 @@ class Dispositions:
         self._store = store
         self._crash = crash
         self._metrics = metrics or Metrics()
+        self._outcome_timer = self._metrics.store_write.labels(config.channel, "outcome")
 
     def record(
         self,
@@ -96,7 +97,8 @@ class Dispositions:
         )
         event, state, error = done.event, done.state, outcome.error
         try:
-            self._store.finish(str(request.payment_id), done.record, attempt, token=claim.token)
+            with self._outcome_timer.time():
+                self._store.finish(str(request.payment_id), done.record, attempt, token=claim.token)
         except ClaimLost:
             return self.lost(message, request)
         except StoreUnavailable as exc:

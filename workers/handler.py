@@ -85,6 +85,7 @@ class Handler:
         self._clock = clock
         self._store = store
         self._metrics = metrics or Metrics()
+        self._claim_timer = self._metrics.store_write.labels(config.channel, "claim")
         self._out = Dispositions(
             config, signer=signer, clock=clock, store=store, crash=crash, metrics=self._metrics
         )
@@ -163,8 +164,10 @@ class Handler:
         self, message: InboundMessage, verified: VerifiedMessage, request: PaymentRequest
     ) -> Disposition:
         bind_payment(str(request.payment_id))
+        new = self._new_payment(message, verified, request)
         try:
-            claim = self._store.claim(self._new_payment(message, verified, request))
+            with self._claim_timer.time():
+                claim = self._store.claim(new)
         except StoreUnavailable as exc:
             return self._out.store_down(message, request, exc)
         if isinstance(claim, AlreadyDone):

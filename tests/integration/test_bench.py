@@ -77,6 +77,11 @@ def test_bench_on_two_hosts_gets_every_result_with_each_hosts_own_copy_of_the_wo
     assert completed.returncode == 0, completed.stderr[-2000:]
     figures = json.loads(completed.stdout)
     assert figures["results"] == figures["succeeded"] == PAYMENTS
+    # with where their time went in the workers, hop by hop (values not asserted: speed)
+    for hop in ("claim_ms", "provider_ms", "outcome_ms", "result_publish_ms"):
+        assert set(figures[hop]) == {"mean", "p50", "p99"}, hop
+        assert figures[hop]["mean"] > 0, hop
+        assert figures[hop]["p50"] <= figures[hop]["p99"], hop
     shares = figures["per_host"]
     assert [(share["host"], share["workers"]) for share in shares] == [
         ("host-1", 1),

@@ -119,6 +119,12 @@ def test_a_worker_process_counts_every_outcome_and_logs_json_naming_each_payment
         assert metrics.total(calls, provider="sandbox", operation="execute") == 7
         assert metrics(calls, provider="sandbox", operation="execute", outcome="ok") == 2
         assert metrics(calls, provider="sandbox", operation="execute", outcome="declined") == 1
+        # a claim per pass that reached the store (4 payments, 3 retries), an outcome per result
+        writes = "paymq_store_write_seconds_count"
+        assert metrics(writes, channel="card", write="claim") == 7
+        assert metrics(writes, channel="card", write="outcome") == 4
+        # and every delivery settled through a confirmed publish (results, retries, refusal)
+        assert metrics("paymq_result_publish_seconds_count", channel="card") == 8
         # and the store's gauges show the payment in doubt
         assert metrics("paymq_store_up") == 1
         assert metrics("paymq_in_doubt_payments", channel="card") == 1

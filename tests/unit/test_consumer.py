@@ -222,6 +222,24 @@ def test_a_settled_delivery_is_logged_at_its_disposition_s_level(
 # --- a publish that fails: back to the queue, never acked ----------------------------------------
 
 
+def test_the_time_from_handled_to_confirmed_is_counted_for_confirmed_results_only(
+    rig: Rig,
+) -> None:
+    def timed() -> float:
+        name = "paymq_result_publish_seconds_count"
+        return rig.metrics.registry.get_sample_value(name, {"channel": "card"}) or 0.0
+
+    rig.stub.deliver(request("p1"))
+    [publish] = rig.stub.wait_for_publishes(1)
+    assert timed() == 0  # published, not yet confirmed
+    publish.confirm()
+    assert timed() == 1
+    rig.stub.deliver(request("p2"))
+    [refused] = rig.stub.wait_for_publishes(1)
+    refused.nack()
+    assert timed() == 1  # a refused publish is no result delivered
+
+
 def test_a_nacked_result_sends_the_delivery_back_to_its_queue_unacked(rig: Rig) -> None:
     message = request("p1")
     token = rig.stub.deliver(message)

@@ -47,6 +47,32 @@ def test_a_paid_payment_counts_once_by_status_with_its_queue_lag(
     assert sample(registry, "paymq_retries_total", channel="card", code="provider_unavailable") == 0
 
 
+def test_a_paid_payment_times_its_claim_and_its_outcome_once_each(
+    make_request: Callable[..., Any], worker: Worker
+) -> None:
+    worker.handle(make_request()[1])
+
+    registry = worker.metrics.registry
+    for write in ("claim", "outcome"):
+        labels = {"channel": "card", "write": write}
+        assert sample(registry, "paymq_store_write_seconds_count", **labels) == 1
+        assert sample(registry, "paymq_store_write_seconds_sum", **labels) > 0
+
+
+def test_a_message_refused_before_any_claim_times_no_store_write(
+    make_request: Callable[..., Any], worker: Worker
+) -> None:
+    _, message = make_request()
+    forged = dataclasses.replace(message, body=message.body.replace(b"order-1", b"order-2"))
+
+    worker.handle(forged)
+
+    registry = worker.metrics.registry
+    for write in ("claim", "outcome"):
+        labels = {"channel": "card", "write": write}
+        assert sample(registry, "paymq_store_write_seconds_count", **labels) == 0
+
+
 def test_a_transient_failure_counts_a_retry_by_code_and_no_payment_status(
     make_request: Callable[..., Any], worker: Worker
 ) -> None:

@@ -62,6 +62,61 @@ def metric_sum(metrics_url: str, name: str) -> float:
     )
 
 
+#: Where a payment's time goes in a worker, from the workers' histograms (common/metrics.py):
+#: each hop's metric and the labels that pick it.
+HOPS: dict[str, tuple[str, dict[str, str]]] = {
+    "claim": ("paymq_store_write_seconds", {"write": "claim"}),
+    "provider": ("paymq_provider_call_seconds", {"operation": "execute"}),
+    "outcome": ("paymq_store_write_seconds", {"write": "outcome"}),
+    "result_publish": ("paymq_result_publish_seconds", {}),
+}
+
+
+def hop_figures(workers: list[HostedWorker]) -> dict[str, dict[str, float]]:
+    """Each hop's mean (exact) and p50/p99 (interpolated within the histogram's buckets, as
+    Prometheus's histogrambucket_quantile does), in ms, over every worker."""
+    texts = [requests.get(w.metrics_url, timeout=10).text for w in workers]
+    figures = {}
+    for hop, (metric, labels) in HOPS.items():
+        buckets: dict[float, float] = {}
+        total_s = count = 0.0
+        for text in texts:
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if not sample.name.startswith(metric) or any(
+                        sample.labels.get(k) != v for k, v in labels.items()
+                    ):
+                        continue
+                    if sample.name == f"{metric}_bucket":
+                        bound = float(sample.labels["le"])
+                        buckets[bound] = buckets.get(bound, 0.0) + sample.value
+                    elif sample.name == f"{metric}_sum":
+                        total_s += sample.value
+                    elif sample.name == f"{metric}_count":
+                        count += sample.value
+        if count:
+            figures[hop] = {
+                "mean": round(total_s / count * 1000, 1),
+                "p50": round(bucket_quantile(buckets, 0.50) * 1000, 1),
+                "p99": round(bucket_quantile(buckets, 0.99) * 1000, 1),
+            }
+    return figures
+
+
+def bucket_quantile(cumulative: dict[float, float], q: float) -> float:
+    bounds = sorted(cumulative)
+    rank = q * cumulative[bounds[-1]]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound in bounds:
+        if cumulative[bound] >= rank:
+            if bound == float("inf"):
+                return lower_bound
+            share = (rank - lower_count) / max(cumulative[bound] - lower_count, 1e-9)
+            return lower_bound + (bound - lower_bound) * share
+        lower_bound, lower_count = bound, cumulative[bound]
+    return lower_bound
+
+
 def _payments_recorded(metrics_url: str) -> int:
     """Payments a worker recorded a result for, whatever the status, from its metrics."""
     return round(metric_sum(metrics_url, "paymq_payments_total"))

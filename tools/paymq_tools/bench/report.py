@@ -20,7 +20,12 @@ def report(figures: Figures, shares: list[HostShare], *, as_json: bool) -> None:
         print(json.dumps({**figures, "per_host": [asdict(s) for s in shares]}))
         return
     for key, value in figures.items():
-        console.print(f"{key:>32}: {value}")
+        shown = (
+            "  ".join(f"{name} {figure}" for name, figure in value.items())
+            if isinstance(value, dict)
+            else value
+        )
+        console.print(f"{key:>32}: {shown}")
     if len(shares) > 1:
         console.print(f"{'hosts in':>32}: {Path(shares[0].directory).parent}")
         for share in shares:

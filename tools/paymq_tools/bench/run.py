@@ -37,6 +37,7 @@ from paymq_tools.bench.accounting import (
     HostedWorker,
     StoreFigures,
     cpu_s,
+    hop_figures,
     host_shares,
     local_broker_pid,
     peak_rss_mib,
@@ -150,6 +151,8 @@ def _worker_figures(workers: list[HostedWorker], fleet: Fleet, figures: Figures)
         "worker_peak_rss_mib": max(known) if known else None,
         "store_transactions_per_payment": round(store.transactions / payments, 3),
         "store_writes_per_transaction": round(store.writes / max(1, store.transactions), 1),
+        # Where a payment's time went in the workers: ms, from their histograms.
+        **{f"{hop}_ms": figures for hop, figures in hop_figures(workers).items()},
     }
 
 
