@@ -56,9 +56,9 @@ logger = logging.getLogger("paymq.metrics")
 
 #: Provider calls take milliseconds (a local emulator) to tens of seconds (a timeout).
 PROVIDER_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-#: A request waits milliseconds in a healthy queue, minutes to hours in a backlog.
 #: A store write or a publish takes a millisecond when all is well, seconds when it is not.
 FAST_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+#: A request waits milliseconds in a healthy queue, minutes to hours in a backlog.
 LAG_BUCKETS_S = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0, 3600.0, 21600.0)
 
 

@@ -1,5 +1,5 @@
 """`paymq bench`'s hop figures: percentiles read from the workers' histograms as Prometheus's
-histogrambucket_quantile reads them (linear within a bucket)."""
+histogram_quantile reads them (linear within a bucket)."""
 
 from __future__ import annotations
 

@@ -74,7 +74,7 @@ HOPS: dict[str, tuple[str, dict[str, str]]] = {
 
 def hop_figures(workers: list[HostedWorker]) -> dict[str, dict[str, float]]:
     """Each hop's mean (exact) and p50/p99 (interpolated within the histogram's buckets, as
-    Prometheus's histogrambucket_quantile does), in ms, over every worker."""
+    Prometheus's histogram_quantile does), in ms, over every worker."""
     texts = [requests.get(w.metrics_url, timeout=10).text for w in workers]
     figures = {}
     for hop, (metric, labels) in HOPS.items():
@@ -104,6 +104,8 @@ def hop_figures(workers: list[HostedWorker]) -> dict[str, dict[str, float]]:
 
 
 def bucket_quantile(cumulative: dict[float, float], q: float) -> float:
+    """The q-quantile of a histogram given as cumulative counts by upper bound (the last one
+    +Inf): linear within the bucket it falls in, the last finite bound past it."""
     bounds = sorted(cumulative)
     rank = q * cumulative[bounds[-1]]
     lower_bound, lower_count = 0.0, 0.0
