@@ -35,7 +35,7 @@ from workers.consumer import Consumer, ConsumerOptions
 from workers.crashpoints import crash_points
 from workers.handler import Handler, refresh_after
 from workers.providers.registry import build_providers
-from workers.published import PublishedMarks
+from workers.published import PublishedMarks, flush_interval_s
 from workers.reconciler_thread import ReconcilerThread
 from workers.retries import RetryPolicy
 from workers.session import session_options
@@ -118,7 +118,10 @@ def build_consumer(
         owned = build_store(settings, metrics=metrics)
         claims = owned.claims
     store = claims
-    published = PublishedMarks(store.mark_published)
+    published = PublishedMarks(
+        store.mark_published,
+        interval_s=flush_interval_s(settings.reconciler.republish_after_s),
+    )
     published.start()
 
     def stopped() -> None:

@@ -13,7 +13,7 @@ from common.clock import FixedClock
 from common.errors import StoreUnavailable
 from common.metrics import Metrics
 from store.health import StoreHealth
-from workers.published import PublishedMarks
+from workers.published import FLUSH_INTERVAL_S, PublishedMarks, flush_interval_s
 
 WAIT_S = 10.0
 
@@ -126,3 +126,15 @@ def test_a_long_backlog_of_marks_is_written_in_bounded_statements():
     assert published.flush()
     assert [len(batch) for batch in marks.batches] == [400, 400, 200]
     assert published.waiting == 0
+
+
+@pytest.mark.parametrize(
+    ("republish_after_s", "expected_s"), [(0.5, 0.05), (5.0, 0.5), (10.0, 1.0), (3600.0, 1.0)]
+)
+def test_marks_wait_at_most_a_tenth_of_the_republish_delay_and_a_second(
+    republish_after_s: float, expected_s: float
+) -> None:
+    # A confirmed result is marked long before a reconciler would publish it again, and a
+    # worker below capacity writes its marks at most once a second, not five times.
+    assert flush_interval_s(republish_after_s) == pytest.approx(expected_s)
+    assert expected_s <= FLUSH_INTERVAL_S
