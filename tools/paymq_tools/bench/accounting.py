@@ -75,25 +75,28 @@ HOPS: dict[str, tuple[str, dict[str, str]]] = {
 def hop_figures(workers: list[HostedWorker]) -> dict[str, dict[str, float]]:
     """Each hop's mean (exact) and p50/p99 (interpolated within the histogram's buckets, as
     Prometheus's histogram_quantile does), in ms, over every worker."""
-    texts = [requests.get(w.metrics_url, timeout=10).text for w in workers]
+    samples = [
+        sample
+        for worker in workers
+        for family in text_string_to_metric_families(
+            requests.get(worker.metrics_url, timeout=10).text
+        )
+        for sample in family.samples
+    ]
     figures = {}
     for hop, (metric, labels) in HOPS.items():
         buckets: dict[float, float] = {}
         total_s = count = 0.0
-        for text in texts:
-            for family in text_string_to_metric_families(text):
-                for sample in family.samples:
-                    if not sample.name.startswith(metric) or any(
-                        sample.labels.get(k) != v for k, v in labels.items()
-                    ):
-                        continue
-                    if sample.name == f"{metric}_bucket":
-                        bound = float(sample.labels["le"])
-                        buckets[bound] = buckets.get(bound, 0.0) + sample.value
-                    elif sample.name == f"{metric}_sum":
-                        total_s += sample.value
-                    elif sample.name == f"{metric}_count":
-                        count += sample.value
+        for sample in samples:
+            if any(sample.labels.get(k) != v for k, v in labels.items()):
+                continue
+            if sample.name == f"{metric}_bucket":
+                bound = float(sample.labels["le"])
+                buckets[bound] = buckets.get(bound, 0.0) + sample.value
+            elif sample.name == f"{metric}_sum":
+                total_s += sample.value
+            elif sample.name == f"{metric}_count":
+                count += sample.value
         if count:
             figures[hop] = {
                 "mean": round(total_s / count * 1000, 1),
