@@ -11,13 +11,12 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from store.records import Attempt, OutcomeRecord, StoredPayment, StoredResult
-from store.schema import attempts, payments, transitions
+from store.schema import payments, transitions
 from store.states import State
 
 # The hot path's statements, built once: SQLAlchemy then reuses their compiled form, where
 # building `.values(...)` per call costs more than the database work itself.
 _INSERT_TRANSITION = insert(transitions)
-_INSERT_ATTEMPT = insert(attempts)
 _SELECT_PAYMENT = select(payments).where(payments.c.payment_id == bindparam("b_payment_id"))
 UPDATE_IN_STATE = (
     update(payments)
@@ -56,12 +55,6 @@ def record_transition(
     )
 
 
-def record_transitions(connection: Connection, transitions: list[dict[str, Any]]) -> None:
-    """Many transitions (`transition_row`s), one statement."""
-    if transitions:
-        connection.execute(_INSERT_TRANSITION, transitions)
-
-
 def attempt_row(payment_id: str, attempt: Attempt, now_ms: int) -> dict[str, Any]:
     return {
         "payment_id": payment_id,
@@ -71,16 +64,6 @@ def attempt_row(payment_id: str, attempt: Attempt, now_ms: int) -> dict[str, Any
         "code": attempt.code,
         "provider_reference": attempt.provider_reference,
     }
-
-
-def record_attempt(connection: Connection, payment_id: str, attempt: Attempt, now_ms: int) -> None:
-    connection.execute(_INSERT_ATTEMPT, attempt_row(payment_id, attempt, now_ms))
-
-
-def record_attempts(connection: Connection, attempts: list[dict[str, Any]]) -> None:
-    """Many attempts (`attempt_row`s), one statement."""
-    if attempts:
-        connection.execute(_INSERT_ATTEMPT, attempts)
 
 
 def outcome_columns(outcome: OutcomeRecord) -> dict[str, Any]:
