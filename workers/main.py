@@ -18,6 +18,7 @@ from common.details import CHANNELS
 from common.keyring import KeyRole
 from common.metrics import Metrics, serve_metrics
 from common.process import process_name
+from common.scheduling import schedule_threads
 from common.sealingkeys import SealingKeys
 from common.settings import Settings
 from common.signing import Signer
@@ -197,6 +198,10 @@ def process_metrics(settings: Settings, engine: Engine, metrics: Metrics) -> Met
 
 def run_worker(settings: Settings, channel_name: str) -> None:
     """Declare the topology, then consume until SIGTERM or SIGINT has drained the worker."""
+    # Before any thread starts: they inherit it (common/scheduling.py).
+    refused = schedule_threads(settings.worker.worker_scheduling)
+    if refused is not None:
+        logger.warning("worker scheduling %s: %s", settings.worker.worker_scheduling, refused)
     prepare_topology(
         settings.broker.amqp_url,
         settings.broker.topology(),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from common.scheduling import Scheduling
 from common.settings.section import PositiveFloat, PositiveInt, Section, readers
 
 
@@ -46,6 +47,13 @@ class WorkerSettings(Section):
     )
     worker_reconciles: bool = Field(
         True, description="Workers also run the reconciler (besides `paymq reconcile`)."
+    )
+    worker_scheduling: Scheduling = Field(
+        "batch",
+        description="How Linux schedules the worker's threads: `batch` (SCHED_BATCH: a thread "
+        "woken by another does not preempt it while it holds the GIL; fewer context switches "
+        "and less CPU per payment, docs/performance.md) or `normal` (SCHED_OTHER, as other "
+        "processes). Needs no privilege; ignored elsewhere than Linux.",
     )
 
     @property

@@ -3,6 +3,7 @@ shutdown with payments in flight, a real process stopped by SIGTERM, and duplica
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -165,6 +166,14 @@ def test_graceful_shutdown_finishes_payments_in_flight_and_requeues_nothing(
     assert (stats.messages, stats.consumers) == (0, 0)
 
 
+def thread_policies(pid: int) -> set[int]:
+    policies = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            policies.add(os.sched_getscheduler(int(task.name)))
+    return policies
+
+
 def test_worker_process_pays_and_exits_cleanly_on_sigterm(
     topology: Settings,
     producer: Producer,
@@ -191,8 +200,12 @@ def test_worker_process_pays_and_exits_cleanly_on_sigterm(
             what="the worker process to consume",
         )
         assert process.poll() is None, log.read_text()
-        # When it has paid a payment and gets SIGTERM
+        # When it has paid a payment
         _paid_once(results, control, _publish(producer))
+        # Then every one of its threads ran as a batch process (common/scheduling.py)
+        if sys.platform == "linux":
+            assert thread_policies(process.pid) == {os.SCHED_BATCH}
+        # And when it gets SIGTERM
         process.send_signal(signal.SIGTERM)
         # Then it exits cleanly
         assert process.wait(timeout=20) == 0, log.read_text()

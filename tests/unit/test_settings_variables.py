@@ -73,6 +73,7 @@ VARIABLES: tuple[tuple[str, str, str, Any], ...] = (
     ("PAYMQ_DATABASE_CONNECT_TIMEOUT_S", "2.5", "store.database_connect_timeout_s", 2.5),
     ("PAYMQ_DATABASE_TIMEOUT_S", "4.5", "store.database_timeout_s", 4.5),
     ("PAYMQ_WORKER_RECONCILES", "false", "worker.worker_reconciles", False),
+    ("PAYMQ_WORKER_SCHEDULING", "normal", "worker.worker_scheduling", "normal"),
     ("PAYMQ_CRASH_AT", "before_ack", "faults.crash_at", "before_ack"),
     ("PAYMQ_CRASH_EVERY", "3", "faults.crash_every", 3),
     ("PAYMQ_CRASH_REFERENCE_PREFIX", "poison-", "faults.crash_reference_prefix", "poison-"),
