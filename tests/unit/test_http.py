@@ -1,11 +1,16 @@
 """The provider HTTP transport decides, once, what a failed call may have done.
 
-The connection is faked at the transport's own seam (`_connection`): no socket is opened.
+The connection is faked at the transport's own seam (`_connection`), except where what is
+tested is the sockets themselves: there a loopback server stands for the provider.
 """
 
 from __future__ import annotations
 
 import http.client
+import http.server
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -267,3 +272,77 @@ def test_a_request_leaves_in_a_single_write():
     [write] = sock.writes
     assert write.startswith(b"POST /v1/charges HTTP/1.1\r\n")
     assert write.endswith(b'\r\n\r\n{"a":1}')
+
+
+class Counting(http.server.ThreadingHTTPServer):
+    """A loopback provider that keeps connections alive and counts those that ended."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Answering)
+        self.ended = 0
+
+    def ended_connections(self, expected: int) -> int:
+        deadline = time.monotonic() + 5
+        while self.ended < expected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.ended
+
+
+class Answering(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def finish(self) -> None:
+        super().finish()
+        assert isinstance(self.server, Counting)
+        self.server.ended += 1
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def provider() -> Iterator[Counting]:
+    server = Counting()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_a_connection_is_kept_alive_until_the_transport_closes(provider: Counting):
+    real = HttpTransport(
+        f"http://127.0.0.1:{provider.server_port}", connect_timeout_s=2, read_timeout_s=2
+    )
+    assert post(real).status == 200
+    assert post(real).status == 200
+    assert provider.ended == 0  # one connection, still open
+    real.close()
+    assert provider.ended_connections(1) == 1
+
+
+def test_a_request_made_after_close_leaves_no_connection_open(provider: Counting):
+    # Given a transport closed while a pool thread was still about to call (a worker stopped
+    # past its grace)
+    real = HttpTransport(
+        f"http://127.0.0.1:{provider.server_port}", connect_timeout_s=2, read_timeout_s=2
+    )
+    real.close()
+    # When that thread calls: its answer is still read
+    answers: list[int] = []
+    late = threading.Thread(target=lambda: answers.append(post(real).status))
+    late.start()
+    late.join(5)
+    assert answers == [200]
+    # Then the connection it opened is closed as the call ends, not left to the collector
+    assert provider.ended_connections(1) == 1

@@ -131,6 +131,7 @@ class HttpTransport:
         # Every thread's connection, so close() can release them all at shutdown.
         self._open_connections: set[_AnyConnection] = set()
         self._lock = threading.Lock()
+        self._closed = False
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> HttpResponse:
         return self.request("POST", path, body, headers)
@@ -145,7 +146,7 @@ class HttpTransport:
         with provider_errors(Stage.AWAITING_ANSWER, discard=self._discard):
             response = connection.getresponse()
             data = response.read()
-        if response.will_close:
+        if response.will_close or self._closed:  # closed meanwhile: keep nothing open
             self._discard()
         connection.last_used_s = time.monotonic()
         return HttpResponse(response.status, data, response.getheader("Retry-After"))
@@ -185,8 +186,11 @@ class HttpTransport:
             connection.close()
 
     def close(self) -> None:
-        """Close every thread's connection; call once no request is in flight."""
+        """Close every thread's connection. A request still in flight (a worker stopped past
+        its grace) fails on its closed connection, or, if it opened one since, closes it as it
+        ends: nothing is left for the garbage collector."""
         with self._lock:
+            self._closed = True
             connections, self._open_connections = self._open_connections, set()
         for connection in connections:
             connection.close()
