@@ -8,8 +8,9 @@ preempt the one that woke it, on the spot; the waker is then descheduled holding
 the woken thread, which needs the GIL too, can only wait for it to run again. Under
 `SCHED_BATCH` a woken thread never preempts a running one (it runs on the next free CPU, or
 when the running one's slice ends), so the waker lets the GIL go itself. `paymq bench` measured
-half the involuntary context switches per payment (2.4 against 4.6 at saturation), 4-11% less
-worker CPU per payment, and no cost in latency below capacity (docs/performance.md).
+half the involuntary context switches per payment (2.4 against 4.6 at saturation), 0-11% less
+worker CPU per payment over five pairs, and no cost in latency below capacity
+(docs/performance.md).
 
 The policy is the kernel's own, for "non-interactive, CPU-intensive" processes; it changes
 nothing about priority (the nice value) and needs no privilege. Elsewhere than Linux the setting
