@@ -19,6 +19,7 @@ from tests.stores import postgres_engine
 from tests.unit.test_store_driver import (
     UPDATE_OWNED,
     WRITES,
+    arriving_again,
     contents,
     move,
     payment,
@@ -138,11 +139,7 @@ def test_insert_returning_skips_a_payment_that_exists_and_returns_the_others(
         assert statement.insert(connection, [payment(1)]) == [(payment_id(1), token(1))]
     # When it comes again with another token, beside a new payment and one whose idempotency
     # key payment 1 holds
-    again = [
-        payment(1, claim_token=token(1, claim=2)),
-        payment(2),
-        payment(3, idempotency_key="key-1"),
-    ]
+    again = arriving_again()
     with engine.begin() as connection:
         returned = statement.insert(connection, again)
         assert statement.insert(connection, []) == []

@@ -352,6 +352,16 @@ def test_insert_returning_gives_exactly_the_rows_it_inserted(
     assert_same_tables(engine, reference, payments)
 
 
+def arriving_again() -> list[dict[str, Any]]:
+    """Payment 1 again under another claim, beside a new payment 2 and a payment 3 that
+    brings the idempotency key payment 1 holds."""
+    return [
+        payment(1, claim_token=token(1, claim=2)),
+        payment(2),
+        payment(3, idempotency_key="key-1"),
+    ]
+
+
 def test_insert_returning_skips_a_payment_that_exists_and_returns_the_others(
     engine: Engine, reference: Engine
 ) -> None:
@@ -362,11 +372,7 @@ def test_insert_returning_skips_a_payment_that_exists_and_returns_the_others(
     write_with_core(reference, (payments, [payment(1)]))
     # When it comes again with another token, beside a new payment and one whose idempotency
     # key payment 1 holds
-    again = [
-        payment(1, claim_token=token(1, claim=2)),
-        payment(2),
-        payment(3, idempotency_key="key-1"),
-    ]
+    again = arriving_again()
     with engine.begin() as connection:
         returned = statement.insert(connection, again)
     with reference.begin() as connection:
