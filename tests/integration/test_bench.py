@@ -14,6 +14,7 @@ import pytest
 
 from common.errors import ConfigurationError
 from paymq_tools.bench.run import BenchOptions
+from paymq_tools.bench.workdir import tidy
 from tests.integration.helpers import cli_env, run_cli
 from tests.stores import postgres_engine
 
@@ -59,14 +60,15 @@ def test_bench_on_two_hosts_gets_every_result_with_each_hosts_own_copy_of_the_wo
     amqp_url: str, shared_store: str, tmp_path: Path
 ) -> None:
     # Given two hosts of one worker each, sharing one PostgreSQL store. The bench's directory
-    # lands in tmp_path (TMPDIR), and so does the command's working directory, which holds no
-    # keys: a worker that did not run from its host's directory would find none and exit.
+    # lands in tmp_path (TMPDIR), kept afterwards to be looked at (--keep), and so does the
+    # command's working directory, which holds no keys: a worker that did not run from its
+    # host's directory would find none and exit.
     environment = cli_env(PAYMQ_AMQP_URL=amqp_url, TMPDIR=str(tmp_path))
 
     # When the bench runs
     completed = run_cli(
         *("bench", "--payments", str(PAYMENTS), "--workers", "2", "--hosts", "2"),
-        *("--concurrency", "8", "--provider-latency-ms", "0", "--json"),
+        *("--concurrency", "8", "--provider-latency-ms", "0", "--json", "--keep"),
         *("--database-url", shared_store),
         env=environment,
         cwd=tmp_path,
@@ -107,3 +109,33 @@ def test_bench_on_two_hosts_gets_every_result_with_each_hosts_own_copy_of_the_wo
             assert copy.read_bytes() == original.read_bytes(), copy
         for key in (keys / "private").iterdir():
             assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
+
+
+def test_a_bench_that_succeeded_leaves_nothing_behind(amqp_url: str, tmp_path: Path) -> None:
+    # Given a bench on one host and its SQLite store, its directory in tmp_path (TMPDIR)
+    environment = cli_env(PAYMQ_AMQP_URL=amqp_url, TMPDIR=str(tmp_path))
+    # When it ran every payment
+    completed = run_cli(
+        *("bench", "--payments", "20", "--workers", "1", "--concurrency", "4"),
+        *("--provider-latency-ms", "0", "--json"),
+        env=environment,
+        cwd=tmp_path,
+        timeout_s=240,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert json.loads(completed.stdout)["succeeded"] == 20
+    # Then its keys, store and logs are gone with it
+    assert list(tmp_path.glob("paymq-bench-*")) == []
+
+
+@pytest.mark.parametrize(
+    ("succeeded", "keep", "kept"), [(True, False, False), (True, True, True), (False, False, True)]
+)
+def test_a_bench_directory_is_kept_only_when_asked_or_when_the_run_failed(
+    tmp_path: Path, succeeded: bool, keep: bool, kept: bool
+) -> None:
+    work_dir = tmp_path / "paymq-bench-x"
+    (work_dir / "keys").mkdir(parents=True)
+    (work_dir / "worker-0.log").write_text("log")
+    tidy(work_dir, succeeded=succeeded, keep=keep)
+    assert work_dir.exists() is kept

@@ -79,6 +79,13 @@ def bench(
             "PostgreSQL --database-url).",
         ),
     ] = 1,
+    keep: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the bench's directory (keys, store, logs) after a run that succeeded; "
+            "one that failed is always kept."
+        ),
+    ] = False,
 ) -> None:
     """Measure payments/s and publish-to-result latency through the real pipeline."""
     from paymq_tools.bench.run import BenchOptions, run_bench
@@ -93,6 +100,7 @@ def bench(
         verify_results=verify_results,
         database_url=database_url,
         hosts=hosts,
+        keep=keep,
     )
     raise typer.Exit(run_bench(load_settings(), options))
 

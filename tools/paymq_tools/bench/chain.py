@@ -27,6 +27,7 @@ from rich.console import Console
 
 from common.clock import SystemClock
 from common.money import Money
+from paymq_tools.bench.workdir import tidy
 from paymq_tools.devchain import Anvil
 from store.chain import ChainTransactions
 from store.database import create_store_engine, upgrade
@@ -92,6 +93,16 @@ def _pay(
 
 def run_chain_bench(options: ChainBenchOptions) -> int:
     work_dir = Path(tempfile.mkdtemp(prefix="paymq-bench-chain-"))
+    try:
+        good = _run_chain_bench(options, work_dir)
+    except BaseException:
+        tidy(work_dir, succeeded=False, keep=False)
+        raise
+    tidy(work_dir, succeeded=good, keep=False)
+    return 0 if good else 1
+
+
+def _run_chain_bench(options: ChainBenchOptions, work_dir: Path) -> bool:
     store_url = options.database_url or f"sqlite:///{work_dir / 'paymq.db'}"
     engine = create_store_engine(store_url)
     upgrade(engine)
@@ -146,8 +157,7 @@ def run_chain_bench(options: ChainBenchOptions) -> int:
     else:
         for name, value in figures.items():
             console.print(f"{name:>28}: {value}")
-    good = figures["nonces_exactly_0_to_n"] and landed_once == options.payouts
-    return 0 if good else 1
+    return bool(figures["nonces_exactly_0_to_n"]) and landed_once == options.payouts
 
 
 def _wait(check: Callable[[], bool]) -> bool:

@@ -35,6 +35,7 @@ from common.settings import Settings
 from common.subscriber import ResultVerifier
 from paymq_tools.bench.accounting import (
     HostedWorker,
+    HostShare,
     StoreFigures,
     cpu_s,
     hop_figures,
@@ -44,6 +45,7 @@ from paymq_tools.bench.accounting import (
 )
 from paymq_tools.bench.report import Figures, report
 from paymq_tools.bench.traffic import BenchFailed, Collector, publish_flat_out, publish_paced
+from paymq_tools.bench.workdir import tidy
 from paymq_tools.broker import ensure_broker
 from paymq_tools.processes import (
     Fleet,
@@ -74,6 +76,8 @@ class BenchOptions:
     database_url: str | None = None
     #: Stand-in hosts the workers are spread over (round robin).
     hosts: int = 1
+    #: Keep the bench's directory (its keys, store and logs) after a run that succeeded.
+    keep: bool = False
 
     def check(self) -> None:
         """Refuse what cannot be measured; a usage error, before anything starts."""
@@ -100,6 +104,20 @@ def run_bench(settings: Settings, options: BenchOptions) -> int:
     options.check()
     ensure_broker(settings.broker.amqp_url, say=console.print)
     work_dir = Path(tempfile.mkdtemp(prefix="paymq-bench-"))
+    try:
+        figures, shares = _run(settings, options, work_dir)
+    except BaseException:
+        tidy(work_dir, succeeded=False, keep=options.keep)
+        raise
+    report(figures, shares, as_json=options.as_json)
+    succeeded = figures["succeeded"] == options.payments
+    tidy(work_dir, succeeded=succeeded, keep=options.keep)
+    return 0 if succeeded else 1
+
+
+def _run(
+    settings: Settings, options: BenchOptions, work_dir: Path
+) -> tuple[Figures, list[HostShare]]:
     settings = settings.replace(
         topology_prefix=f"paymq-bench-{uuid.uuid4().hex[:6]}",
         keys_dir=work_dir / "keys",
@@ -136,8 +154,7 @@ def run_bench(settings: Settings, options: BenchOptions) -> int:
         fleet.stop()
         with BrokerAdmin(settings.broker.amqp_url) as admin:
             admin.delete(topology)
-    report(figures, shares, as_json=options.as_json)
-    return 0 if figures["succeeded"] == options.payments else 1
+    return figures, shares
 
 
 def _worker_figures(workers: list[HostedWorker], fleet: Fleet, figures: Figures) -> Figures:
