@@ -9,6 +9,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,6 +57,21 @@ def test_hosts_must_be_at_least_one_and_at_most_one_per_worker(hosts: int) -> No
         replace(TWO_HOSTS, hosts=hosts).check()
 
 
+def bench(amqp_url: str, tmp_path: Path, *args: str) -> dict[str, Any]:
+    """`paymq bench ... --provider-latency-ms 0 --json` run from tmp_path, its directory in
+    tmp_path too (TMPDIR); its figures, once it exited 0."""
+    completed = run_cli(
+        "bench",
+        *args,
+        *("--provider-latency-ms", "0", "--json"),
+        env=cli_env(PAYMQ_AMQP_URL=amqp_url, TMPDIR=str(tmp_path)),
+        cwd=tmp_path,
+        timeout_s=240,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return dict(json.loads(completed.stdout))
+
+
 def test_bench_on_two_hosts_gets_every_result_with_each_hosts_own_copy_of_the_worker_keys(
     amqp_url: str, shared_store: str, tmp_path: Path
 ) -> None:
@@ -63,21 +79,16 @@ def test_bench_on_two_hosts_gets_every_result_with_each_hosts_own_copy_of_the_wo
     # lands in tmp_path (TMPDIR), kept afterwards to be looked at (--keep), and so does the
     # command's working directory, which holds no keys: a worker that did not run from its
     # host's directory would find none and exit.
-    environment = cli_env(PAYMQ_AMQP_URL=amqp_url, TMPDIR=str(tmp_path))
 
     # When the bench runs
-    completed = run_cli(
-        *("bench", "--payments", str(PAYMENTS), "--workers", "2", "--hosts", "2"),
-        *("--concurrency", "8", "--provider-latency-ms", "0", "--json", "--keep"),
-        *("--database-url", shared_store),
-        env=environment,
-        cwd=tmp_path,
-        timeout_s=240,
+    figures = bench(
+        amqp_url,
+        tmp_path,
+        *("--payments", str(PAYMENTS), "--workers", "2", "--hosts", "2", "--concurrency", "8"),
+        *("--keep", "--database-url", shared_store),
     )
 
     # Then every payment got its result, from workers on both hosts
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    figures = json.loads(completed.stdout)
     assert figures["results"] == figures["succeeded"] == PAYMENTS
     # with where their time went in the workers, hop by hop (values not asserted: speed)
     for hop in ("claim_ms", "provider_ms", "outcome_ms", "result_publish_ms"):
@@ -113,17 +124,9 @@ def test_bench_on_two_hosts_gets_every_result_with_each_hosts_own_copy_of_the_wo
 
 def test_a_bench_that_succeeded_leaves_nothing_behind(amqp_url: str, tmp_path: Path) -> None:
     # Given a bench on one host and its SQLite store, its directory in tmp_path (TMPDIR)
-    environment = cli_env(PAYMQ_AMQP_URL=amqp_url, TMPDIR=str(tmp_path))
     # When it ran every payment
-    completed = run_cli(
-        *("bench", "--payments", "20", "--workers", "1", "--concurrency", "4"),
-        *("--provider-latency-ms", "0", "--json"),
-        env=environment,
-        cwd=tmp_path,
-        timeout_s=240,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    assert json.loads(completed.stdout)["succeeded"] == 20
+    figures = bench(amqp_url, tmp_path, "--payments", "20", "--workers", "1", "--concurrency", "4")
+    assert figures["succeeded"] == 20
     # Then its keys, store and logs are gone with it
     assert list(tmp_path.glob("paymq-bench-*")) == []
 
