@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import stat
+import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from common.errors import ConfigurationError
 from paymq_tools.bench.run import BenchOptions
-from paymq_tools.bench.workdir import tidy
+from paymq_tools.bench.workdir import run_directory, tidy
 from tests.integration.helpers import cli_env, run_cli
 from tests.stores import postgres_engine
 
@@ -142,3 +143,15 @@ def test_a_bench_directory_is_kept_only_when_asked_or_when_the_run_failed(
     (work_dir / "worker-0.log").write_text("log")
     tidy(work_dir, succeeded=succeeded, keep=keep)
     assert work_dir.exists() is kept
+
+
+def test_a_run_that_raised_keeps_its_directory_and_one_that_succeeded_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(RuntimeError), run_directory("paymq-bench-", keep=False) as raised:
+        raise RuntimeError("interrupted")
+    with run_directory("paymq-bench-", keep=False) as succeeded:
+        succeeded.succeeded = True
+    assert raised.path.exists()
+    assert not succeeded.path.exists()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from rich.console import Console
 
 from common.clock import SystemClock
 from common.money import Money
-from paymq_tools.bench.workdir import tidy
+from paymq_tools.bench.workdir import run_directory
 from paymq_tools.devchain import Anvil
 from store.chain import ChainTransactions
 from store.database import create_store_engine, upgrade
@@ -92,14 +91,9 @@ def _pay(
 
 
 def run_chain_bench(options: ChainBenchOptions) -> int:
-    work_dir = Path(tempfile.mkdtemp(prefix="paymq-bench-chain-"))
-    try:
-        good = _run_chain_bench(options, work_dir)
-    except BaseException:
-        tidy(work_dir, succeeded=False, keep=False)
-        raise
-    tidy(work_dir, succeeded=good, keep=False)
-    return 0 if good else 1
+    with run_directory("paymq-bench-chain-", keep=False) as run:
+        run.succeeded = _run_chain_bench(options, run.path)
+    return 0 if run.succeeded else 1
 
 
 def _run_chain_bench(options: ChainBenchOptions, work_dir: Path) -> bool:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from paymq_tools.bench.accounting import (
 )
 from paymq_tools.bench.report import Figures, report
 from paymq_tools.bench.traffic import BenchFailed, Collector, publish_flat_out, publish_paced
-from paymq_tools.bench.workdir import tidy
+from paymq_tools.bench.workdir import run_directory
 from paymq_tools.broker import ensure_broker
 from paymq_tools.processes import (
     Fleet,
@@ -103,16 +102,11 @@ def _percentile(sorted_ms: list[float], q: float) -> float:
 def run_bench(settings: Settings, options: BenchOptions) -> int:
     options.check()
     ensure_broker(settings.broker.amqp_url, say=console.print)
-    work_dir = Path(tempfile.mkdtemp(prefix="paymq-bench-"))
-    try:
-        figures, shares = _run(settings, options, work_dir)
-    except BaseException:
-        tidy(work_dir, succeeded=False, keep=options.keep)
-        raise
-    report(figures, shares, as_json=options.as_json)
-    succeeded = figures["succeeded"] == options.payments
-    tidy(work_dir, succeeded=succeeded, keep=options.keep)
-    return 0 if succeeded else 1
+    with run_directory("paymq-bench-", keep=options.keep) as run:
+        figures, shares = _run(settings, options, run.path)
+        report(figures, shares, as_json=options.as_json)
+        run.succeeded = figures["succeeded"] == options.payments
+    return 0 if run.succeeded else 1
 
 
 def _run(

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -18,3 +22,21 @@ def tidy(work_dir: Path, *, succeeded: bool, keep: bool) -> None:
         shutil.rmtree(work_dir, ignore_errors=True)
     else:
         console.print(f"kept {work_dir}: the run's logs, keys and store")
+
+
+@dataclass
+class RunDirectory:
+    path: Path
+    #: Set by the run once it did what it should; left False, the directory is kept.
+    succeeded: bool = False
+
+
+@contextlib.contextmanager
+def run_directory(prefix: str, *, keep: bool) -> Iterator[RunDirectory]:
+    """A fresh directory under $TMPDIR for one run, tidied as the run ends (`tidy`): kept when
+    the run failed, raised or was interrupted."""
+    run = RunDirectory(Path(tempfile.mkdtemp(prefix=prefix)))
+    try:
+        yield run
+    finally:
+        tidy(run.path, succeeded=run.succeeded, keep=keep)
